@@ -44,6 +44,17 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	}
 }
 
+// SgemmStrided computes batch independent products
+// C_i = alpha*op(A_i)*op(B_i) + beta*C_i, where X_i starts at x[i*strideX].
+func SgemmStrided(transA, transB bool, batch, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
+	if batch < 0 {
+		panic(fmt.Sprintf("gemm: negative batch %d", batch))
+	}
+	for i := 0; i < batch; i++ {
+		Sgemm(transA, transB, m, n, k, alpha, a[i*strideA:], lda, b[i*strideB:], ldb, beta, c[i*strideC:], ldc)
+	}
+}
+
 // KernelName names the micro-kernel that Sgemm dispatches to on this CPU.
 func KernelName() string { return "reference" }
 
