@@ -1,0 +1,26 @@
+// Package visual is vlbert's end-to-end visual feature path: the Caffe-style
+// ResNet-101 C4 backbone, the legacy (maskrcnn-benchmark, aligned=False) RoIAlign,
+// the dilated res5 RoI head with its 14x14 average pool, and the image
+// preprocessing of the original (decode, resize, flip, BGR x255 minus the Caffe
+// means, padding, pixel masking of masked regions).
+//
+// It is not the geometry embedding or obj_downsample (those belong to the model),
+// and it does not read bottom-up-attention precomputed features.
+//
+// Layout: every activation is NCHW, row-major, float32. Shape letters used in doc
+// comments: N images (or regions, for the head), C input channels, K output
+// channels, H and W input height and width, OH and OW output height and width,
+// KH and KW kernel size, R regions of interest. Convolution weights use PyTorch's
+// [K, C, KH, KW] layout.
+//
+// Gradient contract (as in internal/kernels): parameter gradients ACCUMULATE (+=),
+// activation gradients (dinp, dfeat) are OVERWRITTEN, and a nil gradient
+// destination is skipped. Kernels never modify their inputs. Shape mismatches are
+// programmer errors and panic with a "visual:" message before any work; data from
+// outside (image files) returns errors.
+//
+// Parallelism: kernels split work over channels or regions with internal/parallel;
+// each output element is written by exactly one worker in a fixed order, so results
+// do not depend on the thread count. Convolutions are im2col + gemm.Sgemm, which is
+// parallel inside.
+package visual
