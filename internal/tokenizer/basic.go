@@ -72,6 +72,9 @@ func cjkSpaces(text string) string {
 
 // stripAccents NFD-normalises s and removes nonspacing marks (category Mn).
 func stripAccents(s string) string {
+	if isASCII(s) {
+		return s
+	}
 	s = norm.NFD.String(s)
 	return strings.Map(func(r rune) rune {
 		if unicode.Is(unicode.Mn, r) {
@@ -114,6 +117,9 @@ func pyFields(s string) []string { return strings.FieldsFunc(s, isPySpace) }
 // pyLower is Python 3's str.lower(): the simple lower-case mapping plus the full mapping of
 // U+0130 and the Final_Sigma rule for U+03A3, which Go's strings.ToLower lacks.
 func pyLower(s string) string {
+	if isASCII(s) {
+		return strings.ToLower(s)
+	}
 	var b strings.Builder
 	b.Grow(len(s))
 	for i, r := range s {
@@ -170,14 +176,17 @@ func isCaseIgnorable(r rune) bool {
 
 // isWhitespace is BERT's _is_whitespace: space, \t, \n, \r or category Zs.
 func isWhitespace(r rune) bool {
-	return r == ' ' || r == '\t' || r == '\n' || r == '\r' || unicode.Is(unicode.Zs, r)
+	if r < 0x80 {
+		return r == ' ' || r == '\t' || r == '\n' || r == '\r'
+	}
+	return unicode.Is(unicode.Zs, r)
 }
 
 // isControl is BERT's _is_control: category C* (Cc, Cf, Co, Cs and unassigned Cn) except
 // \t, \n and \r, which count as whitespace.
 func isControl(r rune) bool {
-	if r == '\t' || r == '\n' || r == '\r' {
-		return false
+	if r < 0x80 {
+		return (r < 0x20 && r != '\t' && r != '\n' && r != '\r') || r == 0x7F
 	}
 	if unicode.Is(unicode.C, r) {
 		return true
@@ -191,7 +200,7 @@ func isPunct(r rune) bool {
 	if (r >= 33 && r <= 47) || (r >= 58 && r <= 64) || (r >= 91 && r <= 96) || (r >= 123 && r <= 126) {
 		return true
 	}
-	return unicode.Is(unicode.P, r)
+	return r >= 0x80 && unicode.Is(unicode.P, r)
 }
 
 // isCJK is BERT's _is_chinese_char: the CJK Unified Ideographs blocks and extensions A–E
@@ -215,4 +224,13 @@ func isPySpace(r rune) bool {
 		return true
 	}
 	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
