@@ -2,61 +2,121 @@
 //
 // All matrices are row-major. Sgemm computes C = alpha*op(A)*op(B) + beta*C where
 // op(X) is X or its transpose; A is m x k after op, B is k x n after op, C is m x n.
-// Leading dimensions are row strides in elements. C must not alias A or B.
+// Leading dimensions are row strides in elements. C must not alias A or B. Only the
+// m x n window of C is written; elements between rows (ldc > n) are left untouched.
 //
-// PLACEHOLDER: this file holds the reference loop; the packed, blocked and
-// assembly-accelerated implementation replaces it behind the same API.
+// The implementation follows the GotoBLAS/BLIS structure: op(B) is packed in KC x NC
+// blocks, op(A) in MC x KC blocks, both into reused contiguous buffers, and a
+// register-blocked micro-kernel computes one MR x NR tile of C at a time. Micro-kernels
+// are Go assembly for AVX-512 and AVX2+FMA, chosen at run time from CPU features, and
+// plain Go everywhere else; the environment variable VLBERT_GEMM_KERNEL
+// (generic, avx2, avx512) forces one. Work is split over parallel.Threads() workers
+// by rows of C (by columns when C has few rows); the split never changes the order of
+// the floating-point operations, so results do not depend on the thread count.
 package gemm
 
-import "fmt"
+import (
+	"fmt"
+	"os"
+
+	"github.com/vlbert/vlbert/internal/parallel"
+)
 
 // Sgemm computes C = alpha*op(A)*op(B) + beta*C. transA/transB select op.
 // With beta == 0, C is overwritten without being read (NaNs in C do not propagate).
+// It panics with a "gemm: ..." message on inconsistent sizes, before any work.
+//
+// The plain loop it replaces:
+//
+//	for i < m, j < n: C[i][j] = alpha * Σ_p op(A)[i][p]*op(B)[p][j] + beta*C[i][j]
 func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
-	if m == 0 || n == 0 {
-		return
-	}
-	for i := 0; i < m; i++ {
-		crow := c[i*ldc : i*ldc+n]
-		for j := range crow {
-			var sum float32
-			for p := 0; p < k; p++ {
-				var av, bv float32
-				if transA {
-					av = a[p*lda+i]
-				} else {
-					av = a[i*lda+p]
-				}
-				if transB {
-					bv = b[j*ldb+p]
-				} else {
-					bv = b[p*ldb+j]
-				}
-				sum += av * bv
-			}
-			if beta == 0 {
-				crow[j] = alpha * sum
-			} else {
-				crow[j] = alpha*sum + beta*crow[j]
-			}
-		}
-	}
+	sgemm(active, parallel.Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // SgemmStrided computes batch independent products
-// C_i = alpha*op(A_i)*op(B_i) + beta*C_i, where X_i starts at x[i*strideX].
+// C_i = alpha*op(A_i)*op(B_i) + beta*C_i for i < batch, where X_i is the matrix that
+// starts at x[i*strideX] (so A_i is a[i*strideA:] with leading dimension lda).
+// Strides of A and B may be 0 (one matrix shared by every product). The C matrices
+// must not overlap: either one follows the other (strideC >= (m-1)*ldc+n), or they
+// sit side by side in the rows of a wider matrix (n <= strideC and
+// (batch-1)*strideC+n <= ldc, e.g. heads of an attention output [T, NH*hs]). Products run in parallel over the batch.
 func SgemmStrided(transA, transB bool, batch, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
-	if batch < 0 {
-		panic(fmt.Sprintf("gemm: negative batch %d", batch))
-	}
-	for i := 0; i < batch; i++ {
-		Sgemm(transA, transB, m, n, k, alpha, a[i*strideA:], lda, b[i*strideB:], ldb, beta, c[i*strideC:], ldc)
-	}
+	checkStrided(transA, transB, batch, m, n, k, len(a), lda, strideA, len(b), ldb, strideB, len(c), ldc, strideC)
+	sgemmStrided(active, parallel.Threads(), transA, transB, batch, m, n, k, alpha, a, lda, strideA, b, ldb, strideB, beta, c, ldc, strideC)
 }
 
-// KernelName names the micro-kernel that Sgemm dispatches to on this CPU.
-func KernelName() string { return "reference" }
+// KernelName names the micro-kernel that Sgemm dispatches to on this CPU:
+// "avx512", "avx2" or "generic".
+func KernelName() string { return active.name }
+
+// Kernels lists the micro-kernels this CPU can run, fastest first.
+func Kernels() []string {
+	var names []string
+	for _, k := range supportedKernels() {
+		names = append(names, k.name)
+	}
+	return names
+}
+
+// SetKernel selects the micro-kernel by name (see Kernels) for all later calls and
+// returns the previous name. It is meant for benchmarks and tests; it must not be
+// called while a multiply runs.
+func SetKernel(name string) (string, error) {
+	k, err := kernelByName(name)
+	if err != nil {
+		return active.name, err
+	}
+	prev := active.name
+	active = k
+	return prev, nil
+}
+
+// active is the kernel used by Sgemm and SgemmStrided.
+var active = chooseKernel()
+
+// chooseKernel returns the fastest supported kernel, or the one that
+// VLBERT_GEMM_KERNEL names; an unknown or unsupported name falls back to the fastest
+// with a message on stderr (a bad environment must not stop a long training run).
+func chooseKernel() *kernel {
+	best := supportedKernels()[0]
+	name := os.Getenv("VLBERT_GEMM_KERNEL")
+	if name == "" {
+		return best
+	}
+	k, err := kernelByName(name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vlbert: VLBERT_GEMM_KERNEL: %v; using %s\n", err, best.name)
+		return best
+	}
+	return k
+}
+
+func kernelByName(name string) (*kernel, error) {
+	for _, k := range supportedKernels() {
+		if k.name == name {
+			return k, nil
+		}
+	}
+	for _, k := range allKernels {
+		if k.name == name {
+			return nil, fmt.Errorf("gemm: kernel %q is not supported by this CPU (supported: %v)", name, Kernels())
+		}
+	}
+	return nil, fmt.Errorf("gemm: unknown kernel %q (supported: %v)", name, Kernels())
+}
+
+// supportedKernels returns the kernels this CPU can run, fastest first; the generic
+// kernel is always last.
+func supportedKernels() []*kernel {
+	var ks []*kernel
+	for _, k := range allKernels {
+		if k.supported() {
+			ks = append(ks, k)
+		}
+	}
+	return ks
+}
 
 func checkArgs(transA, transB bool, m, n, k, lenA, lda, lenB, ldb, lenC, ldc int) {
 	if m < 0 || n < 0 || k < 0 {
@@ -70,15 +130,65 @@ func checkArgs(transA, transB bool, m, n, k, lenA, lda, lenB, ldb, lenC, ldc int
 	if transB {
 		rowsB, colsB = n, k
 	}
-	check := func(name string, rows, cols, ld, length int) {
+	checkMatrix("A", rowsA, colsA, lda, lenA)
+	checkMatrix("B", rowsB, colsB, ldb, lenB)
+	checkMatrix("C", m, n, ldc, lenC)
+}
+
+// checkMatrix panics unless a rows x cols matrix with leading dimension ld fits in
+// length elements.
+func checkMatrix(name string, rows, cols, ld, length int) {
+	if ld < max(cols, 1) {
+		panic(fmt.Sprintf("gemm: leading dimension of %s is %d, less than its %d columns", name, ld, cols))
+	}
+	if need := footprint(rows, cols, ld); length < need {
+		panic(fmt.Sprintf("gemm: %s has %d elements, needs %d for %dx%d with ld %d", name, length, need, rows, cols, ld))
+	}
+}
+
+// footprint is the number of elements a rows x cols matrix with leading dimension
+// ld spans.
+func footprint(rows, cols, ld int) int {
+	if rows == 0 || cols == 0 {
+		return 0
+	}
+	return (rows-1)*ld + cols
+}
+
+func checkStrided(transA, transB bool, batch, m, n, k, lenA, lda, strideA, lenB, ldb, strideB, lenC, ldc, strideC int) {
+	if batch < 0 || m < 0 || n < 0 || k < 0 {
+		panic(fmt.Sprintf("gemm: negative dimension batch=%d m=%d n=%d k=%d", batch, m, n, k))
+	}
+	if strideA < 0 || strideB < 0 || strideC < 0 {
+		panic(fmt.Sprintf("gemm: negative stride strideA=%d strideB=%d strideC=%d", strideA, strideB, strideC))
+	}
+	rowsA, colsA := m, k
+	if transA {
+		rowsA, colsA = k, m
+	}
+	rowsB, colsB := k, n
+	if transB {
+		rowsB, colsB = n, k
+	}
+	check := func(name string, rows, cols, ld, stride, length int) {
 		if ld < max(cols, 1) {
 			panic(fmt.Sprintf("gemm: leading dimension of %s is %d, less than its %d columns", name, ld, cols))
 		}
-		if rows > 0 && cols > 0 && length < (rows-1)*ld+cols {
-			panic(fmt.Sprintf("gemm: %s has %d elements, needs %d for %dx%d with ld %d", name, length, (rows-1)*ld+cols, rows, cols, ld))
+		fp := footprint(rows, cols, ld)
+		if batch == 0 || fp == 0 {
+			return
+		}
+		if need := (batch-1)*stride + fp; length < need {
+			panic(fmt.Sprintf("gemm: %s has %d elements, needs %d for %d matrices %dx%d with ld %d, stride %d", name, length, need, batch, rows, cols, ld, stride))
 		}
 	}
-	check("A", rowsA, colsA, lda, lenA)
-	check("B", rowsB, colsB, ldb, lenB)
-	check("C", m, n, ldc, lenC)
+	check("A", rowsA, colsA, lda, strideA, lenA)
+	check("B", rowsB, colsB, ldb, strideB, lenB)
+	check("C", m, n, ldc, strideC, lenC)
+	// The C matrices may follow each other (stride >= footprint) or sit side by side
+	// within the rows of one wider matrix (heads of an attention output).
+	fp := footprint(m, n, ldc)
+	if batch > 1 && fp > 0 && strideC < fp && (strideC < n || (batch-1)*strideC+n > ldc) {
+		panic(fmt.Sprintf("gemm: C matrices overlap: %d matrices %dx%d with ld %d and stride %d", batch, m, n, ldc, strideC))
+	}
 }

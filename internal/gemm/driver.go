@@ -1,0 +1,356 @@
+package gemm
+
+import (
+	"sync"
+	"unsafe"
+
+	"github.com/vlbert/vlbert/internal/parallel"
+)
+
+// kernel is one micro-kernel with the blocking it was tuned for.
+//
+// tile computes the mr x nr tile C = alpha*(Ap·Bp) + beta*C, where Ap is a packed
+// k x mr panel of A (element [p][i] at a[p*mr+i]), Bp a packed k x nr panel of B
+// (element [p][j] at b[p*nr+j]) and C has row stride ldc. With beta == 0, C is not
+// read. k >= 1.
+type kernel struct {
+	name      string
+	mr, nr    int
+	mc, kc    int // A block is mc x kc (mc a multiple of mr): stays in L2
+	nc        int // B block is kc x nc (nc a multiple of nr): stays in L3
+	supported func() bool
+	tile      func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+}
+
+// maxTile bounds mr*nr over all kernels (the edge-tile scratch).
+const maxTile = 16 * 32
+
+// smallWork is the m*n*k under which a product skips packing: a direct loop is
+// faster than packing when there is almost nothing to amortize it over.
+const smallWork = 8 * 8 * 8
+
+// workspace holds one worker's packed A block and edge-tile scratch.
+type workspace struct {
+	a    []float32
+	tile [maxTile]float32
+}
+
+var (
+	workspaces sync.Pool // *workspace
+	bBuffers   sync.Pool // *[]float32, a packed B block
+)
+
+func getWorkspace(size int) *workspace {
+	w, _ := workspaces.Get().(*workspace)
+	if w == nil {
+		w = new(workspace)
+	}
+	w.ensure(size)
+	return w
+}
+
+// ensure makes w.a hold size elements, reusing its storage when it can.
+func (w *workspace) ensure(size int) {
+	if cap(w.a) < size {
+		w.a = make([]float32, size)
+	}
+	w.a = w.a[:size]
+}
+
+func getBBuffer(size int) *[]float32 {
+	p, _ := bBuffers.Get().(*[]float32)
+	if p == nil {
+		p = new([]float32)
+	}
+	if cap(*p) < size {
+		*p = make([]float32, size)
+	}
+	*p = (*p)[:size]
+	return p
+}
+
+// sgemm runs one checked product on up to threads workers.
+func sgemm(kern *kernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		return
+	}
+	if m*n*k <= smallWork {
+		smallGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	packed(kern, threads, nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmStrided runs a checked batch. Whole products go to workers when the batch
+// can keep them busy; otherwise each product is itself parallel.
+func sgemmStrided(kern *kernel, threads int, transA, transB bool, batch, m, n, k int, alpha float32, a []float32, lda, strideA int, b []float32, ldb, strideB int, beta float32, c []float32, ldc, strideC int) {
+	if batch == 0 || m == 0 || n == 0 {
+		return
+	}
+	fpA, fpB, fpC := footprint(m, k, lda), footprint(k, n, ldb), footprint(m, n, ldc)
+	if transA {
+		fpA = footprint(k, m, lda)
+	}
+	if transB {
+		fpB = footprint(n, k, ldb)
+	}
+	one := func(i, threads int, ws *workspace) {
+		ai, bi, ci := a[i*strideA:i*strideA+fpA], b[i*strideB:i*strideB+fpB], c[i*strideC:i*strideC+fpC]
+		switch {
+		case k == 0 || alpha == 0:
+			scaleC(m, n, beta, ci, ldc)
+		case m*n*k <= smallWork:
+			smallGemm(transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, ci, ldc)
+		default:
+			packed(kern, threads, ws, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, ci, ldc)
+		}
+	}
+	if threads <= 1 || batch < threads {
+		for i := 0; i < batch; i++ {
+			one(i, threads, nil)
+		}
+		return
+	}
+	parallel.For(batch, 1, func(lo, hi int) {
+		ws := getWorkspace(0)
+		for i := lo; i < hi; i++ {
+			one(i, 1, ws)
+		}
+		workspaces.Put(ws)
+	})
+}
+
+// scaleC sets C = beta*C (C = 0 when beta == 0, whatever C held).
+func scaleC(m, n int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		row := c[i*ldc : i*ldc+n]
+		switch beta {
+		case 0:
+			clear(row)
+		case 1:
+		default:
+			for j := range row {
+				row[j] *= beta
+			}
+		}
+	}
+}
+
+// smallGemm is the direct loop for products too small to pack.
+func smallGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var sum float32
+			for p := 0; p < k; p++ {
+				var av, bv float32
+				if transA {
+					av = a[p*lda+i]
+				} else {
+					av = a[i*lda+p]
+				}
+				if transB {
+					bv = b[j*ldb+p]
+				} else {
+					bv = b[p*ldb+j]
+				}
+				sum += av * bv
+			}
+			if beta == 0 {
+				c[i*ldc+j] = alpha * sum
+			} else {
+				c[i*ldc+j] = alpha*sum + beta*c[i*ldc+j]
+			}
+		}
+	}
+}
+
+// packed is the blocked product: for each kc x nc block of op(B), packed once and
+// shared, workers pack their own mc x kc blocks of op(A) and run the micro-kernel
+// over the tiles of C they own. Workers own whole mr-row tiles (or whole nr-column
+// panels when C has too few rows), so every C element sees the same operations
+// whatever the number of workers. ws, if not nil, is a workspace the caller owns
+// (used when threads == 1).
+func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	mr, nr := kern.mr, kern.nr
+	kcMax := min(kern.kc, k)
+	ncMax := min(kern.nc, roundUp(n, nr))
+	mcMax := min(kern.mc, roundUp(m, mr))
+	bbuf := getBBuffer(kcMax * ncMax)
+	defer bBuffers.Put(bbuf)
+	bp := *bbuf
+	mTiles := ceilDiv(m, mr)
+
+	for jc := 0; jc < n; jc += ncMax {
+		nc := min(ncMax, n-jc)
+		nPanels := ceilDiv(nc, nr)
+		for pc := 0; pc < k; pc += kcMax {
+			kc := min(kcMax, k-pc)
+			betaBlock := beta
+			if pc > 0 {
+				betaBlock = 1
+			}
+			packB := func(lo, hi int) {
+				for jp := lo; jp < hi; jp++ {
+					j0 := jp * nr
+					packPanelB(bp[jp*nr*kc:(jp+1)*nr*kc], transB, b, ldb, pc, kc, jc+j0, min(nr, nc-j0), nr)
+				}
+			}
+			// block runs tiles [ti0, ti1) x panels [pj0, pj1) of this block.
+			block := func(ws *workspace, ti0, ti1, pj0, pj1 int) {
+				mcTiles := mcMax / mr
+				for ic := ti0; ic < ti1; ic += mcTiles {
+					ie := min(ic+mcTiles, ti1)
+					ap := ws.a[:(ie-ic)*mr*kc]
+					for it := ic; it < ie; it++ {
+						i0 := it * mr
+						packPanelA(ap[(it-ic)*mr*kc:(it-ic+1)*mr*kc], transA, a, lda, i0, min(mr, m-i0), pc, kc, mr)
+					}
+					for jp := pj0; jp < pj1; jp++ {
+						j0 := jc + jp*nr
+						nw := min(nr, n-j0)
+						bpanel := &bp[jp*nr*kc]
+						for it := ic; it < ie; it++ {
+							i0 := it * mr
+							mh := min(mr, m-i0)
+							apanel := &ap[(it-ic)*mr*kc]
+							if mh == mr && nw == nr {
+								kern.tile(kc, apanel, bpanel, &c[i0*ldc+j0], ldc, alpha, betaBlock)
+								continue
+							}
+							kern.tile(kc, apanel, bpanel, &ws.tile[0], nr, alpha, 0)
+							mergeTile(c[i0*ldc+j0:], ldc, ws.tile[:], nr, mh, nw, betaBlock)
+						}
+					}
+				}
+			}
+			if threads <= 1 {
+				packB(0, nPanels)
+				w := ws
+				if w == nil {
+					w = getWorkspace(mcMax * kcMax)
+				} else {
+					w.ensure(mcMax * kcMax)
+				}
+				block(w, 0, mTiles, 0, nPanels)
+				if ws == nil {
+					workspaces.Put(w)
+				}
+				continue
+			}
+			parallel.For(nPanels, 1, packB)
+			if mTiles >= 2*threads || mTiles >= nPanels {
+				parallel.For(mTiles, 1, func(lo, hi int) {
+					w := getWorkspace(mcMax * kcMax)
+					block(w, lo, hi, 0, nPanels)
+					workspaces.Put(w)
+				})
+			} else {
+				parallel.For(nPanels, 1, func(lo, hi int) {
+					w := getWorkspace(mcMax * kcMax)
+					block(w, 0, mTiles, lo, hi)
+					workspaces.Put(w)
+				})
+			}
+		}
+	}
+}
+
+// mergeTile writes the mh x nw corner of an edge tile t (row stride ldt, already
+// scaled by alpha) into C: C = t + beta*C, or C = t when beta == 0.
+func mergeTile(c []float32, ldc int, t []float32, ldt, mh, nw int, beta float32) {
+	for i := 0; i < mh; i++ {
+		crow := c[i*ldc : i*ldc+nw]
+		trow := t[i*ldt : i*ldt+nw]
+		if beta == 0 {
+			copy(crow, trow)
+			continue
+		}
+		for j, v := range trow {
+			crow[j] = v + beta*crow[j]
+		}
+	}
+}
+
+// packPanelA packs rows [i0, i0+mh) x columns [p0, p0+kc) of op(A) into dst as a
+// kc x mr panel (element [p][i] at dst[p*mr+i]); rows mh..mr-1 are zero.
+func packPanelA(dst []float32, transA bool, a []float32, lda, i0, mh, p0, kc, mr int) {
+	dst = dst[:kc*mr]
+	if transA {
+		// op(A)[i][p] = a[p*lda+i]: each p is a contiguous run of mh values.
+		for p := 0; p < kc; p++ {
+			d := dst[p*mr : p*mr+mr]
+			src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+mh]
+			copy(d, src)
+			clear(d[mh:])
+		}
+		return
+	}
+	if mh == 6 && mr == 6 {
+		// The AVX2 kernel's shape: six row streams, contiguous writes.
+		r0 := a[(i0+0)*lda+p0 : (i0+0)*lda+p0+kc]
+		r1 := a[(i0+1)*lda+p0 : (i0+1)*lda+p0+kc]
+		r2 := a[(i0+2)*lda+p0 : (i0+2)*lda+p0+kc]
+		r3 := a[(i0+3)*lda+p0 : (i0+3)*lda+p0+kc]
+		r4 := a[(i0+4)*lda+p0 : (i0+4)*lda+p0+kc]
+		r5 := a[(i0+5)*lda+p0 : (i0+5)*lda+p0+kc]
+		for p := range r0 {
+			d := dst[p*6 : p*6+6 : p*6+6]
+			d[0], d[1], d[2], d[3], d[4], d[5] = r0[p], r1[p], r2[p], r3[p], r4[p], r5[p]
+		}
+		return
+	}
+	if mh < mr {
+		clear(dst)
+	}
+	for i := 0; i < mh; i++ {
+		src := a[(i0+i)*lda+p0 : (i0+i)*lda+p0+kc]
+		for p, v := range src {
+			dst[p*mr+i] = v
+		}
+	}
+}
+
+// packPanelB packs rows [p0, p0+kc) x columns [j0, j0+nw) of op(B) into dst as a
+// kc x nr panel (element [p][j] at dst[p*nr+j]); columns nw..nr-1 are zero.
+func packPanelB(dst []float32, transB bool, b []float32, ldb, p0, kc, j0, nw, nr int) {
+	dst = dst[:kc*nr]
+	if !transB {
+		for p := 0; p < kc; p++ {
+			d := dst[p*nr : p*nr+nr]
+			copy(d, b[(p0+p)*ldb+j0:(p0+p)*ldb+j0+nw])
+			clear(d[nw:])
+		}
+		return
+	}
+	// op(B)[p][j] = b[j*ldb+p]: read four rows of b at a time, write groups of four.
+	if nw < nr {
+		clear(dst)
+	}
+	j := 0
+	for ; j+4 <= nw; j += 4 {
+		r0 := b[(j0+j+0)*ldb+p0 : (j0+j+0)*ldb+p0+kc]
+		r1 := b[(j0+j+1)*ldb+p0 : (j0+j+1)*ldb+p0+kc]
+		r2 := b[(j0+j+2)*ldb+p0 : (j0+j+2)*ldb+p0+kc]
+		r3 := b[(j0+j+3)*ldb+p0 : (j0+j+3)*ldb+p0+kc]
+		for p := range r0 {
+			d := dst[p*nr+j : p*nr+j+4 : p*nr+j+4]
+			d[0], d[1], d[2], d[3] = r0[p], r1[p], r2[p], r3[p]
+		}
+	}
+	for ; j < nw; j++ {
+		src := b[(j0+j)*ldb+p0 : (j0+j)*ldb+p0+kc]
+		for p, v := range src {
+			dst[p*nr+j] = v
+		}
+	}
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+func roundUp(a, b int) int { return ceilDiv(a, b) * b }
+
+// floats views n float32s at p (the micro-kernels' pointer arguments).
+func floats(p *float32, n int) []float32 { return unsafe.Slice(p, n) }

@@ -1,0 +1,403 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/vlbert/vlbert/internal/parallel"
+)
+
+// impl is one SGEMM implementation under the conformance suite.
+type impl struct {
+	name  string
+	sgemm func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+}
+
+// implementations returns every implementation this machine can run: each supported
+// micro-kernel on 1 and 3 workers, and OpenBLAS when it loads.
+func implementations(t *testing.T) []impl {
+	var impls []impl
+	for _, k := range allKernels {
+		if !k.supported() {
+			t.Logf("kernel %s: not supported by this CPU, not tested", k.name)
+			continue
+		}
+		for _, threads := range []int{1, 3} {
+			impls = append(impls, impl{
+				name: fmt.Sprintf("%s/threads=%d", k.name, threads),
+				sgemm: func(transA, transB bool, m, n, k2 int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+					checkArgs(transA, transB, m, n, k2, len(a), lda, len(b), ldb, len(c), ldc)
+					sgemm(k, threads, transA, transB, m, n, k2, alpha, a, lda, b, ldb, beta, c, ldc)
+				},
+			})
+		}
+	}
+	if OpenBLASAvailable() {
+		impls = append(impls, impl{name: "openblas", sgemm: OpenBLASSgemm})
+	} else {
+		t.Logf("OpenBLAS not available (%v), not tested", openblasError())
+	}
+	return impls
+}
+
+// gemmCase is one product with its operands laid out in padded buffers.
+type gemmCase struct {
+	transA, transB bool
+	m, n, k        int
+	alpha, beta    float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+}
+
+func (tc *gemmCase) String() string {
+	return fmt.Sprintf("tA=%v tB=%v m=%d n=%d k=%d alpha=%g beta=%g lda=%d ldb=%d ldc=%d",
+		tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, tc.beta, tc.lda, tc.ldb, tc.ldc)
+}
+
+// sentinel marks C elements outside the m x n window; they must survive unchanged.
+const sentinel = float32(-12345.678)
+
+func newCase(rng *rand.Rand, transA, transB bool, m, n, k int, alpha, beta float32, pad int) *gemmCase {
+	tc := &gemmCase{transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta}
+	rowsA, colsA := m, k
+	if transA {
+		rowsA, colsA = k, m
+	}
+	rowsB, colsB := k, n
+	if transB {
+		rowsB, colsB = n, k
+	}
+	randPad := func() int {
+		if pad == 0 {
+			return 0
+		}
+		return rng.IntN(pad + 1)
+	}
+	tc.lda = max(colsA, 1) + randPad()
+	tc.ldb = max(colsB, 1) + randPad()
+	tc.ldc = max(n, 1) + randPad()
+	fill := func(rows, ld int) []float32 {
+		x := make([]float32, rows*ld+randPad())
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		return x
+	}
+	tc.a = fill(rowsA, tc.lda)
+	tc.b = fill(rowsB, tc.ldb)
+	tc.c = make([]float32, m*tc.ldc+randPad())
+	for i := range tc.c {
+		tc.c[i] = sentinel
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			if beta == 0 {
+				tc.c[i*tc.ldc+j] = float32(math.NaN()) // must be overwritten, not read
+			} else {
+				tc.c[i*tc.ldc+j] = float32(rng.NormFloat64())
+			}
+		}
+	}
+	return tc
+}
+
+// check runs fn on a copy of tc's C and compares with a float64 reference; the
+// tolerance grows with k and with the magnitude of the summed terms.
+func (tc *gemmCase) check(t *testing.T, name string, fn func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)) {
+	t.Helper()
+	c := append([]float32(nil), tc.c...)
+	fn(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, tc.a, tc.lda, tc.b, tc.ldb, tc.beta, c, tc.ldc)
+	opA := func(i, p int) float64 {
+		if tc.transA {
+			return float64(tc.a[p*tc.lda+i])
+		}
+		return float64(tc.a[i*tc.lda+p])
+	}
+	opB := func(p, j int) float64 {
+		if tc.transB {
+			return float64(tc.b[j*tc.ldb+p])
+		}
+		return float64(tc.b[p*tc.ldb+j])
+	}
+	inWindow := make([]bool, len(c))
+	bad := 0
+	for i := 0; i < tc.m; i++ {
+		for j := 0; j < tc.n; j++ {
+			idx := i*tc.ldc + j
+			inWindow[idx] = true
+			var sum, mag float64
+			for p := 0; p < tc.k; p++ {
+				x := opA(i, p) * opB(p, j)
+				sum += x
+				mag += math.Abs(x)
+			}
+			want := float64(tc.alpha) * sum
+			scale := math.Abs(float64(tc.alpha)) * mag
+			if tc.beta != 0 {
+				want += float64(tc.beta) * float64(tc.c[idx])
+				scale += math.Abs(float64(tc.beta) * float64(tc.c[idx]))
+			}
+			got := float64(c[idx])
+			tol := 2e-7*float64(tc.k+2)*scale + 1e-30
+			if math.IsNaN(got) || math.Abs(got-want) > tol {
+				if bad < 5 {
+					t.Errorf("%s %v: C[%d][%d] = %g, want %g (tol %.3g)", name, tc, i, j, got, want, tol)
+				}
+				bad++
+			}
+		}
+	}
+	for idx, v := range c {
+		if !inWindow[idx] && math.Float32bits(v) != math.Float32bits(tc.c[idx]) {
+			t.Fatalf("%s %v: C[%d] outside the m x n window changed from %g to %g", name, tc, idx, tc.c[idx], v)
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%s %v: %d wrong elements", name, tc, bad)
+	}
+}
+
+// edgeSizes are sizes around the tile and block edges of every kernel.
+func edgeSizes() []int {
+	set := map[int]bool{0: true, 1: true, 2: true, 3: true, 5: true, 7: true, 13: true, 31: true, 37: true, 97: true}
+	for _, k := range allKernels {
+		for _, s := range []int{k.mr, k.nr, k.kc} {
+			for d := -1; d <= 1; d++ {
+				if s+d >= 0 {
+					set[s+d] = true
+				}
+			}
+		}
+	}
+	var sizes []int
+	for s := range set {
+		sizes = append(sizes, s)
+	}
+	return sizes
+}
+
+func TestConformance(t *testing.T) {
+	impls := implementations(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	sizes := edgeSizes()
+	scalars := [][2]float32{{1, 0}, {1, 1}, {-0.5, 0.75}, {0, 0.5}, {0, 0}, {2, 0}}
+	var cases []*gemmCase
+	// Every transpose combination with every alpha/beta pair on small odd shapes.
+	for _, ta := range []bool{false, true} {
+		for _, tb := range []bool{false, true} {
+			for _, ab := range scalars {
+				cases = append(cases, newCase(rng, ta, tb, 7, 13, 5, ab[0], ab[1], 3))
+			}
+			// Random shapes drawn from the edge sizes, padded leading dimensions.
+			for range 12 {
+				m, n, k := sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))], sizes[rng.IntN(len(sizes))]
+				ab := scalars[rng.IntN(len(scalars))]
+				cases = append(cases, newCase(rng, ta, tb, m, n, k, ab[0], ab[1], 5))
+			}
+			// Larger than one block in every direction (mc, kc, several tiles), primes.
+			cases = append(cases, newCase(rng, ta, tb, 211, 101, 263, 1, 0, 4))
+			cases = append(cases, newCase(rng, ta, tb, 61, 239, 521, -1, 1, 0))
+		}
+	}
+	// Degenerate shapes.
+	for _, s := range [][3]int{{0, 0, 0}, {0, 5, 3}, {5, 0, 3}, {5, 3, 0}, {1, 1, 1}, {1, 1, 700}, {1, 300, 1}, {300, 1, 1}, {2, 2, 2}} {
+		cases = append(cases, newCase(rng, false, false, s[0], s[1], s[2], 1.5, 0, 2))
+		cases = append(cases, newCase(rng, true, true, s[0], s[1], s[2], 1, 2, 2))
+	}
+	for _, im := range impls {
+		t.Run(im.name, func(t *testing.T) {
+			for _, tc := range cases {
+				tc.check(t, im.name, im.sgemm)
+			}
+		})
+	}
+}
+
+// TestBlockEdges crosses the nc block edge of the fastest kernel too.
+func TestBlockEdges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("large shapes")
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, k := range supportedKernels() {
+		tc := newCase(rng, false, true, 2*k.mr+1, k.nc+k.nr+3, k.kc+9, 1, 0.5, 1)
+		tc.check(t, k.name, func(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			sgemm(k, 2, transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
+		})
+	}
+}
+
+// TestThreadsBitwise checks that the number of workers never changes a result bit.
+func TestThreadsBitwise(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	shapes := [][3]int{{100, 64, 100}, {257, 129, 300}, {5, 1000, 70}, {3, 40, 9}, {800, 96, 40}}
+	for _, k := range supportedKernels() {
+		for _, s := range shapes {
+			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}} {
+				tc := newCase(rng, tr[0], tr[1], s[0], s[1], s[2], 0.9, 0.3, 2)
+				var ref []float32
+				for _, threads := range []int{1, 2, 3, 7} {
+					c := append([]float32(nil), tc.c...)
+					sgemm(k, threads, tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, tc.a, tc.lda, tc.b, tc.ldb, tc.beta, c, tc.ldc)
+					if ref == nil {
+						ref = c
+						continue
+					}
+					for i := range c {
+						if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+							t.Fatalf("%s %v: threads=%d differs from threads=1 at %d: %g vs %g", k.name, tc, threads, i, c[i], ref[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestStrided compares SgemmStrided with one Sgemm per product, for batches smaller
+// and larger than the worker count, shared B (stride 0) and side-by-side C.
+func TestStrided(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	randSlice := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		return x
+	}
+	type layout struct {
+		name                      string
+		batch, m, n, k            int
+		transA, transB            bool
+		lda, ldb, ldc             int
+		strideA, strideB, strideC int
+	}
+	layouts := []layout{
+		{"attention-scores", 24, 20, 20, 16, false, true, 16, 16, 20, 320, 320, 400},
+		{"attention-values", 24, 20, 16, 20, false, false, 20, 16, 16, 400, 320, 320},
+		{"heads-side-by-side", 4, 20, 16, 20, false, false, 20, 64, 64, 400, 16, 16},
+		{"shared-B", 5, 33, 17, 9, true, false, 33, 17, 17, 297, 0, 33 * 17},
+		{"batch-1", 1, 50, 60, 70, false, false, 70, 60, 60, 0, 0, 0},
+		{"tiny", 9, 2, 3, 4, false, false, 4, 3, 3, 8, 12, 6},
+	}
+	for _, lay := range layouts {
+		for _, kern := range supportedKernels() {
+			for _, threads := range []int{1, 2, 5} {
+				lenA := (lay.batch-1)*lay.strideA + footprintOp(lay.transA, lay.m, lay.k, lay.lda)
+				lenB := (lay.batch-1)*lay.strideB + footprintOp(lay.transB, lay.k, lay.n, lay.ldb)
+				lenC := (lay.batch-1)*lay.strideC + footprint(lay.m, lay.n, lay.ldc) + 7
+				a, b, c := randSlice(lenA), randSlice(lenB), randSlice(lenC)
+				want := append([]float32(nil), c...)
+				for i := 0; i < lay.batch; i++ {
+					sgemm(kern, 1, lay.transA, lay.transB, lay.m, lay.n, lay.k, 1.25, a[i*lay.strideA:], lay.lda, b[i*lay.strideB:], lay.ldb, 0.5, want[i*lay.strideC:], lay.ldc)
+				}
+				checkStrided(lay.transA, lay.transB, lay.batch, lay.m, lay.n, lay.k, len(a), lay.lda, lay.strideA, len(b), lay.ldb, lay.strideB, len(c), lay.ldc, lay.strideC)
+				sgemmStrided(kern, threads, lay.transA, lay.transB, lay.batch, lay.m, lay.n, lay.k, 1.25, a, lay.lda, lay.strideA, b, lay.ldb, lay.strideB, 0.5, c, lay.ldc, lay.strideC)
+				for i := range c {
+					if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s %s threads=%d: c[%d] = %g, want %g", lay.name, kern.name, threads, i, c[i], want[i])
+					}
+				}
+			}
+		}
+	}
+	// The exported entry point on the default kernel and thread count.
+	a, b, c := randSlice(3*6), randSlice(3*6), randSlice(2*4+4)
+	SgemmStrided(false, false, 2, 2, 2, 3, 1, a, 3, 6, b, 2, 6, 0, c, 2, 6)
+}
+
+func footprintOp(trans bool, rows, cols, ld int) int {
+	if trans {
+		return footprint(cols, rows, ld)
+	}
+	return footprint(rows, cols, ld)
+}
+
+// TestPanics checks that bad shapes panic with a "gemm: " message before C changes.
+func TestPanics(t *testing.T) {
+	buf := func(n int) []float32 { return make([]float32, n) }
+	cases := []struct {
+		name string
+		call func(c []float32)
+		want string
+	}{
+		{"negative m", func(c []float32) { Sgemm(false, false, -1, 2, 2, 1, buf(4), 2, buf(4), 2, 0, c, 2) }, "negative dimension"},
+		{"short A", func(c []float32) { Sgemm(false, false, 2, 2, 3, 1, buf(5), 3, buf(6), 2, 0, c, 2) }, "A has 5 elements"},
+		{"short A transposed", func(c []float32) { Sgemm(true, false, 2, 2, 3, 1, buf(5), 2, buf(6), 2, 0, c, 2) }, "A has 5 elements"},
+		{"short B", func(c []float32) { Sgemm(false, false, 2, 2, 3, 1, buf(6), 3, buf(5), 2, 0, c, 2) }, "B has 5 elements"},
+		{"small ldb", func(c []float32) { Sgemm(false, true, 2, 2, 3, 1, buf(6), 3, buf(6), 2, 0, c, 2) }, "leading dimension of B"},
+		{"short C", func(c []float32) { Sgemm(false, false, 2, 3, 2, 1, buf(4), 2, buf(6), 3, 0, c[:5], 3) }, "C has 5 elements"},
+		{"small ldc", func(c []float32) { Sgemm(false, false, 2, 3, 2, 1, buf(4), 2, buf(6), 3, 0, c, 2) }, "leading dimension of C"},
+		{"strided short C", func(c []float32) {
+			SgemmStrided(false, false, 2, 2, 2, 2, 1, buf(8), 2, 4, buf(8), 2, 4, 0, c[:7], 2, 4)
+		}, "C has 7 elements"},
+		{"strided overlap", func(c []float32) {
+			SgemmStrided(false, false, 2, 2, 2, 2, 1, buf(8), 2, 4, buf(8), 2, 4, 0, c, 2, 2)
+		}, "C matrices overlap"},
+		{"strided negative stride", func(c []float32) {
+			SgemmStrided(false, false, 2, 2, 2, 2, 1, buf(8), 2, -4, buf(8), 2, 4, 0, c, 2, 4)
+		}, "negative stride"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := make([]float32, 8)
+			for i := range c {
+				c[i] = 42
+			}
+			defer func() {
+				r := recover()
+				msg, _ := r.(string)
+				if !strings.HasPrefix(msg, "gemm: ") || !strings.Contains(msg, tc.want) {
+					t.Fatalf("panic %v, want a gemm: message containing %q", r, tc.want)
+				}
+				for i, v := range c {
+					if v != 42 {
+						t.Fatalf("C[%d] changed to %g before the panic", i, v)
+					}
+				}
+			}()
+			tc.call(c)
+		})
+	}
+}
+
+func TestKernelSelection(t *testing.T) {
+	names := Kernels()
+	if len(names) == 0 || names[len(names)-1] != "generic" {
+		t.Fatalf("Kernels() = %v, want generic last", names)
+	}
+	if KernelName() == "" {
+		t.Fatal("empty KernelName")
+	}
+	for _, name := range names {
+		t.Setenv("VLBERT_GEMM_KERNEL", name)
+		if got := chooseKernel().name; got != name {
+			t.Errorf("VLBERT_GEMM_KERNEL=%s chose %s", name, got)
+		}
+	}
+	t.Setenv("VLBERT_GEMM_KERNEL", "no-such-kernel")
+	if got := chooseKernel().name; got != names[0] {
+		t.Errorf("unknown kernel fell back to %s, want %s", got, names[0])
+	}
+	if _, err := SetKernel("no-such-kernel"); err == nil {
+		t.Error("SetKernel accepted an unknown kernel")
+	}
+	prev, err := SetKernel("generic")
+	if err != nil || KernelName() != "generic" {
+		t.Fatalf("SetKernel(generic): %v, KernelName %s", err, KernelName())
+	}
+	if _, err := SetKernel(prev); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestExported runs the exported Sgemm with the package's thread setting.
+func TestExported(t *testing.T) {
+	prev := parallel.SetThreads(2)
+	defer parallel.SetThreads(prev)
+	rng := rand.New(rand.NewPCG(9, 10))
+	newCase(rng, false, true, 70, 50, 40, 1, 0, 2).check(t, "Sgemm", Sgemm)
+}
