@@ -23,7 +23,7 @@ type kernel struct {
 }
 
 // maxTile bounds mr*nr over all kernels (the edge-tile scratch).
-const maxTile = 16 * 32
+const maxTile = 12 * 32
 
 // smallWork is the m*n*k under which a product skips packing: a direct loop is
 // faster than packing when there is almost nothing to amortize it over.

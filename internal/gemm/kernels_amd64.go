@@ -1,4 +1,39 @@
 package gemm
 
+import "golang.org/x/sys/cpu"
+
+//go:generate go run asm/gen.go
+
 // allKernels lists every kernel, fastest first; generic must be last.
-var allKernels = []*kernel{generic}
+var allKernels = []*kernel{avx512, avx2, generic}
+
+// avx512 is a 12x32 tile in 24 zmm accumulators. The packed B micro-panel
+// (kc x 32 floats, 32 KiB) stays in L1 and the mc x kc block of A in L2.
+// It is untested on hardware here (the development machine has no AVX-512); its
+// assembly comes from the same generator as the tested AVX2 kernel.
+var avx512 = &kernel{
+	name: "avx512", mr: 12, nr: 32,
+	mc: 192, kc: 256, nc: 3072,
+	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasFMA },
+	tile:      tileAVX512,
+}
+
+// avx2 is the classic 6x16 tile: 12 ymm accumulators, two B loads and one A
+// broadcast per row and k step. Blocking for 32 KiB L1d / 512 KiB L2 (Zen 3): the
+// kc x 16 B micro-panel (16 KiB) stays in L1, the mc x kc A block in L2.
+var avx2 = &kernel{
+	name: "avx2", mr: 6, nr: 16,
+	mc: 144, kc: 256, nc: 3072,
+	supported: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA },
+	tile:      tileAVX2,
+}
+
+// tileAVX2 computes a 6x16 tile (see kernel.tile). k >= 1.
+//
+//go:noescape
+func tileAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// tileAVX512 computes a 12x32 tile (see kernel.tile). k >= 1.
+//
+//go:noescape
+func tileAVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
