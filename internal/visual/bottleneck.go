@@ -1,0 +1,184 @@
+package visual
+
+import "fmt"
+
+// Workspace holds scratch buffers that the layers of one network share during a
+// pass (layers run one after another). The zero value is ready to use; buffers
+// grow to the largest size seen and are then reused, so steady-state passes do
+// not allocate.
+type Workspace struct {
+	col, a, b, c []float32
+}
+
+func (ws *Workspace) colFor(cv Conv2D, H, W int) []float32 {
+	n := cv.ColSize(H, W)
+	if n == 0 {
+		return nil
+	}
+	ws.col = grow(ws.col, n)
+	return ws.col
+}
+
+// Bottleneck is the ResNet bottleneck block of the original resnet.py:
+//
+//	out = relu(bn3(conv3(relu(bn2(conv2(relu(bn1(conv1(x))))))) + residual)
+//
+// with conv1 1x1 (Inplanes→Planes), conv2 3x3 (Planes→Planes, padding = dilation),
+// conv3 1x1 (Planes→4·Planes), residual = x or bn(conv1x1(x)) when the block has a
+// downsample branch. With stride_in_1x1 (Caffe style) the stride sits in conv1,
+// otherwise in conv2. BN is frozen. The block keeps its input (by reference) and
+// its activations for Backward; the caller must not modify the input in between.
+type Bottleneck struct {
+	Conv1, Conv2, Conv3, Down Conv2D
+	HasDown                   bool
+	W1, W2, W3, WDown         *Param
+	BN1, BN2, BN3, BNDown     bnParams
+	Trainable                 bool
+
+	// Forward state, read by Backward.
+	x               []float32
+	n, h, w, h1, w1 int
+	oh, ow          int
+	y1, y2, out     []float32
+	s1, b1, s2, b2  []float32
+	s3, b3, sd, bd  []float32
+}
+
+// newBottleneck registers the block's parameters under prefix (e.g.
+// "backbone.layer2.0") with the original key names conv1/bn1/.../downsample.0/1.
+func newBottleneck(ps *ParamSet, prefix string, inplanes, planes, stride, dilation int, strideIn1x1, downsample, trainable bool) *Bottleneck {
+	s1, s2 := 1, stride
+	if strideIn1x1 {
+		s1, s2 = stride, 1
+	}
+	out := planes * 4
+	b := &Bottleneck{
+		Conv1:     Conv2D{C: inplanes, K: planes, KH: 1, KW: 1, Stride: s1, Pad: 0, Dilation: 1},
+		Conv2:     Conv2D{C: planes, K: planes, KH: 3, KW: 3, Stride: s2, Pad: dilation, Dilation: dilation},
+		Conv3:     Conv2D{C: planes, K: out, KH: 1, KW: 1, Stride: 1, Pad: 0, Dilation: 1},
+		HasDown:   downsample,
+		Trainable: trainable,
+	}
+	b.W1 = ps.add(prefix+".conv1.weight", trainable, planes, inplanes, 1, 1)
+	b.BN1 = addBN(ps, prefix+".bn1", planes)
+	b.W2 = ps.add(prefix+".conv2.weight", trainable, planes, planes, 3, 3)
+	b.BN2 = addBN(ps, prefix+".bn2", planes)
+	b.W3 = ps.add(prefix+".conv3.weight", trainable, out, planes, 1, 1)
+	b.BN3 = addBN(ps, prefix+".bn3", out)
+	if downsample {
+		b.Down = Conv2D{C: inplanes, K: out, KH: 1, KW: 1, Stride: stride, Pad: 0, Dilation: 1}
+		b.WDown = ps.add(prefix+".downsample.0.weight", trainable, out, inplanes, 1, 1)
+		b.BNDown = addBN(ps, prefix+".downsample.1", out)
+	} else if inplanes != out || stride != 1 {
+		panic(fmt.Sprintf("visual: bottleneck %s without downsample maps %d->%d channels with stride %d", prefix, inplanes, out, stride))
+	}
+	return b
+}
+
+// OutSize returns the output height and width for an H x W input.
+func (b *Bottleneck) OutSize(H, W int) (OH, OW int) {
+	H1, W1 := b.Conv1.OutSize(H, W)
+	return b.Conv2.OutSize(H1, W1)
+}
+
+// convBN runs conv → frozen BN (in place), with the BN affine cached in scale/shift.
+func convBN(ws *Workspace, out, x []float32, w *Param, cv Conv2D, bn bnParams, scale, shift *[]float32, N, H, W int) {
+	OH, OW := cv.OutSize(H, W)
+	Conv2DForward(out, x, w.Data, nil, ws.colFor(cv, H, W), cv, N, H, W)
+	*scale, *shift = grow(*scale, cv.K), grow(*shift, cv.K)
+	bn.frozen().ScaleShift(*scale, *shift)
+	BatchNormForward(out, out, *scale, *shift, N, cv.K, OH*OW)
+}
+
+// Forward runs the block on x [N, Inplanes, H, W] and returns its output
+// [N, 4·Planes, OH, OW], which the block owns (valid until the next Forward).
+func (b *Bottleneck) Forward(ws *Workspace, x []float32, N, H, W int) (out []float32, OH, OW int) {
+	checkLen("bottleneck input", len(x), N*b.Conv1.C*H*W)
+	b.x, b.n, b.h, b.w = x, N, H, W
+	b.h1, b.w1 = b.Conv1.OutSize(H, W)
+	b.oh, b.ow = b.Conv2.OutSize(b.h1, b.w1)
+	P, K := b.Conv1.K, b.Conv3.K
+
+	b.y1 = grow(b.y1, N*P*b.h1*b.w1)
+	convBN(ws, b.y1, x, b.W1, b.Conv1, b.BN1, &b.s1, &b.b1, N, H, W)
+	ReLUForward(b.y1, b.y1)
+
+	b.y2 = grow(b.y2, N*P*b.oh*b.ow)
+	convBN(ws, b.y2, b.y1, b.W2, b.Conv2, b.BN2, &b.s2, &b.b2, N, b.h1, b.w1)
+	ReLUForward(b.y2, b.y2)
+
+	b.out = grow(b.out, N*K*b.oh*b.ow)
+	convBN(ws, b.out, b.y2, b.W3, b.Conv3, b.BN3, &b.s3, &b.b3, N, b.oh, b.ow)
+
+	residual := x
+	if b.HasDown {
+		if dh, dw := b.Down.OutSize(H, W); dh != b.oh || dw != b.ow {
+			panic(fmt.Sprintf("visual: bottleneck downsample gives %dx%d, main path %dx%d", dh, dw, b.oh, b.ow))
+		}
+		ws.a = grow(ws.a, len(b.out))
+		convBN(ws, ws.a, x, b.WDown, b.Down, b.BNDown, &b.sd, &b.bd, N, H, W)
+		residual = ws.a
+	}
+	for i, r := range residual[:len(b.out)] {
+		b.out[i] += r
+	}
+	ReLUForward(b.out, b.out)
+	return b.out, b.oh, b.ow
+}
+
+// Backward takes dout [N, 4·Planes, OH, OW] (the gradient of the last Forward's
+// output), ACCUMULATES the weight gradients of a trainable block (into the Grad
+// views, when allocated) and OVERWRITES dinp [N, Inplanes, H, W] with the input
+// gradient; dinp may be nil when the input needs no gradient. dinp must not
+// alias dout or the workspace.
+func (b *Bottleneck) Backward(ws *Workspace, dinp, dout []float32) {
+	N := b.n
+	checkLen("bottleneck dout", len(dout), len(b.out))
+	if dinp != nil {
+		checkLen("bottleneck dinp", len(dinp), len(b.x))
+	}
+	grad := func(p *Param) []float32 {
+		if !b.Trainable {
+			return nil
+		}
+		return p.Grad
+	}
+	if dinp == nil && (!b.Trainable || b.W1.Grad == nil) {
+		return // nothing to compute
+	}
+	// g = d(pre-ReLU sum), shared by the residual and the main path.
+	ws.a = grow(ws.a, len(b.out))
+	g := ws.a
+	ReLUBackward(g, b.out, dout)
+
+	// Residual branch.
+	if b.HasDown {
+		ws.b = grow(ws.b, len(g))
+		BatchNormBackward(ws.b, g, b.sd, N, b.Down.K, b.oh*b.ow)
+		Conv2DBackward(dinp, grad(b.WDown), ws.b, b.x, b.WDown.Data, ws.colFor(b.Down, b.h, b.w), b.Down, N, b.h, b.w)
+	} else if dinp != nil {
+		copy(dinp, g)
+	}
+
+	// Main path, the forward in reverse.
+	BatchNormBackward(g, g, b.s3, N, b.Conv3.K, b.oh*b.ow)
+	ws.b = grow(ws.b, len(b.y2))
+	dy2 := ws.b
+	Conv2DBackward(dy2, grad(b.W3), g, b.y2, b.W3.Data, nil, b.Conv3, N, b.oh, b.ow)
+	ReLUBackward(dy2, b.y2, dy2)
+	BatchNormBackward(dy2, dy2, b.s2, N, b.Conv2.K, b.oh*b.ow)
+	ws.c = grow(ws.c, len(b.y1))
+	dy1 := ws.c
+	Conv2DBackward(dy1, grad(b.W2), dy2, b.y1, b.W2.Data, ws.colFor(b.Conv2, b.h1, b.w1), b.Conv2, N, b.h1, b.w1)
+	ReLUBackward(dy1, b.y1, dy1)
+	BatchNormBackward(dy1, dy1, b.s1, N, b.Conv1.K, b.h1*b.w1)
+	var dx []float32
+	if dinp != nil {
+		ws.b = grow(ws.b, len(b.x))
+		dx = ws.b
+	}
+	Conv2DBackward(dx, grad(b.W1), dy1, b.x, b.W1.Data, ws.colFor(b.Conv1, b.h, b.w), b.Conv1, N, b.h, b.w)
+	for i, v := range dx {
+		dinp[i] += v
+	}
+}

@@ -1,0 +1,141 @@
+package visual
+
+import (
+	"fmt"
+	"slices"
+)
+
+// Param is one named parameter tensor. Name is the original state_dict key
+// (without "module."), e.g. "backbone.layer1.0.conv1.weight".
+type Param struct {
+	Name      string
+	Shape     []int
+	Data      []float32 // view into ParamSet.Data
+	Grad      []float32 // view into ParamSet.Grad; nil when frozen or before AllocGrads
+	Trainable bool
+}
+
+// ParamSet owns the parameters of the visual network in one flat arena, in
+// registration order, with named views. BatchNorm's num_batches_tracked is not
+// stored (frozen BN never reads it); loaders skip it.
+type ParamSet struct {
+	Params []*Param
+	Data   []float32
+	Grad   []float32 // trainable parameters only, in order; nil before AllocGrads
+	index  map[string]*Param
+}
+
+func newParamSet() *ParamSet { return &ParamSet{index: map[string]*Param{}} }
+
+// add registers a parameter; Data views are set by finish.
+func (ps *ParamSet) add(name string, trainable bool, shape ...int) *Param {
+	if _, dup := ps.index[name]; dup {
+		panic("visual: duplicate parameter " + name)
+	}
+	p := &Param{Name: name, Shape: shape, Trainable: trainable}
+	ps.Params = append(ps.Params, p)
+	ps.index[name] = p
+	return p
+}
+
+// finish allocates the arena and points every Param at its slice.
+func (ps *ParamSet) finish() {
+	n := 0
+	for _, p := range ps.Params {
+		n += numel(p.Shape)
+	}
+	ps.Data = make([]float32, n)
+	off := 0
+	for _, p := range ps.Params {
+		k := numel(p.Shape)
+		p.Data = ps.Data[off : off+k : off+k]
+		off += k
+	}
+}
+
+// AllocGrads allocates (once) the gradient arena for the trainable parameters and
+// points their Grad views at it. Frozen parameters keep a nil Grad.
+func (ps *ParamSet) AllocGrads() {
+	if ps.Grad != nil {
+		return
+	}
+	n := 0
+	for _, p := range ps.Params {
+		if p.Trainable {
+			n += len(p.Data)
+		}
+	}
+	ps.Grad = make([]float32, n)
+	off := 0
+	for _, p := range ps.Params {
+		if p.Trainable {
+			p.Grad = ps.Grad[off : off+len(p.Data) : off+len(p.Data)]
+			off += len(p.Data)
+		}
+	}
+}
+
+// ZeroGrad clears the gradient arena.
+func (ps *ParamSet) ZeroGrad() { clear(ps.Grad) }
+
+// Get returns the parameter with the given name, or nil.
+func (ps *ParamSet) Get(name string) *Param { return ps.index[name] }
+
+// NumTrainable is the number of trainable scalars.
+func (ps *ParamSet) NumTrainable() int {
+	n := 0
+	for _, p := range ps.Params {
+		if p.Trainable {
+			n += len(p.Data)
+		}
+	}
+	return n
+}
+
+// Set copies data into the named parameter after checking its shape.
+func (ps *ParamSet) Set(name string, shape []int, data []float32) error {
+	p := ps.index[name]
+	if p == nil {
+		return fmt.Errorf("visual: unknown parameter %q", name)
+	}
+	if !slices.Equal(shape, p.Shape) || len(data) != len(p.Data) {
+		return fmt.Errorf("visual: parameter %q has shape %v, checkpoint has %v (%d values)", name, p.Shape, shape, len(data))
+	}
+	copy(p.Data, data)
+	return nil
+}
+
+func numel(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
+}
+
+// grow returns buf resized to n elements, reusing its storage when large enough.
+func grow(buf []float32, n int) []float32 {
+	if cap(buf) >= n {
+		return buf[:n]
+	}
+	return make([]float32, n)
+}
+
+// bnParams are the four tensors of one frozen BatchNorm2d.
+type bnParams struct {
+	Weight, Bias, RunningMean, RunningVar *Param
+}
+
+func addBN(ps *ParamSet, prefix string, C int) bnParams {
+	// BN is always frozen (IMAGE_FROZEN_BN): no gradient, eval statistics.
+	return bnParams{
+		Weight:      ps.add(prefix+".weight", false, C),
+		Bias:        ps.add(prefix+".bias", false, C),
+		RunningMean: ps.add(prefix+".running_mean", false, C),
+		RunningVar:  ps.add(prefix+".running_var", false, C),
+	}
+}
+
+func (b bnParams) frozen() FrozenBN {
+	return FrozenBN{Weight: b.Weight.Data, Bias: b.Bias.Data, RunningMean: b.RunningMean.Data, RunningVar: b.RunningVar.Data}
+}
