@@ -1,0 +1,307 @@
+package synth
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/nlpodyssey/gopickle/pickle"
+	"github.com/nlpodyssey/gopickle/types"
+)
+
+func smallConfig() Config {
+	c := DefaultConfig()
+	c.TrainScenes, c.ValScenes = 12, 4
+	return c
+}
+
+func hashDir(t *testing.T, dir string) string {
+	h := sha256.New()
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rel, _ := filepath.Rel(dir, p)
+		fmt.Fprintf(h, "%s %d\n", rel, len(b))
+		h.Write(b)
+		return nil
+	})
+	return fmt.Sprintf("%x", h.Sum(nil))
+}
+
+func TestWriteIsDeterministicAndComplete(t *testing.T) {
+	cfg := smallConfig()
+	var hashes []string
+	for i := 0; i < 2; i++ {
+		w, err := Generate(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		if IsComplete(dir, cfg) {
+			t.Fatal("empty dir reported complete")
+		}
+		if err := Write(w, dir); err != nil {
+			t.Fatal(err)
+		}
+		if !IsComplete(dir, cfg) {
+			t.Fatal("written dir not complete")
+		}
+		other := cfg
+		other.Seed++
+		if IsComplete(dir, other) {
+			t.Fatal("complete for a different seed")
+		}
+		hashes = append(hashes, hashDir(t, dir))
+	}
+	if hashes[0] != hashes[1] {
+		t.Fatal("same seed wrote different data")
+	}
+}
+
+func TestScenesAreValid(t *testing.T) {
+	w, err := Generate(DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range append(w.Train, w.Val...) {
+		if len(s.Objects) < 1 {
+			t.Fatalf("scene %d is empty", s.ID)
+		}
+		for _, o := range s.Objects {
+			if o.Box[0] < 0 || o.Box[1] < 0 || int(o.Box[2]) >= s.Width || int(o.Box[3]) >= s.Height || o.Box[2] <= o.Box[0] {
+				t.Fatalf("scene %d: bad box %v", s.ID, o.Box)
+			}
+		}
+	}
+	if _, err := Generate(Config{}); err == nil {
+		t.Fatal("zero config accepted")
+	}
+}
+
+// Every object must stay visible: its own colour covers a good part of its box.
+func TestRenderKeepsObjectsVisible(t *testing.T) {
+	w, _ := Generate(smallConfig())
+	for _, s := range w.Train {
+		img := Render(s)
+		for _, o := range s.Objects {
+			want := colorRGB[o.Color]
+			n := 0
+			for y := int(o.Box[1]); y <= int(o.Box[3]); y++ {
+				for x := int(o.Box[0]); x <= int(o.Box[2]); x++ {
+					c := img.RGBAAt(x, y)
+					if c.R == want[0] && c.G == want[1] && c.B == want[2] {
+						n++
+					}
+				}
+			}
+			if frac := float32(n) / area(o.Box); frac < 0.2 {
+				t.Errorf("scene %d: %s covers only %.2f of its box", s.ID, o.Name(), frac)
+			}
+		}
+	}
+}
+
+// The region features must carry colour and shape: a nearest-class-mean classifier
+// fitted on training scenes recognises held-out objects.
+func TestFeaturesSeparateClasses(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.TrainScenes, cfg.ValScenes = 150, 40
+	w, _ := Generate(cfg)
+	means := make([][]float64, NumClasses)
+	counts := make([]int, NumClasses)
+	for _, s := range w.Train {
+		img := Render(s)
+		for _, o := range s.Objects {
+			f := RegionFeature(img, o.Box)
+			if means[o.Class()] == nil {
+				means[o.Class()] = make([]float64, FeatureDim)
+			}
+			for i, v := range f {
+				means[o.Class()][i] += float64(v)
+			}
+			counts[o.Class()]++
+		}
+	}
+	for c := range means {
+		for i := range means[c] {
+			means[c][i] /= float64(counts[c])
+		}
+	}
+	right, total := 0, 0
+	for _, s := range w.Val {
+		img := Render(s)
+		for _, o := range s.Objects {
+			f := RegionFeature(img, o.Box)
+			best, bestD := -1, 0.0
+			for c, m := range means {
+				if m == nil {
+					continue
+				}
+				d := 0.0
+				for i, v := range f {
+					d += (float64(v) - m[i]) * (float64(v) - m[i])
+				}
+				if best < 0 || d < bestD {
+					best, bestD = c, d
+				}
+			}
+			if best == o.Class() {
+				right++
+			}
+			total++
+		}
+	}
+	if acc := float64(right) / float64(total); acc < 0.8 {
+		t.Fatalf("nearest-mean accuracy on held-out regions %.2f < 0.8", acc)
+	}
+}
+
+func TestQuestionsAreAnsweredCorrectly(t *testing.T) {
+	w, _ := Generate(DefaultConfig())
+	rng := rand.New(rand.NewPCG(3, 4))
+	types := map[string]int{}
+	yes := 0
+	for _, s := range w.Train[:300] {
+		for _, q := range Questions(rng, s, QuestionsPerScene) {
+			types[q.Type]++
+			words := strings.Fields(q.Text)
+			switch q.Type {
+			case "count":
+				sh := strings.TrimSuffix(words[2], "s")
+				n := countWhere(s.Objects, func(p Object) bool { return Shapes[p.Shape] == sh })
+				if q.Answer != fmt.Sprint(n) {
+					t.Fatalf("%q answered %s, want %d", q.Text, q.Answer, n)
+				}
+			case "color":
+				for _, o := range s.Objects {
+					if Shapes[o.Shape] == words[4] && Colors[o.Color] != q.Answer {
+						t.Fatalf("%q answered %s", q.Text, q.Answer)
+					}
+				}
+			case "exist", "relation":
+				if q.Answer == "yes" {
+					yes++
+				}
+			}
+		}
+	}
+	for _, typ := range []string{"color", "shape", "count", "exist", "relation"} {
+		if types[typ] < 50 {
+			t.Errorf("only %d %s questions", types[typ], typ)
+		}
+	}
+	if yn := types["exist"] + types["relation"]; yes < yn*3/10 || yes > yn*7/10 {
+		t.Errorf("yes/no unbalanced: %d yes of %d", yes, yn)
+	}
+}
+
+func TestReferringExpressionsAreUnique(t *testing.T) {
+	w, _ := Generate(DefaultConfig())
+	rng := rand.New(rand.NewPCG(5, 6))
+	found := 0
+	for _, s := range w.Train[:200] {
+		for i := range s.Objects {
+			expr, ok := ReferringExpression(rng, s, i)
+			if !ok {
+				continue
+			}
+			found++
+			words := strings.Fields(expr)
+			matches := 0
+			for _, o := range s.Objects {
+				if describes(words, o, s) {
+					matches++
+				}
+			}
+			if matches != 1 && !strings.Contains(expr, " on the ") {
+				t.Fatalf("scene %d: %q matches %d objects", s.ID, expr, matches)
+			}
+		}
+	}
+	if found < 400 {
+		t.Fatalf("only %d expressions", found)
+	}
+}
+
+func describes(words []string, o Object, s Scene) bool {
+	for _, w := range words[1:] {
+		switch w {
+		case "one":
+		case Shapes[o.Shape], Colors[o.Color], Sizes[o.Size]:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func TestRefsPickleDecodes(t *testing.T) {
+	w, _ := Generate(smallConfig())
+	dir := t.TempDir()
+	if err := Write(w, dir); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, Layout.RefCOCO, "refs(unc).p"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := pickle.NewUnpickler(bytes.NewReader(b))
+	v, err := u.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	refs, ok := v.(*types.List)
+	if !ok || refs.Len() == 0 {
+		t.Fatalf("refs pickle holds %T", v)
+	}
+	first := refs.Get(0).(*types.Dict)
+	for _, key := range []string{"ref_id", "ann_id", "image_id", "split", "sentences"} {
+		if _, ok := first.Get(key); !ok {
+			t.Errorf("ref lacks %q", key)
+		}
+	}
+	var inst struct {
+		Annotations []struct {
+			ID   int       `json:"id"`
+			BBox []float64 `json:"bbox"`
+		} `json:"annotations"`
+	}
+	raw, _ := os.ReadFile(filepath.Join(dir, Layout.RefCOCO, "instances.json"))
+	if err := json.Unmarshal(raw, &inst); err != nil || len(inst.Annotations) == 0 {
+		t.Fatalf("instances.json: %v", err)
+	}
+}
+
+func TestVCRChoicesHoldOneTruth(t *testing.T) {
+	w, _ := Generate(smallConfig())
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, s := range w.Train {
+		item := VCRQuestion(rng, s)
+		idx := item.Question[3].([]int)[0]
+		o := s.Objects[idx]
+		truth := item.Answers[item.AnswerLabel]
+		last := truth[len(truth)-1].(string)
+		if last != Colors[o.Color] && last != Shapes[o.Shape] {
+			t.Fatalf("answer %v does not describe %s", truth, o.Name())
+		}
+		seen := map[string]bool{}
+		for _, a := range item.Answers {
+			seen[a[len(a)-1].(string)] = true
+		}
+		if len(seen) != 4 {
+			t.Fatalf("answers not distinct: %v", item.Answers)
+		}
+	}
+}

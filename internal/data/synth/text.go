@@ -1,0 +1,218 @@
+package synth
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+)
+
+var plural = map[string]string{"circle": "circles", "square": "squares", "triangle": "triangles", "diamond": "diamonds"}
+
+// relation names where a lies relative to b, by box centres.
+func relation(a, b Object) string {
+	dx := a.CenterX() - b.CenterX()
+	dy := (a.Box[1] + a.Box[3] - b.Box[1] - b.Box[3]) / 2
+	if abs32(dx) >= abs32(dy) {
+		if dx < 0 {
+			return "left of"
+		}
+		return "right of"
+	}
+	if dy < 0 {
+		return "above"
+	}
+	return "below"
+}
+
+func abs32(x float32) float32 {
+	if x < 0 {
+		return -x
+	}
+	return x
+}
+
+// Caption describes a scene in one sentence, as a list of words (the Conceptual
+// Captions annotation stores captions split on spaces).
+func Caption(rng *rand.Rand, s Scene) []string {
+	objs := s.Objects
+	var text string
+	switch k := rng.IntN(3); {
+	case k == 0 && len(objs) >= 2:
+		i, j := twoDistinct(rng, len(objs))
+		text = fmt.Sprintf("a %s %s a %s", objs[i].Name(), relation(objs[i], objs[j]), objs[j].Name())
+	case k == 1:
+		names := make([]string, len(objs))
+		for i, o := range objs {
+			names[i] = "a " + o.Name()
+		}
+		text = "there is " + joinAnd(names)
+	default:
+		text = fmt.Sprintf("%s shapes on a grey background , one of them a %s", countWord(len(objs)), objs[rng.IntN(len(objs))].Name())
+	}
+	return strings.Fields(text)
+}
+
+func twoDistinct(rng *rand.Rand, n int) (int, int) {
+	i := rng.IntN(n)
+	j := rng.IntN(n - 1)
+	if j >= i {
+		j++
+	}
+	return i, j
+}
+
+func joinAnd(items []string) string {
+	if len(items) == 1 {
+		return items[0]
+	}
+	return strings.Join(items[:len(items)-1], " , ") + " and " + items[len(items)-1]
+}
+
+func countWord(n int) string {
+	return []string{"no", "one", "two", "three", "four", "five", "six", "seven", "eight"}[n]
+}
+
+// CorpusLine is one line of the text-only corpus: statements about the world that
+// need no image.
+func CorpusLine(rng *rand.Rand) string {
+	var parts []string
+	for len(parts) < 3 {
+		c, sh := Colors[rng.IntN(len(Colors))], Shapes[rng.IntN(len(Shapes))]
+		switch rng.IntN(4) {
+		case 0:
+			parts = append(parts, fmt.Sprintf("a %s %s is a %s shape", c, sh, c))
+		case 1:
+			parts = append(parts, fmt.Sprintf("%s %s can be small or large", c, plural[sh]))
+		case 2:
+			parts = append(parts, fmt.Sprintf("a large %s is bigger than a small %s", sh, Shapes[rng.IntN(len(Shapes))]))
+		default:
+			parts = append(parts, fmt.Sprintf("the %s %s is %s of the %s %s", c, sh, []string{"left", "right"}[rng.IntN(2)], Colors[rng.IntN(len(Colors))], Shapes[rng.IntN(len(Shapes))]))
+		}
+	}
+	return strings.Join(parts, " . ") + " ."
+}
+
+// Question is a VQA question with its answer and type.
+type Question struct {
+	Text, Answer, Type string
+}
+
+// AnswerVocab lists every answer the world can give, plus "<unk>" as the VQA answer
+// vocabulary requires.
+func AnswerVocab() []string {
+	v := append([]string{}, Colors...)
+	v = append(v, Shapes...)
+	v = append(v, "yes", "no", "0", "1", "2", "3", "4", "5", "<unk>")
+	return v
+}
+
+// Questions asks n questions about s, of mixed types with balanced yes/no answers.
+func Questions(rng *rand.Rand, s Scene, n int) []Question {
+	var qs []Question
+	for tries := 0; len(qs) < n && tries < 50; tries++ {
+		if q, ok := question(rng, s); ok {
+			qs = append(qs, q)
+		}
+	}
+	return qs
+}
+
+func question(rng *rand.Rand, s Scene) (Question, bool) {
+	objs := s.Objects
+	o := objs[rng.IntN(len(objs))]
+	switch rng.IntN(5) {
+	case 0: // colour of a uniquely shaped object
+		if countWhere(objs, func(p Object) bool { return p.Shape == o.Shape }) != 1 {
+			return Question{}, false
+		}
+		return Question{"what color is the " + Shapes[o.Shape] + " ?", Colors[o.Color], "color"}, true
+	case 1: // shape of a uniquely coloured object
+		if countWhere(objs, func(p Object) bool { return p.Color == o.Color }) != 1 {
+			return Question{}, false
+		}
+		return Question{"what shape is the " + Colors[o.Color] + " object ?", Shapes[o.Shape], "shape"}, true
+	case 2:
+		sh := rng.IntN(len(Shapes))
+		n := countWhere(objs, func(p Object) bool { return p.Shape == sh })
+		return Question{"how many " + plural[Shapes[sh]] + " are there ?", fmt.Sprint(n), "count"}, true
+	case 3: // existence, half of them true
+		c, sh := o.Color, o.Shape
+		if rng.IntN(2) == 0 {
+			c, sh = rng.IntN(len(Colors)), rng.IntN(len(Shapes))
+		}
+		exists := countWhere(objs, func(p Object) bool { return p.Color == c && p.Shape == sh }) > 0
+		return Question{"is there a " + Colors[c] + " " + Shapes[sh] + " ?", yesNo(exists), "exist"}, true
+	default: // relation between two uniquely described objects
+		if len(objs) < 2 {
+			return Question{}, false
+		}
+		i, j := twoDistinct(rng, len(objs))
+		a, b := objs[i], objs[j]
+		if !uniqueColorShape(objs, a) || !uniqueColorShape(objs, b) || abs32(a.CenterX()-b.CenterX()) < 4 {
+			return Question{}, false
+		}
+		return Question{fmt.Sprintf("is the %s %s left of the %s %s ?", Colors[a.Color], Shapes[a.Shape], Colors[b.Color], Shapes[b.Shape]),
+			yesNo(a.CenterX() < b.CenterX()), "relation"}, true
+	}
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func countWhere(objs []Object, pred func(Object) bool) int {
+	n := 0
+	for _, o := range objs {
+		if pred(o) {
+			n++
+		}
+	}
+	return n
+}
+
+func uniqueColorShape(objs []Object, o Object) bool {
+	return countWhere(objs, func(p Object) bool { return p.Color == o.Color && p.Shape == o.Shape }) == 1
+}
+
+// ReferringExpression describes object idx of s so that it is the only match, or
+// returns false when no description in the grammar singles it out.
+func ReferringExpression(rng *rand.Rand, s Scene, idx int) (string, bool) {
+	o := s.Objects[idx]
+	candidates := []struct {
+		text  string
+		match func(Object) bool
+	}{
+		{"the " + Shapes[o.Shape], func(p Object) bool { return p.Shape == o.Shape }},
+		{"the " + Colors[o.Color] + " " + Shapes[o.Shape], func(p Object) bool { return p.Shape == o.Shape && p.Color == o.Color }},
+		{"the " + Colors[o.Color] + " one", func(p Object) bool { return p.Color == o.Color }},
+		{"the " + o.Name(), func(p Object) bool { return p.Shape == o.Shape && p.Color == o.Color && p.Size == o.Size }},
+	}
+	start := rng.IntN(len(candidates))
+	for k := range candidates {
+		c := candidates[(start+k)%len(candidates)]
+		if countWhere(s.Objects, c.match) == 1 {
+			return c.text, true
+		}
+	}
+	// Fall back to position among objects of the same shape.
+	same := 0
+	leftmost, rightmost := true, true
+	for i, p := range s.Objects {
+		if i == idx || p.Shape != o.Shape {
+			continue
+		}
+		same++
+		leftmost = leftmost && o.CenterX() < p.CenterX()-2
+		rightmost = rightmost && o.CenterX() > p.CenterX()+2
+	}
+	if same > 0 && leftmost {
+		return "the " + Shapes[o.Shape] + " on the left", true
+	}
+	if same > 0 && rightmost {
+		return "the " + Shapes[o.Shape] + " on the right", true
+	}
+	return "", false
+}

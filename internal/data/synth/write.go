@@ -1,0 +1,382 @@
+package synth
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image/png"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vlbert/vlbert/internal/atomicfile"
+	"github.com/vlbert/vlbert/internal/parallel"
+)
+
+// Layout names the files Write creates, relative to its directory.
+var Layout = struct {
+	Images, Features, CCTrain, CCVal, Corpus, VQA, Answers, RefCOCO, VCR, Complete string
+}{
+	Images:   "images",           // {id}.png
+	Features: "frcnn",            // {id}.json, bottom-up-attention per-image features
+	CCTrain:  "train_frcnn.json", // Conceptual Captions JSON lines
+	CCVal:    "val_frcnn.json",
+	Corpus:   "corpus.doc", // text-only corpus, one sample a line
+	VQA:      "vqa",        // v2_OpenEnded_mscoco_{split}_questions.json, v2_mscoco_{split}_annotations.json
+	Answers:  "vqa/answers_vqa.txt",
+	RefCOCO:  "refcoco+", // refs(unc).p, instances.json
+	VCR:      "vcr",      // {split}.jsonl, vcr1images/synth/{id}.png|json
+	Complete: "COMPLETE", // written last: the data set is whole
+}
+
+// QuestionsPerScene and CorpusLines size the derived text data.
+const (
+	QuestionsPerScene = 6
+	VCRPerScene       = 2
+	CorpusLines       = 2000
+)
+
+// Write renders the world and stores every data set under dir in the original
+// on-disk formats. The COMPLETE marker is written last, so a crash mid-way is never
+// mistaken for a finished data set.
+func Write(w *World, dir string) error {
+	for _, sub := range []string{Layout.Images, Layout.Features, Layout.VQA, Layout.RefCOCO, filepath.Join(Layout.VCR, "vcr1images", "synth")} {
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return fmt.Errorf("synth: %w", err)
+		}
+	}
+	rng := rand.New(rand.NewPCG(w.Config.Seed, 0xda7a))
+	splits := []struct {
+		name   string
+		scenes []Scene
+	}{{"train", w.Train}, {"val", w.Val}}
+	if err := writeScenes(dir, w); err != nil {
+		return err
+	}
+	for _, sp := range splits {
+		if err := writeCaptions(rng, dir, sp.name, sp.scenes); err != nil {
+			return err
+		}
+		if err := writeVQA(rng, dir, sp.name, sp.scenes); err != nil {
+			return err
+		}
+		if err := writeVCR(rng, dir, sp.name, sp.scenes); err != nil {
+			return err
+		}
+	}
+	if err := writeCorpus(rng, dir); err != nil {
+		return err
+	}
+	if err := writeLines(filepath.Join(dir, Layout.Answers), AnswerVocab()); err != nil {
+		return err
+	}
+	if err := writeRefCOCO(rng, dir, w); err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(dir, Layout.Complete), w.Config)
+}
+
+// IsComplete reports whether dir holds a finished data set generated from cfg.
+func IsComplete(dir string, cfg Config) bool {
+	b, err := os.ReadFile(filepath.Join(dir, Layout.Complete))
+	if err != nil {
+		return false
+	}
+	var got Config
+	return json.Unmarshal(b, &got) == nil && got == cfg
+}
+
+// writeScenes writes every scene's files on all cores. Each scene draws its detector
+// noise from its own generator, so the bytes do not depend on the schedule.
+func writeScenes(dir string, w *World) error {
+	scenes := append(append([]Scene{}, w.Train...), w.Val...)
+	errs := make([]error, len(scenes))
+	parallel.For(len(scenes), 8, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			rng := rand.New(rand.NewPCG(w.Config.Seed, uint64(scenes[i].ID)))
+			errs[i] = writeScene(rng, dir, scenes[i])
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// writeScene writes the image, the per-image feature JSON and the VCR copy of both.
+// Per-scene files are written without fsync: the COMPLETE marker, written last and
+// atomically, is what makes the data set count.
+func writeScene(rng *rand.Rand, dir string, s Scene) error {
+	img := Render(s)
+	name := fmt.Sprint(s.ID)
+	var encoded bytes.Buffer
+	if err := png.Encode(&encoded, img); err != nil {
+		return fmt.Errorf("synth: scene %d: %w", s.ID, err)
+	}
+	for _, p := range []string{filepath.Join(dir, Layout.Images, name+".png"), filepath.Join(dir, Layout.VCR, "vcr1images", "synth", name+".png")} {
+		if err := os.WriteFile(p, encoded.Bytes(), 0o644); err != nil {
+			return fmt.Errorf("synth: %w", err)
+		}
+	}
+	n := len(s.Objects)
+	boxes := make([]float32, 0, 4*n)
+	feats := make([]float32, 0, FeatureDim*n)
+	classes := make([]float32, 0, NumClasses*n)
+	meta := vcrMetadata{Width: s.Width, Height: s.Height}
+	for _, o := range s.Objects {
+		boxes = append(boxes, o.Box[:]...)
+		feats = append(feats, RegionFeature(img, o.Box)...)
+		classes = append(classes, ClassScores(rng, o)...)
+		meta.Boxes = append(meta.Boxes, []float32{o.Box[0], o.Box[1], o.Box[2], o.Box[3], 1})
+		meta.Names = append(meta.Names, Shapes[o.Shape])
+		poly := Polygon(o)
+		pts := make([][]float32, len(poly))
+		for i, p := range poly {
+			pts[i] = []float32{p[0], p[1]}
+		}
+		meta.Segms = append(meta.Segms, [][][]float32{pts})
+	}
+	feat := bottomUp{ImageID: s.ID, ImageW: s.Width, ImageH: s.Height, NumBoxes: n,
+		Boxes: b64(boxes), Features: b64(feats), Classes: b64(classes)}
+	if err := writePlainJSON(filepath.Join(dir, Layout.Features, name+".json"), feat); err != nil {
+		return err
+	}
+	return writePlainJSON(filepath.Join(dir, Layout.VCR, "vcr1images", "synth", name+".json"), meta)
+}
+
+func writePlainJSON(path string, v any) error {
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = os.WriteFile(path, b, 0o644)
+	}
+	if err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	return nil
+}
+
+// bottomUp is one image's record in the bottom-up-attention per-image JSON format.
+type bottomUp struct {
+	ImageID  int    `json:"image_id"`
+	ImageW   int    `json:"image_w"`
+	ImageH   int    `json:"image_h"`
+	NumBoxes int    `json:"num_boxes"`
+	Boxes    string `json:"boxes"`
+	Features string `json:"features"`
+	Classes  string `json:"classes"`
+}
+
+type vcrMetadata struct {
+	Boxes  [][]float32     `json:"boxes"`
+	Segms  [][][][]float32 `json:"segms"`
+	Names  []string        `json:"names"`
+	Width  int             `json:"width"`
+	Height int             `json:"height"`
+}
+
+func b64(v []float32) string {
+	raw := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+	}
+	return base64.StdEncoding.EncodeToString(raw)
+}
+
+func writeCaptions(rng *rand.Rand, dir, split string, scenes []Scene) error {
+	path := filepath.Join(dir, Layout.CCTrain)
+	if split == "val" {
+		path = filepath.Join(dir, Layout.CCVal)
+	}
+	var lines []string
+	for _, s := range scenes {
+		rec := map[string]any{
+			"image":   filepath.ToSlash(filepath.Join(Layout.Images, fmt.Sprintf("%d.png", s.ID))),
+			"caption": Caption(rng, s),
+			"frcnn":   filepath.ToSlash(filepath.Join(Layout.Features, fmt.Sprintf("%d.json", s.ID))),
+		}
+		b, _ := json.Marshal(rec)
+		lines = append(lines, string(b))
+	}
+	return writeLines(path, lines)
+}
+
+func writeCorpus(rng *rand.Rand, dir string) error {
+	lines := make([]string, CorpusLines)
+	for i := range lines {
+		lines[i] = CorpusLine(rng)
+	}
+	return writeLines(filepath.Join(dir, Layout.Corpus), lines)
+}
+
+// writeVQA writes the VQA v2 question and annotation files. One annotator in five
+// questions gives a different answer of the same type, so targets are soft.
+func writeVQA(rng *rand.Rand, dir, split string, scenes []Scene) error {
+	type q struct {
+		ImageID    int    `json:"image_id"`
+		Question   string `json:"question"`
+		QuestionID int    `json:"question_id"`
+	}
+	type ans struct {
+		Answer     string `json:"answer"`
+		Confidence string `json:"answer_confidence"`
+		ID         int    `json:"answer_id"`
+	}
+	type ann struct {
+		Answers      []ans  `json:"answers"`
+		MCAnswer     string `json:"multiple_choice_answer"`
+		QuestionType string `json:"question_type"`
+		AnswerType   string `json:"answer_type"`
+		ImageID      int    `json:"image_id"`
+		QuestionID   int    `json:"question_id"`
+	}
+	var qs []q
+	var anns []ann
+	for _, s := range scenes {
+		for k, question := range Questions(rng, s, QuestionsPerScene) {
+			id := s.ID*100 + k
+			qs = append(qs, q{s.ID, question.Text, id})
+			a := ann{MCAnswer: question.Answer, QuestionType: question.Type, AnswerType: answerType(question.Type), ImageID: s.ID, QuestionID: id}
+			odd := -1
+			if rng.IntN(5) == 0 {
+				odd = rng.IntN(10)
+			}
+			for i := 0; i < 10; i++ {
+				text := question.Answer
+				if i == odd {
+					text = sameTypeAnswer(rng, question)
+				}
+				a.Answers = append(a.Answers, ans{text, "yes", i + 1})
+			}
+			anns = append(anns, a)
+		}
+	}
+	info := map[string]any{"description": "vlbert synthetic world", "data_subtype": split}
+	if err := writeJSON(filepath.Join(dir, Layout.VQA, "v2_OpenEnded_mscoco_"+split+"_questions.json"),
+		map[string]any{"info": info, "task_type": "Open-Ended", "data_type": "synth", "data_subtype": split, "questions": qs}); err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(dir, Layout.VQA, "v2_mscoco_"+split+"_annotations.json"),
+		map[string]any{"info": info, "data_type": "synth", "data_subtype": split, "annotations": anns})
+}
+
+func answerType(qtype string) string {
+	switch qtype {
+	case "exist", "relation":
+		return "yes/no"
+	case "count":
+		return "number"
+	}
+	return "other"
+}
+
+func sameTypeAnswer(rng *rand.Rand, q Question) string {
+	switch q.Type {
+	case "color":
+		return Colors[rng.IntN(len(Colors))]
+	case "shape":
+		return Shapes[rng.IntN(len(Shapes))]
+	case "count":
+		return fmt.Sprint(rng.IntN(6))
+	}
+	return yesNo(rng.IntN(2) == 0)
+}
+
+func writeVCR(rng *rand.Rand, dir, split string, scenes []Scene) error {
+	var lines []string
+	for _, s := range scenes {
+		objects := make([]string, len(s.Objects))
+		for i, o := range s.Objects {
+			objects[i] = Shapes[o.Shape]
+		}
+		for k := 0; k < VCRPerScene; k++ {
+			item := VCRQuestion(rng, s)
+			rec := map[string]any{
+				"annot_id":          fmt.Sprintf("%s-%d", split, len(lines)),
+				"objects":           objects,
+				"img_fn":            fmt.Sprintf("synth/%d.png", s.ID),
+				"metadata_fn":       fmt.Sprintf("synth/%d.json", s.ID),
+				"question":          item.Question,
+				"answer_choices":    item.Answers,
+				"rationale_choices": item.Rationales,
+				"answer_label":      item.AnswerLabel,
+				"rationale_label":   item.RationaleLabel,
+			}
+			b, err := json.Marshal(rec)
+			if err != nil {
+				return fmt.Errorf("synth: %w", err)
+			}
+			lines = append(lines, string(b))
+		}
+	}
+	return writeLines(filepath.Join(dir, Layout.VCR, split+".jsonl"), lines)
+}
+
+// writeRefCOCO writes refs(unc).p (a protocol-2 pickle) and instances.json with the
+// COCO-style images, annotations (boxes as x, y, w, h) and categories.
+func writeRefCOCO(rng *rand.Rand, dir string, w *World) error {
+	var refs, images, anns []any
+	var cats []any
+	for c := 1; c < NumClasses; c++ {
+		sh, col := (c-1)/len(Colors), (c-1)%len(Colors)
+		cats = append(cats, map[string]any{"id": c, "name": Colors[col] + " " + Shapes[sh], "supercategory": "shape"})
+	}
+	annID, refID, sentID := 1, 1, 1
+	for _, sp := range []struct {
+		name   string
+		scenes []Scene
+	}{{"train", w.Train}, {"val", w.Val}} {
+		for _, s := range sp.scenes {
+			images = append(images, map[string]any{"id": s.ID, "width": s.Width, "height": s.Height, "file_name": fmt.Sprintf("%d.png", s.ID)})
+			first := annID
+			for _, o := range s.Objects {
+				bw, bh := float64(o.Box[2]-o.Box[0]), float64(o.Box[3]-o.Box[1])
+				anns = append(anns, map[string]any{"id": annID, "image_id": s.ID, "category_id": o.Class(),
+					"bbox": []any{float64(o.Box[0]), float64(o.Box[1]), bw, bh}, "area": bw * bh, "iscrowd": 0})
+				annID++
+			}
+			for i := range s.Objects {
+				expr, ok := ReferringExpression(rng, s, i)
+				if !ok {
+					continue
+				}
+				tokens := []any{}
+				for _, t := range strings.Fields(expr) {
+					tokens = append(tokens, t)
+				}
+				refs = append(refs, map[string]any{"ref_id": refID, "ann_id": first + i, "image_id": s.ID, "split": sp.name,
+					"category_id": s.Objects[i].Class(), "file_name": fmt.Sprintf("%d.png", s.ID),
+					"sentences": []any{map[string]any{"sent_id": sentID, "raw": expr, "sent": expr, "tokens": tokens}}})
+				refID++
+				sentID++
+			}
+		}
+	}
+	blob, err := encodePickle(refs)
+	if err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(filepath.Join(dir, Layout.RefCOCO, "refs(unc).p"), func(wr io.Writer) error { _, err := wr.Write(blob); return err }); err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	return writeJSON(filepath.Join(dir, Layout.RefCOCO, "instances.json"), map[string]any{"images": images, "annotations": anns, "categories": cats})
+}
+
+func writeJSON(path string, v any) error {
+	if err := atomicfile.WriteFile(path, func(w io.Writer) error { return json.NewEncoder(w).Encode(v) }); err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	return nil
+}
+
+func writeLines(path string, lines []string) error {
+	if err := atomicfile.WriteFile(path, func(w io.Writer) error {
+		_, err := io.WriteString(w, strings.Join(lines, "\n")+"\n")
+		return err
+	}); err != nil {
+		return fmt.Errorf("synth: %w", err)
+	}
+	return nil
+}
