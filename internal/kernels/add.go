@@ -1,0 +1,43 @@
+package kernels
+
+import "github.com/vlbert/vlbert/internal/parallel"
+
+// Add sets out = a + b elementwise. All three have the same length; out may alias a or b
+// (Add(x, x, y) accumulates y into x, as on a residual stream).
+func Add(out, a, b []float32) {
+	sameLen("Add", "out", out, "a", a)
+	sameLen("Add", "out", out, "b", b)
+	parallel.For(len(out), elemChunk, func(lo, hi int) {
+		o, x, y := out[lo:hi], a[lo:hi], b[lo:hi]
+		for i := range o {
+			o[i] = x[i] + y[i]
+		}
+	})
+}
+
+// AddRows adds the vector v [C] to every row of m [N,C] in place (a broadcast bias add).
+func AddRows(m, v []float32, N, C int) {
+	const fn = "AddRows"
+	nonNeg(fn, N, C)
+	need(fn, "m", m, N*C)
+	need(fn, "v", v, C)
+	v = v[:C]
+	parallel.For(N, rowChunk(C), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			row := m[n*C : (n+1)*C]
+			for j, b := range v {
+				row[j] += b
+			}
+		}
+	})
+}
+
+// SumRows ACCUMULATES the column sums of m [N,C] into dst [C] (dst += Σ_n m[n,:]), the
+// backward of AddRows for its vector. Deterministic for any thread count.
+func SumRows(dst, m []float32, N, C int) {
+	const fn = "SumRows"
+	nonNeg(fn, N, C)
+	need(fn, "dst", dst, C)
+	need(fn, "m", m, N*C)
+	colSumAdd(dst[:C], m, N, C)
+}

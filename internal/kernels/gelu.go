@@ -1,0 +1,61 @@
+package kernels
+
+import "github.com/vlbert/vlbert/internal/parallel"
+
+// GELUForward computes out = x*Φ(x) = x*0.5*(1+erf(x/√2)) (BERT's exact, erf-form GELU)
+// elementwise. len(out) must equal len(inp); out may alias inp.
+func GELUForward(out, inp []float32) {
+	sameLen("GELUForward", "out", out, "inp", inp)
+	parallel.For(len(inp), elemChunk/4, func(lo, hi int) {
+		x, o := inp[lo:hi], out[lo:hi]
+		for i, v := range x {
+			cdf, _ := normCDF(float64(v))
+			o[i] = float32(float64(v) * cdf)
+		}
+	})
+}
+
+// GELUBackward sets dinp = dout*(Φ(x) + x*φ(x)) elementwise (OVERWRITTEN; nil skipped).
+// inp is the forward input x. dinp may alias dout (not inp).
+func GELUBackward(dinp, inp, dout []float32) {
+	if dinp == nil {
+		return
+	}
+	sameLen("GELUBackward", "dinp", dinp, "inp", inp)
+	sameLen("GELUBackward", "dout", dout, "inp", inp)
+	parallel.For(len(inp), elemChunk/4, func(lo, hi int) {
+		x, d, o := inp[lo:hi], dout[lo:hi], dinp[lo:hi]
+		for i, v := range x {
+			xv := float64(v)
+			cdf, pdf := normCDF(xv)
+			o[i] = float32(float64(d[i]) * (cdf + xv*pdf))
+		}
+	})
+}
+
+// BiasGELUForward adds bias to every row of inp and applies GELU, keeping the pre-GELU
+// sum for backward: pre = inp + bias, out = GELU(pre). It fuses a Linear's bias add with
+// the activation (call LinearForward with a nil bias first).
+//
+//	out  [N,C] overwritten     pre [N,C] overwritten (may alias inp)
+//	inp  [N,C]                 bias [C]
+func BiasGELUForward(out, pre, inp, bias []float32, N, C int) {
+	const fn = "BiasGELUForward"
+	nonNeg(fn, N, C)
+	need(fn, "out", out, N*C)
+	need(fn, "pre", pre, N*C)
+	need(fn, "inp", inp, N*C)
+	need(fn, "bias", bias, C)
+	bias = bias[:C]
+	parallel.For(N, rowChunk(C)/4+1, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			x, p, o := inp[n*C:(n+1)*C], pre[n*C:(n+1)*C], out[n*C:(n+1)*C]
+			for i, v := range x {
+				s := v + bias[i]
+				p[i] = s
+				cdf, _ := normCDF(float64(s))
+				o[i] = float32(float64(s) * cdf)
+			}
+		}
+	})
+}

@@ -1,0 +1,97 @@
+package kernels
+
+import (
+	"github.com/vlbert/vlbert/internal/gemm"
+	"github.com/vlbert/vlbert/internal/parallel"
+)
+
+// LinearForward computes out = inp·weightᵀ + bias (PyTorch nn.Linear).
+//
+//	out    [N,outDim]  overwritten
+//	inp    [N,in]
+//	weight [outDim,in] (PyTorch layout)
+//	bias   [outDim]    may be nil (no bias)
+func LinearForward(out, inp, weight, bias []float32, N, in, outDim int) {
+	const fn = "LinearForward"
+	nonNeg(fn, N, in, outDim)
+	need(fn, "out", out, N*outDim)
+	need(fn, "inp", inp, N*in)
+	need(fn, "weight", weight, outDim*in)
+	needOpt(fn, "bias", bias, outDim)
+	if N == 0 || outDim == 0 {
+		return
+	}
+	gemm.Sgemm(false, true, N, outDim, in, 1, inp, max(in, 1), weight, max(in, 1), 0, out, outDim)
+	if bias == nil {
+		return
+	}
+	bias = bias[:outDim]
+	parallel.For(N, rowChunk(outDim), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			row := out[n*outDim : (n+1)*outDim]
+			for o, b := range bias {
+				row[o] += b
+			}
+		}
+	})
+}
+
+// LinearBackward computes the gradients of LinearForward.
+//
+//	dinp    [N,in]       OVERWRITTEN with dout·weight (skipped if nil)
+//	dweight [outDim,in]  ACCUMULATED += doutᵀ·inp     (skipped if nil)
+//	dbias   [outDim]     ACCUMULATED += Σ_n dout[n,:]  (skipped if nil)
+//	dout    [N,outDim]
+//	inp     [N,in]
+//	weight  [outDim,in]
+//
+// The bias gradient sums each column over rows in order and then adds the sum, so it is
+// independent of the thread count.
+func LinearBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, in, outDim int) {
+	const fn = "LinearBackward"
+	nonNeg(fn, N, in, outDim)
+	needOpt(fn, "dinp", dinp, N*in)
+	needOpt(fn, "dweight", dweight, outDim*in)
+	needOpt(fn, "dbias", dbias, outDim)
+	need(fn, "dout", dout, N*outDim)
+	if dweight != nil {
+		need(fn, "inp", inp, N*in)
+	}
+	if dinp != nil {
+		need(fn, "weight", weight, outDim*in)
+	}
+	if dinp != nil && N > 0 && in > 0 {
+		gemm.Sgemm(false, false, N, in, outDim, 1, dout, max(outDim, 1), weight, in, 0, dinp, in)
+	}
+	if dweight != nil && outDim > 0 && in > 0 && N > 0 {
+		gemm.Sgemm(true, false, outDim, in, N, 1, dout, outDim, inp, in, 1, dweight, in)
+	}
+	if dbias != nil {
+		colSumAdd(dbias[:outDim], dout, N, outDim)
+	}
+}
+
+// colSumAdd adds Σ_n m[n,j] to dst[j] for the [N,cols] matrix m, summing each column
+// in row order into a local block before adding, parallel over column blocks.
+func colSumAdd(dst, m []float32, N, cols int) {
+	const block = 128
+	nblocks := (cols + block - 1) / block
+	parallel.For(nblocks, max(1, 64*1024/max(N*block, 1)), func(lo, hi int) {
+		var acc [block]float32
+		for bl := lo; bl < hi; bl++ {
+			c0, c1 := bl*block, min((bl+1)*block, cols)
+			a := acc[:c1-c0]
+			clear(a)
+			for n := 0; n < N; n++ {
+				row := m[n*cols+c0 : n*cols+c1]
+				for j, v := range row {
+					a[j] += v
+				}
+			}
+			d := dst[c0:c1]
+			for j := range d {
+				d[j] += a[j]
+			}
+		}
+	})
+}

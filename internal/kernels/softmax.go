@@ -1,0 +1,76 @@
+package kernels
+
+import "github.com/vlbert/vlbert/internal/parallel"
+
+// SoftmaxForward computes a row-wise softmax with max subtraction.
+//
+//	out [N,C] overwritten (may alias inp)
+//	inp [N,C]
+func SoftmaxForward(out, inp []float32, N, C int) {
+	const fn = "SoftmaxForward"
+	nonNeg(fn, N, C)
+	need(fn, "out", out, N*C)
+	need(fn, "inp", inp, N*C)
+	parallel.For(N, rowChunk(C)/2+1, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			softmaxRow(out[n*C:(n+1)*C], inp[n*C:(n+1)*C])
+		}
+	})
+}
+
+// SoftmaxBackward computes dinp = out*(dout - Σ_j dout_j*out_j) row-wise (OVERWRITTEN,
+// nil skipped) from the forward's output.
+//
+//	dinp [N,C] (may alias dout)
+//	out  [N,C], dout [N,C]
+func SoftmaxBackward(dinp, out, dout []float32, N, C int) {
+	const fn = "SoftmaxBackward"
+	if dinp == nil {
+		return
+	}
+	nonNeg(fn, N, C)
+	need(fn, "dinp", dinp, N*C)
+	need(fn, "out", out, N*C)
+	need(fn, "dout", dout, N*C)
+	parallel.For(N, rowChunk(C), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			softmaxBackRow(dinp[n*C:(n+1)*C], out[n*C:(n+1)*C], dout[n*C:(n+1)*C])
+		}
+	})
+}
+
+// softmaxRow writes softmax(x) into o (o may alias x): e_i = exp(x_i - max), o_i = e_i/Σe.
+func softmaxRow(o, x []float32) {
+	if len(x) == 0 {
+		return
+	}
+	o = o[:len(x)]
+	m := x[0]
+	for _, v := range x[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	var sum float64
+	for i, v := range x {
+		e := exp64(float64(v - m))
+		o[i] = float32(e)
+		sum += e
+	}
+	inv := 1 / sum
+	for i, v := range o {
+		o[i] = float32(float64(v) * inv)
+	}
+}
+
+// softmaxBackRow writes d_i = p_i*(g_i - Σ_j g_j p_j) into d (d may alias g).
+func softmaxBackRow(d, p, g []float32) {
+	var s float64
+	for i, v := range p {
+		s += float64(v) * float64(g[i])
+	}
+	sf := float32(s)
+	for i, v := range p {
+		d[i] = v * (g[i] - sf)
+	}
+}
