@@ -1,0 +1,76 @@
+package model
+
+// arena hands out zeroed float32 slices from reusable chunks. A pass calls reset, then
+// alloc for every buffer it needs. When a pass outgrows the arena, extra chunks are
+// allocated (earlier slices stay valid); the next reset merges them into one chunk big
+// enough for that pass, so a steady state of equal or smaller batch shapes allocates
+// nothing.
+type arena struct {
+	chunks [][]float32
+	cur    int // chunk being carved
+	off    int // offset in chunks[cur]
+	used   int // floats handed out in this pass
+}
+
+func (a *arena) reset() {
+	if len(a.chunks) > 1 {
+		a.chunks = [][]float32{make([]float32, a.used+a.used/8)}
+	}
+	a.cur, a.off, a.used = 0, 0, 0
+}
+
+func (a *arena) alloc(n int) []float32 {
+	a.used += n
+	for a.cur < len(a.chunks) {
+		c := a.chunks[a.cur]
+		if a.off+n <= len(c) {
+			s := c[a.off : a.off+n : a.off+n]
+			a.off += n
+			clear(s)
+			return s
+		}
+		a.cur++
+		a.off = 0
+	}
+	size := max(n, 1<<16)
+	a.chunks = append(a.chunks, make([]float32, size))
+	a.off = n
+	return a.chunks[a.cur][:n:n]
+}
+
+// intArena is arena for int32 index buffers.
+type intArena struct {
+	chunks [][]int32
+	cur    int
+	off    int
+	used   int
+}
+
+func (a *intArena) reset() {
+	if len(a.chunks) > 1 {
+		a.chunks = [][]int32{make([]int32, a.used+a.used/8)}
+	}
+	a.cur, a.off, a.used = 0, 0, 0
+}
+
+func (a *intArena) alloc(n int) []int32 {
+	a.used += n
+	for a.cur < len(a.chunks) {
+		c := a.chunks[a.cur]
+		if a.off+n <= len(c) {
+			s := c[a.off : a.off+n : a.off+n]
+			a.off += n
+			clear(s)
+			return s
+		}
+		a.cur++
+		a.off = 0
+	}
+	size := max(n, 1<<12)
+	a.chunks = append(a.chunks, make([]int32, size))
+	a.off = n
+	return a.chunks[a.cur][:n:n]
+}
+
+// Alloc implements heads.Arena.
+func (a *arena) Alloc(n int) []float32 { return a.alloc(n) }

@@ -1,0 +1,159 @@
+package model
+
+import "fmt"
+
+// Task selects the module wrapped around VisualLinguisticBert (the config's MODULE).
+type Task int
+
+const (
+	// TaskVQA is vqa/modules/resnet_vlbert_for_vqa.py::ResNetVLBERT.
+	TaskVQA Task = iota
+	// TaskPretrain is ResNetVLBERTForPretraining (no text-only rows).
+	TaskPretrain
+	// TaskPretrainMultitask is ResNetVLBERTForPretrainingMultitask (aux text-only rows).
+	TaskPretrainMultitask
+)
+
+func (t Task) String() string {
+	switch t {
+	case TaskVQA:
+		return "ResNetVLBERT"
+	case TaskPretrain:
+		return "ResNetVLBERTForPretraining"
+	case TaskPretrainMultitask:
+		return "ResNetVLBERTForPretrainingMultitask"
+	}
+	return fmt.Sprintf("Task(%d)", int(t))
+}
+
+// TaskFromModule maps the config's MODULE name to a Task.
+func TaskFromModule(module string) (Task, error) {
+	switch module {
+	case "ResNetVLBERT":
+		return TaskVQA, nil
+	case "ResNetVLBERTForPretraining":
+		return TaskPretrain, nil
+	case "ResNetVLBERTForPretrainingMultitask":
+		return TaskPretrainMultitask, nil
+	}
+	return 0, fmt.Errorf("model: MODULE %q is not supported (want ResNetVLBERT, ResNetVLBERTForPretraining or ResNetVLBERTForPretrainingMultitask)", module)
+}
+
+// Config holds the hyperparameters the network needs: NETWORK.VLBERT plus the few
+// NETWORK and DATASET fields that shape the task heads. Zero values are not defaults;
+// use BaseConfig or fill every field.
+type Config struct {
+	Task Task
+
+	// NETWORK.VLBERT
+	HiddenSize            int     // hidden_size
+	VisualSize            int     // visual_size; must equal HiddenSize (no visual_1x1 layers)
+	NumHiddenLayers       int     // num_hidden_layers
+	NumAttentionHeads     int     // num_attention_heads
+	IntermediateSize      int     // intermediate_size
+	VocabSize             int     // vocab_size
+	MaxPositionEmbeddings int     // max_position_embeddings
+	TypeVocabSize         int     // type_vocab_size (3)
+	HiddenDropout         float32 // hidden_dropout_prob
+	AttentionDropout      float32 // attention_probs_dropout_prob
+	InitializerRange      float32 // initializer_range
+	VisualLN              bool    // visual_ln; must be true
+	VisualScaleTextInit   float32 // visual_scale_text_init: initial gamma of visual_ln_text
+	VisualScaleObjectInit float32 // visual_scale_object_init: initial gamma of visual_ln_object
+	WithPooler            bool    // with_pooler
+	RegionClasses         int     // visual_region_classes (1601)
+
+	// NETWORK
+	ImageFinalDim   int     // IMAGE_FINAL_DIM, output of obj_downsample; must equal VisualSize
+	ClassifierType  string  // CLASSIFIER_TYPE (VQA: only "mlm")
+	ClassifierDrop  float32 // CLASSIFIER_DROPOUT
+	WithRelLoss     bool    // WITH_REL_LOSS
+	WithMLMLoss     bool    // WITH_MLM_LOSS
+	WithMVRCLoss    bool    // WITH_MVRC_LOSS
+	AnswerVocabSize int     // DATASET.ANSWER_VOCAB_SIZE (VQA)
+}
+
+// FeatureDim is the width of a precomputed bottom-up RoI feature (boxes[:, :, 4:]).
+const FeatureDim = 2048
+
+// GeomDim is the width of the box geometry (sin/cos) embedding.
+const GeomDim = 2048
+
+// objDownsampleDropout is FastRCNN.obj_downsample's Dropout(p=0.1), fixed in the original.
+const objDownsampleDropout = 0.1
+
+// BaseConfig returns the BERT-base hyperparameters of the shipped configs for task.
+func BaseConfig(task Task) Config {
+	c := Config{
+		Task: task, HiddenSize: 768, VisualSize: 768, NumHiddenLayers: 12, NumAttentionHeads: 12,
+		IntermediateSize: 3072, VocabSize: 30522, MaxPositionEmbeddings: 512, TypeVocabSize: 3,
+		HiddenDropout: 0.1, AttentionDropout: 0.1, InitializerRange: 0.02, VisualLN: true,
+		RegionClasses: 1601, ImageFinalDim: 768, ClassifierType: "mlm", ClassifierDrop: 0.1,
+		AnswerVocabSize: 3129,
+	}
+	if task != TaskVQA {
+		c.WithMLMLoss, c.WithMVRCLoss = true, true
+	}
+	return c
+}
+
+// Validate reports the first unsupported or inconsistent setting.
+func (c *Config) Validate() error {
+	pos := []struct {
+		name string
+		v    int
+	}{{"hidden_size", c.HiddenSize}, {"visual_size", c.VisualSize}, {"num_hidden_layers", c.NumHiddenLayers},
+		{"num_attention_heads", c.NumAttentionHeads}, {"intermediate_size", c.IntermediateSize},
+		{"vocab_size", c.VocabSize}, {"max_position_embeddings", c.MaxPositionEmbeddings},
+		{"type_vocab_size", c.TypeVocabSize}, {"IMAGE_FINAL_DIM", c.ImageFinalDim}}
+	for _, p := range pos {
+		if p.v <= 0 {
+			return fmt.Errorf("model: config %s = %d, want > 0", p.name, p.v)
+		}
+	}
+	if c.HiddenSize%c.NumAttentionHeads != 0 {
+		return fmt.Errorf("model: hidden_size %d is not a multiple of num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads)
+	}
+	if c.VisualSize != c.HiddenSize {
+		return fmt.Errorf("model: visual_size %d != hidden_size %d (visual_1x1 layers are not supported)", c.VisualSize, c.HiddenSize)
+	}
+	if c.ImageFinalDim != c.VisualSize {
+		return fmt.Errorf("model: IMAGE_FINAL_DIM %d != visual_size %d", c.ImageFinalDim, c.VisualSize)
+	}
+	if !c.VisualLN {
+		return fmt.Errorf("model: visual_ln=false is not supported")
+	}
+	if c.TypeVocabSize < 3 {
+		return fmt.Errorf("model: type_vocab_size %d, want >= 3 (type 2 marks visual tokens)", c.TypeVocabSize)
+	}
+	for _, p := range []struct {
+		name string
+		v    float32
+	}{{"hidden_dropout_prob", c.HiddenDropout}, {"attention_probs_dropout_prob", c.AttentionDropout}, {"CLASSIFIER_DROPOUT", c.ClassifierDrop}} {
+		if p.v < 0 || p.v >= 1 {
+			return fmt.Errorf("model: config %s = %g, want in [0, 1)", p.name, p.v)
+		}
+	}
+	switch c.Task {
+	case TaskVQA:
+		if c.ClassifierType != "mlm" {
+			return fmt.Errorf("model: VQA CLASSIFIER_TYPE %q is not supported (only \"mlm\")", c.ClassifierType)
+		}
+		if c.AnswerVocabSize <= 0 {
+			return fmt.Errorf("model: DATASET.ANSWER_VOCAB_SIZE = %d, want > 0", c.AnswerVocabSize)
+		}
+	case TaskPretrain, TaskPretrainMultitask:
+		if c.WithRelLoss && !c.WithPooler {
+			return fmt.Errorf("model: WITH_REL_LOSS needs with_pooler")
+		}
+		if c.WithMVRCLoss && c.RegionClasses <= 0 {
+			return fmt.Errorf("model: visual_region_classes = %d, want > 0", c.RegionClasses)
+		}
+		if c.Task == TaskPretrainMultitask && !c.WithMLMLoss {
+			return fmt.Errorf("model: the multitask pretraining module needs WITH_MLM_LOSS")
+		}
+	default:
+		return fmt.Errorf("model: unknown task %d", int(c.Task))
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package model
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// InitWeights draws every parameter as the original modules do when no weights are
+// loaded: Linear and Embedding weights N(0, initializer_range), biases 0, LayerNorm
+// 1/0 except the visual LayerNorm gammas (visual_scale_{text,object}_init, 0.0 in all
+// shipped configs), object_mask_visual_embedding 0, and VQA final_mlp Linear weights
+// Xavier-uniform. The draw is a pure function of seed (not of PyTorch's RNG).
+func (m *Model) InitWeights(seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	std := float64(m.Cfg.InitializerRange)
+	for _, p := range m.Params.List {
+		w := m.Params.Data[p.Offset : p.Offset+p.Size]
+		switch p.init {
+		case initZero:
+			clear(w)
+		case initOne:
+			for i := range w {
+				w[i] = 1
+			}
+		case initVisualLNText, initVisualLNObject:
+			g := m.Cfg.VisualScaleTextInit
+			if p.init == initVisualLNObject {
+				g = m.Cfg.VisualScaleObjectInit
+			}
+			for i := range w {
+				w[i] = g
+			}
+		case initNormal:
+			if p.Name == "final_mlp.0.dense.weight" || p.Name == "final_mlp.2.weight" {
+				a := math.Sqrt(6 / float64(p.Shape[0]+p.Shape[1]))
+				for i := range w {
+					w[i] = float32((2*rng.Float64() - 1) * a)
+				}
+				continue
+			}
+			for i := range w {
+				w[i] = float32(rng.NormFloat64() * std)
+			}
+		}
+	}
+}
+
+// InitVQAClassifierFromAnswers sets final_mlp.2.weight row a to the mean of the word
+// embeddings of answer a's wordpiece ids (CLASSIFIER_PRETRAINED), after the word
+// embeddings are loaded. answers has one id list per answer.
+func (m *Model) InitVQAClassifierFromAnswers(answers [][]int) error {
+	if m.Cfg.Task != TaskVQA {
+		return fmt.Errorf("model: answer-embedding classifier init needs the VQA module, not %s", m.Cfg.Task)
+	}
+	A, H, V := m.Cfg.AnswerVocabSize, m.Cfg.HiddenSize, m.Cfg.VocabSize
+	if len(answers) != A {
+		return fmt.Errorf("model: %d answers for ANSWER_VOCAB_SIZE %d", len(answers), A)
+	}
+	word := m.Params.View("vlbert.word_embeddings.weight")
+	w := m.Params.View("final_mlp.2.weight")
+	for a, ids := range answers {
+		if len(ids) == 0 {
+			return fmt.Errorf("model: answer %d has no wordpieces", a)
+		}
+		row := w[a*H : (a+1)*H]
+		clear(row)
+		for _, id := range ids {
+			if id < 0 || id >= V {
+				return fmt.Errorf("model: answer %d: wordpiece id %d outside [0,%d)", a, id, V)
+			}
+			for i := range row {
+				row[i] += word[id*H+i]
+			}
+		}
+		for i := range row {
+			row[i] /= float32(len(ids))
+		}
+	}
+	return nil
+}

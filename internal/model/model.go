@@ -1,0 +1,120 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/vlbert/vlbert/internal/kernels"
+)
+
+// Model is one task module (VQA or pretraining) with its parameters, gradients and
+// activation arenas.
+type Model struct {
+	Cfg    Config
+	Params *Params
+
+	// Train switches dropout on. Goldens and inference use Train == false.
+	Train bool
+	// Seed and Step select the dropout masks: every dropout site draws from a seed
+	// that is a pure function of (Seed, Step, site), so a step can be replayed.
+	Seed, Step uint64
+
+	core  coreWeights
+	heads taskHeads
+	vis   visualActs
+	vqa   vqaState
+	pt    pretrainState
+	acts  arena    // forward activations, reset by each Forward
+	ints  intArena // forward index buffers
+	grads arena    // backward scratch, reset by each Backward
+	c     coreActs // the last core forward
+	bools [][]bool
+}
+
+// New builds a model for cfg with every parameter zero; call InitWeights or load a
+// state dict next.
+func New(cfg Config) (*Model, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	m := &Model{Cfg: cfg, Params: buildParams(&cfg)}
+	m.core = bindCore(m.Params, &cfg)
+	m.heads = bindHeads(m.Params, &cfg)
+	return m, nil
+}
+
+// ZeroGrad clears the gradient arena.
+func (m *Model) ZeroGrad() { m.Params.ZeroGrad() }
+
+// dropout returns the dropout descriptor for a site; P is 0 (identity) unless training.
+func (m *Model) dropout(p float32, site int) kernels.Dropout {
+	if !m.Train || p == 0 {
+		return kernels.Dropout{}
+	}
+	return kernels.Dropout{P: p, Seed: mix64(mix64(m.Seed^0x9e3779b97f4a7c15) ^ mix64(m.Step+0x632be59bd9b4e019) ^ uint64(site)*0xd6e8feb86659fd93)}
+}
+
+// mix64 is the splitmix64 finaliser.
+func mix64(z uint64) uint64 {
+	z += 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return z ^ (z >> 31)
+}
+
+// Dropout sites, each a distinct stream.
+const (
+	siteObjDownsample = 1
+	siteEmbedding     = 2
+	siteHeadVQA       = 3
+	siteLayerBase     = 16 // + 4*layer + {0 attention probs, 1 attention output, 2 ffn output}
+)
+
+// view is a parameter and its gradient.
+type view struct{ w, g []float32 }
+
+func pv(p *Params, name string) view { return view{p.View(name), p.GradView(name)} }
+
+// linearView is a Linear layer's weight [out,in] and bias [out].
+type linearView struct {
+	w, b    view
+	in, out int
+}
+
+func linearOf(p *Params, prefix string) linearView {
+	q, ok := p.Lookup(prefix + ".weight")
+	if !ok {
+		panic("model: no parameter " + prefix + ".weight")
+	}
+	return linearView{w: pv(p, prefix+".weight"), b: pv(p, prefix+".bias"), out: q.Shape[0], in: q.Shape[1]}
+}
+
+func (l linearView) forward(out, inp []float32, n int) {
+	kernels.LinearForward(out, inp, l.w.w, l.b.w, n, l.in, l.out)
+}
+
+func (l linearView) backward(dinp, dout, inp []float32, n int) {
+	kernels.LinearBackward(dinp, l.w.g, l.b.g, dout, inp, l.w.w, n, l.in, l.out)
+}
+
+// lnView is a LayerNorm's gamma and beta (eps 1e-12 everywhere in VL-BERT).
+type lnView struct{ w, b view }
+
+const lnEps = 1e-12
+
+func lnOf(p *Params, prefix string) lnView {
+	return lnView{w: pv(p, prefix+".weight"), b: pv(p, prefix+".bias")}
+}
+
+func (l lnView) forward(out, mean, rstd, inp []float32, n, c int) {
+	kernels.LayerNormForward(out, mean, rstd, inp, l.w.w, l.b.w, n, c, lnEps)
+}
+
+func (l lnView) backward(dinp, dout, inp, mean, rstd []float32, n, c int) {
+	kernels.LayerNormBackward(dinp, l.w.g, l.b.g, dout, inp, l.w.w, mean, rstd, n, c)
+}
+
+func checkLen(what string, got, want int) {
+	if got != want {
+		panic(fmt.Sprintf("model: %s has %d values, want %d", what, got, want))
+	}
+}

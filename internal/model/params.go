@@ -1,0 +1,204 @@
+package model
+
+import (
+	"fmt"
+	"sort"
+)
+
+// Param is one named tensor of the parameter table. Its values are
+// Params.Data[Offset:Offset+Size] and its gradient Params.Grad[Offset:Offset+Size].
+type Param struct {
+	Name   string // original state_dict key without "module."
+	Shape  []int
+	Offset int
+	Size   int
+	// Init says how InitWeights draws it (see initKind).
+	init initKind
+}
+
+// Alias is a state_dict key that shares another parameter's storage (a tied weight),
+// e.g. vlbert.mlm_head.predictions.decoder.weight -> vlbert.word_embeddings.weight.
+type Alias struct {
+	Name, Target string
+}
+
+// Params is the flat parameter arena, the gradient arena with the same layout, and the
+// table of named views. List holds the trainable parameters in the original module's
+// named_parameters() order (which is the index order of the original optimizer state).
+type Params struct {
+	Data    []float32
+	Grad    []float32
+	List    []Param
+	Aliases []Alias
+	index   map[string]int
+}
+
+type initKind int
+
+const (
+	initNormal initKind = iota // N(0, initializer_range)
+	initZero
+	initOne
+	initVisualLNText   // visual_scale_text_init
+	initVisualLNObject // visual_scale_object_init
+)
+
+// paramBuilder collects (name, shape, init) in order, then lays them out.
+type paramBuilder struct {
+	list    []Param
+	aliases []Alias
+}
+
+func (b *paramBuilder) add(name string, init initKind, shape ...int) {
+	b.list = append(b.list, Param{Name: name, Shape: shape, init: init})
+}
+
+func (b *paramBuilder) linear(prefix string, out, in int) {
+	b.add(prefix+".weight", initNormal, out, in)
+	b.add(prefix+".bias", initZero, out)
+}
+
+func (b *paramBuilder) layerNorm(prefix string, n int, gamma initKind) {
+	b.add(prefix+".weight", gamma, n)
+	b.add(prefix+".bias", initZero, n)
+}
+
+func (b *paramBuilder) build() *Params {
+	p := &Params{List: b.list, Aliases: b.aliases, index: make(map[string]int, len(b.list))}
+	off := 0
+	for i := range p.List {
+		n := 1
+		for _, d := range p.List[i].Shape {
+			n *= d
+		}
+		p.List[i].Offset, p.List[i].Size = off, n
+		off += n
+		if _, dup := p.index[p.List[i].Name]; dup {
+			panic("model: duplicate parameter " + p.List[i].Name)
+		}
+		p.index[p.List[i].Name] = i
+	}
+	p.Data = make([]float32, off)
+	p.Grad = make([]float32, off)
+	return p
+}
+
+// buildParams lays out every parameter the configured module owns, in the original
+// module's registration order.
+func buildParams(c *Config) *Params {
+	var b paramBuilder
+	H := c.HiddenSize
+	b.linear("image_feature_extractor.obj_downsample.1", c.ImageFinalDim, GeomDim+FeatureDim)
+	b.add("object_linguistic_embeddings.weight", initNormal, 1, H)
+	pretrain := c.Task == TaskPretrain || c.Task == TaskPretrainMultitask
+	if pretrain {
+		b.add("object_mask_visual_embedding.weight", initZero, 1, FeatureDim)
+		if c.WithMVRCLoss {
+			b.add("object_mask_word_embedding.weight", initNormal, 1, H)
+		}
+		if c.Task == TaskPretrainMultitask {
+			b.add("aux_text_visual_embedding.weight", initNormal, 1, H)
+		}
+	}
+	b.add("vlbert.word_embeddings.weight", initNormal, c.VocabSize, H)
+	b.add("vlbert.end_embedding.weight", initNormal, 1, H)
+	b.add("vlbert.position_embeddings.weight", initNormal, c.MaxPositionEmbeddings, H)
+	b.add("vlbert.token_type_embeddings.weight", initNormal, c.TypeVocabSize, H)
+	b.layerNorm("vlbert.embedding_LayerNorm", H, initOne)
+	b.layerNorm("vlbert.visual_ln_text", H, initVisualLNText)
+	b.layerNorm("vlbert.visual_ln_object", H, initVisualLNObject)
+	for l := 0; l < c.NumHiddenLayers; l++ {
+		p := fmt.Sprintf("vlbert.encoder.layer.%d.", l)
+		b.linear(p+"attention.self.query", H, H)
+		b.linear(p+"attention.self.key", H, H)
+		b.linear(p+"attention.self.value", H, H)
+		b.linear(p+"attention.output.dense", H, H)
+		b.layerNorm(p+"attention.output.LayerNorm", H, initOne)
+		b.linear(p+"intermediate.dense", c.IntermediateSize, H)
+		b.linear(p+"output.dense", H, c.IntermediateSize)
+		b.layerNorm(p+"output.LayerNorm", H, initOne)
+	}
+	if c.WithPooler {
+		b.linear("vlbert.pooler.dense", H, H)
+	}
+	switch {
+	case pretrain:
+		if c.WithRelLoss {
+			b.linear("vlbert.relationsip_head.caption_image_relationship", 2, H)
+		}
+		if c.WithMLMLoss {
+			b.add("vlbert.mlm_head.predictions.bias", initZero, c.VocabSize)
+			b.linear("vlbert.mlm_head.predictions.transform.dense", H, H)
+			b.layerNorm("vlbert.mlm_head.predictions.transform.LayerNorm", H, initOne)
+			b.aliases = append(b.aliases, Alias{"vlbert.mlm_head.predictions.decoder.weight", "vlbert.word_embeddings.weight"})
+		}
+		if c.WithMVRCLoss {
+			b.linear("vlbert.mvrc_head.transform.dense", H, H)
+			b.linear("vlbert.mvrc_head.region_cls_pred", c.RegionClasses, H)
+		}
+	case c.Task == TaskVQA:
+		b.linear("final_mlp.0.dense", H, H)
+		b.layerNorm("final_mlp.0.LayerNorm", H, initOne)
+		b.linear("final_mlp.2", c.AnswerVocabSize, H)
+	}
+	return b.build()
+}
+
+// Lookup returns the parameter named name (an alias resolves to its target).
+func (p *Params) Lookup(name string) (*Param, bool) {
+	for _, a := range p.Aliases {
+		if a.Name == name {
+			name = a.Target
+		}
+	}
+	i, ok := p.index[name]
+	if !ok {
+		return nil, false
+	}
+	return &p.List[i], true
+}
+
+// View returns the values of the named parameter; it panics on an unknown name.
+func (p *Params) View(name string) []float32 {
+	q := p.must(name)
+	return p.Data[q.Offset : q.Offset+q.Size : q.Offset+q.Size]
+}
+
+// GradView returns the gradient of the named parameter; it panics on an unknown name.
+func (p *Params) GradView(name string) []float32 {
+	q := p.must(name)
+	return p.Grad[q.Offset : q.Offset+q.Size : q.Offset+q.Size]
+}
+
+func (p *Params) must(name string) *Param {
+	q, ok := p.Lookup(name)
+	if !ok {
+		panic("model: no parameter " + name)
+	}
+	return q
+}
+
+// Names returns the trainable parameter names in table order.
+func (p *Params) Names() []string {
+	out := make([]string, len(p.List))
+	for i := range p.List {
+		out[i] = p.List[i].Name
+	}
+	return out
+}
+
+// ZeroGrad sets every gradient to 0.
+func (p *Params) ZeroGrad() { clear(p.Grad) }
+
+// Count is the number of trainable scalars.
+func (p *Params) Count() int { return len(p.Data) }
+
+// sortedKeys is a helper for deterministic error messages.
+func sortedKeys(m map[string]bool) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,302 @@
+package model
+
+import (
+	"github.com/vlbert/vlbert/internal/heads"
+	"github.com/vlbert/vlbert/internal/kernels"
+)
+
+// PretrainBatch is one collated pretraining batch (precomputed features). The aux
+// fields are the text-only rows of the multitask module (BA == 0 otherwise).
+type PretrainBatch struct {
+	Boxes      Boxes
+	LT         int
+	Text       []int32   // [B*LT] [CLS] caption [SEP] with [MASK]s, 0-padded
+	RelLabel   []int32   // [B] caption-image match (used when WITH_REL_LOSS)
+	MLMLabels  []int32   // [B*LT], -1 = ignore
+	MVRCOps    []int32   // [B*NB], 1 = masked RoI
+	MVRCLabels []float32 // [B*NB*R] soft class targets
+
+	BA, LA       int
+	AuxText      []int32 // [BA*LA]
+	AuxMLMLabels []int32 // [BA*LA]
+}
+
+// PretrainOutput holds views into the activation arena, valid until the next Forward.
+type PretrainOutput struct {
+	RelLogits    []float32 // [B*2] relationship_logits
+	MLMLogits    []float32 // [B*Lm*W] mlm_logits (mlm_logits_wvc), -10000 past the sequence; Lm = LT, or max(LT, LA) with aux rows
+	MLMAuxLogits []float32 // [BA*Lm*W] mlm_logits_aux
+	MVRCLogits   []float32 // [B*NB*R] mvrc_logits, -10000 for trimmed box slots
+	Lm           int
+	RelLoss      float32
+	MLMLoss      float32 // mlm_loss (mlm_loss_wvc with aux rows)
+	MLMAuxLoss   float32 // mlm_loss_aux
+	MVRCLoss     float32
+	Total        float32   // rel + mlm (+ mlm_aux) + mvrc
+	ObjReps      []float32 // [B*Lo*D]
+	Lo           int
+	TextVisual   []float32 // [(B+BA)*Lm*H] text_visual_embeddings passed to VisualLinguisticBert
+	ObjLing      []float32 // [(B+BA)*Lo*H]
+	ObjMask      []bool    // [(B+BA)*Lo]
+}
+
+type pretrainState struct {
+	out                PretrainOutput
+	mlm                heads.MLMActs
+	mvrc               heads.MVRCActs
+	relProbs, mlmProbs []float32
+	mvrcProbs, mvrcLab []float32
+	mlmLabels          []int32 // [(B+BA)*Lm]: wvc rows then aux rows
+	relLabel           []int32
+	mvrcOps            []int32
+	mvrcIn             []float32 // [B*lo*H] object states of the image rows
+	B, BA, NB          int
+	haveFw             bool
+	nMLM, nAux, nMVRC  int
+}
+
+// ForwardPretrain runs ResNetVLBERTForPretraining(Multitask).forward and its losses.
+func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
+	cfg := &m.Cfg
+	if cfg.Task != TaskPretrain && cfg.Task != TaskPretrainMultitask {
+		panic("model: ForwardPretrain on a " + cfg.Task.String() + " model")
+	}
+	B, NB, H, W, R := bt.Boxes.B, bt.Boxes.NB, cfg.HiddenSize, cfg.VocabSize, cfg.RegionClasses
+	BA := bt.BA
+	if cfg.Task == TaskPretrain {
+		BA = 0
+	}
+	checkLen("text", len(bt.Text), B*bt.LT)
+	if cfg.WithRelLoss {
+		checkLen("relationship_label", len(bt.RelLabel), B)
+	}
+	if cfg.WithMLMLoss {
+		checkLen("mlm_labels", len(bt.MLMLabels), B*bt.LT)
+	}
+	checkLen("mvrc_ops", len(bt.MVRCOps), B*NB)
+	if cfg.WithMVRCLoss {
+		checkLen("mvrc_labels", len(bt.MVRCLabels), B*NB*R)
+	}
+	if BA > 0 {
+		checkLen("aux_text", len(bt.AuxText), BA*bt.LA)
+		checkLen("aux_text_mlm_labels", len(bt.AuxMLMLabels), BA*bt.LA)
+	}
+	for i, id := range bt.Text {
+		if id < 0 || int(id) >= W {
+			return nil, errorf("text id %d at [%d,%d] is outside the vocabulary [0,%d)", id, i/bt.LT, i%bt.LT, W)
+		}
+	}
+	m.acts.reset()
+	m.ints.reset()
+	s := &m.pt
+	s.haveFw = false
+	s.B, s.BA, s.NB = B, BA, NB
+	var maskEmb []float32
+	if p, ok := m.Params.Lookup("object_mask_visual_embedding.weight"); ok {
+		maskEmb = m.Params.Data[p.Offset : p.Offset+p.Size]
+	}
+	if err := m.visualForward(&m.vis, &bt.Boxes, bt.MVRCOps, maskEmb); err != nil {
+		return nil, err
+	}
+	lo := m.vis.lo
+	o := &s.out
+	o.ObjReps, o.Lo = m.vis.objReps, lo
+
+	// Text rows: image-caption rows first, then aux rows.
+	BT, Lm := B+BA, bt.LT
+	if BA > 0 {
+		Lm = max(bt.LT, bt.LA)
+	}
+	o.Lm = Lm
+	ids, types := m.ints.alloc(BT*Lm), m.ints.alloc(BT*Lm)
+	for b := 0; b < B; b++ {
+		copy(ids[b*Lm:], bt.Text[b*bt.LT:(b+1)*bt.LT])
+	}
+	for a := 0; a < BA; a++ {
+		for t, id := range bt.AuxText[a*bt.LA : (a+1)*bt.LA] {
+			if id < 0 || int(id) >= W {
+				return nil, errorf("aux text id %d at [%d,%d] is outside the vocabulary [0,%d)", id, a, t, W)
+			}
+			ids[(B+a)*Lm+t] = id
+		}
+	}
+	textMask := m.boolBuf(0, BT*Lm)
+	for i, id := range ids {
+		textMask[i] = id > 0
+	}
+	o.TextVisual = m.acts.alloc(BT * Lm * H)
+	for b := 0; b < B; b++ {
+		img := o.ObjReps[b*lo*H : b*lo*H+H]
+		for t := 0; t < Lm; t++ {
+			if t < bt.LT {
+				copy(o.TextVisual[(b*Lm+t)*H:], img)
+			}
+		}
+	}
+	if BA > 0 {
+		aux := m.Params.View("aux_text_visual_embedding.weight")
+		for r := B * Lm; r < BT*Lm; r++ {
+			copy(o.TextVisual[r*H:], aux)
+		}
+	}
+	// Objects: linguistic part = object word, or the object [MASK] word for masked RoIs.
+	objVis := o.ObjReps
+	if BA > 0 {
+		objVis = m.acts.alloc(BT * lo * H)
+		copy(objVis, o.ObjReps)
+	}
+	o.ObjLing = m.acts.alloc(BT * lo * H)
+	ling := m.Params.View("object_linguistic_embeddings.weight")
+	var maskWord []float32
+	if cfg.WithMVRCLoss {
+		maskWord = m.Params.View("object_mask_word_embedding.weight")
+	}
+	for b := 0; b < B; b++ {
+		for j := 0; j < lo; j++ {
+			src := ling
+			if maskWord != nil && bt.MVRCOps[b*NB+j] == 1 {
+				src = maskWord
+			}
+			copy(o.ObjLing[(b*lo+j)*H:], src)
+		}
+	}
+	o.ObjMask = m.boolBuf(1, BT*lo)
+	copy(o.ObjMask, m.vis.boxMask)
+	in := CoreInput{B: BT, Lt: Lm, Lo: lo, TextIDs: ids, TextTypes: types, TextMask: textMask,
+		TextVisual: o.TextVisual, ObjVisual: objVis, ObjLing: o.ObjLing, ObjMask: o.ObjMask}
+	if err := m.coreForward(&in); err != nil {
+		return nil, err
+	}
+	L := m.c.L
+	o.RelLoss, o.MLMLoss, o.MLMAuxLoss, o.MVRCLoss = 0, 0, 0, 0
+	o.RelLogits, o.MLMLogits, o.MLMAuxLogits, o.MVRCLogits = nil, nil, nil, nil
+
+	if cfg.WithRelLoss {
+		o.RelLogits = m.acts.alloc(BT * 2)
+		m.heads.rel.Forward(o.RelLogits, m.c.pooled, BT)
+		o.RelLogits = o.RelLogits[:B*2]
+		s.relLabel = bt.RelLabel
+		s.relProbs = m.acts.alloc(B * 2)
+		o.RelLoss, _ = kernels.CrossEntropyForward(s.relProbs, o.RelLogits, bt.RelLabel, B, 2)
+	}
+	if cfg.WithMLMLoss {
+		m.heads.mlm.Forward(&s.mlm, &m.acts, m.c.textOut, BT*Lm)
+		logits := s.mlm.Logits
+		for b := 0; b < BT; b++ {
+			for t := L; t < Lm; t++ {
+				row := logits[(b*Lm+t)*W : (b*Lm+t+1)*W]
+				for i := range row {
+					row[i] = -10000
+				}
+			}
+		}
+		s.mlmLabels = m.ints.alloc(BT * Lm)
+		for i := range s.mlmLabels {
+			s.mlmLabels[i] = -1
+		}
+		for b := 0; b < B; b++ {
+			copy(s.mlmLabels[b*Lm:], bt.MLMLabels[b*bt.LT:(b+1)*bt.LT])
+		}
+		for a := 0; a < BA; a++ {
+			copy(s.mlmLabels[(B+a)*Lm:], bt.AuxMLMLabels[a*bt.LA:(a+1)*bt.LA])
+		}
+		for i, l := range s.mlmLabels {
+			if l < -1 || int(l) >= W {
+				return nil, errorf("mlm label %d at row %d is outside [-1,%d)", l, i/Lm, W)
+			}
+		}
+		s.mlmProbs = m.acts.alloc(BT * Lm * W)
+		o.MLMLoss, s.nMLM = kernels.CrossEntropyForward(s.mlmProbs[:B*Lm*W], logits[:B*Lm*W], s.mlmLabels[:B*Lm], B*Lm, W)
+		o.MLMLogits = logits[:B*Lm*W]
+		if BA > 0 {
+			o.MLMAuxLoss, s.nAux = kernels.CrossEntropyForward(s.mlmProbs[B*Lm*W:], logits[B*Lm*W:], s.mlmLabels[B*Lm:], BA*Lm, W)
+			o.MLMAuxLogits = logits[B*Lm*W:]
+		}
+	}
+	if cfg.WithMVRCLoss {
+		s.mvrcIn = m.c.objOut[:B*lo*H]
+		m.heads.mvrc.Forward(&s.mvrc, &m.acts, s.mvrcIn, B*lo)
+		s.mvrcLab = m.acts.alloc(B * lo * R)
+		for b := 0; b < B; b++ {
+			copy(s.mvrcLab[b*lo*R:(b+1)*lo*R], bt.MVRCLabels[b*NB*R:(b*NB+lo)*R])
+		}
+		s.mvrcProbs = m.acts.alloc(B * lo * R)
+		o.MVRCLoss, s.nMVRC = kernels.SoftCrossEntropyForward(s.mvrcProbs, s.mvrc.Logits, s.mvrcLab, B*lo, R)
+		o.MVRCLogits = m.acts.alloc(B * NB * R)
+		for i := range o.MVRCLogits {
+			o.MVRCLogits[i] = -10000
+		}
+		for b := 0; b < B; b++ {
+			copy(o.MVRCLogits[b*NB*R:], s.mvrc.Logits[b*lo*R:(b+1)*lo*R])
+		}
+	}
+	s.mvrcOps = bt.MVRCOps
+	o.Total = o.RelLoss + o.MLMLoss + o.MLMAuxLoss + o.MVRCLoss
+	s.haveFw = true
+	return o, nil
+}
+
+// BackwardPretrain back-propagates dloss·Total through the last ForwardPretrain and
+// accumulates every parameter gradient.
+func (m *Model) BackwardPretrain(dloss float32) {
+	s := &m.pt
+	if !s.haveFw {
+		panic("model: BackwardPretrain without ForwardPretrain")
+	}
+	cfg := &m.Cfg
+	o := &s.out
+	B, BA, lo, Lm, H, W, R := s.B, s.BA, o.Lo, o.Lm, cfg.HiddenSize, cfg.VocabSize, cfg.RegionClasses
+	BT, L := B+BA, m.c.L
+	m.grads.reset()
+	var dtext, dobj, dpooled []float32
+	if cfg.WithRelLoss {
+		dlog := m.grads.alloc(BT * 2)
+		kernels.CrossEntropyBackward(dlog[:B*2], s.relProbs, s.relLabel, B, 2, dloss)
+		dpooled = m.grads.alloc(BT * H)
+		m.heads.rel.Backward(dpooled, dlog, m.c.pooled, BT)
+	}
+	if cfg.WithMLMLoss {
+		dlog := m.grads.alloc(BT * Lm * W)
+		kernels.CrossEntropyBackward(dlog[:B*Lm*W], s.mlmProbs[:B*Lm*W], s.mlmLabels[:B*Lm], B*Lm, W, dloss)
+		if BA > 0 {
+			kernels.CrossEntropyBackward(dlog[B*Lm*W:], s.mlmProbs[B*Lm*W:], s.mlmLabels[B*Lm:], BA*Lm, W, dloss)
+		}
+		for b := 0; b < BT; b++ { // padded logits are constants
+			if L < Lm {
+				clear(dlog[(b*Lm+L)*W : (b+1)*Lm*W])
+			}
+		}
+		dtext = m.grads.alloc(BT * Lm * H)
+		m.heads.mlm.Backward(&s.mlm, &m.grads, dtext, dlog)
+	}
+	if cfg.WithMVRCLoss {
+		dlog := m.grads.alloc(B * lo * R)
+		kernels.SoftCrossEntropyBackward(dlog, s.mvrcProbs, s.mvrcLab, B*lo, R, dloss)
+		dobj = m.grads.alloc(BT * lo * H)
+		m.heads.mvrc.Backward(&s.mvrc, &m.grads, dobj[:B*lo*H], dlog)
+	}
+	g := m.coreBackward(dtext, dobj, dpooled)
+	if BA > 0 {
+		aux := m.Params.GradView("aux_text_visual_embedding.weight")
+		for r := B * Lm; r < BT*Lm; r++ {
+			src := g.textVisual[r*H : (r+1)*H]
+			for i := range aux {
+				aux[i] += src[i]
+			}
+		}
+	}
+	var maskWord []float32
+	if cfg.WithMVRCLoss {
+		maskWord = m.Params.GradView("object_mask_word_embedding.weight")
+	}
+	m.objectInputsBackward(g, B, Lm, lo, s.mvrcOps, maskWord)
+}
+
+// boolBuf returns a zeroed reusable bool buffer (slot i of a small pool).
+func (m *Model) boolBuf(i, n int) []bool {
+	for len(m.bools) <= i {
+		m.bools = append(m.bools, nil)
+	}
+	m.bools[i] = growBool(m.bools[i], n)
+	return m.bools[i]
+}

@@ -1,0 +1,182 @@
+package model
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vlbert/vlbert/internal/kernels"
+)
+
+// Boxes is a padded batch of precomputed-feature boxes, as the datasets collate it.
+type Boxes struct {
+	B, NB  int
+	Data   []float32 // [B*NB*(4+FeatureDim)]: x1,y1,x2,y2 (resized-image pixels) + feature; padding rows -2
+	ImInfo []float32 // [B*InfoW]: width, height (resized image), scale_x, scale_y, ...
+	InfoW  int       // columns of ImInfo (4, or 5 with the dataset index)
+}
+
+const boxStride = 4 + FeatureDim
+
+// visualActs is what the FastRCNN precomputed path saves for backward.
+type visualActs struct {
+	lo       int       // trimmed box slots (max valid boxes)
+	rows     int       // packed valid boxes R
+	rowB     []int32   // [R] sample of each packed row
+	rowSlot  []int32   // [R] output slot (k-th valid box of its sample)
+	rowMask  []int32   // [R] 1 if the feature was replaced by the mask embedding
+	x, xDrop []float32 // [R*4096] [geometry ; feature], after dropout
+	y, z     []float32 // [R*D] linear, relu
+	objReps  []float32 // [B*lo*D] packed per sample, zero padding
+	boxMask  []bool    // [B*lo] boxes[:, :lo, 0] > -1.5
+	drop     kernels.Dropout
+}
+
+// geomFreq[k] = 1000^(k/256) in float32, as the original computes dim_mat.
+var geomFreq = func() [256]float32 {
+	var f [256]float32
+	for k := range f {
+		f[k] = float32(math.Pow(1000, float64(float32(k)/256)))
+	}
+	return f
+}()
+
+// GeometryEmbedding writes the 2048-d sin/cos embedding of box (x1,y1,x2,y2) in an
+// image of width w and height h into out: p = [xc/w, yc/h, bw/w, bh/h]·100 (no +1),
+// then for each coordinate c, sin(p_c/d_k) for k < 256 followed by cos(p_c/d_k),
+// d_k = 1000^(k/256). Arithmetic is float32 step by step as in the original.
+func GeometryEmbedding(out []float32, x1, y1, x2, y2, w, h float32) {
+	checkLen("GeometryEmbedding out", len(out), GeomDim)
+	p := [4]float32{(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1}
+	p[0] = p[0] / w * 100
+	p[1] = p[1] / h * 100
+	p[2] = p[2] / w * 100
+	p[3] = p[3] / h * 100
+	for c := 0; c < 4; c++ {
+		blk := out[c*512 : (c+1)*512]
+		for k := 0; k < 256; k++ {
+			a := float64(p[c] / geomFreq[k])
+			blk[k] = float32(math.Sin(a))
+			blk[256+k] = float32(math.Cos(a))
+		}
+	}
+}
+
+// visualForward runs FastRCNN on precomputed features: box mask, trimming, optional
+// replacement of masked features by maskEmb (mvrcOps[b*NB+j] == 1), geometry
+// embedding, obj_downsample. It returns the packed object representations [B*lo*D].
+func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb []float32) error {
+	B, NB, D := bx.B, bx.NB, m.Cfg.ImageFinalDim
+	checkLen("boxes", len(bx.Data), B*NB*boxStride)
+	if bx.InfoW < 2 {
+		panic("model: im_info needs at least width and height")
+	}
+	checkLen("im_info", len(bx.ImInfo), B*bx.InfoW)
+	lo, R := 0, 0
+	for b := 0; b < B; b++ {
+		n := 0
+		for j := 0; j < NB; j++ {
+			if bx.Data[(b*NB+j)*boxStride] > -1.5 {
+				n++
+			}
+		}
+		lo, R = max(lo, n), R+n
+	}
+	if R == 0 {
+		return fmt.Errorf("model: no valid box in the batch (every boxes[:, :, 0] <= -1.5)")
+	}
+	for b := 0; b < B; b++ {
+		if w, h := bx.ImInfo[b*bx.InfoW], bx.ImInfo[b*bx.InfoW+1]; !(w > 0) || !(h > 0) {
+			return fmt.Errorf("model: im_info[%d] has width %g height %g, want > 0", b, w, h)
+		}
+	}
+	v.lo, v.rows = lo, R
+	v.rowB, v.rowSlot, v.rowMask = m.ints.alloc(R), m.ints.alloc(R), m.ints.alloc(R)
+	v.boxMask = v.boxMask[:0]
+	for b := 0; b < B; b++ {
+		for j := 0; j < lo; j++ {
+			v.boxMask = append(v.boxMask, bx.Data[(b*NB+j)*boxStride] > -1.5)
+		}
+	}
+	const in = GeomDim + FeatureDim
+	v.x = m.acts.alloc(R * in)
+	r := 0
+	for b := 0; b < B; b++ {
+		w, h := bx.ImInfo[b*bx.InfoW], bx.ImInfo[b*bx.InfoW+1]
+		k := 0
+		for j := 0; j < NB; j++ {
+			box := bx.Data[(b*NB+j)*boxStride : (b*NB+j+1)*boxStride]
+			if !(box[0] > -1.5) {
+				continue
+			}
+			row := v.x[r*in : (r+1)*in]
+			GeometryEmbedding(row[:GeomDim], box[0], box[1], box[2], box[3], w, h)
+			feat := box[4:]
+			// Trimming keeps the first lo boxes; mvrc_ops beyond lo never apply.
+			if mvrcOps != nil && j < lo && mvrcOps[b*NB+j] == 1 {
+				feat = maskEmb
+				v.rowMask[r] = 1
+			}
+			copy(row[GeomDim:], feat)
+			v.rowB[r], v.rowSlot[r] = int32(b), int32(k)
+			r++
+			k++
+		}
+	}
+	v.drop = m.dropout(objDownsampleDropout, siteObjDownsample)
+	v.xDrop = v.x
+	if v.drop.P > 0 {
+		v.xDrop = m.acts.alloc(R * in)
+		kernels.DropoutForward(v.xDrop, v.x, v.drop)
+	}
+	ds := linearOf(m.Params, "image_feature_extractor.obj_downsample.1")
+	v.y, v.z = m.acts.alloc(R*D), m.acts.alloc(R*D)
+	ds.forward(v.y, v.xDrop, R)
+	kernels.ReLUForward(v.z, v.y)
+	v.objReps = m.acts.alloc(B * lo * D)
+	for r := 0; r < R; r++ {
+		dst := (int(v.rowB[r])*lo + int(v.rowSlot[r])) * D
+		copy(v.objReps[dst:dst+D], v.z[r*D:(r+1)*D])
+	}
+	return nil
+}
+
+// visualBackward takes d(objReps) [B*lo*D]; it accumulates obj_downsample gradients
+// and, when maskGrad is not nil, the gradient of the mask visual embedding [2048].
+func (m *Model) visualBackward(v *visualActs, dobj []float32, maskGrad []float32) {
+	D, R := m.Cfg.ImageFinalDim, v.rows
+	const in = GeomDim + FeatureDim
+	dz := m.grads.alloc(R * D)
+	for r := 0; r < R; r++ {
+		src := (int(v.rowB[r])*v.lo + int(v.rowSlot[r])) * D
+		copy(dz[r*D:(r+1)*D], dobj[src:src+D])
+	}
+	dy := m.grads.alloc(R * D)
+	kernels.ReLUBackward(dy, v.z, dz)
+	ds := linearOf(m.Params, "image_feature_extractor.obj_downsample.1")
+	var dx []float32
+	anyMasked := false
+	for _, f := range v.rowMask {
+		anyMasked = anyMasked || f == 1
+	}
+	if maskGrad != nil && anyMasked {
+		dx = m.grads.alloc(R * in)
+	}
+	ds.backward(dx, dy, v.xDrop, R)
+	if dx == nil {
+		return
+	}
+	if v.drop.P > 0 {
+		dd := m.grads.alloc(R * in)
+		kernels.DropoutBackward(dd, dx, v.drop)
+		dx = dd
+	}
+	for r := 0; r < R; r++ {
+		if v.rowMask[r] != 1 {
+			continue
+		}
+		src := dx[r*in+GeomDim : (r+1)*in]
+		for i := range maskGrad {
+			maskGrad[i] += src[i]
+		}
+	}
+}
