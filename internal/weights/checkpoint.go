@@ -46,7 +46,7 @@ func dictGet(v any, key string) (any, bool) {
 }
 
 // checkpointFrom interprets the unpickled top-level object.
-func checkpointFrom(obj any) (*TorchCheckpoint, error) {
+func checkpointFrom(obj any, viewOf map[*Tensor]string) (*TorchCheckpoint, error) {
 	if _, ok := pyItems(obj); !ok {
 		return nil, fmt.Errorf("the saved object is a %s, not a dict", describe(obj))
 	}
@@ -57,7 +57,7 @@ func checkpointFrom(obj any) (*TorchCheckpoint, error) {
 		ck.Raw = true
 		sdObj = obj
 	}
-	if err := ck.setStateDict(sdObj); err != nil {
+	if err := ck.setStateDict(sdObj, viewOf); err != nil {
 		return nil, err
 	}
 	if ck.Raw && len(ck.Keys) == 0 {
@@ -87,12 +87,15 @@ func checkpointFrom(obj any) (*TorchCheckpoint, error) {
 	return ck, nil
 }
 
-func (ck *TorchCheckpoint) setStateDict(sdObj any) error {
+func (ck *TorchCheckpoint) setStateDict(sdObj any, viewOf map[*Tensor]string) error {
 	items, ok := pyItems(sdObj)
 	if !ok {
 		return fmt.Errorf("state_dict is a %s, not a dict", describe(sdObj))
 	}
 	ck.StateDict = make(map[string]*Tensor, len(items))
+	ck.Aliases = map[string]string{}
+	firstWithView := map[string]string{}
+	used := map[*Tensor]bool{}
 	for _, it := range items {
 		k, ok := it.key.(string)
 		if !ok {
@@ -108,7 +111,19 @@ func (ck *TorchCheckpoint) setStateDict(sdObj any) error {
 		if _, dup := ck.StateDict[k]; !dup {
 			ck.Keys = append(ck.Keys, k)
 		}
+		v, hasView := viewOf[t]
+		if used[t] { // the same pickled object under two keys: give each its own copy
+			t = t.Clone()
+		}
+		used[t] = true
 		ck.StateDict[k] = t
+		if hasView {
+			if first, ok := firstWithView[v]; ok && first != k {
+				ck.Aliases[k] = first
+			} else if !ok {
+				firstWithView[v] = k
+			}
+		}
 	}
 	return nil
 }

@@ -62,7 +62,7 @@ func scanPickle(r *bufio.Reader, limit int64) (int64, error) {
 	}
 	for {
 		if pos >= limit {
-			return 0, fmt.Errorf("pickle: no STOP opcode within %d bytes", limit)
+			return 0, fmt.Errorf("pickle: no STOP opcode within %d bytes (file truncated?)", limit)
 		}
 		op, err := r.ReadByte()
 		if err != nil {

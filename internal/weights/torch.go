@@ -26,6 +26,10 @@ type TorchCheckpoint struct {
 	// ValidationMonitor holds the numeric entries of "validation_monitor"
 	// (best_epoch, best_val), nil if absent.
 	ValidationMonitor map[string]float64
+	// Aliases maps a state_dict key to an earlier key whose tensor is the
+	// same view of the same storage (tied weights, modules registered twice).
+	// Both keys still have their own copy in StateDict.
+	Aliases map[string]string
 	// Raw is true when the file is a bare state_dict (no "state_dict" key),
 	// like the ResNet backbone or a BERT pytorch_model.bin.
 	Raw bool
@@ -39,9 +43,9 @@ type OptimizerState struct {
 
 // AdamState is the per-parameter AdamW state.
 type AdamState struct {
-	Step            int
+	Step             int
 	ExpAvg, ExpAvgSq *Tensor
-	Extra           map[string]*Tensor // any other tensor entries (e.g. an SGD momentum_buffer)
+	Extra            map[string]*Tensor // any other tensor entries (e.g. an SGD momentum_buffer)
 }
 
 // ParamGroup is one entry of optimizer param_groups.
@@ -88,11 +92,11 @@ func ReadTorchFrom(r io.ReaderAt, size int64, name string) (ck *TorchCheckpoint,
 			ck, err = nil, fmt.Errorf("weights: %s: malformed checkpoint (%v)", name, p)
 		}
 	}()
-	obj, err := loadTorchObject(r, size)
+	obj, viewOf, err := loadTorchObject(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %s: %w", name, err)
 	}
-	ck, err = checkpointFrom(obj)
+	ck, err = checkpointFrom(obj, viewOf)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %s: %w", name, err)
 	}
@@ -101,29 +105,40 @@ func ReadTorchFrom(r io.ReaderAt, size int64, name string) (ck *TorchCheckpoint,
 
 // loadTorchObject detects the format and unpickles the saved object, with
 // every tensor materialised.
-func loadTorchObject(r io.ReaderAt, size int64) (any, error) {
+func loadTorchObject(r io.ReaderAt, size int64) (any, map[*Tensor]string, error) {
+	obj, s, err := loadTorchSession(r, size)
+	if err != nil {
+		return nil, nil, err
+	}
+	return obj, s.viewOf, nil
+}
+
+func loadTorchSession(r io.ReaderAt, size int64) (any, *session, error) {
+	s := newSession()
 	if size == 0 {
-		return nil, fmt.Errorf("empty file (an interrupted download or save?)")
+		return nil, nil, fmt.Errorf("empty file (an interrupted download or save?)")
 	}
 	head := make([]byte, min(size, 512))
 	if _, err := r.ReadAt(head, 0); err != nil && err != io.EOF {
-		return nil, err
+		return nil, nil, err
 	}
 	trimmed := bytes.TrimLeft(head, " \t\r\n\ufeff")
 	switch {
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
-		return loadZip(r, size)
+		obj, err := loadZip(r, size, s)
+		return obj, s, err
 	case head[0] == 0x80:
-		return loadLegacy(r, size)
+		obj, err := loadLegacy(r, size, s)
+		return obj, s, err
 	case len(trimmed) > 0 && trimmed[0] == '<':
-		return nil, fmt.Errorf("this is an HTML/XML page (it starts with %q), not a PyTorch checkpoint: the download probably failed or saved an error page; "+
+		return nil, nil, fmt.Errorf("this is an HTML/XML page (it starts with %q), not a PyTorch checkpoint: the download probably failed or saved an error page; "+
 			"PyTorch reports this file as \"invalid load key, '<'\"; download it again", firstLine(trimmed))
 	case bytes.HasPrefix(head, []byte("version https://git-lfs")):
-		return nil, fmt.Errorf("this is a Git LFS pointer, not the checkpoint itself: run `git lfs pull` or download the file directly")
+		return nil, nil, fmt.Errorf("this is a Git LFS pointer, not the checkpoint itself: run `git lfs pull` or download the file directly")
 	case len(head) >= 262 && string(head[257:262]) == "ustar":
-		return nil, fmt.Errorf("tar-format checkpoint (PyTorch <= 0.3) is not supported: re-save it with a newer PyTorch")
+		return nil, nil, fmt.Errorf("tar-format checkpoint (PyTorch <= 0.3) is not supported: re-save it with a newer PyTorch")
 	}
-	return nil, fmt.Errorf("not a PyTorch checkpoint: unexpected first byte 0x%02x (PyTorch would say \"invalid load key, %q\"); the file may be truncated, corrupted or of another format", head[0], string(head[:1]))
+	return nil, nil, fmt.Errorf("not a PyTorch checkpoint: unexpected first byte 0x%02x (PyTorch would say \"invalid load key, '%c'\"); the file may be truncated, corrupted or of another format", head[0], head[0])
 }
 
 func firstLine(b []byte) string {
@@ -167,7 +182,7 @@ func unpickleBytes(b []byte, s *session) (any, error) {
 // loadLegacy reads the pre-1.6 stream: magic number, protocol, sys_info, the
 // object pickle, the storage key list, then each storage as an int64 element
 // count followed by its raw little-endian elements.
-func loadLegacy(r io.ReaderAt, size int64) (any, error) {
+func loadLegacy(r io.ReaderAt, size int64, s *session) (any, error) {
 	var off int64
 	next := func(what string, s *session) (any, error) {
 		b, err := readPickleAt(r, off, size)
@@ -204,7 +219,6 @@ func loadLegacy(r io.ReaderAt, size int64) (any, error) {
 			return nil, fmt.Errorf("big-endian checkpoint is not supported")
 		}
 	}
-	s := newSession()
 	obj, err := next("object pickle", s)
 	if err != nil {
 		return nil, err
@@ -253,7 +267,7 @@ func loadLegacy(r io.ReaderAt, size int64) (any, error) {
 
 // loadZip reads the torch >= 1.6 format: <archive>/data.pkl plus one record
 // <archive>/data/<key> per storage. The archive folder name is arbitrary.
-func loadZip(r io.ReaderAt, size int64) (any, error) {
+func loadZip(r io.ReaderAt, size int64, s *session) (any, error) {
 	zr, err := zip.NewReader(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("zip format: %w (file truncated or corrupted?)", err)
@@ -293,7 +307,6 @@ func loadZip(r io.ReaderAt, size int64) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("zip format: %s: %w", pkl.Name, err)
 	}
-	s := newSession()
 	obj, err := unpickleBytes(data[:n], s)
 	if err != nil {
 		return nil, fmt.Errorf("zip format: %s: %w", pkl.Name, err)

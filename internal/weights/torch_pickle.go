@@ -14,10 +14,13 @@ type session struct {
 	storages map[string]*rootStorage
 	order    []string // storage keys in first-use order
 	tensors  map[*tensorRef]*Tensor
+	views    map[string]*Tensor // view signature -> first tensor materialised with it
+	viewOf   map[*Tensor]string
 }
 
 func newSession() *session {
-	return &session{storages: map[string]*rootStorage{}, tensors: map[*tensorRef]*Tensor{}}
+	return &session{storages: map[string]*rootStorage{}, tensors: map[*tensorRef]*Tensor{},
+		views: map[string]*Tensor{}, viewOf: map[*Tensor]string{}}
 }
 
 // rootStorage is one serialized storage: numel elements of dtype.
@@ -109,8 +112,8 @@ type opaqueObject struct{ class *opaqueClass }
 
 func (c *opaqueClass) Call(args ...any) (any, error)  { return &opaqueObject{c}, nil }
 func (c *opaqueClass) PyNew(args ...any) (any, error) { return &opaqueObject{c}, nil }
-func (o *opaqueObject) PySetState(any) error           { return nil }
-func (o *opaqueObject) PyDictSet(k, v any) error       { return nil }
+func (o *opaqueObject) PySetState(any) error          { return nil }
+func (o *opaqueObject) PyDictSet(k, v any) error      { return nil }
 
 func (s *session) findClass(module, name string) (any, error) {
 	if module == "torch" {
@@ -237,6 +240,7 @@ func (s *session) materialize(ref *tensorRef) (*Tensor, error) {
 		gatherStrided(t, raw, ref.size, ref.stride, span)
 	}
 	s.tensors[ref] = t
+	s.viewOf[t] = fmt.Sprintf("%s|%d|%v|%v", st.root.key, base, ref.size, ref.stride)
 	return t, nil
 }
 
