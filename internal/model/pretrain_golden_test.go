@@ -1,0 +1,61 @@
+package model
+
+import "testing"
+
+func ptGoldenBatch(t *testing.T) *PretrainBatch {
+	boxes, info := readGolden(t, "pt_in_boxes"), readGolden(t, "pt_in_im_info")
+	text := readGolden(t, "pt_in_text")
+	return &PretrainBatch{
+		Boxes:      Boxes{B: boxes.Shape[0], NB: boxes.Shape[1], Data: boxes.F32, ImInfo: info.F32, InfoW: info.Shape[1]},
+		LT:         text.Shape[1],
+		Text:       i64To32(text.I64),
+		RelLabel:   i64To32(readGolden(t, "pt_in_relationship_label").I64),
+		MLMLabels:  i64To32(readGolden(t, "pt_in_mlm_labels").I64),
+		MVRCOps:    i64To32(readGolden(t, "pt_in_mvrc_ops").I64),
+		MVRCLabels: readGolden(t, "pt_in_mvrc_labels").F32,
+	}
+}
+
+var ptGradParams = []string{
+	"object_mask_visual_embedding.weight", "object_mask_word_embedding.weight",
+	"vlbert.encoder.layer.1.attention.output.LayerNorm.weight", "vlbert.mlm_head.predictions.bias",
+	"vlbert.mlm_head.predictions.transform.dense.weight", "vlbert.mvrc_head.region_cls_pred.bias",
+	"vlbert.pooler.dense.weight", "vlbert.position_embeddings.weight",
+	"vlbert.relationsip_head.caption_image_relationship.weight",
+}
+
+func TestPretrainGolden(t *testing.T) {
+	m := loadGoldenModel(t, TaskPretrain, "pretrain_ckpt_zip.model")
+	bt := ptGoldenBatch(t)
+	out, err := m.ForwardPretrain(bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	B, NB, H, W, R := bt.Boxes.B, bt.Boxes.NB, m.Cfg.HiddenSize, m.Cfg.VocabSize, m.Cfg.RegionClasses
+	Lt := bt.LT
+	compareF32(t, "pt_vlbert_in_text_visual_embeddings", out.TextVisual, []int{B, Lt, H}, tolHidden)
+	compareF32(t, "pt_vlbert_in_object_vl_embeddings", concatObjVL(out.ObjReps, out.ObjLing, B, out.Lo, H), []int{B, out.Lo, 2 * H}, tolHidden)
+	compareInt(t, "pt_vlbert_in_object_mask", boolTo64(out.ObjMask), []int{B, out.Lo})
+	checkCore(t, m, "pt")
+	compareF32(t, "pt_out_relationship_logits", out.RelLogits, []int{B, 2}, tolLogits)
+	compareF32(t, "pt_out_mlm_logits", out.MLMLogits, []int{B, Lt, W}, tolLogits)
+	compareF32(t, "pt_out_mvrc_logits", out.MVRCLogits, []int{B, NB, R}, tolLogits)
+	compareF32(t, "pt_out_relationship_loss", []float32{out.RelLoss}, []int{}, tolLoss)
+	compareF32(t, "pt_out_mlm_loss", []float32{out.MLMLoss}, []int{}, tolLoss)
+	compareF32(t, "pt_out_mvrc_loss", []float32{out.MVRCLoss}, []int{}, tolLoss)
+	compareF32(t, "pt_out_total_loss", []float32{out.Total}, []int{}, tolLoss)
+
+	m.ZeroGrad()
+	m.BackwardPretrain(1)
+	for _, p := range ptGradParams {
+		q, _ := m.Params.Lookup(p)
+		compareF32(t, "pt_step1_grad_preclip__"+gradGoldenName(p), m.Params.GradView(p), q.Shape, tolGrad)
+	}
+	rows := readGolden(t, "pt_step1_word_embedding_rows").I64
+	g := m.Params.GradView("vlbert.word_embeddings.weight")
+	sel := make([]float32, 0, len(rows)*H)
+	for _, r := range rows {
+		sel = append(sel, g[int(r)*H:int(r+1)*H]...)
+	}
+	compareF32(t, "pt_step1_grad_preclip__vlbert_word_embeddings_weight_rows", sel, []int{len(rows), H}, tolGrad)
+}
