@@ -35,7 +35,8 @@ func GELUBackward(dinp, inp, dout []float32) {
 
 // BiasGELUForward adds bias to every row of inp and applies GELU, keeping the pre-GELU
 // sum for backward: pre = inp + bias, out = GELU(pre). It fuses a Linear's bias add with
-// the activation (call LinearForward with a nil bias first).
+// the activation (call LinearForward with a nil bias first). Its backward is
+// GELUBackward(dpre, pre, dout) followed by SumRows(dbias, dpre, N, C).
 //
 //	out  [N,C] overwritten     pre [N,C] overwritten (may alias inp)
 //	inp  [N,C]                 bias [C]

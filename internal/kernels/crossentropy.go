@@ -1,0 +1,156 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/vlbert/vlbert/internal/parallel"
+)
+
+// IgnoreIndex is the target value that CrossEntropyForward skips (PyTorch ignore_index=-1).
+const IgnoreIndex = -1
+
+// CrossEntropyForward computes the mean cross-entropy -log softmax(logits)[target] over the
+// rows whose target is not IgnoreIndex, and returns it with the number of such rows.
+// With no valid row the loss is 0 (not NaN, unlike PyTorch's 0/0).
+//
+//	probs   [N,V] overwritten: softmax of valid rows, 0 in ignored rows (saved for
+//	        backward; may be nil when no backward follows)
+//	logits  [N,V]
+//	targets [N]   each in [0,V) or IgnoreIndex
+//
+// Per-row losses are computed in float64 (log-sum-exp with max subtraction) in parallel
+// and summed in row order, so the loss does not depend on the thread count.
+func CrossEntropyForward(probs, logits []float32, targets []int32, N, V int) (loss float32, valid int) {
+	const fn = "CrossEntropyForward"
+	valid = checkTargets(fn, targets, N, V)
+	needOpt(fn, "probs", probs, N*V)
+	need(fn, "logits", logits, N*V)
+	if valid == 0 {
+		if probs != nil {
+			clear(probs[:N*V])
+		}
+		return 0, 0
+	}
+	rowLoss := getBuf64(N)
+	defer putBuf64(rowLoss)
+	parallel.For(N, rowChunk(V)/4+1, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			tgt := int(targets[n])
+			var p []float32
+			if probs != nil {
+				p = probs[n*V : (n+1)*V]
+			}
+			if tgt == IgnoreIndex {
+				clear(p)
+				(*rowLoss)[n] = 0
+				continue
+			}
+			z := logits[n*V : (n+1)*V]
+			lse := logSumExp(z, p)
+			(*rowLoss)[n] = lse - float64(z[tgt])
+		}
+	})
+	var sum float64
+	for _, l := range (*rowLoss)[:N] {
+		sum += l
+	}
+	return float32(sum / float64(valid)), valid
+}
+
+// CrossEntropyBackward computes the gradient of dloss*CrossEntropyForward's loss:
+// dlogits[n,:] = dloss/valid*(probs[n,:] - onehot(target[n])) for valid rows, 0 for
+// ignored rows, and all 0 when no row is valid.
+//
+//	dlogits [N,V] OVERWRITTEN (nil skipped); may alias probs
+//	probs   [N,V] from CrossEntropyForward
+//	targets [N]
+//	dloss   the gradient flowing into the returned loss (1 for a plain loss)
+func CrossEntropyBackward(dlogits, probs []float32, targets []int32, N, V int, dloss float32) {
+	const fn = "CrossEntropyBackward"
+	if dlogits == nil {
+		return
+	}
+	valid := checkTargets(fn, targets, N, V)
+	need(fn, "dlogits", dlogits, N*V)
+	need(fn, "probs", probs, N*V)
+	if valid == 0 {
+		clear(dlogits[:N*V])
+		return
+	}
+	scale := dloss / float32(valid)
+	parallel.For(N, rowChunk(V), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			d := dlogits[n*V : (n+1)*V]
+			tgt := int(targets[n])
+			if tgt == IgnoreIndex {
+				clear(d)
+				continue
+			}
+			pt := probs[n*V+tgt] // read before d (which may alias probs) is written
+			for i, p := range probs[n*V : (n+1)*V] {
+				d[i] = p * scale
+			}
+			d[tgt] = (pt - 1) * scale
+		}
+	})
+}
+
+// logSumExp returns log Σ exp(z) in float64 and, if p is not nil, writes softmax(z) to it.
+func logSumExp(z, p []float32) float64 {
+	m := z[0]
+	for _, v := range z[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	var sum float64
+	if p != nil {
+		for i, v := range z {
+			e := exp64(float64(v - m))
+			p[i] = float32(e)
+			sum += e
+		}
+		inv := 1 / sum
+		for i, v := range p {
+			p[i] = float32(float64(v) * inv)
+		}
+	} else {
+		for _, v := range z {
+			sum += exp64(float64(v - m))
+		}
+	}
+	return float64(m) + math.Log(sum)
+}
+
+// checkTargets validates the integer targets and returns how many are not IgnoreIndex.
+func checkTargets(fn string, targets []int32, N, V int) (valid int) {
+	nonNeg(fn, N, V)
+	if len(targets) < N {
+		panic(fmt.Sprintf("kernels: %s: targets has %d elements, need %d", fn, len(targets), N))
+	}
+	for n, t := range targets[:N] {
+		if t == IgnoreIndex {
+			continue
+		}
+		if t < 0 || int(t) >= V {
+			panic(fmt.Sprintf("kernels: %s: targets[%d] = %d outside [0,%d) and not %d", fn, n, t, V, IgnoreIndex))
+		}
+		valid++
+	}
+	return valid
+}
+
+var buf64Pool sync.Pool
+
+func getBuf64(n int) *[]float64 {
+	if p, ok := buf64Pool.Get().(*[]float64); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	s := make([]float64, n)
+	return &s
+}
+
+func putBuf64(p *[]float64) { buf64Pool.Put(p) }

@@ -1,0 +1,35 @@
+package kernels
+
+import (
+	"math"
+
+	"github.com/vlbert/vlbert/internal/parallel"
+)
+
+// TanhForward sets out = tanh(inp) elementwise (BERT's pooler activation).
+// len(out) must equal len(inp); out may alias inp.
+func TanhForward(out, inp []float32) {
+	sameLen("TanhForward", "out", out, "inp", inp)
+	parallel.For(len(inp), elemChunk/8, func(lo, hi int) {
+		x, o := inp[lo:hi], out[lo:hi]
+		for i, v := range x {
+			o[i] = float32(math.Tanh(float64(v)))
+		}
+	})
+}
+
+// TanhBackward sets dinp = dout*(1-out²) from the forward OUTPUT (OVERWRITTEN; nil
+// skipped; may alias dout or out).
+func TanhBackward(dinp, out, dout []float32) {
+	if dinp == nil {
+		return
+	}
+	sameLen("TanhBackward", "dinp", dinp, "out", out)
+	sameLen("TanhBackward", "dout", dout, "out", out)
+	parallel.For(len(out), elemChunk, func(lo, hi int) {
+		y, d, o := out[lo:hi], dout[lo:hi], dinp[lo:hi]
+		for i, v := range y {
+			o[i] = d[i] * (1 - v*v)
+		}
+	})
+}
