@@ -69,6 +69,15 @@ func (s spec) emit(w *bytes.Buffer) {
 			p("%s %s, %s, %s", zero, acc(r, v), acc(r, v), acc(r, v))
 		}
 	}
+	// Touch the C tile now so that its cache misses overlap the k loop.
+	p("MOVQ DX, R9")
+	for r := 0; r < s.mr; r++ {
+		p("PREFETCHT0 (R9)")
+		p("PREFETCHT0 %d(R9)", nr*4-4)
+		if r < s.mr-1 {
+			p("ADDQ R8, R9")
+		}
+	}
 	// step is one rank-1 update: load a row of B, broadcast each A element.
 	step := func(u int) {
 		for v := 0; v < s.vecs; v++ {
