@@ -1,0 +1,66 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/vlbert/vlbert/internal/config"
+)
+
+// FromConfig maps a loaded YAML config to the network configuration, and rejects the
+// settings this package does not implement (each would silently change the maths).
+func FromConfig(c *config.Config) (Config, error) {
+	task, err := TaskFromModule(c.Module)
+	if err != nil {
+		return Config{}, err
+	}
+	n, v := &c.Network, &c.Network.VLBERT
+	unsupported := []struct {
+		bad  bool
+		what string
+	}{
+		{!n.ImageFeatPrecomputed, "NETWORK.IMAGE_FEAT_PRECOMPUTED=false (the e2e ResNet path)"},
+		{n.ImageSemantic, "NETWORK.IMAGE_SEMANTIC=true"},
+		{n.EnableCNNRegLoss, "NETWORK.ENABLE_CNN_REG_LOSS=true"},
+		{v.WordEmbeddingFrozen, "NETWORK.VLBERT.word_embedding_frozen=true"},
+		{!v.ObjPosIDRelative, "NETWORK.VLBERT.obj_pos_id_relative=false"},
+		{v.PositionPaddingIdx != -1, fmt.Sprintf("NETWORK.VLBERT.position_padding_idx=%d (only -1)", v.PositionPaddingIdx)},
+		{v.HiddenAct != "gelu", fmt.Sprintf("NETWORK.VLBERT.hidden_act=%q (only gelu)", v.HiddenAct)},
+		{task == TaskVQA && v.ObjectWordEmbedMode != 2, fmt.Sprintf("NETWORK.VLBERT.object_word_embed_mode=%d (only 2)", v.ObjectWordEmbedMode)},
+		{task != TaskVQA && n.MLMLossNormInBatchFirst, "NETWORK.MLM_LOSS_NORM_IN_BATCH_FIRST=true"},
+		{task != TaskVQA && n.MVRCLossNormInBatchFirst, "NETWORK.MVRC_LOSS_NORM_IN_BATCH_FIRST=true"},
+	}
+	for _, u := range unsupported {
+		if u.bad {
+			return Config{}, fmt.Errorf("model: %s is not supported", u.what)
+		}
+	}
+	m := Config{
+		Task:                  task,
+		HiddenSize:            v.HiddenSize,
+		VisualSize:            v.VisualSize,
+		NumHiddenLayers:       v.NumHiddenLayers,
+		NumAttentionHeads:     v.NumAttentionHeads,
+		IntermediateSize:      v.IntermediateSize,
+		VocabSize:             v.VocabSize,
+		MaxPositionEmbeddings: v.MaxPositionEmbeddings,
+		TypeVocabSize:         v.TypeVocabSize,
+		HiddenDropout:         float32(v.HiddenDropoutProb),
+		AttentionDropout:      float32(v.AttentionProbsDropoutProb),
+		InitializerRange:      float32(v.InitializerRange),
+		VisualLN:              v.VisualLN,
+		VisualScaleTextInit:   float32(v.VisualScaleTextInit),
+		VisualScaleObjectInit: float32(v.VisualScaleObjectInit),
+		WithPooler:            v.WithPooler,
+		RegionClasses:         v.VisualRegionClasses,
+		ImageFinalDim:         n.ImageFinalDim,
+		ClassifierType:        n.ClassifierType,
+		ClassifierDrop:        float32(n.ClassifierDropout),
+		WithRelLoss:           n.WithRelLoss,
+		WithMLMLoss:           n.WithMLMLoss,
+		WithMVRCLoss:          n.WithMVRCLoss,
+	}
+	if task == TaskVQA && len(c.Datasets) > 0 {
+		m.AnswerVocabSize = c.Dataset().AnswerVocabSize
+	}
+	return m, m.Validate()
+}
