@@ -9,7 +9,7 @@ func GELUForward(out, inp []float32) {
 	parallel.For(len(inp), elemChunk/4, func(lo, hi int) {
 		x, o := inp[lo:hi], out[lo:hi]
 		for i, v := range x {
-			cdf, _ := normCDF(float64(v))
+			cdf := normCDF(float64(v))
 			o[i] = float32(float64(v) * cdf)
 		}
 	})
@@ -27,7 +27,7 @@ func GELUBackward(dinp, inp, dout []float32) {
 		x, d, o := inp[lo:hi], dout[lo:hi], dinp[lo:hi]
 		for i, v := range x {
 			xv := float64(v)
-			cdf, pdf := normCDF(xv)
+			cdf, pdf := normCDF(xv), normPDF(xv)
 			o[i] = float32(float64(d[i]) * (cdf + xv*pdf))
 		}
 	})
@@ -54,7 +54,7 @@ func BiasGELUForward(out, pre, inp, bias []float32, N, C int) {
 			for i, v := range x {
 				s := v + bias[i]
 				p[i] = s
-				cdf, _ := normCDF(float64(s))
+				cdf := normCDF(float64(s))
 				o[i] = float32(float64(s) * cdf)
 			}
 		}
