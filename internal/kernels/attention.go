@@ -18,12 +18,14 @@ import (
 //	q, k, v [B,T,C]     heads interleaved in C: head h owns columns h*hs..(h+1)*hs
 //	maskAdd [B,T]       additive over keys (0 for real tokens, -10000 for padding, as
 //	                    BERT's (1-mask)*-10000); nil means no mask
-//	drop                attention-probs dropout; element i of the dropout index space is
-//	                    element i of probs
+//	drop                attention-probs dropout; element i of its index space is element i
+//	                    of probs
 //
 // hs = C/NH; C must be divisible by NH. The softmax follows PyTorch's arithmetic (mask
 // added to the scaled scores, then max subtraction), so masked keys get exactly 0.
-// Parallel over (b, head); uses a pooled T*T buffer per worker when dropout is active.
+// Per sequence, the two products run as one strided GEMM over the heads (parallel over
+// heads) and the softmax is parallel over rows. With dropout active, a pooled
+// NH*T*T buffer holds the dropped probabilities (no allocation in steady state).
 func AttentionForward(out, probs, q, k, v, maskAdd []float32, B, T, C, NH int, drop Dropout) {
 	const fn = "AttentionForward"
 	hs := checkAttention(fn, B, T, C, NH)
@@ -38,51 +40,60 @@ func AttentionForward(out, probs, q, k, v, maskAdd []float32, B, T, C, NH int, d
 		return
 	}
 	scale := float32(1 / math.Sqrt(float64(hs)))
+	tt := T * T
 	m := drop.masker()
-	parallel.For(B*NH, 1, func(lo, hi int) {
-		var buf *[]float32
-		if drop.Active() {
-			buf = getBuf(T * T)
-			defer putBuf(buf)
+	var dropped *[]float32
+	if drop.Active() {
+		dropped = getBuf(NH * tt)
+		defer putBuf(dropped)
+	}
+	for b := 0; b < B; b++ {
+		qb, kb, vb := q[b*T*C:(b+1)*T*C], k[b*T*C:(b+1)*T*C], v[b*T*C:(b+1)*T*C]
+		att := probs[b*NH*tt : (b+1)*NH*tt]
+		// scores[h] = scale * q_h·k_hᵀ, all heads of sequence b.
+		gemm.SgemmStrided(false, true, NH, T, T, hs, scale, qb, C, hs, kb, C, hs, 0, att, T, tt)
+		var mk []float32
+		if maskAdd != nil {
+			mk = maskAdd[b*T : (b+1)*T]
 		}
-		for bh := lo; bh < hi; bh++ {
-			b, h := bh/NH, bh%NH
-			off := b*T*C + h*hs
-			att := probs[bh*T*T : (bh+1)*T*T]
-			gemm.Sgemm(false, true, T, T, hs, scale, q[off:], C, k[off:], C, 0, att, T)
-			for t := 0; t < T; t++ {
-				row := att[t*T : (t+1)*T]
-				if maskAdd != nil {
-					mk := maskAdd[b*T : (b+1)*T]
+		p := att
+		if drop.Active() {
+			p = (*dropped)[:NH*tt]
+		}
+		base := uint64(b * NH * tt)
+		parallel.For(NH*T, max(1, 2048/max(T, 1)), func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				row := att[r*T : (r+1)*T]
+				if mk != nil {
 					for j := range row {
 						row[j] += mk[j]
 					}
 				}
 				softmaxRow(row, row)
-			}
-			p := att
-			if drop.Active() {
-				p = (*buf)[:T*T]
-				base := uint64(bh * T * T)
-				for i, a := range att {
-					p[i] = a * m.factor(base+uint64(i))
+				if drop.Active() {
+					pr := p[r*T : (r+1)*T]
+					i0 := base + uint64(r*T)
+					for j, a := range row {
+						pr[j] = a * m.factor(i0+uint64(j))
+					}
 				}
 			}
-			gemm.Sgemm(false, false, T, hs, T, 1, p, T, v[off:], C, 0, out[off:], C)
-		}
-	})
+		})
+		// out_h = p_h·v_h, written into the head's columns of out.
+		gemm.SgemmStrided(false, false, NH, T, hs, T, 1, p, T, tt, vb, C, hs, 0, out[b*T*C:(b+1)*T*C], C, hs)
+	}
 }
 
 // AttentionScratchSize is the number of floats AttentionBackward needs as scratch.
-func AttentionScratchSize(B, T, NH int) int { return 2 * B * NH * T * T }
+func AttentionScratchSize(B, T, NH int) int { return 2 * NH * T * T }
 
 // AttentionBackward computes the gradients of AttentionForward, regenerating the dropout
 // mask from drop.
 //
-//	dq, dk, dv [B,T,C]   OVERWRITTEN (each skipped if nil)
+//	dq, dk, dv [B,T,C]    OVERWRITTEN (each skipped if nil)
 //	scratch    AttentionScratchSize(B,T,NH) floats, contents destroyed
 //	dout       [B,T,C]
-//	q, k, v    [B,T,C]   the forward inputs
+//	q, k, v    [B,T,C]    the forward inputs
 //	probs      [B,NH,T,T] the forward's probs
 //
 // The mask needs no gradient; the softmax backward uses the saved probabilities, so it is
@@ -106,45 +117,49 @@ func AttentionBackward(dq, dk, dv, scratch, dout, q, k, v, probs []float32, B, T
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	m := drop.masker()
 	tt := T * T
-	parallel.For(B*NH, 1, func(lo, hi int) {
-		for bh := lo; bh < hi; bh++ {
-			b, h := bh/NH, bh%NH
-			off := b*T*C + h*hs
-			att := probs[bh*tt : (bh+1)*tt]
-			base := uint64(bh * tt)
-			if dv != nil {
-				// dv = dropout(att)ᵀ · dout
-				p := att
+	pd, ds := scratch[:NH*tt], scratch[NH*tt:2*NH*tt]
+	rowChunkT := max(1, 2048/max(T, 1))
+	for b := 0; b < B; b++ {
+		seq := func(x []float32) []float32 { return x[b*T*C : (b+1)*T*C] }
+		att := probs[b*NH*tt : (b+1)*NH*tt]
+		base := uint64(b * NH * tt)
+		if dv != nil {
+			// dv_h = dropout(p_h)ᵀ·dout_h
+			p := att
+			if drop.Active() {
+				p = pd
+				parallel.For(NH*T, rowChunkT, func(lo, hi int) {
+					for i := lo * T; i < hi*T; i++ {
+						p[i] = att[i] * m.factor(base+uint64(i))
+					}
+				})
+			}
+			gemm.SgemmStrided(true, false, NH, T, hs, T, 1, p, T, tt, seq(dout), C, hs, 0, seq(dv), C, hs)
+		}
+		if dq == nil && dk == nil {
+			continue
+		}
+		// dp_h = dout_h·v_hᵀ, back through the dropout and the softmax.
+		gemm.SgemmStrided(false, true, NH, T, T, hs, 1, seq(dout), C, hs, seq(v), C, hs, 0, ds, T, tt)
+		parallel.For(NH*T, rowChunkT, func(lo, hi int) {
+			for r := lo; r < hi; r++ {
+				d := ds[r*T : (r+1)*T]
 				if drop.Active() {
-					p = scratch[2*bh*tt : (2*bh+1)*tt]
-					for i, a := range att {
-						p[i] = a * m.factor(base+uint64(i))
+					i0 := base + uint64(r*T)
+					for j := range d {
+						d[j] *= m.factor(i0 + uint64(j))
 					}
 				}
-				gemm.Sgemm(true, false, T, hs, T, 1, p, T, dout[off:], C, 0, dv[off:], C)
+				softmaxBackRow(d, att[r*T:(r+1)*T], d)
 			}
-			if dq == nil && dk == nil {
-				continue
-			}
-			// datt = dout · vᵀ, through the dropout, then through the softmax.
-			ds := scratch[(2*bh+1)*tt : (2*bh+2)*tt]
-			gemm.Sgemm(false, true, T, T, hs, 1, dout[off:], C, v[off:], C, 0, ds, T)
-			if drop.Active() {
-				for i := range ds {
-					ds[i] *= m.factor(base + uint64(i))
-				}
-			}
-			for t := 0; t < T; t++ {
-				softmaxBackRow(ds[t*T:(t+1)*T], att[t*T:(t+1)*T], ds[t*T:(t+1)*T])
-			}
-			if dq != nil {
-				gemm.Sgemm(false, false, T, hs, T, scale, ds, T, k[off:], C, 0, dq[off:], C)
-			}
-			if dk != nil {
-				gemm.Sgemm(true, false, T, hs, T, scale, ds, T, q[off:], C, 0, dk[off:], C)
-			}
+		})
+		if dq != nil {
+			gemm.SgemmStrided(false, false, NH, T, hs, T, scale, ds, T, tt, seq(k), C, hs, 0, seq(dq), C, hs)
 		}
-	})
+		if dk != nil {
+			gemm.SgemmStrided(true, false, NH, T, hs, T, scale, ds, T, tt, seq(q), C, hs, 0, seq(dk), C, hs)
+		}
+	}
 }
 
 func checkAttention(fn string, B, T, C, NH int) int {
