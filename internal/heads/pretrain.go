@@ -1,6 +1,5 @@
 package heads
 
-
 // MLM is BertOnlyMLMHead: Transform (dense, GELU, LN), then the decoder whose weight is
 // the word embedding table [W,H] (tied) plus predictions.bias [W].
 type MLM struct {

@@ -19,6 +19,7 @@ type Model struct {
 	Seed, Step uint64
 
 	core  coreWeights
+	objDS linearView // image_feature_extractor.obj_downsample.1
 	heads taskHeads
 	vis   visualActs
 	vqa   vqaState
@@ -39,6 +40,7 @@ func New(cfg Config) (*Model, error) {
 	m := &Model{Cfg: cfg, Params: buildParams(&cfg)}
 	m.core = bindCore(m.Params, &cfg)
 	m.heads = bindHeads(m.Params, &cfg)
+	m.objDS = linearOf(m.Params, "image_feature_extractor.obj_downsample.1")
 	return m, nil
 }
 

@@ -128,7 +128,7 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 		v.xDrop = m.acts.alloc(R * in)
 		kernels.DropoutForward(v.xDrop, v.x, v.drop)
 	}
-	ds := linearOf(m.Params, "image_feature_extractor.obj_downsample.1")
+	ds := m.objDS
 	v.y, v.z = m.acts.alloc(R*D), m.acts.alloc(R*D)
 	ds.forward(v.y, v.xDrop, R)
 	kernels.ReLUForward(v.z, v.y)
@@ -152,7 +152,7 @@ func (m *Model) visualBackward(v *visualActs, dobj []float32, maskGrad []float32
 	}
 	dy := m.grads.alloc(R * D)
 	kernels.ReLUBackward(dy, v.z, dz)
-	ds := linearOf(m.Params, "image_feature_extractor.obj_downsample.1")
+	ds := m.objDS
 	var dx []float32
 	anyMasked := false
 	for _, f := range v.rowMask {

@@ -1,0 +1,150 @@
+package model
+
+import (
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"unsafe"
+
+	"github.com/vlbert/vlbert/internal/parallel"
+)
+
+func tinyVQA(t testing.TB) (*Model, *VQABatch) {
+	m, err := New(tinyConfig(TaskVQA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomizeParams(m, 1)
+	rng := rand.New(rand.NewPCG(2, 2))
+	bt := &VQABatch{Boxes: randomBoxes(rng, []int{3, 2}, 4), LQ: 5,
+		Question: []int32{7, 8, 9, 0, 0, 11, 0, 12, 0, 0}, Label: []float32{0, 0.3, 1, 0, 0, 0.6, 0, 0, 0.9, 0}}
+	return m, bt
+}
+
+func TestDropoutDeterminism(t *testing.T) {
+	m, bt := tinyVQA(t)
+	logits := func(train bool, step uint64) []float32 {
+		m.Train, m.Step = train, step
+		o, err := m.ForwardVQA(bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(o.Logits)
+	}
+	eval := logits(false, 0)
+	if !slices.Equal(eval, logits(false, 5)) {
+		t.Error("eval output depends on the step")
+	}
+	a, b, c := logits(true, 1), logits(true, 1), logits(true, 2)
+	if !slices.Equal(a, b) {
+		t.Error("same seed and step gave different dropout masks")
+	}
+	if slices.Equal(a, c) || slices.Equal(a, eval) {
+		t.Error("dropout masks do not change with the step, or dropout is off in training")
+	}
+}
+
+func TestForwardDataErrors(t *testing.T) {
+	m, bt := tinyVQA(t)
+	empty := *bt
+	empty.Boxes.Data = slices.Clone(bt.Boxes.Data)
+	for i := 0; i < len(empty.Boxes.Data); i += boxStride {
+		empty.Boxes.Data[i] = -2
+	}
+	if _, err := m.ForwardVQA(&empty); err == nil || !strings.Contains(err.Error(), "no valid box") {
+		t.Errorf("no boxes: err = %v", err)
+	}
+	long := *bt
+	long.LQ = 40
+	long.Question = make([]int32, 2*40)
+	for i := range long.Question {
+		long.Question[i] = 9
+	}
+	if _, err := m.ForwardVQA(&long); err == nil || !strings.Contains(err.Error(), "max_position_embeddings") {
+		t.Errorf("long sequence: err = %v", err)
+	}
+	bad := *bt
+	bad.Boxes.ImInfo = []float32{0, 0, 1, 1, 300, 200, 1, 1}
+	if _, err := m.ForwardVQA(&bad); err == nil || !strings.Contains(err.Error(), "im_info") {
+		t.Errorf("zero image size: err = %v", err)
+	}
+	// The model still works after errors.
+	if _, err := m.ForwardVQA(bt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestShapeChangesReuseArena runs a large batch, then a small one, then the large one
+// again: results must not depend on what the arena held before.
+func TestShapeChangesReuseArena(t *testing.T) {
+	m, bt := tinyVQA(t)
+	o, _ := m.ForwardVQA(bt)
+	want := slices.Clone(o.Logits)
+	rng := rand.New(rand.NewPCG(9, 9))
+	small := &VQABatch{Boxes: randomBoxes(rng, []int{1}, 1), LQ: 1, Question: []int32{5}, Label: make([]float32, 5)}
+	if _, err := m.ForwardVQA(small); err != nil {
+		t.Fatal(err)
+	}
+	m.BackwardVQA(1)
+	o, _ = m.ForwardVQA(bt)
+	if !slices.Equal(o.Logits, want) {
+		t.Error("logits changed after running another batch shape")
+	}
+}
+
+// arenaPrint identifies the arenas' storage; it changes if a pass had to grow one.
+func arenaPrint(m *Model) [3]uintptr {
+	var p [3]uintptr
+	if len(m.acts.chunks) == 1 && len(m.grads.chunks) == 1 && len(m.ints.chunks) == 1 {
+		p[0] = uintptr(unsafe.Pointer(&m.acts.chunks[0][0]))
+		p[1] = uintptr(unsafe.Pointer(&m.grads.chunks[0][0]))
+		p[2] = uintptr(unsafe.Pointer(&m.ints.chunks[0][0]))
+	}
+	return p
+}
+
+// TestSteadyStateAllocations checks that after warm-up the model's own buffers are
+// reused (the arenas settle into one chunk each and never move) and logs the
+// allocations per step that remain (those of the kernels and GEMM worker pool).
+func TestSteadyStateAllocations(t *testing.T) {
+	defer parallel.SetThreads(parallel.SetThreads(1))
+	m, bt := tinyVQA(t)
+	m.Train = true
+	step := func() {
+		m.Step++
+		if _, err := m.ForwardVQA(bt); err != nil {
+			t.Fatal(err)
+		}
+		m.BackwardVQA(1)
+	}
+	step()
+	step()
+	before := arenaPrint(m)
+	n := testing.AllocsPerRun(5, step)
+	if after := arenaPrint(m); before != after || before[0] == 0 {
+		t.Errorf("VQA arenas moved in steady state: %v -> %v", before, after)
+	}
+	t.Logf("VQA forward+backward: %v allocations per step (kernels)", n)
+
+	p, err := New(tinyConfig(TaskPretrainMultitask))
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomizeParams(p, 2)
+	pb := pretrainBatch(rand.New(rand.NewPCG(4, 4)), true)
+	pstep := func() {
+		if _, err := p.ForwardPretrain(pb); err != nil {
+			t.Fatal(err)
+		}
+		p.BackwardPretrain(1)
+	}
+	pstep()
+	pstep()
+	before = arenaPrint(p)
+	n = testing.AllocsPerRun(5, pstep)
+	if after := arenaPrint(p); before != after || before[0] == 0 {
+		t.Errorf("pretraining arenas moved in steady state: %v -> %v", before, after)
+	}
+	t.Logf("pretraining forward+backward: %v allocations per step (kernels)", n)
+}

@@ -1,0 +1,78 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestVQALearns trains a tiny VQA model with a local Adam on a synthetic task (the
+// answer is a function of the question's second token and of which image it sees)
+// and checks that the loss falls far below its starting value.
+func TestVQALearns(t *testing.T) {
+	cfg := tinyConfig(TaskVQA)
+	cfg.HiddenSize, cfg.VisualSize, cfg.ImageFinalDim, cfg.IntermediateSize = 16, 16, 16, 32
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitWeights(1)
+	m.Train, m.Seed = true, 5
+	rng := rand.New(rand.NewPCG(3, 3))
+	const B = 8
+	bt := &VQABatch{Boxes: randomBoxes(rng, []int{3, 2, 4, 3, 2, 4, 3, 3}, 4), LQ: 4,
+		Question: make([]int32, B*4), Label: make([]float32, B*cfg.AnswerVocabSize)}
+	for b := 0; b < B; b++ {
+		q := bt.Question[b*4 : b*4+4]
+		q[0], q[1], q[2] = 20, int32(30+b%4), 40
+		ans := (b%4 + b/4) % cfg.AnswerVocabSize
+		bt.Label[b*cfg.AnswerVocabSize+ans] = 1
+	}
+	// Adam, as a test-local optimizer.
+	mom := make([]float32, len(m.Params.Data))
+	vel := make([]float32, len(m.Params.Data))
+	const lr, b1, b2 = 3e-3, 0.9, 0.999
+	var first, last float32
+	for step := 1; step <= 200; step++ {
+		m.Step = uint64(step)
+		m.ZeroGrad()
+		o, err := m.ForwardVQA(bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if step == 1 {
+			first = o.Loss
+		}
+		last = o.Loss
+		m.BackwardVQA(1)
+		c1 := 1 - math.Pow(b1, float64(step))
+		c2 := 1 - math.Pow(b2, float64(step))
+		for i, g := range m.Params.Grad {
+			mom[i] = b1*mom[i] + (1-b1)*g
+			vel[i] = b2*vel[i] + (1-b2)*g*g
+			m.Params.Data[i] -= float32(lr * float64(mom[i]) / c1 / (math.Sqrt(float64(vel[i])/c2) + 1e-8))
+		}
+	}
+	m.Train = false
+	o, _ := m.ForwardVQA(bt)
+	t.Logf("ans_loss: step 1 %.4f, step 200 %.4f (train), eval %.4f", first, last, o.Loss)
+	if !(o.Loss < 0.1*first) {
+		t.Errorf("loss did not fall enough: %.4f -> %.4f", first, o.Loss)
+	}
+	correct := 0
+	for b := 0; b < B; b++ {
+		row := o.Logits[b*cfg.AnswerVocabSize : (b+1)*cfg.AnswerVocabSize]
+		best := 0
+		for a := range row {
+			if row[a] > row[best] {
+				best = a
+			}
+		}
+		if bt.Label[b*cfg.AnswerVocabSize+best] == 1 {
+			correct++
+		}
+	}
+	if correct != B {
+		t.Errorf("%d of %d training questions answered correctly", correct, B)
+	}
+}
