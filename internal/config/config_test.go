@@ -399,3 +399,17 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestOutputDir(t *testing.T) {
+	c, err := Load("testdata/cfgs/pretrain/base_prec_4x16G_fp32.yaml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := c.OutputDir("/m", "cfgs/pretrain/base_prec_4x16G_fp32.yaml")
+	if want := "/m/output/pretrain/vlbert/base_prec_4x16G_fp32/train_train"; got != want {
+		t.Errorf("OutputDir %s, want %s", got, want)
+	}
+	if got := c.ModelPrefixPath("", "x.yaml"); got != "output/pretrain/vlbert/x/train_train/vl-bert_base_res101_pretrain_multitask" {
+		t.Errorf("ModelPrefixPath %s", got)
+	}
+}

@@ -96,3 +96,20 @@ func TestIsTerminal(t *testing.T) {
 		t.Error("a regular file is not a terminal")
 	}
 }
+
+func TestTrainStepScalars(t *testing.T) {
+	got := TrainStepScalars([]float64{5e-4, 1e-3}, []float64{1.25e-4, 2.5e-4}, 0.5, []Metric{{"SoftAcc", 0.25}})
+	want := []Scalar{{"Initial-LR/Group_0", 5e-4}, {"LR/Group_0", 1.25e-4}, {"Initial-LR/Group_1", 1e-3}, {"LR/Group_1", 2.5e-4},
+		{"Train-Loss", 0.5}, {"Train-SoftAcc", 0.25}}
+	if len(got) != len(want) {
+		t.Fatalf("%+v", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("%d: %+v, want %+v", i, got[i], want[i])
+		}
+	}
+	if TensorBoardDir("/o/tensorboard_logs", -1) != "/o/tensorboard_logs" || TensorBoardDir("/o/tb", 3) != "/o/tb/rank3" {
+		t.Error("TensorBoardDir")
+	}
+}
