@@ -215,7 +215,7 @@ func TestMultitaskPretrainConfig(t *testing.T) {
 		t.Errorf("BATCH_IMAGES %+v", c.Train.BatchImages)
 	}
 	// Spec §2.3: prec 1e-7 × 4 GPUs × (32+32) = 2.56e-5.
-	if got, want := c.Train.BaseLR(4), 2.56e-5; !close(got, want) {
+	if got, want := c.Train.BaseLR(4), 2.56e-5; !approxEqual(got, want) {
 		t.Errorf("base lr %v, want %v", got, want)
 	}
 	if err := c.Set("DATASET.1.SEQ_LEN=32"); err != nil || c.Datasets[1].SeqLen != 32 {
@@ -229,7 +229,7 @@ func TestMultitaskPretrainConfig(t *testing.T) {
 	}
 }
 
-func close(a, b float64) bool {
+func approxEqual(a, b float64) bool {
 	d := a - b
 	if d < 0 {
 		d = -d
@@ -246,7 +246,7 @@ func TestVCRStepSchedule(t *testing.T) {
 		t.Errorf("vcr: %+v", c.Train)
 	}
 	// 7e-5 × 4 GPUs × 4 images × 4 accumulation steps.
-	if got := c.Train.BaseLR(4); !close(got, 7e-5*64) {
+	if got := c.Train.BaseLR(4); !approxEqual(got, 7e-5*64) {
 		t.Errorf("vcr base lr %v", got)
 	}
 	if c.Dataset().LabelIndexInBatch != 7 && c.Dataset().LabelIndexInBatch != -1 {
