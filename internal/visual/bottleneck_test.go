@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestBottleneckGolden(t *testing.T) {
@@ -50,16 +51,7 @@ func TestBottleneckGolden(t *testing.T) {
 // bottleneck64 is the float64 reference of the block; w holds the parameters in
 // ParamSet order (as float64), so the FD check can perturb any of them.
 func bottleneck64(b *Bottleneck, ps *ParamSet, w []float64, x []float64, N, H, W int) []float64 {
-	get := func(p *Param) []float64 {
-		off := 0
-		for _, q := range ps.Params {
-			if q == p {
-				return w[off : off+len(q.Data)]
-			}
-			off += len(q.Data)
-		}
-		panic("param not found")
-	}
+	get := func(p *Param) []float64 { return w[paramOffset(ps, p):][:len(p.Data)] }
 	bn := func(v []float64, bp bnParams, C, HW int) {
 		g, be, m, va := get(bp.Weight), get(bp.Bias), get(bp.RunningMean), get(bp.RunningVar)
 		for i := range v {
@@ -150,7 +142,7 @@ func TestBottleneckBackwardFD(t *testing.T) {
 			dx := make([]float32, len(x))
 			b.Backward(&ws, dx, g)
 			loss := func(w, x []float64) float64 { return dot64(bottleneck64(b, ps, w, x, N, H, W), g64) }
-			checkGrad(t, "dinp", dx, fdGrad(x64, func(v []float64) float64 { return loss(w64, v) }, 1e-4, 120), 1e-3, 1e-3)
+			checkGrad(t, "dinp", dx, fdGrad(x64, func(v []float64) float64 { return loss(w64, v) }, 1e-6, 120), 1e-4, 1e-3)
 			// Weight gradients: map the trainable Grad arena onto the full parameter order.
 			full := make([]float32, len(ps.Data))
 			off := 0
@@ -160,7 +152,7 @@ func TestBottleneckBackwardFD(t *testing.T) {
 				}
 				off += len(p.Data)
 			}
-			num := fdGrad(w64, func(v []float64) float64 { return loss(v, x64) }, 1e-4, 150)
+			num := fdGrad(w64, func(v []float64) float64 { return loss(v, x64) }, 1e-6, 150)
 			off = 0
 			for _, p := range ps.Params {
 				if !p.Trainable { // BN gets no gradient
@@ -170,7 +162,15 @@ func TestBottleneckBackwardFD(t *testing.T) {
 				}
 				off += len(p.Data)
 			}
-			checkGrad(t, "dweights", full, num, 1e-3, 1e-3)
+			checkGrad(t, "dweights", full, num, 1e-4, 1e-3)
 		})
 	}
+}
+
+// paramOffset is the offset of p's view inside the arena.
+func paramOffset(ps *ParamSet, p *Param) int {
+	if len(p.Data) == 0 {
+		return 0
+	}
+	return int((uintptr(unsafe.Pointer(&p.Data[0])) - uintptr(unsafe.Pointer(&ps.Data[0]))) / 4)
 }
