@@ -1,0 +1,64 @@
+package vqa
+
+import (
+	"fmt"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/data"
+	"github.com/vlbert/vlbert/internal/data/features"
+)
+
+// FromConfig builds the dataset of mode ("train", "val" or "test") as the
+// original make_dataloader: image sets from DATASET.{TRAIN,VAL,TEST}_IMAGE_SET,
+// files under DATASET_PATH, image sizes from the COCO annotations, the answer
+// vocabulary normalised (USE_IMDB false), resize from SCALES and the mode's
+// FLIP_PROB. The pythia imdb path (USE_IMDB true) is not supported.
+func FromConfig(cfg *config.Config, mode string, tok Tokenizer, fs features.Reader) (*Dataset, error) {
+	ds := cfg.Dataset()
+	if ds.UseIMDB {
+		return nil, fmt.Errorf("vqa: DATASET.USE_IMDB true (pythia imdb .npy files) is not supported; set it to false")
+	}
+	var sets string
+	var flip float64
+	switch mode {
+	case "train":
+		sets, flip = ds.TrainImageSet, cfg.Train.FlipProb
+	case "val":
+		sets, flip = ds.ValImageSet, cfg.Val.FlipProb
+	case "test":
+		sets, flip = ds.TestImageSet, cfg.Test.FlipProb
+	default:
+		return nil, fmt.Errorf("vqa: mode %q is not train, val or test", mode)
+	}
+	if len(cfg.Scales) != 2 {
+		return nil, fmt.Errorf("vqa: SCALES has %d values, want 2", len(cfg.Scales))
+	}
+	testMode := mode == "test"
+	cat := Catalog{DataPath: ds.DatasetPath, Boxes: ds.Boxes, ZipMode: ds.ZipMode}
+	entries, err := cat.LoadEntries(sets, testMode, true)
+	if err != nil {
+		return nil, err
+	}
+	d := &Dataset{
+		Entries: entries, Tok: tok, FS: fs,
+		BoxFile: func(e *Entry) string {
+			p, _ := cat.BoxFile(e.ImageSet, e.ImageID) // sets were checked by LoadEntries
+			return p
+		},
+		ImageFile: func(e *Entry) string {
+			p, _ := cat.ImageFile(e.ImageSet, e.ImageID)
+			return p
+		},
+		Precomputed: cfg.Network.ImageFeatPrecomputed,
+		AddImageBox: ds.AddImageAsABox,
+		Transform:   data.BoxTransform{MinSize: cfg.Scales[0], MaxSize: cfg.Scales[1], FlipProb: flip},
+		TestMode:    testMode,
+		LeftRight:   true,
+	}
+	if !testMode || ds.AnswerVocabFile != "" {
+		if d.Vocab, err = LoadAnswerVocab(ds.AnswerVocabFile, true); err != nil {
+			return nil, err
+		}
+	}
+	return d, nil
+}
