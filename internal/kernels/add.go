@@ -7,12 +7,19 @@ import "github.com/vlbert/vlbert/internal/parallel"
 func Add(out, a, b []float32) {
 	sameLen("Add", "out", out, "a", a)
 	sameLen("Add", "out", out, "b", b)
-	parallel.For(len(out), elemChunk, func(lo, hi int) {
-		o, x, y := out[lo:hi], a[lo:hi], b[lo:hi]
-		for i := range o {
-			o[i] = x[i] + y[i]
-		}
-	})
+	if serial(len(out), elemChunk) {
+		addRange(out, a, b)
+		return
+	}
+	parallel.For(len(out), elemChunk, func(lo, hi int) { addRange(out[lo:hi], a[lo:hi], b[lo:hi]) })
+}
+
+func addRange(o, x, y []float32) {
+	y = y[:len(o)]
+	x = x[:len(o)]
+	for i := range o {
+		o[i] = x[i] + y[i]
+	}
 }
 
 // AddRows adds the vector v [C] to every row of m [N,C] in place (a broadcast bias add).
@@ -21,15 +28,21 @@ func AddRows(m, v []float32, N, C int) {
 	nonNeg(fn, N, C)
 	need(fn, "m", m, N*C)
 	need(fn, "v", v, C)
+	if serial(N, rowChunk(C)) {
+		addRowsRange(m, v, 0, N, C)
+		return
+	}
+	parallel.For(N, rowChunk(C), func(lo, hi int) { addRowsRange(m, v, lo, hi, C) })
+}
+
+func addRowsRange(m, v []float32, lo, hi, C int) {
 	v = v[:C]
-	parallel.For(N, rowChunk(C), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			row := m[n*C : (n+1)*C]
-			for j, b := range v {
-				row[j] += b
-			}
+	for n := lo; n < hi; n++ {
+		row := m[n*C : (n+1)*C]
+		for j, b := range v {
+			row[j] += b
 		}
-	})
+	}
 }
 
 // SumRows ACCUMULATES the column sums of m [N,C] into dst [C] (dst += Σ_n m[n,:]), the

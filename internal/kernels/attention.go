@@ -24,9 +24,23 @@ import (
 // hs = C/NH; C must be divisible by NH. The softmax follows PyTorch's arithmetic (mask
 // added to the scaled scores, then max subtraction), so masked keys get exactly 0.
 // Per sequence, the two products run as one strided GEMM over the heads (parallel over
-// heads) and the softmax is parallel over rows. With dropout active, a pooled
-// NH*T*T buffer holds the dropped probabilities (no allocation in steady state).
+// heads) and the softmax is parallel over rows. With dropout active it needs an NH*T*T
+// buffer for the dropped probabilities, taken from a pool; AttentionForwardScratch takes
+// it from the caller instead.
 func AttentionForward(out, probs, q, k, v, maskAdd []float32, B, T, C, NH int, drop Dropout) {
+	if !drop.Active() {
+		AttentionForwardScratch(out, probs, nil, q, k, v, maskAdd, B, T, C, NH, drop)
+		return
+	}
+	buf := getBuf(max(NH*T*T, 0))
+	AttentionForwardScratch(out, probs, *buf, q, k, v, maskAdd, B, T, C, NH, drop)
+	putBuf(buf)
+}
+
+// AttentionForwardScratch is AttentionForward with caller-provided scratch of at least
+// AttentionScratchSize(B,T,NH) floats (contents destroyed; may be nil when drop is not
+// active). The same scratch can serve AttentionBackward.
+func AttentionForwardScratch(out, probs, scratch, q, k, v, maskAdd []float32, B, T, C, NH int, drop Dropout) {
 	const fn = "AttentionForward"
 	hs := checkAttention(fn, B, T, C, NH)
 	need(fn, "out", out, B*T*C)
@@ -36,55 +50,62 @@ func AttentionForward(out, probs, q, k, v, maskAdd []float32, B, T, C, NH int, d
 	need(fn, "v", v, B*T*C)
 	needOpt(fn, "maskAdd", maskAdd, B*T)
 	checkDropout(fn, drop)
+	if drop.Active() {
+		need(fn, "scratch", scratch, NH*T*T)
+	}
 	if B == 0 || T == 0 || C == 0 {
 		return
 	}
 	scale := float32(1 / math.Sqrt(float64(hs)))
 	tt := T * T
 	m := drop.masker()
-	var dropped *[]float32
-	if drop.Active() {
-		dropped = getBuf(NH * tt)
-		defer putBuf(dropped)
-	}
+	chunk := max(1, 2048/T)
 	for b := 0; b < B; b++ {
 		qb, kb, vb := q[b*T*C:(b+1)*T*C], k[b*T*C:(b+1)*T*C], v[b*T*C:(b+1)*T*C]
 		att := probs[b*NH*tt : (b+1)*NH*tt]
 		// scores[h] = scale * q_h·k_hᵀ, all heads of sequence b.
 		gemm.SgemmStrided(false, true, NH, T, T, hs, scale, qb, C, hs, kb, C, hs, 0, att, T, tt)
-		var mk []float32
+		var mk, p []float32
 		if maskAdd != nil {
 			mk = maskAdd[b*T : (b+1)*T]
 		}
-		p := att
 		if drop.Active() {
-			p = (*dropped)[:NH*tt]
+			p = scratch[:NH*tt]
 		}
 		base := uint64(b * NH * tt)
-		parallel.For(NH*T, max(1, 2048/max(T, 1)), func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				row := att[r*T : (r+1)*T]
-				if mk != nil {
-					for j := range row {
-						row[j] += mk[j]
-					}
-				}
-				softmaxRow(row, row)
-				if drop.Active() {
-					pr := p[r*T : (r+1)*T]
-					i0 := base + uint64(r*T)
-					for j, a := range row {
-						pr[j] = a * m.factor(i0+uint64(j))
-					}
-				}
-			}
-		})
-		// out_h = p_h·v_h, written into the head's columns of out.
-		gemm.SgemmStrided(false, false, NH, T, hs, T, 1, p, T, tt, vb, C, hs, 0, out[b*T*C:(b+1)*T*C], C, hs)
+		if serial(NH*T, chunk) {
+			attentionSoftmaxRows(att, p, mk, m, base, 0, NH*T, T)
+		} else {
+			parallel.For(NH*T, chunk, func(lo, hi int) { attentionSoftmaxRows(att, p, mk, m, base, lo, hi, T) })
+		}
+		pv := att // (a new variable: p is captured by the closure above and must not change)
+		if p != nil {
+			pv = p
+		}
+		// out_h = pv_h·v_h, written into the head's columns of out.
+		gemm.SgemmStrided(false, false, NH, T, hs, T, 1, pv, T, tt, vb, C, hs, 0, out[b*T*C:(b+1)*T*C], C, hs)
 	}
 }
 
-// AttentionScratchSize is the number of floats AttentionBackward needs as scratch.
+// attentionSoftmaxRows adds the key mask to score rows lo..hi, applies the softmax in
+// place and, if p is not nil, writes the dropped-out probabilities to p.
+func attentionSoftmaxRows(att, p, mk []float32, m masker, base uint64, lo, hi, T int) {
+	for r := lo; r < hi; r++ {
+		row := att[r*T : (r+1)*T]
+		if mk != nil {
+			for j := range row {
+				row[j] += mk[j]
+			}
+		}
+		softmaxRow(row, row)
+		if p != nil {
+			m.apply(p[r*T:(r+1)*T], row, base+uint64(r*T))
+		}
+	}
+}
+
+// AttentionScratchSize is the number of floats of scratch that AttentionBackward (and
+// AttentionForwardScratch) need.
 func AttentionScratchSize(B, T, NH int) int { return 2 * NH * T * T }
 
 // AttentionBackward computes the gradients of AttentionForward, regenerating the dropout
@@ -118,9 +139,8 @@ func AttentionBackward(dq, dk, dv, scratch, dout, q, k, v, probs []float32, B, T
 	m := drop.masker()
 	tt := T * T
 	pd, ds := scratch[:NH*tt], scratch[NH*tt:2*NH*tt]
-	rowChunkT := max(1, 2048/max(T, 1))
 	for b := 0; b < B; b++ {
-		seq := func(x []float32) []float32 { return x[b*T*C : (b+1)*T*C] }
+		lo, hi := b*T*C, (b+1)*T*C
 		att := probs[b*NH*tt : (b+1)*NH*tt]
 		base := uint64(b * NH * tt)
 		if dv != nil {
@@ -128,37 +148,43 @@ func AttentionBackward(dq, dk, dv, scratch, dout, q, k, v, probs []float32, B, T
 			p := att
 			if drop.Active() {
 				p = pd
-				parallel.For(NH*T, rowChunkT, func(lo, hi int) {
-					for i := lo * T; i < hi*T; i++ {
-						p[i] = att[i] * m.factor(base+uint64(i))
-					}
-				})
+				if serial(NH*tt, elemChunk) {
+					m.apply(p, att, base)
+				} else {
+					parallel.For(NH*tt, elemChunk, func(lo, hi int) { m.apply(p[lo:hi], att[lo:hi], base+uint64(lo)) })
+				}
 			}
-			gemm.SgemmStrided(true, false, NH, T, hs, T, 1, p, T, tt, seq(dout), C, hs, 0, seq(dv), C, hs)
+			gemm.SgemmStrided(true, false, NH, T, hs, T, 1, p, T, tt, dout[lo:hi], C, hs, 0, dv[lo:hi], C, hs)
 		}
 		if dq == nil && dk == nil {
 			continue
 		}
 		// dp_h = dout_h·v_hᵀ, back through the dropout and the softmax.
-		gemm.SgemmStrided(false, true, NH, T, T, hs, 1, seq(dout), C, hs, seq(v), C, hs, 0, ds, T, tt)
-		parallel.For(NH*T, rowChunkT, func(lo, hi int) {
-			for r := lo; r < hi; r++ {
-				d := ds[r*T : (r+1)*T]
-				if drop.Active() {
-					i0 := base + uint64(r*T)
-					for j := range d {
-						d[j] *= m.factor(i0 + uint64(j))
-					}
-				}
-				softmaxBackRow(d, att[r*T:(r+1)*T], d)
-			}
-		})
+		gemm.SgemmStrided(false, true, NH, T, T, hs, 1, dout[lo:hi], C, hs, v[lo:hi], C, hs, 0, ds, T, tt)
+		chunk := max(1, 2048/T)
+		if serial(NH*T, chunk) {
+			attentionSoftmaxBackRows(ds, att, m, drop.Active(), base, 0, NH*T, T)
+		} else {
+			parallel.For(NH*T, chunk, func(lo, hi int) { attentionSoftmaxBackRows(ds, att, m, drop.Active(), base, lo, hi, T) })
+		}
 		if dq != nil {
-			gemm.SgemmStrided(false, false, NH, T, hs, T, scale, ds, T, tt, seq(k), C, hs, 0, seq(dq), C, hs)
+			gemm.SgemmStrided(false, false, NH, T, hs, T, scale, ds, T, tt, k[lo:hi], C, hs, 0, dq[lo:hi], C, hs)
 		}
 		if dk != nil {
-			gemm.SgemmStrided(true, false, NH, T, hs, T, scale, ds, T, tt, seq(q), C, hs, 0, seq(dk), C, hs)
+			gemm.SgemmStrided(true, false, NH, T, hs, T, scale, ds, T, tt, q[lo:hi], C, hs, 0, dk[lo:hi], C, hs)
 		}
+	}
+}
+
+// attentionSoftmaxBackRows turns rows lo..hi of ds from d(dropped probs) into d(scores):
+// through the dropout mask (if active), then through the softmax.
+func attentionSoftmaxBackRows(ds, att []float32, m masker, dropping bool, base uint64, lo, hi, T int) {
+	for r := lo; r < hi; r++ {
+		d := ds[r*T : (r+1)*T]
+		if dropping {
+			m.apply(d, d, base+uint64(r*T))
+		}
+		softmaxBackRow(d, att[r*T:(r+1)*T], d)
 	}
 }
 

@@ -164,3 +164,22 @@ func TestAttentionPanics(t *testing.T) {
 	mustPanic(t, "maskAdd has 7", func() { AttentionForward(s, s, s, s, s, s[:7], 2, 4, 8, 2, Dropout{}) })
 	mustPanic(t, "scratch", func() { AttentionBackward(s, s, s, s[:10], s, s, s, s, s, 2, 4, 8, 2, Dropout{}) })
 }
+
+func TestAttentionForwardScratch(t *testing.T) {
+	r := newRand(63)
+	B, T, C, NH := 2, 6, 8, 2
+	q, k, v := randn(r, B*T*C, 1), randn(r, B*T*C, 1), randn(r, B*T*C, 1)
+	mask := paddingMask([]int{4, 6}, T)
+	for _, drop := range []Dropout{{}, {P: 0.2, Seed: 4}} {
+		o1, p1 := make([]float32, B*T*C), make([]float32, B*NH*T*T)
+		o2, p2 := nan32(B*T*C), nan32(B*NH*T*T)
+		AttentionForward(o1, p1, q, k, v, mask, B, T, C, NH, drop)
+		AttentionForwardScratch(o2, p2, nan32(AttentionScratchSize(B, T, NH)), q, k, v, mask, B, T, C, NH, drop)
+		checkEqual(t, "out", o2, o1)
+		checkEqual(t, "probs", p2, p1)
+	}
+	s := make([]float32, 1000)
+	mustPanic(t, "scratch has 10", func() {
+		AttentionForwardScratch(s, s, s[:10], s, s, s, nil, B, T, C, NH, Dropout{P: 0.1})
+	})
+}

@@ -45,11 +45,18 @@ func BCEWithLogitsBackward(dlogits, logits, targets []float32, n int, dloss floa
 		return
 	}
 	scale := float64(dloss) / float64(n)
-	parallel.For(n, elemChunk/4, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			dlogits[i] = float32((sigmoid64(float64(logits[i])) - float64(targets[i])) * scale)
-		}
-	})
+	if serial(n, elemChunk/4) {
+		bceBackRange(dlogits[:n], logits, targets, scale)
+		return
+	}
+	parallel.For(n, elemChunk/4, func(lo, hi int) { bceBackRange(dlogits[lo:hi], logits[lo:hi], targets[lo:hi], scale) })
+}
+
+func bceBackRange(d, z, t []float32, scale float64) {
+	z, t = z[:len(d)], t[:len(d)]
+	for i := range d {
+		d[i] = float32((sigmoid64(float64(z[i])) - float64(t[i])) * scale)
+	}
 }
 
 // sigmoid64 is 1/(1+exp(-z)) without overflow for large |z|.

@@ -1,6 +1,10 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vlbert/vlbert/internal/parallel"
+)
 
 // need panics unless s holds at least n elements.
 func need(fn, name string, s []float32, n int) {
@@ -43,4 +47,11 @@ func rowChunk(cols int) int {
 		return 1
 	}
 	return max(1, (elemChunk/4)/cols)
+}
+
+// serial reports whether parallel.For(n, minChunk, ...) would run on the calling goroutine
+// alone. Kernels then call their loop body directly, so that no closure is created: with
+// one thread, steady-state calls do not allocate.
+func serial(n, minChunk int) bool {
+	return parallel.Threads() == 1 || n <= minChunk
 }

@@ -33,30 +33,37 @@ func CrossEntropyForward(probs, logits []float32, targets []int32, N, V int) (lo
 		}
 		return 0, 0
 	}
-	rowLoss := getBuf64(N)
-	defer putBuf64(rowLoss)
-	parallel.For(N, rowChunk(V)/4+1, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			tgt := int(targets[n])
-			var p []float32
-			if probs != nil {
-				p = probs[n*V : (n+1)*V]
-			}
-			if tgt == IgnoreIndex {
-				clear(p)
-				(*rowLoss)[n] = 0
-				continue
-			}
-			z := logits[n*V : (n+1)*V]
-			lse := logSumExp(z, p)
-			(*rowLoss)[n] = lse - float64(z[tgt])
-		}
-	})
+	buf := getBuf64(N)
+	defer putBuf64(buf)
+	rowLoss := (*buf)[:N]
+	chunk := rowChunk(V)/4 + 1
+	if serial(N, chunk) {
+		crossEntropyRows(rowLoss, probs, logits, targets, 0, N, V)
+	} else {
+		parallel.For(N, chunk, func(lo, hi int) { crossEntropyRows(rowLoss, probs, logits, targets, lo, hi, V) })
+	}
 	var sum float64
-	for _, l := range (*rowLoss)[:N] {
+	for _, l := range rowLoss {
 		sum += l
 	}
 	return float32(sum / float64(valid)), valid
+}
+
+func crossEntropyRows(rowLoss []float64, probs, logits []float32, targets []int32, lo, hi, V int) {
+	for n := lo; n < hi; n++ {
+		tgt := int(targets[n])
+		var p []float32
+		if probs != nil {
+			p = probs[n*V : (n+1)*V]
+		}
+		if tgt == IgnoreIndex {
+			clear(p)
+			rowLoss[n] = 0
+			continue
+		}
+		z := logits[n*V : (n+1)*V]
+		rowLoss[n] = logSumExp(z, p) - float64(z[tgt])
+	}
 }
 
 // CrossEntropyBackward computes the gradient of dloss*CrossEntropyForward's loss:
@@ -80,21 +87,27 @@ func CrossEntropyBackward(dlogits, probs []float32, targets []int32, N, V int, d
 		return
 	}
 	scale := dloss / float32(valid)
-	parallel.For(N, rowChunk(V), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			d := dlogits[n*V : (n+1)*V]
-			tgt := int(targets[n])
-			if tgt == IgnoreIndex {
-				clear(d)
-				continue
-			}
-			pt := probs[n*V+tgt] // read before d (which may alias probs) is written
-			for i, p := range probs[n*V : (n+1)*V] {
-				d[i] = p * scale
-			}
-			d[tgt] = (pt - 1) * scale
+	if serial(N, rowChunk(V)) {
+		crossEntropyBackRows(dlogits, probs, targets, 0, N, V, scale)
+		return
+	}
+	parallel.For(N, rowChunk(V), func(lo, hi int) { crossEntropyBackRows(dlogits, probs, targets, lo, hi, V, scale) })
+}
+
+func crossEntropyBackRows(dlogits, probs []float32, targets []int32, lo, hi, V int, scale float32) {
+	for n := lo; n < hi; n++ {
+		d := dlogits[n*V : (n+1)*V]
+		tgt := int(targets[n])
+		if tgt == IgnoreIndex {
+			clear(d)
+			continue
 		}
-	})
+		pt := probs[n*V+tgt] // read before d (which may alias probs) is written
+		for i, p := range probs[n*V : (n+1)*V] {
+			d[i] = p * scale
+		}
+		d[tgt] = (pt - 1) * scale
+	}
 }
 
 // logSumExp returns log Σ exp(z) in float64 and, if p is not nil, writes softmax(z) to it.
@@ -146,7 +159,6 @@ var buf64Pool sync.Pool
 
 func getBuf64(n int) *[]float64 {
 	if p, ok := buf64Pool.Get().(*[]float64); ok && cap(*p) >= n {
-		*p = (*p)[:n]
 		return p
 	}
 	s := make([]float64, n)

@@ -64,12 +64,12 @@ func (d Dropout) masker() masker {
 	return masker{key: mix64(d.Seed ^ 0x6A09E667F3BCC909), thr: thr, scale: d.Scale()}
 }
 
-func (m *masker) keep(i uint64) bool {
+func (m masker) keep(i uint64) bool {
 	return mix64(m.key+(i+1)*golden64)>>40 >= m.thr
 }
 
 // factor returns scale for a kept element and 0 for a dropped one.
-func (m *masker) factor(i uint64) float32 {
+func (m masker) factor(i uint64) float32 {
 	if m.keep(i) {
 		return m.scale
 	}
@@ -108,15 +108,22 @@ func dropoutApply(dst, src []float32, d Dropout, base uint64) {
 	}
 	if d.P == 0 {
 		if &dst[0] != &src[0] {
-			parallel.For(len(src), elemChunk, func(lo, hi int) { copy(dst[lo:hi], src[lo:hi]) })
+			copy(dst, src)
 		}
 		return
 	}
 	m := d.masker()
-	parallel.For(len(src), elemChunk, func(lo, hi int) {
-		s, o := src[lo:hi], dst[lo:hi]
-		for i := range s {
-			o[i] = s[i] * m.factor(base+uint64(lo+i))
-		}
-	})
+	if serial(len(src), elemChunk) {
+		m.apply(dst, src, base)
+		return
+	}
+	parallel.For(len(src), elemChunk, func(lo, hi int) { m.apply(dst[lo:hi], src[lo:hi], base+uint64(lo)) })
+}
+
+// apply writes o[i] = s[i]*factor(base+i).
+func (m masker) apply(o, s []float32, base uint64) {
+	o = o[:len(s)]
+	for i, v := range s {
+		o[i] = v * m.factor(base+uint64(i))
+	}
 }

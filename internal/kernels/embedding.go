@@ -15,12 +15,18 @@ func EmbeddingForward(out []float32, ids []int32, table []float32, N, C int) {
 	const fn = "EmbeddingForward"
 	checkEmbedding(fn, ids, table, N, C)
 	need(fn, "out", out, N*C)
-	parallel.For(N, rowChunk(C), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			id := int(ids[n])
-			copy(out[n*C:(n+1)*C], table[id*C:(id+1)*C])
-		}
-	})
+	if serial(N, rowChunk(C)) {
+		gatherRows(out, ids, table, 0, N, C)
+		return
+	}
+	parallel.For(N, rowChunk(C), func(lo, hi int) { gatherRows(out, ids, table, lo, hi, C) })
+}
+
+func gatherRows(out []float32, ids []int32, table []float32, lo, hi, C int) {
+	for n := lo; n < hi; n++ {
+		id := int(ids[n])
+		copy(out[n*C:(n+1)*C], table[id*C:(id+1)*C])
+	}
 }
 
 // EmbeddingBackward scatter-adds the output gradient into the table gradient:
@@ -41,17 +47,24 @@ func EmbeddingBackward(dtable, dout []float32, ids []int32, N, C int) {
 	need(fn, "dout", dout, N*C)
 	const block = 64
 	nblocks := (C + block - 1) / block
-	parallel.For(nblocks, max(1, 8192/max(N*block, 1)), func(lo, hi int) {
-		c0, c1 := lo*block, min(hi*block, C)
-		for n := 0; n < N; n++ {
-			id := int(ids[n])
-			d := dtable[id*C+c0 : id*C+c1]
-			g := dout[n*C+c0 : n*C+c1]
-			for j, v := range g {
-				d[j] += v
-			}
+	chunk := max(1, 8192/max(N*block, 1))
+	if serial(nblocks, chunk) {
+		scatterAddCols(dtable, dout, ids, N, C, 0, C)
+		return
+	}
+	parallel.For(nblocks, chunk, func(lo, hi int) { scatterAddCols(dtable, dout, ids, N, C, lo*block, min(hi*block, C)) })
+}
+
+// scatterAddCols adds columns c0..c1 of every dout row into its table row, in row order.
+func scatterAddCols(dtable, dout []float32, ids []int32, N, C, c0, c1 int) {
+	for n := 0; n < N; n++ {
+		id := int(ids[n])
+		d := dtable[id*C+c0 : id*C+c1]
+		g := dout[n*C+c0 : n*C+c1]
+		for j, v := range g {
+			d[j] += v
 		}
-	})
+	}
 }
 
 func checkEmbedding(fn string, ids []int32, table []float32, N, C int) {

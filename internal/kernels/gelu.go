@@ -6,13 +6,18 @@ import "github.com/vlbert/vlbert/internal/parallel"
 // elementwise. len(out) must equal len(inp); out may alias inp.
 func GELUForward(out, inp []float32) {
 	sameLen("GELUForward", "out", out, "inp", inp)
-	parallel.For(len(inp), elemChunk/4, func(lo, hi int) {
-		x, o := inp[lo:hi], out[lo:hi]
-		for i, v := range x {
-			cdf := normCDF(float64(v))
-			o[i] = float32(float64(v) * cdf)
-		}
-	})
+	if serial(len(inp), elemChunk/4) {
+		geluRange(out, inp)
+		return
+	}
+	parallel.For(len(inp), elemChunk/4, func(lo, hi int) { geluRange(out[lo:hi], inp[lo:hi]) })
+}
+
+func geluRange(o, x []float32) {
+	o = o[:len(x)]
+	for i, v := range x {
+		o[i] = float32(float64(v) * normCDF(float64(v)))
+	}
 }
 
 // GELUBackward sets dinp = dout*(Φ(x) + x*φ(x)) elementwise (OVERWRITTEN; nil skipped).
@@ -23,14 +28,19 @@ func GELUBackward(dinp, inp, dout []float32) {
 	}
 	sameLen("GELUBackward", "dinp", dinp, "inp", inp)
 	sameLen("GELUBackward", "dout", dout, "inp", inp)
-	parallel.For(len(inp), elemChunk/4, func(lo, hi int) {
-		x, d, o := inp[lo:hi], dout[lo:hi], dinp[lo:hi]
-		for i, v := range x {
-			xv := float64(v)
-			cdf, pdf := normCDF(xv), normPDF(xv)
-			o[i] = float32(float64(d[i]) * (cdf + xv*pdf))
-		}
-	})
+	if serial(len(inp), elemChunk/4) {
+		geluBackRange(dinp, inp, dout)
+		return
+	}
+	parallel.For(len(inp), elemChunk/4, func(lo, hi int) { geluBackRange(dinp[lo:hi], inp[lo:hi], dout[lo:hi]) })
+}
+
+func geluBackRange(o, x, d []float32) {
+	o, d = o[:len(x)], d[:len(x)]
+	for i, v := range x {
+		xv := float64(v)
+		o[i] = float32(float64(d[i]) * (normCDF(xv) + xv*normPDF(xv)))
+	}
 }
 
 // BiasGELUForward adds bias to every row of inp and applies GELU, keeping the pre-GELU
@@ -47,16 +57,22 @@ func BiasGELUForward(out, pre, inp, bias []float32, N, C int) {
 	need(fn, "pre", pre, N*C)
 	need(fn, "inp", inp, N*C)
 	need(fn, "bias", bias, C)
+	chunk := rowChunk(C)/4 + 1
+	if serial(N, chunk) {
+		biasGELURows(out, pre, inp, bias, 0, N, C)
+		return
+	}
+	parallel.For(N, chunk, func(lo, hi int) { biasGELURows(out, pre, inp, bias, lo, hi, C) })
+}
+
+func biasGELURows(out, pre, inp, bias []float32, lo, hi, C int) {
 	bias = bias[:C]
-	parallel.For(N, rowChunk(C)/4+1, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			x, p, o := inp[n*C:(n+1)*C], pre[n*C:(n+1)*C], out[n*C:(n+1)*C]
-			for i, v := range x {
-				s := v + bias[i]
-				p[i] = s
-				cdf := normCDF(float64(s))
-				o[i] = float32(float64(s) * cdf)
-			}
+	for n := lo; n < hi; n++ {
+		x, p, o := inp[n*C:(n+1)*C], pre[n*C:(n+1)*C], out[n*C:(n+1)*C]
+		for i, v := range x {
+			s := v + bias[i]
+			p[i] = s
+			o[i] = float32(float64(s) * normCDF(float64(s)))
 		}
-	})
+	}
 }

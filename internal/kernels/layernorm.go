@@ -31,23 +31,29 @@ func LayerNormForward(out, mean, rstd, inp, weight, bias []float32, N, C int, ep
 	if C == 0 {
 		return
 	}
+	if serial(N, rowChunk(C)) {
+		layerNormRows(out, mean, rstd, inp, weight, bias, 0, N, C, eps)
+		return
+	}
+	parallel.For(N, rowChunk(C), func(lo, hi int) { layerNormRows(out, mean, rstd, inp, weight, bias, lo, hi, C, eps) })
+}
+
+func layerNormRows(out, mean, rstd, inp, weight, bias []float32, lo, hi, C int, eps float32) {
 	weight, bias = weight[:C], bias[:C]
-	parallel.For(N, rowChunk(C), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			x := inp[n*C : (n+1)*C]
-			m, rs := rowStats(x, eps)
-			if mean != nil {
-				mean[n] = m
-			}
-			if rstd != nil {
-				rstd[n] = rs
-			}
-			o := out[n*C : (n+1)*C]
-			for i, v := range x {
-				o[i] = (v-m)*rs*weight[i] + bias[i]
-			}
+	for n := lo; n < hi; n++ {
+		x := inp[n*C : (n+1)*C]
+		m, rs := rowStats(x, eps)
+		if mean != nil {
+			mean[n] = m
 		}
-	})
+		if rstd != nil {
+			rstd[n] = rs
+		}
+		o := out[n*C : (n+1)*C]
+		for i, v := range x {
+			o[i] = (v-m)*rs*weight[i] + bias[i]
+		}
+	}
 }
 
 // rowStats returns the mean and 1/sqrt(biased variance + eps) of x.
@@ -106,63 +112,76 @@ func LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []flo
 	if C == 0 || N == 0 {
 		return
 	}
-	weight = weight[:C]
 	// Parameter gradients first: dinp may alias dout.
 	if dweight != nil || dbias != nil {
-		const block = 128
-		nblocks := (C + block - 1) / block
-		parallel.For(nblocks, 1, func(lo, hi int) {
-			var accW, accB [block]float32
-			for bl := lo; bl < hi; bl++ {
-				c0, c1 := bl*block, min((bl+1)*block, C)
-				aw, ab := accW[:c1-c0], accB[:c1-c0]
-				clear(aw)
-				clear(ab)
-				for n := 0; n < N; n++ {
-					m, rs := mean[n], rstd[n]
-					d := dout[n*C+c0 : n*C+c1]
-					x := inp[n*C+c0 : n*C+c1]
-					for j, g := range d {
-						aw[j] += g * ((x[j] - m) * rs)
-						ab[j] += g
-					}
-				}
-				if dweight != nil {
-					w := dweight[c0:c1]
-					for j := range w {
-						w[j] += aw[j]
-					}
-				}
-				if dbias != nil {
-					b := dbias[c0:c1]
-					for j := range b {
-						b[j] += ab[j]
-					}
-				}
-			}
-		})
+		nblocks := (C + colBlock - 1) / colBlock
+		if serial(nblocks, 1) {
+			layerNormParamGrads(dweight, dbias, dout, inp, mean, rstd, N, C, 0, nblocks)
+		} else {
+			parallel.For(nblocks, 1, func(lo, hi int) { layerNormParamGrads(dweight, dbias, dout, inp, mean, rstd, N, C, lo, hi) })
+		}
 	}
 	if dinp == nil {
 		return
 	}
-	parallel.For(N, rowChunk(C), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
+	if serial(N, rowChunk(C)) {
+		layerNormBackRows(dinp, dout, inp, weight, mean, rstd, 0, N, C)
+		return
+	}
+	parallel.For(N, rowChunk(C), func(lo, hi int) { layerNormBackRows(dinp, dout, inp, weight, mean, rstd, lo, hi, C) })
+}
+
+// layerNormParamGrads accumulates dweight and dbias for column blocks lo..hi, summing
+// each column over rows in order into a local block before adding it.
+func layerNormParamGrads(dweight, dbias, dout, inp, mean, rstd []float32, N, C, lo, hi int) {
+	var accW, accB [colBlock]float32
+	for bl := lo; bl < hi; bl++ {
+		c0, c1 := bl*colBlock, min((bl+1)*colBlock, C)
+		aw, ab := accW[:c1-c0], accB[:c1-c0]
+		clear(aw)
+		clear(ab)
+		for n := 0; n < N; n++ {
 			m, rs := mean[n], rstd[n]
-			d := dout[n*C : (n+1)*C]
-			x := inp[n*C : (n+1)*C]
-			var sg, sgx float64
-			for i, g := range d {
-				gw := g * weight[i]
-				sg += float64(gw)
-				sgx += float64(gw * ((x[i] - m) * rs))
-			}
-			meanG := float32(sg / float64(C))
-			meanGX := float32(sgx / float64(C))
-			o := dinp[n*C : (n+1)*C]
-			for i, g := range d {
-				xhat := (x[i] - m) * rs
-				o[i] = rs * (g*weight[i] - meanG - xhat*meanGX)
+			d := dout[n*C+c0 : n*C+c1]
+			x := inp[n*C+c0 : n*C+c1]
+			for j, g := range d {
+				aw[j] += g * ((x[j] - m) * rs)
+				ab[j] += g
 			}
 		}
-	})
+		if dweight != nil {
+			w := dweight[c0:c1]
+			for j := range w {
+				w[j] += aw[j]
+			}
+		}
+		if dbias != nil {
+			b := dbias[c0:c1]
+			for j := range b {
+				b[j] += ab[j]
+			}
+		}
+	}
+}
+
+func layerNormBackRows(dinp, dout, inp, weight, mean, rstd []float32, lo, hi, C int) {
+	weight = weight[:C]
+	for n := lo; n < hi; n++ {
+		m, rs := mean[n], rstd[n]
+		d := dout[n*C : (n+1)*C]
+		x := inp[n*C : (n+1)*C]
+		var sg, sgx float64
+		for i, g := range d {
+			gw := g * weight[i]
+			sg += float64(gw)
+			sgx += float64(gw * ((x[i] - m) * rs))
+		}
+		meanG := float32(sg / float64(C))
+		meanGX := float32(sgx / float64(C))
+		o := dinp[n*C : (n+1)*C]
+		for i, g := range d {
+			xhat := (x[i] - m) * rs
+			o[i] = rs * (g*weight[i] - meanG - xhat*meanGX)
+		}
+	}
 }

@@ -25,15 +25,11 @@ func LinearForward(out, inp, weight, bias []float32, N, in, outDim int) {
 	if bias == nil {
 		return
 	}
-	bias = bias[:outDim]
-	parallel.For(N, rowChunk(outDim), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			row := out[n*outDim : (n+1)*outDim]
-			for o, b := range bias {
-				row[o] += b
-			}
-		}
-	})
+	if serial(N, rowChunk(outDim)) {
+		addRowsRange(out, bias, 0, N, outDim)
+		return
+	}
+	parallel.For(N, rowChunk(outDim), func(lo, hi int) { addRowsRange(out, bias, lo, hi, outDim) })
 }
 
 // LinearBackward computes the gradients of LinearForward.
@@ -74,24 +70,33 @@ func LinearBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, in, ou
 // colSumAdd adds Σ_n m[n,j] to dst[j] for the [N,cols] matrix m, summing each column
 // in row order into a local block before adding, parallel over column blocks.
 func colSumAdd(dst, m []float32, N, cols int) {
-	const block = 128
-	nblocks := (cols + block - 1) / block
-	parallel.For(nblocks, max(1, 64*1024/max(N*block, 1)), func(lo, hi int) {
-		var acc [block]float32
-		for bl := lo; bl < hi; bl++ {
-			c0, c1 := bl*block, min((bl+1)*block, cols)
-			a := acc[:c1-c0]
-			clear(a)
-			for n := 0; n < N; n++ {
-				row := m[n*cols+c0 : n*cols+c1]
-				for j, v := range row {
-					a[j] += v
-				}
-			}
-			d := dst[c0:c1]
-			for j := range d {
-				d[j] += a[j]
+	nblocks := (cols + colBlock - 1) / colBlock
+	chunk := max(1, 64*1024/max(N*colBlock, 1))
+	if serial(nblocks, chunk) {
+		colSumAddBlocks(dst, m, N, cols, 0, nblocks)
+		return
+	}
+	parallel.For(nblocks, chunk, func(lo, hi int) { colSumAddBlocks(dst, m, N, cols, lo, hi) })
+}
+
+// colBlock is the column block of the column-parallel reductions.
+const colBlock = 128
+
+func colSumAddBlocks(dst, m []float32, N, cols, lo, hi int) {
+	var acc [colBlock]float32
+	for bl := lo; bl < hi; bl++ {
+		c0, c1 := bl*colBlock, min((bl+1)*colBlock, cols)
+		a := acc[:c1-c0]
+		clear(a)
+		for n := 0; n < N; n++ {
+			row := m[n*cols+c0 : n*cols+c1]
+			for j, v := range row {
+				a[j] += v
 			}
 		}
-	})
+		d := dst[c0:c1]
+		for j := range d {
+			d[j] += a[j]
+		}
+	}
 }

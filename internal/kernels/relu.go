@@ -6,15 +6,21 @@ import "github.com/vlbert/vlbert/internal/parallel"
 // alias inp. NaN stays NaN, as in PyTorch.
 func ReLUForward(out, inp []float32) {
 	sameLen("ReLUForward", "out", out, "inp", inp)
-	parallel.For(len(inp), elemChunk, func(lo, hi int) {
-		x, o := inp[lo:hi], out[lo:hi]
-		for i, v := range x {
-			if v < 0 {
-				v = 0
-			}
-			o[i] = v
+	if serial(len(inp), elemChunk) {
+		reluRange(out, inp)
+		return
+	}
+	parallel.For(len(inp), elemChunk, func(lo, hi int) { reluRange(out[lo:hi], inp[lo:hi]) })
+}
+
+func reluRange(o, x []float32) {
+	o = o[:len(x)]
+	for i, v := range x {
+		if v < 0 {
+			v = 0
 		}
-	})
+		o[i] = v
+	}
 }
 
 // ReLUBackward sets dinp = dout where the forward OUTPUT is > 0, else 0 (OVERWRITTEN; nil
@@ -25,14 +31,20 @@ func ReLUBackward(dinp, out, dout []float32) {
 	}
 	sameLen("ReLUBackward", "dinp", dinp, "out", out)
 	sameLen("ReLUBackward", "dout", dout, "out", out)
-	parallel.For(len(out), elemChunk, func(lo, hi int) {
-		y, d, o := out[lo:hi], dout[lo:hi], dinp[lo:hi]
-		for i, v := range y {
-			if v > 0 {
-				o[i] = d[i]
-			} else {
-				o[i] = 0
-			}
+	if serial(len(out), elemChunk) {
+		reluBackRange(dinp, out, dout)
+		return
+	}
+	parallel.For(len(out), elemChunk, func(lo, hi int) { reluBackRange(dinp[lo:hi], out[lo:hi], dout[lo:hi]) })
+}
+
+func reluBackRange(o, y, d []float32) {
+	o, d = o[:len(y)], d[:len(y)]
+	for i, v := range y {
+		if v > 0 {
+			o[i] = d[i]
+		} else {
+			o[i] = 0
 		}
-	})
+	}
 }

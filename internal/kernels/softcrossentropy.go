@@ -25,34 +25,17 @@ func SoftCrossEntropyForward(probs, logits, targets []float32, N, V int) (loss f
 	if V == 0 {
 		return 0, 0
 	}
-	rowLoss := getBuf64(N)
-	defer putBuf64(rowLoss)
-	parallel.For(N, rowChunk(V)/4+1, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			var p []float32
-			if probs != nil {
-				p = probs[n*V : (n+1)*V]
-			}
-			t := targets[n*V : (n+1)*V]
-			st, ok := softRowValid(t)
-			if !ok {
-				clear(p)
-				(*rowLoss)[n] = math.NaN() // marks an invalid row
-				continue
-			}
-			z := logits[n*V : (n+1)*V]
-			lse := logSumExp(z, p)
-			var tz float64
-			for c, tc := range t {
-				if tc != 0 {
-					tz += float64(tc) * float64(z[c])
-				}
-			}
-			(*rowLoss)[n] = lse*st - tz
-		}
-	})
+	buf := getBuf64(N)
+	defer putBuf64(buf)
+	rowLoss := (*buf)[:N]
+	chunk := rowChunk(V)/4 + 1
+	if serial(N, chunk) {
+		softCrossEntropyRows(rowLoss, probs, logits, targets, 0, N, V)
+	} else {
+		parallel.For(N, chunk, func(lo, hi int) { softCrossEntropyRows(rowLoss, probs, logits, targets, lo, hi, V) })
+	}
 	var sum float64
-	for _, l := range (*rowLoss)[:N] {
+	for _, l := range rowLoss {
 		if !math.IsNaN(l) {
 			sum += l
 			valid++
@@ -62,6 +45,32 @@ func SoftCrossEntropyForward(probs, logits, targets []float32, N, V int) (loss f
 		return 0, 0
 	}
 	return float32(sum / float64(valid)), valid
+}
+
+// softCrossEntropyRows writes each row's loss, or NaN to mark an invalid row.
+func softCrossEntropyRows(rowLoss []float64, probs, logits, targets []float32, lo, hi, V int) {
+	for n := lo; n < hi; n++ {
+		var p []float32
+		if probs != nil {
+			p = probs[n*V : (n+1)*V]
+		}
+		t := targets[n*V : (n+1)*V]
+		st, ok := softRowValid(t)
+		if !ok {
+			clear(p)
+			rowLoss[n] = math.NaN()
+			continue
+		}
+		z := logits[n*V : (n+1)*V]
+		lse := logSumExp(z, p)
+		var tz float64
+		for c, tc := range t {
+			if tc != 0 {
+				tz += float64(tc) * float64(z[c])
+			}
+		}
+		rowLoss[n] = lse*st - tz
+	}
 }
 
 // SoftCrossEntropyBackward computes the gradient of dloss*SoftCrossEntropyForward's loss:
@@ -93,20 +102,26 @@ func SoftCrossEntropyBackward(dlogits, probs, targets []float32, N, V int, dloss
 		return
 	}
 	scale := float64(dloss) / float64(valid)
-	parallel.For(N, rowChunk(V), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			d := dlogits[n*V : (n+1)*V]
-			t := targets[n*V : (n+1)*V]
-			st, ok := softRowValid(t)
-			if !ok {
-				clear(d)
-				continue
-			}
-			for c, p := range probs[n*V : (n+1)*V] {
-				d[c] = float32((float64(p)*st - float64(t[c])) * scale)
-			}
+	if serial(N, rowChunk(V)) {
+		softCrossEntropyBackRows(dlogits, probs, targets, 0, N, V, scale)
+		return
+	}
+	parallel.For(N, rowChunk(V), func(lo, hi int) { softCrossEntropyBackRows(dlogits, probs, targets, lo, hi, V, scale) })
+}
+
+func softCrossEntropyBackRows(dlogits, probs, targets []float32, lo, hi, V int, scale float64) {
+	for n := lo; n < hi; n++ {
+		d := dlogits[n*V : (n+1)*V]
+		t := targets[n*V : (n+1)*V]
+		st, ok := softRowValid(t)
+		if !ok {
+			clear(d)
+			continue
 		}
-	})
+		for c, p := range probs[n*V : (n+1)*V] {
+			d[c] = float32((float64(p)*st - float64(t[c])) * scale)
+		}
+	}
 }
 
 // softRowValid returns Σt (float64) and whether the row counts (|Σt-1| < 0.1).

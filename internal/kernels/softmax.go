@@ -11,11 +11,18 @@ func SoftmaxForward(out, inp []float32, N, C int) {
 	nonNeg(fn, N, C)
 	need(fn, "out", out, N*C)
 	need(fn, "inp", inp, N*C)
-	parallel.For(N, rowChunk(C)/2+1, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			softmaxRow(out[n*C:(n+1)*C], inp[n*C:(n+1)*C])
-		}
-	})
+	chunk := rowChunk(C)/2 + 1
+	if serial(N, chunk) {
+		softmaxRows(out, inp, 0, N, C)
+		return
+	}
+	parallel.For(N, chunk, func(lo, hi int) { softmaxRows(out, inp, lo, hi, C) })
+}
+
+func softmaxRows(out, inp []float32, lo, hi, C int) {
+	for n := lo; n < hi; n++ {
+		softmaxRow(out[n*C:(n+1)*C], inp[n*C:(n+1)*C])
+	}
 }
 
 // SoftmaxBackward computes dinp = out*(dout - Σ_j dout_j*out_j) row-wise (OVERWRITTEN,
@@ -32,11 +39,17 @@ func SoftmaxBackward(dinp, out, dout []float32, N, C int) {
 	need(fn, "dinp", dinp, N*C)
 	need(fn, "out", out, N*C)
 	need(fn, "dout", dout, N*C)
-	parallel.For(N, rowChunk(C), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			softmaxBackRow(dinp[n*C:(n+1)*C], out[n*C:(n+1)*C], dout[n*C:(n+1)*C])
-		}
-	})
+	if serial(N, rowChunk(C)) {
+		softmaxBackRows(dinp, out, dout, 0, N, C)
+		return
+	}
+	parallel.For(N, rowChunk(C), func(lo, hi int) { softmaxBackRows(dinp, out, dout, lo, hi, C) })
+}
+
+func softmaxBackRows(dinp, out, dout []float32, lo, hi, C int) {
+	for n := lo; n < hi; n++ {
+		softmaxBackRow(dinp[n*C:(n+1)*C], out[n*C:(n+1)*C], dout[n*C:(n+1)*C])
+	}
 }
 
 // softmaxRow writes softmax(x) into o (o may alias x): e_i = exp(x_i - max), o_i = e_i/Σe.

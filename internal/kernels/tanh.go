@@ -10,12 +10,18 @@ import (
 // len(out) must equal len(inp); out may alias inp.
 func TanhForward(out, inp []float32) {
 	sameLen("TanhForward", "out", out, "inp", inp)
-	parallel.For(len(inp), elemChunk/8, func(lo, hi int) {
-		x, o := inp[lo:hi], out[lo:hi]
-		for i, v := range x {
-			o[i] = float32(math.Tanh(float64(v)))
-		}
-	})
+	if serial(len(inp), elemChunk/8) {
+		tanhRange(out, inp)
+		return
+	}
+	parallel.For(len(inp), elemChunk/8, func(lo, hi int) { tanhRange(out[lo:hi], inp[lo:hi]) })
+}
+
+func tanhRange(o, x []float32) {
+	o = o[:len(x)]
+	for i, v := range x {
+		o[i] = float32(math.Tanh(float64(v)))
+	}
 }
 
 // TanhBackward sets dinp = dout*(1-out²) from the forward OUTPUT (OVERWRITTEN; nil
@@ -26,10 +32,16 @@ func TanhBackward(dinp, out, dout []float32) {
 	}
 	sameLen("TanhBackward", "dinp", dinp, "out", out)
 	sameLen("TanhBackward", "dout", dout, "out", out)
-	parallel.For(len(out), elemChunk, func(lo, hi int) {
-		y, d, o := out[lo:hi], dout[lo:hi], dinp[lo:hi]
-		for i, v := range y {
-			o[i] = d[i] * (1 - v*v)
-		}
-	})
+	if serial(len(out), elemChunk) {
+		tanhBackRange(dinp, out, dout)
+		return
+	}
+	parallel.For(len(out), elemChunk, func(lo, hi int) { tanhBackRange(dinp[lo:hi], out[lo:hi], dout[lo:hi]) })
+}
+
+func tanhBackRange(o, y, d []float32) {
+	o, d = o[:len(y)], d[:len(y)]
+	for i, v := range y {
+		o[i] = d[i] * (1 - v*v)
+	}
 }
