@@ -179,6 +179,9 @@ func (s *session) persistentLoad(pid any) (any, error) {
 	return view, nil
 }
 
+// maxExpandedElems bounds a tensor that has more elements than its storage.
+const maxExpandedElems = 1 << 20
+
 // materialize copies the elements a tensorRef selects (offset and strides
 // applied) into a new contiguous Tensor.
 func (s *session) materialize(ref *tensorRef) (*Tensor, error) {
@@ -216,8 +219,9 @@ func (s *session) materialize(ref *tensorRef) (*Tensor, error) {
 				st.root.key, ref.size, ref.stride, ref.offset, last, st.numel)
 		}
 		// A stride-0 (expanded) tensor may have more elements than its
-		// storage; still refuse sizes no checkpoint of ours could hold.
-		if n > max(st.numel, 1<<26) {
+		// storage; allow that only for small tensors so that a few bytes of
+		// file cannot demand gigabytes.
+		if n > max(st.numel, maxExpandedElems) {
 			return nil, fmt.Errorf("storage %q: tensor of size %v is larger than its storage allows", st.root.key, ref.size)
 		}
 	}
