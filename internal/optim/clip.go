@@ -31,10 +31,12 @@ func GradNorm(grads []float32) float64 {
 }
 
 // ClipCoef is torch.nn.utils.clip_grad_norm_'s coefficient
-// maxNorm/(totalNorm+1e-6), in float32; gradients are scaled only when it
-// is below 1.
+// maxNorm/(totalNorm+1e-6); gradients are scaled only when it is below 1.
+// It is computed in float32 the way torch 1.13 does it (the goldens' torch):
+// a Python float divided by a tensor is reciprocal(tensor)·maxNorm, which
+// rounds differently from a division when maxNorm ≠ 1.
 func ClipCoef(totalNorm, maxNorm float64) float32 {
-	return float32(maxNorm) / (float32(totalNorm) + 1e-6)
+	return (1 / (float32(totalNorm) + 1e-6)) * float32(maxNorm)
 }
 
 // ScaleGrads multiplies grads by coef in place.

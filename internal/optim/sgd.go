@@ -49,17 +49,17 @@ func (o *SGD) Step(params, grads []float32, skip []bool) {
 			for j := a; j < b; j++ {
 				d := gg[j]
 				if wd != 0 {
-					d += wd * pp[j]
+					d = fma32(pp[j], wd, d) // d_p.add(p, alpha=wd)
 				}
 				if mu != 0 {
 					if first {
 						bb[j] = d
 					} else {
-						bb[j] = mu*bb[j] + d
+						bb[j] = mu*bb[j] + d // buf.mul_(μ).add_(d_p)
 					}
 					d = bb[j]
 				}
-				pp[j] += negLR * d
+				pp[j] = fma32(d, negLR, pp[j]) // p.add_(d_p, alpha=−lr)
 			}
 		})
 	}
