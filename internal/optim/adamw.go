@@ -89,15 +89,17 @@ type adamKernel struct {
 }
 
 func (k *adamKernel) run(p, g, m, v []float32) {
+	b1, ob1, b2, ob2, eps, negStep, decay, negDecay := k.b1, k.ob1, k.b2, k.ob2, k.eps, k.negStep, k.decay, k.negDecay
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for j := range p {
 		gj := g[j]
-		mj := fma32(gj, k.ob1, m[j]*k.b1)    // exp_avg.mul_(β1).add_(1−β1, g)
-		vj := fma32(k.ob2*gj, gj, v[j]*k.b2) // exp_avg_sq.mul_(β2).addcmul_(1−β2, g, g)
+		mj := fma32(gj, ob1, m[j]*b1)    // exp_avg.mul_(β1).add_(1−β1, g)
+		vj := fma32(ob2*gj, gj, v[j]*b2) // exp_avg_sq.mul_(β2).addcmul_(1−β2, g, g)
 		m[j], v[j] = mj, vj
-		denom := float32(math.Sqrt(float64(vj))) + k.eps
-		pj := p[j] + k.negStep*mj/denom // addcdiv_: p + (value·m)/denom
-		if k.decay {
-			pj = fma32(pj, k.negDecay, pj) // p.add_(−lr·wd, p)
+		denom := float32(math.Sqrt(float64(vj))) + eps
+		pj := p[j] + negStep*mj/denom // addcdiv_: p + (value·m)/denom
+		if decay {
+			pj = fma32(pj, negDecay, pj) // p.add_(−lr·wd, p)
 		}
 		p[j] = pj
 	}

@@ -389,3 +389,15 @@ func TestLayoutChecks(t *testing.T) {
 	}()
 	NewSGD([]Param{{Size: 2}}, []Group{{}}, 2, 0).Step(make([]float32, 2), make([]float32, 1), nil)
 }
+
+func BenchmarkAdamWStep(b *testing.B) {
+	const n = 1 << 22
+	params := []Param{{Name: "w", Size: n}}
+	opt := NewAdamW(params, []Group{{LR: 1e-4, WeightDecay: 1e-4}}, n)
+	r := rand.New(rand.NewPCG(1, 1))
+	p, g := randSlice(r, n, 1), randSlice(r, n, 1)
+	b.SetBytes(n * 4)
+	for b.Loop() {
+		opt.Step(p, g, nil)
+	}
+}
