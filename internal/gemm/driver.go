@@ -9,18 +9,36 @@ import (
 
 // kernel is one micro-kernel with the blocking it was tuned for.
 //
-// tile computes the mr x nr tile C = alpha*(Ap·Bp) + beta*C, where Ap is a packed
-// k x mr panel of A (element [p][i] at a[p*mr+i]), Bp a packed k x nr panel of B
-// (element [p][j] at b[p*nr+j]) and C has row stride ldc. With beta == 0, C is not
-// read. k >= 1.
+// tile computes the mr x nr tile C = alpha*(Ap·Bp) + beta*C, where Ap is an
+// mr x k panel of A with element [i][p] at a[i*rsA+p*csA] (packed: rsA = 1,
+// csA = mr; or A in place, either layout), Bp a packed k x nr panel of B (element
+// [p][j] at b[p*nr+j]) and C has row stride ldc. With beta == 0, C is not read.
+// k >= 1.
 type kernel struct {
 	name      string
 	mr, nr    int
 	mc, kc    int // A block is mc x kc (mc a multiple of mr): stays in L2
 	nc        int // B block is kc x nc (nc a multiple of nr): stays in L3
 	supported func() bool
-	tile      func(k int, a, b, c *float32, ldc int, alpha, beta float32)
+	tile      func(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)
 }
+
+// packA says when the driver packs A; the micro-kernels can also read A in place.
+type packAMode int
+
+const (
+	packAAuto   packAMode = iota // pack A when it is reused over enough columns of C
+	packAAlways                  // tests: always pack
+	packANever                   // tests: read A in place except for edge tiles
+)
+
+// aPacking is the packing policy; only tests change it.
+var aPacking = packAAuto
+
+// unpackedN is the number of columns of C below which A is read in place: packing
+// A costs about as much as a few micro-tiles' worth of work per panel, which only
+// pays when the panel is reused across many B panels.
+const unpackedN = 256
 
 // maxTile bounds mr*nr over all kernels (the edge-tile scratch).
 const maxTile = 12 * 32
@@ -183,6 +201,7 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 	defer bBuffers.Put(bbuf)
 	bp := *bbuf
 	mTiles := ceilDiv(m, mr)
+	packA := aPacking == packAAlways || (aPacking == packAAuto && n >= unpackedN)
 
 	for jc := 0; jc < n; jc += ncMax {
 		nc := min(ncMax, n-jc)
@@ -207,7 +226,9 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 					ap := ws.a[:(ie-ic)*mr*kc]
 					for it := ic; it < ie; it++ {
 						i0 := it * mr
-						packPanelA(ap[(it-ic)*mr*kc:(it-ic+1)*mr*kc], transA, a, lda, i0, min(mr, m-i0), pc, kc, mr)
+						if mh := min(mr, m-i0); packA || mh < mr {
+							packPanelA(ap[(it-ic)*mr*kc:(it-ic+1)*mr*kc], transA, a, lda, i0, mh, pc, kc, mr)
+						}
 					}
 					for jp := pj0; jp < pj1; jp++ {
 						j0 := jc + jp*nr
@@ -216,12 +237,19 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 						for it := ic; it < ie; it++ {
 							i0 := it * mr
 							mh := min(mr, m-i0)
-							apanel := &ap[(it-ic)*mr*kc]
+							apanel, rsA, csA := &ap[(it-ic)*mr*kc], 1, mr
+							if !packA && mh == mr {
+								if transA {
+									apanel, rsA, csA = &a[pc*lda+i0], 1, lda
+								} else {
+									apanel, rsA, csA = &a[i0*lda+pc], lda, 1
+								}
+							}
 							if mh == mr && nw == nr {
-								kern.tile(kc, apanel, bpanel, &c[i0*ldc+j0], ldc, alpha, betaBlock)
+								kern.tile(kc, apanel, rsA, csA, bpanel, &c[i0*ldc+j0], ldc, alpha, betaBlock)
 								continue
 							}
-							kern.tile(kc, apanel, bpanel, &ws.tile[0], nr, alpha, 0)
+							kern.tile(kc, apanel, rsA, csA, bpanel, &ws.tile[0], nr, alpha, 0)
 							mergeTile(c[i0*ldc+j0:], ldc, ws.tile[:], nr, mh, nw, betaBlock)
 						}
 					}
@@ -331,6 +359,17 @@ func packPanelB(dst []float32, transB bool, b []float32, ldb, p0, kc, j0, nw, nr
 		clear(dst)
 	}
 	j := 0
+	if blocks := kc / 8; hasTranspose && blocks > 0 {
+		// 8x8 register transposes for the bulk, scalar loops for the remainders.
+		for ; j+8 <= nw; j += 8 {
+			transposeStrip(&b[(j0+j)*ldb+p0], ldb, &dst[j], nr, blocks)
+			for p := blocks * 8; p < kc; p++ {
+				for jj := j; jj < j+8; jj++ {
+					dst[p*nr+jj] = b[(j0+jj)*ldb+p0+p]
+				}
+			}
+		}
+	}
 	for ; j+4 <= nw; j += 4 {
 		r0 := b[(j0+j+0)*ldb+p0 : (j0+j+0)*ldb+p0+kc]
 		r1 := b[(j0+j+1)*ldb+p0 : (j0+j+1)*ldb+p0+kc]

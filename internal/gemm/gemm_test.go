@@ -25,12 +25,19 @@ func implementations(t *testing.T) []impl {
 			t.Logf("kernel %s: not supported by this CPU, not tested", k.name)
 			continue
 		}
-		for _, threads := range []int{1, 3} {
+		for _, v := range []struct {
+			threads int
+			mode    packAMode
+		}{{1, packAAlways}, {3, packAAlways}, {1, packANever}, {3, packANever}} {
+			modeName := map[packAMode]string{packAAlways: "packedA", packANever: "inplaceA"}[v.mode]
 			impls = append(impls, impl{
-				name: fmt.Sprintf("%s/threads=%d", k.name, threads),
+				name: fmt.Sprintf("%s/%s/threads=%d", k.name, modeName, v.threads),
 				sgemm: func(transA, transB bool, m, n, k2 int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 					checkArgs(transA, transB, m, n, k2, len(a), lda, len(b), ldb, len(c), ldc)
-					sgemm(k, threads, transA, transB, m, n, k2, alpha, a, lda, b, ldb, beta, c, ldc)
+					prev := aPacking
+					aPacking = v.mode
+					defer func() { aPacking = prev }()
+					sgemm(k, v.threads, transA, transB, m, n, k2, alpha, a, lda, b, ldb, beta, c, ldc)
 				},
 			})
 		}
@@ -50,6 +57,7 @@ type gemmCase struct {
 	alpha, beta    float32
 	a, b, c        []float32
 	lda, ldb, ldc  int
+	want, tol      []float64 // float64 reference and tolerance per C element, computed once
 }
 
 func (tc *gemmCase) String() string {
@@ -122,26 +130,16 @@ func (tc *gemmCase) check(t *testing.T, name string, fn func(transA, transB bool
 		}
 		return float64(tc.b[p*tc.ldb+j])
 	}
+	if tc.want == nil {
+		tc.reference(opA, opB)
+	}
 	inWindow := make([]bool, len(c))
 	bad := 0
 	for i := 0; i < tc.m; i++ {
 		for j := 0; j < tc.n; j++ {
 			idx := i*tc.ldc + j
 			inWindow[idx] = true
-			var sum, mag float64
-			for p := 0; p < tc.k; p++ {
-				x := opA(i, p) * opB(p, j)
-				sum += x
-				mag += math.Abs(x)
-			}
-			want := float64(tc.alpha) * sum
-			scale := math.Abs(float64(tc.alpha)) * mag
-			if tc.beta != 0 {
-				want += float64(tc.beta) * float64(tc.c[idx])
-				scale += math.Abs(float64(tc.beta) * float64(tc.c[idx]))
-			}
-			got := float64(c[idx])
-			tol := 2e-7*float64(tc.k+2)*scale + 1e-30
+			got, want, tol := float64(c[idx]), tc.want[i*tc.n+j], tc.tol[i*tc.n+j]
 			if math.IsNaN(got) || math.Abs(got-want) > tol {
 				if bad < 5 {
 					t.Errorf("%s %v: C[%d][%d] = %g, want %g (tol %.3g)", name, tc, i, j, got, want, tol)
@@ -157,6 +155,32 @@ func (tc *gemmCase) check(t *testing.T, name string, fn func(transA, transB bool
 	}
 	if bad > 0 {
 		t.Fatalf("%s %v: %d wrong elements", name, tc, bad)
+	}
+}
+
+// reference fills tc.want and tc.tol: the product in float64, and a tolerance that
+// grows with k and with the magnitude of the summed terms.
+func (tc *gemmCase) reference(opA, opB func(int, int) float64) {
+	tc.want = make([]float64, tc.m*tc.n)
+	tc.tol = make([]float64, tc.m*tc.n)
+	for i := 0; i < tc.m; i++ {
+		for j := 0; j < tc.n; j++ {
+			idx := i*tc.ldc + j
+			var sum, mag float64
+			for p := 0; p < tc.k; p++ {
+				x := opA(i, p) * opB(p, j)
+				sum += x
+				mag += math.Abs(x)
+			}
+			want := float64(tc.alpha) * sum
+			scale := math.Abs(float64(tc.alpha)) * mag
+			if tc.beta != 0 {
+				want += float64(tc.beta) * float64(tc.c[idx])
+				scale += math.Abs(float64(tc.beta) * float64(tc.c[idx]))
+			}
+			tc.want[i*tc.n+j] = want
+			tc.tol[i*tc.n+j] = 2e-7*float64(tc.k+2)*scale + 1e-30
+		}
 	}
 }
 

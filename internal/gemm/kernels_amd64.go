@@ -2,6 +2,9 @@ package gemm
 
 import "golang.org/x/sys/cpu"
 
+// hasTranspose says whether transposeStrip (AVX) can run.
+var hasTranspose = cpu.X86.HasAVX
+
 //go:generate go run asm/gen.go
 
 // allKernels lists every kernel, fastest first; generic must be last.
@@ -31,9 +34,15 @@ var avx2 = &kernel{
 // tileAVX2 computes a 6x16 tile (see kernel.tile). k >= 1.
 //
 //go:noescape
-func tileAVX2(k int, a, b, c *float32, ldc int, alpha, beta float32)
+func tileAVX2(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)
 
 // tileAVX512 computes a 12x32 tile (see kernel.tile). k >= 1.
 //
 //go:noescape
-func tileAVX512(k int, a, b, c *float32, ldc int, alpha, beta float32)
+func tileAVX512(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)
+
+// transposeStrip sets dst[p*ldd+i] = src[i*lds+p] for i < 8, p < 8*blocks.
+// Needs AVX (hasTranspose).
+//
+//go:noescape
+func transposeStrip(src *float32, lds int, dst *float32, ldd int, blocks int)

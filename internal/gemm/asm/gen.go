@@ -50,24 +50,38 @@ func (s spec) emit(w *bytes.Buffer) {
 	if s.vecs+2+s.mr*s.vecs > map[string]int{"Y": 16, "Z": 32}[s.reg] {
 		log.Fatalf("%s: too many registers", s.name)
 	}
+	if s.mr%6 != 0 || s.mr > 12 {
+		log.Fatalf("%s: mr must be 6 or 12", s.name)
+	}
 	p := func(format string, args ...any) { fmt.Fprintf(w, "\t"+format+"\n", args...) }
 	label := func(l string) { fmt.Fprintf(w, "%s_%s:\n", s.name, l) }
+	// aElem addresses A[r][p] of the current k step: rows 0-5 from SI, 6-11 from BX,
+	// with R10 = rsA, R11 = 3*rsA, R12 = 5*rsA (bytes).
+	aAddr := func(r int) string {
+		base := "SI"
+		if r >= 6 {
+			base = "BX"
+		}
+		return fmt.Sprintf([6]string{"(%[1]s)", "(%[1]s)(R10*1)", "(%[1]s)(R10*2)", "(%[1]s)(R11*1)", "(%[1]s)(R10*4)", "(%[1]s)(R12*1)"}[r%6], base)
+	}
 
-	fmt.Fprintf(w, "\n// func %s(k int, a, b, c *float32, ldc int, alpha, beta float32)\n", s.name)
-	fmt.Fprintf(w, "// C[%d x %d] = alpha * Σ_p a[p*%d+i] * b[p*%d+j] + beta*C (C not read when beta == 0).\n", s.mr, nr, s.mr, nr)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-48\n", s.name)
+	fmt.Fprintf(w, "\n// func %s(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)\n", s.name)
+	fmt.Fprintf(w, "// C[%d x %d] = alpha * Σ_p a[i*rsA+p*csA] * b[p*%d+j] + beta*C (C not read when beta == 0).\n", s.mr, nr, nr)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", s.name)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
-	p("MOVQ b+16(FP), DI")
-	p("MOVQ c+24(FP), DX")
-	p("MOVQ ldc+32(FP), R8")
+	p("MOVQ rsA+16(FP), R10")
+	p("MOVQ csA+24(FP), R13")
+	p("MOVQ b+32(FP), DI")
+	p("MOVQ c+40(FP), DX")
+	p("MOVQ ldc+48(FP), R8")
 	p("SHLQ $2, R8")
-	for r := 0; r < s.mr; r++ {
-		for v := 0; v < s.vecs; v++ {
-			// VXORPS on zmm needs AVX512DQ; VPXORD is AVX512F.
-			zero := map[string]string{"Y": "VXORPS", "Z": "VPXORD"}[s.reg]
-			p("%s %s, %s, %s", zero, acc(r, v), acc(r, v), acc(r, v))
-		}
+	p("SHLQ $2, R10")
+	p("SHLQ $2, R13")
+	p("LEAQ (R10)(R10*2), R11")
+	p("LEAQ (R10)(R10*4), R12")
+	if s.mr > 6 {
+		p("LEAQ (SI)(R11*2), BX")
 	}
 	// Touch the C tile now so that its cache misses overlap the k loop.
 	p("MOVQ DX, R9")
@@ -78,16 +92,27 @@ func (s spec) emit(w *bytes.Buffer) {
 			p("ADDQ R8, R9")
 		}
 	}
+	for r := 0; r < s.mr; r++ {
+		for v := 0; v < s.vecs; v++ {
+			// VXORPS on zmm needs AVX512DQ; VPXORD is AVX512F.
+			zero := map[string]string{"Y": "VXORPS", "Z": "VPXORD"}[s.reg]
+			p("%s %s, %s, %s", zero, acc(r, v), acc(r, v), acc(r, v))
+		}
+	}
 	// step is one rank-1 update: load a row of B, broadcast each A element.
 	step := func(u int) {
 		for v := 0; v < s.vecs; v++ {
 			p("VMOVUPS %d(DI), %s", u*nr*4+v*vb, bReg(v))
 		}
 		for r := 0; r < s.mr; r++ {
-			p("VBROADCASTSS %d(SI), %s", u*s.mr*4+r*4, bc(r))
+			p("VBROADCASTSS %s, %s", aAddr(r), bc(r))
 			for v := 0; v < s.vecs; v++ {
 				p("VFMADD231PS %s, %s, %s", bReg(v), bc(r), acc(r, v))
 			}
+		}
+		p("ADDQ R13, SI")
+		if s.mr > 6 {
+			p("ADDQ R13, BX")
 		}
 	}
 	const unroll = 4
@@ -97,11 +122,9 @@ func (s spec) emit(w *bytes.Buffer) {
 	p("TESTQ AX, AX")
 	p("JZ %s_rem", s.name)
 	label("loop4")
-	p("PREFETCHT0 %d(SI)", unroll*s.mr*4*4)
 	for u := 0; u < unroll; u++ {
 		step(u)
 	}
-	p("ADDQ $%d, SI", unroll*s.mr*4)
 	p("ADDQ $%d, DI", unroll*nr*4)
 	p("DECQ AX")
 	p("JNZ %s_loop4", s.name)
@@ -110,23 +133,22 @@ func (s spec) emit(w *bytes.Buffer) {
 	p("JZ %s_scale", s.name)
 	label("loop1")
 	step(0)
-	p("ADDQ $%d, SI", s.mr*4)
 	p("ADDQ $%d, DI", nr*4)
 	p("DECQ CX")
 	p("JNZ %s_loop1", s.name)
 
 	label("scale")
-	p("VBROADCASTSS alpha+40(FP), %s", bReg(0))
+	p("VBROADCASTSS alpha+56(FP), %s", bReg(0))
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
 			p("VMULPS %s, %s, %s", bReg(0), acc(r, v), acc(r, v))
 		}
 	}
 	// beta == ±0: store without reading C.
-	p("MOVL beta+44(FP), AX")
+	p("MOVL beta+60(FP), AX")
 	p("ANDL $0x7fffffff, AX")
 	p("JZ %s_store", s.name)
-	p("VBROADCASTSS beta+44(FP), %s", bReg(1))
+	p("VBROADCASTSS beta+60(FP), %s", bReg(1))
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
 			p("VFMADD231PS %d(DX), %s, %s", v*vb, bReg(1), acc(r, v))
