@@ -17,7 +17,10 @@
 // skip mirrors PyTorch's "p.grad is None" (frozen parameters, and parameters
 // that never took part in a forward pass): such tensors are left completely
 // untouched, without weight decay and without a state step. A nil skip
-// steps every tensor.
+// steps every tensor. Note that the original's optimizer.zero_grad() leaves
+// zero tensors, not None, so a tensor that has had a gradient once is
+// stepped (and decayed) on every later update even when unused; skip only
+// tensors that have never received a gradient.
 //
 // The package does not know parameter names beyond Param.Name; mapping a
 // checkpoint's optimizer state (indexed like the original's
