@@ -30,6 +30,8 @@ type TorchCheckpoint struct {
 	// same view of the same storage (tied weights, modules registered twice).
 	// Both keys still have their own copy in StateDict.
 	Aliases map[string]string
+	// Format is "zip" (torch >= 1.6 default) or "legacy" (the pre-1.6 stream).
+	Format string
 	// Raw is true when the file is a bare state_dict (no "state_dict" key),
 	// like the ResNet backbone or a BERT pytorch_model.bin.
 	Raw bool
@@ -92,27 +94,20 @@ func ReadTorchFrom(r io.ReaderAt, size int64, name string) (ck *TorchCheckpoint,
 			ck, err = nil, fmt.Errorf("weights: %s: malformed checkpoint (%v)", name, p)
 		}
 	}()
-	obj, viewOf, err := loadTorchObject(r, size)
+	obj, s, err := loadTorchSession(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %s: %w", name, err)
 	}
-	ck, err = checkpointFrom(obj, viewOf)
+	ck, err = checkpointFrom(obj, s.viewOf)
 	if err != nil {
 		return nil, fmt.Errorf("weights: %s: %w", name, err)
 	}
+	ck.Format = s.format
 	return ck, nil
 }
 
-// loadTorchObject detects the format and unpickles the saved object, with
+// loadTorchSession detects the format and unpickles the saved object, with
 // every tensor materialised.
-func loadTorchObject(r io.ReaderAt, size int64) (any, map[*Tensor]string, error) {
-	obj, s, err := loadTorchSession(r, size)
-	if err != nil {
-		return nil, nil, err
-	}
-	return obj, s.viewOf, nil
-}
-
 func loadTorchSession(r io.ReaderAt, size int64) (any, *session, error) {
 	s := newSession()
 	if size == 0 {
@@ -125,9 +120,11 @@ func loadTorchSession(r io.ReaderAt, size int64) (any, *session, error) {
 	trimmed := bytes.TrimLeft(head, " \t\r\n\ufeff")
 	switch {
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		s.format = "zip"
 		obj, err := loadZip(r, size, s)
 		return obj, s, err
 	case head[0] == 0x80:
+		s.format = "legacy"
 		obj, err := loadLegacy(r, size, s)
 		return obj, s, err
 	case len(trimmed) > 0 && trimmed[0] == '<':

@@ -16,6 +16,7 @@ type session struct {
 	tensors  map[*tensorRef]*Tensor
 	views    map[string]*Tensor // view signature -> first tensor materialised with it
 	viewOf   map[*Tensor]string
+	format   string // "zip" or "legacy"
 }
 
 func newSession() *session {

@@ -274,10 +274,16 @@ func TestSyntheticLegacyAndZip(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkSynthetic(t, ck, want)
+	if ck.Format != "legacy" {
+		t.Errorf("format %q", ck.Format)
+	}
 	zp := zipFile(t, obj, "some-other-name")
 	ck, err = ReadTorchFrom(bytes.NewReader(zp), int64(len(zp)), "zip")
 	if err != nil {
 		t.Fatal(err)
+	}
+	if ck.Format != "zip" {
+		t.Errorf("format %q", ck.Format)
 	}
 	checkSynthetic(t, ck, want)
 }
