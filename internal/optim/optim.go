@@ -50,7 +50,7 @@ type Group struct {
 	WeightDecay float64
 }
 
-// Optimizer is implemented by AdamW and SGD.
+// Optimizer is implemented by AdamW, SGD and Adam.
 type Optimizer interface {
 	// Step updates params in place from grads (both arena-sized); grads are
 	// not modified. skip[i] (nil: none) leaves Param i untouched.
@@ -65,9 +65,10 @@ type Optimizer interface {
 
 // State is an optimizer's resumable state. Steps[i] is the number of updates
 // Param i has received (0: no state yet, as PyTorch's empty per-parameter
-// state). AdamW fills ExpAvg/ExpAvgSq, SGD MomentumBuf; all are arena-sized.
+// state). AdamW and Adam fill ExpAvg/ExpAvgSq, SGD MomentumBuf; all are
+// arena-sized.
 type State struct {
-	Kind        string // "adamw" or "sgd"
+	Kind        string // "adamw", "adam" or "sgd"
 	Steps       []int
 	ExpAvg      []float32
 	ExpAvgSq    []float32

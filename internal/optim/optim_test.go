@@ -401,3 +401,44 @@ func BenchmarkAdamWStep(b *testing.B) {
 		opt.Step(p, g, nil)
 	}
 }
+
+// TestAdamAgainstFloat64 checks torch.optim.Adam semantics: L2 decay in the
+// gradient, eps after the bias correction of v.
+func TestAdamAgainstFloat64(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	params, n := testLayout()
+	groups := []Group{{LR: 1e-3, WeightDecay: 0.01}}
+	opt := NewAdam(params, groups, n)
+	p := randSlice(r, n, 1)
+	ref := make([]float64, n)
+	m, v := make([]float64, n), make([]float64, n)
+	for i := range p {
+		ref[i] = float64(p[i])
+	}
+	for step := 1; step <= 4; step++ {
+		g := randSlice(r, n, 0.1)
+		opt.Step(p, g, nil)
+		bc1, bc2 := 1-math.Pow(0.9, float64(step)), 1-math.Pow(0.999, float64(step))
+		for j := range ref {
+			gj := float64(g[j]) + 0.01*ref[j]
+			m[j] = 0.9*m[j] + 0.1*gj
+			v[j] = 0.999*v[j] + 0.001*gj*gj
+			ref[j] -= 1e-3 / bc1 * m[j] / (math.Sqrt(v[j])/math.Sqrt(bc2) + 1e-8)
+		}
+	}
+	worst := 0.0
+	for j := range ref {
+		worst = math.Max(worst, math.Abs(float64(p[j])-ref[j]))
+	}
+	if worst > 2e-6 {
+		t.Errorf("max abs diff vs float64 reference %.3g", worst)
+	}
+	b := NewAdam(params, groups, n)
+	if err := b.LoadState(opt.State()); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.LoadState(NewAdamW(params, groups, n).State()); err == nil {
+		t.Error("loading AdamW state into Adam: want an error")
+	}
+	var _ Optimizer = opt
+}

@@ -178,8 +178,8 @@ func ScheduleFromConfig(t *config.Train, batchesPerEpoch int) (f Factor, begin i
 	return nil, 0, fmt.Errorf("optim: unsupported LR_SCHEDULE %q (want triangle, step or plateau)", t.LRSchedule)
 }
 
-// NewFromConfig builds the optimizer named by TRAIN.OPTIMIZER (AdamW or
-// SGD) over params, with groups from TRAIN.LR_MULT and lr BaseLR(worldSize).
+// NewFromConfig builds the optimizer named by TRAIN.OPTIMIZER (AdamW, SGD
+// or Adam) over params, with groups from TRAIN.LR_MULT and lr BaseLR(worldSize).
 func NewFromConfig(t *config.Train, params []Param, n, worldSize int) (Optimizer, error) {
 	groups, err := BuildGroups(params, t.LRMult, t.BaseLR(worldSize), t.WD)
 	if err != nil {
@@ -190,6 +190,8 @@ func NewFromConfig(t *config.Train, params []Param, n, worldSize int) (Optimizer
 		return NewAdamW(params, groups, n), nil
 	case "SGD":
 		return NewSGD(params, groups, n, t.Momentum), nil
+	case "Adam":
+		return NewAdam(params, groups, n), nil
 	}
-	return nil, fmt.Errorf("optim: unsupported TRAIN.OPTIMIZER %q (want AdamW or SGD)", t.Optimizer)
+	return nil, fmt.Errorf("optim: unsupported TRAIN.OPTIMIZER %q (want AdamW, SGD or Adam)", t.Optimizer)
 }
