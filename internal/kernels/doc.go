@@ -29,6 +29,6 @@
 //     (Seed, i), so backward regenerates the mask instead of storing it.
 //
 // Reductions (means, variances, softmax sums, losses) accumulate in float64; the
-// transcendental functions (exp, erfc) use float64 approximations whose error is below
-// float32 resolution (see fastmath.go).
+// transcendental functions (exp, the normal CDF of GELU) use float64 approximations whose
+// error is at or below float32 resolution (fastmath.go, piecewise.go).
 package kernels

@@ -3,7 +3,9 @@ package kernels
 import "github.com/vlbert/vlbert/internal/parallel"
 
 // GELUForward computes out = x*Φ(x) = x*0.5*(1+erf(x/√2)) (BERT's exact, erf-form GELU)
-// elementwise. len(out) must equal len(inp); out may alias inp.
+// elementwise. len(out) must equal len(inp); out may alias inp. Φ comes from piecewise
+// polynomial tables accurate to 1e-7 relative (piecewise.go), so the result is the
+// float32 rounding of the exact GELU to within an ulp or so.
 func GELUForward(out, inp []float32) {
 	sameLen("GELUForward", "out", out, "inp", inp)
 	if serial(len(inp), elemChunk/4) {
@@ -16,7 +18,7 @@ func GELUForward(out, inp []float32) {
 func geluRange(o, x []float32) {
 	o = o[:len(x)]
 	for i, v := range x {
-		o[i] = float32(float64(v) * normCDF(float64(v)))
+		o[i] = float32(float64(v) * geluCDF(float64(v)))
 	}
 }
 
@@ -38,8 +40,7 @@ func GELUBackward(dinp, inp, dout []float32) {
 func geluBackRange(o, x, d []float32) {
 	o, d = o[:len(x)], d[:len(x)]
 	for i, v := range x {
-		xv := float64(v)
-		o[i] = float32(float64(d[i]) * (normCDF(xv) + xv*normPDF(xv)))
+		o[i] = float32(float64(d[i]) * geluGrad(float64(v)))
 	}
 }
 
@@ -72,7 +73,7 @@ func biasGELURows(out, pre, inp, bias []float32, lo, hi, C int) {
 		for i, v := range x {
 			s := v + bias[i]
 			p[i] = s
-			o[i] = float32(float64(s) * normCDF(float64(s)))
+			o[i] = float32(float64(s) * geluCDF(float64(s)))
 		}
 	}
 }
