@@ -413,3 +413,36 @@ func TestOutputDir(t *testing.T) {
 		t.Errorf("ModelPrefixPath %s", got)
 	}
 }
+
+func TestValidate(t *testing.T) {
+	for name, f := range expectedFiles(t) {
+		c, err := Load(f.path, f.task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Validate(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	c, err := Load("testdata/cfgs/pretrain/base_prec_4x16G_fp32.yaml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"TRAIN.GRAD_ACCUMULATE_STEPS=0", "TRAIN.OPTIMIZER=Adagrad", "TRAIN.BATCH_IMAGES=[1, 2, 3]",
+		"NETWORK.VLBERT.num_attention_heads=7", "NETWORK.VLBERT.hidden_dropout_prob=1.5", "NETWORK.VLBERT.hidden_act=tanh"} {
+		if err := c.Set(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	err = c.Validate()
+	for _, key := range []string{"GRAD_ACCUMULATE_STEPS", "OPTIMIZER", "TRAIN.BATCH_IMAGES: 3 entries for 2 datasets", "hidden_size", "hidden_dropout_prob", "hidden_act"} {
+		if err == nil || !strings.Contains(err.Error(), key) {
+			t.Errorf("Validate: %v; want it to mention %s", err, key)
+		}
+	}
+	c.Train.LRSchedule = "step"
+	c.Train.LRStep = FloatList{18, 14}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "LR_STEP") {
+		t.Errorf("decreasing LR_STEP: %v", err)
+	}
+}
