@@ -33,6 +33,7 @@ const (
 // ImageBoxFeature [FeatureDim]. A field that was absent or not requested is nil.
 type Record struct {
 	ImageID         int64
+	ImageName       string // the id column as written (TSV only; LXMERT uses names)
 	ImageW, ImageH  int
 	NumBoxes        int
 	Boxes           []float32

@@ -183,6 +183,32 @@ func TestMalformedTSV(t *testing.T) {
 	}
 }
 
+// TestLXMERTTSV reads LXMERT's 10-column layout (named image ids, h before w,
+// extra object/attribute columns that are skipped).
+func TestLXMERTTSV(t *testing.T) {
+	vqa, _ := fixtureImages()
+	im := vqa[1]
+	strip := func(s string) string { return strings.ReplaceAll(s, "\n", "") }
+	line := strings.Join([]string{"COCO_val2014_000000000042", "375", "500", strip(encodeFloats([]float32{1, 2, 3})),
+		strip(encodeFloats([]float32{.5, .5, .5})), "x", "y", "3", strip(encodeFloats(im.Boxes)), strip(encodeFloats(im.Feats))}, "\t") + "\n"
+	var got []*Record
+	err := ReadTSVFields(strings.NewReader(line), "obj36.tsv", LXMERTFields, VQAOptions(), 0, func(r *Record) error {
+		got = append(got, r)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := got[0]
+	if r.ImageID != 42 || r.ImageName != "COCO_val2014_000000000042" || r.ImageW != 500 || r.ImageH != 375 ||
+		!slices.Equal(r.Boxes, im.Boxes) || !slices.Equal(r.Features, im.Feats) {
+		t.Errorf("record %d %q %dx%d", r.ImageID, r.ImageName, r.ImageW, r.ImageH)
+	}
+	if err := ReadTSVFields(strings.NewReader(line), "x.tsv", []string{"a", "b"}, VQAOptions(), 0, nil); err == nil {
+		t.Error("field list without required columns accepted")
+	}
+}
+
 func TestBase64Variants(t *testing.T) {
 	for _, s := range []string{"AACAPw==", "AACAPw", "AAC\nAPw==\n", " AACA\r\nPw== "} {
 		v, _, err := decodeFloats("f", []byte(s), 1, 1)
