@@ -48,7 +48,12 @@ func NewRGBImage(w, h int) *RGBImage {
 // upsamples chroma by replication (libjpeg's default is "fancy" triangular
 // upsampling), so decoded JPEG pixels can differ by a few levels; PNG decoding
 // is exact. 16-bit PNGs keep the high byte.
-func DecodeImage(r io.Reader) (*RGBImage, error) {
+func DecodeImage(r io.Reader) (*RGBImage, error) { return DecodeImageLimit(r, MaxImagePixels) }
+
+// DecodeImageLimit is DecodeImage with a caller-chosen pixel bound (at most
+// MaxImagePixels), e.g. for a server that accepts only small uploads.
+func DecodeImageLimit(r io.Reader, maxPixels int64) (*RGBImage, error) {
+	maxPixels = min(maxPixels, MaxImagePixels)
 	data, err := io.ReadAll(io.LimitReader(r, MaxImageBytes+1))
 	if err != nil {
 		return nil, fmt.Errorf("visual: read image: %w", err)
@@ -63,8 +68,8 @@ func DecodeImage(r io.Reader) (*RGBImage, error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, fmt.Errorf("visual: %s image has size %dx%d", format, cfg.Width, cfg.Height)
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > MaxImagePixels {
-		return nil, fmt.Errorf("visual: %s image is %dx%d, over %d pixels: %w", format, cfg.Width, cfg.Height, MaxImagePixels, ErrImageTooLarge)
+	if int64(cfg.Width)*int64(cfg.Height) > maxPixels {
+		return nil, fmt.Errorf("visual: %s image is %dx%d, over %d pixels: %w", format, cfg.Width, cfg.Height, maxPixels, ErrImageTooLarge)
 	}
 	img, _, err := image.Decode(bytes.NewReader(data))
 	if err != nil {

@@ -146,6 +146,9 @@ func TestDecodeImageLimits(t *testing.T) {
 	if !errors.Is(err, ErrImageTooLarge) {
 		t.Fatalf("400-megapixel header: err %v, want ErrImageTooLarge", err)
 	}
+	if _, err := DecodeImageLimit(bytes.NewReader(pngHeader(300, 300)), 1000); !errors.Is(err, ErrImageTooLarge) {
+		t.Fatalf("limit 1000 pixels: err %v, want ErrImageTooLarge", err)
+	}
 	if _, err := DecodeImage(bytes.NewReader([]byte("not an image"))); err == nil {
 		t.Fatal("garbage decoded")
 	}
@@ -275,7 +278,12 @@ func FuzzDecodeAndPreprocess(f *testing.F) {
 	f.Add(pngHeader(1<<20, 1<<20), float32(0), float32(0), float32(0), float32(0), true)
 	f.Fuzz(func(t *testing.T, data []byte, x1, y1, x2, y2 float32, flip bool) {
 		tr := Transform{MinSize: 16, MaxSize: 24, Flip: flip}
-		p, err := DecodeAndPreprocess(bytes.NewReader(data), []float32{x1, y1, x2, y2}, tr)
+		// A small pixel bound keeps each input fast; the code path is DecodeImage's.
+		img, err := DecodeImageLimit(bytes.NewReader(data), 1<<16)
+		if err != nil {
+			return
+		}
+		p, err := Preprocess(img, []float32{x1, y1, x2, y2}, tr)
 		if err != nil {
 			return
 		}
