@@ -1,6 +1,7 @@
 package weights
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -113,41 +114,35 @@ func float16ToFloat32(h uint16) float32 {
 // decodeElements converts n little-endian elements of dtype from raw into
 // dst (an F32 or I64 slice chosen by dtype). raw must hold n*dtypeSize bytes.
 func decodeElements(dtype string, raw []byte, f32 []float32, i64 []int64) {
-	le := func(b []byte) uint64 {
-		var v uint64
-		for i := len(b) - 1; i >= 0; i-- {
-			v = v<<8 | uint64(b[i])
-		}
-		return v
-	}
+	le := binary.LittleEndian
 	switch dtype {
 	case "F32":
 		for i := range f32 {
-			f32[i] = math.Float32frombits(uint32(le(raw[4*i : 4*i+4])))
+			f32[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
 		}
 	case "F16":
 		for i := range f32 {
-			f32[i] = float16ToFloat32(uint16(raw[2*i]) | uint16(raw[2*i+1])<<8)
+			f32[i] = float16ToFloat32(le.Uint16(raw[2*i:]))
 		}
 	case "BF16":
 		for i := range f32 {
-			f32[i] = math.Float32frombits((uint32(raw[2*i]) | uint32(raw[2*i+1])<<8) << 16)
+			f32[i] = math.Float32frombits(uint32(le.Uint16(raw[2*i:])) << 16)
 		}
 	case "F64":
 		for i := range f32 {
-			f32[i] = float32(math.Float64frombits(le(raw[8*i : 8*i+8])))
+			f32[i] = float32(math.Float64frombits(le.Uint64(raw[8*i:])))
 		}
 	case "I64":
 		for i := range i64 {
-			i64[i] = int64(le(raw[8*i : 8*i+8]))
+			i64[i] = int64(le.Uint64(raw[8*i:]))
 		}
 	case "I32":
 		for i := range i64 {
-			i64[i] = int64(int32(le(raw[4*i : 4*i+4])))
+			i64[i] = int64(int32(le.Uint32(raw[4*i:])))
 		}
 	case "I16":
 		for i := range i64 {
-			i64[i] = int64(int16(le(raw[2*i : 2*i+2])))
+			i64[i] = int64(int16(le.Uint16(raw[2*i:])))
 		}
 	case "I8":
 		for i := range i64 {

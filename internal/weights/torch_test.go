@@ -288,6 +288,39 @@ func TestSyntheticLegacyAndZip(t *testing.T) {
 	checkSynthetic(t, ck, want)
 }
 
+// Files from PyTorch < 0.4 describe storage views in the persistent id.
+func TestLegacyViewMetadata(t *testing.T) {
+	base := f32Storage("0", 0, 1, 2, 3, 4, 5, 6, 7)
+	obj := pyDict{{"state_dict", pyODict{
+		{"view", &pyTensor{st: base, view: pyTuple{"v1", 4, 4}, offset: 1, size: []int{3}, stride: []int{1}}},
+		{"outside", &pyTensor{st: base, view: pyTuple{"v2", 6, 2}, offset: 0, size: []int{2}, stride: []int{1}}},
+	}}}
+	b := legacyFile(obj)
+	ck, err := ReadTorchFrom(bytes.NewReader(b), int64(len(b)), "old")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := ck.StateDict["view"].F32; !slices.Equal(got, []float32{5, 6, 7}) {
+		t.Errorf("view = %v, want [5 6 7]", got)
+	}
+	if got := ck.StateDict["outside"].F32; !slices.Equal(got, []float32{6, 7}) {
+		t.Errorf("outside = %v", got)
+	}
+	bad := pyDict{{"state_dict", pyODict{{"w", &pyTensor{st: base, view: pyTuple{"v", 6, 4}, size: []int{1}, stride: []int{1}}}}}}
+	b = legacyFile(bad)
+	if _, err := ReadTorchFrom(bytes.NewReader(b), int64(len(b)), "old"); err == nil || !strings.Contains(err.Error(), "outside its 8 elements") {
+		t.Errorf("view past the storage: %v", err)
+	}
+}
+
+func BenchmarkReadTorchZip(b *testing.B) {
+	for b.Loop() {
+		if _, err := ReadTorch(golden + "vqa_ckpt_zip.model"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // A bare state dict (ResNet backbone, BERT pytorch_model.bin) loads as StateDict.
 func TestRawStateDict(t *testing.T) {
 	obj := pyODict{{"conv1.weight", contiguous(f32Storage("0", 1, 2, 3, 4), 1, 1, 2, 2)}, {"bn1.num_batches_tracked", contiguous(i64Storage("1", 0))}}

@@ -32,6 +32,7 @@ type pyStorage struct {
 }
 
 type pyTensor struct {
+	view         pyTuple // legacy view_metadata (view_key, offset, view_size); nil writes None
 	st           *pyStorage
 	offset       int
 	size, stride []int
@@ -159,7 +160,9 @@ func (w *pickleWriter) value(v any) {
 		w.str(x.st.key)
 		w.str("cuda:0")
 		w.value(x.st.numel)
-		if w.legacy {
+		if w.legacy && x.view != nil {
+			w.value(x.view)
+		} else if w.legacy {
 			w.WriteByte('N')
 		}
 		w.WriteString("tQ")
