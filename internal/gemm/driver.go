@@ -187,101 +187,130 @@ func smallGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 }
 
 // packed is the blocked product: for each kc x nc block of op(B), packed once and
-// shared, workers pack their own mc x kc blocks of op(A) and run the micro-kernel
-// over the tiles of C they own. Workers own whole mr-row tiles (or whole nr-column
-// panels when C has too few rows), so every C element sees the same operations
-// whatever the number of workers. ws, if not nil, is a workspace the caller owns
-// (used when threads == 1).
+// shared, workers pack their own mc x kc blocks of op(A) (or read A in place) and
+// run the micro-kernel over the tiles of C they own. Workers own whole mr-row tiles
+// (or whole nr-column panels when C has too few rows), so every C element sees the
+// same operations whatever the number of workers. ws, if not nil, is a workspace
+// the caller owns (used when threads == 1).
 func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	j := job{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	mr, nr := kern.mr, kern.nr
 	kcMax := min(kern.kc, k)
 	ncMax := min(kern.nc, roundUp(n, nr))
-	mcMax := min(kern.mc, roundUp(m, mr))
+	j.mcMax = min(kern.mc, roundUp(m, mr))
+	j.packA = aPacking == packAAlways || (aPacking == packAAuto && n >= unpackedN)
 	bbuf := getBBuffer(kcMax * ncMax)
-	defer bBuffers.Put(bbuf)
-	bp := *bbuf
+	j.bp = *bbuf
 	mTiles := ceilDiv(m, mr)
-	packA := aPacking == packAAlways || (aPacking == packAAuto && n >= unpackedN)
-
+	w := ws // the serial path's workspace
+	if threads <= 1 {
+		if w == nil {
+			w = getWorkspace(j.mcMax * kcMax)
+		} else {
+			w.ensure(j.mcMax * kcMax)
+		}
+	}
 	for jc := 0; jc < n; jc += ncMax {
-		nc := min(ncMax, n-jc)
-		nPanels := ceilDiv(nc, nr)
+		j.jc, j.nc = jc, min(ncMax, n-jc)
+		nPanels := ceilDiv(j.nc, nr)
 		for pc := 0; pc < k; pc += kcMax {
-			kc := min(kcMax, k-pc)
-			betaBlock := beta
+			j.pc, j.kc = pc, min(kcMax, k-pc)
+			j.betaBlock = beta
 			if pc > 0 {
-				betaBlock = 1
-			}
-			packB := func(lo, hi int) {
-				for jp := lo; jp < hi; jp++ {
-					j0 := jp * nr
-					packPanelB(bp[jp*nr*kc:(jp+1)*nr*kc], transB, b, ldb, pc, kc, jc+j0, min(nr, nc-j0), nr)
-				}
-			}
-			// block runs tiles [ti0, ti1) x panels [pj0, pj1) of this block.
-			block := func(ws *workspace, ti0, ti1, pj0, pj1 int) {
-				mcTiles := mcMax / mr
-				for ic := ti0; ic < ti1; ic += mcTiles {
-					ie := min(ic+mcTiles, ti1)
-					ap := ws.a[:(ie-ic)*mr*kc]
-					for it := ic; it < ie; it++ {
-						i0 := it * mr
-						if mh := min(mr, m-i0); packA || mh < mr {
-							packPanelA(ap[(it-ic)*mr*kc:(it-ic+1)*mr*kc], transA, a, lda, i0, mh, pc, kc, mr)
-						}
-					}
-					for jp := pj0; jp < pj1; jp++ {
-						j0 := jc + jp*nr
-						nw := min(nr, n-j0)
-						bpanel := &bp[jp*nr*kc]
-						for it := ic; it < ie; it++ {
-							i0 := it * mr
-							mh := min(mr, m-i0)
-							apanel, rsA, csA := &ap[(it-ic)*mr*kc], 1, mr
-							if !packA && mh == mr {
-								if transA {
-									apanel, rsA, csA = &a[pc*lda+i0], 1, lda
-								} else {
-									apanel, rsA, csA = &a[i0*lda+pc], lda, 1
-								}
-							}
-							if mh == mr && nw == nr {
-								kern.tile(kc, apanel, rsA, csA, bpanel, &c[i0*ldc+j0], ldc, alpha, betaBlock)
-								continue
-							}
-							kern.tile(kc, apanel, rsA, csA, bpanel, &ws.tile[0], nr, alpha, 0)
-							mergeTile(c[i0*ldc+j0:], ldc, ws.tile[:], nr, mh, nw, betaBlock)
-						}
-					}
-				}
+				j.betaBlock = 1
 			}
 			if threads <= 1 {
-				packB(0, nPanels)
-				w := ws
-				if w == nil {
-					w = getWorkspace(mcMax * kcMax)
-				} else {
-					w.ensure(mcMax * kcMax)
-				}
-				block(w, 0, mTiles, 0, nPanels)
-				if ws == nil {
-					workspaces.Put(w)
-				}
+				j.packB(0, nPanels)
+				j.block(w, 0, mTiles, 0, nPanels)
 				continue
 			}
-			parallel.For(nPanels, 1, packB)
+			// The closures get their own copy so that j stays on the stack.
+			jp := new(job)
+			*jp = j
+			parallel.For(nPanels, 1, jp.packB)
+			size := jp.mcMax * jp.kc
 			if mTiles >= 2*threads || mTiles >= nPanels {
 				parallel.For(mTiles, 1, func(lo, hi int) {
-					w := getWorkspace(mcMax * kcMax)
-					block(w, lo, hi, 0, nPanels)
+					w := getWorkspace(size)
+					jp.block(w, lo, hi, 0, nPanels)
 					workspaces.Put(w)
 				})
 			} else {
 				parallel.For(nPanels, 1, func(lo, hi int) {
-					w := getWorkspace(mcMax * kcMax)
-					block(w, 0, mTiles, lo, hi)
+					w := getWorkspace(size)
+					jp.block(w, 0, mTiles, lo, hi)
 					workspaces.Put(w)
 				})
+			}
+		}
+	}
+	bBuffers.Put(bbuf)
+	if threads <= 1 && ws == nil {
+		workspaces.Put(w)
+	}
+}
+
+// job is one product in the blocked loop, positioned at one kc x nc block of op(B).
+type job struct {
+	kern           *kernel
+	transA, transB bool
+	m, n, k        int
+	alpha          float32
+	a, b, c        []float32
+	lda, ldb, ldc  int
+	packA          bool      // pack A, or read it in place
+	mcMax          int       // rows of A per packed block
+	bp             []float32 // packed kc x nc block of op(B)
+	jc, nc, pc, kc int       // current block: columns [jc, jc+nc), depth [pc, pc+kc)
+	betaBlock      float32   // beta for the first depth block, then 1
+}
+
+// packB packs the nr-column panels [lo, hi) of the current block of op(B).
+func (j *job) packB(lo, hi int) {
+	nr, kc := j.kern.nr, j.kc
+	for jp := lo; jp < hi; jp++ {
+		j0 := jp * nr
+		packPanelB(j.bp[jp*nr*kc:(jp+1)*nr*kc], j.transB, j.b, j.ldb, j.pc, kc, j.jc+j0, min(nr, j.nc-j0), nr)
+	}
+}
+
+// block runs the micro-kernel over tiles [ti0, ti1) x panels [pj0, pj1) of the
+// current block, packing A in mcMax-row blocks into ws.
+func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
+	kern, mr, nr, kc, pc := j.kern, j.kern.mr, j.kern.nr, j.kc, j.pc
+	a, lda, c, ldc, m, n := j.a, j.lda, j.c, j.ldc, j.m, j.n
+	mcTiles := j.mcMax / mr
+	for ic := ti0; ic < ti1; ic += mcTiles {
+		ie := min(ic+mcTiles, ti1)
+		ap := ws.a[:(ie-ic)*mr*kc]
+		for it := ic; it < ie; it++ {
+			i0 := it * mr
+			if mh := min(mr, m-i0); j.packA || mh < mr {
+				packPanelA(ap[(it-ic)*mr*kc:(it-ic+1)*mr*kc], j.transA, a, lda, i0, mh, pc, kc, mr)
+			}
+		}
+		for jp := pj0; jp < pj1; jp++ {
+			j0 := j.jc + jp*nr
+			nw := min(nr, n-j0)
+			bpanel := &j.bp[jp*nr*kc]
+			for it := ic; it < ie; it++ {
+				i0 := it * mr
+				mh := min(mr, m-i0)
+				apanel, rsA, csA := &ap[(it-ic)*mr*kc], 1, mr
+				if !j.packA && mh == mr {
+					if j.transA {
+						apanel, rsA, csA = &a[pc*lda+i0], 1, lda
+					} else {
+						apanel, rsA, csA = &a[i0*lda+pc], lda, 1
+					}
+				}
+				if mh == mr && nw == nr {
+					kern.tile(kc, apanel, rsA, csA, bpanel, &c[i0*ldc+j0], ldc, j.alpha, j.betaBlock)
+					continue
+				}
+				kern.tile(kc, apanel, rsA, csA, bpanel, &ws.tile[0], nr, j.alpha, 0)
+				mergeTile(c[i0*ldc+j0:], ldc, ws.tile[:], nr, mh, nw, j.betaBlock)
 			}
 		}
 	}
