@@ -47,7 +47,12 @@ type stEntry struct {
 
 // ReadSafetensorsFrom is ReadSafetensors over size bytes of r; name is used
 // in errors.
-func ReadSafetensorsFrom(r io.ReaderAt, size int64, name string) (map[string]*Tensor, map[string]string, error) {
+func ReadSafetensorsFrom(r io.ReaderAt, size int64, name string) (tensors map[string]*Tensor, meta map[string]string, err error) {
+	defer func() {
+		if p := recover(); p != nil { // not expected; the boundary guarantee holds regardless
+			tensors, meta, err = nil, nil, fmt.Errorf("weights: %s: safetensors: malformed file (%v)", name, p)
+		}
+	}()
 	fail := func(format string, args ...any) (map[string]*Tensor, map[string]string, error) {
 		return nil, nil, fmt.Errorf("weights: %s: safetensors: %s", name, fmt.Sprintf(format, args...))
 	}
@@ -70,7 +75,6 @@ func ReadSafetensorsFrom(r io.ReaderAt, size int64, name string) (map[string]*Te
 	if err := json.Unmarshal(header, &raw); err != nil {
 		return fail("header JSON: %v", err)
 	}
-	var meta map[string]string
 	if m, ok := raw["__metadata__"]; ok {
 		if err := json.Unmarshal(m, &meta); err != nil {
 			return fail("__metadata__ must map strings to strings: %v", err)
@@ -84,7 +88,7 @@ func ReadSafetensorsFrom(r io.ReaderAt, size int64, name string) (map[string]*Te
 		begin, end int64
 	}
 	spans := make([]span, 0, len(raw))
-	tensors := make(map[string]*Tensor, len(raw))
+	tensors = make(map[string]*Tensor, len(raw))
 	for _, key := range sortedKeys(raw) {
 		var e stEntry
 		dec := json.NewDecoder(bytes.NewReader(raw[key]))
