@@ -53,7 +53,10 @@ type Network struct {
 	Layers [3][]*Bottleneck
 	Head   []*Bottleneck
 
-	ws Workspace
+	ws        Workspace
+	inference bool
+	// Shared block buffers in inference mode.
+	inferBackbone, inferHead inferBufs
 
 	// Forward state, read by Backward.
 	n, h, w      int
@@ -147,9 +150,10 @@ func (n *Network) Backbone(images []float32, N, H, W int) (feat []float32, FH, F
 	n.argmax = n.argmax[:len(n.pooled)]
 	MaxPoolForward(n.pooled, n.argmax, n.c1, n.Pool, N*n.Conv1.K, n.h1, n.w1)
 	x, h, w := n.pooled, n.hp, n.wp
+	k := 0
 	for _, layer := range n.Layers {
 		for _, blk := range layer {
-			x, h, w = blk.Forward(&n.ws, x, N, h, w)
+			x, h, w = n.forwardBlock(blk, &n.inferBackbone, &k, x, N, h, w)
 		}
 	}
 	n.feat, n.fh, n.fw = x, h, w
@@ -192,8 +196,9 @@ func (n *Network) forwardHead(feat []float32, N, FH, FW int, rois []float32, R i
 	}
 	RoIAlignForward(n.roiOut, feat, rois, ra, N, C, FH, FW, R)
 	x, h, w := n.roiOut, ra.PooledH, ra.PooledW
+	k := 0
 	for _, blk := range n.Head {
-		x, h, w = blk.Forward(&n.ws, x, R, h, w)
+		x, h, w = n.forwardBlock(blk, &n.inferHead, &k, x, R, h, w)
 	}
 	n.headOut, n.ho, n.wo = x, h, w
 	K := n.Cfg.FeatureDim()
@@ -221,6 +226,35 @@ func applyMask(out, x, mask []float32, R, K, HW int) {
 	}
 }
 
+// SetInference switches the network to forward-only mode: blocks share their
+// activation buffers (two alternating output buffers for the backbone and two for
+// the head, one pair of scratch buffers) instead of keeping them for Backward,
+// which cuts a 600x1000 forward's memory several-fold. Backward panics in this
+// mode. The body4 map returned by Backbone stays valid through
+// ForwardFromFeatures.
+func (n *Network) SetInference(on bool) { n.inference = on }
+
+// inferBufs are the buffers that blocks share in inference mode.
+type inferBufs struct {
+	out    [2][]float32
+	y1, y2 []float32
+}
+
+// forwardBlock runs one block; in inference mode it lends the block the shared
+// buffers and takes them back afterwards (k alternates the output buffer, so a
+// block never writes over its own input).
+func (n *Network) forwardBlock(blk *Bottleneck, bufs *inferBufs, k *int, x []float32, N, H, W int) ([]float32, int, int) {
+	if !n.inference {
+		return blk.Forward(&n.ws, x, N, H, W)
+	}
+	blk.y1, blk.y2, blk.out = bufs.y1, bufs.y2, bufs.out[*k]
+	out, oh, ow := blk.Forward(&n.ws, x, N, H, W)
+	bufs.y1, bufs.y2, bufs.out[*k] = blk.y1, blk.y2, blk.out
+	blk.y1, blk.y2, blk.out, blk.x = nil, nil, nil, nil
+	*k ^= 1
+	return out, oh, ow
+}
+
 // firstTrainableStage is the smallest backbone stage (1..4) with a gradient, or 5
 // when the whole backbone is frozen.
 func (n *Network) firstTrainableStage() int {
@@ -240,6 +274,9 @@ func (n *Network) firstTrainableStage() int {
 func (n *Network) Backward(dfeats []float32) {
 	if n.Params.Grad == nil {
 		panic("visual: Backward before Params.AllocGrads")
+	}
+	if n.inference {
+		panic("visual: Backward in inference mode")
 	}
 	R, K := n.r, n.Cfg.FeatureDim()
 	checkLen("dfeats", len(dfeats), R*K)

@@ -263,3 +263,35 @@ func TestCanonicalKeyAndLoad(t *testing.T) {
 		t.Fatal("shape mismatch not reported")
 	}
 }
+
+func TestNetworkInferenceModeMatchesTraining(t *testing.T) {
+	rng := rand.New(rand.NewPCG(45, 46))
+	n := NewNetwork(tinyConfig(1, 2))
+	randomizeParams(rng, n.Params)
+	img := randSlice(rng, 2*3*40*36, 1)
+	rois := []float32{0, 1, 2, 30, 30, 1, 5, 5, 20, 25, 1, 0, 0, 35, 39}
+	masks := make([]float32, 3*196)
+	for i := range masks {
+		masks[i] = float32(i % 2)
+	}
+	want := slices.Clone(n.Forward(img, 2, 40, 36, rois, 3, masks))
+	n.SetInference(true)
+	for i := 0; i < 2; i++ { // twice: buffers are reused
+		if got := n.Forward(img, 2, 40, 36, rois, 3, masks); maxAbsDiff32(got, want) != 0 {
+			t.Fatal("inference mode differs from training mode")
+		}
+	}
+	feat, FH, FW := n.Backbone(img, 2, 40, 36)
+	featCopy := slices.Clone(feat)
+	n.ForwardFromFeatures(feat, 2, FH, FW, rois, 3, nil)
+	if maxAbsDiff32(feat, featCopy) != 0 {
+		t.Fatal("head overwrote the body4 map in inference mode")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("Backward in inference mode did not panic")
+		}
+	}()
+	n.Params.AllocGrads()
+	n.Backward(make([]float32, 3*n.Cfg.FeatureDim()))
+}
