@@ -129,3 +129,50 @@ func TestGradCheckPretrain(t *testing.T) {
 		}
 	}
 }
+
+// TestFeatureGrad checks Boxes.FeatGrad (the hook for the e2e CNN path) against
+// central differences on box features.
+func TestFeatureGrad(t *testing.T) {
+	m, bt := tinyVQA(t)
+	bt.Boxes.FeatGrad = make([]float32, bt.Boxes.B*bt.Boxes.NB*FeatureDim)
+	loss := func() float64 {
+		o, err := m.ForwardVQA(bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return float64(o.Loss)
+	}
+	loss()
+	m.BackwardVQA(1)
+	g := append([]float32(nil), bt.Boxes.FeatGrad...)
+	rng := rand.New(rand.NewPCG(8, 8))
+	nonzero := 0
+	for k := 0; k < 40; k++ {
+		b, j, f := rng.IntN(bt.Boxes.B), rng.IntN(bt.Boxes.NB), rng.IntN(FeatureDim)
+		i := (b*bt.Boxes.NB+j)*boxStride + 4 + f
+		gi := g[(b*bt.Boxes.NB+j)*FeatureDim+f]
+		orig := bt.Boxes.Data[i]
+		if orig == -2 { // padding row: no gradient
+			if gi != 0 {
+				t.Errorf("padding box %d,%d has gradient %g", b, j, gi)
+			}
+			continue
+		}
+		const eps = 1e-2
+		bt.Boxes.Data[i] = orig + eps
+		lp := loss()
+		bt.Boxes.Data[i] = orig - eps
+		lm := loss()
+		bt.Boxes.Data[i] = orig
+		fd := (lp - lm) / (2 * eps)
+		if math.Abs(fd-float64(gi)) > 2e-3+3e-2*math.Abs(fd) {
+			t.Errorf("feature [%d,%d,%d]: analytic %g, central difference %g", b, j, f, gi, fd)
+		}
+		if gi != 0 {
+			nonzero++
+		}
+	}
+	if nonzero == 0 {
+		t.Error("all sampled feature gradients are zero")
+	}
+}

@@ -13,17 +13,25 @@ type Boxes struct {
 	Data   []float32 // [B*NB*(4+FeatureDim)]: x1,y1,x2,y2 (resized-image pixels) + feature; padding rows -2
 	ImInfo []float32 // [B*InfoW]: width, height (resized image), scale_x, scale_y, ...
 	InfoW  int       // columns of ImInfo (4, or 5 with the dataset index)
+	// FeatGrad, when not nil ([B*NB*FeatureDim]), receives the gradient of the loss
+	// with respect to every box feature that entered obj_downsample (overwritten;
+	// zero for padding and masked boxes). The e2e path feeds RoI-head features through
+	// Data and back-propagates this into the CNN.
+	FeatGrad []float32
 }
 
 const boxStride = 4 + FeatureDim
 
 // visualActs is what the FastRCNN precomputed path saves for backward.
 type visualActs struct {
-	lo       int       // trimmed box slots (max valid boxes)
-	rows     int       // packed valid boxes R
-	rowB     []int32   // [R] sample of each packed row
-	rowSlot  []int32   // [R] output slot (k-th valid box of its sample)
-	rowMask  []int32   // [R] 1 if the feature was replaced by the mask embedding
+	lo       int     // trimmed box slots (max valid boxes)
+	rows     int     // packed valid boxes R
+	rowB     []int32 // [R] sample of each packed row
+	rowSlot  []int32 // [R] output slot (k-th valid box of its sample)
+	rowMask  []int32 // [R] 1 if the feature was replaced by the mask embedding
+	rowBox   []int32 // [R] box index j in the padded input
+	nb       int
+	featGrad []float32
 	x, xDrop []float32 // [R*4096] [geometry ; feature], after dropout
 	y, z     []float32 // [R*D] linear, relu
 	objReps  []float32 // [B*lo*D] packed per sample, zero padding
@@ -90,7 +98,11 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 		}
 	}
 	v.lo, v.rows = lo, R
-	v.rowB, v.rowSlot, v.rowMask = m.ints.alloc(R), m.ints.alloc(R), m.ints.alloc(R)
+	v.rowB, v.rowSlot, v.rowMask, v.rowBox = m.ints.alloc(R), m.ints.alloc(R), m.ints.alloc(R), m.ints.alloc(R)
+	v.nb, v.featGrad = NB, bx.FeatGrad
+	if bx.FeatGrad != nil {
+		checkLen("boxes feature gradient", len(bx.FeatGrad), B*NB*FeatureDim)
+	}
 	v.boxMask = v.boxMask[:0]
 	for b := 0; b < B; b++ {
 		for j := 0; j < lo; j++ {
@@ -117,7 +129,7 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 				v.rowMask[r] = 1
 			}
 			copy(row[GeomDim:], feat)
-			v.rowB[r], v.rowSlot[r] = int32(b), int32(k)
+			v.rowB[r], v.rowSlot[r], v.rowBox[r] = int32(b), int32(k), int32(j)
 			r++
 			k++
 		}
@@ -158,7 +170,7 @@ func (m *Model) visualBackward(v *visualActs, dobj []float32, maskGrad []float32
 	for _, f := range v.rowMask {
 		anyMasked = anyMasked || f == 1
 	}
-	if maskGrad != nil && anyMasked {
+	if maskGrad != nil && anyMasked || v.featGrad != nil {
 		dx = m.grads.alloc(R * in)
 	}
 	ds.backward(dx, dy, v.xDrop, R)
@@ -170,13 +182,19 @@ func (m *Model) visualBackward(v *visualActs, dobj []float32, maskGrad []float32
 		kernels.DropoutBackward(dd, dx, v.drop)
 		dx = dd
 	}
+	if v.featGrad != nil {
+		clear(v.featGrad)
+	}
 	for r := 0; r < R; r++ {
-		if v.rowMask[r] != 1 {
-			continue
-		}
 		src := dx[r*in+GeomDim : (r+1)*in]
-		for i := range maskGrad {
-			maskGrad[i] += src[i]
+		switch {
+		case v.rowMask[r] == 1 && maskGrad != nil:
+			for i := range maskGrad {
+				maskGrad[i] += src[i]
+			}
+		case v.rowMask[r] != 1 && v.featGrad != nil:
+			dst := (int(v.rowB[r])*v.nb + int(v.rowBox[r])) * FeatureDim
+			copy(v.featGrad[dst:dst+FeatureDim], src)
 		}
 	}
 }
