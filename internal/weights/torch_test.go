@@ -206,6 +206,8 @@ func synthetic(t testing.TB) (any, map[string]*Tensor) {
 		{"mask", contiguous(boolean, 3)},
 		{"bytes", contiguous(u8, 2)},
 		{"tied", contiguous(base, 3, 4)},
+		{"param", pyParam{contiguous(&pyStorage{key: "d", class: "DoubleStorage", numel: 2, data: f64bytes(0.5, -1e300)}, 2)}},
+		{"int32", contiguous(&pyStorage{key: "i", class: "IntStorage", numel: 2, data: []byte{0xff, 0xff, 0xff, 0xff, 2, 0, 0, 0}}, 2)},
 	}
 	want := map[string]*Tensor{
 		"full":                NewF32([]float32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 3, 4),
@@ -222,17 +224,33 @@ func synthetic(t testing.TB) (any, map[string]*Tensor) {
 		"mask":                {Shape: []int{3}, DType: "BOOL", I64: []int64{1, 0, 1}},
 		"bytes":               {Shape: []int{2}, DType: "U8", I64: []int64{0, 255}},
 		"tied":                NewF32([]float32{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, 3, 4),
+		"param":               {Shape: []int{2}, DType: "F64", F32: []float32{0.5, float32(math.Inf(-1))}},
+		"int32":               {Shape: []int{2}, DType: "I32", I64: []int64{-1, 2}},
 	}
 	obj := pyDict{
 		{"state_dict", sd},
 		{"optimizer", pyDict{
-			{"state", map[int]any{0: pyDict{{"step", 7}, {"exp_avg", contiguous(f32Storage("m", 1, 2), 2)}, {"exp_avg_sq", contiguous(f32Storage("v", 3, 4), 2)}}}},
+			{"state", map[int]any{
+				0: pyDict{{"step", 7}, {"exp_avg", contiguous(f32Storage("m", 1, 2), 2)}, {"exp_avg_sq", contiguous(f32Storage("v", 3, 4), 2)}},
+				// torch >= 1.12 optimizers keep step as a 0-d tensor; SGD has momentum_buffer.
+				1: pyDict{{"step", contiguous(f32Storage("s", 9))}, {"momentum_buffer", contiguous(f32Storage("mb", 5), 1)}},
+			}},
 			{"param_groups", pyList{pyDict{{"lr", 0.5}, {"betas", pyTuple{0.9, 0.999}}, {"eps", 1e-6}, {"weight_decay", 0.0001}, {"correct_bias", true}, {"initial_lr", 2}, {"params", pyList{0}}}}},
 		}},
 		{"validation_monitor", pyDict{{"best_epoch", 3}, {"best_val", 0.5}, {"host_metric_name", "Acc"}}},
 		{"extra", pyList{pyTuple{nil, "x", pyBig{big1e30()}}}},
+		{"config", pyObj{"argparse", "Namespace", pyTuple{}, pyDict{{"lr", 0.1}}}},
+		{"np_scalar", pyObj{"numpy.core.multiarray", "scalar", pyTuple{"f8", 1}, nil}},
 	}
 	return obj, want
+}
+
+func f64bytes(vals ...float64) []byte {
+	b := make([]byte, 8*len(vals))
+	for i, v := range vals {
+		binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(v))
+	}
+	return b
 }
 
 func big1e30() *big.Int {
@@ -257,6 +275,9 @@ func checkSynthetic(t *testing.T, ck *TorchCheckpoint, want map[string]*Tensor) 
 	st := ck.Optimizer.State[0]
 	if st.Step != 7 || !slices.Equal(st.ExpAvg.F32, []float32{1, 2}) || !slices.Equal(st.ExpAvgSq.F32, []float32{3, 4}) {
 		t.Errorf("optimizer state %+v", st)
+	}
+	if st := ck.Optimizer.State[1]; st.Step != 9 || st.Extra["momentum_buffer"].F32[0] != 5 {
+		t.Errorf("optimizer state 1 %+v", st)
 	}
 	if pg := ck.Optimizer.ParamGroups[0]; pg.LR != 0.5 || pg.InitialLR != 2 || !pg.CorrectBias || pg.Betas[1] != 0.999 {
 		t.Errorf("param group %+v", pg)
@@ -331,6 +352,20 @@ func TestRawStateDict(t *testing.T) {
 	}
 	if !ck.Raw || ck.Optimizer != nil || !slices.Equal(ck.Keys, []string{"conv1.weight", "bn1.num_batches_tracked"}) {
 		t.Errorf("raw checkpoint %+v", ck)
+	}
+}
+
+// One pickled tensor object under two keys (pickle memo): two copies.
+func TestMemoisedTensorTwice(t *testing.T) {
+	obj := pyODict{{"a", pyPut{200, contiguous(f32Storage("0", 1, 2), 2)}}, {"b", pyGet(200)}}
+	b := zipFile(t, obj, "x")
+	ck, err := ReadTorchFrom(bytes.NewReader(b), int64(len(b)), "memo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, c := ck.StateDict["a"], ck.StateDict["b"]
+	if !a.Equal(c) || &a.F32[0] == &c.F32[0] || ck.Aliases["b"] != "a" {
+		t.Errorf("a %v b %v aliases %v", a, c, ck.Aliases)
 	}
 }
 

@@ -23,6 +23,24 @@ type pyDict []pyKV  // plain dict
 type pyODict []pyKV // collections.OrderedDict
 type pyBig struct{ v *big.Int }
 
+// pyObj is module.name(*args) followed, if state is set, by BUILD(state):
+// how pickle stores arbitrary objects (numpy scalars, config objects).
+type pyObj struct {
+	module, name string
+	args         pyTuple
+	state        any
+}
+
+// pyPut stores v in memo slot idx (BINPUT); pyGet pushes it again (BINGET).
+type pyPut struct {
+	idx byte
+	v   any
+}
+type pyGet byte
+
+// pyParam wraps a tensor in torch._utils._rebuild_parameter (nn.Parameter).
+type pyParam struct{ t *pyTensor }
+
 // pyStorage is one serialized storage, shared by the tensors that point to it.
 type pyStorage struct {
 	key   string
@@ -152,6 +170,26 @@ func (w *pickleWriter) value(v any) {
 			w.value(kv.v)
 		}
 		w.WriteByte('u')
+	case pyObj:
+		w.global(x.module, x.name)
+		w.value(x.args)
+		w.WriteByte('R')
+		if x.state != nil {
+			w.value(x.state)
+			w.WriteByte('b')
+		}
+	case pyPut:
+		w.value(x.v)
+		w.Write([]byte{'q', x.idx})
+	case pyGet:
+		w.Write([]byte{'h', byte(x)})
+	case pyParam:
+		w.global("torch._utils", "_rebuild_parameter")
+		w.WriteByte('(')
+		w.value(x.t)
+		w.value(true)
+		w.value(pyODict{})
+		w.WriteString("tR")
 	case *pyTensor:
 		w.global("torch._utils", "_rebuild_tensor_v2")
 		w.WriteString("((")
