@@ -95,3 +95,33 @@ func TestConvertErrors(t *testing.T) {
 		t.Errorf("missing -out: %v, want a usage error", err)
 	}
 }
+
+// The optimizer state read back from the converted file equals the original's.
+func TestConvertOptimizerRoundTrip(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "vqa.safetensors")
+	if err := runConvert(context.Background(), convertOptions{ckpt: convertGolden + "vqa_ckpt_zip.model", out: out, optimizer: true}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	tensors, meta, err := weights.ReadSafetensors(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opt, names, err := weights.OptimizerFromSafetensors(tensors, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := weights.ReadTorch(convertGolden + "vqa_ckpt_zip.model")
+	want, _ := ck.ParamNames()
+	if len(names) != len(want) || len(opt.State) != 51 {
+		t.Fatalf("%d names, %d states", len(names), len(opt.State))
+	}
+	for i := range want {
+		a, b := opt.State[i], ck.Optimizer.State[i]
+		if names[i] != strings.TrimPrefix(want[i], "module.") || a.Step != b.Step || !a.ExpAvg.Equal(b.ExpAvg) || !a.ExpAvgSq.Equal(b.ExpAvgSq) {
+			t.Errorf("param %d (%s) differs", i, names[i])
+		}
+	}
+	if g, w := opt.ParamGroups[0], ck.Optimizer.ParamGroups[0]; g.LR != w.LR || g.InitialLR != w.InitialLR || g.Betas != w.Betas || g.Eps != w.Eps || g.WeightDecay != w.WeightDecay || g.CorrectBias != w.CorrectBias {
+		t.Errorf("group %+v, want %+v", g, w)
+	}
+}
