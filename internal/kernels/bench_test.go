@@ -128,3 +128,15 @@ func BenchmarkCrossEntropyMLM(b *testing.B) {
 		CrossEntropyBackward(d, probs, targets, benchN, V, 1)
 	}
 }
+
+// Hidden-state dropout: [B*T, C] with P = 0.1.
+func BenchmarkDropoutForward(b *testing.B) {
+	x := randn(newRand(6), benchN*benchC, 1)
+	out := make([]float32, len(x))
+	d := Dropout{P: 0.1, Seed: 7}
+	b.SetBytes(int64(4 * len(x)))
+	b.ReportAllocs()
+	for b.Loop() {
+		DropoutForward(out, x, d)
+	}
+}

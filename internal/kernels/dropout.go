@@ -52,20 +52,30 @@ func (d Dropout) Keep(i int) bool {
 }
 
 // masker holds what the per-element keep test needs, hoisted out of loops.
+//
+// Elements 2j and 2j+1 share one 64-bit hash h_j = splitmix64(key + (j+1)·γ): the high
+// 32 bits decide element 2j, the low 32 bits element 2j+1. A 32-bit value u is uniform on
+// [0, 2^32); the element is kept iff u >= ceil(P·2^32), i.e. with probability 1-P.
 type masker struct {
 	key   uint64 // hash of the seed
-	thr   uint64 // keep iff the top 24 bits of the element hash are >= thr
+	thr   uint64 // keep iff the element's 32-bit value is >= thr
 	scale float32
 }
 
 func (d Dropout) masker() masker {
-	// u = top24/2^24 is uniform on [0,1); keep iff u >= P, i.e. top24 >= ceil(P*2^24).
-	thr := uint64(math.Ceil(float64(d.P) * (1 << 24)))
+	thr := uint64(math.Ceil(float64(d.P) * (1 << 32)))
 	return masker{key: mix64(d.Seed ^ 0x6A09E667F3BCC909), thr: thr, scale: d.Scale()}
 }
 
+// pair returns the hash that decides elements 2j and 2j+1.
+func (m masker) pair(j uint64) uint64 { return mix64(m.key + (j+1)*golden64) }
+
 func (m masker) keep(i uint64) bool {
-	return mix64(m.key+(i+1)*golden64)>>40 >= m.thr
+	h := m.pair(i >> 1)
+	if i&1 == 0 {
+		h >>= 32
+	}
+	return h&0xFFFFFFFF >= m.thr
 }
 
 // factor returns scale for a kept element and 0 for a dropped one.
@@ -120,10 +130,24 @@ func dropoutApply(dst, src []float32, d Dropout, base uint64) {
 	parallel.For(len(src), elemChunk, func(lo, hi int) { m.apply(dst[lo:hi], src[lo:hi], base+uint64(lo)) })
 }
 
-// apply writes o[i] = s[i]*factor(base+i).
+// apply writes o[i] = s[i]*factor(base+i), one hash per pair of elements.
 func (m masker) apply(o, s []float32, base uint64) {
 	o = o[:len(s)]
-	for i, v := range s {
-		o[i] = v * m.factor(base+uint64(i))
+	i := 0
+	if base&1 == 1 && len(s) > 0 {
+		o[0] = s[0] * m.factor(base)
+		i = 1
+	}
+	sb := math.Float32bits(m.scale)
+	for ; i+1 < len(s); i += 2 {
+		h := m.pair((base + uint64(i)) >> 1)
+		// Branch-free: (u - thr) >> 63 is 1 exactly when u < thr (u, thr < 2^33), which
+		// turns the scale's bits into 0.
+		f0 := math.Float32frombits(sb & (uint32((h>>32-m.thr)>>63) - 1))
+		f1 := math.Float32frombits(sb & (uint32((h&0xFFFFFFFF-m.thr)>>63) - 1))
+		o[i], o[i+1] = s[i]*f0, s[i+1]*f1
+	}
+	if i < len(s) {
+		o[i] = s[i] * m.factor(base+uint64(i))
 	}
 }

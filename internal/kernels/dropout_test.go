@@ -113,3 +113,25 @@ func TestDropoutPanics(t *testing.T) {
 	mustPanic(t, "outside [0,1]", func() { DropoutForward(s, s, Dropout{P: float32(math.NaN())}) })
 	mustPanic(t, "dinp has 3", func() { DropoutBackward(s[:3], s, Dropout{}) })
 }
+
+// apply (pairs of elements per hash, any alignment) must agree with Keep element by element.
+func TestDropoutApplyAlignment(t *testing.T) {
+	d := Dropout{P: 0.37, Seed: 2024}
+	m := d.masker()
+	x := fill(make([]float32, 41), 1)
+	for base := uint64(0); base < 4; base++ {
+		for n := 0; n <= len(x); n++ {
+			o := nan32(n)
+			m.apply(o, x[:n], base)
+			for i, v := range o {
+				want := float32(0)
+				if d.Keep(int(base) + i) {
+					want = d.Scale()
+				}
+				if v != want {
+					t.Fatalf("base %d n %d: element %d = %g, want %g", base, n, i, v, want)
+				}
+			}
+		}
+	}
+}

@@ -41,6 +41,6 @@ func ExampleDropout() {
 	fmt.Println(y)
 	fmt.Println(d.Fork(1).Seed != d.Fork(2).Seed)
 	// Output:
-	// [2 2 2 2 0 2 0 0]
+	// [2 2 2 0 2 0 2 0]
 	// true
 }
