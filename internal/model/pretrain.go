@@ -67,6 +67,9 @@ func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
 		BA = 0
 	}
 	checkLen("text", len(bt.Text), B*bt.LT)
+	if bt.LT <= 0 || B <= 0 {
+		return nil, errorf("empty pretraining batch (B=%d, text length %d)", B, bt.LT)
+	}
 	if cfg.WithRelLoss {
 		checkLen("relationship_label", len(bt.RelLabel), B)
 	}
@@ -80,6 +83,11 @@ func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
 	if BA > 0 {
 		checkLen("aux_text", len(bt.AuxText), BA*bt.LA)
 		checkLen("aux_text_mlm_labels", len(bt.AuxMLMLabels), BA*bt.LA)
+	}
+	for i, l := range bt.RelLabel {
+		if cfg.WithRelLoss && (l < -1 || l > 1) {
+			return nil, errorf("relationship_label[%d] = %d, want 0 or 1", i, l)
+		}
 	}
 	for i, id := range bt.Text {
 		if id < 0 || int(id) >= W {
