@@ -28,12 +28,13 @@ import (
 // buffer for the dropped probabilities, taken from a pool; AttentionForwardScratch takes
 // it from the caller instead.
 func AttentionForward(out, probs, q, k, v, maskAdd []float32, B, T, C, NH int, drop Dropout) {
+	hs := checkAttentionForward(out, probs, q, k, v, maskAdd, B, T, C, NH, drop)
 	if !drop.Active() {
-		AttentionForwardScratch(out, probs, nil, q, k, v, maskAdd, B, T, C, NH, drop)
+		attentionForward(out, probs, nil, q, k, v, maskAdd, B, T, C, NH, hs, drop)
 		return
 	}
-	buf := getBuf(max(NH*T*T, 0))
-	AttentionForwardScratch(out, probs, *buf, q, k, v, maskAdd, B, T, C, NH, drop)
+	buf := getBuf(NH * T * T)
+	attentionForward(out, probs, *buf, q, k, v, maskAdd, B, T, C, NH, hs, drop)
 	putBuf(buf)
 }
 
@@ -41,8 +42,16 @@ func AttentionForward(out, probs, q, k, v, maskAdd []float32, B, T, C, NH int, d
 // AttentionScratchSize(B,T,NH) floats (contents destroyed; may be nil when drop is not
 // active). The same scratch can serve AttentionBackward.
 func AttentionForwardScratch(out, probs, scratch, q, k, v, maskAdd []float32, B, T, C, NH int, drop Dropout) {
+	hs := checkAttentionForward(out, probs, q, k, v, maskAdd, B, T, C, NH, drop)
+	if drop.Active() {
+		need("AttentionForward", "scratch", scratch, NH*T*T)
+	}
+	attentionForward(out, probs, scratch, q, k, v, maskAdd, B, T, C, NH, hs, drop)
+}
+
+func checkAttentionForward(out, probs, q, k, v, maskAdd []float32, B, T, C, NH int, drop Dropout) (hs int) {
 	const fn = "AttentionForward"
-	hs := checkAttention(fn, B, T, C, NH)
+	hs = checkAttention(fn, B, T, C, NH)
 	need(fn, "out", out, B*T*C)
 	need(fn, "probs", probs, B*NH*T*T)
 	need(fn, "q", q, B*T*C)
@@ -50,9 +59,12 @@ func AttentionForwardScratch(out, probs, scratch, q, k, v, maskAdd []float32, B,
 	need(fn, "v", v, B*T*C)
 	needOpt(fn, "maskAdd", maskAdd, B*T)
 	checkDropout(fn, drop)
-	if drop.Active() {
-		need(fn, "scratch", scratch, NH*T*T)
-	}
+	return hs
+}
+
+// attentionForward is AttentionForward after the argument checks; scratch holds at least
+// NH*T*T floats when drop is active.
+func attentionForward(out, probs, scratch, q, k, v, maskAdd []float32, B, T, C, NH, hs int, drop Dropout) {
 	if B == 0 || T == 0 || C == 0 {
 		return
 	}
