@@ -9,10 +9,14 @@
 //     offset and strides applied); tensors that share a storage (tied
 //     weights) get independent copies.
 //   - Key helpers implement the original loaders' renaming rules:
-//     StripModulePrefix, CanonicalKey, ApplyPrefixChanges, ImportBERT,
-//     PartialLoad and CheckKeys.
+//     StripModulePrefix, CanonicalKey/Canonicalize (module., vlbert._module.,
+//     the duplicated image_feature_extractor.head.0.*), ApplyPrefixChanges,
+//     ImportBERT, PartialLoad and CheckKeys; TorchCheckpoint.ParamNames maps
+//     optimizer indices to keys; DetectModelKind names the model.
 //   - ReadSafetensors / WriteSafetensors are the native format (HF
-//     safetensors layout); writes are atomic.
+//     safetensors layout); writes are atomic. OptimizerFromSafetensors
+//     reads back the optimizer state `vlbert convert` stores there, and
+//     ReadModelWeights reads weights from either format.
 //
 // What it is not: a general Python unpickler. Only the objects torch.save
 // emits for state dicts and optimizer states are understood; anything else
