@@ -148,3 +148,43 @@ func TestSteadyStateAllocations(t *testing.T) {
 	}
 	t.Logf("pretraining forward+backward: %v allocations per step (kernels)", n)
 }
+
+func TestRefCOCOForward(t *testing.T) {
+	m, err := New(tinyConfig(TaskRefCOCO))
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomizeParams(m, 3)
+	rng := rand.New(rand.NewPCG(6, 6))
+	bx := randomBoxes(rng, []int{3, 2}, 5)
+	bx.ImInfo[2], bx.ImInfo[3] = 2, 4 // resize ratios of sample 0
+	bt := &RefCOCOBatch{Boxes: bx, LE: 3, Expression: []int32{7, 8, 0, 9, 0, 0}}
+	o, err := m.ForwardRefCOCO(bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	NB := bx.NB
+	for b, n := range []int{3, 2} {
+		best := 0
+		for j := 0; j < NB; j++ {
+			if j >= o.Lo && o.Logits[b*NB+j] != -10000 {
+				t.Errorf("trimmed slot %d,%d has logit %g", b, j, o.Logits[b*NB+j])
+			}
+			if o.Logits[b*NB+j] > o.Logits[b*NB+best] {
+				best = j
+			}
+		}
+		_ = n
+		box := bx.Data[(b*NB+best)*boxStride:]
+		sx, sy := bx.ImInfo[b*4+2], bx.ImInfo[b*4+3]
+		want := []float32{box[0] / sx, box[1] / sy, box[2] / sx, box[3] / sy}
+		if !slices.Equal(o.PredBoxes[b*4:b*4+4], want) {
+			t.Errorf("sample %d: pred box %v, want %v", b, o.PredBoxes[b*4:b*4+4], want)
+		}
+	}
+	// Text: [CLS] 7 8 [SEP] / [CLS] 9 [SEP].
+	co := m.CoreOutputs()
+	if co.Lt != 5 || co.L != 4+3+1 {
+		t.Errorf("Lt %d L %d, want 5 and 8", co.Lt, co.L)
+	}
+}

@@ -15,6 +15,7 @@ func headLN(p *Params, prefix string) *heads.LayerNorm {
 // taskHeads are the heads of the configured module.
 type taskHeads struct {
 	vqa  heads.VQA
+	ref  heads.Grounding
 	rel  heads.Linear
 	mlm  heads.MLM
 	mvrc heads.MVRC
@@ -27,6 +28,11 @@ func bindHeads(p *Params, c *Config) taskHeads {
 		h.vqa = heads.VQA{
 			Transform:  heads.Transform{Dense: headLinear(p, "final_mlp.0.dense"), LN: headLN(p, "final_mlp.0.LayerNorm")},
 			Classifier: headLinear(p, "final_mlp.2"),
+		}
+	case TaskRefCOCO:
+		h.ref = heads.Grounding{
+			Transform: heads.Transform{Dense: headLinear(p, "final_mlp.0.dense")},
+			Cls:       headLinear(p, "final_mlp.2"),
 		}
 	default:
 		if c.WithRelLoss {

@@ -12,6 +12,8 @@ const (
 	TaskPretrain
 	// TaskPretrainMultitask is ResNetVLBERTForPretrainingMultitask (aux text-only rows).
 	TaskPretrainMultitask
+	// TaskRefCOCO is refcoco/modules/resnet_vlbert_for_refcoco.py::ResNetVLBERT.
+	TaskRefCOCO
 )
 
 func (t Task) String() string {
@@ -22,11 +24,14 @@ func (t Task) String() string {
 		return "ResNetVLBERTForPretraining"
 	case TaskPretrainMultitask:
 		return "ResNetVLBERTForPretrainingMultitask"
+	case TaskRefCOCO:
+		return "ResNetVLBERT (RefCOCO)"
 	}
 	return fmt.Sprintf("Task(%d)", int(t))
 }
 
-// TaskFromModule maps the config's MODULE name to a Task.
+// TaskFromModule maps the config's MODULE name to a Task. "ResNetVLBERT" is the VQA
+// module here; the RefCOCO module has the same name (FromConfig tells them apart).
 func TaskFromModule(module string) (Task, error) {
 	switch module {
 	case "ResNetVLBERT":
@@ -142,6 +147,7 @@ func (c *Config) Validate() error {
 		if c.AnswerVocabSize <= 0 {
 			return fmt.Errorf("model: DATASET.ANSWER_VOCAB_SIZE = %d, want > 0", c.AnswerVocabSize)
 		}
+	case TaskRefCOCO:
 	case TaskPretrain, TaskPretrainMultitask:
 		if c.WithRelLoss && !c.WithPooler {
 			return fmt.Errorf("model: WITH_REL_LOSS needs with_pooler")

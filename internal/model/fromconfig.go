@@ -7,25 +7,41 @@ import (
 )
 
 // FromConfig maps a loaded YAML config to the network configuration, and rejects the
-// settings this package does not implement (each would silently change the maths).
-func FromConfig(c *config.Config) (Config, error) {
+// settings this package does not implement (each would silently change the maths),
+// including the e2e visual path (IMAGE_FEAT_PRECOMPUTED=false).
+func FromConfig(c *config.Config) (Config, error) { return fromConfig(c, false) }
+
+// FromConfigE2E is FromConfig for e2e configs too: the caller computes the 2048-d RoI
+// features with the ResNet (package visual), passes them in Boxes.Data, loads the CNN
+// keys itself and back-propagates Boxes.FeatGrad.
+func FromConfigE2E(c *config.Config) (Config, error) { return fromConfig(c, true) }
+
+func fromConfig(c *config.Config, e2e bool) (Config, error) {
 	task, err := TaskFromModule(c.Module)
 	if err != nil {
 		return Config{}, err
+	}
+	if c.Module == "ResNetVLBERT" {
+		switch c.Task {
+		case config.TaskRefCOCO:
+			task = TaskRefCOCO
+		case config.TaskVCR:
+			return Config{}, fmt.Errorf("model: the VCR module is not implemented")
+		}
 	}
 	n, v := &c.Network, &c.Network.VLBERT
 	unsupported := []struct {
 		bad  bool
 		what string
 	}{
-		{!n.ImageFeatPrecomputed, "NETWORK.IMAGE_FEAT_PRECOMPUTED=false (the e2e ResNet path)"},
+		{!e2e && !n.ImageFeatPrecomputed, "NETWORK.IMAGE_FEAT_PRECOMPUTED=false (the e2e ResNet path; see FromConfigE2E)"},
 		{n.ImageSemantic, "NETWORK.IMAGE_SEMANTIC=true"},
 		{n.EnableCNNRegLoss, "NETWORK.ENABLE_CNN_REG_LOSS=true"},
 		{v.WordEmbeddingFrozen, "NETWORK.VLBERT.word_embedding_frozen=true"},
 		{!v.ObjPosIDRelative, "NETWORK.VLBERT.obj_pos_id_relative=false"},
 		{v.PositionPaddingIdx != -1, fmt.Sprintf("NETWORK.VLBERT.position_padding_idx=%d (only -1)", v.PositionPaddingIdx)},
 		{v.HiddenAct != "gelu", fmt.Sprintf("NETWORK.VLBERT.hidden_act=%q (only gelu)", v.HiddenAct)},
-		{task == TaskVQA && v.ObjectWordEmbedMode != 2, fmt.Sprintf("NETWORK.VLBERT.object_word_embed_mode=%d (only 2)", v.ObjectWordEmbedMode)},
+		{task != TaskPretrain && task != TaskPretrainMultitask && v.ObjectWordEmbedMode != 2, fmt.Sprintf("NETWORK.VLBERT.object_word_embed_mode=%d (only 2)", v.ObjectWordEmbedMode)},
 		{task != TaskVQA && n.MLMLossNormInBatchFirst, "NETWORK.MLM_LOSS_NORM_IN_BATCH_FIRST=true"},
 		{task != TaskVQA && n.MVRCLossNormInBatchFirst, "NETWORK.MVRC_LOSS_NORM_IN_BATCH_FIRST=true"},
 	}

@@ -48,3 +48,21 @@ func TestFromConfigRejects(t *testing.T) {
 		t.Errorf("unknown module: err = %v", err)
 	}
 }
+
+func TestFromConfigRefCOCO(t *testing.T) {
+	yml := "MODULE: ResNetVLBERT\nDATASET:\n  DATASET: refcoco+\nNETWORK:\n  IMAGE_FEAT_PRECOMPUTED: false\n  IMAGE_FINAL_DIM: 768\n  VLBERT:\n    hidden_size: 768\n    visual_size: 768\n    num_hidden_layers: 12\n    num_attention_heads: 12\n    intermediate_size: 3072\n    vocab_size: 30522\n    visual_ln: true\n"
+	c, err := config.Parse([]byte(yml), "refcoco.yaml", config.TaskRefCOCO)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := FromConfig(c); err == nil || !strings.Contains(err.Error(), "IMAGE_FEAT_PRECOMPUTED") {
+		t.Errorf("FromConfig accepted an e2e config: %v", err)
+	}
+	got, err := FromConfigE2E(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Task != TaskRefCOCO || got.HiddenSize != 768 {
+		t.Errorf("got task %v hidden %d", got.Task, got.HiddenSize)
+	}
+}

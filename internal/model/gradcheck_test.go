@@ -176,3 +176,24 @@ func TestFeatureGrad(t *testing.T) {
 		t.Error("all sampled feature gradients are zero")
 	}
 }
+
+func TestGradCheckRefCOCO(t *testing.T) {
+	for _, train := range []bool{false, true} {
+		m, err := New(tinyConfig(TaskRefCOCO))
+		if err != nil {
+			t.Fatal(err)
+		}
+		randomizeParams(m, 21)
+		m.Train, m.Seed, m.Step = train, 4, 2
+		rng := rand.New(rand.NewPCG(5, 5))
+		bt := &RefCOCOBatch{Boxes: randomBoxes(rng, []int{4, 2}, 5), LE: 4,
+			Expression: []int32{7, 8, 9, 0, 11, 12, 0, 0}, Label: []float32{1, 0, 1, 0, -1, 0, 1, -1, -1, -1}}
+		gradCheck(t, m, func() float64 {
+			o, err := m.ForwardRefCOCO(bt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return float64(o.Loss)
+		}, func() { m.BackwardRefCOCO(1) }, 7)
+	}
+}

@@ -4,12 +4,13 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 )
 
 // InitWeights draws every parameter as the original modules do when no weights are
 // loaded: Linear and Embedding weights N(0, initializer_range), biases 0, LayerNorm
 // 1/0 except the visual LayerNorm gammas (visual_scale_{text,object}_init, 0.0 in all
-// shipped configs), object_mask_visual_embedding 0, and VQA final_mlp Linear weights
+// shipped configs), object_mask_visual_embedding 0, and task-head (final_mlp) Linear weights
 // Xavier-uniform. The draw is a pure function of seed (not of PyTorch's RNG).
 func (m *Model) InitWeights(seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
@@ -32,7 +33,7 @@ func (m *Model) InitWeights(seed uint64) {
 				w[i] = g
 			}
 		case initNormal:
-			if p.Name == "final_mlp.0.dense.weight" || p.Name == "final_mlp.2.weight" {
+			if strings.HasPrefix(p.Name, "final_mlp.") {
 				a := math.Sqrt(6 / float64(p.Shape[0]+p.Shape[1]))
 				for i := range w {
 					w[i] = float32((2*rng.Float64() - 1) * a)

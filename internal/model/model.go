@@ -24,6 +24,7 @@ type Model struct {
 	vis   visualActs
 	vqa   vqaState
 	pt    pretrainState
+	ref   refState
 	acts  arena    // forward activations, reset by each Forward
 	ints  intArena // forward index buffers
 	grads arena    // backward scratch, reset by each Backward
@@ -68,6 +69,7 @@ const (
 	siteObjDownsample = 1
 	siteEmbedding     = 2
 	siteHeadVQA       = 3
+	siteHeadRefCOCO   = 4
 	siteLayerBase     = 16 // + 4*layer + {0 attention probs, 1 attention output, 2 ffn output}
 )
 

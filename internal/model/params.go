@@ -136,6 +136,9 @@ func buildParams(c *Config) *Params {
 			b.linear("vlbert.mvrc_head.transform.dense", H, H)
 			b.linear("vlbert.mvrc_head.region_cls_pred", c.RegionClasses, H)
 		}
+	case c.Task == TaskRefCOCO:
+		b.linear("final_mlp.0.dense", H, H)
+		b.linear("final_mlp.2", 1, H)
 	case c.Task == TaskVQA:
 		b.linear("final_mlp.0.dense", H, H)
 		b.layerNorm("final_mlp.0.LayerNorm", H, initOne)
