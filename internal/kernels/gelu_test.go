@@ -58,11 +58,14 @@ func TestBiasGELU(t *testing.T) {
 func TestGELUThreadInvariant(t *testing.T) {
 	r := newRand(23)
 	x, g := randn(r, 100000, 2), randn(r, 100000, 1)
+	bias := randn(r, 1000, 1)
 	checkThreadInvariant(t, "gelu", func() [][]float32 {
 		out, d := make([]float32, len(x)), make([]float32, len(x))
 		GELUForward(out, x)
 		GELUBackward(d, x, g)
-		return [][]float32{out, d}
+		bo, bp := make([]float32, len(x)), make([]float32, len(x))
+		BiasGELUForward(bo, bp, x, bias, 100, 1000)
+		return [][]float32{out, d, bo, bp}
 	})
 }
 
