@@ -11,34 +11,35 @@ import (
 //
 // tile computes the mr x nr tile C = alpha*(Ap·Bp) + beta*C, where Ap is an
 // mr x k panel of A with element [i][p] at a[i*rsA+p*csA] (packed: rsA = 1,
-// csA = mr; or A in place, either layout), Bp a packed k x nr panel of B (element
-// [p][j] at b[p*nr+j]) and C has row stride ldc. With beta == 0, C is not read.
-// k >= 1.
+// csA = mr; or A in place, either layout), Bp a k x nr panel of B with element
+// [p][j] at b[p*csB+j] (packed: csB = nr; or B in place) and C has row stride ldc.
+// With beta == 0, C is not read. k >= 1.
 type kernel struct {
 	name      string
 	mr, nr    int
 	mc, kc    int // A block is mc x kc (mc a multiple of mr): stays in L2
 	nc        int // B block is kc x nc (nc a multiple of nr): stays in L3
 	supported func() bool
-	tile      func(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)
+	tile      func(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
 }
 
-// packA says when the driver packs A; the micro-kernels can also read A in place.
-type packAMode int
+// packMode says when the driver packs panels of A and B; the micro-kernels can
+// also read A, and B when not transposed, in place.
+type packMode int
 
 const (
-	packAAuto   packAMode = iota // pack A when it is reused over enough columns of C
-	packAAlways                  // tests: always pack
-	packANever                   // tests: read A in place except for edge tiles
+	packAuto   packMode = iota // pack what is reused often enough to pay for it
+	packAlways                 // tests: always pack
+	packNever                  // tests: read in place except for edge panels and Bᵀ
 )
 
-// aPacking is the packing policy; only tests change it.
-var aPacking = packAAuto
+// packing is the packing policy; only tests change it.
+var packing = packAuto
 
-// unpackedN is the number of columns of C below which A is read in place: packing
-// A costs about as much as a few micro-tiles' worth of work per panel, which only
-// pays when the panel is reused across many B panels.
-const unpackedN = 256
+// unpackedN (unpackedM) is the number of columns (rows) of C below which A (B,
+// when not transposed) is read in place: packing a panel costs about as much as a
+// few micro-tiles of work, which only pays when the panel is reused many times.
+const unpackedN, unpackedM = 256, 256
 
 // maxTile bounds mr*nr over all kernels (the edge-tile scratch).
 const maxTile = 12 * 32
@@ -199,7 +200,8 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 	kcMax := min(kern.kc, k)
 	ncMax := min(kern.nc, roundUp(n, nr))
 	j.mcMax = min(kern.mc, roundUp(m, mr))
-	j.packA = aPacking == packAAlways || (aPacking == packAAuto && n >= unpackedN)
+	j.packA = packing == packAlways || (packing == packAuto && n >= unpackedN)
+	j.packB = transB || packing == packAlways || (packing == packAuto && m >= unpackedM)
 	bbuf := getBBuffer(kcMax * ncMax)
 	j.bp = *bbuf
 	mTiles := ceilDiv(m, mr)
@@ -221,14 +223,14 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 				j.betaBlock = 1
 			}
 			if threads <= 1 {
-				j.packB(0, nPanels)
+				j.packPanels(0, nPanels)
 				j.block(w, 0, mTiles, 0, nPanels)
 				continue
 			}
 			// The closures get their own copy so that j stays on the stack.
 			jp := new(job)
 			*jp = j
-			parallel.For(nPanels, 1, jp.packB)
+			parallel.For(nPanels, 1, jp.packPanels)
 			size := jp.mcMax * jp.kc
 			if mTiles >= 2*threads || mTiles >= nPanels {
 				parallel.For(mTiles, 1, func(lo, hi int) {
@@ -260,17 +262,22 @@ type job struct {
 	a, b, c        []float32
 	lda, ldb, ldc  int
 	packA          bool      // pack A, or read it in place
+	packB          bool      // pack B, or read it in place (not transposed only)
 	mcMax          int       // rows of A per packed block
 	bp             []float32 // packed kc x nc block of op(B)
 	jc, nc, pc, kc int       // current block: columns [jc, jc+nc), depth [pc, pc+kc)
 	betaBlock      float32   // beta for the first depth block, then 1
 }
 
-// packB packs the nr-column panels [lo, hi) of the current block of op(B).
-func (j *job) packB(lo, hi int) {
+// packPanels packs the nr-column panels [lo, hi) of the current block of op(B)
+// (only the partial last panel when B is read in place).
+func (j *job) packPanels(lo, hi int) {
 	nr, kc := j.kern.nr, j.kc
 	for jp := lo; jp < hi; jp++ {
 		j0 := jp * nr
+		if !j.packB && j0+nr <= j.nc {
+			continue
+		}
 		packPanelB(j.bp[jp*nr*kc:(jp+1)*nr*kc], j.transB, j.b, j.ldb, j.pc, kc, j.jc+j0, min(nr, j.nc-j0), nr)
 	}
 }
@@ -293,7 +300,10 @@ func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
 		for jp := pj0; jp < pj1; jp++ {
 			j0 := j.jc + jp*nr
 			nw := min(nr, n-j0)
-			bpanel := &j.bp[jp*nr*kc]
+			bpanel, csB := &j.bp[jp*nr*kc], nr
+			if !j.packB && nw == nr {
+				bpanel, csB = &j.b[j.pc*j.ldb+j0], j.ldb
+			}
 			for it := ic; it < ie; it++ {
 				i0 := it * mr
 				mh := min(mr, m-i0)
@@ -306,10 +316,10 @@ func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
 					}
 				}
 				if mh == mr && nw == nr {
-					kern.tile(kc, apanel, rsA, csA, bpanel, &c[i0*ldc+j0], ldc, j.alpha, j.betaBlock)
+					kern.tile(kc, apanel, rsA, csA, bpanel, csB, &c[i0*ldc+j0], ldc, j.alpha, j.betaBlock)
 					continue
 				}
-				kern.tile(kc, apanel, rsA, csA, bpanel, &ws.tile[0], nr, j.alpha, 0)
+				kern.tile(kc, apanel, rsA, csA, bpanel, csB, &ws.tile[0], nr, j.alpha, 0)
 				mergeTile(c[i0*ldc+j0:], ldc, ws.tile[:], nr, mh, nw, j.betaBlock)
 			}
 		}

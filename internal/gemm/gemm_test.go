@@ -27,16 +27,16 @@ func implementations(t *testing.T) []impl {
 		}
 		for _, v := range []struct {
 			threads int
-			mode    packAMode
-		}{{1, packAAlways}, {3, packAAlways}, {1, packANever}, {3, packANever}} {
-			modeName := map[packAMode]string{packAAlways: "packedA", packANever: "inplaceA"}[v.mode]
+			mode    packMode
+		}{{1, packAlways}, {3, packAlways}, {1, packNever}, {3, packNever}} {
+			modeName := map[packMode]string{packAlways: "packed", packNever: "inplace"}[v.mode]
 			impls = append(impls, impl{
 				name: fmt.Sprintf("%s/%s/threads=%d", k.name, modeName, v.threads),
 				sgemm: func(transA, transB bool, m, n, k2 int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 					checkArgs(transA, transB, m, n, k2, len(a), lda, len(b), ldb, len(c), ldc)
-					prev := aPacking
-					aPacking = v.mode
-					defer func() { aPacking = prev }()
+					prev := packing
+					packing = v.mode
+					defer func() { packing = prev }()
 					sgemm(k, v.threads, transA, transB, m, n, k2, alpha, a, lda, b, ldb, beta, c, ldc)
 				},
 			})

@@ -10,13 +10,13 @@ var generic = &kernel{
 }
 
 // tileGeneric computes the 4x4 tile C = alpha*(Ap·Bp) + beta*C (see kernel.tile).
-func tileGeneric(k int, ap *float32, rsA, csA int, bp, cp *float32, ldc int, alpha, beta float32) {
+func tileGeneric(k int, ap *float32, rsA, csA int, bp *float32, csB int, cp *float32, ldc int, alpha, beta float32) {
 	a := floats(ap, 3*rsA+(k-1)*csA+1)
-	b := floats(bp, 4*k)
+	b := floats(bp, (k-1)*csB+4)
 	var c00, c01, c02, c03, c10, c11, c12, c13 float32
 	var c20, c21, c22, c23, c30, c31, c32, c33 float32
 	for p := 0; p < k; p++ {
-		bv := b[4*p : 4*p+4 : 4*p+4]
+		bv := b[p*csB : p*csB+4 : p*csB+4]
 		a0, a1, a2, a3 := a[p*csA], a[p*csA+rsA], a[p*csA+2*rsA], a[p*csA+3*rsA]
 		b0, b1, b2, b3 := bv[0], bv[1], bv[2], bv[3]
 		c00 += a0 * b0

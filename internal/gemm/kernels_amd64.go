@@ -34,12 +34,12 @@ var avx2 = &kernel{
 // tileAVX2 computes a 6x16 tile (see kernel.tile). k >= 1.
 //
 //go:noescape
-func tileAVX2(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)
+func tileAVX2(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
 
 // tileAVX512 computes a 12x32 tile (see kernel.tile). k >= 1.
 //
 //go:noescape
-func tileAVX512(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)
+func tileAVX512(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
 
 // transposeStrip sets dst[p*ldd+i] = src[i*lds+p] for i < 8, p < 8*blocks.
 // Needs AVX (hasTranspose).

@@ -2,16 +2,16 @@
 
 #include "textflag.h"
 
-// func tileAVX2(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)
-// C[6 x 16] = alpha * Σ_p a[i*rsA+p*csA] * b[p*16+j] + beta*C (C not read when beta == 0).
-TEXT ·tileAVX2(SB), NOSPLIT, $0-64
+// func tileAVX2(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+// C[6 x 16] = alpha * Σ_p a[i*rsA+p*csA] * b[p*csB+j] + beta*C (C not read when beta == 0).
+TEXT ·tileAVX2(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rsA+16(FP), R10
 	MOVQ csA+24(FP), R13
 	MOVQ b+32(FP), DI
-	MOVQ c+40(FP), DX
-	MOVQ ldc+48(FP), R8
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R8
 	SHLQ $2, R8
 	SHLQ $2, R10
 	SHLQ $2, R13
@@ -47,6 +47,8 @@ TEXT ·tileAVX2(SB), NOSPLIT, $0-64
 	VXORPS Y13, Y13, Y13
 	VXORPS Y14, Y14, Y14
 	VXORPS Y15, Y15, Y15
+	MOVQ csB+40(FP), R9
+	SHLQ $2, R9
 	MOVQ CX, AX
 	SHRQ $2, AX
 	ANDQ $3, CX
@@ -74,8 +76,9 @@ tileAVX2_loop4:
 	VFMADD231PS Y0, Y3, Y14
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ R13, SI
-	VMOVUPS 64(DI), Y0
-	VMOVUPS 96(DI), Y1
+	ADDQ R9, DI
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
 	VBROADCASTSS (SI), Y2
 	VFMADD231PS Y0, Y2, Y4
 	VFMADD231PS Y1, Y2, Y5
@@ -95,8 +98,9 @@ tileAVX2_loop4:
 	VFMADD231PS Y0, Y3, Y14
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ R13, SI
-	VMOVUPS 128(DI), Y0
-	VMOVUPS 160(DI), Y1
+	ADDQ R9, DI
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
 	VBROADCASTSS (SI), Y2
 	VFMADD231PS Y0, Y2, Y4
 	VFMADD231PS Y1, Y2, Y5
@@ -116,8 +120,9 @@ tileAVX2_loop4:
 	VFMADD231PS Y0, Y3, Y14
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ R13, SI
-	VMOVUPS 192(DI), Y0
-	VMOVUPS 224(DI), Y1
+	ADDQ R9, DI
+	VMOVUPS 0(DI), Y0
+	VMOVUPS 32(DI), Y1
 	VBROADCASTSS (SI), Y2
 	VFMADD231PS Y0, Y2, Y4
 	VFMADD231PS Y1, Y2, Y5
@@ -137,7 +142,7 @@ tileAVX2_loop4:
 	VFMADD231PS Y0, Y3, Y14
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ R13, SI
-	ADDQ $256, DI
+	ADDQ R9, DI
 	DECQ AX
 	JNZ tileAVX2_loop4
 tileAVX2_rem:
@@ -165,11 +170,11 @@ tileAVX2_loop1:
 	VFMADD231PS Y0, Y3, Y14
 	VFMADD231PS Y1, Y3, Y15
 	ADDQ R13, SI
-	ADDQ $64, DI
+	ADDQ R9, DI
 	DECQ CX
 	JNZ tileAVX2_loop1
 tileAVX2_scale:
-	VBROADCASTSS alpha+56(FP), Y0
+	VBROADCASTSS alpha+64(FP), Y0
 	VMULPS Y0, Y4, Y4
 	VMULPS Y0, Y5, Y5
 	VMULPS Y0, Y6, Y6
@@ -182,10 +187,10 @@ tileAVX2_scale:
 	VMULPS Y0, Y13, Y13
 	VMULPS Y0, Y14, Y14
 	VMULPS Y0, Y15, Y15
-	MOVL beta+60(FP), AX
+	MOVL beta+68(FP), AX
 	ANDL $0x7fffffff, AX
 	JZ tileAVX2_store
-	VBROADCASTSS beta+60(FP), Y1
+	VBROADCASTSS beta+68(FP), Y1
 	VFMADD231PS 0(DX), Y1, Y4
 	VMOVUPS Y4, 0(DX)
 	VFMADD231PS 32(DX), Y1, Y5
@@ -238,16 +243,16 @@ tileAVX2_store:
 	VZEROUPPER
 	RET
 
-// func tileAVX512(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)
-// C[12 x 32] = alpha * Σ_p a[i*rsA+p*csA] * b[p*32+j] + beta*C (C not read when beta == 0).
-TEXT ·tileAVX512(SB), NOSPLIT, $0-64
+// func tileAVX512(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+// C[12 x 32] = alpha * Σ_p a[i*rsA+p*csA] * b[p*csB+j] + beta*C (C not read when beta == 0).
+TEXT ·tileAVX512(SB), NOSPLIT, $0-72
 	MOVQ k+0(FP), CX
 	MOVQ a+8(FP), SI
 	MOVQ rsA+16(FP), R10
 	MOVQ csA+24(FP), R13
 	MOVQ b+32(FP), DI
-	MOVQ c+40(FP), DX
-	MOVQ ldc+48(FP), R8
+	MOVQ c+48(FP), DX
+	MOVQ ldc+56(FP), R8
 	SHLQ $2, R8
 	SHLQ $2, R10
 	SHLQ $2, R13
@@ -314,6 +319,8 @@ TEXT ·tileAVX512(SB), NOSPLIT, $0-64
 	VPXORD Z25, Z25, Z25
 	VPXORD Z26, Z26, Z26
 	VPXORD Z27, Z27, Z27
+	MOVQ csB+40(FP), R9
+	SHLQ $2, R9
 	MOVQ CX, AX
 	SHRQ $2, AX
 	ANDQ $3, CX
@@ -360,8 +367,9 @@ tileAVX512_loop4:
 	VFMADD231PS Z1, Z3, Z27
 	ADDQ R13, SI
 	ADDQ R13, BX
-	VMOVUPS 128(DI), Z0
-	VMOVUPS 192(DI), Z1
+	ADDQ R9, DI
+	VMOVUPS 0(DI), Z0
+	VMOVUPS 64(DI), Z1
 	VBROADCASTSS (SI), Z2
 	VFMADD231PS Z0, Z2, Z4
 	VFMADD231PS Z1, Z2, Z5
@@ -400,8 +408,9 @@ tileAVX512_loop4:
 	VFMADD231PS Z1, Z3, Z27
 	ADDQ R13, SI
 	ADDQ R13, BX
-	VMOVUPS 256(DI), Z0
-	VMOVUPS 320(DI), Z1
+	ADDQ R9, DI
+	VMOVUPS 0(DI), Z0
+	VMOVUPS 64(DI), Z1
 	VBROADCASTSS (SI), Z2
 	VFMADD231PS Z0, Z2, Z4
 	VFMADD231PS Z1, Z2, Z5
@@ -440,8 +449,9 @@ tileAVX512_loop4:
 	VFMADD231PS Z1, Z3, Z27
 	ADDQ R13, SI
 	ADDQ R13, BX
-	VMOVUPS 384(DI), Z0
-	VMOVUPS 448(DI), Z1
+	ADDQ R9, DI
+	VMOVUPS 0(DI), Z0
+	VMOVUPS 64(DI), Z1
 	VBROADCASTSS (SI), Z2
 	VFMADD231PS Z0, Z2, Z4
 	VFMADD231PS Z1, Z2, Z5
@@ -480,7 +490,7 @@ tileAVX512_loop4:
 	VFMADD231PS Z1, Z3, Z27
 	ADDQ R13, SI
 	ADDQ R13, BX
-	ADDQ $512, DI
+	ADDQ R9, DI
 	DECQ AX
 	JNZ tileAVX512_loop4
 tileAVX512_rem:
@@ -527,11 +537,11 @@ tileAVX512_loop1:
 	VFMADD231PS Z1, Z3, Z27
 	ADDQ R13, SI
 	ADDQ R13, BX
-	ADDQ $128, DI
+	ADDQ R9, DI
 	DECQ CX
 	JNZ tileAVX512_loop1
 tileAVX512_scale:
-	VBROADCASTSS alpha+56(FP), Z0
+	VBROADCASTSS alpha+64(FP), Z0
 	VMULPS Z0, Z4, Z4
 	VMULPS Z0, Z5, Z5
 	VMULPS Z0, Z6, Z6
@@ -556,10 +566,10 @@ tileAVX512_scale:
 	VMULPS Z0, Z25, Z25
 	VMULPS Z0, Z26, Z26
 	VMULPS Z0, Z27, Z27
-	MOVL beta+60(FP), AX
+	MOVL beta+68(FP), AX
 	ANDL $0x7fffffff, AX
 	JZ tileAVX512_store
-	VBROADCASTSS beta+60(FP), Z1
+	VBROADCASTSS beta+68(FP), Z1
 	VFMADD231PS 0(DX), Z1, Z4
 	VMOVUPS Z4, 0(DX)
 	VFMADD231PS 64(DX), Z1, Z5

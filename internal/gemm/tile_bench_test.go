@@ -14,7 +14,7 @@ func BenchmarkTile(b *testing.B) {
 			a, bp := randFloats(kc*kern.mr), randFloats(kc*kern.nr)
 			c := make([]float32, kern.mr*kern.nr)
 			for range b.N {
-				kern.tile(kc, &a[0], 1, kern.mr, &bp[0], &c[0], kern.nr, 1, 1)
+				kern.tile(kc, &a[0], 1, kern.mr, &bp[0], kern.nr, &c[0], kern.nr, 1, 1)
 			}
 			b.ReportMetric(2*float64(kc*kern.mr*kern.nr)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

@@ -65,16 +65,16 @@ func (s spec) emit(w *bytes.Buffer) {
 		return fmt.Sprintf([6]string{"(%[1]s)", "(%[1]s)(R10*1)", "(%[1]s)(R10*2)", "(%[1]s)(R11*1)", "(%[1]s)(R10*4)", "(%[1]s)(R12*1)"}[r%6], base)
 	}
 
-	fmt.Fprintf(w, "\n// func %s(k int, a *float32, rsA, csA int, b, c *float32, ldc int, alpha, beta float32)\n", s.name)
-	fmt.Fprintf(w, "// C[%d x %d] = alpha * Σ_p a[i*rsA+p*csA] * b[p*%d+j] + beta*C (C not read when beta == 0).\n", s.mr, nr, nr)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-64\n", s.name)
+	fmt.Fprintf(w, "\n// func %s(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)\n", s.name)
+	fmt.Fprintf(w, "// C[%d x %d] = alpha * Σ_p a[i*rsA+p*csA] * b[p*csB+j] + beta*C (C not read when beta == 0).\n", s.mr, nr)
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", s.name)
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ rsA+16(FP), R10")
 	p("MOVQ csA+24(FP), R13")
 	p("MOVQ b+32(FP), DI")
-	p("MOVQ c+40(FP), DX")
-	p("MOVQ ldc+48(FP), R8")
+	p("MOVQ c+48(FP), DX")
+	p("MOVQ ldc+56(FP), R8")
 	p("SHLQ $2, R8")
 	p("SHLQ $2, R10")
 	p("SHLQ $2, R13")
@@ -99,10 +99,12 @@ func (s spec) emit(w *bytes.Buffer) {
 			p("%s %s, %s, %s", zero, acc(r, v), acc(r, v), acc(r, v))
 		}
 	}
+	p("MOVQ csB+40(FP), R9")
+	p("SHLQ $2, R9")
 	// step is one rank-1 update: load a row of B, broadcast each A element.
 	step := func(u int) {
 		for v := 0; v < s.vecs; v++ {
-			p("VMOVUPS %d(DI), %s", u*nr*4+v*vb, bReg(v))
+			p("VMOVUPS %d(DI), %s", v*vb, bReg(v))
 		}
 		for r := 0; r < s.mr; r++ {
 			p("VBROADCASTSS %s, %s", aAddr(r), bc(r))
@@ -114,6 +116,7 @@ func (s spec) emit(w *bytes.Buffer) {
 		if s.mr > 6 {
 			p("ADDQ R13, BX")
 		}
+		p("ADDQ R9, DI")
 	}
 	const unroll = 4
 	p("MOVQ CX, AX")
@@ -125,7 +128,6 @@ func (s spec) emit(w *bytes.Buffer) {
 	for u := 0; u < unroll; u++ {
 		step(u)
 	}
-	p("ADDQ $%d, DI", unroll*nr*4)
 	p("DECQ AX")
 	p("JNZ %s_loop4", s.name)
 	label("rem")
@@ -133,22 +135,21 @@ func (s spec) emit(w *bytes.Buffer) {
 	p("JZ %s_scale", s.name)
 	label("loop1")
 	step(0)
-	p("ADDQ $%d, DI", nr*4)
 	p("DECQ CX")
 	p("JNZ %s_loop1", s.name)
 
 	label("scale")
-	p("VBROADCASTSS alpha+56(FP), %s", bReg(0))
+	p("VBROADCASTSS alpha+64(FP), %s", bReg(0))
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
 			p("VMULPS %s, %s, %s", bReg(0), acc(r, v), acc(r, v))
 		}
 	}
 	// beta == ±0: store without reading C.
-	p("MOVL beta+60(FP), AX")
+	p("MOVL beta+68(FP), AX")
 	p("ANDL $0x7fffffff, AX")
 	p("JZ %s_store", s.name)
-	p("VBROADCASTSS beta+60(FP), %s", bReg(1))
+	p("VBROADCASTSS beta+68(FP), %s", bReg(1))
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
 			p("VFMADD231PS %d(DX), %s, %s", v*vb, bReg(1), acc(r, v))
