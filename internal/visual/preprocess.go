@@ -40,6 +40,38 @@ func Preprocess(img *RGBImage, boxes []float32, tr Transform) (*Prepared, error)
 	if img == nil || img.W <= 0 || img.H <= 0 || len(img.Pix) != img.W*img.H*3 {
 		return nil, fmt.Errorf("visual: preprocess: invalid image")
 	}
+	out, err := prepareGeometry(img.W, img.H, boxes, tr)
+	if err != nil {
+		return nil, err
+	}
+	resized := img
+	if out.W != img.W || out.H != img.H {
+		resized = ResizeBilinear(img, out.W, out.H)
+	}
+	out.Image = normalize(resized, tr.Flip)
+	return out, nil
+}
+
+// PreprocessBlank is Preprocess for an image that could not be loaded: like the
+// original datasets (transform with image=None, then a zero tensor), the boxes
+// are transformed for a w x h image and the image is all zeros (the mean colour)
+// at the resized size.
+func PreprocessBlank(w, h int, boxes []float32, tr Transform) (*Prepared, error) {
+	if w <= 0 || h <= 0 || int64(w)*int64(h) > MaxImagePixels {
+		return nil, fmt.Errorf("visual: preprocess: invalid image size %dx%d", w, h)
+	}
+	out, err := prepareGeometry(w, h, boxes, tr)
+	if err != nil {
+		return nil, err
+	}
+	out.Image = make([]float32, 3*out.W*out.H)
+	return out, nil
+}
+
+// prepareGeometry computes the resized size, im_info and the transformed,
+// clamped boxes (scale in float32 like the original's in-place tensor ops, flip
+// about the resized width, clamp to [0, W−1] x [0, H−1]).
+func prepareGeometry(w, h int, boxes []float32, tr Transform) (*Prepared, error) {
 	if tr.MinSize <= 0 || (tr.MaxSize > 0 && tr.MaxSize < tr.MinSize) {
 		return nil, fmt.Errorf("visual: preprocess: invalid scales %d/%d", tr.MinSize, tr.MaxSize)
 	}
@@ -51,24 +83,20 @@ func Preprocess(img *RGBImage, boxes []float32, tr Transform) (*Prepared, error)
 			return nil, fmt.Errorf("visual: preprocess: box %d has non-finite coordinate %g", i/4, v)
 		}
 	}
-	ow, oh := ResizeSize(img.W, img.H, tr.MinSize, tr.MaxSize)
+	ow, oh := ResizeSize(w, h, tr.MinSize, tr.MaxSize)
 	if ow <= 0 || oh <= 0 || int64(ow)*int64(oh) > MaxImagePixels {
-		return nil, fmt.Errorf("visual: preprocess: %dx%d image resizes to %dx%d", img.W, img.H, ow, oh)
+		return nil, fmt.Errorf("visual: preprocess: %dx%d image resizes to %dx%d", w, h, ow, oh)
 	}
-	resized := img
-	if ow != img.W || oh != img.H {
-		resized = ResizeBilinear(img, ow, oh)
-	}
-	sx := float32(float64(ow) / float64(img.W))
-	sy := float32(float64(oh) / float64(img.H))
+	sx := float32(float64(ow) / float64(w))
+	sy := float32(float64(oh) / float64(h))
 	out := &Prepared{W: ow, H: oh, ImInfo: [4]float32{float32(ow), float32(oh), sx, sy}}
 	out.Boxes = make([]float32, len(boxes))
 	for r := 0; r < len(boxes)/4; r++ {
 		b := boxes[r*4 : r*4+4]
 		x1, y1, x2, y2 := b[0]*sx, b[1]*sy, b[2]*sx, b[3]*sy
 		if tr.Flip {
-			w := float32(ow)
-			x1, x2 = w-1-x2, w-1-x1
+			fw := float32(ow)
+			x1, x2 = fw-1-x2, fw-1-x1
 		}
 		o := out.Boxes[r*4 : r*4+4]
 		o[0] = clampf(x1, 0, float32(ow-1))
@@ -76,7 +104,6 @@ func Preprocess(img *RGBImage, boxes []float32, tr Transform) (*Prepared, error)
 		o[2] = clampf(x2, 0, float32(ow-1))
 		o[3] = clampf(y2, 0, float32(oh-1))
 	}
-	out.Image = normalize(resized, tr.Flip)
 	return out, nil
 }
 

@@ -6,10 +6,12 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/png"
 	"math"
+	"math/rand/v2"
 	"os"
 	"testing"
 )
@@ -296,4 +298,50 @@ func FuzzDecodeAndPreprocess(f *testing.F) {
 		}
 		MaskPixels(p.Image, p.H, p.W, b)
 	})
+}
+
+func TestPreprocessBlankAndForwardPrepared(t *testing.T) {
+	tr := DefaultTransform()
+	tr.MinSize, tr.MaxSize = 40, 64
+	img := NewRGBImage(30, 20)
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i)
+	}
+	boxes := []float32{0, 0, 29, 19, 3, 4, 12, 15}
+	p, err := Preprocess(img, boxes, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	blank, err := PreprocessBlank(30, 20, boxes, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if blank.W != p.W || blank.H != p.H || blank.ImInfo != p.ImInfo || maxAbsDiff32(blank.Boxes, p.Boxes) != 0 {
+		t.Fatalf("blank geometry %+v differs from %+v", blank, p)
+	}
+	for _, v := range blank.Image {
+		if v != 0 {
+			t.Fatal("blank image not zero")
+		}
+	}
+	n := NewNetwork(tinyConfig(1, 2))
+	randomizeParams(rand.New(rand.NewPCG(1, 2)), n.Params)
+	feats := n.ForwardPrepared([]*Prepared{p, blank}, nil)
+	if len(feats) != 4*n.Cfg.FeatureDim() {
+		t.Fatalf("%d features", len(feats))
+	}
+	got := append([]float32(nil), feats...)
+	batch, H, W := PadBatch(nil, []*Prepared{p, blank})
+	want := n.Forward(batch, 2, H, W, RoIs([]*Prepared{p, blank}), 4, nil)
+	if maxAbsDiff32(got, want) != 0 {
+		t.Fatal("ForwardPrepared differs from PadBatch+RoIs+Forward")
+	}
+}
+
+func ExampleResizeSize() {
+	fmt.Println(ResizeSize(640, 480, 600, 1000))
+	fmt.Println(ResizeSize(1920, 1080, 600, 1000))
+	// Output:
+	// 800 600
+	// 999 562
 }

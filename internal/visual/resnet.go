@@ -75,6 +75,7 @@ type Network struct {
 	ho, wo       int
 	masks, gated []float32
 	feats        []float32
+	batch        []float32 // padded images of ForwardPrepared
 
 	// Backward buffers.
 	dHead, dRoiOut, dFeat []float32
@@ -172,6 +173,16 @@ func (n *Network) Backbone(images []float32, N, H, W int) (feat []float32, FH, F
 func (n *Network) Forward(images []float32, N, H, W int, rois []float32, R int, masks []float32) []float32 {
 	feat, FH, FW := n.Backbone(images, N, H, W)
 	return n.forwardHead(feat, N, FH, FW, rois, R, masks)
+}
+
+// ForwardPrepared pads the images into one batch (PadBatch), builds the RoIs from
+// their boxes (RoIs) and runs Forward: one feature vector per box, in image then
+// box order. masks are as for Forward.
+func (n *Network) ForwardPrepared(images []*Prepared, masks []float32) []float32 {
+	var H, W int
+	n.batch, H, W = PadBatch(n.batch, images)
+	rois := RoIs(images)
+	return n.Forward(n.batch, len(images), H, W, rois, len(rois)/5, masks)
 }
 
 // ForwardFromFeatures runs RoIAlign, the head, mask gating and the average pool on
