@@ -6,6 +6,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/model"
@@ -27,7 +28,7 @@ func init() {
 			var o forwardOptions
 			fs := newFlagSet("forward", stderr)
 			fs.StringVar(&o.cfg, "cfg", "", "YAML config in the original schema (MODULE selects the task)")
-			fs.StringVar(&o.ckpt, "ckpt", "", "original .model checkpoint (legacy or zip torch.save)")
+			fs.StringVar(&o.ckpt, "ckpt", "", "original .model checkpoint (legacy or zip torch.save), or a .safetensors state dict")
 			fs.StringVar(&o.inputs, "inputs", "", "batch: .npz (or directory of .npy) named as the golden set without prefix")
 			fs.StringVar(&o.out, "out", "", "output .npz")
 			fs.BoolVar(&o.backward, "backward", false, "also back-propagate the training loss (dropout off) and write grad.<key>")
@@ -56,11 +57,19 @@ func runForward(ctx context.Context, o forwardOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	ck, err := weights.ReadTorch(o.ckpt)
+	var sd map[string]*weights.Tensor
+	if strings.HasSuffix(o.ckpt, ".safetensors") {
+		sd, _, err = weights.ReadSafetensors(o.ckpt)
+	} else {
+		var ck *weights.TorchCheckpoint
+		if ck, err = weights.ReadTorch(o.ckpt); err == nil {
+			sd = ck.StateDict
+		}
+	}
 	if err != nil {
 		return err
 	}
-	if _, err := m.LoadTorchStateDict(ck.StateDict, o.ckpt, true); err != nil {
+	if _, err := m.LoadTorchStateDict(sd, o.ckpt, true); err != nil {
 		return err
 	}
 	in, err := npy.ReadNpz(o.inputs)
@@ -74,6 +83,8 @@ func runForward(ctx context.Context, o forwardOptions, stdout io.Writer) error {
 	switch mc.Task {
 	case model.TaskVQA:
 		err = forwardVQA(m, in, out, o.backward, o.inputs)
+	case model.TaskRefCOCO:
+		err = forwardRefCOCO(m, in, out, o.backward, o.inputs)
 	default:
 		err = forwardPretrain(m, in, out, o.backward, o.inputs)
 	}
@@ -201,6 +212,47 @@ func forwardVQA(m *model.Model, in map[string]*npy.Array, out map[string]*npy.Ar
 	if backward {
 		m.ZeroGrad()
 		m.BackwardVQA(1)
+	}
+	return nil
+}
+
+func forwardRefCOCO(m *model.Model, in map[string]*npy.Array, out map[string]*npy.Array, backward bool, src string) error {
+	r := batchReader{src, in}
+	bx, err := r.boxes()
+	if err != nil {
+		return err
+	}
+	e, err := r.get("expression", false, 2)
+	if err != nil {
+		return err
+	}
+	if err := r.want("expression", e, 0, bx.B); err != nil {
+		return err
+	}
+	bt := &model.RefCOCOBatch{Boxes: bx, LE: e.Shape[1], Expression: toI32(e)}
+	if _, ok := in["label"]; ok || backward {
+		lab, err := r.get("label", true, 2)
+		if err != nil {
+			return err
+		}
+		if !slices.Equal(lab.Shape, []int{bx.B, bx.NB}) {
+			return fmt.Errorf("forward: %s: array \"label\" has shape %v, want [%d %d]", src, lab.Shape, bx.B, bx.NB)
+		}
+		bt.Label = lab.F32
+	}
+	res, err := m.ForwardRefCOCO(bt)
+	if err != nil {
+		return fmt.Errorf("forward: %s: %w", src, err)
+	}
+	out["label_logits"] = npy.NewF32(slices.Clone(res.Logits), bx.B, bx.NB)
+	out["pred_boxes"] = npy.NewF32(slices.Clone(res.PredBoxes), bx.B, 4)
+	out["obj_reps"] = npy.NewF32(slices.Clone(res.ObjReps), bx.B, res.Lo, m.Cfg.HiddenSize)
+	if bt.Label != nil {
+		out["cls_loss"] = npy.NewF32([]float32{res.Loss})
+	}
+	if backward {
+		m.ZeroGrad()
+		m.BackwardRefCOCO(1)
 	}
 	return nil
 }

@@ -10,7 +10,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/npy"
+	"github.com/vlbert/vlbert/internal/weights"
 )
 
 const goldenDir = "../../testdata/golden"
@@ -197,4 +200,80 @@ func TestForwardBadInputs(t *testing.T) {
 			t.Errorf("err = %v, want missing final_mlp keys naming the file", err)
 		}
 	})
+}
+
+// TestForwardRefCOCO runs the RefCOCO module (precomputed features) from a
+// safetensors state dict of a randomly initialised tiny model.
+func TestForwardRefCOCO(t *testing.T) {
+	dir := t.TempDir()
+	yml := "MODULE: ResNetVLBERT\nDATASET:\n  DATASET: refcoco+\nNETWORK:\n  IMAGE_FEAT_PRECOMPUTED: true\n  IMAGE_FINAL_DIM: 8\n  CLASSIFIER_DROPOUT: 0.0\n  VLBERT:\n    hidden_size: 8\n    visual_size: 8\n    num_hidden_layers: 1\n    num_attention_heads: 2\n    intermediate_size: 16\n    vocab_size: 200\n    max_position_embeddings: 40\n    visual_ln: true\n"
+	cfgPath := filepath.Join(dir, "refcoco.yaml")
+	if err := os.WriteFile(cfgPath, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c, err := config.Load(cfgPath, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := model.FromConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.New(mc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.InitWeights(5)
+	sd := map[string]*weights.Tensor{}
+	for _, name := range m.Params.Names() {
+		q, _ := m.Params.Lookup(name)
+		sd["module."+name] = weights.NewF32(slices.Clone(m.Params.View(name)), q.Shape...)
+	}
+	ckpt := filepath.Join(dir, "ref.safetensors")
+	if err := weights.WriteSafetensors(ckpt, sd, nil); err != nil {
+		t.Fatal(err)
+	}
+	boxes := goldenArray(t, "vqa_in_boxes")
+	label := make([]float32, 2*10)
+	label[3], label[12] = 1, 1
+	in := map[string]*npy.Array{"boxes": boxes, "im_info": goldenArray(t, "vqa_in_im_info"),
+		"expression": npy.NewI64([]int64{5, 6, 7, 0, 8, 9, 0, 0}, 2, 4), "label": npy.NewF32(label, 2, 10)}
+	inPath := filepath.Join(dir, "in.npz")
+	if err := npy.WriteNpz(inPath, in); err != nil {
+		t.Fatal(err)
+	}
+	outPath := filepath.Join(dir, "out.npz")
+	o := forwardOptions{cfg: cfgPath, ckpt: ckpt, inputs: inPath, out: outPath, backward: true}
+	if err := runForward(context.Background(), o, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := npy.ReadNpz(outPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"label_logits", "pred_boxes", "cls_loss", "obj_reps", "grad.final_mlp.2.weight", "attention_probs_all_layers"} {
+		if _, ok := out[k]; !ok {
+			t.Errorf("output %q missing", k)
+		}
+	}
+	if l := out["cls_loss"].F32[0]; !(l > 0) || math.IsNaN(float64(l)) {
+		t.Errorf("cls_loss = %g", l)
+	}
+	if sh := out["label_logits"].Shape; !slices.Equal(sh, []int{2, 10}) {
+		t.Errorf("label_logits shape %v", sh)
+	}
+	// The predicted box is one of the sample's boxes (scale 1 in these im_info).
+	pb := out["pred_boxes"].F32
+	for b := 0; b < 2; b++ {
+		found := false
+		for j := 0; j < 10; j++ {
+			row := boxes.F32[(b*10+j)*2052:]
+			if row[0] > -1.5 && slices.Equal(row[:4], pb[b*4:b*4+4]) {
+				found = true
+			}
+		}
+		if !found {
+			t.Errorf("sample %d: pred box %v is not a valid input box", b, pb[b*4:b*4+4])
+		}
+	}
 }
