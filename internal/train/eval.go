@@ -1,0 +1,84 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/model"
+)
+
+// Evaluate loads ckpt (a vlbert .safetensors or an original .model) and
+// returns the task's metrics on split ("val", or "train"), dropout off.
+func Evaluate(ctx context.Context, cfg *config.Config, ckpt, split string) (map[string]float64, []string, error) {
+	task, err := NewTask(cfg, split)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer task.Close()
+	m, err := loadForInference(cfg, ckpt)
+	if err != nil {
+		return nil, nil, err
+	}
+	val, err := evaluate(ctx, cfg, task, m, split)
+	return val, task.MetricNames(), err
+}
+
+// Predict loads ckpt and writes the leaderboard files of split (VQA:
+// {name}_vqa2_{split}.json) under outDir; name is the config file's base
+// name. It returns the files written.
+func Predict(ctx context.Context, cfg *config.Config, cfgPath, ckpt, split, outDir string) ([]string, error) {
+	task, err := NewTask(cfg, "test")
+	if err != nil {
+		return nil, err
+	}
+	defer task.Close()
+	pr, ok := task.(Predictor)
+	if !ok {
+		return nil, fmt.Errorf("train: MODULE %s has no test output", cfg.Module)
+	}
+	m, err := loadForInference(cfg, ckpt)
+	if err != nil {
+		return nil, err
+	}
+	m.Train = false
+	s, err := task.Sampler("test")
+	if err != nil {
+		return nil, err
+	}
+	s.Shuffle = false // results map back to ids in order (spec §7.2.18)
+	batches, err := s.Batches(0)
+	if err != nil {
+		return nil, err
+	}
+	loader := task.Load(ctx, "test", batches, 0, 0, 0)
+	defer loader.Close()
+	for range batches {
+		b, err := loader.Next()
+		if err != nil {
+			return nil, fmt.Errorf("train: test: %w", err)
+		}
+		if err := pr.Predict(m, b); err != nil {
+			return nil, err
+		}
+	}
+	name := strings.TrimSuffix(filepath.Base(cfgPath), filepath.Ext(cfgPath))
+	return pr.WriteResults(outDir, name, split)
+}
+
+func loadForInference(cfg *config.Config, ckpt string) (*model.Model, error) {
+	mc, err := model.FromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.New(mc)
+	if err != nil {
+		return nil, err
+	}
+	if err := LoadWeights(m, ckpt); err != nil {
+		return nil, err
+	}
+	return m, nil
+}

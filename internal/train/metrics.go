@@ -1,0 +1,76 @@
+package train
+
+import (
+	"math"
+
+	"github.com/vlbert/vlbert/internal/logging"
+)
+
+// Metrics accumulates the original EvalMetric pairs (sum, count) by name; a
+// value is sum/count, NaN with no count, as the original's get().
+type Metrics struct {
+	names []string
+	sum   map[string]float64
+	num   map[string]float64
+}
+
+// NewMetrics returns empty accumulators for names, kept in that order.
+func NewMetrics(names []string) *Metrics {
+	return &Metrics{names: names, sum: map[string]float64{}, num: map[string]float64{}}
+}
+
+// Add adds sum over n instances to name.
+func (m *Metrics) Add(name string, sum, n float64) {
+	m.sum[name] += sum
+	m.num[name] += n
+}
+
+// Reset clears every accumulator.
+func (m *Metrics) Reset() { clear(m.sum); clear(m.num) }
+
+// Get returns the value of name.
+func (m *Metrics) Get(name string) float64 {
+	if m.num[name] == 0 {
+		return math.NaN()
+	}
+	return m.sum[name] / m.num[name]
+}
+
+// List returns every metric in order.
+func (m *Metrics) List() []logging.Metric {
+	out := make([]logging.Metric, len(m.names))
+	for i, n := range m.names {
+		out[i] = logging.Metric{Name: n, Value: m.Get(n)}
+	}
+	return out
+}
+
+// Map returns every metric by name.
+func (m *Metrics) Map() map[string]float64 {
+	out := make(map[string]float64, len(m.names))
+	for _, n := range m.names {
+		out[n] = m.Get(n)
+	}
+	return out
+}
+
+// argmax returns the index of the largest of x (the first on ties).
+func argmax(x []float32) int {
+	best := 0
+	for i, v := range x {
+		if v > x[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// lossLoggerNames appends the display names of the config's loss loggers.
+func lossLoggerNames(names []string, loggers []lossLogger) []string {
+	for _, l := range loggers {
+		names = append(names, l.display)
+	}
+	return names
+}
+
+type lossLogger struct{ output, display string }

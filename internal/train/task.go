@@ -1,0 +1,108 @@
+package train
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/data"
+	"github.com/vlbert/vlbert/internal/data/zipfs"
+	"github.com/vlbert/vlbert/internal/model"
+)
+
+// Batch is one collated batch of a task, ready for the model.
+type Batch interface {
+	// Size is the number of samples (image rows; text-only rows excluded).
+	Size() int
+}
+
+// Task is one training objective: its datasets, batches, forward/backward and
+// metrics. Splits are "train", "val" and "test".
+type Task interface {
+	// HostMetric names the validation metric that selects -best checkpoints
+	// (higher is better).
+	HostMetric() string
+	// MetricNames lists the task's metrics in the original order (accuracies,
+	// then the config's loss loggers).
+	MetricNames() []string
+	// Sampler returns the sampler of split (batch size, shuffling, seed).
+	Sampler(split string) (*data.Sampler, error)
+	// Load prefetches batches (index lists of Sampler(split) for epoch,
+	// starting at batch first). global is the run-wide number of the first
+	// batch; multitask pretraining derives its text-only position from it.
+	Load(ctx context.Context, split string, batches [][]int, epoch, first, global int) *data.Prefetcher[Batch]
+	// Forward runs the model with labels and returns the loss whose gradient
+	// Backward propagates (the original's outputs mean) and the named loss
+	// outputs for the loss loggers; it adds the batch to mt.
+	Forward(m *model.Model, b Batch, mt *Metrics) (loss float32, outputs map[string]float32, err error)
+	// Backward back-propagates dloss·loss through the last Forward.
+	Backward(m *model.Model, dloss float32)
+	// Close releases open files.
+	Close() error
+}
+
+// Predictor is a task that writes leaderboard files from test batches.
+type Predictor interface {
+	// Predict runs inference on b (test split, no labels) and keeps the
+	// results.
+	Predict(m *model.Model, b Batch) error
+	// WriteResults writes the kept results under dir, named after name
+	// (the config file's base name) and split, and returns the files.
+	WriteResults(dir, name, split string) ([]string, error)
+}
+
+// NewTask builds the task of cfg.MODULE with the datasets of splits
+// (e.g. "train", "val").
+func NewTask(cfg *config.Config, splits ...string) (Task, error) {
+	mc, err := model.FromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	fs := zipfs.New()
+	var t Task
+	switch mc.Task {
+	case model.TaskVQA:
+		t, err = newVQATask(cfg, fs, splits)
+	case model.TaskPretrain, model.TaskPretrainMultitask:
+		t, err = newPretrainTask(cfg, mc.Task == model.TaskPretrainMultitask, fs, splits)
+	default:
+		err = fmt.Errorf("train: MODULE %s has no training task yet", cfg.Module)
+	}
+	if err != nil {
+		fs.Close()
+		return nil, err
+	}
+	return t, nil
+}
+
+// batchSize is the loader batch of split for dataset k: BATCH_IMAGES of the
+// split times the GPU count, as the original's non-distributed
+// (DataParallel) loader, which this single-process trainer emulates.
+func batchSize(cfg *config.Config, split string, k int) int {
+	var b config.IntOrList
+	switch split {
+	case "train":
+		b = cfg.Train.BatchImages
+	case "val":
+		b = cfg.Val.BatchImages
+	default:
+		b = cfg.Test.BatchImages
+	}
+	return b.At(k) * cfg.NumGPUs()
+}
+
+// newSampler is the sampler of split over n samples.
+func newSampler(cfg *config.Config, split string, n, k int) *data.Sampler {
+	shuffle := cfg.Train.Shuffle
+	switch split {
+	case "val":
+		shuffle = cfg.Val.Shuffle
+	case "test":
+		shuffle = cfg.Test.Shuffle
+	}
+	return &data.Sampler{N: n, World: 1, BatchSize: batchSize(cfg, split, k), Shuffle: shuffle, Seed: uint64(cfg.RNGSeed)}
+}
+
+func workers(cfg *config.Config) int {
+	return max(1, min(cfg.NumWorkersPerGPU*cfg.NumGPUs(), 4))
+}

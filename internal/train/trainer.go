@@ -1,0 +1,160 @@
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/optim"
+)
+
+// Trainer owns one model's optimisation: optimizer, schedule, accumulation
+// and the run position. Step is the original trainer's per-batch body.
+type Trainer struct {
+	Cfg   *config.Config
+	Model *model.Model
+	Task  Task
+	Opt   optim.Optimizer
+	State State
+
+	// BeforeUpdate, if set, sees the gradient arena after clipping, just
+	// before the optimizer step (tests compare it with post-clip goldens).
+	BeforeUpdate func(grads []float32)
+
+	params          []optim.Param
+	sched           *optim.Scheduler // nil with the plateau schedule
+	plateau         *optim.Plateau
+	accum           int
+	batchesPerEpoch int
+	touched         []bool // parameters that ever had a gradient (PyTorch: p.grad is not None)
+	skip            []bool
+	noDropout       bool // eval-mode forward in training steps (the goldens ran so)
+}
+
+// StepResult describes one batch.
+type StepResult struct {
+	Loss     float64            // the logged Train-Loss: loss / GRAD_ACCUMULATE_STEPS
+	Outputs  map[string]float32 // named losses (for the loss loggers)
+	Updated  bool               // an optimizer update happened
+	LR       []float64          // group learning rates used by the update
+	GradNorm float64            // total norm before clipping (updates with CLIP_GRAD_NORM > 0)
+}
+
+// NewTrainer builds the optimizer (TRAIN.OPTIMIZER, groups from LR_MULT,
+// lr = LR × global batch) and the schedule for a loader of batchesPerEpoch
+// batches, positioned at TRAIN.BEGIN_EPOCH.
+func NewTrainer(cfg *config.Config, task Task, m *model.Model, batchesPerEpoch int) (*Trainer, error) {
+	if batchesPerEpoch < 1 {
+		return nil, fmt.Errorf("train: the training loader is empty")
+	}
+	p := m.Params
+	params := make([]optim.Param, len(p.List))
+	for i, q := range p.List {
+		params[i] = optim.Param{Name: q.Name, Offset: q.Offset, Size: q.Size}
+	}
+	opt, err := optim.NewFromConfig(&cfg.Train, params, len(p.Data), cfg.NumGPUs())
+	if err != nil {
+		return nil, err
+	}
+	accum := max(1, cfg.Train.GradAccumulateSteps)
+	begin := cfg.Train.BeginEpoch
+	tr := &Trainer{Cfg: cfg, Model: m, Task: task, Opt: opt, params: params, accum: accum, batchesPerEpoch: batchesPerEpoch,
+		touched: make([]bool, len(params)), skip: make([]bool, len(params)),
+		State: State{Epoch: begin, Global: begin * batchesPerEpoch, Updates: begin * batchesPerEpoch / accum,
+			BestVal: math.Inf(-1), BestEpoch: -1, Seed: int64(cfg.RNGSeed)}}
+	if err := tr.resetSchedule(); err != nil {
+		return nil, err
+	}
+	return tr, nil
+}
+
+// resetSchedule builds the schedule at the current update count, as the
+// original constructs its scheduler with last_epoch = updates − 1.
+func (tr *Trainer) resetSchedule() error {
+	if tr.Cfg.Train.LRSchedule == "plateau" {
+		tr.sched, tr.plateau = nil, optim.NewPlateau(tr.Cfg.Train.LRFactor)
+		gs := tr.Opt.Groups()
+		for i := range gs {
+			gs[i].LR = gs[i].InitialLR
+		}
+		return nil
+	}
+	f, _, err := optim.ScheduleFromConfig(&tr.Cfg.Train, tr.batchesPerEpoch)
+	if err != nil {
+		return err
+	}
+	tr.sched = optim.NewScheduler(f, tr.Opt.Groups(), tr.State.Updates)
+	return nil
+}
+
+// Step runs one training batch: forward, loss / accumulation, backward and,
+// on an accumulation boundary, schedule step, clip, optimizer step and
+// zero-grad (the original's order). Dropout masks depend on (RNG_SEED,
+// global batch). A non-finite loss or gradient norm is an error and leaves
+// the weights unchanged.
+func (tr *Trainer) Step(b Batch, mt *Metrics) (StepResult, error) {
+	m := tr.Model
+	m.Train, m.Seed, m.Step = !tr.noDropout, uint64(tr.Cfg.RNGSeed), uint64(tr.State.Global)
+	loss, outputs, err := tr.Task.Forward(m, b, mt)
+	if err != nil {
+		return StepResult{}, err
+	}
+	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
+		return StepResult{}, fmt.Errorf("train: loss is %v at epoch %d batch %d (global batch %d); stopping without an update", loss, tr.State.Epoch, tr.State.Batch, tr.State.Global)
+	}
+	tr.Task.Backward(m, 1/float32(tr.accum))
+	res := StepResult{Loss: float64(loss) / float64(tr.accum), Outputs: outputs}
+	tr.State.Pending = true
+	if (tr.State.Global+1)%tr.accum == 0 {
+		if err := tr.update(&res); err != nil {
+			return res, err
+		}
+	}
+	for _, l := range lossLoggers(tr.Cfg) {
+		mt.Add(l.display, float64(outputs[l.output]), 1)
+	}
+	tr.State.Global++
+	tr.State.Batch++
+	return res, nil
+}
+
+// update is one optimizer update: schedule, clip, step, zero-grad.
+func (tr *Trainer) update(res *StepResult) error {
+	p := tr.Model.Params
+	if tr.sched != nil {
+		tr.sched.Step(tr.Opt.Groups())
+	}
+	if clip := tr.Cfg.Train.ClipGradNorm; clip > 0 {
+		res.GradNorm = optim.ClipGradNorm(p.Grad, clip)
+		if math.IsNaN(res.GradNorm) || math.IsInf(res.GradNorm, 0) {
+			return fmt.Errorf("train: gradient norm is %v at epoch %d batch %d (global batch %d); stopping without an update", res.GradNorm, tr.State.Epoch, tr.State.Batch, tr.State.Global)
+		}
+	}
+	for i, q := range tr.params {
+		if !tr.touched[i] {
+			for _, g := range p.Grad[q.Offset : q.Offset+q.Size] {
+				if g != 0 {
+					tr.touched[i] = true
+					break
+				}
+			}
+		}
+		tr.skip[i] = !tr.touched[i]
+	}
+	if tr.BeforeUpdate != nil {
+		tr.BeforeUpdate(p.Grad)
+	}
+	for _, g := range tr.Opt.Groups() {
+		res.LR = append(res.LR, g.LR)
+	}
+	tr.Opt.Step(p.Data, p.Grad, tr.skip)
+	tr.Model.ZeroGrad()
+	tr.State.Updates++
+	tr.State.Pending = false
+	res.Updated = true
+	return nil
+}
+
+// Groups returns the optimizer's groups (current and initial learning rates).
+func (tr *Trainer) Groups() []optim.Group { return tr.Opt.Groups() }

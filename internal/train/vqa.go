@@ -1,0 +1,224 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+
+	"github.com/vlbert/vlbert/internal/atomicfile"
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/data"
+	"github.com/vlbert/vlbert/internal/data/features"
+	"github.com/vlbert/vlbert/internal/data/vqa"
+	"github.com/vlbert/vlbert/internal/data/zipfs"
+	"github.com/vlbert/vlbert/internal/model"
+)
+
+// vqaTask is ResNetVLBERT on VQA v2: BCE·A loss on soft targets, metric
+// SoftAcc = Σ target[argmax] / N, host metric SoftAcc.
+type vqaTask struct {
+	cfg   *config.Config
+	fs    *zipfs.FS
+	sets  map[string]*vqa.Dataset
+	preds []vqaPrediction
+}
+
+// vqaBatch is a collated VQA batch in both layouts: the data package's and
+// the model's.
+type vqaBatch struct {
+	d *data.VQABatch
+	m model.VQABatch
+}
+
+func (b *vqaBatch) Size() int { return b.d.B }
+
+type vqaPrediction struct {
+	QuestionID int64  `json:"question_id"`
+	Answer     string `json:"answer"`
+}
+
+func newVQATask(cfg *config.Config, fs *zipfs.FS, splits []string) (*vqaTask, error) {
+	tok, err := Tokenizer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	t := &vqaTask{cfg: cfg, fs: fs, sets: map[string]*vqa.Dataset{}}
+	for _, s := range splits {
+		d, err := vqaDataset(cfg, s, tok, fs)
+		if err != nil {
+			return nil, err
+		}
+		if d.Vocab != nil && d.Vocab.Len() != cfg.Dataset().AnswerVocabSize {
+			return nil, fmt.Errorf("train: the answer vocabulary has %d answers, DATASET.ANSWER_VOCAB_SIZE is %d", d.Vocab.Len(), cfg.Dataset().AnswerVocabSize)
+		}
+		t.sets[s] = d
+	}
+	return t, nil
+}
+
+// vqaDataset builds split from the original layout (vqa.FromConfig) or, when
+// DATASET_PATH holds a synthetic world (internal/data/synth), from its layout.
+func vqaDataset(cfg *config.Config, split string, tok vqa.Tokenizer, fs features.Reader) (*vqa.Dataset, error) {
+	ds := cfg.Dataset()
+	if !isSynthWorld(ds.DatasetPath) {
+		return vqa.FromConfig(cfg, split, tok, fs)
+	}
+	set, flip := ds.TrainImageSet, cfg.Train.FlipProb
+	switch split {
+	case "val":
+		set, flip = ds.ValImageSet, cfg.Val.FlipProb
+	case "test":
+		set, flip = ds.TestImageSet, cfg.Test.FlipProb
+	}
+	testMode := split == "test"
+	q, a := synthVQAFiles(ds.DatasetPath, set)
+	if testMode {
+		a = ""
+	}
+	entries, err := vqa.LoadQuestions(q, a)
+	if err != nil {
+		return nil, err
+	}
+	d := &vqa.Dataset{Entries: entries, Tok: tok, FS: fs,
+		BoxFile:     func(e *vqa.Entry) string { return synthFeatureFile(ds.DatasetPath, e.ImageID) },
+		Precomputed: cfg.Network.ImageFeatPrecomputed, AddImageBox: ds.AddImageAsABox,
+		Transform: data.BoxTransform{MinSize: cfg.Scales[0], MaxSize: cfg.Scales[1], FlipProb: flip},
+		TestMode:  testMode, LeftRight: true,
+	}
+	vocab := ds.AnswerVocabFile
+	if vocab == "" {
+		vocab = synthAnswerFile(ds.DatasetPath)
+	}
+	if d.Vocab, err = vqa.LoadAnswerVocab(vocab, true); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (t *vqaTask) HostMetric() string { return "SoftAcc" }
+
+func (t *vqaTask) MetricNames() []string {
+	return lossLoggerNames([]string{"SoftAcc"}, lossLoggers(t.cfg))
+}
+
+func (t *vqaTask) Sampler(split string) (*data.Sampler, error) {
+	d, ok := t.sets[split]
+	if !ok {
+		return nil, fmt.Errorf("train: the vqa task was built without the %s split", split)
+	}
+	return newSampler(t.cfg, split, d.Len(), 0), nil
+}
+
+func (t *vqaTask) Load(ctx context.Context, split string, batches [][]int, epoch, first, global int) *data.Prefetcher[Batch] {
+	d := t.sets[split]
+	return data.LoadBatches(ctx, batches, epoch, first, uint64(t.cfg.RNGSeed), workers(t.cfg), 2*workers(t.cfg),
+		func(i int, rng *rand.Rand) (*data.VQAExample, error) { return d.Example(i, rng) },
+		func(exs []*data.VQAExample) (Batch, error) {
+			b, err := data.CollateVQA(exs)
+			if err != nil {
+				return nil, err
+			}
+			return newVQABatch(b), nil
+		})
+}
+
+func newVQABatch(b *data.VQABatch) *vqaBatch {
+	return &vqaBatch{d: b, m: model.VQABatch{
+		Boxes: model.Boxes{B: b.B, NB: b.R, Data: b.Boxes, ImInfo: b.ImInfo, InfoW: 4},
+		LQ:    b.Q, Question: toInt32(b.Question), Label: b.Label,
+	}}
+}
+
+func (t *vqaTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, map[string]float32, error) {
+	vb := b.(*vqaBatch)
+	out, err := m.ForwardVQA(&vb.m)
+	if err != nil {
+		return 0, nil, err
+	}
+	A := m.Cfg.AnswerVocabSize
+	for i := 0; i < vb.d.B; i++ {
+		k := argmax(out.Logits[i*A : (i+1)*A])
+		mt.Add("SoftAcc", float64(vb.d.Label[i*A+k]), 1)
+	}
+	return out.Loss, map[string]float32{"ans_loss": out.Loss}, nil
+}
+
+func (t *vqaTask) Backward(m *model.Model, dloss float32) { m.BackwardVQA(dloss) }
+
+func (t *vqaTask) Predict(m *model.Model, b Batch) error {
+	vb := b.(*vqaBatch)
+	in := vb.m
+	in.Label = nil
+	out, err := m.ForwardVQA(&in)
+	if err != nil {
+		return err
+	}
+	vocab := t.sets["test"].Vocab
+	A := m.Cfg.AnswerVocabSize
+	for i := 0; i < vb.d.B; i++ {
+		k := argmax(out.Logits[i*A : (i+1)*A])
+		t.preds = append(t.preds, vqaPrediction{QuestionID: vb.d.QuestionIDs[i], Answer: vocab.Answers[k]})
+	}
+	return nil
+}
+
+// WriteResults writes {dir}/{name}_vqa2_{split}.json, the EvalAI format.
+func (t *vqaTask) WriteResults(dir, name, split string) ([]string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s_vqa2_%s.json", name, split))
+	preds := t.preds
+	if preds == nil {
+		preds = []vqaPrediction{}
+	}
+	err := atomicfile.WriteFile(path, func(w io.Writer) error { return json.NewEncoder(w).Encode(preds) })
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	return []string{path}, nil
+}
+
+func (t *vqaTask) Close() error { return t.fs.Close() }
+
+func toInt32(s []int64) []int32 {
+	out := make([]int32, len(s))
+	for i, v := range s {
+		out[i] = int32(v)
+	}
+	return out
+}
+
+func lossLoggers(cfg *config.Config) []lossLogger {
+	var out []lossLogger
+	for _, l := range cfg.Train.LossLoggers {
+		out = append(out, lossLogger{l.Output, l.Display})
+	}
+	return out
+}
+
+// initModel sets final_mlp.2.weight to the mean word embedding of each
+// answer's wordpieces when NETWORK.CLASSIFIER_PRETRAINED (after the partial
+// load, as the original).
+func (t *vqaTask) initModel(m *model.Model) error {
+	if !t.cfg.Network.ClassifierPretrained {
+		return nil
+	}
+	d := t.sets["train"]
+	if d == nil || d.Vocab == nil {
+		return nil
+	}
+	answers := make([][]int, d.Vocab.Len())
+	for i, a := range d.Vocab.Answers {
+		ids, err := d.Tok.ConvertTokensToIDs(d.Tok.Tokenize(a))
+		if err != nil {
+			return fmt.Errorf("train: answer %q: %w", a, err)
+		}
+		answers[i] = ids
+	}
+	return m.InitVQAClassifierFromAnswers(answers)
+}
