@@ -2,9 +2,8 @@ package gemm
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
-
-	"github.com/vlbert/vlbert/internal/parallel"
 )
 
 // kernel is one micro-kernel with the blocking it was tuned for.
@@ -134,13 +133,11 @@ func sgemmStrided(kern *kernel, threads int, transA, transB bool, batch, m, n, k
 		}
 		return
 	}
-	parallel.For(batch, 1, func(lo, hi int) {
-		ws := getWorkspace(0)
+	chunks(threads, batch, 1, func(lo, hi int, ws *workspace) {
 		for i := lo; i < hi; i++ {
 			one(i, 1, ws)
 		}
-		workspaces.Put(ws)
-	})
+	}, 0)
 }
 
 // scaleC sets C = beta*C (C = 0 when beta == 0, whatever C held).
@@ -230,20 +227,13 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 			// The closures get their own copy so that j stays on the stack.
 			jp := new(job)
 			*jp = j
-			parallel.For(nPanels, 1, jp.packPanels)
 			size := jp.mcMax * jp.kc
+			chunks(threads, nPanels, ceilDiv(nPanels, 4*threads), func(lo, hi int, _ *workspace) { jp.packPanels(lo, hi) }, 0)
 			if mTiles >= 2*threads || mTiles >= nPanels {
-				parallel.For(mTiles, 1, func(lo, hi int) {
-					w := getWorkspace(size)
-					jp.block(w, lo, hi, 0, nPanels)
-					workspaces.Put(w)
-				})
+				per := min(jp.mcMax/mr, ceilDiv(mTiles, 4*threads))
+				chunks(threads, mTiles, per, func(lo, hi int, w *workspace) { jp.block(w, lo, hi, 0, nPanels) }, size)
 			} else {
-				parallel.For(nPanels, 1, func(lo, hi int) {
-					w := getWorkspace(size)
-					jp.block(w, 0, mTiles, lo, hi)
-					workspaces.Put(w)
-				})
+				chunks(threads, nPanels, ceilDiv(nPanels, 4*threads), func(lo, hi int, w *workspace) { jp.block(w, 0, mTiles, lo, hi) }, size)
 			}
 		}
 	}
@@ -251,6 +241,38 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 	if threads <= 1 && ws == nil {
 		workspaces.Put(w)
 	}
+}
+
+// chunks runs fn over [0, n) in chunks of per indices on threads goroutines that
+// take the next chunk as they finish one, so that a worker slowed down by other
+// processes holds the others up less. Results do not depend on which worker runs a
+// chunk. Each worker has a workspace with at least wsSize elements.
+func chunks(threads, n, per int, fn func(lo, hi int, ws *workspace), wsSize int) {
+	per = max(per, 1)
+	nChunks := ceilDiv(n, per)
+	threads = min(threads, nChunks)
+	var next atomic.Int64
+	work := func() {
+		ws := getWorkspace(wsSize)
+		for {
+			c := int(next.Add(1)) - 1
+			if c >= nChunks {
+				break
+			}
+			fn(c*per, min((c+1)*per, n), ws)
+		}
+		workspaces.Put(ws)
+	}
+	var wg sync.WaitGroup
+	wg.Add(threads - 1)
+	for range threads - 1 {
+		go func() {
+			defer wg.Done()
+			work()
+		}()
+	}
+	work()
+	wg.Wait()
 }
 
 // job is one product in the blocked loop, positioned at one kc x nc block of op(B).
