@@ -1,0 +1,107 @@
+package infer
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/npy"
+)
+
+// Attention is VisualLinguisticBert's attention for one input (spec §5.7): the
+// sequence is [text | [IMG] 1..n | [END]], text being "[CLS] caption [SEP]" for
+// pretraining checkpoints and "[CLS] question [SEP] [MASK] [SEP]" for VQA ones.
+type Attention struct {
+	Layers, Heads, L int
+	NumText          int       // positions [0, NumText) are text tokens
+	NumRegions       int       // positions [NumText, NumText+NumRegions) are [IMG] and the boxes; L-1 is [END]
+	Probs            []float32 // [Layers, Heads, L, L] post-softmax; row = attending (query) token, column = attended (key) token
+	Tokens           []string  // [L] labels as the original notebook: [CLS] ... [SEP] [IMG] 1..n [END]
+	Regions          *Regions  // the input regions (original-image boxes), for drawing
+	ImageBox         bool      // whether [IMG] (the whole image) is region slot 0
+	Answers          []Answer  // VQA checkpoints: the top answers of the same forward
+}
+
+// Attention runs text and r through the model and returns every layer's
+// attention probabilities.
+func (p *Pipeline) Attention(ctx context.Context, text string, r *Regions) (*Attention, error) {
+	toks, ids, err := p.tokenize("text", text)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.check(r); err != nil {
+		return nil, err
+	}
+	bx := p.modelBoxes(r)
+	a := &Attention{Regions: r, ImageBox: p.imageBox()}
+	var labels []string
+	err = p.withModel(ctx, func(m *model.Model) error {
+		switch m.Cfg.Task {
+		case model.TaskVQA:
+			out, err := m.ForwardVQA(&model.VQABatch{Boxes: bx, LQ: len(ids), Question: ids})
+			if err != nil {
+				return fmt.Errorf("%w: %w", ErrInput, err)
+			}
+			a.Answers = topAnswers(out.Logits, p.Answers, 5)
+			labels = append(append([]string{"[CLS]"}, toks...), "[SEP]", "[MASK]", "[SEP]")
+		default:
+			if err := p.forwardCaption(m, bx, ids); err != nil {
+				return err
+			}
+			labels = append(append([]string{"[CLS]"}, toks...), "[SEP]")
+		}
+		co := m.CoreOutputs()
+		a.Layers, a.Heads, a.L = co.Layers, co.NH, co.L
+		a.Probs = co.AttentionProbs // B == 1: [Layers, 1, NH, L, L] is [Layers, NH, L, L]
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	a.NumText = len(labels)
+	a.NumRegions = bx.NB
+	for j := 0; j < bx.NB; j++ {
+		if j == 0 && a.ImageBox {
+			labels = append(labels, "[IMG]")
+			continue
+		}
+		k := j
+		if !a.ImageBox {
+			k = j + 1
+		}
+		labels = append(labels, strconv.Itoa(k))
+	}
+	labels = append(labels, "[END]")
+	if len(labels) != a.L {
+		return nil, fmt.Errorf("infer: attention over %d positions but %d labels (internal error)", a.L, len(labels))
+	}
+	a.Tokens = labels
+	return a, nil
+}
+
+// forwardCaption runs a pretraining module on "[CLS] caption [SEP]" with nothing
+// masked, as the original attention visualisation does.
+func (p *Pipeline) forwardCaption(m *model.Model, bx model.Boxes, ids []int32) error {
+	LT := len(ids) + 2
+	text := make([]int32, 0, LT)
+	text = append(append(append(text, model.ClsID), ids...), model.SepID)
+	bt := &model.PretrainBatch{Boxes: bx, LT: LT, Text: text, RelLabel: []int32{0},
+		MLMLabels: make([]int32, LT), MVRCOps: make([]int32, bx.NB)}
+	for i := range bt.MLMLabels {
+		bt.MLMLabels[i] = -1
+	}
+	if m.Cfg.WithMVRCLoss {
+		bt.MVRCLabels = make([]float32, bx.NB*m.Cfg.RegionClasses)
+	}
+	if _, err := m.ForwardPretrain(bt); err != nil {
+		return fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	return nil
+}
+
+// NPY returns the raw probabilities as the original writes them:
+// float32 [num_layers, num_heads, L, L].
+func (a *Attention) NPY() *npy.Array {
+	return npy.NewF32(a.Probs, a.Layers, a.Heads, a.L, a.L)
+}

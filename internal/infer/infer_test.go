@@ -1,0 +1,356 @@
+package infer_test
+
+import (
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/infer"
+	"github.com/vlbert/vlbert/internal/infer/infertest"
+	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/visual"
+)
+
+func loadVQA(t *testing.T, workers int) (*infer.Pipeline, *infertest.Scene) {
+	t.Helper()
+	dir := t.TempDir()
+	ck, err := infertest.WriteVQA(dir, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := infer.Load(infer.Options{Checkpoint: ck, Workers: workers})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := infertest.NewScene(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, sc
+}
+
+func TestVQAFromSafetensors(t *testing.T) {
+	p, sc := loadVQA(t, 1)
+	if p.Task() != model.TaskVQA || len(p.Answers) != len(infertest.Answers()) {
+		t.Fatalf("task %v, %d answers", p.Task(), len(p.Answers))
+	}
+	r, err := p.ParseFeatures("scene", sc.JSON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := p.VQA(context.Background(), infertest.Question(sc.Scene), r, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Answers) != 5 {
+		t.Fatalf("%d answers, want 5", len(res.Answers))
+	}
+	for i, a := range res.Answers {
+		if a.Score <= 0 || a.Score >= 1 || math.Abs(a.Score-1/(1+math.Exp(-a.Logit))) > 1e-12 {
+			t.Errorf("answer %d: score %g for logit %g", i, a.Score, a.Logit)
+		}
+		if i > 0 && a.Logit > res.Answers[i-1].Logit {
+			t.Errorf("answers not sorted: %v", res.Answers)
+		}
+		if p.Answers[a.Index] != a.Answer {
+			t.Errorf("answer %d: index %d is %q, not %q", i, a.Index, p.Answers[a.Index], a.Answer)
+		}
+	}
+	if strings.Join(res.Tokens, " ") != strings.Join(p.Tok.Tokenize(infertest.Question(sc.Scene)), " ") {
+		t.Errorf("tokens %v", res.Tokens)
+	}
+	// The answer depends on the regions: other features give other logits.
+	r2, err := p.ParseFeatures("random", infertest.RandomRecord(3, 4, 96, 96, 2048))
+	if err != nil {
+		t.Fatal(err)
+	}
+	res2, err := p.VQA(context.Background(), infertest.Question(sc.Scene), r2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res2.Answers) != len(p.Answers) {
+		t.Fatalf("top-k 0 gave %d answers, want all %d", len(res2.Answers), len(p.Answers))
+	}
+	same := true
+	for _, a := range res2.Answers {
+		if a.Index == res.Answers[0].Index && a.Logit != res.Answers[0].Logit {
+			same = false
+		}
+	}
+	if same {
+		t.Error("logits do not depend on the regions")
+	}
+}
+
+// Concurrent requests on a pool of replicas give exactly the serial answers.
+func TestVQAConcurrentMatchesSerial(t *testing.T) {
+	p, _ := loadVQA(t, 2)
+	if p.Workers() != 2 {
+		t.Fatalf("%d workers", p.Workers())
+	}
+	qs := []string{"what color is the circle?", "how many squares are there?", "is there a red diamond?", "what shape is left of the triangle?"}
+	var regs []*infer.Regions
+	for i := range 3 {
+		r, err := p.ParseFeatures("r", infertest.RandomRecord(uint64(i), 2+i, 64+16*i, 80, 2048))
+		if err != nil {
+			t.Fatal(err)
+		}
+		regs = append(regs, r)
+	}
+	want := map[[2]int]float64{}
+	for qi, q := range qs {
+		for ri, r := range regs {
+			res, err := p.VQA(context.Background(), q, r, 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want[[2]int{qi, ri}] = res.Answers[0].Logit
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 64)
+	for g := 0; g < 6; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			for k := 0; k < 4; k++ {
+				qi, ri := (g+k)%len(qs), (g*k)%len(regs)
+				res, err := p.VQA(context.Background(), qs[qi], regs[ri], 1)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if res.Answers[0].Logit != want[[2]int{qi, ri}] {
+					errs <- errors.New("concurrent answer differs from the serial one")
+					return
+				}
+			}
+		}(g)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+}
+
+func TestInputErrors(t *testing.T) {
+	p, sc := loadVQA(t, 1)
+	p.Limits.MaxRegions = 3
+	p.Limits.MaxTokens = 6
+	ctx := context.Background()
+	good, err := p.ParseFeatures("ok", infertest.RandomRecord(1, 2, 50, 50, 2048))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name, q string
+		js      []byte
+		want    string
+	}{
+		{"too many regions", "what?", infertest.RandomRecord(1, 4, 50, 50, 2048), "num_boxes"},
+		{"wrong feature size", "what?", infertest.RandomRecord(1, 2, 50, 50, 1024), "features"},
+		{"not json", "what?", []byte("{"), "unexpected end"},
+		{"empty question", "  ", nil, "question is empty"},
+		{"long question", "one two three four five six seven", nil, "over the limit of 6"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := good
+			var err error
+			if c.js != nil {
+				r, err = p.ParseFeatures("req", c.js)
+			}
+			if err == nil {
+				_, err = p.VQA(ctx, c.q, r, 1)
+			}
+			if !errors.Is(err, infer.ErrInput) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err %v, want ErrInput mentioning %q", err, c.want)
+			}
+		})
+	}
+	_ = sc
+	// A cancelled context is not an input error.
+	cctx, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := p.VQA(cctx, "what?", good, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled: %v", err)
+	}
+	if _, err := p.Ground(ctx, "the red circle", good); !errors.Is(err, infer.ErrUnsupported) {
+		t.Fatalf("ground: %v", err)
+	}
+	if _, err := p.VCR(ctx, "why?", []string{"a", "b", "c", "d"}, good); !errors.Is(err, infer.ErrUnsupported) {
+		t.Fatalf("vcr: %v", err)
+	}
+	if _, err := p.RegionsFromImage(ctx, visual.NewRGBImage(8, 8), []float32{0, 0, 4, 4}); !errors.Is(err, infer.ErrUnsupported) {
+		t.Fatalf("image without backbone: %v", err)
+	}
+}
+
+func TestAttentionLabelsAndShapes(t *testing.T) {
+	dir := t.TempDir()
+	for _, task := range []string{"vqa", "pretrain"} {
+		t.Run(task, func(t *testing.T) {
+			var ck string
+			var err error
+			if task == "vqa" {
+				ck, err = infertest.WriteVQA(dir, 1)
+			} else {
+				ck, err = infertest.WritePretrain(dir, 1)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			p, err := infer.Load(infer.Options{Checkpoint: ck})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r, err := p.ParseFeatures("r", infertest.RandomRecord(5, 3, 80, 60, 2048))
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := p.Attention(context.Background(), "a red circle", r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantTok := "[CLS] a red circle [SEP] [IMG] 1 2 3 [END]"
+			if task == "vqa" {
+				wantTok = "[CLS] a red circle [SEP] [MASK] [SEP] [IMG] 1 2 3 [END]"
+			}
+			if got := strings.Join(a.Tokens, " "); got != wantTok {
+				t.Fatalf("labels %q, want %q", got, wantTok)
+			}
+			if a.Layers != 2 || a.Heads != 2 || a.NumRegions != 4 || a.NumText+a.NumRegions+1 != a.L {
+				t.Fatalf("shape %d layers %d heads L %d text %d regions %d", a.Layers, a.Heads, a.L, a.NumText, a.NumRegions)
+			}
+			if len(a.Probs) != a.Layers*a.Heads*a.L*a.L {
+				t.Fatalf("%d probabilities", len(a.Probs))
+			}
+			for row := 0; row < a.Layers*a.Heads*a.L; row++ {
+				s := 0.0
+				for _, v := range a.Probs[row*a.L : (row+1)*a.L] {
+					s += float64(v)
+				}
+				if math.Abs(s-1) > 1e-4 {
+					t.Fatalf("row %d sums to %g", row, s)
+				}
+			}
+			if (task == "vqa") != (a.Answers != nil) {
+				t.Errorf("answers %v", a.Answers)
+			}
+			if arr := a.NPY(); len(arr.Shape) != 4 || arr.Shape[2] != a.L {
+				t.Errorf("npy shape %v", arr.Shape)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	dir := t.TempDir()
+	ck, err := infertest.WriteVQA(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Answers file override: wrong length is caught.
+	ans := filepath.Join(dir, "answers.txt")
+	os.WriteFile(ans, []byte("yes\nno\n<unk>\n"), 0o644)
+	if _, err := infer.Load(infer.Options{Checkpoint: ck, Answers: ans}); err == nil || !strings.Contains(err.Error(), "3 answers") {
+		t.Fatalf("short answer file: %v", err)
+	}
+	full := filepath.Join(dir, "full.txt")
+	os.WriteFile(full, []byte(strings.Join(infertest.Answers(), "\n")), 0o644)
+	if _, err := infer.Load(infer.Options{Checkpoint: ck, Answers: full}); err != nil {
+		t.Fatalf("answer file: %v", err)
+	}
+	// A config that does not match the weights.
+	cfg := infertest.Config(config.TaskVQA, len(infertest.Answers()))
+	cfg.Network.VLBERT.NumHiddenLayers = 3
+	y, _ := cfg.Marshal()
+	cp := filepath.Join(dir, "cfg.yaml")
+	os.WriteFile(cp, y, 0o644)
+	if _, err := infer.Load(infer.Options{Checkpoint: ck, Config: cp}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("mismatched config: %v", err)
+	}
+	// Not a checkpoint.
+	bad := filepath.Join(dir, "bad.model")
+	os.WriteFile(bad, []byte("this is not a checkpoint at all"), 0o644)
+	if _, err := infer.Load(infer.Options{Checkpoint: bad}); err == nil {
+		t.Fatal("garbage loaded")
+	}
+	if _, err := infer.Load(infer.Options{Checkpoint: filepath.Join(dir, "nope")}); err == nil {
+		t.Fatal("missing file loaded")
+	}
+}
+
+// tinyVisual is a ResNet with one block per stage: 2048-d features, fast.
+func tinyVisual() (visual.Config, map[string]visual.Tensor) {
+	vc := visual.Config{Blocks: [3]int{1, 1, 1}, HeadBlocks: 1, Width: 64, StrideIn1x1: true, C5Dilated: true, RoIAlign: visual.DefaultRoIAlign}
+	n := visual.NewNetwork(vc)
+	rng := rand.New(rand.NewPCG(1, 2))
+	sd := map[string]visual.Tensor{}
+	for _, p := range n.Params.Params {
+		switch {
+		case strings.HasSuffix(p.Name, "running_var"), strings.Contains(p.Name, "bn") && strings.HasSuffix(p.Name, ".weight"):
+			for i := range p.Data {
+				p.Data[i] = 1
+			}
+		case len(p.Shape) == 4:
+			std := math.Sqrt(2 / float64(p.Shape[1]*p.Shape[2]*p.Shape[3]))
+			for i := range p.Data {
+				p.Data[i] = float32(rng.NormFloat64() * std)
+			}
+		}
+		sd["image_feature_extractor."+p.Name] = visual.Tensor{Shape: p.Shape, F32: p.Data}
+	}
+	return vc, sd
+}
+
+func TestImagePath(t *testing.T) {
+	if testing.Short() {
+		t.Skip("visual network")
+	}
+	p, sc := loadVQA(t, 1)
+	p.Config.Scales = []int{96, 160}
+	vc, sd := tinyVisual()
+	if err := p.SetVisual(vc, sd); err != nil {
+		t.Fatal(err)
+	}
+	img, err := visual.DecodeImage(strings.NewReader(string(sc.PNG)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var boxes []float32
+	for _, b := range sc.Boxes {
+		boxes = append(boxes, b[:]...)
+	}
+	r, err := p.RegionsFromImage(context.Background(), img, boxes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.N() != len(sc.Boxes) || len(r.Features) != r.N()*2048 || len(r.ImageBoxFeature) != 2048 {
+		t.Fatalf("regions %d, %d features", r.N(), len(r.Features))
+	}
+	nonzero := 0
+	for _, v := range r.Features {
+		if v != 0 {
+			nonzero++
+		}
+	}
+	if nonzero == 0 {
+		t.Fatal("all image features are zero")
+	}
+	res, err := p.VQA(context.Background(), infertest.Question(sc.Scene), r, 3)
+	if err != nil || len(res.Answers) != 3 {
+		t.Fatalf("vqa on image: %v %v", res, err)
+	}
+	if _, err := p.RegionsFromImage(context.Background(), img, []float32{5, 5, 1, 1}); !errors.Is(err, infer.ErrInput) {
+		t.Fatalf("inverted box: %v", err)
+	}
+}

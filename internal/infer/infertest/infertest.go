@@ -1,0 +1,163 @@
+// Package infertest builds small random checkpoints and realistic inputs (from the
+// synthetic world of internal/data/synth) for tests of the inference pipeline,
+// the server and the CLI. Nothing here is trained: the weights are random.
+package infertest
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"image/png"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/infer"
+	"github.com/vlbert/vlbert/internal/model"
+)
+
+// Config returns a small config of task (config.TaskVQA or config.TaskPretrain):
+// hidden 32, 2 layers, 2 heads, precomputed features, SCALES (600, 1000).
+func Config(task config.Task, answers int) *config.Config {
+	c, err := config.Defaults(task)
+	if err != nil {
+		panic(err)
+	}
+	v := &c.Network.VLBERT
+	v.HiddenSize, v.VisualSize, v.NumHiddenLayers, v.NumAttentionHeads, v.IntermediateSize = 32, 32, 2, 2, 64
+	v.VisualLN = true
+	c.Network.ImageFinalDim = 32
+	c.Network.ImageFeatPrecomputed = true
+	c.Network.EnableCNNRegLoss = false
+	c.Scales = []int{600, 1000}
+	c.Dataset().AddImageAsABox = true
+	switch task {
+	case config.TaskVQA:
+		c.Module = "ResNetVLBERT"
+		c.Dataset().Dataset = "vqa"
+		c.Dataset().AnswerVocabSize = answers
+		c.Dataset().UseIMDB = false
+		c.Network.ClassifierType = "mlm"
+	default:
+		c.Module = "ResNetVLBERTForPretraining"
+		c.Dataset().Dataset = "conceptual_captions"
+	}
+	return c
+}
+
+// Answers is the answer vocabulary of the synthetic world.
+func Answers() []string { return synth.AnswerVocab() }
+
+// WriteVQA writes a random VQA checkpoint (vlbert safetensors, config and answers
+// in the metadata) to dir/vqa.safetensors and returns its path.
+func WriteVQA(dir string, seed uint64) (string, error) {
+	return write(dir, "vqa.safetensors", Config(config.TaskVQA, len(Answers())), Answers(), seed)
+}
+
+// WritePretrain writes a random pretraining checkpoint to dir/pretrain.safetensors.
+func WritePretrain(dir string, seed uint64) (string, error) {
+	return write(dir, "pretrain.safetensors", Config(config.TaskPretrain, 0), nil, seed)
+}
+
+func write(dir, name string, cfg *config.Config, answers []string, seed uint64) (string, error) {
+	mc, err := model.FromConfig(cfg)
+	if err != nil {
+		return "", err
+	}
+	m, err := model.New(mc)
+	if err != nil {
+		return "", err
+	}
+	m.InitWeights(seed)
+	// visual_scale_*_init are 0 in the shipped configs, which would hide the
+	// visual input entirely; random weights should look at the regions.
+	for _, n := range []string{"vlbert.visual_ln_text.weight", "vlbert.visual_ln_object.weight"} {
+		for i := range m.Params.View(n) {
+			m.Params.View(n)[i] = 1
+		}
+	}
+	path := filepath.Join(dir, name)
+	return path, infer.SaveCheckpoint(path, m, cfg, answers)
+}
+
+// Scene is one synthetic image with its detections.
+type Scene struct {
+	Scene    synth.Scene
+	PNG      []byte // the rendered image
+	Boxes    [][4]float32
+	Features []float32 // [N*2048]
+	JSON     []byte    // the bottom-up per-image JSON record
+}
+
+// NewScene renders scene number i of a small synthetic world.
+func NewScene(i int) (*Scene, error) {
+	cfg := synth.DefaultConfig()
+	cfg.TrainScenes, cfg.ValScenes = i+1, 1
+	w, err := synth.Generate(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s := w.Train[i]
+	img := synth.Render(s)
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
+		return nil, err
+	}
+	out := &Scene{Scene: s, PNG: buf.Bytes()}
+	var boxes []float32
+	for _, o := range s.Objects {
+		out.Boxes = append(out.Boxes, o.Box)
+		boxes = append(boxes, o.Box[:]...)
+		out.Features = append(out.Features, synth.RegionFeature(img, o.Box)...)
+	}
+	out.JSON = RecordJSON(s.ID, s.Width, s.Height, boxes, out.Features, 2048)
+	return out, nil
+}
+
+// RecordJSON encodes a bottom-up per-image JSON record with dim-wide features.
+func RecordJSON(id, w, h int, boxes, feats []float32, dim int) []byte {
+	rec := map[string]any{"image_id": id, "image_w": w, "image_h": h, "num_boxes": len(boxes) / 4,
+		"boxes": B64(boxes), "features": B64(feats)}
+	b, err := json.Marshal(rec)
+	if err != nil {
+		panic(err)
+	}
+	_ = dim
+	return b
+}
+
+// RandomRecord is a record of n random boxes in a w x h image with dim-wide
+// random features.
+func RandomRecord(seed uint64, n, w, h, dim int) []byte {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	var boxes, feats []float32
+	for i := 0; i < n; i++ {
+		x1, y1 := rng.Float32()*float32(w/2), rng.Float32()*float32(h/2)
+		boxes = append(boxes, x1, y1, x1+1+rng.Float32()*float32(w/2-1), y1+1+rng.Float32()*float32(h/2-1))
+		for k := 0; k < dim; k++ {
+			feats = append(feats, float32(math.Abs(rng.NormFloat64())))
+		}
+	}
+	return RecordJSON(int(seed), w, h, boxes, feats, dim)
+}
+
+// B64 is base64 of little-endian float32 values, as the bottom-up files store arrays.
+func B64(v []float32) string {
+	raw := make([]byte, 4*len(v))
+	for i, x := range v {
+		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
+	}
+	return base64.StdEncoding.EncodeToString(raw)
+}
+
+// Question is a question about s that the synthetic world can ask.
+func Question(s synth.Scene) string {
+	if len(s.Objects) == 0 {
+		return "is there a shape?"
+	}
+	return fmt.Sprintf("what color is the %s?", synth.Shapes[s.Objects[0].Shape])
+}

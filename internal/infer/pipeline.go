@@ -1,0 +1,133 @@
+package infer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/tokenizer"
+	"github.com/vlbert/vlbert/internal/visual"
+)
+
+// ErrInput marks an error caused by the request's data (wrapped).
+var ErrInput = errors.New("invalid input")
+
+// ErrUnsupported marks a request the loaded checkpoint cannot answer (wrapped).
+var ErrUnsupported = errors.New("not supported by this checkpoint")
+
+func inputErrorf(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrInput}, args...)...)
+}
+
+// Pipeline is a loaded checkpoint ready for requests. Its methods are safe for
+// concurrent use.
+type Pipeline struct {
+	Config  *config.Config
+	Model   model.Config
+	Answers []string // VQA answers in classifier row order; nil for other tasks
+	Tok     *tokenizer.Tokenizer
+	Limits  Limits
+	Source  string // the checkpoint path, for logs
+
+	workers chan *model.Model
+	n       int
+
+	visMu  sync.Mutex
+	vis    *visual.Network
+	visCfg visual.Config
+}
+
+// New builds a pipeline around an in-memory model (its weights are copied into
+// each of workers replicas; m itself becomes the first). answers is required
+// for a VQA model.
+func New(cfg *config.Config, m *model.Model, answers []string, workers int, lim Limits) (*Pipeline, error) {
+	return newPipeline(cfg, m, answers, workers, lim)
+}
+
+func newPipeline(cfg *config.Config, m *model.Model, answers []string, workers int, lim Limits) (*Pipeline, error) {
+	if m.Cfg.Task == model.TaskVQA && len(answers) != m.Cfg.AnswerVocabSize {
+		return nil, fmt.Errorf("infer: %d answers for a classifier of %d", len(answers), m.Cfg.AnswerVocabSize)
+	}
+	if workers <= 0 {
+		workers = 1
+	}
+	m.Train = false
+	p := &Pipeline{Config: cfg, Model: m.Cfg, Answers: answers, Tok: tokenizer.Default(true),
+		Limits: lim.withDefaults(), workers: make(chan *model.Model, workers), n: workers}
+	p.workers <- m
+	for i := 1; i < workers; i++ {
+		r, err := model.New(m.Cfg)
+		if err != nil {
+			return nil, err
+		}
+		copy(r.Params.Data, m.Params.Data)
+		p.workers <- r
+	}
+	return p, nil
+}
+
+// Workers is the number of model replicas.
+func (p *Pipeline) Workers() int { return p.n }
+
+// withModel runs fn on a free replica, waiting for one until ctx ends.
+func (p *Pipeline) withModel(ctx context.Context, fn func(m *model.Model) error) error {
+	select {
+	case m := <-p.workers:
+		defer func() { p.workers <- m }()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return fn(m)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// SetVisual builds the e2e visual network from weights (checkpoint keys as
+// visual.CanonicalKey accepts them); image inputs need it.
+func (p *Pipeline) SetVisual(vc visual.Config, sd map[string]visual.Tensor) error {
+	if vc.FeatureDim() != model.FeatureDim {
+		return fmt.Errorf("infer: visual network gives %d-d features, the model wants %d", vc.FeatureDim(), model.FeatureDim)
+	}
+	n := visual.NewNetwork(vc)
+	missing, err := n.LoadStateDict(sd)
+	if err != nil {
+		return fmt.Errorf("infer: %w", err)
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("infer: the visual weights lack %s", short(missing))
+	}
+	p.visMu.Lock()
+	p.vis, p.visCfg = n, vc
+	p.visMu.Unlock()
+	return nil
+}
+
+// HasVisual reports whether image inputs are supported.
+func (p *Pipeline) HasVisual() bool {
+	p.visMu.Lock()
+	defer p.visMu.Unlock()
+	return p.vis != nil
+}
+
+// Task names the checkpoint's module.
+func (p *Pipeline) Task() model.Task { return p.Model.Task }
+
+// tokenize splits text into wordpieces and ids, within the token limit.
+func (p *Pipeline) tokenize(what, text string) ([]string, []int32, error) {
+	toks, ids := p.Tok.Encode(text)
+	if len(toks) == 0 {
+		return nil, nil, inputErrorf("%s is empty", what)
+	}
+	if len(toks) > p.Limits.MaxTokens {
+		return nil, nil, inputErrorf("%s has %d wordpieces, over the limit of %d", what, len(toks), p.Limits.MaxTokens)
+	}
+	out := make([]int32, len(ids))
+	for i, id := range ids {
+		out[i] = int32(id)
+	}
+	return toks, out, nil
+}
