@@ -87,8 +87,8 @@ func prepareGeometry(w, h int, boxes []float32, tr Transform) (*Prepared, error)
 	if ow <= 0 || oh <= 0 || int64(ow)*int64(oh) > MaxImagePixels {
 		return nil, fmt.Errorf("visual: preprocess: %dx%d image resizes to %dx%d", w, h, ow, oh)
 	}
-	sx := float32(float64(ow) / float64(w))
-	sy := float32(float64(oh) / float64(h))
+	sx := float32(ow) / float32(w) // float32 like the original's im_info tensor
+	sy := float32(oh) / float32(h)
 	out := &Prepared{W: ow, H: oh, ImInfo: [4]float32{float32(ow), float32(oh), sx, sy}}
 	out.Boxes = make([]float32, len(boxes))
 	for r := 0; r < len(boxes)/4; r++ {

@@ -8,8 +8,8 @@ import (
 // ResizeSize is maskrcnn-benchmark's get_size as used by the original's Resize
 // transform: scale the short side to minSize unless that makes the long side
 // exceed maxSize, in which case the short side becomes
-// int(maxSize·short/long). Both sides are truncated to int. It returns the
-// output width and height.
+// int(maxSize·short/long) (float64, as Python floats). The other side is
+// int(size·long/short) in float32. It returns the output width and height.
 func ResizeSize(w, h, minSize, maxSize int) (ow, oh int) {
 	size := minSize
 	if maxSize > 0 {
@@ -22,10 +22,12 @@ func ResizeSize(w, h, minSize, maxSize int) (ow, oh int) {
 	if (w <= h && w == size) || (h <= w && h == size) {
 		return w, h
 	}
+	// The original's w and h are float32 tensor elements (im_info), so this
+	// quotient is float32 arithmetic.
 	if w < h {
-		return size, int(float64(size*h) / float64(w))
+		return size, int(float32(size) * float32(h) / float32(w))
 	}
-	return int(float64(size*w) / float64(h)), size
+	return int(float32(size) * float32(w) / float32(h)), size
 }
 
 // pilPrecision is PIL's fixed-point precision for 8-bit resampling (32−8−2 bits).
