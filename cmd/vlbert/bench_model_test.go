@@ -1,0 +1,93 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/vlbert/vlbert/internal/model"
+)
+
+func TestBenchModelJSON(t *testing.T) {
+	for _, train := range []bool{false, true} {
+		var out bytes.Buffer
+		opts := benchModelOptions{Size: "small", Batch: 2, TextLen: 9, Regions: 4, Train: train, Threads: 1, Steps: 3, Warmup: 1, JSON: true}
+		if err := runBenchModel(context.Background(), opts, &out); err != nil {
+			t.Fatal(err)
+		}
+		var res benchModelResult
+		if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+			t.Fatalf("output %q is not JSON: %v", out.String(), err)
+		}
+		var raw map[string]any
+		_ = json.Unmarshal(out.Bytes(), &raw)
+		for _, key := range []string{"seq_per_s", "gflops", "ms_per_step", "peak_rss_mb", "min_ms", "max_ms", "threads", "train"} {
+			if _, ok := raw[key]; !ok {
+				t.Errorf("JSON %s lacks %q", out.String(), key)
+			}
+		}
+		if res.Train != train || res.Threads != 1 || res.Batch != 2 || res.SeqLen != 9+4+1 || res.Steps != 3 || len(res.TimesMs) != 3 {
+			t.Errorf("JSON %s does not echo the options", out.String())
+		}
+		if !(res.MinMs > 0 && res.MinMs <= res.MsPerStep && res.MsPerStep <= res.MaxMs) {
+			t.Errorf("want 0 < min <= median <= max, got %g %g %g", res.MinMs, res.MsPerStep, res.MaxMs)
+		}
+		if want := 2 / (res.MsPerStep / 1e3); res.SeqPerS < want*0.999 || res.SeqPerS > want*1.001 {
+			t.Errorf("seq_per_s %g, want batch/median = %g", res.SeqPerS, want)
+		}
+		if res.PeakRSSMB <= 0 || res.GFLOPS <= 0 || res.Params <= 0 {
+			t.Errorf("implausible result %s", out.String())
+		}
+		if train && !(res.Loss > 0) {
+			t.Errorf("training loss %g, want > 0", res.Loss)
+		}
+	}
+}
+
+// TestModelFlops pins the documented formula at the VL-BERT-base shape (batch 8, text
+// 64, 36 regions: L = 101), counted by hand.
+func TestModelFlops(t *testing.T) {
+	cfg, err := benchModelConfig("base")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const objDS = 2 * 288 * 4096 * 768                             // R = 8·36 rows of obj_downsample
+	const layer = 8*808*768*768 + 4*808*768*3072 + 4*8*101*101*768 // N = 8·101
+	const head = 2*8*768*768 + 2*8*768*3129                        // transform + classifier
+	const fwd = objDS + 12*layer + head                            // 142.1 GFLOP
+	if got := modelFlops(&cfg, 8, 64, 36, false); got != fwd {
+		t.Errorf("forward flops %g, want %g", got, float64(fwd))
+	}
+	if got := modelFlops(&cfg, 8, 64, 36, true); got != 3*fwd-objDS {
+		t.Errorf("training flops %g, want %g", got, float64(3*fwd-objDS))
+	}
+	if cfg.HiddenSize != 768 || cfg.NumHiddenLayers != 12 || cfg.NumAttentionHeads != 12 || cfg.IntermediateSize != 3072 ||
+		cfg.VocabSize != 30522 || cfg.AnswerVocabSize != 3129 || cfg.Task != model.TaskVQA {
+		t.Errorf("base config %+v is not VL-BERT-base VQA", cfg)
+	}
+}
+
+func TestBenchModelCommandLine(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"bench", "model", "--size", "small", "--batch", "1", "--text-len", "6", "--regions", "2", "--steps", "1", "--warmup", "0", "--threads", "1"}, &out, &errb)
+	if code != 0 || !strings.Contains(out.String(), "ms/step") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out.String(), errb.String())
+	}
+	for _, args := range [][]string{
+		{"bench", "model", "--size", "huge"},
+		{"bench", "model", "--batch", "0"},
+		{"bench", "model", "--text-len", "4"},
+		{"bench", "model", "--regions", "0"},
+		{"bench", "model", "--text-len", "500", "--regions", "36"},
+		{"bench", "model", "--steps", "0"},
+		{"bench", "model", "--threads", "-1"},
+	} {
+		out.Reset()
+		errb.Reset()
+		if code := run(context.Background(), args, &out, &errb); code != 2 {
+			t.Errorf("%v: exit %d, want 2 (stderr %q)", args, code, errb.String())
+		}
+	}
+}
