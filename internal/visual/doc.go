@@ -19,6 +19,13 @@
 // programmer errors and panic with a "visual:" message before any work; data from
 // outside (image files) returns errors.
 //
+// Entry points: NewNetwork(ResNet101C4()) builds the network (parameters named
+// by their original state_dict keys, loaded with LoadStateDict); Network.Forward
+// / Backward run it; SetInference(true) shares activation buffers for
+// forward-only use. DecodeImage, Preprocess (or DecodeAndPreprocess), MaskPixels,
+// PadBatch and RoIs prepare its inputs exactly as the original's transforms and
+// datasets do (PIL-exact bilinear resize; JPEG colour as libjpeg-turbo).
+//
 // Parallelism: kernels split work over channels or regions with internal/parallel;
 // each output element is written by exactly one worker in a fixed order, so results
 // do not depend on the thread count. Convolutions are im2col + gemm.Sgemm, which is
