@@ -1,4 +1,4 @@
-//go:build (linux || darwin) && (amd64 || arm64)
+//go:build !noopenblas && (linux || darwin) && (amd64 || arm64)
 
 package gemm
 
@@ -15,6 +15,9 @@ import (
 // time with purego (no cgo), when a library is installed. vlbert never needs it.
 // OPENBLAS_CORETYPE and OPENBLAS_NUM_THREADS are read by the library when it loads,
 // so they must be in the process environment from the start.
+//
+// purego makes even CGO_ENABLED=0 binaries link libc dynamically; build with
+// -tags noopenblas for a static binary without this backend.
 
 var openblas struct {
 	once     sync.Once

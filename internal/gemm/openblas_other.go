@@ -1,10 +1,10 @@
-//go:build !((linux || darwin) && (amd64 || arm64))
+//go:build noopenblas || !((linux || darwin) && (amd64 || arm64))
 
 package gemm
 
 import "errors"
 
-var errNoOpenBLAS = errors.New("gemm: OpenBLAS backend is not built for this platform")
+var errNoOpenBLAS = errors.New("gemm: OpenBLAS backend not built in (noopenblas tag or platform without purego)")
 
 // OpenBLASAvailable reports whether an OpenBLAS library could be loaded.
 func OpenBLASAvailable() bool { return false }
