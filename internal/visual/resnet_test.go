@@ -295,3 +295,19 @@ func TestNetworkInferenceModeMatchesTraining(t *testing.T) {
 	n.Params.AllocGrads()
 	n.Backward(make([]float32, 3*n.Cfg.FeatureDim()))
 }
+
+func TestNetworkNoRoIs(t *testing.T) {
+	n := NewNetwork(tinyConfig(1, 2))
+	randomizeParams(rand.New(rand.NewPCG(47, 48)), n.Params)
+	n.Params.AllocGrads()
+	feats := n.Forward(make([]float32, 3*32*32), 1, 32, 32, nil, 0, nil)
+	if len(feats) != 0 {
+		t.Fatalf("%d features for no RoIs", len(feats))
+	}
+	n.Backward(nil)
+	for _, g := range n.Params.Grad {
+		if g != 0 {
+			t.Fatal("gradient without RoIs")
+		}
+	}
+}
