@@ -34,7 +34,7 @@ func bindHeads(p *Params, c *Config) taskHeads {
 			Transform: heads.Transform{Dense: headLinear(p, "final_mlp.0.dense")},
 			Cls:       headLinear(p, "final_mlp.2"),
 		}
-	default:
+	case TaskPretrain, TaskPretrainMultitask:
 		if c.WithRelLoss {
 			h.rel = headLinear(p, "vlbert.relationsip_head.caption_image_relationship")
 		}

@@ -14,7 +14,21 @@ const (
 	TaskPretrainMultitask
 	// TaskRefCOCO is refcoco/modules/resnet_vlbert_for_refcoco.py::ResNetVLBERT.
 	TaskRefCOCO
+	// TaskVCR is vcr/modules/resnet_vlbert_for_vcr.py::ResNetVLBERT (question then
+	// answer, CLASSIFIER_TYPE 1fc on the pooler, VL-BERT under TimeDistributed).
+	TaskVCR
 )
+
+// VCRObjectClasses is the COCO class count of VCR's CNN regularisation head.
+const VCRObjectClasses = 81
+
+// corePrefix is where VisualLinguisticBert's keys live: VCR wraps it in TimeDistributed.
+func (c *Config) corePrefix() string {
+	if c.Task == TaskVCR {
+		return "vlbert._module."
+	}
+	return "vlbert."
+}
 
 func (t Task) String() string {
 	switch t {
@@ -26,6 +40,8 @@ func (t Task) String() string {
 		return "ResNetVLBERTForPretrainingMultitask"
 	case TaskRefCOCO:
 		return "ResNetVLBERT (RefCOCO)"
+	case TaskVCR:
+		return "ResNetVLBERT (VCR)"
 	}
 	return fmt.Sprintf("Task(%d)", int(t))
 }
@@ -76,6 +92,13 @@ type Config struct {
 	WithMLMLoss     bool    // WITH_MLM_LOSS
 	WithMVRCLoss    bool    // WITH_MVRC_LOSS
 	AnswerVocabSize int     // DATASET.ANSWER_VOCAB_SIZE (VQA)
+
+	// VCR
+	ClassifierSigmoid bool    // CLASSIFIER_SIGMOID: per-choice BCE (else CE over choices)
+	AnsLossWeight     float32 // ANS_LOSS_WEIGHT
+	CNNRegLossTop     bool    // ENABLE_CNN_REG_LOSS with CNN_LOSS_TOP: object-class CE on top of VL-BERT
+	CNNRegDropout     float32 // CNN_REG_DROPOUT
+	CNNLossWeight     float32 // CNN_LOSS_WEIGHT
 }
 
 // FeatureDim is the width of a precomputed bottom-up RoI feature (boxes[:, :, 4:]).
@@ -96,8 +119,12 @@ func BaseConfig(task Task) Config {
 		RegionClasses: 1601, ImageFinalDim: 768, ClassifierType: "mlm", ClassifierDrop: 0.1,
 		AnswerVocabSize: 3129,
 	}
-	if task != TaskVQA {
+	switch task {
+	case TaskPretrain, TaskPretrainMultitask:
 		c.WithMLMLoss, c.WithMVRCLoss = true, true
+	case TaskVCR:
+		c.WithPooler, c.ClassifierType, c.ClassifierSigmoid = true, "1fc", true
+		c.AnsLossWeight, c.CNNRegLossTop, c.CNNLossWeight = 1, true, 1
 	}
 	return c
 }
@@ -148,6 +175,13 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("model: DATASET.ANSWER_VOCAB_SIZE = %d, want > 0", c.AnswerVocabSize)
 		}
 	case TaskRefCOCO:
+	case TaskVCR:
+		if !c.WithPooler {
+			return fmt.Errorf("model: the VCR head reads the pooler: with_pooler must be true")
+		}
+		if c.CNNRegDropout < 0 || c.CNNRegDropout >= 1 {
+			return fmt.Errorf("model: CNN_REG_DROPOUT = %g, want in [0, 1)", c.CNNRegDropout)
+		}
 	case TaskPretrain, TaskPretrainMultitask:
 		if c.WithRelLoss && !c.WithPooler {
 			return fmt.Errorf("model: WITH_REL_LOSS needs with_pooler")

@@ -23,14 +23,15 @@ type layerWeights struct {
 }
 
 func bindCore(p *Params, c *Config) coreWeights {
+	cp := c.corePrefix()
 	w := coreWeights{
-		word: pv(p, "vlbert.word_embeddings.weight"), end: pv(p, "vlbert.end_embedding.weight"),
-		pos: pv(p, "vlbert.position_embeddings.weight"), typ: pv(p, "vlbert.token_type_embeddings.weight"),
-		embLN: lnOf(p, "vlbert.embedding_LayerNorm"), visText: lnOf(p, "vlbert.visual_ln_text"),
-		visObj: lnOf(p, "vlbert.visual_ln_object"), hasPooler: c.WithPooler,
+		word: pv(p, cp+"word_embeddings.weight"), end: pv(p, cp+"end_embedding.weight"),
+		pos: pv(p, cp+"position_embeddings.weight"), typ: pv(p, cp+"token_type_embeddings.weight"),
+		embLN: lnOf(p, cp+"embedding_LayerNorm"), visText: lnOf(p, cp+"visual_ln_text"),
+		visObj: lnOf(p, cp+"visual_ln_object"), hasPooler: c.WithPooler,
 	}
 	for l := 0; l < c.NumHiddenLayers; l++ {
-		pre := fmt.Sprintf("vlbert.encoder.layer.%d.", l)
+		pre := fmt.Sprintf(cp+"encoder.layer.%d.", l)
 		w.layers = append(w.layers, layerWeights{
 			q: linearOf(p, pre+"attention.self.query"), k: linearOf(p, pre+"attention.self.key"),
 			v: linearOf(p, pre+"attention.self.value"), attnOut: linearOf(p, pre+"attention.output.dense"),
@@ -39,7 +40,7 @@ func bindCore(p *Params, c *Config) coreWeights {
 		})
 	}
 	if c.WithPooler {
-		w.pooler = linearOf(p, "vlbert.pooler.dense")
+		w.pooler = linearOf(p, cp+"pooler.dense")
 	}
 	return w
 }

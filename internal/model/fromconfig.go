@@ -26,7 +26,7 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		case config.TaskRefCOCO:
 			task = TaskRefCOCO
 		case config.TaskVCR:
-			return Config{}, fmt.Errorf("model: the VCR module is not implemented")
+			task = TaskVCR
 		}
 	}
 	n, v := &c.Network, &c.Network.VLBERT
@@ -36,7 +36,13 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 	}{
 		{!e2e && !n.ImageFeatPrecomputed, "NETWORK.IMAGE_FEAT_PRECOMPUTED=false (the e2e ResNet path; see FromConfigE2E)"},
 		{n.ImageSemantic, "NETWORK.IMAGE_SEMANTIC=true"},
-		{n.EnableCNNRegLoss, "NETWORK.ENABLE_CNN_REG_LOSS=true"},
+		{n.Blind, "NETWORK.BLIND=true"},
+		{n.NoGrounding, "NETWORK.NO_GROUNDING=true"},
+		{n.NoObjAttention, "NETWORK.NO_OBJ_ATTENTION=true"},
+		{n.EnableCNNRegLoss && (task != TaskVCR || !n.CNNLossTop), "NETWORK.ENABLE_CNN_REG_LOSS=true with CNN_LOSS_TOP=false"},
+		{task == TaskVCR && n.ClassifierType != "1fc", fmt.Sprintf("VCR NETWORK.CLASSIFIER_TYPE=%q (only 1fc)", n.ClassifierType)},
+		{task == TaskVCR && n.ClassifierSigmoid && n.ClassifierSigmoidLossPositiveWeight != 1, "VCR CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT != 1"},
+		{task == TaskVCR && (n.AnswerFirst || n.QAOneSent), "VCR NETWORK.ANSWER_FIRST or QA_ONE_SENT"},
 		{v.WordEmbeddingFrozen, "NETWORK.VLBERT.word_embedding_frozen=true"},
 		{!v.ObjPosIDRelative, "NETWORK.VLBERT.obj_pos_id_relative=false"},
 		{v.PositionPaddingIdx != -1, fmt.Sprintf("NETWORK.VLBERT.position_padding_idx=%d (only -1)", v.PositionPaddingIdx)},
@@ -74,6 +80,13 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		WithRelLoss:           n.WithRelLoss,
 		WithMLMLoss:           n.WithMLMLoss,
 		WithMVRCLoss:          n.WithMVRCLoss,
+	}
+	if task == TaskVCR {
+		m.ClassifierSigmoid = n.ClassifierSigmoid
+		m.AnsLossWeight = float32(n.AnsLossWeight)
+		m.CNNRegLossTop = n.EnableCNNRegLoss && n.CNNLossTop
+		m.CNNRegDropout = float32(n.CNNRegDropout)
+		m.CNNLossWeight = float32(n.CNNLossWeight)
 	}
 	if task == TaskVQA && len(c.Datasets) > 0 {
 		m.AnswerVocabSize = c.Dataset().AnswerVocabSize

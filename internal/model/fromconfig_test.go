@@ -66,3 +66,25 @@ func TestFromConfigRefCOCO(t *testing.T) {
 		t.Errorf("got task %v hidden %d", got.Task, got.HiddenSize)
 	}
 }
+
+func TestFromConfigVCR(t *testing.T) {
+	yml := "MODULE: ResNetVLBERT\nDATASET:\n  DATASET: vcr\nNETWORK:\n  IMAGE_FEAT_PRECOMPUTED: false\n  IMAGE_SEMANTIC: false\n  IMAGE_FINAL_DIM: 768\n  ENABLE_CNN_REG_LOSS: true\n  CNN_LOSS_TOP: true\n  CLASSIFIER_TYPE: 1fc\n  CLASSIFIER_SIGMOID: true\n  CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT: 1.0\n  ANS_LOSS_WEIGHT: 1.0\n  CNN_LOSS_WEIGHT: 1.0\n  VLBERT:\n    hidden_size: 768\n    visual_size: 768\n    num_hidden_layers: 12\n    num_attention_heads: 12\n    intermediate_size: 3072\n    vocab_size: 30522\n    visual_ln: true\n    with_pooler: true\n    object_word_embed_mode: 2\n"
+	c, err := config.Parse([]byte(yml), "vcr.yaml", config.TaskVCR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := FromConfigE2E(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Task != TaskVCR || !got.CNNRegLossTop || !got.ClassifierSigmoid || got.AnsLossWeight != 1 || got.CNNLossWeight != 1 {
+		t.Errorf("got %+v", got)
+	}
+	m, err := New(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := m.Params.Lookup("cnn_loss_reg.2.weight"); !ok {
+		t.Error("no cnn_loss_reg head")
+	}
+}

@@ -3,6 +3,7 @@ package model
 import (
 	"fmt"
 
+	"github.com/vlbert/vlbert/internal/heads"
 	"github.com/vlbert/vlbert/internal/kernels"
 )
 
@@ -25,6 +26,7 @@ type Model struct {
 	vqa   vqaState
 	pt    pretrainState
 	ref   refState
+	vcrS  vcrState
 	acts  arena    // forward activations, reset by each Forward
 	ints  intArena // forward index buffers
 	grads arena    // backward scratch, reset by each Backward
@@ -41,6 +43,12 @@ func New(cfg Config) (*Model, error) {
 	m := &Model{Cfg: cfg, Params: buildParams(&cfg)}
 	m.core = bindCore(m.Params, &cfg)
 	m.heads = bindHeads(m.Params, &cfg)
+	if cfg.Task == TaskVCR {
+		m.vcrS.cls = headLinear(m.Params, "final_mlp.1")
+		if cfg.CNNRegLossTop {
+			m.vcrS.cnn = heads.MVRC{Transform: heads.Transform{Dense: headLinear(m.Params, "cnn_loss_reg.0.dense")}, Cls: headLinear(m.Params, "cnn_loss_reg.2")}
+		}
+	}
 	m.objDS = linearOf(m.Params, "image_feature_extractor.obj_downsample.1")
 	return m, nil
 }

@@ -100,15 +100,20 @@ func buildParams(c *Config) *Params {
 			b.add("aux_text_visual_embedding.weight", initNormal, 1, H)
 		}
 	}
-	b.add("vlbert.word_embeddings.weight", initNormal, c.VocabSize, H)
-	b.add("vlbert.end_embedding.weight", initNormal, 1, H)
-	b.add("vlbert.position_embeddings.weight", initNormal, c.MaxPositionEmbeddings, H)
-	b.add("vlbert.token_type_embeddings.weight", initNormal, c.TypeVocabSize, H)
-	b.layerNorm("vlbert.embedding_LayerNorm", H, initOne)
-	b.layerNorm("vlbert.visual_ln_text", H, initVisualLNText)
-	b.layerNorm("vlbert.visual_ln_object", H, initVisualLNObject)
+	if c.Task == TaskVCR && c.CNNRegLossTop {
+		b.linear("cnn_loss_reg.0.dense", H, H)
+		b.linear("cnn_loss_reg.2", VCRObjectClasses, H)
+	}
+	cp := c.corePrefix()
+	b.add(cp+"word_embeddings.weight", initNormal, c.VocabSize, H)
+	b.add(cp+"end_embedding.weight", initNormal, 1, H)
+	b.add(cp+"position_embeddings.weight", initNormal, c.MaxPositionEmbeddings, H)
+	b.add(cp+"token_type_embeddings.weight", initNormal, c.TypeVocabSize, H)
+	b.layerNorm(cp+"embedding_LayerNorm", H, initOne)
+	b.layerNorm(cp+"visual_ln_text", H, initVisualLNText)
+	b.layerNorm(cp+"visual_ln_object", H, initVisualLNObject)
 	for l := 0; l < c.NumHiddenLayers; l++ {
-		p := fmt.Sprintf("vlbert.encoder.layer.%d.", l)
+		p := fmt.Sprintf(cp+"encoder.layer.%d.", l)
 		b.linear(p+"attention.self.query", H, H)
 		b.linear(p+"attention.self.key", H, H)
 		b.linear(p+"attention.self.value", H, H)
@@ -119,7 +124,7 @@ func buildParams(c *Config) *Params {
 		b.layerNorm(p+"output.LayerNorm", H, initOne)
 	}
 	if c.WithPooler {
-		b.linear("vlbert.pooler.dense", H, H)
+		b.linear(cp+"pooler.dense", H, H)
 	}
 	switch {
 	case pretrain:
@@ -136,6 +141,8 @@ func buildParams(c *Config) *Params {
 			b.linear("vlbert.mvrc_head.transform.dense", H, H)
 			b.linear("vlbert.mvrc_head.region_cls_pred", c.RegionClasses, H)
 		}
+	case c.Task == TaskVCR:
+		b.linear("final_mlp.1", 1, H)
 	case c.Task == TaskRefCOCO:
 		b.linear("final_mlp.0.dense", H, H)
 		b.linear("final_mlp.2", 1, H)

@@ -18,6 +18,18 @@ type Boxes struct {
 	// zero for padding and masked boxes). The e2e path feeds RoI-head features through
 	// Data and back-propagates this into the CNN.
 	FeatGrad []float32
+	// VCRMask selects VCR's validity test, boxes[:, :, 3] > -0.5 (padding -1), instead
+	// of boxes[:, :, 0] > -1.5 (padding -2).
+	VCRMask bool
+}
+
+// valid reports whether box j of sample b is a real box.
+func (bx *Boxes) valid(b, j int) bool {
+	row := (b*bx.NB + j) * boxStride
+	if bx.VCRMask {
+		return bx.Data[row+3] > -0.5
+	}
+	return bx.Data[row] > -1.5
 }
 
 const boxStride = 4 + FeatureDim
@@ -83,14 +95,14 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 	for b := 0; b < B; b++ {
 		n := 0
 		for j := 0; j < NB; j++ {
-			if bx.Data[(b*NB+j)*boxStride] > -1.5 {
+			if bx.valid(b, j) {
 				n++
 			}
 		}
 		lo, R = max(lo, n), R+n
 	}
 	if R == 0 {
-		return fmt.Errorf("model: no valid box in the batch (every boxes[:, :, 0] <= -1.5)")
+		return fmt.Errorf("model: no valid box in the batch")
 	}
 	for b := 0; b < B; b++ {
 		if w, h := bx.ImInfo[b*bx.InfoW], bx.ImInfo[b*bx.InfoW+1]; !(w > 0) || !(h > 0) {
@@ -106,7 +118,7 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 	v.boxMask = v.boxMask[:0]
 	for b := 0; b < B; b++ {
 		for j := 0; j < lo; j++ {
-			v.boxMask = append(v.boxMask, bx.Data[(b*NB+j)*boxStride] > -1.5)
+			v.boxMask = append(v.boxMask, bx.valid(b, j))
 		}
 	}
 	const in = GeomDim + FeatureDim
@@ -117,7 +129,7 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 		k := 0
 		for j := 0; j < NB; j++ {
 			box := bx.Data[(b*NB+j)*boxStride : (b*NB+j+1)*boxStride]
-			if !(box[0] > -1.5) {
+			if !bx.valid(b, j) {
 				continue
 			}
 			row := v.x[r*in : (r+1)*in]
