@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/vlbert/vlbert/internal/parallel"
 	"gonum.org/v1/gonum/blas"
 	gonumblas "gonum.org/v1/gonum/blas/gonum"
 )
@@ -100,5 +99,29 @@ func BenchmarkAttention(b *testing.B) {
 	}
 }
 
-// keep parallel imported for callers that tweak Threads in benchmarks.
-var _ = parallel.Threads
+// BenchmarkAttentionOpenBLAS: the same batch as one cblas_sgemm call per product
+// (OpenBLAS on one thread; no batched interface), for comparison.
+func BenchmarkAttentionOpenBLAS(b *testing.B) {
+	if !OpenBLASAvailable() {
+		b.Skip(openblasError())
+	}
+	const batch, t, hs = 8 * 12, 100, 64
+	q, kk, c := randFloats(batch*t*hs), randFloats(batch*t*hs), make([]float32, batch*t*t)
+	OpenBLASSetThreads(1)
+	b.Run("scores/threads=1", func(b *testing.B) {
+		for range b.N {
+			for i := range batch {
+				OpenBLASSgemm(false, true, t, t, hs, 1, q[i*t*hs:], hs, kk[i*t*hs:], hs, 0, c[i*t*t:], t)
+			}
+		}
+		b.ReportMetric(2*float64(batch*t*t*hs)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+	b.Run("values/threads=1", func(b *testing.B) {
+		for range b.N {
+			for i := range batch {
+				OpenBLASSgemm(false, false, t, hs, t, 1, c[i*t*t:], t, kk[i*t*hs:], hs, 0, q[i*t*hs:], hs)
+			}
+		}
+		b.ReportMetric(2*float64(batch*t*t*hs)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+	})
+}
