@@ -9,7 +9,8 @@ import (
 const VCRChoices = 4
 
 // VCRBatch is one collated VCR batch (Q→A, or QA→R with the answer appended to the
-// question). Box features come from the RoI head in Boxes.Data (Boxes.VCRMask set).
+// question). Box features come from the RoI head in Boxes.Data; validity is VCR's
+// (boxes[:, :, 3] > -0.5) whatever Boxes.VCRMask says.
 type VCRBatch struct {
 	Boxes    Boxes
 	Classes  []int32 // [B*NB] COCO class of each box (image box 0 = background), for the CNN regulariser
@@ -82,8 +83,9 @@ func (m *Model) ForwardVCR(bt *VCRBatch) (*VCROutput, error) {
 	m.ints.reset()
 	s := &m.vcrS
 	s.ready = false
-	bt.Boxes.VCRMask = true
-	if err := m.visualForward(&m.vis, &bt.Boxes, nil, nil); err != nil {
+	bx := bt.Boxes
+	bx.VCRMask = true
+	if err := m.visualForward(&m.vis, &bx, nil, nil); err != nil {
 		return nil, err
 	}
 	lo := m.vis.lo
