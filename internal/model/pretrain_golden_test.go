@@ -59,3 +59,69 @@ func TestPretrainGolden(t *testing.T) {
 	}
 	compareF32(t, "pt_step1_grad_preclip__vlbert_word_embeddings_weight_rows", sel, []int{len(rows), H}, tolGrad)
 }
+
+// TestMultitaskMatchesGolden runs the multitask module with the pretraining
+// checkpoint plus two text-only rows: the image-caption rows are separate sequences,
+// so their outputs and losses must still match the pretraining goldens, and the aux
+// rows must add their own MLM loss.
+func TestMultitaskMatchesGolden(t *testing.T) {
+	m, err := New(smallConfig(TaskPretrainMultitask))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := loadGoldenModel(t, TaskPretrain, "pretrain_ckpt_zip.model")
+	sd := map[string]StateTensor{}
+	for _, q := range ref.Params.List {
+		sd[q.Name] = StateTensor{Shape: q.Shape, F32: ref.Params.View(q.Name)}
+	}
+	rep, err := m.Params.LoadStateDict(sd, "pretrain_ckpt_zip.model", false)
+	if err != nil || len(rep.Missing) != 1 || rep.Missing[0] != "aux_text_visual_embedding.weight" || len(rep.Unexpected) != 0 {
+		t.Fatalf("load: %+v %v", rep, err)
+	}
+	aux := m.Params.View("aux_text_visual_embedding.weight")
+	for i := range aux {
+		aux[i] = float32(i%7) * 0.1
+	}
+	bt := ptGoldenBatch(t)
+	bt.BA, bt.LA = 2, 20
+	bt.AuxText = make([]int32, 2*20)
+	bt.AuxMLMLabels = make([]int32, 2*20)
+	for i := range bt.AuxText {
+		bt.AuxMLMLabels[i] = -1
+		if i%20 < 17-(i/20)*6 {
+			bt.AuxText[i] = int32(1000 + 37*i%2000)
+		}
+	}
+	bt.AuxText[3], bt.AuxMLMLabels[3] = MaskID, 2000
+	bt.AuxText[25], bt.AuxMLMLabels[25] = MaskID, 1500
+	out, err := m.ForwardPretrain(bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	B, NB, W, R := bt.Boxes.B, bt.Boxes.NB, m.Cfg.VocabSize, m.Cfg.RegionClasses
+	compareF32(t, "pt_out_relationship_logits", out.RelLogits, []int{B, 2}, tolLogits)
+	compareF32(t, "pt_out_mlm_logits", out.MLMLogits, []int{B, out.Lm, W}, tolLogits)
+	compareF32(t, "pt_out_mvrc_logits", out.MVRCLogits, []int{B, NB, R}, tolLogits)
+	compareF32(t, "pt_out_mlm_loss", []float32{out.MLMLoss}, []int{}, tolLoss)
+	compareF32(t, "pt_out_mvrc_loss", []float32{out.MVRCLoss}, []int{}, tolLoss)
+	if !(out.MLMAuxLoss > 0) || out.Total != out.RelLoss+out.MLMLoss+out.MLMAuxLoss+out.MVRCLoss {
+		t.Errorf("aux loss %g, total %g", out.MLMAuxLoss, out.Total)
+	}
+	// The aux rows get the aux visual embedding as every text token's visual feature.
+	H := m.Cfg.HiddenSize
+	if got := out.TextVisual[(B*out.Lm+5)*H : (B*out.Lm+6)*H]; !slicesEqual(got, aux) {
+		t.Error("aux text visual feature is not aux_text_visual_embedding")
+	}
+}
+
+func slicesEqual(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
