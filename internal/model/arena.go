@@ -9,18 +9,29 @@ type arena struct {
 	chunks [][]float32
 	cur    int // chunk being carved
 	off    int // offset in chunks[cur]
-	used   int // floats handed out in this pass
+	used   int // floats live now
+	peak   int // most floats live at once in this pass
 }
 
 func (a *arena) reset() {
 	if len(a.chunks) > 1 {
-		a.chunks = [][]float32{make([]float32, a.used+a.used/8)}
+		a.chunks = [][]float32{make([]float32, a.peak+a.peak/8)}
 	}
-	a.cur, a.off, a.used = 0, 0, 0
+	a.cur, a.off, a.used, a.peak = 0, 0, 0, 0
 }
+
+// arenaMark is a position to rewind to.
+type arenaMark struct{ cur, off, used int }
+
+// mark returns the current position; release(mark) frees everything allocated after
+// it, so scratch buffers of one layer's backward are reused by the next layer.
+func (a *arena) mark() arenaMark { return arenaMark{a.cur, a.off, a.used} }
+
+func (a *arena) release(m arenaMark) { a.cur, a.off, a.used = m.cur, m.off, m.used }
 
 func (a *arena) alloc(n int) []float32 {
 	a.used += n
+	a.peak = max(a.peak, a.used)
 	for a.cur < len(a.chunks) {
 		c := a.chunks[a.cur]
 		if a.off+n <= len(c) {

@@ -62,6 +62,10 @@ func (m *Model) layerBackward(l int, dout []float32) []float32 {
 	B, L, H, I, NH := c.in.B, c.L, m.Cfg.HiddenSize, m.Cfg.IntermediateSize, m.Cfg.NumAttentionHeads
 	N := B * L
 	g := &m.grads
+	// dx outlives this layer; everything else is scratch, released at the end.
+	dx := g.alloc(N * H)
+	mk := g.mark()
+	defer g.release(mk)
 
 	dres2 := g.alloc(N * H)
 	w.ln2.backward(dres2, dout, la.res2, la.mean2, la.rstd2, N, H)
@@ -91,7 +95,6 @@ func (m *Model) layerBackward(l int, dout []float32) []float32 {
 	dq, dk, dv := g.alloc(N*H), g.alloc(N*H), g.alloc(N*H)
 	scratch := g.alloc(kernels.AttentionScratchSize(B, L, NH))
 	kernels.AttentionBackward(dq, dk, dv, scratch, dctx, la.q, la.k, la.v, la.probs, B, L, H, NH, la.dAttn)
-	dx := g.alloc(N * H)
 	tmp := g.alloc(N * H)
 	w.q.backward(dx, dq, la.in, N)
 	w.k.backward(tmp, dk, la.in, N)
