@@ -188,3 +188,28 @@ func TestRefCOCOForward(t *testing.T) {
 		t.Errorf("Lt %d L %d, want 5 and 8", co.Lt, co.L)
 	}
 }
+
+// TestThreadInvariance: outputs and gradients do not depend on the worker count.
+func TestThreadInvariance(t *testing.T) {
+	run := func(threads int) ([]float32, []float32) {
+		defer parallel.SetThreads(parallel.SetThreads(threads))
+		m, err := New(smallConfig(TaskPretrain))
+		if err != nil {
+			t.Fatal(err)
+		}
+		randomizeParams(m, 4)
+		m.Train, m.Seed, m.Step = true, 3, 7
+		bt := ptGoldenBatch(t)
+		o, err := m.ForwardPretrain(bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.BackwardPretrain(1)
+		return slices.Clone(o.MLMLogits), slices.Clone(m.Params.Grad)
+	}
+	l1, g1 := run(1)
+	l4, g4 := run(4)
+	if !slices.Equal(l1, l4) || !slices.Equal(g1, g4) {
+		t.Error("results differ between 1 and 4 threads")
+	}
+}
