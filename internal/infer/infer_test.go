@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -289,36 +288,13 @@ func TestLoadErrors(t *testing.T) {
 	}
 }
 
-// tinyVisual is a ResNet with one block per stage: 2048-d features, fast.
-func tinyVisual() (visual.Config, map[string]visual.Tensor) {
-	vc := visual.Config{Blocks: [3]int{1, 1, 1}, HeadBlocks: 1, Width: 64, StrideIn1x1: true, C5Dilated: true, RoIAlign: visual.DefaultRoIAlign}
-	n := visual.NewNetwork(vc)
-	rng := rand.New(rand.NewPCG(1, 2))
-	sd := map[string]visual.Tensor{}
-	for _, p := range n.Params.Params {
-		switch {
-		case strings.HasSuffix(p.Name, "running_var"), strings.Contains(p.Name, "bn") && strings.HasSuffix(p.Name, ".weight"):
-			for i := range p.Data {
-				p.Data[i] = 1
-			}
-		case len(p.Shape) == 4:
-			std := math.Sqrt(2 / float64(p.Shape[1]*p.Shape[2]*p.Shape[3]))
-			for i := range p.Data {
-				p.Data[i] = float32(rng.NormFloat64() * std)
-			}
-		}
-		sd["image_feature_extractor."+p.Name] = visual.Tensor{Shape: p.Shape, F32: p.Data}
-	}
-	return vc, sd
-}
-
 func TestImagePath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("visual network")
 	}
 	p, sc := loadVQA(t, 1)
 	p.Config.Scales = []int{96, 160}
-	vc, sd := tinyVisual()
+	vc, sd := infertest.TinyVisual()
 	if err := p.SetVisual(vc, sd); err != nil {
 		t.Fatal(err)
 	}

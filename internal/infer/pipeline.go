@@ -131,3 +131,9 @@ func (p *Pipeline) tokenize(what, text string) ([]string, []int32, error) {
 	}
 	return toks, out, nil
 }
+
+// Hold runs fn while holding one model replica, so that no request can use it
+// meanwhile (tests use it to fill the pool; it also fences maintenance work).
+func (p *Pipeline) Hold(ctx context.Context, fn func()) error {
+	return p.withModel(ctx, func(*model.Model) error { fn(); return nil })
+}

@@ -13,11 +13,13 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/infer"
 	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/visual"
 )
 
 // Config returns a small config of task (config.TaskVQA or config.TaskPretrain):
@@ -160,4 +162,28 @@ func Question(s synth.Scene) string {
 		return "is there a shape?"
 	}
 	return fmt.Sprintf("what color is the %s?", synth.Shapes[s.Objects[0].Shape])
+}
+
+// TinyVisual is a random ResNet with one block per stage (2048-d features, fast)
+// and its weights under the checkpoint keys infer.Pipeline.SetVisual takes.
+func TinyVisual() (visual.Config, map[string]visual.Tensor) {
+	vc := visual.Config{Blocks: [3]int{1, 1, 1}, HeadBlocks: 1, Width: 64, StrideIn1x1: true, C5Dilated: true, RoIAlign: visual.DefaultRoIAlign}
+	n := visual.NewNetwork(vc)
+	rng := rand.New(rand.NewPCG(1, 2))
+	sd := map[string]visual.Tensor{}
+	for _, p := range n.Params.Params {
+		switch {
+		case strings.HasSuffix(p.Name, "running_var"), strings.Contains(p.Name, "bn") && strings.HasSuffix(p.Name, ".weight"):
+			for i := range p.Data {
+				p.Data[i] = 1
+			}
+		case len(p.Shape) == 4:
+			std := math.Sqrt(2 / float64(p.Shape[1]*p.Shape[2]*p.Shape[3]))
+			for i := range p.Data {
+				p.Data[i] = float32(rng.NormFloat64() * std)
+			}
+		}
+		sd["image_feature_extractor."+p.Name] = visual.Tensor{Shape: p.Shape, F32: p.Data}
+	}
+	return vc, sd
 }

@@ -1,0 +1,233 @@
+package serve
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+
+	"github.com/vlbert/vlbert/internal/data/features"
+	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/visual"
+)
+
+// RegionsInput is the image part of every request: either one image's record
+// in the bottom-up-attention per-image JSON format (features), or a base64
+// JPEG/PNG (image) with boxes [[x1, y1, x2, y2], ...] in its pixels.
+type RegionsInput struct {
+	Features json.RawMessage `json:"features,omitempty"`
+	Image    string          `json:"image,omitempty"`
+	Boxes    [][]float64     `json:"boxes,omitempty"`
+}
+
+// VQARequest is the body of POST /v1/vqa.
+type VQARequest struct {
+	Question string `json:"question"`
+	TopK     int    `json:"top_k,omitempty"` // default 5; at most the answer count
+	RegionsInput
+}
+
+// GroundRequest is the body of POST /v1/ground.
+type GroundRequest struct {
+	Expression string `json:"expression"`
+	RegionsInput
+}
+
+// VCRRequest is the body of POST /v1/vcr.
+type VCRRequest struct {
+	Question string   `json:"question"`
+	Choices  []string `json:"choices"`
+	RegionsInput
+}
+
+// AttentionRequest is the body of POST /v1/attention.
+type AttentionRequest struct {
+	Text  string `json:"text"`
+	Layer *int   `json:"layer,omitempty"` // one layer (0-based); all layers when absent
+	RegionsInput
+}
+
+// featureRecord lists the keys of the bottom-up per-image JSON format, so that
+// an unknown key inside "features" is rejected like one at the top level.
+type featureRecord struct {
+	ImageID         json.RawMessage `json:"image_id"`
+	ImageW          json.RawMessage `json:"image_w"`
+	ImageH          json.RawMessage `json:"image_h"`
+	NumBoxes        json.RawMessage `json:"num_boxes"`
+	Boxes           json.RawMessage `json:"boxes"`
+	Features        json.RawMessage `json:"features"`
+	Classes         json.RawMessage `json:"classes"`
+	Attrs           json.RawMessage `json:"attrs"`
+	ImageBoxFeature json.RawMessage `json:"image_box_feature"`
+	ObjectsID       json.RawMessage `json:"objects_id"`
+	ObjectsConf     json.RawMessage `json:"objects_conf"`
+	AttrsID         json.RawMessage `json:"attrs_id"`
+	AttrsConf       json.RawMessage `json:"attrs_conf"`
+}
+
+// requestError is a client error with its HTTP status.
+type requestError struct {
+	status int
+	msg    string
+}
+
+func (e *requestError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &requestError{400, fmt.Sprintf(format, args...)}
+}
+
+// decodeJSON decodes exactly one JSON object from body into v, rejecting unknown
+// fields and trailing data.
+func decodeJSON(body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("invalid JSON body: %s", describeJSONError(err))
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return badRequest("invalid JSON body: data after the request object")
+	}
+	return nil
+}
+
+func describeJSONError(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.Is(err, io.EOF):
+		return "empty body"
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "unexpected end of JSON"
+	case errors.As(err, &se):
+		return fmt.Sprintf("%v (at byte %d)", se, se.Offset)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %q: cannot use a JSON %s as %s", te.Field, te.Value, te.Type)
+		}
+		return fmt.Sprintf("cannot use a JSON %s as %s", te.Value, te.Type)
+	}
+	// "json: unknown field \"x\"" already names the field.
+	return strings.TrimPrefix(err.Error(), "json: ")
+}
+
+// regionSpec is a decoded RegionsInput: a feature record, or an image and boxes.
+type regionSpec struct {
+	record *features.Record
+	image  *visual.RGBImage
+	boxes  []float32
+}
+
+// Limits bound what a request may carry.
+type Limits struct {
+	MaxBodyBytes   int64 // whole request body (default 16 MiB)
+	MaxRegions     int   // boxes besides the whole-image box (default 100)
+	MaxImagePixels int64 // decoded image width·height (default 4 megapixels)
+	MaxTokens      int   // wordpieces of the text (default 64)
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxBodyBytes <= 0 {
+		l.MaxBodyBytes = 16 << 20
+	}
+	if l.MaxRegions <= 0 {
+		l.MaxRegions = 100
+	}
+	if l.MaxImagePixels <= 0 {
+		l.MaxImagePixels = 4_000_000
+	}
+	if l.MaxTokens <= 0 {
+		l.MaxTokens = 64
+	}
+	return l
+}
+
+// decodeRegions checks and decodes the image part of a request.
+func decodeRegions(in *RegionsInput, lim Limits) (*regionSpec, error) {
+	hasFeat := len(in.Features) > 0 && string(in.Features) != "null"
+	hasImage := in.Image != ""
+	switch {
+	case hasFeat && hasImage:
+		return nil, badRequest("give either \"features\" or \"image\" with \"boxes\", not both")
+	case !hasFeat && !hasImage:
+		if len(in.Boxes) > 0 {
+			return nil, badRequest("\"boxes\" needs an \"image\"")
+		}
+		return nil, badRequest("missing \"features\" (a bottom-up per-image record) or \"image\" with \"boxes\"")
+	case hasFeat:
+		if len(in.Boxes) > 0 {
+			return nil, badRequest("\"boxes\" goes with \"image\"; a features record has its own boxes")
+		}
+		var keys featureRecord
+		dec := json.NewDecoder(bytes.NewReader(in.Features))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&keys); err != nil {
+			return nil, badRequest("\"features\": %s", describeJSONError(err))
+		}
+		rec, err := features.ParseJSON("features", in.Features, features.Options{Features: true, MaxBoxes: lim.MaxRegions})
+		if err != nil {
+			return nil, badRequest("%s", strings.TrimPrefix(err.Error(), "features: "))
+		}
+		if rec.FeatureDim != model.FeatureDim {
+			return nil, badRequest("features: %d-d features, the model wants %d", rec.FeatureDim, model.FeatureDim)
+		}
+		if rec.NumBoxes == 0 {
+			return nil, badRequest("features: num_boxes is 0")
+		}
+		return &regionSpec{record: rec}, nil
+	}
+	if len(in.Boxes) == 0 {
+		return nil, badRequest("\"image\" needs \"boxes\": [[x1, y1, x2, y2], ...]")
+	}
+	if len(in.Boxes) > lim.MaxRegions {
+		return nil, badRequest("%d boxes, over the limit of %d", len(in.Boxes), lim.MaxRegions)
+	}
+	boxes := make([]float32, 0, 4*len(in.Boxes))
+	for i, b := range in.Boxes {
+		if len(b) != 4 {
+			return nil, badRequest("box %d has %d numbers, want 4 (x1, y1, x2, y2)", i, len(b))
+		}
+		for _, v := range b {
+			if math.IsNaN(v) || math.Abs(v) > 1e6 {
+				return nil, badRequest("box %d has coordinate %g outside [-1e6, 1e6]", i, v)
+			}
+		}
+		if b[2] < b[0] || b[3] < b[1] {
+			return nil, badRequest("box %d has x2 < x1 or y2 < y1", i)
+		}
+		boxes = append(boxes, float32(b[0]), float32(b[1]), float32(b[2]), float32(b[3]))
+	}
+	s := in.Image
+	if i := strings.Index(s, ";base64,"); strings.HasPrefix(s, "data:") && i >= 0 {
+		s = s[i+len(";base64,"):]
+	}
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		return nil, badRequest("\"image\" is not standard base64: %v", err)
+	}
+	img, err := visual.DecodeImageLimit(bytes.NewReader(raw), lim.MaxImagePixels)
+	if err != nil {
+		if errors.Is(err, visual.ErrImageTooLarge) {
+			return nil, &requestError{413, fmt.Sprintf("image too large: %v (limit %d pixels)", err, lim.MaxImagePixels)}
+		}
+		return nil, badRequest("\"image\": %v", err)
+	}
+	return &regionSpec{image: img, boxes: boxes}, nil
+}
+
+// checkText applies the character bound before tokenization (the token bound is
+// the pipeline's).
+func checkText(field, s string, lim Limits) error {
+	if strings.TrimSpace(s) == "" {
+		return badRequest("missing %q", field)
+	}
+	// A wordpiece is at least one character; this bounds the tokenizer's work.
+	if len(s) > 16*lim.MaxTokens+256 {
+		return badRequest("%q has %d bytes, too long (limit %d wordpieces)", field, len(s), lim.MaxTokens)
+	}
+	return nil
+}
