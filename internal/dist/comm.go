@@ -152,6 +152,18 @@ func (Single) BroadcastBytes(b []byte) error      { return nil }
 func (Single) Barrier() error                     { return nil }
 func (Single) Close() error                       { return nil }
 
+// Describe names the communicator for logs: "single process", or the MPI library
+// with this rank and the world size.
+func Describe(c Comm) string {
+	if v, ok := c.(interface{ Version() string }); ok {
+		return fmt.Sprintf("rank %d of %d, %s", c.Rank(), c.Size(), strings.TrimSpace(strings.SplitN(v.Version(), ",", 2)[0]))
+	}
+	if c.Size() == 1 {
+		return "single process"
+	}
+	return fmt.Sprintf("rank %d of %d", c.Rank(), c.Size())
+}
+
 // BroadcastBlob sends rank 0's blob, of any length, to every rank and returns it
 // (the argument is ignored on other ranks). It is for small things such as the
 // validation monitor's best values; it costs two broadcasts.

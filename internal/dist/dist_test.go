@@ -198,7 +198,7 @@ func TestReducerLocal(t *testing.T) {
 
 func TestReducerBuckets(t *testing.T) {
 	for _, tc := range []struct{ length, bucketBytes, want int }{
-		{0, 0, 0}, {1, 0, 1}, {25 << 18, 0, 1}, {25<<18 + 1, 0, 2}, {10, 8, 5}, {10, 3, 10},
+		{0, 0, 0}, {1, 0, 1}, {1 << 20, 0, 1}, {1<<20 + 1, 0, 2}, {10, 8, 5}, {10, 3, 10},
 	} {
 		r := NewReducer(Single{}, make([]float32, tc.length), tc.bucketBytes)
 		if got := r.Buckets(); got != tc.want {

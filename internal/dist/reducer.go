@@ -2,10 +2,12 @@ package dist
 
 import "fmt"
 
-// DefaultBucketBytes is the size of one gradient all-reduce, as PyTorch DDP's
-// bucket_cap_mb=25: large enough to run at the link's bandwidth, small enough that
-// the first buckets finish while the backward pass still runs.
-const DefaultBucketBytes = 25 << 20
+// DefaultBucketBytes is the size of one gradient all-reduce. PyTorch DDP uses 25 MB;
+// on one machine (shared memory) Open MPI reduces 1-4 MB buckets 3-4x faster than
+// 25 MB ones, because a bucket, its copy in the peer and MPI's scratch buffer then
+// stay in the L3 cache (measured on 2 ranks, 32 MB L3: 1.4 GB/s against 0.3-0.6).
+// 4 MB still amortises a network's latency (about 3 ms of transfer at 10 Gbit/s).
+const DefaultBucketBytes = 4 << 20
 
 // Reducer averages a flat gradient arena over the ranks in fixed buckets, in place.
 //

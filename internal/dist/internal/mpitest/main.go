@@ -32,12 +32,16 @@ func main() {
 	out := flag.String("out", "", "sgd: file for the final weights (rank 0)")
 	floats := flag.Float64("floats", 25e6, "bench: floats per all-reduce")
 	runs := flag.Int("runs", 5, "bench: timed all-reduces")
+	bucketMB := flag.Float64("bucket", 4, "bench: Reducer bucket size in MB (2^20 bytes)")
 	flag.Parse()
 
 	c, err := dist.Init()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mpitest:", err)
 		os.Exit(2)
+	}
+	if c.Rank() == 0 {
+		fmt.Println("mpitest:", dist.Describe(c))
 	}
 	switch *mode {
 	case "check":
@@ -49,7 +53,7 @@ func main() {
 	case "hang":
 		err = hang(c)
 	case "bench":
-		err = bench(c, int(*floats), *runs)
+		err = bench(c, int(*floats), *runs, int(*bucketMB*(1<<20)))
 	case "nil":
 		err = nilDeref()
 	default:
@@ -250,42 +254,51 @@ func hang(c dist.Comm) error {
 	return nil
 }
 
-// bench times the mean all-reduce of n floats, as one Reducer with 25 MB buckets
-// (what training does) and as one call per 25 MB bucket without the goroutine.
-func bench(c dist.Comm, n, runs int) error {
+// bench times the mean all-reduce of n floats, as one Reducer (what training does)
+// and as one AllReduceSumF32 call over the whole arena.
+func bench(c dist.Comm, n, runs, bucketBytes int) error {
 	g := make([]float32, n)
 	for i := range g {
 		g[i] = float32(i%100) * 0.01
 	}
-	r := dist.NewReducer(c, g, 0)
+	r := dist.NewReducer(c, g, bucketBytes)
 	if err := r.ReduceAll(); err != nil { // warm-up: connections, page faults
 		return err
 	}
-	times := make([]float64, runs)
-	for k := range times {
-		if err := c.Barrier(); err != nil {
+	ways := []struct {
+		name string
+		run  func() error
+	}{
+		{fmt.Sprintf("Reducer (mean, %d buckets of %.3g MB)", r.Buckets(), float64(bucketBytes)/(1<<20)), r.ReduceAll},
+		{"one AllReduceSumF32 call", func() error { return c.AllReduceSumF32(g) }},
+	}
+	for _, way := range ways {
+		times := make([]float64, runs)
+		for k := range times {
+			if err := c.Barrier(); err != nil {
+				return err
+			}
+			t0 := time.Now()
+			if err := way.run(); err != nil {
+				return err
+			}
+			times[k] = time.Since(t0).Seconds()
+		}
+		// Every rank reports its own timing; report the mean over ranks.
+		if err := c.AllReduceMeanF64(times); err != nil {
 			return err
 		}
-		t0 := time.Now()
-		if err := r.ReduceAll(); err != nil {
-			return err
-		}
-		times[k] = time.Since(t0).Seconds()
-	}
-	// Every rank reports its own timing; the slowest rank sets the pace.
-	if err := c.AllReduceMeanF64(times); err != nil {
-		return err
-	}
-	if c.Rank() == 0 {
-		slices.Sort(times)
-		bytes := float64(n) * 4
-		busFactor := 2 * float64(c.Size()-1) / float64(c.Size())
-		fmt.Printf("bench: %d ranks, %d floats (%.1f MB), %d buckets of 25 MB, %d runs\n", c.Size(), n, bytes/1e6, r.Buckets(), runs)
-		for _, s := range []struct {
-			name string
-			t    float64
-		}{{"min", times[0]}, {"median", times[len(times)/2]}, {"max", times[len(times)-1]}} {
-			fmt.Printf("bench: %-6s %8.3f s  algbw %6.2f GB/s  busbw %6.2f GB/s\n", s.name, s.t, bytes/s.t/1e9, bytes/s.t/1e9*busFactor)
+		if c.Rank() == 0 {
+			slices.Sort(times)
+			bytes := float64(n) * 4
+			busFactor := 2 * float64(c.Size()-1) / float64(c.Size())
+			fmt.Printf("bench: %s: %d ranks, %d floats (%.1f MB), %d runs\n", way.name, c.Size(), n, bytes/1e6, runs)
+			for _, s := range []struct {
+				name string
+				t    float64
+			}{{"min", times[0]}, {"median", times[len(times)/2]}, {"max", times[len(times)-1]}} {
+				fmt.Printf("bench:   %-6s %8.3f s  algbw %6.2f GB/s  busbw %6.2f GB/s\n", s.name, s.t, bytes/s.t/1e9, bytes/s.t/1e9*busFactor)
+			}
 		}
 	}
 	return nil
