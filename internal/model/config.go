@@ -22,6 +22,14 @@ const (
 // VCRObjectClasses is the COCO class count of VCR's CNN regularisation head.
 const VCRObjectClasses = 81
 
+// maskVisualEmbedding reports whether the pretraining module owns
+// object_mask_visual_embedding and puts it in place of masked RoI features: always with
+// precomputed features; in e2e mode only the multitask module with MASK_RAW_PIXELS=false
+// (otherwise the pixels are masked in the dataset).
+func (c *Config) maskVisualEmbedding() bool {
+	return !c.E2E || c.Task == TaskPretrainMultitask && !c.MaskRawPixels
+}
+
 // corePrefix is where VisualLinguisticBert's keys live: VCR wraps it in TimeDistributed.
 func (c *Config) corePrefix() string {
 	if c.Task == TaskVCR {
@@ -85,6 +93,11 @@ type Config struct {
 	RegionClasses         int     // visual_region_classes (1601)
 
 	// NETWORK
+	// E2E is IMAGE_FEAT_PRECOMPUTED=false: RoI features come from the CNN (package
+	// visual) instead of the bottom-up files; MaskRawPixels is MASK_RAW_PIXELS. Together
+	// they decide whether masked RoIs use object_mask_visual_embedding.
+	E2E             bool
+	MaskRawPixels   bool
 	ImageFinalDim   int     // IMAGE_FINAL_DIM, output of obj_downsample; must equal VisualSize
 	ClassifierType  string  // CLASSIFIER_TYPE (VQA: only "mlm")
 	ClassifierDrop  float32 // CLASSIFIER_DROPOUT
@@ -121,7 +134,7 @@ func BaseConfig(task Task) Config {
 	}
 	switch task {
 	case TaskPretrain, TaskPretrainMultitask:
-		c.WithMLMLoss, c.WithMVRCLoss = true, true
+		c.WithMLMLoss, c.WithMVRCLoss, c.MaskRawPixels = true, true, true
 	case TaskVCR:
 		c.WithPooler, c.ClassifierType, c.ClassifierSigmoid = true, "1fc", true
 		c.AnsLossWeight, c.CNNRegLossTop, c.CNNLossWeight = 1, true, 1

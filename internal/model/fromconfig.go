@@ -75,6 +75,8 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		WithPooler:            v.WithPooler,
 		RegionClasses:         v.VisualRegionClasses,
 		ImageFinalDim:         n.ImageFinalDim,
+		E2E:                   !n.ImageFeatPrecomputed,
+		MaskRawPixels:         n.MaskRawPixels,
 		ClassifierType:        n.ClassifierType,
 		ClassifierDrop:        float32(n.ClassifierDropout),
 		WithRelLoss:           n.WithRelLoss,

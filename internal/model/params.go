@@ -92,7 +92,9 @@ func buildParams(c *Config) *Params {
 	b.add("object_linguistic_embeddings.weight", initNormal, 1, H)
 	pretrain := c.Task == TaskPretrain || c.Task == TaskPretrainMultitask
 	if pretrain {
-		b.add("object_mask_visual_embedding.weight", initZero, 1, FeatureDim)
+		if c.maskVisualEmbedding() {
+			b.add("object_mask_visual_embedding.weight", initZero, 1, FeatureDim)
+		}
 		if c.WithMVRCLoss {
 			b.add("object_mask_word_embedding.weight", initNormal, 1, H)
 		}

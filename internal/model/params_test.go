@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -166,6 +167,38 @@ func TestConfigValidate(t *testing.T) {
 		tc.edit(&c)
 		if _, err := New(c); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("err = %v, want %q", err, tc.want)
+		}
+	}
+}
+
+func TestMaskVisualEmbeddingPresence(t *testing.T) {
+	for _, tc := range []struct {
+		task         Task
+		e2e, maskPix bool
+		want         bool
+	}{
+		{TaskPretrain, false, true, true},
+		{TaskPretrain, true, false, false},
+		{TaskPretrainMultitask, true, true, false},
+		{TaskPretrainMultitask, true, false, true},
+		{TaskPretrainMultitask, false, true, true},
+	} {
+		c := tinyConfig(tc.task)
+		c.E2E, c.MaskRawPixels = tc.e2e, tc.maskPix
+		m, err := New(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, got := m.Params.Lookup("object_mask_visual_embedding.weight"); got != tc.want {
+			t.Errorf("%v e2e=%v MASK_RAW_PIXELS=%v: mask visual embedding %v, want %v", tc.task, tc.e2e, tc.maskPix, got, tc.want)
+		}
+		if !tc.want { // forward/backward still work, masked features pass through
+			bt := pretrainBatch(rand.New(rand.NewPCG(1, 1)), tc.task == TaskPretrainMultitask)
+			randomizeParams(m, 1)
+			if _, err := m.ForwardPretrain(bt); err != nil {
+				t.Fatal(err)
+			}
+			m.BackwardPretrain(1)
 		}
 	}
 }

@@ -136,7 +136,7 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 			GeometryEmbedding(row[:GeomDim], box[0], box[1], box[2], box[3], w, h)
 			feat := box[4:]
 			// Trimming keeps the first lo boxes; mvrc_ops beyond lo never apply.
-			if mvrcOps != nil && j < lo && mvrcOps[b*NB+j] == 1 {
+			if maskEmb != nil && mvrcOps != nil && j < lo && mvrcOps[b*NB+j] == 1 {
 				feat = maskEmb
 				v.rowMask[r] = 1
 			}

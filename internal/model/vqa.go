@@ -190,8 +190,8 @@ func (m *Model) objectInputsBackward(g coreGrads, nImg, Lt, lo int, mvrcOps []in
 		}
 	}
 	var maskVis []float32
-	if mvrcOps != nil {
-		maskVis = m.Params.GradView("object_mask_visual_embedding.weight")
+	if q, ok := m.Params.Lookup("object_mask_visual_embedding.weight"); ok && mvrcOps != nil {
+		maskVis = m.Params.Grad[q.Offset : q.Offset+q.Size]
 	}
 	m.visualBackward(&m.vis, dobj, maskVis)
 }
