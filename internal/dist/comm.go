@@ -38,7 +38,10 @@ type Comm interface {
 	Barrier() error
 
 	// Close ends the communicator (MPI_Finalize). It is collective: every rank calls
-	// it. Collectives after Close return ErrClosed.
+	// it, on success only. A rank that fails should exit with a non-zero status
+	// without Close: mpirun then ends the other ranks at once, whereas Close would
+	// wait for them (until the watchdog fires). Collectives after Close return
+	// ErrClosed.
 	Close() error
 }
 

@@ -124,9 +124,19 @@ func TestMPIKilledRank(t *testing.T) {
 // A rank that stops taking part: the waiting rank's watchdog ends the job, naming the
 // operation.
 func TestMPIHungRank(t *testing.T) {
-	out, code, took := mpiRun(t, 2, 60*time.Second, []string{"VLBERT_DIST_TIMEOUT=2s"}, "-mode", "hang")
-	if code == 0 || !strings.Contains(out, "MPI_Allreduce") || !strings.Contains(out, "did not finish within 2s") {
+	out, code, took := mpiRun(t, 2, 60*time.Second, []string{"VLBERT_DIST_TIMEOUT=1s"}, "-mode", "hang")
+	if code == 0 || !strings.Contains(out, "MPI_Allreduce") || !strings.Contains(out, "did not finish within 1s") {
 		t.Fatalf("job with a hung rank exited %d after %v:\n%s", code, took, out)
+	}
+	t.Logf("exit %d after %v", code, took.Round(time.Millisecond))
+}
+
+// Ranks that issue different numbers of collectives (one is in MPI_Finalize, the
+// other in MPI_Allreduce) must not hang.
+func TestMPIUnevenCollectives(t *testing.T) {
+	out, code, took := mpiRun(t, 2, 60*time.Second, []string{"VLBERT_DIST_TIMEOUT=1s"}, "-mode", "uneven")
+	if code == 0 || !strings.Contains(out, "did not finish within 1s") {
+		t.Fatalf("job with uneven collectives exited %d after %v:\n%s", code, took, out)
 	}
 	t.Logf("exit %d after %v", code, took.Round(time.Millisecond))
 }

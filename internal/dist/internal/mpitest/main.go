@@ -6,7 +6,8 @@
 //
 // Modes: check (collectives and Reducer on rank-dependent data), sgd (data-parallel
 // SGD on a tiny MLP, final weights written by rank 0), kill (rank 1 SIGKILLs itself
-// between collectives), hang (rank 1 stops taking part), bench (all-reduce bandwidth),
+// between collectives), hang (rank 1 stops taking part), uneven (rank 1 issues one collective fewer), bench
+// (all-reduce bandwidth),
 // nil (a nil dereference after MPI_Init must still be a recoverable Go panic).
 // It prints "mpitest: OK" from every rank that finishes, and exits 1 on a failed check.
 package main
@@ -54,6 +55,8 @@ func main() {
 		err = hang(c)
 	case "bench":
 		err = bench(c, int(*floats), *runs, int(*bucketMB*(1<<20)))
+	case "uneven":
+		err = uneven(c)
 	case "nil":
 		err = nilDeref()
 	default:
@@ -234,6 +237,19 @@ func kill(c dist.Comm) error {
 			return err
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+	return nil
+}
+
+// uneven gives rank 1 one all-reduce fewer than rank 0 (uneven data shards): rank 1
+// reaches Close (MPI_Finalize) while rank 0 waits in its last all-reduce. Both wait
+// for each other; the watchdogs must end the job.
+func uneven(c dist.Comm) error {
+	x := make([]float32, 1000)
+	for range 4 - c.Rank() {
+		if err := c.AllReduceMeanF32(x); err != nil {
+			return err
+		}
 	}
 	return nil
 }
