@@ -8,6 +8,7 @@ import (
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/cc"
 	"github.com/vlbert/vlbert/internal/data/corpus"
+	"github.com/vlbert/vlbert/internal/data/features"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
 )
@@ -42,7 +43,7 @@ func (b *pretrainBatch) Size() int { return b.d.B }
 // auxSalt separates the text-only loader's sample RNG from the captions'.
 const auxSalt = 0xa0c5_1eed_7e47_0001
 
-func newPretrainTask(cfg *config.Config, multitask bool, fs *zipfs.FS, splits []string) (*pretrainTask, error) {
+func newPretrainTask(cfg *config.Config, multitask bool, fs *zipfs.FS, rd features.Reader, splits []string) (*pretrainTask, error) {
 	tok, err := Tokenizer(cfg)
 	if err != nil {
 		return nil, err
@@ -72,7 +73,7 @@ func newPretrainTask(cfg *config.Config, multitask bool, fs *zipfs.FS, splits []
 		if s == "test" {
 			return nil, fmt.Errorf("train: pretraining has no test split")
 		}
-		d, err := cc.FromConfig(cfg, &cfg.Datasets[t.capIndex], s, tok, fs)
+		d, err := cc.FromConfig(cfg, &cfg.Datasets[t.capIndex], s, tok, rd)
 		if err != nil {
 			return nil, err
 		}

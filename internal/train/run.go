@@ -2,8 +2,10 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -27,6 +29,10 @@ type Options struct {
 	StopAfter       int // stop (with a checkpoint) once this many batches of the run are done; 0: END_EPOCH
 	CheckpointEvery int // also write {prefix}-latest every this many batches; 0: only at epoch ends and stops
 	ValEvery        int // also validate every this many batches; 0: only at epoch ends
+
+	// OnBatch, if set, is called after every training batch with the
+	// position reached (progress displays, tests).
+	OnBatch func(State)
 }
 
 // Result is what a run produced.
@@ -99,7 +105,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 	}
 
 	// Logs.
-	tb, err := logging.NewEventWriter(logging.TensorBoardDir(filepath.Join(outDir, "tensorboard_logs"), -1))
+	tb, err := newEventWriter(logging.TensorBoardDir(filepath.Join(outDir, "tensorboard_logs"), -1))
 	if err != nil {
 		return nil, err
 	}
@@ -161,6 +167,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 				loader.Close()
 				return nil, err
 			}
+			if opts.OnBatch != nil {
+				opts.OnBatch(tr.State)
+			}
 			if opts.ValEvery > 0 && tr.State.Global%opts.ValEvery == 0 {
 				val, err := tr.validate(ctx)
 				if err != nil {
@@ -216,7 +225,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 			os.Remove(latestCheckpoint(prefix)) // superseded
 		}
 		if isBest {
-			if err := tr.SaveCheckpoint(bestCheckpoint(prefix)); err != nil {
+			if err := tr.saveBest(res.Checkpoint, bestCheckpoint(prefix)); err != nil {
 				return nil, err
 			}
 			res.Best = bestCheckpoint(prefix)
@@ -487,3 +496,29 @@ func saveConfigCopy(cfg *config.Config, outDir, cfgPath string) error {
 	return os.WriteFile(filepath.Join(outDir, name), b, 0o644)
 }
 
+// saveBest makes best a copy of the epoch checkpoint just written: a hard
+// link renamed into place (atomic, no second write), else a fresh save.
+func (tr *Trainer) saveBest(epochPath, best string) error {
+	tmp := best + ".link"
+	os.Remove(tmp)
+	if err := os.Link(epochPath, tmp); err == nil {
+		if err := os.Rename(tmp, best); err == nil {
+			return nil
+		}
+		os.Remove(tmp)
+	}
+	return tr.SaveCheckpoint(best)
+}
+
+// newEventWriter opens a new TensorBoard event file. Its name holds the
+// time in seconds, so a run resumed within the second of the previous one
+// waits for the next second rather than fail.
+func newEventWriter(dir string) (*logging.EventWriter, error) {
+	for try := 0; ; try++ {
+		w, err := logging.NewEventWriter(dir)
+		if err == nil || !errors.Is(err, fs.ErrExist) || try == 2 {
+			return w, err
+		}
+		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
+	}
+}

@@ -6,6 +6,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
+	"github.com/vlbert/vlbert/internal/data/features"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
 )
@@ -59,12 +60,16 @@ func NewTask(cfg *config.Config, splits ...string) (Task, error) {
 		return nil, err
 	}
 	fs := zipfs.New()
+	var rd features.Reader = fs
+	if wrapFeatures != nil {
+		rd = wrapFeatures(fs)
+	}
 	var t Task
 	switch mc.Task {
 	case model.TaskVQA:
-		t, err = newVQATask(cfg, fs, splits)
+		t, err = newVQATask(cfg, fs, rd, splits)
 	case model.TaskPretrain, model.TaskPretrainMultitask:
-		t, err = newPretrainTask(cfg, mc.Task == model.TaskPretrainMultitask, fs, splits)
+		t, err = newPretrainTask(cfg, mc.Task == model.TaskPretrainMultitask, fs, rd, splits)
 	default:
 		err = fmt.Errorf("train: MODULE %s has no training task yet", cfg.Module)
 	}
@@ -74,6 +79,10 @@ func NewTask(cfg *config.Config, splits ...string) (Task, error) {
 	}
 	return t, nil
 }
+
+// wrapFeatures, when set (tests), wraps the reader of per-image feature
+// files.
+var wrapFeatures func(features.Reader) features.Reader
 
 // batchSize is the loader batch of split for dataset k: BATCH_IMAGES of the
 // split times the GPU count, as the original's non-distributed

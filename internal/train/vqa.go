@@ -41,14 +41,14 @@ type vqaPrediction struct {
 	Answer     string `json:"answer"`
 }
 
-func newVQATask(cfg *config.Config, fs *zipfs.FS, splits []string) (*vqaTask, error) {
+func newVQATask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []string) (*vqaTask, error) {
 	tok, err := Tokenizer(cfg)
 	if err != nil {
 		return nil, err
 	}
 	t := &vqaTask{cfg: cfg, fs: fs, sets: map[string]*vqa.Dataset{}}
 	for _, s := range splits {
-		d, err := vqaDataset(cfg, s, tok, fs)
+		d, err := vqaDataset(cfg, s, tok, rd)
 		if err != nil {
 			return nil, err
 		}
