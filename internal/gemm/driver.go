@@ -203,16 +203,25 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 	j.bp = *bbuf
 	mTiles := ceilDiv(m, mr)
 	w := ws // the serial path's workspace
+	var jp *job
+	var packFn, rowsFn, colsFn func(lo, hi int, ws *workspace)
 	if threads <= 1 {
 		if w == nil {
 			w = getWorkspace(j.mcMax * kcMax)
 		} else {
 			w.ensure(j.mcMax * kcMax)
 		}
+	} else {
+		// Workers share one heap copy, updated between blocks, so that j itself stays
+		// on the stack in the serial path.
+		jp = new(job)
+		packFn = func(lo, hi int, _ *workspace) { jp.packPanels(lo, hi) }
+		rowsFn = func(lo, hi int, ws *workspace) { jp.block(ws, lo, hi, 0, jp.nPanels) }
+		colsFn = func(lo, hi int, ws *workspace) { jp.block(ws, 0, mTiles, lo, hi) }
 	}
 	for jc := 0; jc < n; jc += ncMax {
 		j.jc, j.nc = jc, min(ncMax, n-jc)
-		nPanels := ceilDiv(j.nc, nr)
+		j.nPanels = ceilDiv(j.nc, nr)
 		for pc := 0; pc < k; pc += kcMax {
 			j.pc, j.kc = pc, min(kcMax, k-pc)
 			j.betaBlock = beta
@@ -220,20 +229,17 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 				j.betaBlock = 1
 			}
 			if threads <= 1 {
-				j.packPanels(0, nPanels)
-				j.block(w, 0, mTiles, 0, nPanels)
+				j.packPanels(0, j.nPanels)
+				j.block(w, 0, mTiles, 0, j.nPanels)
 				continue
 			}
-			// The closures get their own copy so that j stays on the stack.
-			jp := new(job)
 			*jp = j
-			size := jp.mcMax * jp.kc
-			chunks(threads, nPanels, ceilDiv(nPanels, 4*threads), func(lo, hi int, _ *workspace) { jp.packPanels(lo, hi) }, 0)
-			if mTiles >= 2*threads || mTiles >= nPanels {
-				per := min(jp.mcMax/mr, ceilDiv(mTiles, 4*threads))
-				chunks(threads, mTiles, per, func(lo, hi int, w *workspace) { jp.block(w, lo, hi, 0, nPanels) }, size)
+			size := j.mcMax * j.kc
+			chunks(threads, j.nPanels, ceilDiv(j.nPanels, 4*threads), packFn, 0)
+			if mTiles >= 2*threads || mTiles >= j.nPanels {
+				chunks(threads, mTiles, min(j.mcMax/mr, ceilDiv(mTiles, 4*threads)), rowsFn, size)
 			} else {
-				chunks(threads, nPanels, ceilDiv(nPanels, 4*threads), func(lo, hi int, w *workspace) { jp.block(w, 0, mTiles, lo, hi) }, size)
+				chunks(threads, j.nPanels, ceilDiv(j.nPanels, 4*threads), colsFn, size)
 			}
 		}
 	}
@@ -288,6 +294,7 @@ type job struct {
 	mcMax          int       // rows of A per packed block
 	bp             []float32 // packed kc x nc block of op(B)
 	jc, nc, pc, kc int       // current block: columns [jc, jc+nc), depth [pc, pc+kc)
+	nPanels        int       // nr-column panels in the current block
 	betaBlock      float32   // beta for the first depth block, then 1
 }
 

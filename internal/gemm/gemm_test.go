@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -188,7 +189,7 @@ func (tc *gemmCase) reference(opA, opB func(int, int) float64) {
 func edgeSizes() []int {
 	set := map[int]bool{0: true, 1: true, 2: true, 3: true, 5: true, 7: true, 13: true, 31: true, 37: true, 97: true}
 	for _, k := range allKernels {
-		for _, s := range []int{k.mr, k.nr, k.kc} {
+		for _, s := range []int{k.mr, k.nr, k.kc, k.mc} {
 			for d := -1; d <= 1; d++ {
 				if s+d >= 0 {
 					set[s+d] = true
@@ -424,4 +425,30 @@ func TestExported(t *testing.T) {
 	defer parallel.SetThreads(prev)
 	rng := rand.New(rand.NewPCG(9, 10))
 	newCase(rng, false, true, 70, 50, 40, 1, 0, 2).check(t, "Sgemm", Sgemm)
+}
+
+// TestSteadyStateAllocs checks that packing buffers are reused: a serial product
+// allocates nothing once warm, a parallel one only small bookkeeping (goroutines,
+// closures), far below the size of its packed blocks.
+func TestSteadyStateAllocs(t *testing.T) {
+	m, n, k := 300, 300, 300
+	a, b, c := randFloats(m*k), randFloats(k*n), make([]float32, m*n)
+	bytesPerRun := func(fn func()) float64 {
+		fn()
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range 10 {
+			fn()
+		}
+		runtime.ReadMemStats(&after)
+		return float64(after.TotalAlloc-before.TotalAlloc) / 10
+	}
+	for _, tr := range []bool{false, true} {
+		serial := testing.AllocsPerRun(10, func() { sgemm(active, 1, false, tr, m, n, k, 1, a, k, b, n, 0, c, n) })
+		par := bytesPerRun(func() { sgemm(active, 2, false, tr, m, n, k, 1, a, k, b, n, 0, c, n) })
+		t.Logf("transB=%v: %.1f allocations per serial product, %.0f bytes per parallel one", tr, serial, par)
+		if serial >= 1 || par > 100<<10 { // the packed blocks alone are ~600 KB
+			t.Errorf("transB=%v: %.1f allocations per serial product, %.0f bytes per parallel one", tr, serial, par)
+		}
+	}
 }
