@@ -253,8 +253,12 @@ func (r *Result) finish(tr *Trainer, mt *Metrics, start time.Time) *Result {
 // failure explains a stopped run: a NaN/Inf loss keeps the last good
 // checkpoint, which the message names.
 func (tr *Trainer) failure(err error, res *Result) error {
-	if res.Checkpoint != "" {
-		return fmt.Errorf("%w; the last good checkpoint is %s (resume with --resume, perhaps with a lower TRAIN.LR)", err, res.Checkpoint)
+	last := res.Checkpoint
+	if last == "" {
+		last = tr.resumedFrom
+	}
+	if last != "" {
+		return fmt.Errorf("%w; the last good checkpoint is %s (resume with --resume, perhaps with a lower TRAIN.LR)", err, last)
 	}
 	return fmt.Errorf("%w; no checkpoint was written in this run", err)
 }
@@ -361,6 +365,7 @@ func (tr *Trainer) resume(prefix string, force bool, log io.Writer) error {
 	if tr.State.Seed != int64(tr.Cfg.RNGSeed) {
 		return fmt.Errorf("train: resume: %s was trained with RNG_SEED %d, the config has %d", c.path, tr.State.Seed, tr.Cfg.RNGSeed)
 	}
+	tr.resumedFrom = c.path
 	fmt.Fprintf(log, "resumed from %s at epoch %d batch %d (global batch %d, %d updates)\n", c.path, tr.State.Epoch, tr.State.Batch, tr.State.Global, tr.State.Updates)
 	return tr.resetSchedule()
 }

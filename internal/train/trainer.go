@@ -29,7 +29,8 @@ type Trainer struct {
 	batchesPerEpoch int
 	touched         []bool // parameters that ever had a gradient (PyTorch: p.grad is not None)
 	skip            []bool
-	noDropout       bool // eval-mode forward in training steps (the goldens ran so)
+	noDropout       bool   // eval-mode forward in training steps (the goldens ran so)
+	resumedFrom     string // the checkpoint the run continued from
 }
 
 // StepResult describes one batch.
