@@ -320,7 +320,18 @@ func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
 	for ic := ti0; ic < ti1; ic += mcTiles {
 		ie := min(ic+mcTiles, ti1)
 		ap := ws.a[:(ie-ic)*mr*kc]
-		for it := ic; it < ie; it++ {
+		if j.packA && j.transA {
+			// Aᵀ is read row by row for the whole block: one pass over its cache lines.
+			full := min(ie, m/mr) - ic
+			if full > 0 {
+				packBlockAT(ap, a, lda, ic*mr, full, pc, kc, mr)
+			}
+			for it := ic + max(full, 0); it < ie; it++ {
+				i0 := it * mr
+				packPanelA(ap[(it-ic)*mr*kc:(it-ic+1)*mr*kc], true, a, lda, i0, min(mr, m-i0), pc, kc, mr)
+			}
+		}
+		for it := ic; it < ie && !(j.packA && j.transA); it++ {
 			i0 := it * mr
 			if mh := min(mr, m-i0); j.packA || mh < mr {
 				packPanelA(ap[(it-ic)*mr*kc:(it-ic+1)*mr*kc], j.transA, a, lda, i0, mh, pc, kc, mr)
@@ -376,7 +387,18 @@ func mergeTile(c []float32, ldc int, t []float32, ldt, mh, nw int, beta float32)
 func packPanelA(dst []float32, transA bool, a []float32, lda, i0, mh, p0, kc, mr int) {
 	dst = dst[:kc*mr]
 	if transA {
-		// op(A)[i][p] = a[p*lda+i]: each p is a contiguous run of mh values.
+		// op(A)[i][p] = a[p*lda+i]: each p is a contiguous run of mh values, too
+		// short to be worth a memmove call when the panel is full.
+		if mh == mr {
+			for p := 0; p < kc; p++ {
+				d := dst[p*mr : p*mr+mr : p*mr+mr]
+				src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+mr : (p0+p)*lda+i0+mr]
+				for i, v := range src {
+					d[i] = v
+				}
+			}
+			return
+		}
 		for p := 0; p < kc; p++ {
 			d := dst[p*mr : p*mr+mr]
 			src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+mh]
@@ -406,6 +428,23 @@ func packPanelA(dst []float32, transA bool, a []float32, lda, i0, mh, p0, kc, mr
 		src := a[(i0+i)*lda+p0 : (i0+i)*lda+p0+kc]
 		for p, v := range src {
 			dst[p*mr+i] = v
+		}
+	}
+}
+
+// packBlockAT packs panels full panels of op(A) = Aᵀ, rows [i0, i0+panels*mr) x
+// columns [p0, p0+kc), into consecutive kc x mr panels of dst, reading each row of
+// the stored A once.
+func packBlockAT(dst []float32, a []float32, lda, i0, panels, p0, kc, mr int) {
+	rows := panels * mr
+	for p := 0; p < kc; p++ {
+		src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+rows]
+		for t := 0; t < panels; t++ {
+			d := dst[t*mr*kc+p*mr : t*mr*kc+p*mr+mr : t*mr*kc+p*mr+mr]
+			s := src[t*mr : t*mr+mr : t*mr+mr]
+			for i, v := range s {
+				d[i] = v
+			}
 		}
 	}
 }
