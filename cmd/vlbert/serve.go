@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"time"
+
+	"github.com/vlbert/vlbert/internal/serve"
+)
+
+// serveOptions are the flags of `vlbert serve`.
+type serveOptions struct {
+	inferFlags
+	addr           string
+	workers        int
+	maxInFlight    int
+	maxBody        int64
+	maxPixels      int64
+	requestTimeout time.Duration
+	quiet          bool
+}
+
+func init() {
+	register(&command{name: "serve", summary: "HTTP JSON inference server (VQA, grounding, VCR, attention)",
+		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			var o serveOptions
+			fs := newFlagSet("serve", stderr)
+			o.registerModel(fs)
+			fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
+			fs.IntVar(&o.workers, "workers", 1, "model replicas (each holds a copy of the weights; 1 is best on few cores)")
+			fs.IntVar(&o.maxInFlight, "max-inflight", 0, "admitted inference requests; more get 429 (default 2 per worker)")
+			fs.Int64Var(&o.maxBody, "max-body", 16<<20, "request body limit in bytes")
+			fs.Int64Var(&o.maxPixels, "max-image-pixels", 4_000_000, "decoded image limit (width·height)")
+			fs.DurationVar(&o.requestTimeout, "request-timeout", time.Minute, "per inference request, waiting for a replica included")
+			fs.BoolVar(&o.quiet, "quiet", false, "no request log")
+			fs.Usage = func() {
+				fmt.Fprintln(stderr, "usage: vlbert serve --ckpt C [--cfg CFG] [--addr 127.0.0.1:8080]")
+				fmt.Fprintln(stderr, "\nEndpoints: POST /v1/vqa {\"question\", \"features\" | \"image\"+\"boxes\", \"top_k\"},")
+				fmt.Fprintln(stderr, "POST /v1/ground {\"expression\", ...}, POST /v1/vcr {\"question\", \"choices\", ...},")
+				fmt.Fprintln(stderr, "POST /v1/attention {\"text\", \"layer\", ...}, GET /healthz, GET /metrics (Prometheus).")
+				fmt.Fprintln(stderr, "SIGTERM or SIGINT stops accepting and lets admitted requests finish.")
+				fmt.Fprintln(stderr)
+				fs.PrintDefaults()
+			}
+			if err := parseFlags(fs, args); err != nil {
+				return err
+			}
+			if err := o.check("serve", false); err != nil {
+				return err
+			}
+			if o.workers < 1 {
+				return usagef("serve: --workers %d, want >= 1", o.workers)
+			}
+			return runServe(ctx, o, stdout, stderr, nil)
+		}})
+}
+
+// runServe loads the checkpoint and serves until ctx ends. ready, when not nil,
+// receives the bound address once the server listens (tests use port 0).
+func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, ready chan<- string) error {
+	p, err := o.load(o.workers)
+	if err != nil {
+		return err
+	}
+	cfg := serve.Config{
+		Limits:         serve.Limits{MaxBodyBytes: o.maxBody, MaxRegions: o.maxRegions, MaxImagePixels: o.maxPixels, MaxTokens: o.maxTokens},
+		MaxInFlight:    o.maxInFlight,
+		RequestTimeout: o.requestTimeout,
+	}
+	if !o.quiet {
+		cfg.Logger = log.New(stderr, "vlbert serve: ", log.LstdFlags|log.Lmicroseconds)
+	}
+	s := serve.New(p, cfg)
+	ln, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
+	fmt.Fprintf(stdout, "serving %s (%s, %d worker(s), image input %v) on http://%s\n", o.ckpt, p.Model.Task, p.Workers(), p.HasVisual(), ln.Addr())
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+	if err := s.Serve(ctx, ln); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "server stopped")
+	return nil
+}

@@ -1,0 +1,241 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/vlbert/vlbert/internal/data/features"
+	"github.com/vlbert/vlbert/internal/infer"
+	"github.com/vlbert/vlbert/internal/visual"
+)
+
+// inferFlags are the checkpoint and input flags shared by vqa, ground, vcr,
+// visualize and serve.
+type inferFlags struct {
+	ckpt, cfg, answers, backbone string
+	features, image, boxes       string
+	imageID                      int64
+	maxRegions, maxTokens        int
+}
+
+func (f *inferFlags) registerModel(fs *flag.FlagSet) {
+	fs.StringVar(&f.ckpt, "ckpt", "", "checkpoint: vlbert safetensors (config and answers inside) or an original .model")
+	fs.StringVar(&f.cfg, "cfg", "", "YAML config (required for an original .model; overrides the one inside a safetensors checkpoint)")
+	fs.StringVar(&f.answers, "answers", "", "VQA answer file, one answer a line (default: the checkpoint's list, then DATASET.ANSWER_VOCAB_FILE)")
+	fs.StringVar(&f.backbone, "backbone", "", "ResNet-101 weights for --image inputs when the checkpoint has none (e2e VL-BERT checkpoint or resnet101 .pth)")
+	fs.IntVar(&f.maxRegions, "max-regions", 100, "at most this many boxes")
+	fs.IntVar(&f.maxTokens, "max-tokens", 64, "at most this many wordpieces of text")
+}
+
+func (f *inferFlags) registerInput(fs *flag.FlagSet) {
+	fs.StringVar(&f.features, "features", "", "precomputed bottom-up features: one image's JSON record, or a .tsv file (with --image-id)")
+	fs.Int64Var(&f.imageID, "image-id", -1, "image_id to take from a --features .tsv file (default: its only record)")
+	fs.StringVar(&f.image, "image", "", "JPEG or PNG image (features computed with the ResNet-101 visual path; slow on few cores)")
+	fs.StringVar(&f.boxes, "boxes", "", "boxes for --image: JSON [[x1,y1,x2,y2],...] inline or in a file, or \"x1,y1,x2,y2;...\"")
+}
+
+func (f *inferFlags) check(cmd string, needInput bool) error {
+	if f.ckpt == "" {
+		return usagef("%s: --ckpt is required", cmd)
+	}
+	if !needInput {
+		return nil
+	}
+	switch {
+	case f.features == "" && f.image == "":
+		return usagef("%s: give --features, or --image with --boxes", cmd)
+	case f.features == "" && f.boxes == "":
+		return usagef("%s: --image needs --boxes", cmd)
+	case f.features != "" && f.boxes != "":
+		return usagef("%s: --boxes goes with --image; a --features record has its own boxes", cmd)
+	}
+	return nil
+}
+
+func (f *inferFlags) load(workers int) (*infer.Pipeline, error) {
+	return infer.Load(infer.Options{Checkpoint: f.ckpt, Config: f.cfg, Answers: f.answers, Backbone: f.backbone,
+		Workers: workers, Limits: infer.Limits{MaxTokens: f.maxTokens, MaxRegions: f.maxRegions}})
+}
+
+// regions reads the input image's regions. With --features and --image both,
+// the image is only drawn (visualize).
+func (f *inferFlags) regions(ctx context.Context, p *infer.Pipeline) (*infer.Regions, error) {
+	var img *visual.RGBImage
+	if f.image != "" {
+		fh, err := os.Open(f.image)
+		if err != nil {
+			return nil, err
+		}
+		img, err = visual.DecodeImage(fh)
+		fh.Close()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", f.image, err)
+		}
+	}
+	if f.features == "" {
+		boxes, err := parseBoxFlag(f.boxes)
+		if err != nil {
+			return nil, err
+		}
+		return p.RegionsFromImage(ctx, img, boxes)
+	}
+	var r *infer.Regions
+	if strings.EqualFold(filepath.Ext(f.features), ".tsv") {
+		recs, err := features.LoadTSV(f.features, features.Options{Features: true, MaxBoxes: f.maxRegions})
+		if err != nil {
+			return nil, err
+		}
+		rec, ok := recs[f.imageID]
+		if f.imageID < 0 && len(recs) == 1 {
+			for _, only := range recs {
+				rec, ok = only, true
+			}
+		}
+		if !ok {
+			return nil, fmt.Errorf("%s: no record with image_id %d (%d records; pick one with --image-id)", f.features, f.imageID, len(recs))
+		}
+		if r, err = infer.RegionsFromRecord(rec); err != nil {
+			return nil, fmt.Errorf("%s: %w", f.features, err)
+		}
+	} else {
+		data, err := os.ReadFile(f.features)
+		if err != nil {
+			return nil, err
+		}
+		if r, err = p.ParseFeatures(f.features, data); err != nil {
+			return nil, err
+		}
+	}
+	if img != nil {
+		if img.W != r.ImageW || img.H != r.ImageH {
+			return nil, fmt.Errorf("%s is %dx%d but the features are for a %dx%d image", f.image, img.W, img.H, r.ImageW, r.ImageH)
+		}
+		r.Image = img
+	}
+	return r, nil
+}
+
+// parseBoxFlag reads boxes as inline JSON, a JSON file, or "x1,y1,x2,y2;...".
+func parseBoxFlag(s string) ([]float32, error) {
+	s = strings.TrimSpace(s)
+	var rows [][]float64
+	switch {
+	case strings.HasPrefix(s, "["):
+		if err := json.Unmarshal([]byte(s), &rows); err != nil {
+			return nil, fmt.Errorf("--boxes: %w", err)
+		}
+	default:
+		if data, err := os.ReadFile(s); err == nil {
+			if err := json.Unmarshal(data, &rows); err != nil {
+				return nil, fmt.Errorf("--boxes %s: %w", s, err)
+			}
+			break
+		}
+		for i, part := range strings.Split(s, ";") {
+			if strings.TrimSpace(part) == "" {
+				continue
+			}
+			var row []float64
+			for _, v := range strings.Split(part, ",") {
+				x, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+				if err != nil {
+					return nil, fmt.Errorf("--boxes: box %d: %w", i, err)
+				}
+				row = append(row, x)
+			}
+			rows = append(rows, row)
+		}
+	}
+	var out []float32
+	for i, r := range rows {
+		if len(r) != 4 {
+			return nil, fmt.Errorf("--boxes: box %d has %d numbers, want 4 (x1,y1,x2,y2)", i, len(r))
+		}
+		out = append(out, float32(r[0]), float32(r[1]), float32(r[2]), float32(r[3]))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--boxes: no boxes")
+	}
+	return out, nil
+}
+
+// vqaOptions are the flags of `vlbert vqa`.
+type vqaOptions struct {
+	inferFlags
+	question string
+	topK     int
+	json     bool
+}
+
+func init() {
+	register(&command{name: "vqa", summary: "answer a question about an image with a VQA checkpoint",
+		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			var o vqaOptions
+			fs := newFlagSet("vqa", stderr)
+			o.registerModel(fs)
+			o.registerInput(fs)
+			fs.StringVar(&o.question, "question", "", "the question")
+			fs.IntVar(&o.topK, "top-k", 5, "print this many answers")
+			fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
+			fs.Usage = func() {
+				fmt.Fprintln(stderr, "usage: vlbert vqa --ckpt C [--cfg CFG] --question Q (--features F | --image I --boxes B) [--top-k K] [--json]")
+				fmt.Fprintln(stderr, "\nPrints the top-k answers with their scores. A score is sigmoid(logit) of that answer:")
+				fmt.Fprintln(stderr, "the model is trained with a binary cross-entropy per answer against soft VQA-accuracy")
+				fmt.Fprintln(stderr, "targets, so a score estimates that answer's VQA accuracy on its own, in [0, 1]; the")
+				fmt.Fprintln(stderr, "scores of different answers are independent and do not sum to 1.")
+				fmt.Fprintln(stderr)
+				fs.PrintDefaults()
+			}
+			if err := parseFlags(fs, args); err != nil {
+				return err
+			}
+			if err := o.check("vqa", true); err != nil {
+				return err
+			}
+			if o.question == "" {
+				return usagef("vqa: --question is required")
+			}
+			if o.topK < 1 {
+				return usagef("vqa: --top-k %d, want >= 1", o.topK)
+			}
+			return runVQA(ctx, o, stdout)
+		}})
+}
+
+func runVQA(ctx context.Context, o vqaOptions, stdout io.Writer) error {
+	p, err := o.load(1)
+	if err != nil {
+		return err
+	}
+	r, err := o.regions(ctx, p)
+	if err != nil {
+		return err
+	}
+	res, err := p.VQA(ctx, o.question, r, o.topK)
+	if err != nil {
+		return err
+	}
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Question string `json:"question"`
+			*infer.VQAResult
+		}{o.question, res})
+	}
+	fmt.Fprintf(stdout, "question: %s\nwordpieces: %s\nregions: %d (+ whole image)\n\n", o.question, strings.Join(res.Tokens, " "), r.N())
+	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "rank\tscore\tanswer")
+	for i, a := range res.Answers {
+		fmt.Fprintf(tw, "%d\t%.4f\t%s\n", i+1, a.Score, a.Answer)
+	}
+	return tw.Flush()
+}

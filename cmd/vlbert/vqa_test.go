@@ -1,0 +1,117 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/vlbert/vlbert/internal/infer"
+	"github.com/vlbert/vlbert/internal/infer/infertest"
+)
+
+// inferFixture writes a small random VQA checkpoint, a synthetic scene's
+// features JSON and its PNG into a temp dir.
+func inferFixture(t *testing.T) (dir, ckpt, feats, png string, sc *infertest.Scene) {
+	t.Helper()
+	dir = t.TempDir()
+	ckpt, err := infertest.WriteVQA(dir, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc, err = infertest.NewScene(1); err != nil {
+		t.Fatal(err)
+	}
+	feats, png = filepath.Join(dir, "scene.json"), filepath.Join(dir, "scene.png")
+	if err := os.WriteFile(feats, sc.JSON, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(png, sc.PNG, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir, ckpt, feats, png, sc
+}
+
+func TestVQACommand(t *testing.T) {
+	_, ckpt, feats, _, _ := inferFixture(t)
+	var out bytes.Buffer
+	o := vqaOptions{inferFlags: inferFlags{ckpt: ckpt, features: feats, maxRegions: 100, maxTokens: 64}, question: "what color is the square?", topK: 3}
+	if err := runVQA(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "rank  score") || strings.Count(s, "\n") != 8 || !strings.Contains(s, "wordpieces: what color is the square ?") {
+		t.Fatalf("table output:\n%s", s)
+	}
+	out.Reset()
+	o.json = true
+	if err := runVQA(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Question string
+		Answers  []infer.Answer
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Answers) != 3 || res.Question != o.question {
+		t.Fatalf("JSON output %q: %v", out.String(), err)
+	}
+	// The same through the command line, with a usage error.
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"vqa", "--ckpt", ckpt, "--question", "what?"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--features") {
+		t.Fatalf("missing input: code %d, %s", code, stderr.String())
+	}
+	stderr.Reset()
+	if code := run(context.Background(), []string{"vqa", "-h"}, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "sigmoid(logit)") {
+		t.Fatalf("help: code %d, %s", code, stderr.String())
+	}
+	if code := run(context.Background(), []string{"vqa", "--ckpt", ckpt, "--question", "what?", "--features", feats, "--top-k", "2", "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("vqa via run: code %d, %s", code, stderr.String())
+	}
+}
+
+func TestParseBoxFlag(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "b.json")
+	os.WriteFile(f, []byte("[[1,2,3,4]]"), 0o644)
+	for _, c := range []struct {
+		in   string
+		want int
+		err  string
+	}{
+		{"[[0,0,10,10],[1,1,5,5]]", 8, ""},
+		{"0,0,10,10; 1,1,5,5", 8, ""},
+		{f, 4, ""},
+		{"1,2,3", 0, "3 numbers"},
+		{"a,b,c,d", 0, "invalid syntax"},
+		{"[[1,2]", 0, "unexpected end"},
+		{"", 0, "no boxes"},
+	} {
+		got, err := parseBoxFlag(c.in)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("%q: err %v, want %q", c.in, err, c.err)
+			}
+			continue
+		}
+		if err != nil || len(got) != c.want {
+			t.Errorf("%q: %v %v", c.in, got, err)
+		}
+	}
+}
+
+func TestGroundAndVCRCommandsReportMissingHeads(t *testing.T) {
+	_, ckpt, feats, _, _ := inferFixture(t)
+	f := inferFlags{ckpt: ckpt, features: feats, maxRegions: 100, maxTokens: 64}
+	var out bytes.Buffer
+	err := runGround(context.Background(), groundOptions{inferFlags: f, expression: "the red circle"}, &out)
+	if !errors.Is(err, infer.ErrUnsupported) || !strings.Contains(err.Error(), "RefCOCO") {
+		t.Fatalf("ground: %v", err)
+	}
+	err = runVCR(context.Background(), vcrOptions{inferFlags: f, question: "why?", choices: multiFlag{"a", "b", "c", "d"}}, &out)
+	if !errors.Is(err, infer.ErrUnsupported) || !strings.Contains(err.Error(), "VCR") {
+		t.Fatalf("vcr: %v", err)
+	}
+}
