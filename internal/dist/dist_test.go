@@ -206,3 +206,27 @@ func TestReducerBuckets(t *testing.T) {
 		}
 	}
 }
+
+func TestCountCPUList(t *testing.T) {
+	for s, want := range map[string]int{"0": 1, "0-1": 2, "0-3,8,10-11": 7, "": 0, "3-1": 0, "x": 0, "0-": 0} {
+		if got := countCPUList(s); got != want {
+			t.Errorf("countCPUList(%q) = %d, want %d", s, got, want)
+		}
+	}
+}
+
+func TestThreadsPerRank(t *testing.T) {
+	t.Setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "1")
+	one := ThreadsPerRank()
+	if one < 1 {
+		t.Fatalf("ThreadsPerRank = %d", one)
+	}
+	t.Setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "1000000")
+	if got := ThreadsPerRank(); got != 1 && got != one {
+		t.Errorf("with a million local ranks ThreadsPerRank = %d", got)
+	}
+	t.Setenv("OMPI_COMM_WORLD_LOCAL_SIZE", "bad")
+	if LocalSize() != 1 {
+		t.Errorf("LocalSize with a bad variable = %d, want 1", LocalSize())
+	}
+}

@@ -7,7 +7,7 @@
 // Modes: check (collectives and Reducer on rank-dependent data), sgd (data-parallel
 // SGD on a tiny MLP, final weights written by rank 0), kill (rank 1 SIGKILLs itself
 // between collectives), hang (rank 1 stops taking part), uneven (rank 1 issues one collective fewer), bench
-// (all-reduce bandwidth),
+// (all-reduce bandwidth), overlap (Reducer.Ready during synthetic backward work),
 // nil (a nil dereference after MPI_Init must still be a recoverable Go panic).
 // It prints "mpitest: OK" from every rank that finishes, and exits 1 on a failed check.
 package main
@@ -41,7 +41,7 @@ func main() {
 		os.Exit(2)
 	}
 	if c.Rank() == 0 {
-		fmt.Println("mpitest:", dist.Describe(c))
+		fmt.Println("mpitest:", dist.Describe(c), "threads per rank", dist.ThreadsPerRank())
 	}
 	switch *mode {
 	case "check":
@@ -56,6 +56,8 @@ func main() {
 		err = bench(c, int(*floats), *runs, int(*bucketMB*(1<<20)))
 	case "uneven":
 		err = uneven(c)
+	case "overlap":
+		err = overlap(c, int(*floats), *runs, int(*bucketMB*(1<<20)))
 	case "nil":
 		err = nilDeref()
 	default:
@@ -316,6 +318,54 @@ func bench(c dist.Comm, n, runs, bucketBytes int) error {
 				fmt.Printf("bench:   %-6s %8.3f s  algbw %6.2f GB/s  busbw %6.2f GB/s\n", s.name, s.t, bytes/s.t/1e9, bytes/s.t/1e9*busFactor)
 			}
 		}
+	}
+	return nil
+}
+
+// overlap compares a step of 12 "layers" of synthetic backward work followed by
+// ReduceAll with the same step calling Ready after each layer (all-reduce overlapped
+// with the remaining layers). The work per layer is a few passes over 1 MB, sized
+// so that compute and communication take similar time.
+func overlap(c dist.Comm, n, runs, bucketBytes int) error {
+	const layers = 12
+	g := make([]float32, n)
+	r := dist.NewReducer(c, g, bucketBytes)
+	work := make([]float32, 1<<18)
+	compute := func(layer int) {
+		for range 40 {
+			for i := range work {
+				work[i] = work[i]*0.999 + float32(layer)
+			}
+		}
+	}
+	var best [2]float64
+	for mode := range 2 {
+		best[mode] = math.Inf(1)
+		for range runs {
+			if err := c.Barrier(); err != nil {
+				return err
+			}
+			t0 := time.Now()
+			for l := layers - 1; l >= 0; l-- {
+				compute(l)
+				if mode == 1 {
+					r.Ready(l * n / layers)
+				}
+			}
+			if err := r.Wait(); err != nil {
+				return err
+			}
+			best[mode] = min(best[mode], time.Since(t0).Seconds())
+		}
+	}
+	t0 := time.Now()
+	for l := range layers {
+		compute(l)
+	}
+	computeOnly := time.Since(t0).Seconds()
+	if c.Rank() == 0 {
+		fmt.Printf("overlap: %d floats, %d buckets; best of %d: compute only %.3f s, compute then ReduceAll %.3f s, Ready per layer %.3f s\n",
+			n, r.Buckets(), runs, computeOnly, best[0], best[1])
 	}
 	return nil
 }
