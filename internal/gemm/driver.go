@@ -20,6 +20,9 @@ type kernel struct {
 	nc        int // B block is kc x nc (nc a multiple of nr): stays in L3
 	supported func() bool
 	tile      func(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+	// half, if not nil, is tile for the left mr x nr/2 half only (same arguments):
+	// the last panel of C often has only a few columns.
+	half func(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
 }
 
 // packMode says when the driver packs panels of A and B; the micro-kernels can
@@ -359,7 +362,11 @@ func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
 					kern.tile(kc, apanel, rsA, csA, bpanel, csB, &c[i0*ldc+j0], ldc, j.alpha, j.betaBlock)
 					continue
 				}
-				kern.tile(kc, apanel, rsA, csA, bpanel, csB, &ws.tile[0], nr, j.alpha, 0)
+				if kern.half != nil && nw <= nr/2 {
+					kern.half(kc, apanel, rsA, csA, bpanel, csB, &ws.tile[0], nr, j.alpha, 0)
+				} else {
+					kern.tile(kc, apanel, rsA, csA, bpanel, csB, &ws.tile[0], nr, j.alpha, 0)
+				}
 				mergeTile(c[i0*ldc+j0:], ldc, ws.tile[:], nr, mh, nw, j.betaBlock)
 			}
 		}

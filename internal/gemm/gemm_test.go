@@ -452,3 +452,70 @@ func TestSteadyStateAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestTileKernels checks each micro-kernel (full and half width) on its own against
+// a float64 reference: packed and strided A and B, beta 0 (C holds NaN) and not,
+// k around the unroll factor.
+func TestTileKernels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, kern := range supportedKernels() {
+		type variant struct {
+			name  string
+			cols  int
+			fn    func(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+			valid bool
+		}
+		variants := []variant{{"tile", kern.nr, kern.tile, true}, {"half", kern.nr / 2, kern.half, kern.half != nil}}
+		for _, v := range variants {
+			if !v.valid {
+				continue
+			}
+			for _, k := range []int{1, 2, 3, 4, 5, 8, 13, 64} {
+				for _, layout := range []struct{ rsA, csA, csB int }{{1, kern.mr, kern.nr}, {k + 3, 1, kern.nr + 5}, {1, kern.mr + 2, kern.nr}} {
+					for _, beta := range []float32{0, 0.5} {
+						mr, nr := kern.mr, kern.nr
+						a := randFloats((mr-1)*layout.rsA + (k-1)*layout.csA + 1)
+						b := make([]float32, (k-1)*layout.csB+nr)
+						for i := range b {
+							b[i] = float32(rng.NormFloat64())
+						}
+						ldc := nr + 3
+						c := make([]float32, mr*ldc)
+						for i := range c {
+							c[i] = float32(rng.NormFloat64())
+							if beta == 0 && i%ldc < v.cols {
+								c[i] = float32(math.NaN())
+							}
+						}
+						c0 := append([]float32(nil), c...)
+						v.fn(k, &a[0], layout.rsA, layout.csA, &b[0], layout.csB, &c[0], ldc, 1.5, beta)
+						for i := 0; i < mr; i++ {
+							for j := 0; j < ldc; j++ {
+								got := c[i*ldc+j]
+								if j >= v.cols {
+									if math.Float32bits(got) != math.Float32bits(c0[i*ldc+j]) {
+										t.Fatalf("%s %s k=%d: C[%d][%d] outside the tile changed", kern.name, v.name, k, i, j)
+									}
+									continue
+								}
+								var sum, mag float64
+								for p := 0; p < k; p++ {
+									x := float64(a[i*layout.rsA+p*layout.csA]) * float64(b[p*layout.csB+j])
+									sum += x
+									mag += math.Abs(x)
+								}
+								want := 1.5 * sum
+								if beta != 0 {
+									want += float64(beta) * float64(c0[i*ldc+j])
+								}
+								if math.Abs(float64(got)-want) > 1e-6*float64(k+2)*(1.5*mag+1) {
+									t.Fatalf("%s %s k=%d layout %+v beta %g: C[%d][%d] = %g, want %g", kern.name, v.name, k, layout, beta, i, j, got, want)
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -19,6 +19,7 @@ var avx512 = &kernel{
 	mc: 192, kc: 256, nc: 3072,
 	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasFMA },
 	tile:      tileAVX512,
+	half:      tileAVX512Half,
 }
 
 // avx2 is the classic 6x16 tile: 12 ymm accumulators, two B loads and one A
@@ -29,6 +30,7 @@ var avx2 = &kernel{
 	mc: 144, kc: 256, nc: 3072,
 	supported: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA },
 	tile:      tileAVX2,
+	half:      tileAVX2Half,
 }
 
 // tileAVX2 computes a 6x16 tile (see kernel.tile). k >= 1.
@@ -46,3 +48,13 @@ func tileAVX512(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32
 //
 //go:noescape
 func transposeStrip(src *float32, lds int, dst *float32, ldd int, blocks int)
+
+// tileAVX2Half computes the left 6x8 half of a tile (see kernel.half). k >= 1.
+//
+//go:noescape
+func tileAVX2Half(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+
+// tileAVX512Half computes the left 12x16 half of a tile (see kernel.half). k >= 1.
+//
+//go:noescape
+func tileAVX512Half(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)

@@ -1,6 +1,7 @@
 //go:build ignore
 
-// gen writes ../kernels_amd64.s, the AVX2+FMA and AVX-512 micro-kernels. Both come
+// gen writes ../kernels_amd64.s, the AVX2+FMA and AVX-512 micro-kernels (full
+// width, and half width for the last columns of C). All come
 // from the same template (only the register file and the tile shape differ), so
 // the AVX2 kernel, which the conformance suite runs on any AVX2 machine, also
 // exercises the code path of the AVX-512 kernel. Run from internal/gemm:
@@ -31,7 +32,9 @@ func main() {
 	fmt.Fprintln(&w, "#include \"textflag.h\"")
 	for _, s := range []spec{
 		{name: "tileAVX2", reg: "Y", lanes: 8, mr: 6, vecs: 2},
+		{name: "tileAVX2Half", reg: "Y", lanes: 8, mr: 6, vecs: 1},
 		{name: "tileAVX512", reg: "Z", lanes: 16, mr: 12, vecs: 2},
+		{name: "tileAVX512Half", reg: "Z", lanes: 16, mr: 12, vecs: 1},
 	} {
 		s.emit(&w)
 	}
