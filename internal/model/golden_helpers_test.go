@@ -188,3 +188,19 @@ func gradGoldenName(param string) string {
 	}
 	return string(b)
 }
+
+// checkGradNorm compares the global L2 norm of every gradient (each tensor once, as
+// clip_grad_norm_ over net.parameters() sees them) with the manifest's
+// total_grad_norm_before_clip of the golden training step.
+func checkGradNorm(t *testing.T, m *Model, want float64) {
+	t.Helper()
+	var s float64
+	for _, g := range m.Params.Grad {
+		s += float64(g) * float64(g)
+	}
+	got := math.Sqrt(s)
+	t.Logf("total gradient norm %.6f, golden %.6f", got, want)
+	if math.Abs(got-want) > 1e-4*want {
+		t.Errorf("total gradient norm %.6f, golden %.6f", got, want)
+	}
+}

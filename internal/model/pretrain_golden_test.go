@@ -58,6 +58,7 @@ func TestPretrainGolden(t *testing.T) {
 		sel = append(sel, g[int(r)*H:int(r+1)*H]...)
 	}
 	compareF32(t, "pt_step1_grad_preclip__vlbert_word_embeddings_weight_rows", sel, []int{len(rows), H}, tolGrad)
+	checkGradNorm(t, m, 97.0407849435545) // manifest training.pt_step1.total_grad_norm_f64
 }
 
 // TestMultitaskMatchesGolden runs the multitask module with the pretraining

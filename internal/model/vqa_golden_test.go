@@ -48,6 +48,7 @@ func TestVQAGolden(t *testing.T) {
 				q, _ := m.Params.Lookup(p)
 				compareF32(t, "vqa_step2_grad_preclip__"+gradGoldenName(p), m.Params.GradView(p), q.Shape, tolGrad)
 			}
+			checkGradNorm(t, m, 147.1027843800725) // manifest training.vqa_step2.total_grad_norm_f64
 		})
 	}
 }
