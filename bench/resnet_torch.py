@@ -1,0 +1,136 @@
+#!/usr/bin/env python3
+"""PyTorch reference timing for `vlbert features` / BenchmarkResNet101Forward600x1000.
+
+Times one 600x1000 image through a ResNet-101 C4 backbone (conv1..layer3, Caffe
+style: the stage stride sits in the first 1x1 conv) and the dilated res5 RoI head
+(layer4 with stride 1, dilation 2) over 14x14 legacy RoIAlign outputs
+(torchvision.ops.roi_align, aligned=False, sampling_ratio=1, scale 1/16), then
+AvgPool(14): the shape of VL-BERT's e2e FastRCNN and of internal/visual.
+Eval mode, no_grad, random weights, float32, batch 1.
+
+Usage (Debian: apt-get install -y python3-torch python3-torchvision; use the
+system python, /usr/bin/python3):
+
+    /usr/bin/python3 bench/resnet_torch.py --threads 1 --boxes 36 100 --reps 3
+
+It prints the backend (oneDNN/mkldnn for convolutions when enabled, the BLAS),
+the FLOP count and min/median/max seconds per image for the backbone alone and
+for the head alone (RoIAlign + res5 + pool over a fixed body4 map) with each box
+count; an image costs backbone + head. Each case runs once untimed first. The
+Go side (same split, same box coordinates):
+
+    GOMAXPROCS=1 go test ./internal/visual -run XXX \\
+        -bench ResNet101Forward600x1000 -benchtime 3x
+
+Not used by any test; the repository does not depend on Python.
+"""
+
+import argparse
+import copy
+import json
+import statistics
+import time
+
+import torch
+import torchvision
+from torchvision.ops import roi_align
+
+
+def build(caffe_style=True):
+    m = torchvision.models.resnet101(weights=None)
+    if caffe_style:
+        for layer in (m.layer2, m.layer3, m.layer4):
+            layer[0].conv1.stride = (2, 2)
+            layer[0].conv2.stride = (1, 1)
+    backbone = torch.nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3)
+    head = copy.deepcopy(m.layer4)
+    head[0].conv1.stride = (1, 1)
+    head[0].downsample[0].stride = (1, 1)
+    for blk in head:
+        blk.conv2.stride = (1, 1)
+        blk.conv2.dilation = (2, 2)
+        blk.conv2.padding = (2, 2)
+    backbone.eval()
+    head.eval()
+    return backbone, head
+
+
+def make_rois(n):
+    rois = []
+    for r in range(n):
+        x1, y1 = float(r * 97 % 800), float(r * 61 % 450)
+        rois.append([0.0, x1, y1, x1 + 40 + r * 13 % 160, y1 + 30 + r * 7 % 120])
+    return torch.tensor(rois, dtype=torch.float32)
+
+
+def conv_flops(model, x):
+    """Multiply-adds x2 of every Conv2d, via forward hooks."""
+    total = [0]
+
+    def hook(mod, inp, out):
+        k = mod.kernel_size[0] * mod.kernel_size[1] * mod.in_channels // mod.groups
+        total[0] += 2 * k * out.numel()
+
+    hs = [mm.register_forward_hook(hook) for mm in model.modules() if isinstance(mm, torch.nn.Conv2d)]
+    with torch.no_grad():
+        out = model(x)
+    for h in hs:
+        h.remove()
+    return total[0], out
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--boxes", type=int, nargs="+", default=[36, 100])
+    ap.add_argument("--reps", type=int, default=3)
+    ap.add_argument("--no-mkldnn", action="store_true", help="disable oneDNN (convolutions via im2col + BLAS)")
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.backends.mkldnn.enabled = not args.no_mkldnn
+    torch.manual_seed(0)
+    backbone, head = build()
+    x = torch.randn(1, 3, 600, 1000) * 50
+
+    def features(feat, rois):
+        pooled = roi_align(feat, rois, output_size=(14, 14), spatial_scale=1.0 / 16, sampling_ratio=1, aligned=False)
+        out = head(pooled)
+        return out.mean(dim=(2, 3))
+
+    bb_flops, feat = conv_flops(backbone, x)
+    hd_flops, _ = conv_flops(head, torch.zeros(1, 1024, 14, 14))
+    info = {
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "threads": torch.get_num_threads(),
+        "mkldnn_available": torch.backends.mkldnn.is_available(),
+        "mkldnn_enabled": torch.backends.mkldnn.enabled,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability() if hasattr(torch.backends, "cpu") else "?",
+        "blas": [l.strip() for l in torch.__config__.show().splitlines() if "BLAS_INFO" in l or "MKL-DNN" in l],
+        "body4": list(feat.shape),
+        "backbone_gflop": bb_flops / 1e9,
+        "head_gflop_per_roi": hd_flops / 1e9,
+    }
+    print(json.dumps(info))
+
+    def timeit(fn):
+        with torch.no_grad():
+            fn()  # warm-up: oneDNN primitive creation, allocator
+            ts = []
+            for _ in range(args.reps):
+                t0 = time.perf_counter()
+                fn()
+                ts.append(time.perf_counter() - t0)
+        return {"min": min(ts), "median": statistics.median(ts), "max": max(ts), "reps": len(ts)}
+
+    res = {"case": "backbone", **timeit(lambda: backbone(x))}
+    print(json.dumps(res), flush=True)
+    for n in args.boxes:
+        rois = make_rois(n)
+        res = {"case": f"head/boxes={n}", **timeit(lambda: features(feat, rois))}
+        print(json.dumps(res), flush=True)
+
+
+if __name__ == "__main__":
+    main()
