@@ -127,7 +127,15 @@ func Init() (Comm, error) {
 // process, which would train N independent copies).
 func Open(o Options) (Comm, error) {
 	under, n := UnderMPI()
-	if o.Single || !under {
+	if o.Single {
+		return Single{}, nil
+	}
+	if !under {
+		// MPICH's and Intel MPI's launchers set PMI_RANK; their library has another ABI.
+		// Running as N independent single processes would silently train N copies.
+		if _, ok := os.LookupEnv("PMI_RANK"); ok {
+			return nil, errors.New("dist: started by a PMI launcher (MPICH or Intel MPI mpirun?), but vlbert supports only Open MPI's mpirun")
+		}
 		return Single{}, nil
 	}
 	if o.Timeout == 0 {

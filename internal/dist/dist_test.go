@@ -79,6 +79,16 @@ func TestOpenUnderMPIWithoutLibrary(t *testing.T) {
 	}
 }
 
+func TestOpenUnderMPICH(t *testing.T) {
+	if under, _ := UnderMPI(); under {
+		t.Skip("running under mpirun")
+	}
+	t.Setenv("PMI_RANK", "0")
+	if _, err := Open(Options{}); err == nil || !strings.Contains(err.Error(), "Open MPI") {
+		t.Fatalf("Open under an MPICH launcher: err = %v", err)
+	}
+}
+
 // runRanks runs fn on every rank of a LocalGroup and fails the test when it does not
 // finish in time (a collective issued by some ranks only).
 func runRanks(t *testing.T, n int, fn func(c Comm) error) {
