@@ -162,8 +162,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 				loader.Close()
 				return nil, tr.failure(err, res)
 			}
-			t2 := time.Now()
-			if err := lg.batch(tr, epoch, nbatch, step, trainMetrics, logging.Phases{Data: t1.Sub(t0), Forward: t2.Sub(t1)}); err != nil {
+			ph := logging.Phases{Data: t1.Sub(t0), Forward: step.Forward, Backward: step.Backward, Optimizer: step.Optimizer}
+			if err := lg.batch(tr, epoch, nbatch, step, trainMetrics, ph); err != nil {
 				loader.Close()
 				return nil, err
 			}
@@ -438,7 +438,7 @@ func (l *runLogger) batch(tr *Trainer, epoch, nbatch int, s StepResult, mt *Metr
 	if err := l.metrics.Write(rec); err != nil {
 		return err
 	}
-	l.progress.Batch(epoch, nbatch, ph, append([]logging.Metric{{Name: "Loss", Value: s.Loss}}, list...))
+	l.progress.Batch(epoch, nbatch, ph, list)
 	return nil
 }
 

@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/model"
@@ -40,6 +41,9 @@ type StepResult struct {
 	Updated  bool               // an optimizer update happened
 	LR       []float64          // group learning rates used by the update
 	GradNorm float64            // total norm before clipping (updates with CLIP_GRAD_NORM > 0)
+	// Forward (with the metrics), Backward and Optimizer (schedule, clip,
+	// step) times, for the speedometer.
+	Forward, Backward, Optimizer time.Duration
 }
 
 // NewTrainer builds the optimizer (TRAIN.OPTIMIZER, groups from LR_MULT,
@@ -97,6 +101,7 @@ func (tr *Trainer) resetSchedule() error {
 func (tr *Trainer) Step(b Batch, mt *Metrics) (StepResult, error) {
 	m := tr.Model
 	m.Train, m.Seed, m.Step = !tr.noDropout, uint64(tr.Cfg.RNGSeed), uint64(tr.State.Global)
+	t0 := time.Now()
 	loss, outputs, err := tr.Task.Forward(m, b, mt)
 	if err != nil {
 		return StepResult{}, err
@@ -104,13 +109,16 @@ func (tr *Trainer) Step(b Batch, mt *Metrics) (StepResult, error) {
 	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
 		return StepResult{}, fmt.Errorf("train: loss is %v at epoch %d batch %d (global batch %d); stopping without an update", loss, tr.State.Epoch, tr.State.Batch, tr.State.Global)
 	}
+	t1 := time.Now()
 	tr.Task.Backward(m, 1/float32(tr.accum))
-	res := StepResult{Loss: float64(loss) / float64(tr.accum), Outputs: outputs}
+	t2 := time.Now()
+	res := StepResult{Loss: float64(loss) / float64(tr.accum), Outputs: outputs, Forward: t1.Sub(t0), Backward: t2.Sub(t1)}
 	tr.State.Pending = true
 	if (tr.State.Global+1)%tr.accum == 0 {
 		if err := tr.update(&res); err != nil {
 			return res, err
 		}
+		res.Optimizer = time.Since(t2)
 	}
 	for _, l := range lossLoggers(tr.Cfg) {
 		mt.Add(l.display, float64(outputs[l.output]), 1)
