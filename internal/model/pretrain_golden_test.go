@@ -1,6 +1,9 @@
 package model
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 func ptGoldenBatch(t *testing.T) *PretrainBatch {
 	boxes, info := readGolden(t, "pt_in_boxes"), readGolden(t, "pt_in_im_info")
@@ -125,4 +128,50 @@ func slicesEqual(a, b []float32) bool {
 		}
 	}
 	return true
+}
+
+// TestPretrainStepGolden applies one step of the original trainer to the golden
+// gradients (clip_grad_norm_ to 10, then the repo's AdamW from a fresh state at
+// lr 1.25e-4, wd 1e-4), written out here, and compares the parameters after the step.
+// A first AdamW step moves each parameter by about lr·sign(g), so this checks the sign
+// and the zero pattern of the gradients and the step arithmetic, not their magnitudes
+// (TestPretrainGolden does that).
+func TestPretrainStepGolden(t *testing.T) {
+	m := loadGoldenModel(t, TaskPretrain, "pretrain_ckpt_zip.model")
+	if _, err := m.ForwardPretrain(ptGoldenBatch(t)); err != nil {
+		t.Fatal(err)
+	}
+	m.ZeroGrad()
+	m.BackwardPretrain(1)
+	var ss float64
+	for _, g := range m.Params.Grad {
+		ss += float64(g) * float64(g)
+	}
+	coef := float32(10 / (math.Sqrt(ss) + 1e-6))
+	const lr, b1, b2, eps, wd = 1.25e-4, 0.9, 0.999, 1e-6, 1e-4
+	for i, g := range m.Params.Grad {
+		if coef < 1 {
+			g *= coef
+		}
+		mom := (1 - b1) * g
+		v := (1 - b2) * g * g
+		step := float32(lr * math.Sqrt(1-b2) / (1 - b1))
+		p := m.Params.Data[i]
+		p -= step * mom / (float32(math.Sqrt(float64(v))) + eps)
+		p -= lr * wd * p
+		m.Params.Data[i] = p
+	}
+	tl := tol{1e-5, 0}
+	for _, p := range ptGradParams {
+		q, _ := m.Params.Lookup(p)
+		compareF32(t, "pt_step1_param_after__"+gradGoldenName(p), m.Params.View(p), q.Shape, tl)
+	}
+	rows := readGolden(t, "pt_step1_word_embedding_rows").I64
+	H := m.Cfg.HiddenSize
+	w := m.Params.View("vlbert.word_embeddings.weight")
+	sel := make([]float32, 0, len(rows)*H)
+	for _, r := range rows {
+		sel = append(sel, w[int(r)*H:int(r+1)*H]...)
+	}
+	compareF32(t, "pt_step1_param_after__vlbert_word_embeddings_weight_rows", sel, []int{len(rows), H}, tl)
 }
