@@ -175,6 +175,20 @@ func Describe(c Comm) string {
 	return fmt.Sprintf("rank %d of %d", c.Rank(), c.Size())
 }
 
+// AnyRank reports whether local is true on at least one rank. Decisions that change
+// which collectives come next (stop after an interrupt, skip a step) must be taken
+// by all ranks together, or the ranks fall out of step and the watchdog ends the job.
+func AnyRank(c Comm, local bool) (bool, error) {
+	v := []float64{0}
+	if local {
+		v[0] = 1
+	}
+	if err := c.AllReduceSumF64(v); err != nil {
+		return false, err
+	}
+	return v[0] > 0, nil
+}
+
 // BroadcastBlob sends rank 0's blob, of any length, to every rank and returns it
 // (the argument is ignored on other ranks). It is for small things such as the
 // validation monitor's best values; it costs two broadcasts.

@@ -150,6 +150,17 @@ func TestLocalGroupCollectives(t *testing.T) {
 			if string(blob) != "xx" {
 				t.Errorf("n=%d rank %d: blob %q", n, r, blob)
 			}
+			any0, err := AnyRank(c, false)
+			if err != nil {
+				return err
+			}
+			anyLast, err := AnyRank(c, r == n-1)
+			if err != nil {
+				return err
+			}
+			if any0 || !anyLast {
+				t.Errorf("n=%d rank %d: AnyRank(false) = %v, AnyRank(last rank) = %v", n, r, any0, anyLast)
+			}
 			return c.Close()
 		})
 	}
