@@ -58,6 +58,7 @@ type benchGemmOptions struct {
 	Threads        int  // 0: parallel.Threads() (GOMAXPROCS)
 	TransA, TransB bool // multiply by op(A) = Aᵀ, op(B) = Bᵀ
 	Backend        string
+	Kernel         string // go backend: micro-kernel name (see gemm.Kernels); "" = default
 	JSON           bool
 	Runs           int           // timed runs; the median is reported
 	MinTime        time.Duration // each run repeats the product for at least this long
@@ -89,6 +90,7 @@ func benchGemmCommand(ctx context.Context, args []string, stdout, stderr io.Writ
 	fs.BoolVar(&opts.TransA, "ta", false, "transpose A (A is stored k x m)")
 	fs.BoolVar(&opts.TransB, "tb", false, "transpose B (B is stored n x k)")
 	fs.StringVar(&opts.Backend, "backend", "go", "go (vlbert's SGEMM) or openblas (system library, if installed)")
+	fs.StringVar(&opts.Kernel, "kernel", "", "go backend: force a micro-kernel ("+strings.Join(gemm.Kernels(), ", ")+"); default: the fastest")
 	fs.BoolVar(&opts.JSON, "json", false, "print one JSON object")
 	fs.IntVar(&opts.Runs, "runs", 7, "timed runs after warm-up; the median is reported")
 	fs.DurationVar(&opts.MinTime, "min-time", 200*time.Millisecond, "minimum duration of one timed run")
@@ -118,10 +120,20 @@ func runBenchGemm(ctx context.Context, opts benchGemmOptions, stdout io.Writer) 
 	var kernel string
 	switch opts.Backend {
 	case "go":
+		if opts.Kernel != "" {
+			prevKernel, err := gemm.SetKernel(opts.Kernel)
+			if err != nil {
+				return usagef("--kernel: %v", err)
+			}
+			defer gemm.SetKernel(prevKernel)
+		}
 		prev := parallel.SetThreads(threads)
 		defer parallel.SetThreads(prev)
 		sgemm, kernel = gemm.Sgemm, gemm.KernelName()
 	case "openblas":
+		if opts.Kernel != "" {
+			return usagef("--kernel applies to --backend go only")
+		}
 		lib, core, err := gemm.OpenBLASInfo()
 		if err != nil {
 			return fmt.Errorf("bench gemm: --backend openblas: %w", err)

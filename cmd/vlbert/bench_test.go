@@ -48,6 +48,8 @@ func TestBenchCommandLine(t *testing.T) {
 		{"bench", "gemm", "--m", "0"},
 		{"bench", "gemm", "--backend", "cuda"},
 		{"bench", "gemm", "--threads", "-1"},
+		{"bench", "gemm", "--kernel", "no-such-kernel"},
+		{"bench", "gemm", "--backend", "openblas", "--kernel", "generic"},
 	} {
 		out.Reset()
 		errb.Reset()
@@ -78,5 +80,20 @@ func TestBenchGemmCanceled(t *testing.T) {
 	err := runBenchGemm(ctx, benchGemmOptions{M: 2, K: 2, N: 2, Backend: "go", Runs: 1, MinTime: time.Millisecond}, &bytes.Buffer{})
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err %v, want context.Canceled", err)
+	}
+}
+
+func TestBenchGemmKernel(t *testing.T) {
+	before := gemm.KernelName()
+	var out bytes.Buffer
+	opts := benchGemmOptions{M: 4, K: 4, N: 4, Threads: 1, Backend: "go", Kernel: "generic", JSON: true, Runs: 1, MinTime: time.Millisecond}
+	if err := runBenchGemm(context.Background(), opts, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"kernel":"generic"`) {
+		t.Errorf("output %q does not report the forced kernel", out.String())
+	}
+	if gemm.KernelName() != before {
+		t.Errorf("kernel left at %s, want %s restored", gemm.KernelName(), before)
 	}
 }
