@@ -164,7 +164,7 @@ func TestRefCOCOForward(t *testing.T) {
 		t.Fatal(err)
 	}
 	NB := bx.NB
-	for b, n := range []int{3, 2} {
+	for b := range 2 {
 		best := 0
 		for j := 0; j < NB; j++ {
 			if j >= o.Lo && o.Logits[b*NB+j] != -10000 {
@@ -174,7 +174,6 @@ func TestRefCOCOForward(t *testing.T) {
 				best = j
 			}
 		}
-		_ = n
 		box := bx.Data[(b*NB+best)*boxStride:]
 		sx, sy := bx.ImInfo[b*4+2], bx.ImInfo[b*4+3]
 		want := []float32{box[0] / sx, box[1] / sy, box[2] / sx, box[3] / sy}

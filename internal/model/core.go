@@ -185,7 +185,6 @@ func (m *Model) splitHidden(text, obj, hidden []float32) {
 			}
 		}
 	}
-	_ = Lo
 }
 
 // mergeHiddenGrad is splitHidden's adjoint: dhidden (overwritten) from dtext and dobj

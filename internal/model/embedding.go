@@ -54,7 +54,7 @@ func (m *Model) embedForward() error {
 	c.maskAdd = m.acts.alloc(N)
 	c.embSum = m.acts.alloc(N * H)
 	for b := 0; b < B; b++ {
-		nt, no := int(c.nText[b]), int(c.nObj[b])
+		nt := int(c.nText[b])
 		s := 0
 		for t := 0; t < Lt; t++ {
 			if in.TextMask[b*Lt+t] {
@@ -92,7 +92,6 @@ func (m *Model) embedForward() error {
 		c.posIDs[b*L+s] = int32(nt + 1)
 		copy(c.embSum[(b*L+s)*H:(b*L+s+1)*H], w.end.w[:H])
 		s++
-		_ = no
 		for ; s < L; s++ {
 			c.textSrc[b*L+s], c.objSrc[b*L+s] = -1, -1
 			c.typeIDs[b*L+s] = 0

@@ -1,9 +1,6 @@
 package model
 
-import (
-	"fmt"
-	"sort"
-)
+import "fmt"
 
 // Param is one named tensor of the parameter table. Its values are
 // Params.Data[Offset:Offset+Size] and its gradient Params.Grad[Offset:Offset+Size].
@@ -204,13 +201,3 @@ func (p *Params) ZeroGrad() { clear(p.Grad) }
 
 // Count is the number of trainable scalars.
 func (p *Params) Count() int { return len(p.Data) }
-
-// sortedKeys is a helper for deterministic error messages.
-func sortedKeys(m map[string]bool) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
