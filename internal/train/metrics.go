@@ -74,3 +74,5 @@ func lossLoggerNames(names []string, loggers []lossLogger) []string {
 }
 
 type lossLogger struct{ output, display string }
+
+func nan() float64 { return math.NaN() }
