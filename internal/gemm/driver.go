@@ -119,8 +119,15 @@ func sgemmStrided(kern *kernel, threads int, transA, transB bool, batch, m, n, k
 	if transB {
 		fpB = footprint(n, k, ldb)
 	}
+	// sub is matrix i of x; empty matrices (k == 0) may start past the end of x.
+	sub := func(x []float32, i, stride, fp int) []float32 {
+		if fp == 0 {
+			return nil
+		}
+		return x[i*stride : i*stride+fp]
+	}
 	one := func(i, threads int, ws *workspace) {
-		ai, bi, ci := a[i*strideA:i*strideA+fpA], b[i*strideB:i*strideB+fpB], c[i*strideC:i*strideC+fpC]
+		ai, bi, ci := sub(a, i, strideA, fpA), sub(b, i, strideB, fpB), sub(c, i, strideC, fpC)
 		switch {
 		case k == 0 || alpha == 0:
 			scaleC(m, n, beta, ci, ldc)
@@ -131,8 +138,13 @@ func sgemmStrided(kern *kernel, threads int, transA, transB bool, batch, m, n, k
 		}
 	}
 	if threads <= 1 || batch < threads {
+		var ws *workspace
+		if threads <= 1 {
+			ws = getWorkspace(0)
+			defer workspaces.Put(ws)
+		}
 		for i := 0; i < batch; i++ {
-			one(i, threads, nil)
+			one(i, threads, ws)
 		}
 		return
 	}

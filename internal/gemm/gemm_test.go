@@ -329,6 +329,12 @@ func TestStrided(t *testing.T) {
 			}
 		}
 	}
+	// k == 0: C = beta*C, A and B may be empty.
+	c0 := []float32{1, 2, 3, 4, 5, 6}
+	SgemmStrided(false, false, 3, 1, 2, 0, 1, nil, 1, 10, nil, 2, 10, 2, c0, 2, 2)
+	if fmt.Sprint(c0) != "[2 4 6 8 10 12]" {
+		t.Errorf("k=0 batch: C = %v, want 2*C", c0)
+	}
 	// The exported entry point on the default kernel and thread count.
 	a, b, c := randSlice(3*6), randSlice(3*6), randSlice(2*4+4)
 	SgemmStrided(false, false, 2, 2, 2, 3, 1, a, 3, 6, b, 2, 6, 0, c, 2, 6)
