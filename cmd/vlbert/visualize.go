@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -103,6 +104,12 @@ func runVisualize(ctx context.Context, o visualizeOptions, stdout io.Writer) err
 	})
 	if err != nil {
 		return err
+	}
+	// The atomic writers create 0600 temp files; a report is for reading.
+	for _, f := range []string{o.out, o.npyOut} {
+		if err := os.Chmod(f, 0o644); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(stdout, "wrote %s and %s (attention [%d, %d, %d, %d])\n", o.out, o.npyOut, a.Layers, a.Heads, a.L, a.L)
 	return nil

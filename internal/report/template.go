@@ -25,7 +25,7 @@ figcaption { font-weight: 600; margin-bottom: 4px; }
 figcaption span { font-weight: 400; color: #57606a; }
 canvas { display: block; }
 #side { max-width: 460px; }
-#side svg { border: 1px solid #d0d7de; background: #eaeef2; max-width: 440px; height: auto; }
+#side svg { border: 1px solid #d0d7de; background: #eaeef2; max-width: 440px; height: auto; image-rendering: pixelated; }
 .hint { color: #57606a; font-size: 12px; }
 #overview { cursor: pointer; border: 1px solid #d0d7de; }
 #tip { position: fixed; pointer-events: none; background: #1b1f24; color: #fff; padding: 3px 7px; border-radius: 4px; font-size: 12px; display: none; white-space: nowrap; z-index: 10; }
