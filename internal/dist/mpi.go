@@ -152,8 +152,8 @@ func openMPI(o Options) (*mpiComm, error) {
 	}
 	c := &mpiComm{lib: lib, timeout: o.Timeout, ops: make(chan mpiOp)}
 	initDone := make(chan error, 1)
+	stop := c.watch("MPI_Init_thread", 0) // before serve starts writing rank and size
 	go c.serve(initDone)
-	stop := c.watch("MPI_Init_thread", 0)
 	err = <-initDone
 	stop()
 	if err != nil {
@@ -205,11 +205,15 @@ func (c *mpiComm) watch(name string, n int) (stop func()) {
 		return func() {}
 	}
 	start := time.Now()
+	who := fmt.Sprintf("rank %d of %d", c.rank, c.size)
+	if c.size == 0 { // MPI_Init
+		who = "rank " + os.Getenv("OMPI_COMM_WORLD_RANK")
+	}
 	t := time.AfterFunc(c.timeout, func() {
 		// The other ranks cannot be told directly (this thread is not the MPI thread
 		// and MPI may be wedged); exiting makes mpirun terminate the job.
-		fmt.Fprintf(os.Stderr, "dist: rank %d of %d: %s of %d elements did not finish within %v (started %s): another rank died, hung or is far behind; aborting the job (exit %d). Set VLBERT_DIST_TIMEOUT to change the limit.\n",
-			c.rank, c.size, name, n, c.timeout, start.UTC().Format(time.RFC3339), ExitTimeout)
+		fmt.Fprintf(os.Stderr, "dist: %s: %s of %d elements did not finish within %v (started %s): another rank died, hung or is far behind; aborting the job (exit %d). Set VLBERT_DIST_TIMEOUT to change the limit.\n",
+			who, name, n, c.timeout, start.UTC().Format(time.RFC3339), ExitTimeout)
 		os.Exit(ExitTimeout)
 	})
 	return func() { t.Stop() }
