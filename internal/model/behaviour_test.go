@@ -212,3 +212,22 @@ func TestThreadInvariance(t *testing.T) {
 		t.Error("results differ between 1 and 4 threads")
 	}
 }
+
+// TestBoxTrimming: the batch is trimmed to the largest valid-box count before
+// FastRCNN, as the original does, even when padding is not at the end.
+func TestBoxTrimming(t *testing.T) {
+	m, _ := tinyVQA(t)
+	rng := rand.New(rand.NewPCG(3, 1))
+	bx := randomBoxes(rng, []int{3, 1}, 3)
+	for k := 0; k < boxStride; k++ { // sample 0: box 1 becomes padding, box 2 stays valid
+		bx.Data[1*boxStride+k] = -2
+	}
+	bt := &VQABatch{Boxes: bx, LQ: 1, Question: []int32{5, 6}}
+	o, err := m.ForwardVQA(bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Lo != 2 || m.vis.rows != 2 || !slices.Equal(o.ObjMask, []bool{true, false, true, false}) {
+		t.Errorf("lo %d rows %d mask %v, want 2, 2, [true false true false]", o.Lo, m.vis.rows, o.ObjMask)
+	}
+}

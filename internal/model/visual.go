@@ -99,7 +99,16 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 				n++
 			}
 		}
-		lo, R = max(lo, n), R+n
+		lo = max(lo, n)
+	}
+	// The original trims to boxes[:, :lo] first: a valid box past slot lo (possible
+	// only when padding is not at the end) never reaches FastRCNN.
+	for b := 0; b < B; b++ {
+		for j := 0; j < lo; j++ {
+			if bx.valid(b, j) {
+				R++
+			}
+		}
 	}
 	if R == 0 {
 		return fmt.Errorf("model: no valid box in the batch")
@@ -127,7 +136,7 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 	for b := 0; b < B; b++ {
 		w, h := bx.ImInfo[b*bx.InfoW], bx.ImInfo[b*bx.InfoW+1]
 		k := 0
-		for j := 0; j < NB; j++ {
+		for j := 0; j < lo; j++ {
 			box := bx.Data[(b*NB+j)*boxStride : (b*NB+j+1)*boxStride]
 			if !bx.valid(b, j) {
 				continue
@@ -135,8 +144,7 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 			row := v.x[r*in : (r+1)*in]
 			GeometryEmbedding(row[:GeomDim], box[0], box[1], box[2], box[3], w, h)
 			feat := box[4:]
-			// Trimming keeps the first lo boxes; mvrc_ops beyond lo never apply.
-			if maskEmb != nil && mvrcOps != nil && j < lo && mvrcOps[b*NB+j] == 1 {
+			if maskEmb != nil && mvrcOps != nil && mvrcOps[b*NB+j] == 1 {
 				feat = maskEmb
 				v.rowMask[r] = 1
 			}
