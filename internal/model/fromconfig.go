@@ -44,6 +44,7 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		{task == TaskVCR && n.ClassifierSigmoid && n.ClassifierSigmoidLossPositiveWeight != 1, "VCR CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT != 1"},
 		{task == TaskVCR && (n.AnswerFirst || n.QAOneSent), "VCR NETWORK.ANSWER_FIRST or QA_ONE_SENT"},
 		{v.WordEmbeddingFrozen, "NETWORK.VLBERT.word_embedding_frozen=true"},
+		{v.PosEmbeddingFrozen, "NETWORK.VLBERT.pos_embedding_frozen=true"},
 		{!v.ObjPosIDRelative, "NETWORK.VLBERT.obj_pos_id_relative=false"},
 		{v.PositionPaddingIdx != -1, fmt.Sprintf("NETWORK.VLBERT.position_padding_idx=%d (only -1)", v.PositionPaddingIdx)},
 		{v.HiddenAct != "gelu", fmt.Sprintf("NETWORK.VLBERT.hidden_act=%q (only gelu)", v.HiddenAct)},
