@@ -6,13 +6,19 @@
 // m x n window of C is written; elements between rows (ldc > n) are left untouched.
 //
 // The implementation follows the GotoBLAS/BLIS structure: op(B) is packed in KC x NC
-// blocks, op(A) in MC x KC blocks, both into reused contiguous buffers, and a
-// register-blocked micro-kernel computes one MR x NR tile of C at a time. Micro-kernels
-// are Go assembly for AVX-512 and AVX2+FMA, chosen at run time from CPU features, and
-// plain Go everywhere else; the environment variable VLBERT_GEMM_KERNEL
-// (generic, avx2, avx512) forces one. Work is split over parallel.Threads() workers
-// by rows of C (by columns when C has few rows); the split never changes the order of
+// blocks, op(A) in MC x KC blocks, both into reused contiguous buffers (sync.Pool; no
+// allocation per call once warm), and a register-blocked micro-kernel computes one
+// MR x NR tile of C at a time. For short or narrow C, where a packed panel would be
+// reused only a few times, the micro-kernels read A (and B when not transposed) in
+// place instead. Micro-kernels are Go assembly for AVX-512 (12x32) and AVX2+FMA
+// (6x16), chosen at run time from CPU features, and plain Go (4x4) everywhere else;
+// the environment variable VLBERT_GEMM_KERNEL (generic, avx2, avx512) forces one.
+// Work is split over parallel.Threads() workers by rows of C (by columns when C has
+// few rows) in chunks that idle workers take; the split never changes the order of
 // the floating-point operations, so results do not depend on the thread count.
+//
+// OpenBLASSgemm is an optional comparison backend (the system's OpenBLAS, loaded at
+// run time without cgo); nothing in vlbert requires it.
 package gemm
 
 import (
