@@ -37,7 +37,7 @@ func init() {
 			}
 			for _, f := range []struct{ name, v string }{{"cfg", o.cfg}, {"ckpt", o.ckpt}, {"inputs", o.inputs}, {"out", o.out}} {
 				if f.v == "" {
-					return usagef("forward: -%s is required", f.name)
+					return usagef("-%s is required", f.name)
 				}
 			}
 			return runForward(ctx, o, stdout)
@@ -51,7 +51,7 @@ func runForward(ctx context.Context, o forwardOptions, stdout io.Writer) error {
 	}
 	mc, err := model.FromConfig(cfg)
 	if err != nil {
-		return fmt.Errorf("forward: %s: %w", o.cfg, err)
+		return fmt.Errorf("%s: %w", o.cfg, err)
 	}
 	m, err := model.New(mc)
 	if err != nil {
@@ -74,7 +74,7 @@ func runForward(ctx context.Context, o forwardOptions, stdout io.Writer) error {
 	}
 	in, err := npy.ReadNpz(o.inputs)
 	if err != nil {
-		return fmt.Errorf("forward: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -99,7 +99,7 @@ func runForward(ctx context.Context, o forwardOptions, stdout io.Writer) error {
 		}
 	}
 	if err := npy.WriteNpz(o.out, out); err != nil {
-		return fmt.Errorf("forward: %w", err)
+		return fmt.Errorf("%w", err)
 	}
 	names := make([]string, 0, len(out))
 	for k := range out {
@@ -119,23 +119,23 @@ type batchReader struct {
 func (r batchReader) get(name string, float bool, rank int) (*npy.Array, error) {
 	a, ok := r.arrays[name]
 	if !ok {
-		return nil, fmt.Errorf("forward: %s: missing array %q", r.src, name)
+		return nil, fmt.Errorf("%s: missing array %q", r.src, name)
 	}
 	if len(a.Shape) != rank {
-		return nil, fmt.Errorf("forward: %s: array %q has shape %v, want %d dimensions", r.src, name, a.Shape, rank)
+		return nil, fmt.Errorf("%s: array %q has shape %v, want %d dimensions", r.src, name, a.Shape, rank)
 	}
 	if float && a.F32 == nil {
-		return nil, fmt.Errorf("forward: %s: array %q has dtype %s, want a float array", r.src, name, a.DType)
+		return nil, fmt.Errorf("%s: array %q has dtype %s, want a float array", r.src, name, a.DType)
 	}
 	if !float && a.I64 == nil {
-		return nil, fmt.Errorf("forward: %s: array %q has dtype %s, want an integer array", r.src, name, a.DType)
+		return nil, fmt.Errorf("%s: array %q has dtype %s, want an integer array", r.src, name, a.DType)
 	}
 	return a, nil
 }
 
 func (r batchReader) want(name string, a *npy.Array, dim, size int) error {
 	if a.Shape[dim] != size {
-		return fmt.Errorf("forward: %s: array %q has shape %v, want dimension %d = %d", r.src, name, a.Shape, dim, size)
+		return fmt.Errorf("%s: array %q has shape %v, want dimension %d = %d", r.src, name, a.Shape, dim, size)
 	}
 	return nil
 }
@@ -156,10 +156,10 @@ func (r batchReader) boxes() (model.Boxes, error) {
 		return model.Boxes{}, err
 	}
 	if info.Shape[1] < 2 {
-		return model.Boxes{}, fmt.Errorf("forward: %s: array \"im_info\" has shape %v, want at least width and height", r.src, info.Shape)
+		return model.Boxes{}, fmt.Errorf("%s: array \"im_info\" has shape %v, want at least width and height", r.src, info.Shape)
 	}
 	if bx.Shape[0] == 0 || bx.Shape[1] == 0 {
-		return model.Boxes{}, fmt.Errorf("forward: %s: array \"boxes\" has shape %v, want a non-empty batch", r.src, bx.Shape)
+		return model.Boxes{}, fmt.Errorf("%s: array \"boxes\" has shape %v, want a non-empty batch", r.src, bx.Shape)
 	}
 	return model.Boxes{B: bx.Shape[0], NB: bx.Shape[1], Data: bx.F32, ImInfo: info.F32, InfoW: info.Shape[1]}, nil
 }
@@ -201,7 +201,7 @@ func forwardVQA(m *model.Model, in map[string]*npy.Array, out map[string]*npy.Ar
 	}
 	res, err := m.ForwardVQA(bt)
 	if err != nil {
-		return fmt.Errorf("forward: %s: %w", src, err)
+		return fmt.Errorf("%s: %w", src, err)
 	}
 	B, H := bx.B, m.Cfg.HiddenSize
 	out["label_logits"] = npy.NewF32(slices.Clone(res.Logits), B, m.Cfg.AnswerVocabSize)
@@ -236,13 +236,13 @@ func forwardRefCOCO(m *model.Model, in map[string]*npy.Array, out map[string]*np
 			return err
 		}
 		if !slices.Equal(lab.Shape, []int{bx.B, bx.NB}) {
-			return fmt.Errorf("forward: %s: array \"label\" has shape %v, want [%d %d]", src, lab.Shape, bx.B, bx.NB)
+			return fmt.Errorf("%s: array \"label\" has shape %v, want [%d %d]", src, lab.Shape, bx.B, bx.NB)
 		}
 		bt.Label = lab.F32
 	}
 	res, err := m.ForwardRefCOCO(bt)
 	if err != nil {
-		return fmt.Errorf("forward: %s: %w", src, err)
+		return fmt.Errorf("%s: %w", src, err)
 	}
 	out["label_logits"] = npy.NewF32(slices.Clone(res.Logits), bx.B, bx.NB)
 	out["pred_boxes"] = npy.NewF32(slices.Clone(res.PredBoxes), bx.B, 4)
@@ -284,7 +284,7 @@ func forwardPretrain(m *model.Model, in map[string]*npy.Array, out map[string]*n
 		bt.RelLabel = toI32(rel)
 		for i, l := range bt.RelLabel {
 			if l != 0 && l != 1 {
-				return fmt.Errorf("forward: %s: relationship_label[%d] = %d, want 0 or 1", src, i, l)
+				return fmt.Errorf("%s: relationship_label[%d] = %d, want 0 or 1", src, i, l)
 			}
 		}
 	}
@@ -294,7 +294,7 @@ func forwardPretrain(m *model.Model, in map[string]*npy.Array, out map[string]*n
 			return err
 		}
 		if !slices.Equal(lab.Shape, text.Shape) {
-			return fmt.Errorf("forward: %s: array \"mlm_labels\" has shape %v, want %v (as text)", src, lab.Shape, text.Shape)
+			return fmt.Errorf("%s: array \"mlm_labels\" has shape %v, want %v (as text)", src, lab.Shape, text.Shape)
 		}
 		bt.MLMLabels = toI32(lab)
 	}
@@ -303,7 +303,7 @@ func forwardPretrain(m *model.Model, in map[string]*npy.Array, out map[string]*n
 		return err
 	}
 	if !slices.Equal(ops.Shape, []int{B, NB}) {
-		return fmt.Errorf("forward: %s: array \"mvrc_ops\" has shape %v, want [%d %d]", src, ops.Shape, B, NB)
+		return fmt.Errorf("%s: array \"mvrc_ops\" has shape %v, want [%d %d]", src, ops.Shape, B, NB)
 	}
 	bt.MVRCOps = toI32(ops)
 	if m.Cfg.WithMVRCLoss {
@@ -312,7 +312,7 @@ func forwardPretrain(m *model.Model, in map[string]*npy.Array, out map[string]*n
 			return err
 		}
 		if !slices.Equal(lab.Shape, []int{B, NB, R}) {
-			return fmt.Errorf("forward: %s: array \"mvrc_labels\" has shape %v, want [%d %d %d]", src, lab.Shape, B, NB, R)
+			return fmt.Errorf("%s: array \"mvrc_labels\" has shape %v, want [%d %d %d]", src, lab.Shape, B, NB, R)
 		}
 		bt.MVRCLabels = lab.F32
 	}
@@ -327,13 +327,13 @@ func forwardPretrain(m *model.Model, in map[string]*npy.Array, out map[string]*n
 			return err
 		}
 		if !slices.Equal(aux.Shape, auxLab.Shape) {
-			return fmt.Errorf("forward: %s: array \"aux_text_mlm_labels\" has shape %v, want %v (as aux_text)", src, auxLab.Shape, aux.Shape)
+			return fmt.Errorf("%s: array \"aux_text_mlm_labels\" has shape %v, want %v (as aux_text)", src, auxLab.Shape, aux.Shape)
 		}
 		bt.BA, bt.LA, bt.AuxText, bt.AuxMLMLabels = aux.Shape[0], aux.Shape[1], toI32(aux), toI32(auxLab)
 	}
 	res, err := m.ForwardPretrain(bt)
 	if err != nil {
-		return fmt.Errorf("forward: %s: %w", src, err)
+		return fmt.Errorf("%s: %w", src, err)
 	}
 	H, W := m.Cfg.HiddenSize, m.Cfg.VocabSize
 	out["obj_reps"] = npy.NewF32(slices.Clone(res.ObjReps), B, res.Lo, H)
