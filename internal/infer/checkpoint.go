@@ -126,8 +126,8 @@ func Load(o Options) (*Pipeline, error) {
 	visualSD := map[string]visual.Tensor{}
 	for k, t := range sd {
 		switch {
-		case strings.HasPrefix(k, "optimizer."):
-			continue
+		case strings.HasPrefix(k, "optimizer."), strings.HasPrefix(k, "trainer."):
+			continue // training state of vlbert-train checkpoints
 		case isVisualKey(k):
 			if t != nil {
 				visualSD[k] = visual.Tensor{Shape: t.Shape, F32: t.F32}

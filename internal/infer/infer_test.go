@@ -3,6 +3,7 @@ package infer_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/vlbert/vlbert/internal/infer/infertest"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
+	"github.com/vlbert/vlbert/internal/weights"
 )
 
 func loadVQA(t *testing.T, workers int) (*infer.Pipeline, *infertest.Scene) {
@@ -277,6 +279,43 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := infer.Load(infer.Options{Checkpoint: ck, Config: cp}); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("mismatched config: %v", err)
 	}
+	// A training checkpoint (internal/train's layout: optimizer.* and trainer.*
+	// tensors, trainer state in the metadata) loads too.
+	sd, meta, err := weights.ReadSafetensors(ck)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd["optimizer.step"] = weights.NewI64([]int64{3, 3}, 2)
+	sd["optimizer.exp_avg.final_mlp.2.bias"] = weights.NewF32(make([]float32, len(infertest.Answers())), len(infertest.Answers()))
+	sd["trainer.pending_grad"] = weights.NewF32(make([]float32, 4), 4)
+	meta["format"], meta["trainer"] = "vlbert-train", `{"epoch":1}`
+	trainCk := filepath.Join(dir, "train.safetensors")
+	if err := weights.WriteSafetensors(trainCk, sd, meta); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := infer.Load(infer.Options{Checkpoint: trainCk}); err != nil {
+		t.Fatalf("training checkpoint: %v", err)
+	}
+	// Without the config metadata, a config file is required.
+	delete(meta, infer.MetaConfig)
+	noCfg := filepath.Join(dir, "nocfg.safetensors")
+	weights.WriteSafetensors(noCfg, sd, meta)
+	if _, err := infer.Load(infer.Options{Checkpoint: noCfg}); err == nil || !strings.Contains(err.Error(), "--cfg") {
+		t.Fatalf("no config: %v", err)
+	}
+	// Without answers metadata or file, VQA refuses to load.
+	good := infertest.Config(config.TaskVQA, len(infertest.Answers()))
+	gy, _ := good.Marshal()
+	meta[infer.MetaConfig] = string(gy)
+	delete(meta, infer.MetaAnswers)
+	noAns := filepath.Join(dir, "noans.safetensors")
+	weights.WriteSafetensors(noAns, sd, meta)
+	if _, err := infer.Load(infer.Options{Checkpoint: noAns}); err == nil || !strings.Contains(err.Error(), "no answer list") {
+		t.Fatalf("no answers: %v", err)
+	}
+	if _, err := infer.Load(infer.Options{Checkpoint: noAns, Answers: full}); err != nil {
+		t.Fatalf("answers from a file: %v", err)
+	}
 	// Not a checkpoint.
 	bad := filepath.Join(dir, "bad.model")
 	os.WriteFile(bad, []byte("this is not a checkpoint at all"), 0o644)
@@ -328,5 +367,42 @@ func TestImagePath(t *testing.T) {
 	}
 	if _, err := p.RegionsFromImage(context.Background(), img, []float32{5, 5, 1, 1}); !errors.Is(err, infer.ErrInput) {
 		t.Fatalf("inverted box: %v", err)
+	}
+}
+
+// An original PyTorch checkpoint (the golden small VQA model, legacy and zip
+// torch.save) loads with its YAML config and an answer file.
+func TestOriginalCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	var ans []string
+	for i := 0; i < 63; i++ {
+		ans = append(ans, fmt.Sprintf("answer %d", i))
+	}
+	ans = append(ans, "<unk>")
+	af := filepath.Join(dir, "answers.txt")
+	os.WriteFile(af, []byte(strings.Join(ans, "\n")), 0o644)
+	for _, name := range []string{"vqa_ckpt_legacy.model", "vqa_ckpt_zip.model"} {
+		ck := filepath.Join("..", "..", "testdata", "golden", name)
+		cfg := filepath.Join("..", "..", "testdata", "golden", "vqa_small.yaml")
+		if _, err := infer.Load(infer.Options{Checkpoint: ck, Answers: af}); err == nil || !strings.Contains(err.Error(), "--cfg") {
+			t.Fatalf("%s without config: %v", name, err)
+		}
+		p, err := infer.Load(infer.Options{Checkpoint: ck, Config: cfg, Answers: af})
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		r, err := p.ParseFeatures("r", infertest.RandomRecord(2, 3, 64, 48, 2048))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// vocab_size is 3072 in this small model: "what is it" has ids below it.
+		res, err := p.VQA(context.Background(), "what is it", r, 2)
+		if err != nil || len(res.Answers) != 2 {
+			t.Fatalf("%s: %v %v", name, res, err)
+		}
+		// A word outside the small vocabulary is the request's fault.
+		if _, err := p.VQA(context.Background(), "what colour is the zebra", r, 2); !errors.Is(err, infer.ErrInput) {
+			t.Fatalf("%s: out-of-vocabulary id: %v", name, err)
+		}
 	}
 }
