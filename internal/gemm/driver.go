@@ -43,6 +43,10 @@ var packing = packAuto
 // few micro-tiles of work, which only pays when the panel is reused many times.
 const unpackedN, unpackedM = 256, 256
 
+// parallelWork is the m*n*k below which a product runs on the calling goroutine:
+// starting workers costs a few microseconds, as much as such a product.
+const parallelWork = 64 * 64 * 64
+
 // maxTile bounds mr*nr over all kernels (the edge-tile scratch).
 const maxTile = 12 * 32
 
@@ -206,6 +210,9 @@ func smallGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 // same operations whatever the number of workers. ws, if not nil, is a workspace
 // the caller owns (used when threads == 1).
 func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m*n*k < parallelWork {
+		threads = 1
+	}
 	j := job{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	mr, nr := kern.mr, kern.nr
