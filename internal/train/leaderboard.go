@@ -139,3 +139,11 @@ func WriteRefCOCOResults(dir, name, split string, preds []RefPrediction, gt [][4
 	}
 	return path, acc, nil
 }
+
+func writeText(path, s string) error {
+	err := atomicfile.WriteFile(path, func(w io.Writer) error { _, err := io.WriteString(w, s); return err })
+	if err != nil {
+		return fmt.Errorf("train: %s: %w", path, err)
+	}
+	return nil
+}

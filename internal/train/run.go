@@ -174,6 +174,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 				val, err := tr.validate(ctx)
 				if err != nil {
 					loader.Close()
+					if ctx.Err() != nil {
+						return stop("interrupted")
+					}
 					return nil, err
 				}
 				if err := lg.val(int64(tr.State.Global), epoch, val, task.MetricNames()); err != nil {
@@ -216,7 +219,8 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 		}
 		tr.State.Epoch, tr.State.Batch = epoch+1, 0
 		freq := max(1, cfg.CheckpointFrequent)
-		if (epoch+1)%freq == 0 || tr.State.Epoch == cfg.Train.EndEpoch || isBest {
+		saved := (epoch+1)%freq == 0 || tr.State.Epoch == cfg.Train.EndEpoch || isBest
+		if saved {
 			path := epochCheckpoint(prefix, epoch)
 			if err := tr.SaveCheckpoint(path); err != nil {
 				return nil, err
@@ -231,8 +235,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 			res.Best = bestCheckpoint(prefix)
 			fmt.Fprintf(log, "best %s %.6f at epoch %d\n", task.HostMetric(), host, epoch)
 		}
-		if opts.StopAfter > 0 && tr.State.Global >= opts.StopAfter && tr.State.Epoch < cfg.Train.EndEpoch {
-			fmt.Fprintf(log, "stopped after the requested batches at the end of epoch %d\n", epoch)
+		stopNow := opts.StopAfter > 0 && tr.State.Global >= opts.StopAfter
+		if (stopNow || ctx.Err() != nil) && tr.State.Epoch < cfg.Train.EndEpoch {
+			if !saved {
+				return stop("stopped")
+			}
+			fmt.Fprintf(log, "stopped at the end of epoch %d; resume from %s\n", epoch, res.Checkpoint)
 			res.Interrupted = true
 			return res.finish(tr, trainMetrics, start), nil
 		}

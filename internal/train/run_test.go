@@ -87,10 +87,7 @@ func checkLearns(t *testing.T, name string, epochs int, extra ...string) *Result
 }
 
 func firstMetric(task string) string {
-	if task == "vqa" {
-		return "SoftAcc"
-	}
-	return "MLMAccWVC"
+	return map[string]string{"vqa": "SoftAcc", "ground": "RefAcc", "pretrain": "MLMAccWVC"}[task]
 }
 
 func checkScalars(t *testing.T, path string, tags ...string) {
@@ -121,6 +118,15 @@ func TestVQALearns(t *testing.T) {
 	res := checkLearns(t, "vqa", 3)
 	if res.Val["SoftAcc"] <= 0 || res.Val["SoftAcc"] > 1 {
 		t.Errorf("Val SoftAcc %v", res.Val["SoftAcc"])
+	}
+}
+
+func TestRefCOCOLearns(t *testing.T) {
+	res := checkLearns(t, "ground", 3)
+	for _, n := range []string{"RefAcc", "ClsAcc", "ClsPosAcc", "ClsPosFrac", "ClsLoss"} {
+		if v, ok := res.Val[n]; !ok || math.IsNaN(v) {
+			t.Errorf("validation metric %s = %v in %v", n, v, res.Val)
+		}
 	}
 }
 

@@ -63,6 +63,8 @@ func tinyConfig(t testing.TB, name, dir, out string, overrides ...string) *confi
 	switch name {
 	case "vqa":
 		sets = append(sets, "DATASET.DATASET_PATH="+dir, "TRAIN.BATCH_IMAGES=8", "VAL.BATCH_IMAGES=8", "TEST.BATCH_IMAGES=8", "TRAIN.LR=2.5e-4")
+	case "ground":
+		sets = append(sets, "DATASET.DATASET_PATH="+dir, "TRAIN.BATCH_IMAGES=8", "VAL.BATCH_IMAGES=8", "TEST.BATCH_IMAGES=8", "TRAIN.LR=2.5e-4")
 	case "pretrain":
 		corpus := filepath.Join(dir, synth.Layout.Corpus)
 		sets = append(sets, "DATASET.0.DATASET_PATH="+dir, "DATASET.1.TRAIN_ANNOTATION_FILE="+corpus,

@@ -68,6 +68,8 @@ func NewTask(cfg *config.Config, splits ...string) (Task, error) {
 	switch mc.Task {
 	case model.TaskVQA:
 		t, err = newVQATask(cfg, fs, rd, splits)
+	case model.TaskRefCOCO:
+		t, err = newRefCOCOTask(cfg, fs, rd, splits)
 	case model.TaskPretrain, model.TaskPretrainMultitask:
 		t, err = newPretrainTask(cfg, mc.Task == model.TaskPretrainMultitask, fs, rd, splits)
 	default:

@@ -1,0 +1,258 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"path/filepath"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/data"
+	"github.com/vlbert/vlbert/internal/data/features"
+	"github.com/vlbert/vlbert/internal/data/refcoco"
+	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/zipfs"
+	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/tokenizer"
+)
+
+// refcocoTask is RefCOCO+ grounding (refcoco ResNetVLBERT): a score per
+// candidate box, BCE over valid boxes against IoU > 0.5 labels; metrics
+// RefAcc (label[argmax] > 0.5, the host metric), ClsAcc, ClsPosAcc,
+// ClsPosFrac, then the loss loggers.
+//
+// The original runs the e2e ResNet on images; this trainer reads
+// precomputed region features, which only a synthetic world provides
+// (frcnn/{image}.json): its detections are the candidate proposals (the
+// config's *_BOXES must be "proposal").
+type refcocoTask struct {
+	cfg     *config.Config
+	fs      *zipfs.FS
+	rd      features.Reader
+	tok     *tokenizer.Tokenizer
+	samples map[string][]refcoco.Sample
+	preds   []RefPrediction
+	gts     [][4]float64
+}
+
+type refBatch struct {
+	m       model.RefCOCOBatch
+	b       int
+	refIDs  []int64
+	gtBoxes [][4]float64
+}
+
+func (b *refBatch) Size() int { return b.b }
+
+func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []string) (*refcocoTask, error) {
+	ds := cfg.Dataset()
+	if !isSynthWorld(ds.DatasetPath) {
+		return nil, fmt.Errorf("train: RefCOCO+ training needs the e2e ResNet image path, which is not wired into training yet; only synthetic worlds (precomputed features) train")
+	}
+	for _, b := range []string{ds.TrainBoxes, ds.ValBoxes, ds.TestBoxes} {
+		if b != "proposal" {
+			return nil, fmt.Errorf("train: RefCOCO+ on a synthetic world uses its detections as proposals; set DATASET.TRAIN_BOXES, VAL_BOXES and TEST_BOXES to \"proposal\" (got %q)", b)
+		}
+	}
+	tok, err := Tokenizer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(ds.DatasetPath, synth.Layout.RefCOCO)
+	refs, err := refcoco.ReadRefs(filepath.Join(dir, "refs(unc).p"))
+	if err != nil {
+		return nil, err
+	}
+	inst, err := refcoco.ReadInstances(filepath.Join(dir, "instances.json"))
+	if err != nil {
+		return nil, err
+	}
+	t := &refcocoTask{cfg: cfg, fs: fs, rd: rd, tok: tok, samples: map[string][]refcoco.Sample{}}
+	for _, s := range splits {
+		set := map[string]string{"train": ds.TrainImageSet, "val": ds.ValImageSet, "test": ds.TestImageSet}[s]
+		db, err := refcoco.Database(refs, set, inst, inst, s == "test")
+		if err != nil {
+			return nil, err
+		}
+		t.samples[s] = db
+	}
+	return t, nil
+}
+
+func (t *refcocoTask) HostMetric() string { return "RefAcc" }
+
+func (t *refcocoTask) MetricNames() []string {
+	return lossLoggerNames([]string{"RefAcc", "ClsAcc", "ClsPosAcc", "ClsPosFrac"}, lossLoggers(t.cfg))
+}
+
+func (t *refcocoTask) Sampler(split string) (*data.Sampler, error) {
+	db, ok := t.samples[split]
+	if !ok {
+		return nil, fmt.Errorf("train: the refcoco task was built without the %s split", split)
+	}
+	return newSampler(t.cfg, split, len(db), 0), nil
+}
+
+// refExample is one expression with its candidates (row 0 the image box).
+type refExample struct {
+	boxes    []float32 // [n, stride]
+	n        int
+	imInfo   [4]float32
+	expr     []int64
+	label    []float32 // [n]
+	refID    int64
+	gt       [4]float64 // original-image ground truth
+	imageBox bool
+}
+
+func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample, error) {
+	s := &t.samples[split][i]
+	path := synthFeatureFile(t.cfg.Dataset().DatasetPath, s.ImageID)
+	rec, err := features.LoadJSON(t.rd, path, features.Options{Features: true})
+	if err != nil {
+		return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
+	}
+	stride := 4 + rec.FeatureDim
+	n := rec.NumBoxes + 1
+	// One extra row carries the ground truth through the same resize and flip.
+	boxes := make([]float32, (n+1)*stride)
+	copy(boxes[:4], []float32{0, 0, float32(s.Width - 1), float32(s.Height - 1)})
+	for r := 0; r < rec.NumBoxes; r++ {
+		row := boxes[(r+1)*stride:]
+		copy(row[:4], rec.Boxes[4*r:4*r+4])
+		copy(row[4:stride], rec.Features[r*rec.FeatureDim:(r+1)*rec.FeatureDim])
+	}
+	if rec.ImageBoxFeature != nil {
+		copy(boxes[4:stride], rec.ImageBoxFeature)
+	} else {
+		data.MeanFeature(boxes[4:stride], boxes[stride:], rec.NumBoxes, stride, 4, rec.FeatureDim)
+	}
+	gtRow := boxes[n*stride:]
+	for k := 0; k < 4; k++ {
+		gtRow[k] = float32(s.GTBox[k])
+	}
+	flip := t.cfg.Train.FlipProb
+	if split != "train" {
+		flip = 0
+	}
+	tr := data.BoxTransform{MinSize: t.cfg.Scales[0], MaxSize: t.cfg.Scales[1], FlipProb: flip}
+	imInfo, flipped := tr.Apply(rng, boxes, n+1, stride, s.Width, s.Height)
+	gt := [4]float32{gtRow[0], gtRow[1], gtRow[2], gtRow[3]}
+	_, ids, err := refcoco.Expression(t.tok, s.Tokens, flipped)
+	if err != nil {
+		return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
+	}
+	return &refExample{boxes: boxes[:n*stride], n: n, imInfo: imInfo, expr: ids,
+		label: refcoco.Labels(boxes, n, stride, gt), refID: s.RefID, gt: s.GTBox}, nil
+}
+
+func collateRef(exs []*refExample) (Batch, error) {
+	if len(exs) == 0 {
+		return nil, fmt.Errorf("train: empty refcoco batch")
+	}
+	stride := len(exs[0].boxes) / exs[0].n
+	NB, LE := 0, 0
+	for _, e := range exs {
+		if len(e.boxes) != e.n*stride {
+			return nil, fmt.Errorf("train: refcoco ref %d: feature width differs within the batch", e.refID)
+		}
+		NB, LE = max(NB, e.n), max(LE, len(e.expr))
+	}
+	B := len(exs)
+	b := &refBatch{b: B, m: model.RefCOCOBatch{
+		Boxes: model.Boxes{B: B, NB: NB, Data: make([]float32, B*NB*stride), ImInfo: make([]float32, 4*B), InfoW: 4},
+		LE:    LE, Expression: make([]int32, B*LE), Label: make([]float32, B*NB)}}
+	for i := range b.m.Boxes.Data {
+		b.m.Boxes.Data[i] = data.BoxPad
+	}
+	for i, e := range exs {
+		copy(b.m.Boxes.Data[i*NB*stride:], e.boxes)
+		copy(b.m.Boxes.ImInfo[4*i:], e.imInfo[:])
+		for k, id := range e.expr {
+			b.m.Expression[i*LE+k] = int32(id)
+		}
+		copy(b.m.Label[i*NB:], e.label)
+		b.refIDs = append(b.refIDs, e.refID)
+		b.gtBoxes = append(b.gtBoxes, e.gt)
+	}
+	return b, nil
+}
+
+func (t *refcocoTask) Load(ctx context.Context, split string, batches [][]int, epoch, first, global int) *data.Prefetcher[Batch] {
+	return data.LoadBatches(ctx, batches, epoch, first, uint64(t.cfg.RNGSeed), workers(t.cfg), 2*workers(t.cfg),
+		func(i int, rng *rand.Rand) (*refExample, error) { return t.example(split, i, rng) }, collateRef)
+}
+
+func (t *refcocoTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, map[string]float32, error) {
+	rb := b.(*refBatch)
+	out, err := m.ForwardRefCOCO(&rb.m)
+	if err != nil {
+		return 0, nil, err
+	}
+	NB := rb.m.Boxes.NB
+	stride := len(rb.m.Boxes.Data) / (rb.b * NB)
+	for i := 0; i < rb.b; i++ {
+		logits, labels := out.Logits[i*NB:(i+1)*NB], rb.m.Label[i*NB:(i+1)*NB]
+		hit := 0.0
+		if labels[argmax(logits)] > 0.5 {
+			hit = 1
+		}
+		mt.Add("RefAcc", hit, 1)
+		for j := 0; j < NB; j++ {
+			if rb.m.Boxes.Data[(i*NB+j)*stride] < -1.5 { // padding row
+				continue
+			}
+			pos, predPos := labels[j] > 0.5, logits[j] > 0
+			mt.Add("ClsAcc", b2f(pos == predPos), 1)
+			mt.Add("ClsPosFrac", b2f(pos), 1)
+			if pos {
+				mt.Add("ClsPosAcc", b2f(predPos), 1)
+			}
+		}
+	}
+	return out.Loss, map[string]float32{"cls_loss": out.Loss}, nil
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+func (t *refcocoTask) Backward(m *model.Model, dloss float32) { m.BackwardRefCOCO(dloss) }
+
+func (t *refcocoTask) Predict(m *model.Model, b Batch) error {
+	rb := b.(*refBatch)
+	in := rb.m
+	in.Label = nil
+	out, err := m.ForwardRefCOCO(&in)
+	if err != nil {
+		return err
+	}
+	for i := 0; i < rb.b; i++ {
+		var box [4]float64
+		for k := range box {
+			box[k] = float64(out.PredBoxes[4*i+k])
+		}
+		t.preds = append(t.preds, RefPrediction{RefID: rb.refIDs[i], Box: box})
+		t.gts = append(t.gts, rb.gtBoxes[i])
+	}
+	return nil
+}
+
+// WriteResults writes {name}_refcoco+_{split}.json and reports the accuracy
+// at IoU ≥ 0.5 in a second, one-line file {name}_refcoco+_{split}_acc.txt.
+func (t *refcocoTask) WriteResults(dir, name, split string) ([]string, error) {
+	path, acc, err := WriteRefCOCOResults(dir, name, split, t.preds, t.gts)
+	if err != nil {
+		return nil, err
+	}
+	accPath := filepath.Join(dir, fmt.Sprintf("%s_refcoco+_%s_acc.txt", name, split))
+	if err := writeText(accPath, fmt.Sprintf("accuracy@IoU>=0.5 %.6f over %d expressions\n", acc, len(t.preds))); err != nil {
+		return nil, err
+	}
+	return []string{path, accPath}, nil
+}
+
+func (t *refcocoTask) Close() error { return t.fs.Close() }
