@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -113,5 +114,34 @@ func TestGroundAndVCRCommandsReportMissingHeads(t *testing.T) {
 	err = runVCR(context.Background(), vcrOptions{inferFlags: f, question: "why?", choices: multiFlag{"a", "b", "c", "d"}}, &out)
 	if !errors.Is(err, infer.ErrUnsupported) || !strings.Contains(err.Error(), "VCR") {
 		t.Fatalf("vcr: %v", err)
+	}
+}
+
+// --features takes the classic bottom-up TSV (one record picked by --image-id),
+// and --image without ResNet weights says what is missing.
+func TestVQACommandTSVAndImageErrors(t *testing.T) {
+	dir, ckpt, _, pngPath, sc := inferFixture(t)
+	var boxes []float32
+	for _, b := range sc.Boxes {
+		boxes = append(boxes, b[:]...)
+	}
+	line := func(id int) string {
+		return fmt.Sprintf("%d\t%d\t%d\t%d\t%s\t%s\n", id, sc.Scene.Width, sc.Scene.Height, len(sc.Boxes), infertest.B64(boxes), infertest.B64(sc.Features))
+	}
+	tsv := filepath.Join(dir, "feats.tsv")
+	os.WriteFile(tsv, []byte(line(7)+line(9)), 0o644)
+	f := inferFlags{ckpt: ckpt, features: tsv, imageID: 9, maxRegions: 100, maxTokens: 64}
+	var out bytes.Buffer
+	if err := runVQA(context.Background(), vqaOptions{inferFlags: f, question: "what color is the circle?", topK: 2}, &out); err != nil {
+		t.Fatal(err)
+	}
+	f.imageID = 3
+	if err := runVQA(context.Background(), vqaOptions{inferFlags: f, question: "what?", topK: 2}, &out); err == nil || !strings.Contains(err.Error(), "no record with image_id 3") {
+		t.Fatalf("missing id: %v", err)
+	}
+	f = inferFlags{ckpt: ckpt, image: pngPath, boxes: "0,0,10,10", maxRegions: 100, maxTokens: 64}
+	err := runVQA(context.Background(), vqaOptions{inferFlags: f, question: "what?", topK: 2}, &out)
+	if !errors.Is(err, infer.ErrUnsupported) || !strings.Contains(err.Error(), "backbone") {
+		t.Fatalf("image without backbone: %v", err)
 	}
 }
