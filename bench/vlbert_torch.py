@@ -207,16 +207,19 @@ def main():
     for _ in range(a.warmup):
         step()
     times = []
+    ru0 = resource.getrusage(resource.RUSAGE_SELF)
     for _ in range(a.steps):
         t = time.perf_counter()
         step()
         times.append((time.perf_counter() - t) * 1e3)
+    ru1 = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_ms = (ru1.ru_utime + ru1.ru_stime - ru0.ru_utime - ru0.ru_stime) * 1e3 / a.steps
     med = statistics.median(times)
     fl = flops(H, NL, I, A, B, Lt, Lo, a.train)
     res = {
         "seq_per_s": B / (med / 1e3), "gflops": fl / (med / 1e3) / 1e9, "ms_per_step": med,
         "min_ms": min(times), "max_ms": max(times),
-        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_ms_per_step": cpu_ms,
         "threads": a.threads, "train": a.train, "size": a.size, "batch": B, "text_len": Lt,
         "regions": Lo, "seq_len": Lt + Lo + 1, "steps": a.steps, "warmup": a.warmup,
         "flops_per_step": fl, "params": sum(p.numel() for p in m.parameters()),

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vlbert/vlbert/internal/gemm"
@@ -52,7 +53,8 @@ type benchModelResult struct {
 	MsPerStep   float64   `json:"ms_per_step"` // median
 	MinMs       float64   `json:"min_ms"`
 	MaxMs       float64   `json:"max_ms"`
-	PeakRSSMB   float64   `json:"peak_rss_mb"` // VmHWM of the process
+	PeakRSSMB   float64   `json:"peak_rss_mb"`     // VmHWM of the process
+	CPUMsStep   float64   `json:"cpu_ms_per_step"` // process user+system CPU time per timed step (mean)
 	Threads     int       `json:"threads"`
 	Train       bool      `json:"train"`
 	Size        string    `json:"size"`
@@ -283,6 +285,7 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	}
 	var ms0, ms1 runtime.MemStats
 	runtime.ReadMemStats(&ms0)
+	cpu0 := cpuTimeMs()
 	times := make([]float64, 0, opts.Steps)
 	for i := range opts.Steps {
 		if err := ctx.Err(); err != nil {
@@ -294,6 +297,7 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 		}
 		times = append(times, msSince(start))
 	}
+	cpuMs := cpuTimeMs() - cpu0
 	runtime.ReadMemStats(&ms1)
 	if opts.CPUProfile != "" {
 		pprof.StopCPUProfile()
@@ -311,7 +315,7 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	n := float64(opts.Steps)
 	res := benchModelResult{
 		SeqPerS: float64(opts.Batch) / (med / 1e3), GFLOPS: flops / (med / 1e3) / 1e9, MsPerStep: med,
-		MinMs: sorted[0], MaxMs: sorted[len(sorted)-1], PeakRSSMB: peakRSSMB(),
+		MinMs: sorted[0], MaxMs: sorted[len(sorted)-1], PeakRSSMB: peakRSSMB(), CPUMsStep: cpuMs / float64(opts.Steps),
 		Threads: threads, Train: opts.Train, Size: opts.Size, Batch: opts.Batch, TextLen: opts.TextLen,
 		Regions: opts.Regions, SeqLen: m.SeqLen(), Steps: opts.Steps, Warmup: opts.Warmup,
 		FlopsStep: flops, Params: m.Params.Count(),
@@ -343,6 +347,16 @@ func writeHeapProfile(path string) error {
 		return fmt.Errorf("bench model: heap profile %s: %w", path, err)
 	}
 	return f.Close()
+}
+
+// cpuTimeMs is the user+system CPU time of the process so far (0 where unavailable).
+// On a shared machine it is steadier than wall time: waiting for a core does not count.
+func cpuTimeMs() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
 }
 
 func msSince(t time.Time) float64 { return float64(time.Since(t).Nanoseconds()) / 1e6 }

@@ -23,7 +23,7 @@ func TestBenchModelJSON(t *testing.T) {
 		}
 		var raw map[string]any
 		_ = json.Unmarshal(out.Bytes(), &raw)
-		for _, key := range []string{"seq_per_s", "gflops", "ms_per_step", "peak_rss_mb", "min_ms", "max_ms", "threads", "train"} {
+		for _, key := range []string{"seq_per_s", "gflops", "ms_per_step", "peak_rss_mb", "min_ms", "max_ms", "threads", "train", "cpu_ms_per_step"} {
 			if _, ok := raw[key]; !ok {
 				t.Errorf("JSON %s lacks %q", out.String(), key)
 			}
@@ -37,7 +37,7 @@ func TestBenchModelJSON(t *testing.T) {
 		if want := 2 / (res.MsPerStep / 1e3); res.SeqPerS < want*0.999 || res.SeqPerS > want*1.001 {
 			t.Errorf("seq_per_s %g, want batch/median = %g", res.SeqPerS, want)
 		}
-		if res.PeakRSSMB <= 0 || res.GFLOPS <= 0 || res.Params <= 0 {
+		if res.PeakRSSMB <= 0 || res.CPUMsStep <= 0 || res.GFLOPS <= 0 || res.Params <= 0 {
 			t.Errorf("implausible result %s", out.String())
 		}
 		if train && !(res.Loss > 0) {
