@@ -38,8 +38,9 @@ type featuresOptions struct {
 	dilated                  bool
 	headChunk                int
 
-	netCfg   *visual.Config // tests: a tiny network instead of ResNet-101 C4
-	terminal bool           // redraw a one-line bar instead of printing lines
+	netCfg   *visual.Config    // tests: a tiny network instead of ResNet-101 C4
+	tr       *visual.Transform // tests: smaller scales than 600/1000
+	terminal bool              // redraw a one-line bar instead of printing lines
 }
 
 const featuresDoc = `Computes region features for the images in --images (a directory, or one
@@ -102,17 +103,17 @@ func init() {
 			}
 			for _, f := range []struct{ name, v string }{{"images", o.images}, {"boxes", o.boxes}, {"out", o.out}} {
 				if f.v == "" {
-					return usagef("features: --%s is required", f.name)
+					return usagef("--%s is required", f.name)
 				}
 			}
 			if o.ckpt == "" && !o.randomWeights {
-				return usagef("features: --ckpt is required: pass an e2e VL-BERT checkpoint or the ResNet backbone file (resnet101-pt-vgbua-0000.model); features of random weights are useless (--random-weights exists for tests and demos)")
+				return usagef("--ckpt is required: pass an e2e VL-BERT checkpoint or the ResNet backbone file (resnet101-pt-vgbua-0000.model); features of random weights are useless (--random-weights exists for tests and demos)")
 			}
 			if o.ckpt != "" && o.randomWeights {
-				return usagef("features: --ckpt and --random-weights exclude each other")
+				return usagef("--ckpt and --random-weights exclude each other")
 			}
 			if o.threads < 0 {
-				return usagef("features: --threads %d is negative", o.threads)
+				return usagef("--threads %d is negative", o.threads)
 			}
 			if f, ok := stdout.(*os.File); ok {
 				o.terminal = logging.IsTerminal(f)
@@ -171,6 +172,9 @@ func runFeatures(ctx context.Context, o featuresOptions, stdout io.Writer) error
 	}
 	ex := visual.NewExtractor(net)
 	ex.HeadChunk = o.headChunk
+	if o.tr != nil {
+		ex.Transform = *o.tr
+	}
 
 	todo := jobs[:0:0]
 	for _, j := range jobs {

@@ -121,6 +121,16 @@ func (e *Extractor) ExtractPrepared(p *Prepared, w0, h0 int, origBoxes []float32
 	res := &RegionFeatures{ImageW: w0, ImageH: h0, NumBoxes: R, FeatureDim: K,
 		Boxes: append([]float32(nil), origBoxes[:R*4]...), Features: make([]float32, R*K)}
 	feat, FH, FW := e.Net.Backbone(p.Image, 1, p.H, p.W)
+	e.head(res.Features, feat, FH, FW, p.Boxes)
+	return res
+}
+
+// head runs RoIAlign, the res5 head and the average pool over boxes [R, 4]
+// (resized pixels, image 0 of the body4 map feat [1, C, FH, FW]) in chunks of
+// HeadChunk RoIs, writing out [R, FeatureDim].
+func (e *Extractor) head(out, feat []float32, FH, FW int, boxes []float32) {
+	R, K := len(boxes)/4, e.Net.Cfg.FeatureDim()
+	checkLen("features", len(out), R*K)
 	chunk := e.HeadChunk
 	if chunk <= 0 {
 		chunk = DefaultHeadChunk
@@ -131,12 +141,11 @@ func (e *Extractor) ExtractPrepared(p *Prepared, w0, h0 int, origBoxes []float32
 		rois = rois[:0]
 		for r := lo; r < hi; r++ {
 			rois = append(rois, 0)
-			rois = append(rois, p.Boxes[r*4:r*4+4]...)
+			rois = append(rois, boxes[r*4:r*4+4]...)
 		}
-		out := e.Net.ForwardFromFeatures(feat, 1, FH, FW, rois, hi-lo, nil)
-		copy(res.Features[lo*K:hi*K], out[:(hi-lo)*K])
+		f := e.Net.ForwardFromFeatures(feat, 1, FH, FW, rois, hi-lo, nil)
+		copy(out[lo*K:hi*K], f[:(hi-lo)*K])
 	}
-	return res
 }
 
 // InitRandom fills the parameters with a deterministic random initialisation
