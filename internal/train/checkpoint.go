@@ -125,6 +125,12 @@ func (tr *Trainer) loadOwnCheckpoint(path string) error {
 	if err != nil {
 		return err
 	}
+	return tr.applyCheckpoint(tensors, meta, path)
+}
+
+// applyCheckpoint restores the trainer from a checkpoint's tensors and
+// metadata; path names it in errors.
+func (tr *Trainer) applyCheckpoint(tensors map[string]*weights.Tensor, meta map[string]string, path string) error {
 	if meta["format"] != ckptFormat {
 		return fmt.Errorf("train: %s is not a vlbert training checkpoint (metadata format %q)", path, meta["format"])
 	}

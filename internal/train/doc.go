@@ -11,8 +11,15 @@
 // Tasks plug in through the Task interface (task.go): a task builds its
 // datasets from the config, loads collated batches for sampler positions,
 // runs the model's forward/backward on a batch and accumulates its metrics.
-// VQA and pretraining (single-task and multitask) are implemented; VCR and
-// RefCOCO+ plug in the same way once their model heads exist.
+// Implemented: VQA (vqa.go), pretraining single-task and multitask
+// (pretrain.go), RefCOCO+ on precomputed features of synthetic worlds
+// (refcoco.go). VCR, and RefCOCO+ through the e2e ResNet, need the image
+// path wired into a task; the VCR leaderboard writer exists (leaderboard.go).
+//
+// Files: run.go the loop (Run), trainer.go one step (Trainer.Step),
+// checkpoint.go the format and resume, init.go weights at start (partial
+// pretrain) and resume selection, logs.go TensorBoard/JSON/speedometer,
+// eval.go Evaluate and Predict.
 //
 // Determinism: every random choice is a pure function of RNG_SEED and the
 // position in the run. Samples draw from data.BatchRNG(seed, epoch, batch),

@@ -38,7 +38,7 @@ const (
 	lossAtol, lossRtol = 1e-4, 1e-5
 )
 
-func readNpy(t *testing.T, name string) *npy.Array {
+func readNpy(t testing.TB, name string) *npy.Array {
 	t.Helper()
 	a, err := npy.ReadFile(goldenDir + name + ".npy")
 	if err != nil {
@@ -47,7 +47,7 @@ func readNpy(t *testing.T, name string) *npy.Array {
 	return a
 }
 
-func loadGoldenConfig(t *testing.T, name string) *config.Config {
+func loadGoldenConfig(t testing.TB, name string) *config.Config {
 	t.Helper()
 	cfg, err := config.Load(goldenDir+name, "")
 	if err != nil {
@@ -56,7 +56,7 @@ func loadGoldenConfig(t *testing.T, name string) *config.Config {
 	return cfg
 }
 
-func newGoldenModel(t *testing.T, cfg *config.Config, ckpt string) *model.Model {
+func newGoldenModel(t testing.TB, cfg *config.Config, ckpt string) *model.Model {
 	t.Helper()
 	mc, err := model.FromConfig(cfg)
 	if err != nil {

@@ -2,20 +2,16 @@ package train
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/logging"
 	"github.com/vlbert/vlbert/internal/model"
-	"github.com/vlbert/vlbert/internal/weights"
 )
 
 // Options are the run settings that are not in the config.
@@ -271,113 +267,6 @@ func (tr *Trainer) failure(err error, res *Result) error {
 	return fmt.Errorf("%w; no checkpoint was written in this run", err)
 }
 
-// buildModel creates the network of cfg with weights drawn from RNG_SEED,
-// then the NETWORK.PARTIAL_PRETRAIN checkpoint (non-strict, with
-// PARTIAL_PRETRAIN_PREFIX_CHANGES; unmatched keys are reported) and the
-// task's own initialisation (VQA CLASSIFIER_PRETRAINED).
-func buildModel(cfg *config.Config, task Task, log io.Writer) (*model.Model, error) {
-	mc, err := model.FromConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	m, err := model.New(mc)
-	if err != nil {
-		return nil, err
-	}
-	m.InitWeights(uint64(cfg.RNGSeed))
-	if path := cfg.Network.PartialPretrain; path != "" {
-		rep, err := LoadPartial(m, path, cfg.Network.PartialPretrainPrefixChanges)
-		if err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(log, "partial pretrain %s: %d keys loaded\n", path, len(rep.Loaded))
-		if len(rep.Unexpected) > 0 {
-			fmt.Fprintf(log, "[Warning] not matched keys in the pretrained checkpoint: %s\n", strings.Join(rep.Unexpected, ", "))
-		}
-		if len(rep.Missing) > 0 {
-			fmt.Fprintf(log, "[Warning] model keys not pretrained: %s\n", strings.Join(rep.Missing, ", "))
-		}
-	}
-	if in, ok := task.(interface{ initModel(*model.Model) error }); ok {
-		if err := in.initModel(m); err != nil {
-			return nil, err
-		}
-	}
-	return m, nil
-}
-
-// LoadPartial loads the state_dict of an original .model (or one of vlbert's
-// checkpoints) into m after the "old->new" prefix rules, keeping every
-// parameter the file does not have, as the original's
-// smart_partial_load_model_state_dict.
-func LoadPartial(m *model.Model, path string, rules []string) (model.LoadReport, error) {
-	var sd map[string]*weights.Tensor
-	if isSafetensors(path) {
-		t, _, err := weights.ReadSafetensors(path)
-		if err != nil {
-			return model.LoadReport{}, err
-		}
-		sd = map[string]*weights.Tensor{}
-		for k, v := range t {
-			if !strings.HasPrefix(k, "optimizer.") && !strings.HasPrefix(k, "trainer.") {
-				sd[k] = v
-			}
-		}
-	} else {
-		ck, err := weights.ReadTorch(path)
-		if err != nil {
-			return model.LoadReport{}, err
-		}
-		sd = ck.StateDict
-	}
-	sd, err := weights.ApplyPrefixChanges(rules, sd)
-	if err != nil {
-		return model.LoadReport{}, err
-	}
-	return m.LoadTorchStateDict(sd, path, false)
-}
-
-// resume continues from the latest checkpoint when --resume, TRAIN.RESUME
-// or TRAIN.AUTO_RESUME asks for it.
-func (tr *Trainer) resume(prefix string, force bool, log io.Writer) error {
-	t := &tr.Cfg.Train
-	if !force && !t.Resume && !t.AutoResume {
-		return nil
-	}
-	var c candidate
-	var err error
-	if t.Resume && !force {
-		// TRAIN.RESUME: the checkpoint of epoch BEGIN_EPOCH-1, ours or the original's.
-		e := t.BeginEpoch - 1
-		c = candidate{path: epochCheckpoint(prefix, e)}
-		if _, serr := os.Stat(c.path); serr != nil {
-			c = candidate{path: fmt.Sprintf("%s-%04d.model", prefix, e), torch: true, epoch: e}
-		}
-	} else if c, err = findResume(prefix, tr.batchesPerEpoch); err != nil {
-		return err
-	}
-	if c.path == "" {
-		if force {
-			return fmt.Errorf("train: --resume: no checkpoint %s-*.safetensors or -NNNN.model to resume from", prefix)
-		}
-		return nil
-	}
-	if c.torch {
-		err = tr.loadTorchResume(c, tr.batchesPerEpoch)
-	} else {
-		err = tr.loadOwnCheckpoint(c.path)
-	}
-	if err != nil {
-		return fmt.Errorf("train: resume: %w", err)
-	}
-	if tr.State.Seed != int64(tr.Cfg.RNGSeed) {
-		return fmt.Errorf("train: resume: %s was trained with RNG_SEED %d, the config has %d", c.path, tr.State.Seed, tr.Cfg.RNGSeed)
-	}
-	tr.resumedFrom = c.path
-	fmt.Fprintf(log, "resumed from %s at epoch %d batch %d (global batch %d, %d updates)\n", c.path, tr.State.Epoch, tr.State.Batch, tr.State.Global, tr.State.Updates)
-	return tr.resetSchedule()
-}
-
 // validate runs the val split without dropout and returns its metrics (the
 // original ValidationMonitor's evaluation).
 func (tr *Trainer) validate(ctx context.Context) (map[string]float64, error) {
@@ -416,99 +305,6 @@ func evaluate(ctx context.Context, cfg *config.Config, task Task, m *model.Model
 	return mt.Map(), nil
 }
 
-// runLogger writes the per-batch and validation logs.
-type runLogger struct {
-	tb       *logging.EventWriter
-	metrics  *logging.MetricsWriter
-	progress *logging.Progress
-}
-
-func (l *runLogger) batch(tr *Trainer, epoch, nbatch int, s StepResult, mt *Metrics, ph logging.Phases) error {
-	groups := tr.Opt.Groups()
-	initial, lrs := make([]float64, len(groups)), make([]float64, len(groups))
-	for i, g := range groups {
-		initial[i], lrs[i] = g.InitialLR, g.LR
-	}
-	list := mt.List()
-	scalars := logging.TrainStepScalars(initial, lrs, s.Loss, list)
-	if s.Updated && tr.Cfg.Train.ClipGradNorm > 0 {
-		scalars = append(scalars, logging.Scalar{Tag: "grad-para/Total-Norm", Value: float32(s.GradNorm)})
-	}
-	step := int64(tr.State.Global - 1)
-	if err := l.tb.AddScalars(step, scalars...); err != nil {
-		return err
-	}
-	rec := logging.Record{Step: step, Epoch: epoch, Time: float64(time.Now().UnixNano()) / 1e9, Metrics: map[string]float64{}}
-	for _, sc := range scalars {
-		rec.Metrics[sc.Tag] = float64(sc.Value)
-	}
-	rec.Metrics["Train-Loss"] = s.Loss
-	if err := l.metrics.Write(rec); err != nil {
-		return err
-	}
-	l.progress.Batch(epoch, nbatch, ph, list)
-	return nil
-}
-
-func (l *runLogger) val(step int64, epoch int, val map[string]float64, names []string) error {
-	rec := logging.Record{Step: step, Epoch: epoch, Time: float64(time.Now().UnixNano()) / 1e9, Metrics: map[string]float64{}}
-	var scalars []logging.Scalar
-	for _, n := range names {
-		scalars = append(scalars, logging.Scalar{Tag: logging.ValTag(n), Value: float32(val[n])})
-		rec.Metrics[logging.ValTag(n)] = val[n]
-	}
-	if err := l.tb.AddScalars(step, scalars...); err != nil {
-		return err
-	}
-	if err := l.tb.Flush(); err != nil {
-		return err
-	}
-	return l.metrics.Write(rec)
-}
-
-func formatMetrics(prefix string, m map[string]float64, names []string) string {
-	var b strings.Builder
-	for i, n := range names {
-		if i > 0 {
-			b.WriteString("\t")
-		}
-		fmt.Fprintf(&b, "%s-%s=%f", prefix, n, m[n])
-	}
-	return b.String()
-}
-
-// openLog tees messages to opts.Log and {outDir}/{cfg name}_{time}.log.
-func openLog(outDir string, opts Options) (io.Writer, func(), error) {
-	w := opts.Log
-	if w == nil {
-		w = io.Discard
-	}
-	name := strings.TrimSuffix(filepath.Base(opts.CfgPath), filepath.Ext(opts.CfgPath))
-	if name == "" || name == "." {
-		name = "train"
-	}
-	path := filepath.Join(outDir, fmt.Sprintf("%s_%s.log", name, time.Now().UTC().Format("2006-01-02-15-04")))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, nil, fmt.Errorf("train: %w", err)
-	}
-	return io.MultiWriter(w, f), func() { f.Close() }, nil
-}
-
-// saveConfigCopy writes the resolved config next to the checkpoints, as the
-// original copies the YAML into the output directory.
-func saveConfigCopy(cfg *config.Config, outDir, cfgPath string) error {
-	b, err := cfg.Marshal()
-	if err != nil {
-		return fmt.Errorf("train: config: %w", err)
-	}
-	name := filepath.Base(cfgPath)
-	if cfgPath == "" {
-		name = "config.yaml"
-	}
-	return os.WriteFile(filepath.Join(outDir, name), b, 0o644)
-}
-
 // saveBest makes best a copy of the epoch checkpoint just written: a hard
 // link renamed into place (atomic, no second write), else a fresh save.
 func (tr *Trainer) saveBest(epochPath, best string) error {
@@ -521,17 +317,4 @@ func (tr *Trainer) saveBest(epochPath, best string) error {
 		os.Remove(tmp)
 	}
 	return tr.SaveCheckpoint(best)
-}
-
-// newEventWriter opens a new TensorBoard event file. Its name holds the
-// time in seconds, so a run resumed within the second of the previous one
-// waits for the next second rather than fail.
-func newEventWriter(dir string) (*logging.EventWriter, error) {
-	for try := 0; ; try++ {
-		w, err := logging.NewEventWriter(dir)
-		if err == nil || !errors.Is(err, fs.ErrExist) || try == 2 {
-			return w, err
-		}
-		time.Sleep(time.Until(time.Now().Truncate(time.Second).Add(time.Second + 10*time.Millisecond)))
-	}
 }

@@ -1,0 +1,119 @@
+package train
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/weights"
+)
+
+// buildModel creates the network of cfg with weights drawn from RNG_SEED,
+// then the NETWORK.PARTIAL_PRETRAIN checkpoint (non-strict, with
+// PARTIAL_PRETRAIN_PREFIX_CHANGES; unmatched keys are reported) and the
+// task's own initialisation (VQA CLASSIFIER_PRETRAINED).
+func buildModel(cfg *config.Config, task Task, log io.Writer) (*model.Model, error) {
+	mc, err := model.FromConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.New(mc)
+	if err != nil {
+		return nil, err
+	}
+	m.InitWeights(uint64(cfg.RNGSeed))
+	if path := cfg.Network.PartialPretrain; path != "" {
+		rep, err := LoadPartial(m, path, cfg.Network.PartialPretrainPrefixChanges)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "partial pretrain %s: %d keys loaded\n", path, len(rep.Loaded))
+		if len(rep.Unexpected) > 0 {
+			fmt.Fprintf(log, "[Warning] not matched keys in the pretrained checkpoint: %s\n", strings.Join(rep.Unexpected, ", "))
+		}
+		if len(rep.Missing) > 0 {
+			fmt.Fprintf(log, "[Warning] model keys not pretrained: %s\n", strings.Join(rep.Missing, ", "))
+		}
+	}
+	if in, ok := task.(interface{ initModel(*model.Model) error }); ok {
+		if err := in.initModel(m); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+// LoadPartial loads the state_dict of an original .model (or one of vlbert's
+// checkpoints) into m after the "old->new" prefix rules, keeping every
+// parameter the file does not have, as the original's
+// smart_partial_load_model_state_dict.
+func LoadPartial(m *model.Model, path string, rules []string) (model.LoadReport, error) {
+	var sd map[string]*weights.Tensor
+	if isSafetensors(path) {
+		t, _, err := weights.ReadSafetensors(path)
+		if err != nil {
+			return model.LoadReport{}, err
+		}
+		sd = map[string]*weights.Tensor{}
+		for k, v := range t {
+			if !strings.HasPrefix(k, "optimizer.") && !strings.HasPrefix(k, "trainer.") {
+				sd[k] = v
+			}
+		}
+	} else {
+		ck, err := weights.ReadTorch(path)
+		if err != nil {
+			return model.LoadReport{}, err
+		}
+		sd = ck.StateDict
+	}
+	sd, err := weights.ApplyPrefixChanges(rules, sd)
+	if err != nil {
+		return model.LoadReport{}, err
+	}
+	return m.LoadTorchStateDict(sd, path, false)
+}
+
+// resume continues from the latest checkpoint when --resume, TRAIN.RESUME
+// or TRAIN.AUTO_RESUME asks for it.
+func (tr *Trainer) resume(prefix string, force bool, log io.Writer) error {
+	t := &tr.Cfg.Train
+	if !force && !t.Resume && !t.AutoResume {
+		return nil
+	}
+	var c candidate
+	var err error
+	if t.Resume && !force {
+		// TRAIN.RESUME: the checkpoint of epoch BEGIN_EPOCH-1, ours or the original's.
+		e := t.BeginEpoch - 1
+		c = candidate{path: epochCheckpoint(prefix, e)}
+		if _, serr := os.Stat(c.path); serr != nil {
+			c = candidate{path: fmt.Sprintf("%s-%04d.model", prefix, e), torch: true, epoch: e}
+		}
+	} else if c, err = findResume(prefix, tr.batchesPerEpoch); err != nil {
+		return err
+	}
+	if c.path == "" {
+		if force {
+			return fmt.Errorf("train: --resume: no checkpoint %s-*.safetensors or -NNNN.model to resume from", prefix)
+		}
+		return nil
+	}
+	if c.torch {
+		err = tr.loadTorchResume(c, tr.batchesPerEpoch)
+	} else {
+		err = tr.loadOwnCheckpoint(c.path)
+	}
+	if err != nil {
+		return fmt.Errorf("train: resume: %w", err)
+	}
+	if tr.State.Seed != int64(tr.Cfg.RNGSeed) {
+		return fmt.Errorf("train: resume: %s was trained with RNG_SEED %d, the config has %d", c.path, tr.State.Seed, tr.Cfg.RNGSeed)
+	}
+	tr.resumedFrom = c.path
+	fmt.Fprintf(log, "resumed from %s at epoch %d batch %d (global batch %d, %d updates)\n", c.path, tr.State.Epoch, tr.State.Batch, tr.State.Global, tr.State.Updates)
+	return tr.resetSchedule()
+}
