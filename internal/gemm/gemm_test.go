@@ -437,6 +437,9 @@ func TestExported(t *testing.T) {
 // allocates nothing once warm, a parallel one only small bookkeeping (goroutines,
 // closures), far below the size of its packed blocks.
 func TestSteadyStateAllocs(t *testing.T) {
+	if raceEnabled {
+		t.Skip("sync.Pool drops items under the race detector")
+	}
 	m, n, k := 300, 300, 300
 	a, b, c := randFloats(m*k), randFloats(k*n), make([]float32, m*n)
 	bytesPerRun := func(fn func()) float64 {
