@@ -89,19 +89,3 @@ func TestPredictVQA(t *testing.T) {
 		t.Fatal("no questions in the val split")
 	}
 }
-
-// TestEvaluateMatchesTraining: Evaluate on the best checkpoint reproduces
-// the validation metrics the run logged for that epoch.
-func TestEvaluateMatchesTraining(t *testing.T) {
-	cfg := tinyConfig(t, "vqa", worldDir, t.TempDir(), "TRAIN.END_EPOCH=1")
-	res := run(t, context.Background(), cfg, Options{})
-	got, names, err := Evaluate(context.Background(), cfg, res.Best, "val")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range names {
-		if got[n] != res.Val[n] {
-			t.Errorf("%s: Evaluate %v, training validation %v", n, got[n], res.Val[n])
-		}
-	}
-}

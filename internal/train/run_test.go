@@ -119,6 +119,18 @@ func TestVQALearns(t *testing.T) {
 	if res.Val["SoftAcc"] <= 0 || res.Val["SoftAcc"] > 1 {
 		t.Errorf("Val SoftAcc %v", res.Val["SoftAcc"])
 	}
+	// Evaluate on the last epoch's checkpoint reproduces the validation the
+	// run logged at that epoch.
+	cfg := tinyConfig(t, "vqa", worldDir, t.TempDir(), "TRAIN.END_EPOCH=3")
+	got, names, err := Evaluate(context.Background(), cfg, res.Checkpoint, "val")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range names {
+		if got[n] != res.Val[n] {
+			t.Errorf("%s: Evaluate %v, training validation %v", n, got[n], res.Val[n])
+		}
+	}
 }
 
 func TestRefCOCOLearns(t *testing.T) {
