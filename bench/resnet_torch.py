@@ -14,7 +14,8 @@ system python, /usr/bin/python3):
     /usr/bin/python3 bench/resnet_torch.py --threads 1 --boxes 36 100 --reps 3
 
 It prints the backend (oneDNN/mkldnn for convolutions when enabled, the BLAS),
-the FLOP count and min/median/max seconds per image for the backbone alone and
+the FLOP count and min/median/max wall seconds (and the process CPU seconds,
+which a loaded machine inflates less) per image for the backbone alone and
 for the head alone (RoIAlign + res5 + pool over a fixed body4 map) with each box
 count; an image costs backbone + head. Each case runs once untimed first. The
 Go side (same split, same box coordinates):
@@ -118,11 +119,13 @@ def main():
         with torch.no_grad():
             fn()  # warm-up: oneDNN primitive creation, allocator
             ts = []
+            c0 = time.process_time()
             for _ in range(args.reps):
                 t0 = time.perf_counter()
                 fn()
                 ts.append(time.perf_counter() - t0)
-        return {"min": min(ts), "median": statistics.median(ts), "max": max(ts), "reps": len(ts)}
+            cpu = (time.process_time() - c0) / args.reps
+        return {"min": min(ts), "median": statistics.median(ts), "max": max(ts), "cpu_s": cpu, "reps": len(ts)}
 
     res = {"case": "backbone", **timeit(lambda: backbone(x))}
     print(json.dumps(res), flush=True)

@@ -157,8 +157,10 @@ func TestExtractErrors(t *testing.T) {
 // weights) with 36 and 100 boxes, the bottom-up-attention box counts. The
 // sub-benchmarks time the backbone alone and the head alone (RoIAlign, res5,
 // average pool over a fixed body4 map); one image costs backbone + head.
-// Besides ns/op they report min/median/max seconds of the timed iterations
-// (the machine may be shared). It is slow (seconds per iteration): run it with
+// Besides ns/op they report min/median/max wall seconds of the timed
+// iterations and the process CPU seconds per iteration (on a shared, loaded
+// machine wall time is inflated; with one thread CPU time is close to the
+// unloaded wall time). It is slow (seconds per iteration): run it with
 //
 //	GOMAXPROCS=1 go test ./internal/visual -run XXX -bench ResNet101Forward600x1000 -benchtime 3x
 //
@@ -182,15 +184,18 @@ func BenchmarkResNet101Forward600x1000(b *testing.B) {
 	timed := func(b *testing.B, fn func()) {
 		ts := make([]float64, 0, b.N)
 		b.ResetTimer()
+		cpu0 := processCPUSeconds()
 		for i := 0; i < b.N; i++ {
 			t0 := time.Now()
 			fn()
 			ts = append(ts, time.Since(t0).Seconds())
 		}
+		cpu := (processCPUSeconds() - cpu0) / float64(b.N)
 		slices.Sort(ts)
 		b.ReportMetric(ts[0], "min-s")
 		b.ReportMetric(ts[len(ts)/2], "med-s")
 		b.ReportMetric(ts[len(ts)-1], "max-s")
+		b.ReportMetric(cpu, "cpu-s/op")
 	}
 	var feat []float32
 	var FH, FW int
@@ -203,7 +208,7 @@ func BenchmarkResNet101Forward600x1000(b *testing.B) {
 	for _, R := range []int{36, 100} {
 		boxes := boxesFor(R)
 		out := make([]float32, R*net.Cfg.FeatureDim())
-		b.Run(fmt.Sprintf("head/boxes=%d", R), func(b *testing.B) {
+		b.Run(fmt.Sprintf("head-boxes=%d", R), func(b *testing.B) {
 			timed(b, func() { ex.head(out, feat, FH, FW, boxes) })
 		})
 	}
