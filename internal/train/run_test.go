@@ -51,6 +51,29 @@ func trainLosses(t *testing.T, outDir string) []float64 {
 	return out
 }
 
+// valRecordsAt counts the metrics.jsonl validation records at step.
+func valRecordsAt(t *testing.T, outDir string, step int64) int {
+	f, err := os.Open(filepath.Join(outDir, "metrics.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	recs, err := logging.ReadMetrics(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range recs {
+		for k := range r.Metrics {
+			if strings.HasPrefix(k, "Val-") && r.Step == step {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
 func mean(x []float64) float64 {
 	s := 0.0
 	for _, v := range x {
@@ -64,8 +87,11 @@ func mean(x []float64) float64 {
 func checkLearns(t *testing.T, name string, epochs int, extra ...string) *Result {
 	out := t.TempDir()
 	cfg := tinyConfig(t, name, worldDir, out, append([]string{"TRAIN.END_EPOCH=" + strconv.Itoa(epochs)}, extra...)...)
-	res := run(t, context.Background(), cfg, Options{})
+	res := run(t, context.Background(), cfg, Options{ValEvery: 4})
 	losses := trainLosses(t, res.OutputDir)
+	if n := valRecordsAt(t, res.OutputDir, 4); n != 1 {
+		t.Errorf("%d validation records at batch 4 (ValEvery 4), want 1", n)
+	}
 	k := max(2, len(losses)/5)
 	first, last := mean(losses[:k]), mean(losses[len(losses)-k:])
 	t.Logf("%s: %d batches in %v, loss first %d %.4f, last %d %.4f; val %v", name, len(losses), res.Elapsed, k, first, k, last, res.Val)

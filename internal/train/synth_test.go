@@ -68,7 +68,7 @@ func tinyConfig(t testing.TB, name, dir, out string, overrides ...string) *confi
 	case "pretrain":
 		corpus := filepath.Join(dir, synth.Layout.Corpus)
 		sets = append(sets, "DATASET.0.DATASET_PATH="+dir, "DATASET.1.TRAIN_ANNOTATION_FILE="+corpus,
-			"DATASET.1.VAL_ANNOTATION_FILE="+corpus, "NETWORK.VLBERT.visual_region_classes=1601", "TRAIN.BATCH_IMAGES=[4, 4]", "VAL.BATCH_IMAGES=[4, 4]", "TRAIN.LR=1.25e-4")
+			"DATASET.1.VAL_ANNOTATION_FILE="+corpus, "DATASET.1.SEQ_LEN=16", "DATASET.1.MIN_SEQ_LEN=16", "NETWORK.VLBERT.visual_region_classes=1601", "TRAIN.BATCH_IMAGES=[4, 4]", "VAL.BATCH_IMAGES=[4, 4]", "TRAIN.LR=1.25e-4")
 	}
 	if err := cfg.SetAll(append(sets, overrides...)); err != nil {
 		t.Fatal(err)
