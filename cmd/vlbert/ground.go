@@ -26,8 +26,9 @@ func init() {
 			fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 			fs.Usage = func() {
 				fmt.Fprintln(stderr, "usage: vlbert ground --ckpt C [--cfg CFG] --expression E (--features F | --image I --boxes B) [--json]")
-				fmt.Fprintln(stderr, "\nPrints the best box and every box's score (sigmoid of its logit). Needs a RefCOCO+")
-				fmt.Fprintln(stderr, "checkpoint; the model package does not implement that head yet.")
+				fmt.Fprintln(stderr, "\nPrints the best box and every box's score with a RefCOCO+ checkpoint. A score is")
+				fmt.Fprintln(stderr, "sigmoid(logit) of that box: the model is trained with a binary cross-entropy per box")
+				fmt.Fprintln(stderr, "(IoU > 0.5 with the referred object), so scores are independent, not a distribution.")
 				fmt.Fprintln(stderr)
 				fs.PrintDefaults()
 			}

@@ -24,7 +24,7 @@ func (m *multiFlag) String() string     { return strings.Join(*m, " | ") }
 func (m *multiFlag) Set(s string) error { *m = append(*m, s); return nil }
 
 func init() {
-	register(&command{name: "vcr", summary: "score the answer choices of a VCR question (VCR checkpoint)",
+	register(&command{name: "vcr", summary: "score the 4 answer choices of a VCR question (VCR checkpoint)",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			var o vcrOptions
 			fs := newFlagSet("vcr", stderr)
@@ -35,8 +35,9 @@ func init() {
 			fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 			fs.Usage = func() {
 				fmt.Fprintln(stderr, "usage: vlbert vcr --ckpt C [--cfg CFG] --question Q --choice A1 --choice A2 ... (--features F | --image I --boxes B) [--json]")
-				fmt.Fprintln(stderr, "\nPrints each choice's probability: a softmax over the choices' logits, as the original")
-				fmt.Fprintln(stderr, "test does. Needs a VCR checkpoint; the model package does not implement that head yet.")
+				fmt.Fprintln(stderr, "\nPrints each choice's probability with a VCR checkpoint: a softmax over the 4 choices'")
+				fmt.Fprintln(stderr, "logits, as the original test does. For QA→R, put the chosen answer after the question")
+				fmt.Fprintln(stderr, "and pass the rationales as choices. Tokens carry no grounding tags.")
 				fmt.Fprintln(stderr)
 				fs.PrintDefaults()
 			}
@@ -46,8 +47,8 @@ func init() {
 			if err := o.check("vcr", true); err != nil {
 				return err
 			}
-			if o.question == "" || len(o.choices) < 2 {
-				return usagef("vcr: --question and at least two --choice are required")
+			if o.question == "" || len(o.choices) != 4 {
+				return usagef("vcr: --question and exactly four --choice are required")
 			}
 			return runVCR(ctx, o, stdout)
 		}})

@@ -103,17 +103,39 @@ func TestParseBoxFlag(t *testing.T) {
 	}
 }
 
-func TestGroundAndVCRCommandsReportMissingHeads(t *testing.T) {
-	_, ckpt, feats, _, _ := inferFixture(t)
+func TestGroundAndVCRCommands(t *testing.T) {
+	dir, ckpt, feats, _, sc := inferFixture(t)
 	f := inferFlags{ckpt: ckpt, features: feats, maxRegions: 100, maxTokens: 64}
 	var out bytes.Buffer
+	// A VQA checkpoint has neither head.
 	err := runGround(context.Background(), groundOptions{inferFlags: f, expression: "the red circle"}, &out)
 	if !errors.Is(err, infer.ErrUnsupported) || !strings.Contains(err.Error(), "RefCOCO") {
 		t.Fatalf("ground: %v", err)
 	}
-	err = runVCR(context.Background(), vcrOptions{inferFlags: f, question: "why?", choices: multiFlag{"a", "b", "c", "d"}}, &out)
+	choices := multiFlag{"a", "b", "c", "d"}
+	err = runVCR(context.Background(), vcrOptions{inferFlags: f, question: "why?", choices: choices}, &out)
 	if !errors.Is(err, infer.ErrUnsupported) || !strings.Contains(err.Error(), "VCR") {
 		t.Fatalf("vcr: %v", err)
+	}
+	if f.ckpt, err = infertest.WriteRefCOCO(dir, 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := runGround(context.Background(), groundOptions{inferFlags: f, expression: "the red circle"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "best box: ") || strings.Count(s, "\n") != 4+len(sc.Boxes) {
+		t.Fatalf("ground output:\n%s", s)
+	}
+	if f.ckpt, err = infertest.WriteVCR(dir, 1); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runVCR(context.Background(), vcrOptions{inferFlags: f, question: "why is it red?", choices: multiFlag{"because", "it is", "a red", "circle"}, json: true}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var res infer.VCRResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Choices) != 4 {
+		t.Fatalf("vcr JSON %q: %v", out.String(), err)
 	}
 }
 

@@ -11,7 +11,9 @@ import (
 
 // Attention is VisualLinguisticBert's attention for one input (spec §5.7): the
 // sequence is [text | [IMG] 1..n | [END]], text being "[CLS] caption [SEP]" for
-// pretraining checkpoints and "[CLS] question [SEP] [MASK] [SEP]" for VQA ones.
+// pretraining checkpoints, "[CLS] expression [SEP]" for RefCOCO+ ones and
+// "[CLS] question [SEP] [MASK] [SEP]" for VQA ones. VCR checkpoints are not
+// supported (their forward holds four question-answer rows).
 type Attention struct {
 	Layers, Heads, L int
 	NumText          int       // positions [0, NumText) are text tokens
@@ -45,11 +47,18 @@ func (p *Pipeline) Attention(ctx context.Context, text string, r *Regions) (*Att
 			}
 			a.Answers = topAnswers(out.Logits, p.Answers, 5)
 			labels = append(append([]string{"[CLS]"}, toks...), "[SEP]", "[MASK]", "[SEP]")
-		default:
+		case model.TaskRefCOCO:
+			if _, err := m.ForwardRefCOCO(&model.RefCOCOBatch{Boxes: bx, LE: len(ids), Expression: ids}); err != nil {
+				return fmt.Errorf("%w: %w", ErrInput, err)
+			}
+			labels = append(append([]string{"[CLS]"}, toks...), "[SEP]")
+		case model.TaskPretrain, model.TaskPretrainMultitask:
 			if err := p.forwardCaption(m, bx, ids); err != nil {
 				return err
 			}
 			labels = append(append([]string{"[CLS]"}, toks...), "[SEP]")
+		default:
+			return fmt.Errorf("%w: attention maps of %s checkpoints (four question-answer rows) are not implemented", ErrUnsupported, m.Cfg.Task)
 		}
 		co := m.CoreOutputs()
 		a.Layers, a.Heads, a.L = co.Layers, co.NH, co.L

@@ -99,13 +99,10 @@ func Load(o Options) (*Pipeline, error) {
 	default:
 		return nil, fmt.Errorf("infer: %s is an original PyTorch checkpoint, which carries no config; pass its YAML config (--cfg)", o.Checkpoint)
 	}
-	// The e2e configs (IMAGE_FEAT_PRECOMPUTED false) differ from the precomputed
-	// ones only in where the 2048-d RoI features come from: the network after
-	// them is the same, so the model is built in precomputed mode and image
-	// inputs go through the visual path here.
-	mcfg := *cfg
-	mcfg.Network.ImageFeatPrecomputed = true
-	mc, err := model.FromConfig(&mcfg)
+	// e2e configs (IMAGE_FEAT_PRECOMPUTED false) take the same 2048-d RoI
+	// features, computed here by the visual path from an image; precomputed
+	// features work with them too.
+	mc, err := model.FromConfigE2E(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("infer: %s: %w", o.Checkpoint, err)
 	}

@@ -185,10 +185,10 @@ func TestInputErrors(t *testing.T) {
 		t.Fatalf("cancelled: %v", err)
 	}
 	if _, err := p.Ground(ctx, "the red circle", good); !errors.Is(err, infer.ErrUnsupported) {
-		t.Fatalf("ground: %v", err)
+		t.Fatalf("ground on a VQA checkpoint: %v", err)
 	}
 	if _, err := p.VCR(ctx, "why?", []string{"a", "b", "c", "d"}, good); !errors.Is(err, infer.ErrUnsupported) {
-		t.Fatalf("vcr: %v", err)
+		t.Fatalf("vcr on a VQA checkpoint: %v", err)
 	}
 	if _, err := p.RegionsFromImage(ctx, visual.NewRGBImage(8, 8), []float32{0, 0, 4, 4}); !errors.Is(err, infer.ErrUnsupported) {
 		t.Fatalf("image without backbone: %v", err)
@@ -404,5 +404,87 @@ func TestOriginalCheckpoint(t *testing.T) {
 		if _, err := p.VQA(context.Background(), "what colour is the zebra", r, 2); !errors.Is(err, infer.ErrInput) {
 			t.Fatalf("%s: out-of-vocabulary id: %v", name, err)
 		}
+	}
+}
+
+func TestGroundAndVCRCheckpoints(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	rec := infertest.RandomRecord(8, 4, 120, 90, 2048)
+
+	ck, err := infertest.WriteRefCOCO(dir, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := infer.Load(infer.Options{Checkpoint: ck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Task() != model.TaskRefCOCO {
+		t.Fatalf("task %v", p.Task())
+	}
+	r, err := p.ParseFeatures("r", rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := p.Ground(ctx, "the big red circle on the left", r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(g.Boxes) != 4 || g.ImageScore == nil {
+		t.Fatalf("ground: %+v", g)
+	}
+	for i, b := range g.Boxes {
+		if b.Index != i || b.Box != [4]float32(r.Boxes[4*i:4*i+4]) || b.Score <= 0 || b.Score >= 1 || b.Logit > g.Boxes[g.Best].Logit {
+			t.Fatalf("box %d: %+v (best %d)", i, b, g.Best)
+		}
+	}
+	a, err := p.Attention(ctx, "the red circle", r)
+	if err != nil || strings.Join(a.Tokens, " ") != "[CLS] the red circle [SEP] [IMG] 1 2 3 4 [END]" {
+		t.Fatalf("refcoco attention: %v %v", a, err)
+	}
+	if _, err := p.VQA(ctx, "what?", r, 1); !errors.Is(err, infer.ErrUnsupported) {
+		t.Fatalf("vqa on refcoco: %v", err)
+	}
+
+	ck, err = infertest.WriteVCR(dir, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err = infer.Load(infer.Options{Checkpoint: ck}); err != nil {
+		t.Fatal(err)
+	}
+	if p.Task() != model.TaskVCR {
+		t.Fatalf("task %v", p.Task())
+	}
+	choices := []string{"he is waving hello", "because it is raining", "she wants the red ball", "nobody knows"}
+	v, err := p.VCR(ctx, "why is the person raising a hand?", choices, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for i, c := range v.Choices {
+		sum += c.Prob
+		if c.Text != choices[i] || c.Logit > v.Choices[v.Best].Logit {
+			t.Fatalf("choice %d: %+v", i, c)
+		}
+	}
+	if len(v.Choices) != 4 || math.Abs(sum-1) > 1e-9 {
+		t.Fatalf("vcr: %+v (sum %g)", v, sum)
+	}
+	// The choices are scored each on their own: swapping two swaps their logits.
+	sw := []string{choices[1], choices[0], choices[2], choices[3]}
+	v2, err := p.VCR(ctx, "why is the person raising a hand?", sw, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if math.Abs(v2.Choices[0].Logit-v.Choices[1].Logit) > 1e-5 || math.Abs(v2.Choices[1].Logit-v.Choices[0].Logit) > 1e-5 {
+		t.Fatalf("swapped choices: %v vs %v", v2.Choices, v.Choices)
+	}
+	if _, err := p.VCR(ctx, "why?", choices[:3], r); !errors.Is(err, infer.ErrInput) {
+		t.Fatalf("3 choices: %v", err)
+	}
+	if _, err := p.Attention(ctx, "why?", r); !errors.Is(err, infer.ErrUnsupported) {
+		t.Fatalf("vcr attention: %v", err)
 	}
 }

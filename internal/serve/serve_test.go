@@ -155,7 +155,7 @@ func TestAttentionEndpoint(t *testing.T) {
 	}
 }
 
-func TestGroundAndVCRNotImplemented(t *testing.T) {
+func TestGroundAndVCROnVQACheckpoint(t *testing.T) {
 	s, sc := newTestServer(t, Config{})
 	code, out := post(t, s.Handler(), "/v1/ground", mustJSON(map[string]any{"expression": "the red circle", "features": json.RawMessage(sc.JSON)}))
 	if code != 501 || !strings.Contains(out["error"].(string), "RefCOCO") {
@@ -171,7 +171,7 @@ func TestGroundAndVCRNotImplemented(t *testing.T) {
 		t.Fatalf("ground without expression: %d %v", code, out)
 	}
 	code, out = post(t, s.Handler(), "/v1/vcr", mustJSON(map[string]any{"question": "why?", "choices": []string{"a"}, "features": json.RawMessage(sc.JSON)}))
-	if code != 400 || !strings.Contains(out["error"].(string), "choices") {
+	if code != 400 || !strings.Contains(out["error"].(string), "1 choices, want 4") {
 		t.Fatalf("vcr with one choice: %d %v", code, out)
 	}
 }

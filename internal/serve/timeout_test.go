@@ -89,3 +89,36 @@ func TestPretrainCheckpointServer(t *testing.T) {
 		t.Fatalf("tokens %q", got)
 	}
 }
+
+// RefCOCO+ and VCR checkpoints answer /v1/ground and /v1/vcr.
+func TestGroundAndVCREndpoints(t *testing.T) {
+	dir := t.TempDir()
+	rec := json.RawMessage(infertest.RandomRecord(6, 3, 64, 64, 2048))
+	ck, err := infertest.WriteRefCOCO(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := infer.Load(infer.Options{Checkpoint: ck})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, out := post(t, New(p, Config{}).Handler(), "/v1/ground", mustJSON(map[string]any{"expression": "the left square", "features": rec}))
+	if code != 200 || len(out["boxes"].([]any)) != 3 || out["best"] == nil {
+		t.Fatalf("ground: %d %v", code, out)
+	}
+	if ck, err = infertest.WriteVCR(dir, 1); err != nil {
+		t.Fatal(err)
+	}
+	if p, err = infer.Load(infer.Options{Checkpoint: ck}); err != nil {
+		t.Fatal(err)
+	}
+	h := New(p, Config{}).Handler()
+	code, out = post(t, h, "/v1/vcr", mustJSON(map[string]any{"question": "why?", "choices": []string{"a", "b", "c", "d"}, "features": rec}))
+	if code != 200 || len(out["choices"].([]any)) != 4 {
+		t.Fatalf("vcr: %d %v", code, out)
+	}
+	code, out = post(t, h, "/v1/vcr", mustJSON(map[string]any{"question": "why?", "choices": []string{"a", "b"}, "features": rec}))
+	if code != 400 || !strings.Contains(out["error"].(string), "2 choices, want 4") {
+		t.Fatalf("vcr with 2 choices: %d %v", code, out)
+	}
+}

@@ -22,7 +22,7 @@ import (
 	"github.com/vlbert/vlbert/internal/visual"
 )
 
-// Config returns a small config of task (config.TaskVQA or config.TaskPretrain):
+// Config returns a small config of task (VQA, pretraining, RefCOCO+ or VCR):
 // hidden 32, 2 layers, 2 heads, precomputed features, SCALES (600, 1000).
 func Config(task config.Task, answers int) *config.Config {
 	c, err := config.Defaults(task)
@@ -44,6 +44,18 @@ func Config(task config.Task, answers int) *config.Config {
 		c.Dataset().AnswerVocabSize = answers
 		c.Dataset().UseIMDB = false
 		c.Network.ClassifierType = "mlm"
+	case config.TaskRefCOCO:
+		c.Module = "ResNetVLBERT"
+		c.Dataset().Dataset = "refcoco+"
+		c.Dataset().UseIMDB = false
+	case config.TaskVCR:
+		c.Module = "ResNetVLBERT"
+		c.Dataset().Dataset = "vcr"
+		c.Network.ImageSemantic = false
+		c.Network.ClassifierType = "1fc"
+		v.ObjectWordEmbedMode = 2
+		v.WithPooler = true
+		c.Scales = []int{600, 1200}
 	default:
 		c.Module = "ResNetVLBERTForPretraining"
 		c.Dataset().Dataset = "conceptual_captions"
@@ -65,6 +77,16 @@ func WritePretrain(dir string, seed uint64) (string, error) {
 	return write(dir, "pretrain.safetensors", Config(config.TaskPretrain, 0), nil, seed)
 }
 
+// WriteRefCOCO writes a random RefCOCO+ checkpoint to dir/refcoco.safetensors.
+func WriteRefCOCO(dir string, seed uint64) (string, error) {
+	return write(dir, "refcoco.safetensors", Config(config.TaskRefCOCO, 0), nil, seed)
+}
+
+// WriteVCR writes a random VCR checkpoint to dir/vcr.safetensors.
+func WriteVCR(dir string, seed uint64) (string, error) {
+	return write(dir, "vcr.safetensors", Config(config.TaskVCR, 0), nil, seed)
+}
+
 func write(dir, name string, cfg *config.Config, answers []string, seed uint64) (string, error) {
 	mc, err := model.FromConfig(cfg)
 	if err != nil {
@@ -77,9 +99,11 @@ func write(dir, name string, cfg *config.Config, answers []string, seed uint64) 
 	m.InitWeights(seed)
 	// visual_scale_*_init are 0 in the shipped configs, which would hide the
 	// visual input entirely; random weights should look at the regions.
-	for _, n := range []string{"vlbert.visual_ln_text.weight", "vlbert.visual_ln_object.weight"} {
-		for i := range m.Params.View(n) {
-			m.Params.View(n)[i] = 1
+	for _, q := range m.Params.List {
+		if strings.HasSuffix(q.Name, "visual_ln_text.weight") || strings.HasSuffix(q.Name, "visual_ln_object.weight") {
+			for i := range m.Params.View(q.Name) {
+				m.Params.View(q.Name)[i] = 1
+			}
 		}
 	}
 	path := filepath.Join(dir, name)
