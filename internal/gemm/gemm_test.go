@@ -21,11 +21,7 @@ type impl struct {
 // micro-kernel on 1 and 3 workers, and OpenBLAS when it loads.
 func implementations(t *testing.T) []impl {
 	var impls []impl
-	for _, k := range allKernels {
-		if !k.supported() {
-			t.Logf("kernel %s: not supported by this CPU, not tested", k.name)
-			continue
-		}
+	for _, k := range testKernels(t) {
 		for _, v := range []struct {
 			threads int
 			mode    packMode
@@ -49,6 +45,52 @@ func implementations(t *testing.T) []impl {
 		t.Logf("OpenBLAS not available (%v), not tested", openblasError())
 	}
 	return impls
+}
+
+// testKernels returns the supported kernels, plus, for each assembly kernel this
+// CPU cannot run, a stand-in with its tile shape and blocking whose tiles are
+// computed in Go: the driver's packing, edge and threading logic for that shape is
+// then tested even where its assembly cannot run.
+func testKernels(t *testing.T) []*kernel {
+	var ks []*kernel
+	for _, k := range allKernels {
+		if k.supported() {
+			ks = append(ks, k)
+			continue
+		}
+		t.Logf("kernel %s: not supported by this CPU; testing its %dx%d blocking with Go tiles", k.name, k.mr, k.nr)
+		emu := *k
+		emu.name = k.name + "-emulated"
+		emu.supported = func() bool { return true }
+		emu.tile = refTile(k.mr, k.nr)
+		if k.half != nil {
+			emu.half = refTile(k.mr, k.nr/2)
+		}
+		ks = append(ks, &emu)
+	}
+	return ks
+}
+
+// refTile is a plain Go micro-kernel for any mr x nr tile (see kernel.tile).
+func refTile(mr, nr int) func(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32) {
+	return func(k int, ap *float32, rsA, csA int, bp *float32, csB int, cp *float32, ldc int, alpha, beta float32) {
+		a := floats(ap, (mr-1)*rsA+(k-1)*csA+1)
+		b := floats(bp, (k-1)*csB+nr)
+		c := floats(cp, (mr-1)*ldc+nr)
+		for i := 0; i < mr; i++ {
+			for j := 0; j < nr; j++ {
+				var sum float32
+				for p := 0; p < k; p++ {
+					sum += a[i*rsA+p*csA] * b[p*csB+j]
+				}
+				if beta == 0 {
+					c[i*ldc+j] = alpha * sum
+				} else {
+					c[i*ldc+j] = alpha*sum + beta*c[i*ldc+j]
+				}
+			}
+		}
+	}
 }
 
 // gemmCase is one product with its operands laid out in padded buffers.
@@ -247,7 +289,7 @@ func TestBlockEdges(t *testing.T) {
 		t.Skip("large shapes")
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
-	for _, k := range supportedKernels() {
+	for _, k := range testKernels(t) {
 		tc := newCase(rng, false, true, 2*k.mr+1, k.nc+k.nr+3, k.kc+9, 1, 0.5, 1)
 		tc.check(t, k.name, func(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 			sgemm(k, 2, transA, transB, m, n, kk, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -259,7 +301,7 @@ func TestBlockEdges(t *testing.T) {
 func TestThreadsBitwise(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	shapes := [][3]int{{100, 64, 100}, {257, 129, 300}, {5, 1000, 70}, {3, 40, 9}, {800, 96, 40}}
-	for _, k := range supportedKernels() {
+	for _, k := range testKernels(t) {
 		for _, s := range shapes {
 			for _, tr := range [][2]bool{{false, false}, {false, true}, {true, false}} {
 				tc := newCase(rng, tr[0], tr[1], s[0], s[1], s[2], 0.9, 0.3, 2)
@@ -309,7 +351,7 @@ func TestStrided(t *testing.T) {
 		{"tiny", 9, 2, 3, 4, false, false, 4, 3, 3, 8, 12, 6},
 	}
 	for _, lay := range layouts {
-		for _, kern := range supportedKernels() {
+		for _, kern := range testKernels(t) {
 			for _, threads := range []int{1, 2, 5} {
 				lenA := (lay.batch-1)*lay.strideA + footprintOp(lay.transA, lay.m, lay.k, lay.lda)
 				lenB := (lay.batch-1)*lay.strideB + footprintOp(lay.transB, lay.k, lay.n, lay.ldb)
