@@ -8,6 +8,27 @@
 // /metrics are never limited, so health checks keep answering under load.
 // Unknown JSON fields are rejected with a 400 naming the field. Serve shuts
 // down gracefully when its context ends (SIGTERM in the CLI).
+//
+// Every inference request carries one image as either
+//
+//	"features": {...}                       one record of the bottom-up per-image JSON
+//	                                        (image_id, image_w, image_h, num_boxes,
+//	                                        boxes, features as base64 float32, ...)
+//	"image": "<base64 JPEG/PNG or data: URL>", "boxes": [[x1, y1, x2, y2], ...]
+//
+// and answers (errors are {"error": "..."} with a 4xx/5xx status):
+//
+//	POST /v1/vqa       {"question", "top_k"?}      -> {"tokens", "answers": [{"answer", "index", "score", "logit"}]}
+//	                   score = sigmoid(logit), each answer's own predicted VQA accuracy
+//	POST /v1/ground    {"expression"}              -> {"tokens", "best", "boxes": [{"index", "box", "score", "logit"}], "image_score"}
+//	POST /v1/vcr       {"question", "choices": [4]} -> {"best", "choices": [{"index", "text", "prob", "logit"}]}  (softmax)
+//	POST /v1/attention {"text", "layer"?}          -> {"tokens", "layers", "heads", "num_text", "num_regions",
+//	                                                    "attention": [layer][head][from][to], "answers"?}
+//
+// Status codes: 400 bad request data, 404 unknown path, 405 not POST, 413 body
+// or image too large, 415 not JSON, 429 full, 501 the checkpoint has no head
+// for the endpoint (or no ResNet weights for images), 503 timed out waiting for
+// a model replica.
 package serve
 
 import (
