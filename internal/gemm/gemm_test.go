@@ -68,7 +68,7 @@ func testKernels(t *testing.T) []*kernel {
 		}
 		ks = append(ks, &emu)
 	}
-	return ks
+	return append(ks, extraTestKernels()...)
 }
 
 // refTile is a plain Go micro-kernel for any mr x nr tile (see kernel.tile).
@@ -509,7 +509,7 @@ func TestSteadyStateAllocs(t *testing.T) {
 // k around the unroll factor.
 func TestTileKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
-	for _, kern := range supportedKernels() {
+	for _, kern := range append(supportedKernels(), extraTestKernels()...) {
 		type variant struct {
 			name  string
 			cols  int

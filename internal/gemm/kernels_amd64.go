@@ -58,3 +58,10 @@ func tileAVX2Half(k int, a *float32, rsA, csA int, b *float32, csB int, c *float
 //
 //go:noescape
 func tileAVX512Half(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+
+// tileAVX2Rows12 computes a 12x8 tile with AVX2. vlbert does not use it: tests run
+// it on AVX2 machines because it shares the AVX-512 kernels' 12-row code path
+// (rows 6-11 addressed from a second base register).
+//
+//go:noescape
+func tileAVX2Rows12(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)

@@ -35,6 +35,8 @@ func main() {
 		{name: "tileAVX2Half", reg: "Y", lanes: 8, mr: 6, vecs: 1},
 		{name: "tileAVX512", reg: "Z", lanes: 16, mr: 12, vecs: 2},
 		{name: "tileAVX512Half", reg: "Z", lanes: 16, mr: 12, vecs: 1},
+		// Test only: the 12-row path of the AVX-512 kernels on AVX2 registers.
+		{name: "tileAVX2Rows12", reg: "Y", lanes: 8, mr: 12, vecs: 1},
 	} {
 		s.emit(&w)
 	}
