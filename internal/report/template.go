@@ -39,7 +39,7 @@ canvas { display: block; }
   <span><label for="layer">Layer</label> <select id="layer"></select></span>
   <span><label for="head">Head</label> <select id="head"></select></span>
   <button id="prev" title="previous head (←)">◀</button><button id="next" title="next head (→)">▶</button>
-  <span class="hint">0 <span class="legend"></span> 1 &nbsp; each block min-max rescaled per layer over its heads; rows attend to columns</span>
+  <span class="hint">0 <span class="legend"></span> 1 &nbsp; each block min-max rescaled per layer over its heads; rows attend to columns; ← → step through heads</span>
 </div>
 <div id="main">
   <div id="blocks"></div>
@@ -205,10 +205,15 @@ function step(d) {
   let k = layer * D.Heads + Math.max(head, 0) + d, n = D.Layers * D.Heads;
   k = (k + n) % n; select(Math.floor(k / D.Heads), k % D.Heads);
 }
+// #layer=L&head=H preselects a map (head -1: mean of heads), e.g. for links and screenshots.
+const hp = new URLSearchParams(location.hash.slice(1));
+if (hp.has("layer")) layer = Math.max(0, Math.min(D.Layers - 1, parseInt(hp.get("layer"), 10) || 0));
+if (hp.has("head")) head = Math.max(-1, Math.min(D.Heads - 1, parseInt(hp.get("head"), 10) || 0));
 function select(l, h) {
   layer = l; head = h; ls.value = l; hs.value = h;
   for (let b = 0; b < 4; b++) drawBlock(b);
   drawOverview();
+  history.replaceState(null, "", "#layer=" + l + "&head=" + h);
 }
 drawBoxes();
 select(layer, head);
