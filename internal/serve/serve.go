@@ -26,7 +26,7 @@
 //	                                                    "attention": [layer][head][from][to], "answers"?}
 //
 // Status codes: 400 bad request data, 404 unknown path, 405 not POST, 413 body
-// or image too large, 415 not JSON, 429 full, 501 the checkpoint has no head
+// or image too large, 415 a multipart form, 429 full, 501 the checkpoint has no head
 // for the endpoint (or no ResNet weights for images), 503 timed out waiting for
 // a model replica.
 package serve
@@ -173,7 +173,9 @@ func (s *Server) serveInference(w http.ResponseWriter, r *http.Request, h handle
 	}
 	s.met.inFlight.Add(1)
 	defer s.met.inFlight.Add(-1)
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+	// Bodies are parsed as JSON whatever they are labelled (curl -d sends
+	// x-www-form-urlencoded); only multipart forms, which cannot be JSON, are refused.
+	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/") {
 		return writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q, want application/json", ct))
 	}
 	body, err := readBody(w, r, s.cfg.Limits.MaxBodyBytes)

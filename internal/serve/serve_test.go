@@ -232,11 +232,19 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("GET /v1/vqa: %d", rec.Code)
 	}
 	req := httptest.NewRequest(http.MethodPost, "/v1/vqa", strings.NewReader(featuresBody(sc, nil)))
-	req.Header.Set("Content-Type", "text/plain")
+	req.Header.Set("Content-Type", "multipart/form-data; boundary=x")
 	rec = httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, req)
 	if rec.Code != 415 {
-		t.Fatalf("text/plain: %d", rec.Code)
+		t.Fatalf("multipart: %d", rec.Code)
+	}
+	// curl -d labels JSON as a form; it is still parsed as JSON.
+	req = httptest.NewRequest(http.MethodPost, "/v1/vqa", strings.NewReader(featuresBody(sc, nil)))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, req)
+	if rec.Code != 200 {
+		t.Fatalf("form-labelled JSON: %d %s", rec.Code, rec.Body)
 	}
 }
 
