@@ -142,6 +142,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 				loader.Close()
 				return stop("interrupted")
 			}
+			if opts.StopAfter > 0 && tr.State.Global >= opts.StopAfter {
+				loader.Close()
+				return stop("stopped after the requested batches")
+			}
 			t0 := time.Now()
 			b, err := loader.Next()
 			if err != nil {
@@ -186,10 +190,6 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 					return nil, err
 				}
 				res.Checkpoint = latestCheckpoint(prefix)
-			}
-			if opts.StopAfter > 0 && tr.State.Global >= opts.StopAfter && tr.State.Batch < perEpoch {
-				loader.Close()
-				return stop("stopped after the requested batches")
 			}
 		}
 		loader.Close()
