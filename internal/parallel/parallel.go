@@ -1,14 +1,21 @@
-// Package parallel runs loops over index ranges on a fixed number of goroutines.
+// Package parallel runs loops over index ranges on a fixed pool of goroutines.
 //
 // vlbert's kernels split work by rows, heads or blocks; For hands each worker one
 // contiguous chunk so that results are deterministic whatever the thread count
 // (each output element is written by exactly one worker, in the same order).
+//
+// For allocates nothing in the steady state: workers are long-lived, and the loop
+// body and the wait group are passed to them by pointer without escaping (For does
+// not return before every chunk has run, so the pointers never outlive the call).
+// A chunk that finds no idle worker runs on the calling goroutine, so nested For
+// calls never deadlock.
 package parallel
 
 import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 var threads atomic.Int32
@@ -24,6 +31,40 @@ func SetThreads(n int) int {
 		n = 1
 	}
 	return int(threads.Swap(int32(n)))
+}
+
+type task struct {
+	fn     *func(lo, hi int)
+	lo, hi int
+	wg     *sync.WaitGroup
+}
+
+var (
+	tasks     = make(chan task) // unbuffered: a send succeeds only when a worker is idle
+	poolMu    sync.Mutex
+	poolSize  int
+	spawnedOK atomic.Int32
+)
+
+// ensureWorkers starts workers until n are running.
+func ensureWorkers(n int) {
+	if int(spawnedOK.Load()) >= n {
+		return
+	}
+	poolMu.Lock()
+	for poolSize < n {
+		poolSize++
+		go worker()
+	}
+	spawnedOK.Store(int32(poolSize))
+	poolMu.Unlock()
+}
+
+func worker() {
+	for t := range tasks {
+		(*t.fn)(t.lo, t.hi)
+		t.wg.Done()
+	}
 }
 
 // For calls fn(lo, hi) on disjoint chunks that cover [0, n). Chunks hold at least
@@ -44,15 +85,20 @@ func For(n, minChunk int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
+	ensureWorkers(workers - 1)
 	var wg sync.WaitGroup
-	wg.Add(workers - 1)
+	fnp := (*func(int, int))(noescape(unsafe.Pointer(&fn)))
+	wgp := (*sync.WaitGroup)(noescape(unsafe.Pointer(&wg)))
 	for w := 1; w < workers; w++ {
 		lo, hi := w*n/workers, (w+1)*n/workers
-		go func() {
-			defer wg.Done()
+		wgp.Add(1)
+		select {
+		case tasks <- task{fnp, lo, hi, wgp}:
+		default: // every worker is busy (or this is a nested call): run it here
 			fn(lo, hi)
-		}()
+			wgp.Done()
+		}
 	}
 	fn(0, n/workers)
-	wg.Wait()
+	wgp.Wait()
 }
