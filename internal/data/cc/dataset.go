@@ -91,7 +91,10 @@ func (d *Dataset) Example(i int, rng *rand.Rand) (*data.PretrainExample, error) 
 		return nil, fmt.Errorf("cc: example %d outside [0, %d)", i, len(d.Records))
 	}
 	path := d.FrcnnPath(i)
-	rec, err := features.LoadJSON(d.FS, path, features.Options{Features: d.Precomputed, Classes: true})
+	// The class count comes from the file, as the original's
+	// reshape((num_boxes, -1)): synthetic worlds have 25 classes, not 1601;
+	// the trainer checks it against visual_region_classes.
+	rec, err := features.LoadJSON(d.FS, path, features.Options{Features: d.Precomputed, Classes: true, NumClasses: -1})
 	if err != nil {
 		return nil, fmt.Errorf("cc: record %d: %w", i, err)
 	}

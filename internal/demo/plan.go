@@ -1,0 +1,174 @@
+package demo
+
+import (
+	"embed"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/data/synth"
+)
+
+// The configs are copies of configs/synth/*.yaml, embedded so that the demo
+// runs from any directory; Plan overrides sizes, paths and budgets on top.
+//
+//go:embed configs/*.yaml
+var configFS embed.FS
+
+// Model is the VL-BERT size every phase shares (fine-tuning loads the
+// pre-trained encoder, so they must match).
+type Model struct {
+	Hidden, Layers, Heads, Intermediate int
+}
+
+// Phase is the budget of one training phase.
+type Phase struct {
+	Epochs int
+	Batch  int     // TRAIN.BATCH_IMAGES (pretraining: caption rows; text-only rows are TextBatch)
+	LR     float64 // TRAIN.LR (per sample: the trainer multiplies by the batch)
+	Warmup int     // TRAIN.WARMUP_STEPS
+}
+
+// Plan is everything the demo's size depends on.
+type Plan struct {
+	World    synth.Config
+	Model    Model
+	TextLen  int // text-only corpus rows (SEQ_LEN)
+	TextRows int // text-only rows per pretraining batch
+
+	Pretrain, VQA, Ground Phase
+	Samples               int // val scenes shown in the report
+}
+
+// FullPlan is the default demo: sized to finish in a few minutes on two cores
+// with every task far above its baseline.
+func FullPlan() Plan {
+	return Plan{
+		World:    synth.DefaultConfig(),
+		Model:    Model{Hidden: 128, Layers: 3, Heads: 4, Intermediate: 256},
+		TextLen:  20,
+		TextRows: 8,
+		Pretrain: Phase{Epochs: 2, Batch: 32, LR: 2.5e-5 / 2, Warmup: 20},
+		VQA:      Phase{Epochs: 2, Batch: 32, LR: 2.5e-5, Warmup: 20},
+		Ground:   Phase{Epochs: 3, Batch: 32, LR: 2.5e-5, Warmup: 20},
+		Samples:  6,
+	}
+}
+
+// QuickPlan is --quick: a smaller world and model, weaker but above-baseline
+// results in about a minute.
+func QuickPlan() Plan {
+	w := synth.DefaultConfig()
+	w.TrainScenes, w.ValScenes, w.ImageSize = 300, 60, 64
+	return Plan{
+		World:    w,
+		Model:    Model{Hidden: 64, Layers: 2, Heads: 2, Intermediate: 128},
+		TextLen:  16,
+		TextRows: 4,
+		Pretrain: Phase{Epochs: 1, Batch: 16, LR: 5e-5, Warmup: 5},
+		VQA:      Phase{Epochs: 2, Batch: 16, LR: 1e-4, Warmup: 5},
+		Ground:   Phase{Epochs: 2, Batch: 16, LR: 1e-4, Warmup: 5},
+		Samples:  4,
+	}
+}
+
+// job is one training run: its config name (the output directory and the
+// file under DIR/configs), template, overrides and the checkpoint it starts
+// from ("" = from scratch).
+type job struct {
+	name, template string
+	sets           []string
+	from           string
+}
+
+// modelSets are the overrides every config gets.
+func (p Plan) modelSets(out string) []string {
+	m := p.Model
+	return []string{
+		"OUTPUT_PATH=" + filepath.Join(out, "runs"), "NUM_WORKERS_PER_GPU=2", "LOG_FREQUENT=10",
+		"CHECKPOINT_FREQUENT=1000",
+		fmt.Sprintf("NETWORK.VLBERT.hidden_size=%d", m.Hidden), fmt.Sprintf("NETWORK.VLBERT.visual_size=%d", m.Hidden),
+		fmt.Sprintf("NETWORK.IMAGE_FINAL_DIM=%d", m.Hidden),
+		fmt.Sprintf("NETWORK.VLBERT.num_hidden_layers=%d", m.Layers), fmt.Sprintf("NETWORK.VLBERT.num_attention_heads=%d", m.Heads),
+		fmt.Sprintf("NETWORK.VLBERT.intermediate_size=%d", m.Intermediate),
+		"TRAIN.AUTO_RESUME=false", "TRAIN.FLIP_PROB=0",
+	}
+}
+
+func phaseSets(ph Phase) []string {
+	return []string{
+		fmt.Sprintf("TRAIN.END_EPOCH=%d", ph.Epochs), fmt.Sprintf("TRAIN.LR=%g", ph.LR), fmt.Sprintf("TRAIN.WARMUP_STEPS=%d", ph.Warmup),
+		fmt.Sprintf("TRAIN.BATCH_IMAGES=%d", ph.Batch), "VAL.BATCH_IMAGES=64", "TEST.BATCH_IMAGES=64",
+	}
+}
+
+func (p Plan) pretrainJob(out, data string) job {
+	corpus := filepath.Join(data, synth.Layout.Corpus)
+	sets := append(p.modelSets(out),
+		"DATASET.0.DATASET_PATH="+data, "DATASET.1.TRAIN_ANNOTATION_FILE="+corpus,
+		"DATASET.1.VAL_ANNOTATION_FILE="+corpus, "DATASET.1.TEST_ANNOTATION_FILE="+corpus,
+		fmt.Sprintf("DATASET.1.SEQ_LEN=%d", p.TextLen), fmt.Sprintf("DATASET.1.MIN_SEQ_LEN=%d", p.TextLen),
+		fmt.Sprintf("NETWORK.VLBERT.visual_region_classes=%d", synth.NumClasses),
+		fmt.Sprintf("TRAIN.END_EPOCH=%d", p.Pretrain.Epochs), fmt.Sprintf("TRAIN.LR=%g", p.Pretrain.LR),
+		fmt.Sprintf("TRAIN.WARMUP_STEPS=%d", p.Pretrain.Warmup),
+		fmt.Sprintf("TRAIN.BATCH_IMAGES=[%d, %d]", p.Pretrain.Batch, p.TextRows),
+		fmt.Sprintf("VAL.BATCH_IMAGES=[64, %d]", p.TextRows), fmt.Sprintf("TEST.BATCH_IMAGES=[64, %d]", p.TextRows),
+	)
+	return job{name: "pretrain", template: "pretrain.yaml", sets: sets}
+}
+
+func (p Plan) vqaJob(out, data, from string) job {
+	sets := append(p.modelSets(out), phaseSets(p.VQA)...)
+	sets = append(sets, "DATASET.DATASET_PATH="+data,
+		"DATASET.ANSWER_VOCAB_FILE="+filepath.Join(data, synth.Layout.Answers),
+		fmt.Sprintf("DATASET.ANSWER_VOCAB_SIZE=%d", len(synth.AnswerVocab())))
+	name := "vqa"
+	if from == "" {
+		name = "vqa_scratch"
+	}
+	return job{name: name, template: "vqa.yaml", sets: sets, from: from}
+}
+
+func (p Plan) groundJob(out, data, from string) job {
+	sets := append(p.modelSets(out), phaseSets(p.Ground)...)
+	sets = append(sets, "DATASET.DATASET_PATH="+data)
+	name := "ground"
+	if from == "" {
+		name = "ground_scratch"
+	}
+	return job{name: name, template: "ground.yaml", sets: sets, from: from}
+}
+
+// config builds the job's config and writes it resolved to
+// DIR/configs/<name>.yaml, the path train.Run names its output after.
+func (j job) config(out string) (*config.Config, string, error) {
+	raw, err := configFS.ReadFile("configs/" + j.template)
+	if err != nil {
+		return nil, "", fmt.Errorf("demo: %w", err)
+	}
+	cfg, err := config.Parse(raw, j.template, "")
+	if err != nil {
+		return nil, "", fmt.Errorf("demo: %s: %w", j.template, err)
+	}
+	sets := j.sets
+	if j.from != "" {
+		sets = append(append([]string{}, sets...), "NETWORK.PARTIAL_PRETRAIN="+j.from)
+	}
+	if err := cfg.SetAll(sets); err != nil {
+		return nil, "", fmt.Errorf("demo: %s: %w", j.name, err)
+	}
+	b, err := cfg.Marshal()
+	if err != nil {
+		return nil, "", fmt.Errorf("demo: %s: %w", j.name, err)
+	}
+	dir := filepath.Join(out, "configs")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, "", fmt.Errorf("demo: %w", err)
+	}
+	path := filepath.Join(dir, j.name+".yaml")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return nil, "", fmt.Errorf("demo: %w", err)
+	}
+	return cfg, path, nil
+}
