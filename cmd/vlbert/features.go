@@ -67,11 +67,11 @@ number; otherwise the image's 0-based index in the sorted list of --boxes keys.
 Images go through the original preprocessing (short side 600, long side at most
 1000, BGR, Caffe means; boxes scaled into the resized image for RoIAlign). The
 network is the e2e ResNet-101 C4 backbone, legacy 14x14 RoIAlign and the res5
-head (dilated, stride 1, unless --c5-dilated=false), in inference mode. These
-are VL-BERT e2e features; they are not bit-identical to the downloadable
-bottom-up-attention files (their Caffe extractor pools RoIs differently and runs
-res5 with stride 2),
-so a model fine-tuned on those files may see a shift in distribution.
+head (dilated, stride 1, unless --c5-dilated=false), in inference mode, one
+image at a time. These are VL-BERT e2e features, not bit-identical to the
+downloadable bottom-up-attention files (whose Caffe extractor pools RoIs
+differently and runs res5 with stride 2): a model fine-tuned on those files may
+see a shift in distribution.
 
 --ckpt: an e2e VL-BERT checkpoint (image_feature_extractor.backbone.* and
 roi_head_feature_extractor.* or head.0.*, "module." optional), the backbone file
