@@ -204,25 +204,40 @@ func (tc *gemmCase) check(t *testing.T, name string, fn func(transA, transB bool
 // reference fills tc.want and tc.tol: the product in float64, and a tolerance that
 // grows with k and with the magnitude of the summed terms.
 func (tc *gemmCase) reference(opA, opB func(int, int) float64) {
-	tc.want = make([]float64, tc.m*tc.n)
-	tc.tol = make([]float64, tc.m*tc.n)
-	for i := 0; i < tc.m; i++ {
-		for j := 0; j < tc.n; j++ {
-			idx := i*tc.ldc + j
+	m, n, k := tc.m, tc.n, tc.k
+	// Dense float64 copies of op(A) (m x k) and op(B)ᵀ (n x k) keep the loops plain.
+	a64, bt64 := make([]float64, m*k), make([]float64, n*k)
+	for i := 0; i < m; i++ {
+		for p := 0; p < k; p++ {
+			a64[i*k+p] = opA(i, p)
+		}
+	}
+	for j := 0; j < n; j++ {
+		for p := 0; p < k; p++ {
+			bt64[j*k+p] = opB(p, j)
+		}
+	}
+	tc.want = make([]float64, m*n)
+	tc.tol = make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		ai := a64[i*k : i*k+k]
+		for j := 0; j < n; j++ {
+			bj := bt64[j*k : j*k+k]
 			var sum, mag float64
-			for p := 0; p < tc.k; p++ {
-				x := opA(i, p) * opB(p, j)
+			for p, av := range ai {
+				x := av * bj[p]
 				sum += x
 				mag += math.Abs(x)
 			}
+			idx := i*tc.ldc + j
 			want := float64(tc.alpha) * sum
 			scale := math.Abs(float64(tc.alpha)) * mag
 			if tc.beta != 0 {
 				want += float64(tc.beta) * float64(tc.c[idx])
 				scale += math.Abs(float64(tc.beta) * float64(tc.c[idx]))
 			}
-			tc.want[i*tc.n+j] = want
-			tc.tol[i*tc.n+j] = 2e-7*float64(tc.k+2)*scale + 1e-30
+			tc.want[i*n+j] = want
+			tc.tol[i*n+j] = 2e-7*float64(k+2)*scale + 1e-30
 		}
 	}
 }
