@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/logging"
 	"github.com/vlbert/vlbert/internal/train"
 )
@@ -46,7 +47,8 @@ func init() {
 				fmt.Fprintln(stderr, "\nTrains the config's MODULE as the original train_end2end.py: output in")
 				fmt.Fprintln(stderr, "[DIR/]OUTPUT_PATH/<cfg name>/<TRAIN_IMAGE_SET>_train/ ({prefix}-NNNN.safetensors,")
 				fmt.Fprintln(stderr, "{prefix}-best.safetensors, metrics.jsonl, tensorboard_logs/). TRAIN.AUTO_RESUME continues")
-				fmt.Fprintln(stderr, "from the latest checkpoint there; Ctrl-C writes {prefix}-latest and exits.")
+				fmt.Fprintln(stderr, "from the latest checkpoint there; Ctrl-C writes {prefix}-latest and exits. Under Open MPI's")
+				fmt.Fprintln(stderr, "mpirun -np N, each process is one data-parallel rank (BATCH_IMAGES per rank; rank 0 writes).")
 				fmt.Fprintln(stderr)
 				fs.PrintDefaults()
 			}
@@ -77,14 +79,26 @@ func runTrain(ctx context.Context, o trainOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Under mpirun this process is one rank of a data-parallel job; otherwise
+	// the communicator is the single process.
+	comm, err := dist.Init()
+	if err != nil {
+		return err
+	}
 	terminal := false
 	if f, ok := stdout.(*os.File); ok {
 		terminal = logging.IsTerminal(f)
 	}
 	res, err := train.Run(ctx, cfg, train.Options{CfgPath: o.cfg, ModelDir: o.modelDir, Resume: o.resume, Log: stdout,
-		Terminal: terminal, StopAfter: o.stopAfter, CheckpointEvery: o.checkpointEvery, ValEvery: o.valEvery})
+		Terminal: terminal, StopAfter: o.stopAfter, CheckpointEvery: o.checkpointEvery, ValEvery: o.valEvery, Comm: comm})
 	if err != nil {
+		return err // without Close: mpirun ends the other ranks (dist package doc)
+	}
+	if err := comm.Close(); err != nil {
 		return err
+	}
+	if comm.Rank() != 0 {
+		return nil
 	}
 	if res.Interrupted {
 		fmt.Fprintf(stdout, "stopped at epoch %d batch %d; continue with: vlbert train --cfg %s --resume\n", res.State.Epoch, res.State.Batch, o.cfg)

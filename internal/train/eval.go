@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/model"
 )
 
@@ -22,7 +23,7 @@ func Evaluate(ctx context.Context, cfg *config.Config, ckpt, split string) (map[
 	if err != nil {
 		return nil, nil, err
 	}
-	val, err := evaluate(ctx, cfg, task, m, split)
+	val, err := evaluate(ctx, cfg, task, m, split, dist.Single{})
 	return val, task.MetricNames(), err
 }
 

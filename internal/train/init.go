@@ -1,12 +1,15 @@
 package train
 
 import (
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/weights"
 )
@@ -78,7 +81,9 @@ func LoadPartial(m *model.Model, path string, rules []string) (model.LoadReport,
 }
 
 // resume continues from the latest checkpoint when --resume, TRAIN.RESUME
-// or TRAIN.AUTO_RESUME asks for it.
+// or TRAIN.AUTO_RESUME asks for it. In a data-parallel job rank 0 picks the
+// checkpoint and every rank loads it (the output directory must be visible
+// to all ranks, as in the original).
 func (tr *Trainer) resume(prefix string, force bool, log io.Writer) error {
 	t := &tr.Cfg.Train
 	if !force && !t.Resume && !t.AutoResume {
@@ -86,21 +91,16 @@ func (tr *Trainer) resume(prefix string, force bool, log io.Writer) error {
 	}
 	var c candidate
 	var err error
-	if t.Resume && !force {
-		// TRAIN.RESUME: the checkpoint of epoch BEGIN_EPOCH-1, ours or the original's.
-		e := t.BeginEpoch - 1
-		c = candidate{path: epochCheckpoint(prefix, e)}
-		if _, serr := os.Stat(c.path); serr != nil {
-			c = candidate{path: fmt.Sprintf("%s-%04d.model", prefix, e), torch: true, epoch: e}
-		}
-	} else if c, err = findResume(prefix, tr.batchesPerEpoch); err != nil {
-		return err
+	if tr.comm.Rank() == 0 {
+		c, err = chooseResume(prefix, force, t.Resume, t.BeginEpoch, tr.batchesPerEpoch)
 	}
-	if c.path == "" {
-		if force {
-			return fmt.Errorf("train: --resume: no checkpoint %s-*.safetensors or -NNNN.model to resume from", prefix)
+	if tr.comm.Size() > 1 {
+		if c, err = shareCandidate(tr.comm, c, err); err != nil {
+			return err
 		}
-		return nil
+	}
+	if err != nil || c.path == "" {
+		return err
 	}
 	if c.torch {
 		err = tr.loadTorchResume(c, tr.batchesPerEpoch)
@@ -116,4 +116,51 @@ func (tr *Trainer) resume(prefix string, force bool, log io.Writer) error {
 	tr.resumedFrom = c.path
 	fmt.Fprintf(log, "resumed from %s at epoch %d batch %d (global batch %d, %d updates)\n", c.path, tr.State.Epoch, tr.State.Batch, tr.State.Global, tr.State.Updates)
 	return tr.resetSchedule()
+}
+
+// chooseResume returns the checkpoint to resume from ("" path: none).
+// TRAIN.RESUME (without --resume) names the epoch BEGIN_EPOCH-1 checkpoint,
+// ours or the original's; otherwise the latest one is taken.
+func chooseResume(prefix string, force, trainResume bool, beginEpoch, batchesPerEpoch int) (candidate, error) {
+	if trainResume && !force {
+		e := beginEpoch - 1
+		c := candidate{path: epochCheckpoint(prefix, e)}
+		if _, err := os.Stat(c.path); err != nil {
+			c = candidate{path: fmt.Sprintf("%s-%04d.model", prefix, e), torch: true, epoch: e}
+		}
+		return c, nil
+	}
+	c, err := findResume(prefix, batchesPerEpoch)
+	if err == nil && c.path == "" && force {
+		err = fmt.Errorf("train: --resume: no checkpoint %s-*.safetensors or -NNNN.model to resume from", prefix)
+	}
+	return c, err
+}
+
+// shareCandidate sends rank 0's choice (or error) to every rank.
+func shareCandidate(c dist.Comm, cand candidate, cerr error) (candidate, error) {
+	type wire struct {
+		Path  string
+		Torch bool
+		Epoch int
+		Err   string
+	}
+	w := wire{Path: cand.path, Torch: cand.torch, Epoch: cand.epoch}
+	if cerr != nil {
+		w.Err = cerr.Error()
+	}
+	blob, err := json.Marshal(w)
+	if err != nil {
+		return candidate{}, err
+	}
+	if blob, err = dist.BroadcastBlob(c, blob); err != nil {
+		return candidate{}, err
+	}
+	if err := json.Unmarshal(blob, &w); err != nil {
+		return candidate{}, fmt.Errorf("train: resume choice from rank 0: %w", err)
+	}
+	if w.Err != "" {
+		return candidate{}, errors.New(w.Err)
+	}
+	return candidate{path: w.Path, torch: w.Torch, epoch: w.Epoch}, nil
 }

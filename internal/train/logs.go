@@ -11,23 +11,32 @@ import (
 	"time"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/logging"
 )
 
 // runLogger writes the per-batch and validation logs.
 type runLogger struct {
-	tb       *logging.EventWriter
-	metrics  *logging.MetricsWriter
+	tb       *logging.EventWriter   // nil off rank 0
+	metrics  *logging.MetricsWriter // nil off rank 0
 	progress *logging.Progress
+	comm     dist.Comm
 }
 
 func (l *runLogger) batch(tr *Trainer, epoch, nbatch int, s StepResult, mt *Metrics, ph logging.Phases) error {
+	all, err := mt.reduced(l.comm) // collective: every rank logs
+	if err != nil {
+		return err
+	}
+	if l.tb == nil {
+		return nil
+	}
 	groups := tr.Opt.Groups()
 	initial, lrs := make([]float64, len(groups)), make([]float64, len(groups))
 	for i, g := range groups {
 		initial[i], lrs[i] = g.InitialLR, g.LR
 	}
-	list := mt.List()
+	list := all.List()
 	scalars := logging.TrainStepScalars(initial, lrs, s.Loss, list)
 	if s.Updated && tr.Cfg.Train.ClipGradNorm > 0 {
 		scalars = append(scalars, logging.Scalar{Tag: "grad-para/Total-Norm", Value: float32(s.GradNorm)})
@@ -49,6 +58,9 @@ func (l *runLogger) batch(tr *Trainer, epoch, nbatch int, s StepResult, mt *Metr
 }
 
 func (l *runLogger) val(step int64, epoch int, val map[string]float64, names []string) error {
+	if l.tb == nil {
+		return nil
+	}
 	rec := logging.Record{Step: step, Epoch: epoch, Time: float64(time.Now().UnixNano()) / 1e9, Metrics: map[string]float64{}}
 	var scalars []logging.Scalar
 	for _, n := range names {

@@ -3,6 +3,8 @@ package train
 import (
 	"math"
 
+	"github.com/vlbert/vlbert/internal/dist"
+
 	"github.com/vlbert/vlbert/internal/logging"
 )
 
@@ -76,3 +78,23 @@ func lossLoggerNames(names []string, loggers []lossLogger) []string {
 type lossLogger struct{ output, display string }
 
 func nan() float64 { return math.NaN() }
+
+// reduced returns the metrics summed over comm's ranks (the original
+// all-reduces (sum, count) when a metric is read); m itself is unchanged.
+func (m *Metrics) reduced(c dist.Comm) (*Metrics, error) {
+	if c == nil || c.Size() == 1 {
+		return m, nil
+	}
+	v := make([]float64, 2*len(m.names))
+	for i, n := range m.names {
+		v[2*i], v[2*i+1] = m.sum[n], m.num[n]
+	}
+	if err := c.AllReduceSumF64(v); err != nil {
+		return nil, err
+	}
+	out := NewMetrics(m.names)
+	for i, n := range m.names {
+		out.sum[n], out.num[n] = v[2*i], v[2*i+1]
+	}
+	return out, nil
+}

@@ -20,6 +20,7 @@ import (
 // MLMAccAUX, MVRCAccuracy, RelAccuracy with WITH_REL_LOSS, then the loss
 // loggers. Host metric: the caption MLM accuracy.
 type pretrainTask struct {
+	shard
 	cfg       *config.Config
 	multitask bool
 	fs        *zipfs.FS
@@ -113,7 +114,7 @@ func (t *pretrainTask) Sampler(split string) (*data.Sampler, error) {
 	if !ok {
 		return nil, fmt.Errorf("train: the pretraining task was built without the %s split", split)
 	}
-	return newSampler(t.cfg, split, d.Len(), t.capIndex), nil
+	return t.sampler(t.cfg, split, d.Len(), t.capIndex), nil
 }
 
 func (t *pretrainTask) Load(ctx context.Context, split string, batches [][]int, epoch, first, global int) *data.Prefetcher[Batch] {
@@ -121,7 +122,7 @@ func (t *pretrainTask) Load(ctx context.Context, split string, batches [][]int, 
 	seed := uint64(t.cfg.RNGSeed)
 	var auxSampler *data.Sampler
 	if text != nil {
-		auxSampler = newSampler(t.cfg, split, text.Len(), t.textIndex)
+		auxSampler = t.sampler(t.cfg, split, text.Len(), t.textIndex)
 		auxSampler.Seed ^= auxSalt
 	}
 	n := workers(t.cfg)

@@ -26,6 +26,7 @@ import (
 // (frcnn/{image}.json): its detections are the candidate proposals (the
 // config's *_BOXES must be "proposal").
 type refcocoTask struct {
+	shard
 	cfg     *config.Config
 	fs      *zipfs.FS
 	rd      features.Reader
@@ -90,7 +91,7 @@ func (t *refcocoTask) Sampler(split string) (*data.Sampler, error) {
 	if !ok {
 		return nil, fmt.Errorf("train: the refcoco task was built without the %s split", split)
 	}
-	return newSampler(t.cfg, split, len(db), 0), nil
+	return t.sampler(t.cfg, split, len(db), 0), nil
 }
 
 // refExample is one expression with its candidates (row 0 the image box).

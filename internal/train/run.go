@@ -10,6 +10,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
+	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/logging"
 	"github.com/vlbert/vlbert/internal/model"
 )
@@ -29,6 +30,13 @@ type Options struct {
 	// OnBatch, if set, is called after every training batch with the
 	// position reached (progress displays, tests).
 	OnBatch func(State)
+
+	// Comm makes the run one rank of a data-parallel job (nil: alone). Each
+	// rank reads its shard of every epoch with a batch of BATCH_IMAGES,
+	// gradients are averaged before clipping, metrics summed over ranks;
+	// rank 0 alone writes checkpoints and logs. Every rank gets the same
+	// Result.
+	Comm dist.Comm
 }
 
 // Result is what a run produced.
@@ -56,18 +64,36 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 	if cfg.Train.FP16 {
 		return nil, fmt.Errorf("train: TRAIN.FP16 is not supported (vlbert trains in float32); set TRAIN.FP16 false")
 	}
+	comm := opts.Comm
+	if comm == nil {
+		comm = dist.Single{}
+	}
+	rank0, parallel := comm.Rank() == 0, comm.Size() > 1
+	// In a job, stopping is decided collectively (anyRank), so loaders must
+	// not see the cancellation on their own.
+	loadCtx := ctx
+	if parallel {
+		loadCtx = context.WithoutCancel(ctx)
+	}
 	outDir := cfg.OutputDir(opts.ModelDir, opts.CfgPath)
 	prefix := cfg.ModelPrefixPath(opts.ModelDir, opts.CfgPath)
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return nil, fmt.Errorf("train: %w", err)
-	}
-	log, closeLog, err := openLog(outDir, opts)
-	if err != nil {
-		return nil, err
-	}
-	defer closeLog()
-	if err := saveConfigCopy(cfg, outDir, opts.CfgPath); err != nil {
-		return nil, err
+	log := io.Discard
+	if rank0 {
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		w, closeLog, err := openLog(outDir, opts)
+		if err != nil {
+			return nil, err
+		}
+		defer closeLog()
+		log = w
+		if err := saveConfigCopy(cfg, outDir, opts.CfgPath); err != nil {
+			return nil, err
+		}
+		if parallel {
+			fmt.Fprintf(log, "data-parallel: %s\n", dist.Describe(comm))
+		}
 	}
 
 	// Data.
@@ -76,6 +102,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 		return nil, err
 	}
 	defer task.Close()
+	if parallel {
+		task.setShard(comm.Rank(), comm.Size())
+	}
 	sampler, err := task.Sampler("train")
 	if err != nil {
 		return nil, err
@@ -90,9 +119,12 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
+	if err := comm.BroadcastF32(m.Params.Data); err != nil { // rank 0's weights everywhere
+		return nil, err
+	}
 
 	// Optimizer, schedule, resume.
-	tr, err := NewTrainer(cfg, task, m, perEpoch)
+	tr, err := newTrainer(cfg, task, m, perEpoch, comm)
 	if err != nil {
 		return nil, err
 	}
@@ -100,31 +132,38 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 		return nil, err
 	}
 
-	// Logs.
-	tb, err := newEventWriter(logging.TensorBoardDir(filepath.Join(outDir, "tensorboard_logs"), -1))
-	if err != nil {
-		return nil, err
+	// Logs (rank 0).
+	progress := logging.NewProgress(log, opts.Terminal, cfg.LogFrequent, sampler.BatchSize*comm.Size(), perEpoch, cfg.Train.EndEpoch-tr.State.Epoch)
+	lg := &runLogger{progress: progress, comm: comm}
+	if rank0 {
+		if lg.tb, err = newEventWriter(logging.TensorBoardDir(filepath.Join(outDir, "tensorboard_logs"), -1)); err != nil {
+			return nil, err
+		}
+		defer lg.tb.Close()
+		if lg.metrics, err = logging.OpenMetrics(filepath.Join(outDir, "metrics.jsonl")); err != nil {
+			return nil, err
+		}
+		defer lg.metrics.Close()
 	}
-	defer tb.Close()
-	metrics, err := logging.OpenMetrics(filepath.Join(outDir, "metrics.jsonl"))
-	if err != nil {
-		return nil, err
-	}
-	defer metrics.Close()
-	progress := logging.NewProgress(log, opts.Terminal, cfg.LogFrequent, sampler.BatchSize, perEpoch, cfg.Train.EndEpoch-tr.State.Epoch)
-	lg := &runLogger{tb: tb, metrics: metrics, progress: progress}
 
 	res := &Result{OutputDir: outDir}
 	trainMetrics := NewMetrics(task.MetricNames())
+	save := func(path string) error {
+		if !rank0 {
+			return nil
+		}
+		return tr.SaveCheckpoint(path)
+	}
 	stop := func(why string) (*Result, error) {
 		path := latestCheckpoint(prefix)
-		if err := tr.SaveCheckpoint(path); err != nil {
+		if err := save(path); err != nil {
 			return nil, err
 		}
 		fmt.Fprintf(log, "%s at epoch %d batch %d (global batch %d); saved %s\n", why, tr.State.Epoch, tr.State.Batch, tr.State.Global, path)
 		res.Checkpoint, res.Interrupted = path, true
-		return res.finish(tr, trainMetrics, start), nil
+		return res.finish(tr, trainMetrics, start)
 	}
+	interrupted := func() (bool, error) { return anyRank(comm, ctx.Err() != nil) }
 
 	for tr.State.Epoch < cfg.Train.EndEpoch {
 		epoch := tr.State.Epoch
@@ -136,10 +175,13 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 			return nil, err
 		}
 		trainMetrics.Reset()
-		loader := task.Load(ctx, "train", batches, epoch, tr.State.Batch, tr.State.Global)
+		loader := task.Load(loadCtx, "train", batches, epoch, tr.State.Batch, tr.State.Global)
 		for range batches {
-			if ctx.Err() != nil {
+			if stopNow, err := interrupted(); err != nil || stopNow {
 				loader.Close()
+				if err != nil {
+					return nil, err
+				}
 				return stop("interrupted")
 			}
 			if opts.StopAfter > 0 && tr.State.Global >= opts.StopAfter {
@@ -171,10 +213,10 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 				opts.OnBatch(tr.State)
 			}
 			if opts.ValEvery > 0 && tr.State.Global%opts.ValEvery == 0 {
-				val, err := tr.validate(ctx)
+				val, err := tr.validate(loadCtx)
 				if err != nil {
 					loader.Close()
-					if ctx.Err() != nil {
+					if ctx.Err() != nil && !parallel {
 						return stop("interrupted")
 					}
 					return nil, err
@@ -185,7 +227,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 				}
 			}
 			if opts.CheckpointEvery > 0 && tr.State.Global%opts.CheckpointEvery == 0 && tr.State.Batch < perEpoch {
-				if err := tr.SaveCheckpoint(latestCheckpoint(prefix)); err != nil {
+				if err := save(latestCheckpoint(prefix)); err != nil {
 					loader.Close()
 					return nil, err
 				}
@@ -196,9 +238,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 		progress.Done()
 
 		// Epoch end: validate, then checkpoint (ValidationMonitor, Checkpoint).
-		val, err := tr.validate(ctx)
+		val, err := tr.validate(loadCtx)
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil && !parallel {
 				return stop("interrupted")
 			}
 			return nil, err
@@ -218,27 +260,35 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 		saved := (epoch+1)%freq == 0 || tr.State.Epoch == cfg.Train.EndEpoch || isBest
 		if saved {
 			path := epochCheckpoint(prefix, epoch)
-			if err := tr.SaveCheckpoint(path); err != nil {
+			if err := save(path); err != nil {
 				return nil, err
 			}
 			res.Checkpoint = path
-			os.Remove(latestCheckpoint(prefix)) // superseded
+			if rank0 {
+				os.Remove(latestCheckpoint(prefix)) // superseded
+			}
 		}
 		if isBest {
-			if err := tr.saveBest(res.Checkpoint, bestCheckpoint(prefix)); err != nil {
-				return nil, err
+			if rank0 {
+				if err := tr.saveBest(res.Checkpoint, bestCheckpoint(prefix)); err != nil {
+					return nil, err
+				}
 			}
 			res.Best = bestCheckpoint(prefix)
 			fmt.Fprintf(log, "best %s %.6f at epoch %d\n", task.HostMetric(), host, epoch)
 		}
-		stopNow := opts.StopAfter > 0 && tr.State.Global >= opts.StopAfter
-		if (stopNow || ctx.Err() != nil) && tr.State.Epoch < cfg.Train.EndEpoch {
+		stopNow, err := interrupted()
+		if err != nil {
+			return nil, err
+		}
+		stopNow = stopNow || opts.StopAfter > 0 && tr.State.Global >= opts.StopAfter
+		if stopNow && tr.State.Epoch < cfg.Train.EndEpoch {
 			if !saved {
 				return stop("stopped")
 			}
 			fmt.Fprintf(log, "stopped at the end of epoch %d; resume from %s\n", epoch, res.Checkpoint)
 			res.Interrupted = true
-			return res.finish(tr, trainMetrics, start), nil
+			return res.finish(tr, trainMetrics, start)
 		}
 	}
 	if res.Best == "" {
@@ -246,12 +296,24 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 			res.Best = bestCheckpoint(prefix)
 		}
 	}
-	return res.finish(tr, trainMetrics, start), nil
+	return res.finish(tr, trainMetrics, start)
 }
 
-func (r *Result) finish(tr *Trainer, mt *Metrics, start time.Time) *Result {
-	r.State, r.Train, r.Elapsed = tr.State, mt.Map(), time.Since(start)
-	return r
+func (r *Result) finish(tr *Trainer, mt *Metrics, start time.Time) (*Result, error) {
+	all, err := mt.reduced(tr.comm)
+	if err != nil {
+		return nil, err
+	}
+	r.State, r.Train, r.Elapsed = tr.State, all.Map(), time.Since(start)
+	return r, nil
+}
+
+// anyRank is dist.AnyRank, without a collective when alone.
+func anyRank(c dist.Comm, local bool) (bool, error) {
+	if c.Size() == 1 {
+		return local, nil
+	}
+	return dist.AnyRank(c, local)
 }
 
 // failure explains a stopped run: a NaN/Inf loss keeps the last good
@@ -271,11 +333,11 @@ func (tr *Trainer) failure(err error, res *Result) error {
 // original ValidationMonitor's evaluation).
 func (tr *Trainer) validate(ctx context.Context) (map[string]float64, error) {
 	defer func() { tr.Model.Train = true }()
-	return evaluate(ctx, tr.Cfg, tr.Task, tr.Model, "val")
+	return evaluate(ctx, tr.Cfg, tr.Task, tr.Model, "val", tr.comm)
 }
 
 // evaluate runs split through m (labels needed) and returns the metrics.
-func evaluate(ctx context.Context, cfg *config.Config, task Task, m *model.Model, split string) (map[string]float64, error) {
+func evaluate(ctx context.Context, cfg *config.Config, task Task, m *model.Model, split string, comm dist.Comm) (map[string]float64, error) {
 	m.Train = false
 	s, err := task.Sampler(split)
 	if err != nil {
@@ -302,7 +364,11 @@ func evaluate(ctx context.Context, cfg *config.Config, task Task, m *model.Model
 			mt.Add(l.display, float64(outputs[l.output]), 1)
 		}
 	}
-	return mt.Map(), nil
+	all, err := mt.reduced(comm)
+	if err != nil {
+		return nil, err
+	}
+	return all.Map(), nil
 }
 
 // saveBest makes best a copy of the epoch checkpoint just written: a hard

@@ -40,7 +40,15 @@ type Task interface {
 	Backward(m *model.Model, dloss float32)
 	// Close releases open files.
 	Close() error
+
+	// setShard makes the samplers this rank's part of a data-parallel job.
+	setShard(rank, world int)
 }
+
+// shard is a task's place in a data-parallel job (world 1: alone).
+type shard struct{ rank, world int }
+
+func (s *shard) setShard(rank, world int) { s.rank, s.world = rank, world }
 
 // Predictor is a task that writes leaderboard files from test batches.
 type Predictor interface {
@@ -86,32 +94,35 @@ func NewTask(cfg *config.Config, splits ...string) (Task, error) {
 // files.
 var wrapFeatures func(features.Reader) features.Reader
 
-// batchSize is the loader batch of split for dataset k: BATCH_IMAGES of the
-// split times the GPU count, as the original's non-distributed
-// (DataParallel) loader, which this single-process trainer emulates.
-func batchSize(cfg *config.Config, split string, k int) int {
+// sampler is the sampler of split over n samples for dataset k. The batch
+// is BATCH_IMAGES of the split: per process in a data-parallel job (the
+// original's distributed mode), times the GPU count otherwise (the
+// original's DataParallel loader, which this single process emulates).
+func (s *shard) sampler(cfg *config.Config, split string, n, k int) *data.Sampler {
 	var b config.IntOrList
+	shuffle := cfg.Train.Shuffle
 	switch split {
 	case "train":
 		b = cfg.Train.BatchImages
 	case "val":
-		b = cfg.Val.BatchImages
+		b, shuffle = cfg.Val.BatchImages, cfg.Val.Shuffle
 	default:
-		b = cfg.Test.BatchImages
+		b, shuffle = cfg.Test.BatchImages, cfg.Test.Shuffle
 	}
-	return b.At(k) * cfg.NumGPUs()
+	batch, rank, world := b.At(k)*cfg.NumGPUs(), 0, 1
+	if s.world > 1 {
+		batch, rank, world = b.At(k), s.rank, s.world
+	}
+	return &data.Sampler{N: n, Rank: rank, World: world, BatchSize: batch, Shuffle: shuffle, Seed: uint64(cfg.RNGSeed)}
 }
 
-// newSampler is the sampler of split over n samples.
-func newSampler(cfg *config.Config, split string, n, k int) *data.Sampler {
-	shuffle := cfg.Train.Shuffle
-	switch split {
-	case "val":
-		shuffle = cfg.Val.Shuffle
-	case "test":
-		shuffle = cfg.Test.Shuffle
+// replicas is the number of model replicas the global batch spreads over:
+// the ranks of a data-parallel job, else the GPUS of the config.
+func replicas(cfg *config.Config, world int) int {
+	if world > 1 {
+		return world
 	}
-	return &data.Sampler{N: n, World: 1, BatchSize: batchSize(cfg, split, k), Shuffle: shuffle, Seed: uint64(cfg.RNGSeed)}
+	return cfg.NumGPUs()
 }
 
 func workers(cfg *config.Config) int {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/optim"
 )
@@ -32,6 +33,7 @@ type Trainer struct {
 	skip            []bool
 	noDropout       bool   // eval-mode forward in training steps (the goldens ran so)
 	resumedFrom     string // the checkpoint the run continued from
+	comm            dist.Comm
 }
 
 // StepResult describes one batch.
@@ -50,6 +52,13 @@ type StepResult struct {
 // lr = LR × global batch) and the schedule for a loader of batchesPerEpoch
 // batches, positioned at TRAIN.BEGIN_EPOCH.
 func NewTrainer(cfg *config.Config, task Task, m *model.Model, batchesPerEpoch int) (*Trainer, error) {
+	return newTrainer(cfg, task, m, batchesPerEpoch, dist.Single{})
+}
+
+// newTrainer is NewTrainer for one rank of a data-parallel job: gradients
+// are averaged over comm's ranks before clipping (DistributedDataParallel),
+// and the lr counts every rank's batch.
+func newTrainer(cfg *config.Config, task Task, m *model.Model, batchesPerEpoch int, comm dist.Comm) (*Trainer, error) {
 	if batchesPerEpoch < 1 {
 		return nil, fmt.Errorf("train: the training loader is empty")
 	}
@@ -58,13 +67,13 @@ func NewTrainer(cfg *config.Config, task Task, m *model.Model, batchesPerEpoch i
 	for i, q := range p.List {
 		params[i] = optim.Param{Name: q.Name, Offset: q.Offset, Size: q.Size}
 	}
-	opt, err := optim.NewFromConfig(&cfg.Train, params, len(p.Data), cfg.NumGPUs())
+	opt, err := optim.NewFromConfig(&cfg.Train, params, len(p.Data), replicas(cfg, comm.Size()))
 	if err != nil {
 		return nil, err
 	}
 	accum := max(1, cfg.Train.GradAccumulateSteps)
 	begin := cfg.Train.BeginEpoch
-	tr := &Trainer{Cfg: cfg, Model: m, Task: task, Opt: opt, params: params, accum: accum, batchesPerEpoch: batchesPerEpoch,
+	tr := &Trainer{Cfg: cfg, Model: m, Task: task, Opt: opt, params: params, accum: accum, batchesPerEpoch: batchesPerEpoch, comm: comm,
 		touched: make([]bool, len(params)), skip: make([]bool, len(params)),
 		State: State{Epoch: begin, Global: begin * batchesPerEpoch, Updates: begin * batchesPerEpoch / accum,
 			BestVal: math.Inf(-1), BestEpoch: -1, Seed: int64(cfg.RNGSeed)}}
@@ -106,7 +115,13 @@ func (tr *Trainer) Step(b Batch, mt *Metrics) (StepResult, error) {
 	if err != nil {
 		return StepResult{}, err
 	}
-	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
+	bad := math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0)
+	if tr.comm.Size() > 1 { // every rank stops together
+		if bad, err = dist.AnyRank(tr.comm, bad); err != nil {
+			return StepResult{}, err
+		}
+	}
+	if bad {
 		return StepResult{}, fmt.Errorf("train: loss is %v at epoch %d batch %d (global batch %d); stopping without an update", loss, tr.State.Epoch, tr.State.Batch, tr.State.Global)
 	}
 	t1 := time.Now()
@@ -131,6 +146,11 @@ func (tr *Trainer) Step(b Batch, mt *Metrics) (StepResult, error) {
 // update is one optimizer update: schedule, clip, step, zero-grad.
 func (tr *Trainer) update(res *StepResult) error {
 	p := tr.Model.Params
+	if tr.comm.Size() > 1 {
+		if err := tr.comm.AllReduceMeanF32(p.Grad); err != nil {
+			return err
+		}
+	}
 	if tr.sched != nil {
 		tr.sched.Step(tr.Opt.Groups())
 	}

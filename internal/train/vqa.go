@@ -21,6 +21,7 @@ import (
 // vqaTask is ResNetVLBERT on VQA v2: BCE·A loss on soft targets, metric
 // SoftAcc = Σ target[argmax] / N, host metric SoftAcc.
 type vqaTask struct {
+	shard
 	cfg   *config.Config
 	fs    *zipfs.FS
 	sets  map[string]*vqa.Dataset
@@ -110,7 +111,7 @@ func (t *vqaTask) Sampler(split string) (*data.Sampler, error) {
 	if !ok {
 		return nil, fmt.Errorf("train: the vqa task was built without the %s split", split)
 	}
-	return newSampler(t.cfg, split, d.Len(), 0), nil
+	return t.sampler(t.cfg, split, d.Len(), 0), nil
 }
 
 func (t *vqaTask) Load(ctx context.Context, split string, batches [][]int, epoch, first, global int) *data.Prefetcher[Batch] {
