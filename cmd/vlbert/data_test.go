@@ -3,10 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vlbert/vlbert/internal/data/refcoco"
+	"github.com/vlbert/vlbert/internal/data/synth"
 )
 
 func copyTo(t *testing.T, src, dst string) {
@@ -23,6 +28,74 @@ func copyTo(t *testing.T, src, dst string) {
 	}
 }
 
+// checkWorld is a tiny synthetic world: 4 train and 3 val scenes of 2 or 3
+// objects.
+func checkWorld(t *testing.T) (string, *synth.World) {
+	t.Helper()
+	dir := t.TempDir()
+	w, err := synth.Generate(synth.Config{Seed: 7, TrainScenes: 4, ValScenes: 3, ImageSize: 48, MinObjects: 2, MaxObjects: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := synth.Write(w, dir); err != nil {
+		t.Fatal(err)
+	}
+	return dir, w
+}
+
+// synthConfig writes configs/synth/<name>.yaml pointed at the world in dir.
+func synthConfig(t *testing.T, name, dir string) string {
+	t.Helper()
+	b, err := os.ReadFile("../../configs/synth/" + name + ".yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name+".yaml")
+	if err := os.WriteFile(path, []byte(strings.ReplaceAll(string(b), "./demo-out/data", dir)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func runCheck(t *testing.T, cfg, mode string) (string, error) {
+	t.Helper()
+	var out bytes.Buffer
+	err := runDataCheck(context.Background(), dataCheckOptions{Cfg: cfg, Mode: mode, N: 0, Workers: 2}, &out)
+	return out.String(), err
+}
+
+func wantLines(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, w := range wants {
+		if !strings.Contains(out, w) {
+			t.Errorf("output lacks %q:\n%s", w, out)
+		}
+	}
+}
+
+func mustRemove(t *testing.T, path string) {
+	t.Helper()
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readLines(t *testing.T, path string) []string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+}
+
+func writeLines(t *testing.T, path string, lines []string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(strings.Join(lines, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestDataCheckVQA(t *testing.T) {
 	root := t.TempDir()
 	vq, ft := "../../internal/data/vqa/testdata/", "../../internal/data/features/testdata/"
@@ -34,52 +107,274 @@ func TestDataCheckVQA(t *testing.T) {
 	copyTo(t, ft+"9.json", filepath.Join(boxDir, "9.json"))
 	copyTo(t, ft+"42.json", filepath.Join(boxDir, "42.json"))
 	cfg := filepath.Join(root, "vqa.yaml")
-	yml := "DATASET:\n  DATASET: vqa\n  DATASET_PATH: '" + root + "'\n  ANSWER_VOCAB_FILE: '" + root + "/vqa/answers_vqa.txt'\n" +
+	yml := "DATASET:\n  DATASET: vqa\n  DATASET_PATH: '" + root + "'\n  ANSWER_VOCAB_FILE: '" + root + "/vqa/answers_vqa.txt'\n  ANSWER_VOCAB_SIZE: 9\n" +
 		"  VAL_IMAGE_SET: val2014\n  ADD_IMAGE_AS_A_BOX: true\n  BOXES: '10-100ada'\n  USE_IMDB: false\nSCALES: [600, 1000]\nNETWORK:\n  IMAGE_FEAT_PRECOMPUTED: true\n"
 	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	opts := dataCheckOptions{Cfg: cfg, Mode: "val", N: 0, Workers: 2}
-	if err := runDataCheck(context.Background(), opts, &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	out, err := runCheck(t, cfg, "val")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, want := range []string{"vqa val: 3 questions, 9 answers", "built 3 of 3 examples, 0 failed", "boxes [3,5,2052]", "ok"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
-		}
-	}
+	wantLines(t, out, "vqa val: 3 questions, 9 answers in the vocabulary; checking 3", "vqa val: 2 images; detected boxes per image: min 3, mean 3.5, max 4",
+		"built 3 of 3 examples, 0 failed", "boxes [3,5,2052]", "ok (0 warnings)")
 	// A truncated feature file is reported with its path and fails the check.
 	b, _ := os.ReadFile(filepath.Join(boxDir, "42.json"))
 	if err := os.WriteFile(filepath.Join(boxDir, "42.json"), b[:len(b)/2], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out.Reset()
-	err := runDataCheck(context.Background(), opts, &out)
-	if err == nil || !strings.Contains(err.Error(), "2 examples failed") || !strings.Contains(out.String(), "42.json") {
-		t.Errorf("broken file: %v\n%s", err, out.String())
+	out, err = runCheck(t, cfg, "val")
+	if err == nil || !strings.Contains(err.Error(), "2 problems") || !strings.Contains(out, "problem: vqa: question") || !strings.Contains(out, "42.json") {
+		t.Errorf("broken file: %v\n%s", err, out)
 	}
 }
 
-func TestDataCheckPretrain(t *testing.T) {
-	root := t.TempDir()
-	copyTo(t, "../../internal/data/cc/testdata/train_frcnn.json", filepath.Join(root, "cc/train_frcnn.json"))
-	copyTo(t, "../../internal/data/features/testdata/cc_00001234.json", filepath.Join(root, "cc/train_frcnn/cc_00001234.json"))
-	copyTo(t, "../../internal/data/corpus/testdata/wiki.doc", filepath.Join(root, "wiki.doc"))
-	cfg := filepath.Join(root, "pt.yaml")
-	yml := "DATASET:\n- DATASET: conceptual_captions\n  DATASET_PATH: '" + root + "/cc'\n  TRAIN_IMAGE_SET: train\n  ADD_IMAGE_AS_A_BOX: true\n" +
-		"- DATASET: general_corpus\n  TRAIN_ANNOTATION_FILE: '" + root + "/wiki.doc'\n  SEQ_LEN: 64\n  MIN_SEQ_LEN: 64\n" +
-		"SCALES: [600, 1000]\nNETWORK:\n  IMAGE_FEAT_PRECOMPUTED: true\n  WITH_MLM_LOSS: true\n  WITH_MVRC_LOSS: true\n"
-	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
+func TestDataCheckVQAWorld(t *testing.T) {
+	dir, w := checkWorld(t)
+	cfg := synthConfig(t, "vqa", dir)
+	out, err := runCheck(t, cfg, "val")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	nq := len(w.Val) * synth.QuestionsPerScene
+	wantLines(t, out, fmt.Sprintf("vqa val: %d questions, 19 answers in the vocabulary; checking %d", nq, nq),
+		fmt.Sprintf("vqa val: %d images; detected boxes per image: min 2", len(w.Val)),
+		"vocabulary: 100.00% of", fmt.Sprintf("%d of %d questions (100.0%%) have their multiple-choice answer", nq, nq),
+		fmt.Sprintf("training loader: built %d of %d examples, 0 failed", nq, nq), "ok (0 warnings)")
+
+	// A missing feature file: every question of that image fails, named by
+	// question id and file.
+	id := w.Val[1].ID
+	feat := filepath.Join(dir, synth.Layout.Features, fmt.Sprintf("%d.json", id))
+	mustRemove(t, feat)
+	out, err = runCheck(t, cfg, "val")
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d problems", synth.QuestionsPerScene)) {
+		t.Errorf("missing features: %v\n%s", err, out)
+	}
+	wantLines(t, out, fmt.Sprintf("problem: training loader: example %d: vqa: question %d: features:", synth.QuestionsPerScene, id*100), feat,
+		fmt.Sprintf("training loader: built %d of %d examples, %d failed", nq-synth.QuestionsPerScene, nq, synth.QuestionsPerScene))
+}
+
+func TestDataCheckPretrainWorld(t *testing.T) {
+	dir, w := checkWorld(t)
+	cfg := synthConfig(t, "pretrain", dir)
+	out, err := runCheck(t, cfg, "val")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	nv := len(w.Val)
+	wantLines(t, out, fmt.Sprintf("conceptual_captions val: %d captions; checking %d", nv, nv),
+		fmt.Sprintf("built %d of %d examples, 0 failed", nv, nv), "conceptual_captions val: boxes per image (image box included): min 3",
+		fmt.Sprintf("general_corpus val: %d lines", synth.CorpusLines), "text batch of", "ok (0 warnings)")
+	if strings.Contains(out, "[UNK]") && !strings.Contains(out, "(0 [UNK])") {
+		t.Errorf("unknown wordpieces in the synthetic text:\n%s", out)
+	}
+
+	// A feature file that a caption line names is missing.
+	id := w.Val[2].ID
+	feat := filepath.Join(dir, synth.Layout.Features, fmt.Sprintf("%d.json", id))
+	mustRemove(t, feat)
+	out, err = runCheck(t, cfg, "val")
+	if err == nil || !strings.Contains(err.Error(), "1 problems") {
+		t.Errorf("missing features: %v\n%s", err, out)
+	}
+	wantLines(t, out, "problem: ", feat, fmt.Sprintf("built %d of %d examples, 1 failed", nv-1, nv))
+
+	// A corrupt caption line: the file and the line are named.
+	capFile := filepath.Join(dir, synth.Layout.CCVal)
+	lines := readLines(t, capFile)
+	lines[1] = lines[1][:len(lines[1])/2]
+	writeLines(t, capFile, lines)
+	out, err = runCheck(t, cfg, "val")
+	if err == nil || !strings.Contains(err.Error(), capFile) || !strings.Contains(err.Error(), "line 2") {
+		t.Errorf("corrupt line: %v\n%s", err, out)
+	}
+}
+
+// vcrWorld is the world's VCR data with the shape names of "objects"
+// replaced by COCO classes: the synthetic world names its detections after
+// its shapes, which VCR's 81-class object embedding does not know (the data
+// check reports them; see TestDataCheckVCRWorldShapeNames).
+func vcrWorld(t *testing.T) (string, string) {
+	dir, _ := checkWorld(t)
+	coco := map[string]string{"circle": "sportsball", "square": "book", "triangle": "kite", "diamond": "frisbee"}
+	for _, split := range []string{"train", "val"} {
+		path := filepath.Join(dir, synth.Layout.VCR, split+".jsonl")
+		lines := readLines(t, path)
+		for i, l := range lines {
+			var rec map[string]any
+			if err := json.Unmarshal([]byte(l), &rec); err != nil {
+				t.Fatal(err)
+			}
+			objs := rec["objects"].([]any)
+			for k, o := range objs {
+				objs[k] = coco[o.(string)]
+			}
+			b, _ := json.Marshal(rec)
+			lines[i] = string(b)
+		}
+		writeLines(t, path, lines)
+	}
+	return dir, vcrConfig(t, dir)
+}
+
+func vcrConfig(t *testing.T, dir string) string {
+	yml := "DATASET:\n  DATASET: vcr\n  TASK: Q2AR\n  DATASET_PATH: '" + filepath.Join(dir, synth.Layout.VCR) + "'\n" +
+		"  TRAIN_IMAGE_SET: vcr1images\n  VAL_IMAGE_SET: vcr1images\n  TEST_IMAGE_SET: vcr1images\n" +
+		"  TRAIN_ANNOTATION_FILE: train.jsonl\n  VAL_ANNOTATION_FILE: val.jsonl\n  TEST_ANNOTATION_FILE: val.jsonl\n" +
+		"  ADD_IMAGE_AS_A_BOX: true\n  ONLY_USE_RELEVANT_DETS: false\nSCALES: [600, 1200]\n"
+	path := filepath.Join(t.TempDir(), "vcr.yaml")
+	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	if err := runDataCheck(context.Background(), dataCheckOptions{Cfg: cfg, Mode: "train", N: 2, Workers: 1}, &out); err != nil {
-		t.Fatalf("%v\n%s", err, out.String())
+	return path
+}
+
+func TestDataCheckVCR(t *testing.T) {
+	dir, cfg := vcrWorld(t)
+	out, err := runCheck(t, cfg, "val")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
 	}
-	for _, want := range []string{"conceptual_captions train: 3 captions", "built 2 of 2 examples", "mvrc_labels [2,4,1601]", "general_corpus train: 5 lines", "text [2,64]", "ok"} {
-		if !strings.Contains(out.String(), want) {
-			t.Errorf("output lacks %q:\n%s", want, out.String())
+	annPath := filepath.Join(dir, synth.Layout.VCR, "val.jsonl")
+	wantLines(t, out, "vcr val: "+annPath+": 6 questions on 6 lines (0 unreadable); checking 6",
+		"vcr val: built 6 of 6 questions on 3 images", "vcr val: boxes per question (image box included): min 3",
+		"vcr val: wordpieces: question min 5, ", // "what color is <name> ?"
+		"vcr val: truncated to 64 wordpieces: Q2A 0 of 6 questions, QA2R 0 of 6 questions",
+		"vcr val: vocabulary: 100.00% of", "ok (0 warnings)")
+	// Test mode: no labels needed, QA2R is not truncated.
+	out, err = runCheck(t, cfg, "test")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	wantLines(t, out, "Q2A 0 of 6 questions, QA2R not truncated in test mode")
+
+	// Plant problems: lines 1-2 are about scene A, 3-4 about B, 5-6 about C.
+	lines := readLines(t, annPath)
+	var recs []map[string]any
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	img := func(i int, key string) string {
+		return filepath.Join(dir, synth.Layout.VCR, "vcr1images", recs[i][key].(string))
+	}
+	lines[1] = lines[1][:40] // corrupt JSON
+	recs[2]["question"] = []any{"what", "is", []any{9}, "?"}
+	b, _ := json.Marshal(recs[2])
+	lines[2] = string(b) // detection 9 of 2 or 3
+	writeLines(t, annPath, lines)
+	mustRemove(t, img(0, "img_fn"))      // scene A's image
+	mustRemove(t, img(4, "metadata_fn")) // scene C's metadata
+	// Scene B's first object loses its polygon: a warning, not a problem.
+	var meta map[string]any
+	mb, _ := os.ReadFile(img(3, "metadata_fn"))
+	if err := json.Unmarshal(mb, &meta); err != nil {
+		t.Fatal(err)
+	}
+	meta["segms"].([]any)[0] = []any{}
+	mb, _ = json.Marshal(meta)
+	if err := os.WriteFile(img(3, "metadata_fn"), mb, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out, err = runCheck(t, cfg, "val")
+	if err == nil || !strings.Contains(err.Error(), "5 problems") {
+		t.Fatalf("planted problems: %v\n%s", err, out)
+	}
+	wantLines(t, out,
+		"problem: "+annPath+" line 2: unexpected end of JSON input",
+		"problem: "+annPath+" line 3: annot_id val-2: question token 2 refers to detection 9 of",
+		"problem: "+annPath+" line 1 (annot_id val-0): image: ", img(0, "img_fn"),
+		"problem: "+annPath+" line 5 (annot_id val-4): metadata: ", img(4, "metadata_fn"),
+		"problem: "+annPath+" line 6 (annot_id val-5): metadata: ",
+		"warning: "+annPath+" line 4 (annot_id val-3): "+img(3, "metadata_fn")+": object 0 has no polygon (empty mask)",
+		"vcr val: "+annPath+": 4 questions on 6 lines (2 unreadable); checking 4",
+		"vcr val: built 1 of 4 questions", "5 problems, 1 warnings")
+}
+
+// The synthetic world's own VCR files name detections after shapes; the
+// check reports each as an unknown class with its file and record.
+func TestDataCheckVCRWorldShapeNames(t *testing.T) {
+	dir, _ := checkWorld(t)
+	out, err := runCheck(t, vcrConfig(t, dir), "val")
+	if err == nil {
+		t.Fatalf("shape names passed:\n%s", out)
+	}
+	wantLines(t, out, "line 1 (annot_id val-0): ", "vcr: annot_id val-0: object 0 has unknown class")
+}
+
+func TestDataCheckRefCOCOWorld(t *testing.T) {
+	dir, _ := checkWorld(t)
+	cfg := synthConfig(t, "ground", dir)
+	refsPath := filepath.Join(dir, synth.Layout.RefCOCO, "refs(unc).p")
+	refs, err := refcoco.ReadRefs(refsPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var val []refcoco.Ref
+	ntrain := 0
+	for _, r := range refs {
+		if r.Split == "val" {
+			val = append(val, r)
+		} else {
+			ntrain++
 		}
 	}
+	if len(val) < 2 {
+		t.Fatalf("world has %d val refs", len(val))
+	}
+	out, err := runCheck(t, cfg, "val")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	nv := len(val)
+	wantLines(t, out,
+		fmt.Sprintf("refcoco+ %s: %d refs: train %d refs (%d sentences), val %d refs (%d sentences)", refsPath, len(refs), ntrain, ntrain, nv, nv),
+		fmt.Sprintf("refcoco+ val (val): %d expressions of %d refs; checking %d", nv, nv, nv),
+		"candidate boxes per image (proposal, image box included): min 3",
+		// The world's detections are its objects: exactly one positive each.
+		"positive candidates (IoU > 0.5 with the referred box) per expression: min 1, mean 1.0, max 1; 0 expressions have none",
+		"vocabulary: 100.00% of", fmt.Sprintf("training loader: built %d of %d examples, 0 failed", nv, nv), "ok (0 warnings)")
+
+	// Plant: the first val ref's object is missing from instances.json, and
+	// the feature file of the last val ref's image is gone.
+	instPath := filepath.Join(dir, synth.Layout.RefCOCO, "instances.json")
+	var inst map[string]any
+	ib, _ := os.ReadFile(instPath)
+	if err := json.Unmarshal(ib, &inst); err != nil {
+		t.Fatal(err)
+	}
+	var anns []any
+	for _, a := range inst["annotations"].([]any) {
+		if int64(a.(map[string]any)["id"].(float64)) != val[0].AnnID {
+			anns = append(anns, a)
+		}
+	}
+	inst["annotations"] = anns
+	ib, _ = json.Marshal(inst)
+	if err := os.WriteFile(instPath, ib, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	last := val[nv-1]
+	feat := filepath.Join(dir, synth.Layout.Features, fmt.Sprintf("%d.json", last.ImageID))
+	mustRemove(t, feat)
+	sameImage := 0
+	for _, r := range val[1:] {
+		if r.ImageID == last.ImageID {
+			sameImage++
+		}
+	}
+	out, err = runCheck(t, cfg, "val")
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d problems", 1+sameImage)) {
+		t.Fatalf("planted problems (want %d): %v\n%s", 1+sameImage, err, out)
+	}
+	wantLines(t, out,
+		fmt.Sprintf("problem: %s: ref_id %d: ann_id %d is not in %s", refsPath, val[0].RefID, val[0].AnnID, instPath),
+		fmt.Sprintf("problem: %s: ref_id %d sent_id %d (image %d): features: ", refsPath, last.RefID, last.Sentences[0].SentID, last.ImageID), feat,
+		fmt.Sprintf("refcoco+ val (val): %d expressions of %d refs", nv-1, nv),
+		"training loader: not run: refcoco: ref_id")
 }
