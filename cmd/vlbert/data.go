@@ -133,11 +133,18 @@ func runDataCheck(ctx context.Context, opts dataCheckOptions, out io.Writer) err
 		return err
 	}
 	if c.problems > 0 {
-		fmt.Fprintf(out, "%d problems, %d warnings\n", c.problems, c.warnings)
-		return fmt.Errorf("data check: %d problems (the first %d are listed above)", c.problems, min(c.problems, maxReportedErrors))
+		fmt.Fprintf(out, "%s, %s\n", plural(c.problems, "problem"), plural(c.warnings, "warning"))
+		return fmt.Errorf("data check: %s (the first %d are listed above)", plural(c.problems, "problem"), min(c.problems, maxReportedErrors))
 	}
-	fmt.Fprintf(out, "ok (%d warnings)\n", c.warnings)
+	fmt.Fprintf(out, "ok (%s)\n", plural(c.warnings, "warning"))
 	return nil
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // isSynthWorld reports whether dir holds a synthetic world (its COMPLETE
@@ -240,7 +247,7 @@ func checkVQA(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 	}
 	n := opts.limit(len(entries))
 	fmt.Fprintf(c.out, "vqa %s: %d questions, %d answers in the vocabulary; checking %d\n", opts.Mode, len(entries), vocabLen(vocab), n)
-	if vocab != nil && vocab.Len() != ds.AnswerVocabSize {
+	if d != nil && vocab != nil && vocab.Len() != ds.AnswerVocabSize { // on a world, the training loader reports it
 		c.problem("the answer vocabulary has %d answers, DATASET.ANSWER_VOCAB_SIZE is %d", vocab.Len(), ds.AnswerVocabSize)
 	}
 	var qlen, boxes stat
@@ -276,10 +283,17 @@ func checkVQA(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 			opts.Mode, known, answered, 100*float64(known)/float64(answered))
 	}
 	if d == nil {
-		checkLoader(ctx, c, cfg, opts)
+		checkLoader(ctx, c, cfg, opts, true)
 		return nil
 	}
 	exs := checkExamples(ctx, c, n, opts, d.Example)
+	for _, e := range exs {
+		if e.ImagePath != "" && !cfg.Network.ImageFeatPrecomputed {
+			if err := checkImage(fs, e.ImagePath); err != nil {
+				c.problem("vqa: question %d: %v", e.QuestionID, err)
+			}
+		}
+	}
 	if len(exs) > 0 {
 		b, err := data.CollateVQA(exs)
 		if err != nil {
@@ -324,6 +338,11 @@ func checkPretrain(ctx context.Context, c *checker, cfg *config.Config, opts dat
 				var boxes stat
 				for _, e := range exs {
 					boxes.add(e.NumBoxes)
+					if e.ImagePath != "" && !cfg.Network.ImageFeatPrecomputed {
+						if err := checkImage(fs, e.ImagePath); err != nil {
+							c.problem("conceptual_captions: record %d: %v", e.Index, err)
+						}
+					}
 				}
 				fmt.Fprintf(c.out, "conceptual_captions %s: boxes per image (image box included): %v\n", opts.Mode, boxes)
 				b, err := data.CollatePretrain(exs)
@@ -406,12 +425,16 @@ func checkExamples[E any](ctx context.Context, c *checker, n int, opts dataCheck
 // checkLoader builds the first examples of opts.Mode through the training
 // task's own loader (train.NewTask), one example per batch so that each
 // failure names its record; after a failure it resumes with the next example.
-// A task the trainer cannot build is noted, not counted as a problem: the
-// data checks above cover its files.
-func checkLoader(ctx context.Context, c *checker, cfg *config.Config, opts dataCheckOptions) {
+// When the trainer cannot build the task, that is a problem if required (the
+// trainer supports this data), else a note (the checks above cover its files).
+func checkLoader(ctx context.Context, c *checker, cfg *config.Config, opts dataCheckOptions, required bool) {
 	t, err := train.NewTask(cfg, opts.Mode)
 	if err != nil {
-		fmt.Fprintf(c.out, "training loader: not run: %v\n", err)
+		if required {
+			c.problem("training loader: %v", err)
+		} else {
+			fmt.Fprintf(c.out, "training loader: not run: %v\n", err)
+		}
 		return
 	}
 	defer t.Close()
@@ -504,6 +527,9 @@ func checkVCR(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 		return fmt.Errorf("data check: DATASET.TASK %q is not Q2A, QA2R or Q2AR", ds.TaskName)
 	}
 
+	if ds.OnlyUseRelevantDets {
+		fmt.Fprintf(c.out, "vcr %s: note: ONLY_USE_RELEVANT_DETS is true; the counts below use every detection (the shipped configs set it false)\n", opts.Mode)
+	}
 	lines, nlines, err := readVCRLines(c, annPath, testMode)
 	if err != nil {
 		return err
@@ -893,7 +919,9 @@ func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts data
 	if noPos > 0 {
 		c.warn("%d of %d expressions have no candidate with IoU > 0.5 (all-zero labels; they cap the accuracy)", noPos, pos.n)
 	}
-	checkLoader(ctx, c, cfg, opts)
+	// The trainer reads RefCOCO+ only from a synthetic world (precomputed
+	// features); with the e2e image path it refuses, which is no data problem.
+	checkLoader(ctx, c, cfg, opts, world && len(good) == nrefs)
 	return nil
 }
 
@@ -940,11 +968,12 @@ func refCandidates(fs *zipfs.FS, cfg *config.Config, world bool, s *refcoco.Samp
 		}
 		return boxes, nil
 	}
-	img, ok := coco.Images[s.ImageID]
-	if !ok {
-		return nil, fmt.Errorf("image %d is not in the COCO instances", s.ImageID)
+	// refcoco.py: every image is DATASET_PATH/train2014/COCO_train2014_{id:012d}.jpg.
+	path, err := vqa.Catalog{DataPath: ds.DatasetPath, ZipMode: ds.ZipMode}.ImageFile("train2014", s.ImageID)
+	if err != nil {
+		return nil, err
 	}
-	if err := checkImage(fs, filepath.Join(ds.DatasetPath, "train2014", img.FileName)); err != nil {
+	if err := checkImage(fs, path); err != nil {
 		return nil, err
 	}
 	return refcoco.Candidates(s, src, coco, props, ds.AddImageAsABox)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
+	"image/jpeg"
 	"os"
 	"path/filepath"
 	"strings"
@@ -61,6 +63,7 @@ func runCheck(t *testing.T, cfg, mode string) (string, error) {
 	t.Helper()
 	var out bytes.Buffer
 	err := runDataCheck(context.Background(), dataCheckOptions{Cfg: cfg, Mode: mode, N: 0, Workers: 2}, &out)
+	t.Logf("vlbert data check --cfg %s --mode %s --n 0 (error: %v)\n%s", filepath.Base(cfg), mode, err, out.String())
 	return out.String(), err
 }
 
@@ -118,6 +121,23 @@ func TestDataCheckVQA(t *testing.T) {
 	}
 	wantLines(t, out, "vqa val: 3 questions, 9 answers in the vocabulary; checking 3", "vqa val: 2 images; detected boxes per image: min 3, mean 3.5, max 4",
 		"built 3 of 3 examples, 0 failed", "boxes [3,5,2052]", "ok (0 warnings)")
+	// End-to-end mode reads the COCO images: one is missing.
+	e2e := filepath.Join(root, "vqa_e2e.yaml")
+	if err := os.WriteFile(e2e, []byte(strings.Replace(yml, "IMAGE_FEAT_PRECOMPUTED: true", "IMAGE_FEAT_PRECOMPUTED: false", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	writeJPEG(t, filepath.Join(root, "val2014/COCO_val2014_000000000009.jpg"), 64, 48)
+	img42 := filepath.Join(root, "val2014/COCO_val2014_000000000042.jpg")
+	out, err = runCheck(t, e2e, "val")
+	if err == nil || !strings.Contains(err.Error(), "2 problems") {
+		t.Errorf("missing image: %v\n%s", err, out)
+	}
+	wantLines(t, out, "problem: vqa: question 420: image: ", img42)
+	writeJPEG(t, img42, 64, 48)
+	if out, err = runCheck(t, e2e, "val"); err != nil {
+		t.Errorf("%v\n%s", err, out)
+	}
+
 	// A truncated feature file is reported with its path and fails the check.
 	b, _ := os.ReadFile(filepath.Join(boxDir, "42.json"))
 	if err := os.WriteFile(filepath.Join(boxDir, "42.json"), b[:len(b)/2], 0o644); err != nil {
@@ -175,7 +195,7 @@ func TestDataCheckPretrainWorld(t *testing.T) {
 	feat := filepath.Join(dir, synth.Layout.Features, fmt.Sprintf("%d.json", id))
 	mustRemove(t, feat)
 	out, err = runCheck(t, cfg, "val")
-	if err == nil || !strings.Contains(err.Error(), "1 problems") {
+	if err == nil || !strings.Contains(err.Error(), "1 problem (") {
 		t.Errorf("missing features: %v\n%s", err, out)
 	}
 	wantLines(t, out, "problem: ", feat, fmt.Sprintf("built %d of %d examples, 1 failed", nv-1, nv))
@@ -293,7 +313,7 @@ func TestDataCheckVCR(t *testing.T) {
 		"problem: "+annPath+" line 6 (annot_id val-5): metadata: ",
 		"warning: "+annPath+" line 4 (annot_id val-3): "+img(3, "metadata_fn")+": object 0 has no polygon (empty mask)",
 		"vcr val: "+annPath+": 4 questions on 6 lines (2 unreadable); checking 4",
-		"vcr val: built 1 of 4 questions", "5 problems, 1 warnings")
+		"vcr val: built 1 of 4 questions", "5 problems, 1 warning")
 }
 
 // The synthetic world's own VCR files name detections after shapes; the
@@ -377,4 +397,62 @@ func TestDataCheckRefCOCOWorld(t *testing.T) {
 		fmt.Sprintf("problem: %s: ref_id %d sent_id %d (image %d): features: ", refsPath, last.RefID, last.Sentences[0].SentID, last.ImageID), feat,
 		fmt.Sprintf("refcoco+ val (val): %d expressions of %d refs", nv-1, nv),
 		"training loader: not run: refcoco: ref_id")
+}
+
+// writeJPEG writes a w×h grey JPEG.
+func writeJPEG(t *testing.T, path string, w, h int) {
+	t.Helper()
+	img := image.NewGray(image.Rect(0, 0, w, h))
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// The original layout: refs(unc).p, the refer and COCO instances, MAttNet
+// proposals and COCO_train2014 images (internal/data/refcoco's fixtures:
+// refs 0 and 4 are train refs on image 1001 with 3 sentences, ref 2 the val
+// ref on image 1002).
+func TestDataCheckRefCOCOOriginal(t *testing.T) {
+	root := t.TempDir()
+	src := "../../internal/data/refcoco/testdata/"
+	for _, f := range []string{"refcoco+/refs(unc).p", "refcoco+/instances.json", "annotations/instances_train2014.json",
+		"refcoco+/proposal/res101_coco_minus_refer_notime_dets.json"} {
+		copyTo(t, src+f, filepath.Join(root, f))
+	}
+	imgA := filepath.Join(root, "train2014/COCO_train2014_000000001001.jpg")
+	writeJPEG(t, imgA, 640, 480)
+	writeJPEG(t, filepath.Join(root, "train2014/COCO_train2014_000000001002.jpg"), 500, 375)
+	cfg := filepath.Join(root, "ref.yaml")
+	yml := "MODULE: ResNetVLBERT\nDATASET:\n  DATASET: refcoco+\n  DATASET_PATH: '" + root + "'\n  TRAIN_IMAGE_SET: train\n  VAL_IMAGE_SET: val\n" +
+		"  TRAIN_BOXES: proposal+gt\n  VAL_BOXES: proposal\n  ADD_IMAGE_AS_A_BOX: true\n"
+	if err := os.WriteFile(cfg, []byte(yml), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCheck(t, cfg, "train")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	refsPath := filepath.Join(root, "refcoco+/refs(unc).p")
+	wantLines(t, out,
+		"refcoco+ "+refsPath+": 5 refs: train 2 refs (3 sentences), testA 1 refs (1 sentences), val 1 refs (1 sentences), testB 1 refs (2 sentences)",
+		"refcoco+ train (train): 3 expressions of 2 refs; checking 3",
+		"candidate boxes per image (proposal+gt, image box included): min 6, mean 6.0, max 6 over 1 images",
+		// The GT box itself and one proposal overlap each referred object.
+		"per expression: min 2, mean 2.0, max 2; 0 expressions have none",
+		"training loader: not run: ", "ok (")
+
+	// A missing image fails each of its expressions, named by ref and sentence.
+	mustRemove(t, imgA)
+	out, err = runCheck(t, cfg, "train")
+	if err == nil || !strings.Contains(err.Error(), "3 problems") {
+		t.Fatalf("missing image: %v\n%s", err, out)
+	}
+	wantLines(t, out, "problem: "+refsPath+": ref_id 0 sent_id ", "(image 1001): image: ", imgA)
 }
