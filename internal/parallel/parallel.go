@@ -39,6 +39,8 @@ type task struct {
 	wg     *sync.WaitGroup
 }
 
+var wgPool = sync.Pool{New: func() any { return new(sync.WaitGroup) }}
+
 var (
 	tasks     = make(chan task) // unbuffered: a send succeeds only when a worker is idle
 	poolMu    sync.Mutex
@@ -86,9 +88,13 @@ func For(n, minChunk int, fn func(lo, hi int)) {
 		return
 	}
 	ensureWorkers(workers - 1)
-	var wg sync.WaitGroup
+	// The wait group lives on the heap (pooled, so still no allocation):
+	// a goroutine's stack can move while it waits (the GC shrinks stacks of
+	// parked goroutines, calls grow them), and a worker's Done on the old
+	// stack copy would be lost, leaving Wait blocked forever.
+	wgp := wgPool.Get().(*sync.WaitGroup)
+	defer wgPool.Put(wgp)
 	fnp := (*func(int, int))(noescape(unsafe.Pointer(&fn)))
-	wgp := (*sync.WaitGroup)(noescape(unsafe.Pointer(&wg)))
 	for w := 1; w < workers; w++ {
 		lo, hi := w*n/workers, (w+1)*n/workers
 		wgp.Add(1)
