@@ -819,6 +819,10 @@ func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts data
 
 	// Refs whose image or object is missing are problems; the rest make the
 	// database, exactly as the trainer builds it.
+	byID := make(map[int64]*refcoco.Ref, len(refs))
+	for i := range refs {
+		byID[refs[i].RefID] = &refs[i] // the last of a duplicated id, as refer.py's dict
+	}
 	var good []refcoco.Ref
 	nrefs := 0
 	seen := map[int64]bool{}
@@ -833,7 +837,7 @@ func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts data
 			}
 			seen[id] = true
 			nrefs++
-			r := refByID(refs, id)
+			r := byID[id]
 			ok := true
 			if _, in := coco.Images[r.ImageID]; !in {
 				c.problem("%s: ref_id %d: image %d is not in %s", refsPath, r.RefID, r.ImageID, cocoPath)
@@ -858,7 +862,7 @@ func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts data
 	n := opts.limit(len(samples))
 	fmt.Fprintf(c.out, "refcoco+ %s (%s): %d expressions of %d refs; checking %d\n", opts.Mode, set, len(samples), nrefs, n)
 
-	var exprLen, cands, pos stat
+	var exprLen, cands, gtPerImage, propPerImage, pos stat
 	var cov coverage
 	noPos := 0
 	type cand struct {
@@ -884,10 +888,15 @@ func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts data
 		}
 		cd, done := perImage[s.ImageID]
 		if !done {
-			cd.boxes, cd.err = refCandidates(fs, cfg, world, s, boxSrc, coco, props)
+			var nprop int
+			cd.boxes, nprop, cd.err = refCandidates(fs, cfg, world, s, boxSrc, coco, props)
 			perImage[s.ImageID] = cd
 			if cd.err == nil {
 				cands.add(len(cd.boxes) / 4)
+				gtPerImage.add(len(coco.ImageAnnotations(s.ImageID)))
+				if nprop >= 0 {
+					propPerImage.add(nprop)
+				}
 			}
 		}
 		if cd.err != nil {
@@ -914,6 +923,11 @@ func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts data
 		imgBox = ", image box included"
 	}
 	fmt.Fprintf(c.out, "refcoco+ %s: candidate boxes per image (%s%s): %v over %d images\n", opts.Mode, src, imgBox, cands, len(perImage))
+	prop := "not used"
+	if propPerImage.n > 0 {
+		prop = propPerImage.String()
+	}
+	fmt.Fprintf(c.out, "refcoco+ %s: gt boxes per image: %v; proposals per image: %s\n", opts.Mode, gtPerImage, prop)
 	fmt.Fprintf(c.out, "refcoco+ %s: expression wordpieces: %v; vocabulary: %v\n", opts.Mode, exprLen, cov)
 	fmt.Fprintf(c.out, "refcoco+ %s: positive candidates (IoU > 0.5 with the referred box) per expression: %v; %d expressions have none\n", opts.Mode, pos, noPos)
 	if noPos > 0 {
@@ -925,31 +939,23 @@ func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts data
 	return nil
 }
 
-func refByID(refs []refcoco.Ref, id int64) *refcoco.Ref {
-	var r *refcoco.Ref
-	for i := range refs {
-		if refs[i].RefID == id {
-			r = &refs[i] // the last, as refer.py's dict
-		}
-	}
-	return r
-}
-
 // refCandidates returns the candidate boxes of s as [k, 4] x1, y1, x2, y2 in
-// original pixels (image box first when configured) and checks the files
+// original pixels (image box first when configured) and the number of
+// proposals of its image (-1 when src does not use them), and checks the files
 // training reads for its image: a world's precomputed feature file (its
 // detections are the proposals), else the COCO image.
-func refCandidates(fs *zipfs.FS, cfg *config.Config, world bool, s *refcoco.Sample, src refcoco.BoxSource, coco *refcoco.Instances, props refcoco.Proposals) ([]float32, error) {
+func refCandidates(fs *zipfs.FS, cfg *config.Config, world bool, s *refcoco.Sample, src refcoco.BoxSource, coco *refcoco.Instances, props refcoco.Proposals) ([]float32, int, error) {
 	ds := cfg.Dataset()
+	nprop := -1
 	if world {
 		path := synthFeatureFile(ds.DatasetPath, s.ImageID)
 		rec, err := features.LoadJSON(fs, path, features.Options{Features: cfg.Network.ImageFeatPrecomputed})
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 		if !cfg.Network.ImageFeatPrecomputed {
 			if err := checkImage(fs, filepath.Join(ds.DatasetPath, synth.Layout.Images, fmt.Sprintf("%d.png", s.ImageID))); err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 		}
 		var boxes []float32
@@ -958,25 +964,30 @@ func refCandidates(fs *zipfs.FS, cfg *config.Config, world bool, s *refcoco.Samp
 		}
 		if src != refcoco.BoxesGT {
 			boxes = append(boxes, rec.Boxes...)
+			nprop = rec.NumBoxes
 		}
 		if src != refcoco.BoxesProposal {
 			gt, err := refcoco.Candidates(s, refcoco.BoxesGT, coco, nil, false)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			boxes = append(boxes, gt...)
 		}
-		return boxes, nil
+		return boxes, nprop, nil
 	}
 	// refcoco.py: every image is DATASET_PATH/train2014/COCO_train2014_{id:012d}.jpg.
 	path, err := vqa.Catalog{DataPath: ds.DatasetPath, ZipMode: ds.ZipMode}.ImageFile("train2014", s.ImageID)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if err := checkImage(fs, path); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	return refcoco.Candidates(s, src, coco, props, ds.AddImageAsABox)
+	boxes, err := refcoco.Candidates(s, src, coco, props, ds.AddImageAsABox)
+	if src != refcoco.BoxesGT {
+		nprop = len(props[s.ImageID])
+	}
+	return boxes, nprop, err
 }
 
 // checkImage decodes an image's header.

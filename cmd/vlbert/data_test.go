@@ -444,6 +444,7 @@ func TestDataCheckRefCOCOOriginal(t *testing.T) {
 		"refcoco+ "+refsPath+": 5 refs: train 2 refs (3 sentences), testA 1 refs (1 sentences), val 1 refs (1 sentences), testB 1 refs (2 sentences)",
 		"refcoco+ train (train): 3 expressions of 2 refs; checking 3",
 		"candidate boxes per image (proposal+gt, image box included): min 6, mean 6.0, max 6 over 1 images",
+		"refcoco+ train: gt boxes per image: min 3, mean 3.0, max 3; proposals per image: min 2, mean 2.0, max 2",
 		// The GT box itself and one proposal overlap each referred object.
 		"per expression: min 2, mean 2.0, max 2; 0 expressions have none",
 		"training loader: not run: ", "ok (")
