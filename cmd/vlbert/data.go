@@ -134,7 +134,10 @@ func runDataCheck(ctx context.Context, opts dataCheckOptions, out io.Writer) err
 	}
 	if c.problems > 0 {
 		fmt.Fprintf(out, "%s, %s\n", plural(c.problems, "problem"), plural(c.warnings, "warning"))
-		return fmt.Errorf("data check: %s (the first %d are listed above)", plural(c.problems, "problem"), min(c.problems, maxReportedErrors))
+		if c.problems > maxReportedErrors {
+			return fmt.Errorf("data check: %s (the first %d are listed above)", plural(c.problems, "problem"), maxReportedErrors)
+		}
+		return fmt.Errorf("data check: %s (listed above)", plural(c.problems, "problem"))
 	}
 	fmt.Fprintf(out, "ok (%s)\n", plural(c.warnings, "warning"))
 	return nil

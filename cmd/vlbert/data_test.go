@@ -1,6 +1,7 @@
 package main
 
 import (
+	"archive/zip"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -456,4 +457,51 @@ func TestDataCheckRefCOCOOriginal(t *testing.T) {
 		t.Fatalf("missing image: %v\n%s", err, out)
 	}
 	wantLines(t, out, "problem: "+refsPath+": ref_id 0 sent_id ", "(image 1001): image: ", imgA)
+}
+
+// ZIP_MODE: images and metadata are members of DATASET_PATH/vcr1images.zip,
+// under vcr1images/.
+func TestDataCheckVCRZip(t *testing.T) {
+	dir, cfg := vcrWorld(t)
+	vdir := filepath.Join(dir, synth.Layout.VCR)
+	f, err := os.Create(filepath.Join(vdir, "vcr1images.zip"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw := zip.NewWriter(f)
+	err = filepath.WalkDir(filepath.Join(vdir, "vcr1images"), func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(vdir, p)
+		w, err := zw.Create(filepath.ToSlash(rel))
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	if err := os.RemoveAll(filepath.Join(vdir, "vcr1images")); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(cfg)
+	if err := os.WriteFile(cfg, bytes.Replace(b, []byte("DATASET:\n"), []byte("DATASET:\n  ZIP_MODE: true\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCheck(t, cfg, "val")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	wantLines(t, out, "vcr val: built 6 of 6 questions on 3 images", "ok (0 warnings)")
 }
