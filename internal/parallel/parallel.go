@@ -4,9 +4,10 @@
 // contiguous chunk so that results are deterministic whatever the thread count
 // (each output element is written by exactly one worker, in the same order).
 //
-// For allocates nothing in the steady state: workers are long-lived, and the loop
-// body and the wait group are passed to them by pointer without escaping (For does
-// not return before every chunk has run, so the pointers never outlive the call).
+// Workers are long-lived, so a call costs no goroutine start. The loop body escapes
+// to the heap (one small allocation per call when it captures variables): handing a
+// pointer into the caller's stack to another goroutine is unsafe, because the
+// runtime may move that stack (growth, or shrinking during GC) while workers run.
 // A chunk that finds no idle worker runs on the calling goroutine, so nested For
 // calls never deadlock.
 package parallel
@@ -15,7 +16,6 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
-	"unsafe"
 )
 
 var threads atomic.Int32
@@ -94,7 +94,7 @@ func For(n, minChunk int, fn func(lo, hi int)) {
 	// stack copy would be lost, leaving Wait blocked forever.
 	wgp := wgPool.Get().(*sync.WaitGroup)
 	defer wgPool.Put(wgp)
-	fnp := (*func(int, int))(noescape(unsafe.Pointer(&fn)))
+	fnp := &fn
 	for w := 1; w < workers; w++ {
 		lo, hi := w*n/workers, (w+1)*n/workers
 		wgp.Add(1)

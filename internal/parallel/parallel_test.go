@@ -1,9 +1,6 @@
 package parallel
 
-import (
-	"runtime"
-	"testing"
-)
+import "testing"
 
 func TestForCoversRangeOnce(t *testing.T) {
 	for _, th := range []int{1, 2, 3, 8} {
@@ -47,23 +44,34 @@ func TestForNestedDoesNotDeadlock(t *testing.T) {
 	}
 }
 
-func TestForAllocatesNothing(t *testing.T) {
-	if runtime.GOARCH != "amd64" {
-		t.Skip("zero-allocation For needs the amd64 noescape helper")
-	}
-	prev := SetThreads(2)
+// TestForSurvivesStackMoves runs loop bodies that grow the caller's stack while
+// workers hold the body: a body or wait group left on the moving stack would be
+// read stale and lose updates or hang.
+func TestForSurvivesStackMoves(t *testing.T) {
+	prev := SetThreads(4)
 	defer SetThreads(prev)
-	data := make([]float32, 1<<12)
-	allocs := testing.AllocsPerRun(100, func() {
-		For(len(data), 64, func(lo, hi int) {
+	for round := 0; round < 200; round++ {
+		sum := make([]int, 4)
+		For(4, 1, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				data[i] += 1
+				sum[i] = deep(200 + round)
 			}
 		})
-	})
-	if allocs != 0 {
-		t.Fatalf("For allocates %.1f times per call", allocs)
+		for i, v := range sum {
+			if v != 200+round {
+				t.Fatalf("round %d chunk %d: %d", round, i, v)
+			}
+		}
 	}
+}
+
+//go:noinline
+func deep(n int) int {
+	var pad [64]byte
+	if n == 0 {
+		return int(pad[0])
+	}
+	return deep(n-1) + 1 + int(pad[n%64])
 }
 
 func BenchmarkForOverhead(b *testing.B) {
