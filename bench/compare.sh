@@ -18,7 +18,9 @@
 #                           OPENBLAS_CORETYPE unset, anything else sets it (Zen, Haswell,
 #                           ...); append ":foreach" for AdamW(foreach=True) and/or
 #                           ":passive" for OMP_WAIT_POLICY=PASSIVE (no OpenMP spin-waiting,
-#                           which matters on a loaded machine), e.g. "Haswell:passive:foreach"
+#                           which matters on a loaded machine), ":openmp" for Debian's
+#                           OpenMP build of OpenBLAS (its threads then obey the OpenMP wait
+#                           policy; the default pthread build spins), e.g. "default:openmp:passive"
 #   RESULTS [bench/results/compare-<UTC time>.jsonl]  PYTHON [/usr/bin/python3]
 #   VLBERT [build ./cmd/vlbert into a temp dir]
 #
@@ -67,6 +69,7 @@ run_torch() { # THREADS MODE ROUND CONFIG
   [ "$2" = train ] && args+=(--train)
   [[ "$4" == *:foreach* ]] && args+=(--foreach)
   [[ "$4" == *:passive* ]] && env+=("OMP_WAIT_POLICY=PASSIVE")
+  [[ "$4" == *:openmp* ]] && env+=("LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
   [ "$ct" != default ] && env+=("OPENBLAS_CORETYPE=$ct")
   load=$(cut -d' ' -f1 /proc/loadavg)
   echo "# round $3 threads $1 $2: torch $4 (load $load)" >&2
