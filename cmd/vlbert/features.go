@@ -163,6 +163,9 @@ func runFeatures(ctx context.Context, o featuresOptions, stdout io.Writer) error
 		return fmt.Errorf("features: %d of %d images have problems:\n  %s", len(problems), len(jobs), strings.Join(short10(problems), "\n  "))
 	}
 
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	cfg := visual.ResNet101C4()
 	if o.netCfg != nil {
 		cfg = *o.netCfg

@@ -417,3 +417,37 @@ func FuzzParseBoxes(f *testing.F) {
 		}
 	})
 }
+
+func TestFeaturesCancelled(t *testing.T) {
+	images, boxes, out := featDir(t, map[string][]byte{"a.jpg": chelsea(t)}, `{"a.jpg": [[0,0,5,5]]}`)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := runFeatures(ctx, tinyOpts(images, boxes, out), &bytes.Buffer{})
+	if err != context.Canceled {
+		t.Fatalf("error %v, want context.Canceled", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "a.json")); err == nil {
+		t.Fatal("a cancelled run wrote a file")
+	}
+}
+
+func TestFeatureProgressTerminal(t *testing.T) {
+	var b bytes.Buffer
+	p := &featureProgress{w: &b, terminal: true, total: 2}
+	p.step()
+	p.line("features: x.jpg: skipped")
+	p.step()
+	p.finish()
+	s := b.String()
+	if strings.Count(s, "\r\033[K") < 3 || !strings.Contains(s, "2/2 images") || !strings.HasSuffix(s, "\n") ||
+		!strings.Contains(s, "[==============================]") || !strings.Contains(s, "x.jpg: skipped\n") {
+		t.Fatalf("terminal output %q", s)
+	}
+	b.Reset()
+	p = &featureProgress{w: &b, total: 1}
+	p.step()
+	p.finish()
+	if strings.Contains(b.String(), "\r") || !strings.Contains(b.String(), "1/1 images") {
+		t.Fatalf("plain output %q", b.String())
+	}
+}
