@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -20,6 +21,7 @@ import (
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/features"
 	"github.com/vlbert/vlbert/internal/data/vqa"
+	"github.com/vlbert/vlbert/internal/npy"
 	"github.com/vlbert/vlbert/internal/tokenizer"
 	"github.com/vlbert/vlbert/internal/visual"
 	"github.com/vlbert/vlbert/internal/weights"
@@ -449,5 +451,47 @@ func TestFeatureProgressTerminal(t *testing.T) {
 	p.finish()
 	if strings.Contains(b.String(), "\r") || !strings.Contains(b.String(), "1/1 images") {
 		t.Fatalf("plain output %q", b.String())
+	}
+}
+
+// TestFeaturesMatchPyTorch runs `vlbert features` end to end (PNG decode, PIL
+// resize to 900x600, BGR/means, backbone, legacy RoIAlign, dilated head) with
+// the tiny network's original-format checkpoints, the raw ResNet state dict
+// (legacy torch.save) and the e2e checkpoint (zip format, head registered
+// twice), against PyTorch's features (internal/visual/testdata/make_tiny_ckpt.py).
+func TestFeaturesMatchPyTorch(t *testing.T) {
+	const td = "../../internal/visual/testdata/"
+	smallPNG, err := os.ReadFile(td + "chelsea_small.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := npy.ReadFile(td + "tiny_feats.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	images, boxes, out := featDir(t, map[string][]byte{"small.png": smallPNG},
+		`{"small.png": [[5, 4, 60.5, 50], [30, 10, 89, 59], [0, 0, 89, 59]]}`)
+	for _, ck := range []string{"tiny_resnet.model", "tiny_e2e.model"} {
+		o := tinyOpts(images, boxes, filepath.Join(out, ck))
+		o.tr, o.randomWeights, o.ckpt = nil, false, td+ck
+		if err := runFeatures(context.Background(), o, &bytes.Buffer{}); err != nil {
+			t.Fatalf("%s: %v", ck, err)
+		}
+		rec, err := features.LoadJSON(osReader{}, filepath.Join(out, ck, "small.json"), features.Options{Features: true, FeatureDim: 128})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(want.Shape, []int{rec.NumBoxes, rec.FeatureDim}) {
+			t.Fatalf("%s: features [%d, %d], PyTorch %v", ck, rec.NumBoxes, rec.FeatureDim, want.Shape)
+		}
+		var worst, scale float64
+		for i, v := range rec.Features {
+			worst = max(worst, math.Abs(float64(v)-float64(want.F32[i])))
+			scale = max(scale, math.Abs(float64(want.F32[i])))
+		}
+		if worst > 1e-5*scale+1e-6 {
+			t.Fatalf("%s: max |Go − PyTorch| = %g (largest feature %g)", ck, worst, scale)
+		}
+		t.Logf("%s: max |Go − PyTorch| = %.3g, largest feature %.3g", ck, worst, scale)
 	}
 }
