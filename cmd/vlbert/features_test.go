@@ -495,3 +495,25 @@ func TestFeaturesMatchPyTorch(t *testing.T) {
 		t.Logf("%s: max |Go − PyTorch| = %.3g, largest feature %.3g", ck, worst, scale)
 	}
 }
+
+// TestFeaturesUndilatedHead runs the stride-2 res5 head (--c5-dilated=false:
+// 7x7 output, AvgPool 7) and checks it differs from the dilated one.
+func TestFeaturesUndilatedHead(t *testing.T) {
+	images, boxes, out := featDir(t, map[string][]byte{"a.jpg": chelsea(t)}, `{"a.jpg": [[10, 10, 200, 200]]}`)
+	var recs []*features.Record
+	for _, dilated := range []bool{true, false} {
+		o := tinyOpts(images, boxes, filepath.Join(out, strconv.FormatBool(dilated)))
+		o.dilated = dilated
+		if err := runFeatures(context.Background(), o, &bytes.Buffer{}); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := features.LoadJSON(osReader{}, filepath.Join(out, strconv.FormatBool(dilated), "a.json"), features.Options{Features: true, FeatureDim: 128})
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, rec)
+	}
+	if slices.Equal(recs[0].Features, recs[1].Features) {
+		t.Fatal("dilated and undilated heads gave the same features")
+	}
+}
