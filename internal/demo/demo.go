@@ -34,6 +34,8 @@ const (
 	PhaseVQAScratch    = "vqa_scratch"
 	PhaseGround        = "ground"
 	PhaseGroundScratch = "ground_scratch"
+	PhaseVCR           = "vcr"
+	PhaseVCRScratch    = "vcr_scratch"
 	PhaseReport        = "report"
 )
 
@@ -46,6 +48,7 @@ type runner struct {
 	data  string
 	rep   *Report
 	start time.Time
+	cpu0  float64
 	step  int
 	steps int
 	runs  map[string]*runResult
@@ -82,9 +85,9 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}
 	parallel.SetThreads(runtime.NumCPU())
 	r := &runner{opts: opts, plan: plan, log: log, out: out, data: filepath.Join(out, "data"), start: time.Now(),
-		steps: 7, runs: map[string]*runResult{}}
+		runs: map[string]*runResult{}}
 	r.rep = &Report{Quick: opts.Quick, Plan: plan, PhaseSeconds: map[string]float64{}, Threads: parallel.Threads()}
-	cpu0 := cpuSeconds()
+	r.cpu0 = cpuSeconds()
 	fmt.Fprintf(log, "vlbert demo: output %s (%s plan, %d threads)\n", out, planName(opts.Quick), parallel.Threads())
 
 	if err := r.phase(PhaseData, "generate the synthetic world", r.world); err != nil {
@@ -98,16 +101,27 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	}); err != nil {
 		return nil, err
 	}
-	for _, j := range []job{
-		plan.vqaJob(out, r.data, pre.ckpt), plan.vqaJob(out, r.data, ""),
-		plan.groundJob(out, r.data, pre.ckpt), plan.groundJob(out, r.data, ""),
-	} {
+	jobs := []job{plan.vqaJob(out, r.data, pre.ckpt), plan.vqaJob(out, r.data, ""), plan.groundJob(out, r.data, pre.ckpt)}
+	if plan.AllScratch {
+		jobs = append(jobs, plan.groundJob(out, r.data, ""))
+	}
+	jobs = append(jobs, plan.vcrJob(out, r.data, pre.ckpt))
+	if plan.AllScratch {
+		jobs = append(jobs, plan.vcrJob(out, r.data, ""))
+	}
+	r.steps = len(jobs) + 3
+	what := map[string]string{
+		PhaseVQA: "fine-tune VQA from the pre-trained weights", PhaseVQAScratch: "train VQA from scratch (same steps and lr)",
+		PhaseGround: "fine-tune grounding (RefCOCO+ style) from the pre-trained weights", PhaseGroundScratch: "train grounding from scratch (same steps and lr)",
+		PhaseVCR: "fine-tune VCR-style Q→A (4 choices) from the pre-trained weights", PhaseVCRScratch: "train VCR-style Q→A from scratch (same steps and lr)",
+	}
+	for _, j := range jobs {
 		j := j
-		what := map[string]string{
-			PhaseVQA: "fine-tune VQA from the pre-trained weights", PhaseVQAScratch: "train VQA from scratch (same steps and lr)",
-			PhaseGround: "fine-tune grounding (RefCOCO+ style) from the pre-trained weights", PhaseGroundScratch: "train grounding from scratch (same steps and lr)",
-		}[j.name]
-		if err := r.phase(j.name, what, func() error { _, err := r.train(ctx, j); return err }); err != nil {
+		run := func() error { _, err := r.train(ctx, j); return err }
+		if j.template == "vcr.yaml" {
+			run = func() error { _, err := r.trainVCR(ctx, j); return err }
+		}
+		if err := r.phase(j.name, what[j.name], run); err != nil {
 			return nil, err
 		}
 	}
@@ -115,7 +129,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		return nil, err
 	}
 	r.rep.Seconds = time.Since(r.start).Seconds()
-	r.rep.CPUSeconds = cpuSeconds() - cpu0
+	r.rep.CPUSeconds = cpuSeconds() - r.cpu0
 	if err := r.writeJSON(); err != nil {
 		return nil, err
 	}

@@ -22,12 +22,14 @@ func writeHTML(path string, rp *Report) error {
 		curveSVG("Pre-training loss (MLM + MVRC)", rp, []string{PhasePretrain}),
 		curveSVG("VQA loss: pre-trained vs from scratch", rp, []string{PhaseVQA, PhaseVQAScratch}),
 		curveSVG("Grounding loss: pre-trained vs from scratch", rp, []string{PhaseGround, PhaseGroundScratch}),
+		curveSVG("VCR-style Q→A loss: pre-trained vs from scratch", rp, []string{PhaseVCR, PhaseVCRScratch}),
 	}
 	var names []string
 	for n := range rp.PhaseSeconds {
 		names = append(names, n)
 	}
-	order := map[string]int{PhaseData: 0, PhasePretrain: 1, PhaseVQA: 2, PhaseVQAScratch: 3, PhaseGround: 4, PhaseGroundScratch: 5, PhaseReport: 6}
+	order := map[string]int{PhaseData: 0, PhasePretrain: 1, PhaseVQA: 2, PhaseVQAScratch: 3, PhaseGround: 4, PhaseGroundScratch: 5,
+		PhaseVCR: 6, PhaseVCRScratch: 7, PhaseReport: 8}
 	sort.Slice(names, func(i, j int) bool { return order[names[i]] < order[names[j]] })
 	for _, n := range names {
 		page.Phases = append(page.Phases, phaseRow{n, rp.PhaseSeconds[n]})
@@ -75,10 +77,10 @@ func metricRows(rp *Report) []metricRow {
 			b(rp.VQAMajorityBaseline) + " (always “" + rp.VQAMajorityAnswer + "”)", beats(rp.VQAAccuracy, rp.VQAMajorityBaseline)},
 		{"Grounding (RefCOCO+ style)", "box accuracy @ IoU ≥ 0.5 (val)", fmtAcc(rp.GroundingAccuracy), fmtAcc(rp.GroundingFromScratch),
 			b(rp.GroundingRandomBaseline) + " (random box)", beats(rp.GroundingAccuracy, rp.GroundingRandomBaseline)},
-		{"VCR style (Q→A)", "4-choice accuracy (val)", fmtAcc(rp.VCRAccuracy), "—", b(rp.VCRRandomBaseline) + " (random choice)", beats(rp.VCRAccuracy, rp.VCRRandomBaseline)},
+		{"VCR style (Q→A)", "4-choice accuracy (val)", fmtAcc(rp.VCRAccuracy), fmtAcc(rp.VCRFromScratch), b(rp.VCRRandomBaseline) + " (random choice)", beats(rp.VCRAccuracy, rp.VCRRandomBaseline)},
 		{"Pre-training", "masked word accuracy, captions (val)", fmtAcc(rp.MLMAccuracy), "", "", rp.MLMAccuracy != nil},
 		{"Pre-training", "masked word accuracy, text-only (val)", fmtAcc(rp.MLMAccuracyTextOnly), "", "", rp.MLMAccuracyTextOnly != nil},
-		{"Pre-training", "masked region class accuracy (val)", fmtAcc(rp.MVRCAccuracy), "", fmt.Sprintf("%.1f%% (random class)", 100.0/24), rp.MVRCAccuracy != nil},
+		{"Pre-training", "masked region class accuracy (val)", fmtAcc(rp.MVRCAccuracy), "", fmt.Sprintf("%.1f%% (random class)", 100.0/24), beats(rp.MVRCAccuracy, 1.0/24)},
 	}
 }
 
@@ -133,7 +135,7 @@ func curveSVG(title string, rp *Report, runs []string) template.HTML {
 		}
 		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.8"/>`, d.String(), colors[i%len(colors)])
 		label := map[string]string{PhasePretrain: "pre-training", PhaseVQA: "from pre-trained", PhaseGround: "from pre-trained",
-			PhaseVQAScratch: "from scratch", PhaseGroundScratch: "from scratch"}[runs[i]]
+			PhaseVQAScratch: "from scratch", PhaseGroundScratch: "from scratch", PhaseVCR: "from pre-trained", PhaseVCRScratch: "from scratch"}[runs[i]]
 		fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%d" y2="%d" stroke="%s" stroke-width="3"/><text x="%g" y="%d" class="tick">%s</text>`,
 			W-padR-130, W-padR-112, 42+16*i, 42+16*i, colors[i%len(colors)], W-padR-106, 46+16*i, label)
 	}
@@ -236,9 +238,9 @@ then fine-tuned. All numbers are on the held-out val scenes. Whole run: {{f1 .R.
 
 <h2>Use the models</h2>
 <p>Checkpoints are in <code>checkpoints/</code> (vlbert's safetensors format, config embedded). For example:</p>
-<pre><code>vlbert vqa --ckpt {{.Dir}}/checkpoints/vqa.safetensors --features {{.Dir}}/data/frcnn/{{with index .Samples 0}}{{.SceneID}}{{end}}.json --question "how many shapes are there?"
+{{if .Samples}}<pre><code>vlbert vqa --ckpt {{.Dir}}/checkpoints/vqa.safetensors --features {{.Dir}}/data/frcnn/{{with index .Samples 0}}{{.SceneID}}{{end}}.json --question "how many shapes are there?"
 vlbert eval --cfg {{.Dir}}/configs/vqa.yaml --ckpt {{.Dir}}/checkpoints/vqa.safetensors
 vlbert ground --ckpt {{.Dir}}/checkpoints/ground.safetensors --features {{.Dir}}/data/frcnn/{{with index .Samples 0}}{{.SceneID}}{{end}}.json --expression "the red circle"
-vlbert serve --ckpt {{.Dir}}/checkpoints/vqa.safetensors</code></pre>
+vlbert serve --ckpt {{.Dir}}/checkpoints/vqa.safetensors</code></pre>{{end}}
 </body></html>
 `))

@@ -26,6 +26,7 @@ type Report struct {
 	GroundingRandomBaseline float64            `json:"grounding_random_baseline"`
 	GroundingFromScratch    *float64           `json:"grounding_accuracy_from_scratch"`
 	VCRAccuracy             *float64           `json:"vcr_accuracy"`
+	VCRFromScratch          *float64           `json:"vcr_accuracy_from_scratch"`
 	VCRRandomBaseline       float64            `json:"vcr_random_baseline"`
 	MLMAccuracy             *float64           `json:"mlm_accuracy"`      // caption rows (MLMAccWVC)
 	MLMAccuracyTextOnly     *float64           `json:"mlm_accuracy_text"` // text-only corpus rows (MLMAccAUX)
@@ -99,6 +100,10 @@ func (rp *Report) record(name string, rr *runResult) {
 		rp.GroundingAccuracy = get("RefAcc")
 	case PhaseGroundScratch:
 		rp.GroundingFromScratch = get("RefAcc")
+	case PhaseVCR:
+		rp.VCRAccuracy = get("Acc")
+	case PhaseVCRScratch:
+		rp.VCRFromScratch = get("Acc")
 	}
 }
 
@@ -126,7 +131,8 @@ func (rp *Report) summary(w io.Writer) {
 	line("VQA accuracy (from scratch)", rp.VQAAccuracyFromScratch, "")
 	line("grounding accuracy (pre-trained)", rp.GroundingAccuracy, fmt.Sprintf("(random box %.3f)", rp.GroundingRandomBaseline))
 	line("grounding accuracy (from scratch)", rp.GroundingFromScratch, "")
-	line("VCR accuracy", rp.VCRAccuracy, fmt.Sprintf("(random %.2f)", rp.VCRRandomBaseline))
+	line("VCR accuracy (pre-trained)", rp.VCRAccuracy, fmt.Sprintf("(random %.2f)", rp.VCRRandomBaseline))
+	line("VCR accuracy (from scratch)", rp.VCRFromScratch, "")
 	line("MLM accuracy (captions)", rp.MLMAccuracy, "")
 	line("MVRC accuracy", rp.MVRCAccuracy, "")
 }

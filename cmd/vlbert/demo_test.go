@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDemoQuick runs `vlbert demo --quick` end to end and checks that every
+// metric beats its baseline, the files are there, report.json parses, and the
+// saved checkpoints load in `vlbert vqa`, `vlbert ground` and `vlbert eval`.
+func TestDemoQuick(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the quick demo trains six small models (about a minute on two cores)")
+	}
+	out := t.TempDir()
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "--quick", "--out", out}, &stdout, &stderr); code != 0 {
+		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
+	}
+	log := stdout.String()
+	for _, want := range []string{"[1/7] data", "[2/7] pretrain", "[7/7] report done", "VQA accuracy"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("progress output lacks %q", want)
+		}
+	}
+	for _, f := range []string{"report.html", "report.json", "data/COMPLETE", "checkpoints/pretrain.safetensors",
+		"checkpoints/vqa.safetensors", "checkpoints/vqa_scratch.safetensors", "checkpoints/ground.safetensors",
+		"checkpoints/ground_scratch.safetensors", "configs/vqa.yaml"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s: %v", f, err)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out, "report.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatalf("report.json: %v", err)
+	}
+	num := func(k string) float64 {
+		v, ok := rep[k].(float64)
+		if !ok {
+			t.Errorf("report.json: %s = %v, want a number", k, rep[k])
+		}
+		return v
+	}
+	for _, c := range []struct{ metric, baseline string }{
+		{"vqa_accuracy", "vqa_majority_baseline"}, {"vqa_accuracy_from_scratch", "vqa_majority_baseline"},
+		{"grounding_accuracy", "grounding_random_baseline"},
+	} {
+		if m, base := num(c.metric), num(c.baseline); !(m > base) {
+			t.Errorf("%s = %.3f, not above %s = %.3f", c.metric, m, c.baseline, base)
+		}
+	}
+	if v := num("mlm_accuracy"); !(v > 0) {
+		t.Errorf("mlm_accuracy = %v", v)
+	}
+	if v := num("mvrc_accuracy"); !(v > 1.0/24) {
+		t.Errorf("mvrc_accuracy = %v, not above chance (1/24)", v)
+	}
+	if v := num("seconds"); !(v > 0) {
+		t.Errorf("seconds = %v", v)
+	}
+	if _, ok := rep["vcr_accuracy"]; !ok {
+		t.Error("report.json lacks vcr_accuracy (null when VCR did not run)")
+	}
+	html, err := os.ReadFile(filepath.Join(out, "report.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"<svg", "data:image/png;base64,", "Attention"} {
+		if !bytes.Contains(html, []byte(want)) {
+			t.Errorf("report.html lacks %q", want)
+		}
+	}
+	if bytes.Contains(html, []byte("http://")) && bytes.Contains(html, []byte("src=\"http")) {
+		t.Error("report.html fetches from the network")
+	}
+
+	// The checkpoints load in the other commands.
+	feat := filepath.Join(out, "data", "frcnn", "301.json")
+	stdout.Reset()
+	if code := run(context.Background(), []string{"vqa", "--ckpt", filepath.Join(out, "checkpoints", "vqa.safetensors"),
+		"--features", feat, "--question", "how many shapes are there?", "--json"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("vqa exit %d: %s", code, stderr.String())
+	}
+	var ans struct {
+		Answers []struct{ Answer string } `json:"answers"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &ans); err != nil || len(ans.Answers) == 0 || ans.Answers[0].Answer == "" {
+		t.Errorf("vqa output %q: %v", stdout.String(), err)
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"ground", "--ckpt", filepath.Join(out, "checkpoints", "ground.safetensors"),
+		"--features", feat, "--expression", "the red circle"}, &stdout, &stderr); code != 0 {
+		t.Errorf("ground exit %d: %s", code, stderr.String())
+	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"eval", "--cfg", filepath.Join(out, "configs", "vqa.yaml"),
+		"--ckpt", filepath.Join(out, "checkpoints", "vqa.safetensors")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("eval exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "SoftAcc=") {
+		t.Errorf("eval output %q", stdout.String())
+	}
+}
+
+func TestDemoFlags(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"demo", "extra"}, &stdout, &stderr); code != 2 {
+		t.Errorf("demo with an argument: exit %d, want 2", code)
+	}
+}
