@@ -295,7 +295,9 @@ func TestKillAndResume(t *testing.T) {
 	straightDir, dir := t.TempDir(), t.TempDir()
 	straight := run(t, context.Background(), childConfig(t, worldDir, straightDir), Options{StopAfter: killStop})
 
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute) // a stuck child cannot hang the test
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"="+dir, "VLBERT_TRAIN_CHILD_WORLD="+worldDir)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
