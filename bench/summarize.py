@@ -27,7 +27,7 @@ def main(paths):
         for r in rs:
             by[r["config"]][r["round"]] = r
         vl = by.get("vlbert", {})
-        print(f"{'config':22s} {'ms/step med':>11s} {'min':>8s} {'max':>8s} {'cpu ms':>8s} {'seq/s':>6s} "
+        print(f"{'config':28s} {'ms/step med':>11s} {'min':>8s} {'max':>8s} {'cpu ms':>8s} {'seq/s':>6s} "
               f"{'GFLOP/s':>7s} {'RSS MB':>6s}  {'wall ratio cfg/vlbert':>22s}  {'cpu ratio':>22s}")
         best = None
         for cfg in sorted(by, key=lambda c: (c != "vlbert", c)):
@@ -41,7 +41,7 @@ def main(paths):
             if cfg != "vlbert" and ratios and (best is None or med < best[1]):
                 best = (cfg, med, ratios, cratios)
             b = rs[0]["batch"]
-            print(f"{cfg:22s} {med:11.1f} {min(ms):8.1f} {max(ms):8.1f} "
+            print(f"{cfg:28s} {med:11.1f} {min(ms):8.1f} {max(ms):8.1f} "
                   f"{(statistics.median(cpu) if cpu else float('nan')):8.1f} {b / med * 1e3:6.2f} "
                   f"{rs[0]['flops_per_step'] / med / 1e6:7.1f} {max(r['peak_rss_mb'] for r in rr.values()):6.0f}  "
                   f"{(mmm(ratios) if cfg != 'vlbert' else ''):>22s}  {(mmm(cratios) if cfg != 'vlbert' else ''):>22s}")
