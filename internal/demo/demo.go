@@ -90,26 +90,29 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	r.cpu0 = cpuSeconds()
 	fmt.Fprintf(log, "vlbert demo: output %s (%s plan, %d threads)\n", out, planName(opts.Quick), parallel.Threads())
 
-	if err := r.phase(PhaseData, "generate the synthetic world", r.world); err != nil {
-		return nil, err
-	}
-	var pre *runResult
-	if err := r.phase(PhasePretrain, "pre-train VL-BERT (MLM + MVRC on captions, MLM on text-only corpus)", func() error {
-		var err error
-		pre, err = r.train(ctx, plan.pretrainJob(out, r.data))
-		return err
-	}); err != nil {
-		return nil, err
-	}
-	jobs := []job{plan.vqaJob(out, r.data, pre.ckpt), plan.vqaJob(out, r.data, ""), plan.groundJob(out, r.data, pre.ckpt)}
+	// The fine-tuning jobs start from the pre-training checkpoint's path.
+	preCkpt := filepath.Join(out, "checkpoints", PhasePretrain+".safetensors")
+	jobs := []job{plan.vqaJob(out, r.data, preCkpt), plan.vqaJob(out, r.data, ""), plan.groundJob(out, r.data, preCkpt)}
 	if plan.AllScratch {
 		jobs = append(jobs, plan.groundJob(out, r.data, ""))
 	}
-	jobs = append(jobs, plan.vcrJob(out, r.data, pre.ckpt))
+	jobs = append(jobs, plan.vcrJob(out, r.data, preCkpt))
 	if plan.AllScratch {
 		jobs = append(jobs, plan.vcrJob(out, r.data, ""))
 	}
 	r.steps = len(jobs) + 3
+	if err := r.phase(PhaseData, "generate the synthetic world", r.world); err != nil {
+		return nil, err
+	}
+	if err := r.phase(PhasePretrain, "pre-train VL-BERT (MLM + MVRC on captions, MLM on text-only corpus)", func() error {
+		pre, err := r.train(ctx, plan.pretrainJob(out, r.data))
+		if err == nil && pre.ckpt != preCkpt {
+			err = fmt.Errorf("pre-training checkpoint at %s, want %s", pre.ckpt, preCkpt)
+		}
+		return err
+	}); err != nil {
+		return nil, err
+	}
 	what := map[string]string{
 		PhaseVQA: "fine-tune VQA from the pre-trained weights", PhaseVQAScratch: "train VQA from scratch (same steps and lr)",
 		PhaseGround: "fine-tune grounding (RefCOCO+ style) from the pre-trained weights", PhaseGroundScratch: "train grounding from scratch (same steps and lr)",

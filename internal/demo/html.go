@@ -94,9 +94,15 @@ func curveSVG(title string, rp *Report, runs []string) template.HTML {
 	series := make([][]Point, len(runs))
 	for i, name := range runs {
 		series[i] = smooth(rp.Runs[name].Curve, 5)
-		for _, p := range series[i] {
+		for k, p := range series[i] {
 			xmax = max(xmax, p.Step)
-			ymin, ymax = math.Min(ymin, p.Loss), math.Max(ymax, p.Loss)
+			ymin = math.Min(ymin, p.Loss)
+			// The first batches' loss (BCE over untrained answers) would
+			// flatten the rest of the curve: the axis starts after them and
+			// the line is clipped at the top.
+			if k >= len(series[i])/20 {
+				ymax = math.Max(ymax, p.Loss)
+			}
 		}
 	}
 	var b strings.Builder
@@ -111,7 +117,7 @@ func curveSVG(title string, rp *Report, runs []string) template.HTML {
 	}
 	ymin = math.Max(0, ymin-0.05*(ymax-ymin))
 	x := func(s int64) float64 { return padL + (W-padL-padR)*float64(s)/float64(xmax) }
-	y := func(v float64) float64 { return padT + (H-padT-padB)*(1-(v-ymin)/(ymax-ymin)) }
+	y := func(v float64) float64 { return padT + (H-padT-padB)*(1-(math.Min(v, ymax)-ymin)/(ymax-ymin)) }
 	fmt.Fprintf(&b, `<rect x="%g" y="%g" width="%g" height="%g" class="frame"/>`, padL, padT, W-padL-padR, H-padT-padB)
 	for k := 0; k <= 4; k++ {
 		v := ymin + (ymax-ymin)*float64(k)/4
@@ -200,7 +206,8 @@ then fine-tuned. All numbers are on the held-out val scenes. Whole run: {{f1 .R.
 <table><tr><th>task</th><th>metric</th><th>pre-trained + fine-tuned</th><th>from scratch (same steps, lr)</th><th>baseline</th></tr>
 {{range .Metrics}}<tr><td>{{.Task}}</td><td>{{.Metric}}</td><td class="num {{if .Good}}good{{end}}">{{.Pre}}</td><td class="num">{{.Scratch}}</td><td class="num">{{.Base}}</td></tr>
 {{end}}</table>
-<p class="sub">Val set: {{.R.Counts.ValQuestions}} VQA questions, {{.R.Counts.ValReferences}} referring expressions.
+<p class="sub">Val set: {{.R.Counts.ValQuestions}} VQA questions, {{.R.Counts.ValReferences}} referring expressions, {{.R.Counts.ValVCR}} VCR-style questions.
+VCR-style text replaces an object reference by its detection's class name, as the original does; in this world that name is the shape, so its shape questions can be read off the text, its colour questions cannot.
 {{range .R.Missing}}<br>Not in this run: {{.}}{{end}}</p>
 
 <h2>Training curves</h2>

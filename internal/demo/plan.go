@@ -47,13 +47,13 @@ type Plan struct {
 func FullPlan() Plan {
 	return Plan{
 		World:      synth.DefaultConfig(),
-		Model:      Model{Hidden: 128, Layers: 3, Heads: 4, Intermediate: 256},
+		Model:      Model{Hidden: 128, Layers: 2, Heads: 4, Intermediate: 256},
 		TextLen:    20,
 		TextRows:   8,
-		Pretrain:   Phase{Epochs: 2, Batch: 32, LR: 5e-5, Warmup: 20},
-		VQA:        Phase{Epochs: 3, Batch: 32, LR: 5e-5, Warmup: 20},
-		Ground:     Phase{Epochs: 5, Batch: 32, LR: 5e-5, Warmup: 20},
+		Pretrain:   Phase{Epochs: 2, Batch: 32, LR: 5e-5, Warmup: 10},
+		VQA:        Phase{Epochs: 4, Batch: 32, LR: 5e-5, Warmup: 20},
 		VCR:        Phase{Epochs: 5, Batch: 32, LR: 5e-5, Warmup: 20},
+		Ground:     Phase{Epochs: 4, Batch: 32, LR: 5e-5, Warmup: 20},
 		Samples:    6,
 		AllScratch: true,
 	}
@@ -72,7 +72,7 @@ func QuickPlan() Plan {
 		Pretrain: Phase{Epochs: 2, Batch: 16, LR: 1e-4, Warmup: 5},
 		VQA:      Phase{Epochs: 3, Batch: 16, LR: 1e-4, Warmup: 5},
 		Ground:   Phase{Epochs: 5, Batch: 16, LR: 1e-4, Warmup: 5},
-		VCR:      Phase{Epochs: 3, Batch: 16, LR: 1e-4, Warmup: 5},
+		VCR:      Phase{Epochs: 6, Batch: 16, LR: 1e-4, Warmup: 5},
 		Samples:  4,
 	}
 }
@@ -100,6 +100,12 @@ func (p Plan) modelSets(out string) []string {
 		// No dropout: the world is small and clean, and with dropout the
 		// short fine-tunes barely leave the answer prior.
 		"NETWORK.VLBERT.hidden_dropout_prob=0", "NETWORK.VLBERT.attention_probs_dropout_prob=0",
+		// The original starts the regions' visual LayerNorm gamma at 0 (the
+		// visual input fades in while BERT's language weights are kept); from
+		// scratch the answers then stay at the language prior for hundreds of
+		// steps. Regions get their features at full strength from the start;
+		// the whole-image feature added to every text token still fades in.
+		"NETWORK.VLBERT.visual_scale_object_init=1.0",
 	}
 }
 

@@ -52,6 +52,7 @@ type Counts struct {
 	ValScenes     int `json:"val_scenes"`
 	ValQuestions  int `json:"val_vqa_questions"`
 	ValReferences int `json:"val_referring_expressions"`
+	ValVCR        int `json:"val_vcr_questions"`
 }
 
 // RunInfo is one training phase in report.json.

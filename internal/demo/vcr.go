@@ -284,6 +284,7 @@ func (r *runner) trainVCR(ctx context.Context, j job) (*runResult, error) {
 		return nil, err
 	}
 	m.InitWeights(uint64(cfg.RNGSeed))
+	r.rep.Counts.ValVCR = len(task.anns["val"])
 	if j.from != "" {
 		rep, err := train.LoadPartial(m, j.from, cfg.Network.PartialPretrainPrefixChanges)
 		if err != nil {
