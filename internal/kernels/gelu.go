@@ -17,6 +17,16 @@ func GELUForward(out, inp []float32) {
 
 func geluRange(o, x []float32) {
 	o = o[:len(x)]
+	if useAVX2 {
+		geluRangeAVX2(o, x)
+		return
+	}
+	geluRangeGo(o, x)
+}
+
+// geluRangeGo is the portable float64 version (piecewise tables).
+func geluRangeGo(o, x []float32) {
+	o = o[:len(x)]
 	for i, v := range x {
 		o[i] = float32(float64(v) * geluCDF(float64(v)))
 	}
@@ -38,6 +48,16 @@ func GELUBackward(dinp, inp, dout []float32) {
 }
 
 func geluBackRange(o, x, d []float32) {
+	o, d = o[:len(x)], d[:len(x)]
+	if useAVX2 {
+		geluBackRangeAVX2(o, x, d)
+		return
+	}
+	geluBackRangeGo(o, x, d)
+}
+
+// geluBackRangeGo is the portable float64 version (piecewise tables).
+func geluBackRangeGo(o, x, d []float32) {
 	o, d = o[:len(x)], d[:len(x)]
 	for i, v := range x {
 		o[i] = float32(float64(d[i]) * geluGrad(float64(v)))
@@ -71,9 +91,39 @@ func biasGELURows(out, pre, inp, bias []float32, lo, hi, C int) {
 	for n := lo; n < hi; n++ {
 		x, p, o := inp[n*C:(n+1)*C], pre[n*C:(n+1)*C], out[n*C:(n+1)*C]
 		for i, v := range x {
-			s := v + bias[i]
-			p[i] = s
-			o[i] = float32(float64(s) * geluCDF(float64(s)))
+			p[i] = v + bias[i]
 		}
+		geluRange(o, p)
+	}
+}
+
+// geluRangeAVX2 runs the AVX2 kernel on whole vectors and on a padded copy of the
+// last len%8 elements, so every element gets the same arithmetic wherever a parallel
+// chunk boundary falls (results do not depend on the thread count).
+func geluRangeAVX2(o, x []float32) {
+	n8 := len(x) &^ 7
+	if n8 > 0 {
+		geluAVX2(&o[0], &x[0], n8)
+	}
+	if r := len(x) - n8; r > 0 {
+		var bx, bo [8]float32
+		copy(bx[:], x[n8:])
+		geluAVX2(&bo[0], &bx[0], 8)
+		copy(o[n8:], bo[:r])
+	}
+}
+
+// geluBackRangeAVX2 is geluRangeAVX2 for the backward kernel.
+func geluBackRangeAVX2(o, x, d []float32) {
+	n8 := len(x) &^ 7
+	if n8 > 0 {
+		geluBackAVX2(&o[0], &x[0], &d[0], n8)
+	}
+	if r := len(x) - n8; r > 0 {
+		var bx, bd, bo [8]float32
+		copy(bx[:], x[n8:])
+		copy(bd[:], d[n8:])
+		geluBackAVX2(&bo[0], &bx[0], &bd[0], 8)
+		copy(o[n8:], bo[:r])
 	}
 }

@@ -1,0 +1,8 @@
+//go:build !amd64
+
+package kernels
+
+const useAVX2 = false
+
+func geluAVX2(out, inp *float32, n int)            { panic("kernels: geluAVX2 without AVX2") }
+func geluBackAVX2(dinp, inp, dout *float32, n int) { panic("kernels: geluBackAVX2 without AVX2") }
