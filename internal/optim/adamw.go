@@ -89,6 +89,41 @@ type adamKernel struct {
 }
 
 func (k *adamKernel) run(p, g, m, v []float32) {
+	if useAVX2 {
+		k.runAVX2(p, g, m, v)
+		return
+	}
+	k.runGo(p, g, m, v)
+}
+
+// runAVX2 runs adamwAVX2 on whole vectors and on a padded copy of the last len%8
+// elements (the same arithmetic for every element, wherever a chunk ends).
+func (k *adamKernel) runAVX2(p, g, m, v []float32) {
+	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
+	c := [7]float32{k.b1, k.ob1, k.b2, k.ob2, k.eps, k.negStep, k.negDecay}
+	decay := 0
+	if k.decay {
+		decay = 1
+	}
+	n8 := len(p) &^ 7
+	if n8 > 0 {
+		adamwAVX2(&p[0], &g[0], &m[0], &v[0], n8, &c, decay)
+	}
+	if r := len(p) - n8; r > 0 {
+		var bp, bg, bm, bv [8]float32
+		copy(bp[:], p[n8:])
+		copy(bg[:], g[n8:])
+		copy(bm[:], m[n8:])
+		copy(bv[:], v[n8:])
+		adamwAVX2(&bp[0], &bg[0], &bm[0], &bv[0], 8, &c, decay)
+		copy(p[n8:], bp[:r])
+		copy(m[n8:], bm[:r])
+		copy(v[n8:], bv[:r])
+	}
+}
+
+// runGo is the portable version; bit-identical to runAVX2.
+func (k *adamKernel) runGo(p, g, m, v []float32) {
 	b1, ob1, b2, ob2, eps, negStep, decay, negDecay := k.b1, k.ob1, k.b2, k.ob2, k.eps, k.negStep, k.decay, k.negDecay
 	g, m, v = g[:len(p)], m[:len(p)], v[:len(p)]
 	for j := range p {
@@ -150,7 +185,22 @@ func (o *AdamW) SetAdamState(i, step int, expAvg, expAvgSq []float32) error {
 	return nil
 }
 
-// fma32 is a·b+c with one rounding to float32 (through a float64 fused
-// multiply-add: the product is exact in float64; the final double rounding
-// can differ from a true float32 FMA only in rare halfway cases).
-func fma32(a, b, c float32) float32 { return float32(math.FMA(float64(a), float64(b), float64(c))) }
+// fma32 is a·b+c with one rounding to float32, as a float32 fused multiply-add
+// (VFMADD231PS) rounds. The product is exact in float64; the float64 sum s is
+// rounded to odd (when inexact, the neighbour of s with an odd last bit on the
+// side of the exact sum), so that the final rounding to float32 is correct even
+// where plain double rounding would hit a false halfway case.
+func fma32(a, b, c float32) float32 {
+	p, c64 := float64(a)*float64(b), float64(c)
+	s := p + c64
+	bb := s - p
+	e := (p - (s - bb)) + (c64 - bb) // exact s - (p + c) error (TwoSum); NaN for Inf/NaN s
+	if e != 0 && e == e && math.Float64bits(s)&1 == 0 {
+		if e > 0 {
+			s = math.Nextafter(s, math.Inf(1))
+		} else {
+			s = math.Nextafter(s, math.Inf(-1))
+		}
+	}
+	return float32(s)
+}
