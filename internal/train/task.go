@@ -78,6 +78,8 @@ func NewTask(cfg *config.Config, splits ...string) (Task, error) {
 		t, err = newVQATask(cfg, fs, rd, splits)
 	case model.TaskRefCOCO:
 		t, err = newRefCOCOTask(cfg, fs, rd, splits)
+	case model.TaskVCR:
+		t, err = newVCRTask(cfg, fs, rd, splits)
 	case model.TaskPretrain, model.TaskPretrainMultitask:
 		t, err = newPretrainTask(cfg, mc.Task == model.TaskPretrainMultitask, fs, rd, splits)
 	default:

@@ -5,6 +5,12 @@ import (
 	"math/rand/v2"
 )
 
+// VCRCategories is the object class list of the world's VCR data: the background,
+// then the shapes (an annotation's "objects" name each detection's shape).
+func VCRCategories() []string {
+	return append([]string{"__background__"}, Shapes...)
+}
+
 // VCRItem is a four-choice question about a scene in the VCR annotation style: token
 // lists mix words (string) and object references ([]int of detection indices).
 type VCRItem struct {

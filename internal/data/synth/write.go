@@ -21,7 +21,7 @@ import (
 
 // Layout names the files Write creates, relative to its directory.
 var Layout = struct {
-	Images, Features, CCTrain, CCVal, Corpus, VQA, Answers, RefCOCO, VCR, Complete string
+	Images, Features, CCTrain, CCVal, Corpus, VQA, Answers, RefCOCO, VCR, VCRCategories, Complete string
 }{
 	Images:   "images",           // {id}.png
 	Features: "frcnn",            // {id}.json, bottom-up-attention per-image features
@@ -32,7 +32,10 @@ var Layout = struct {
 	Answers:  "vqa/answers_vqa.txt",
 	RefCOCO:  "refcoco+", // refs(unc).p, instances.json
 	VCR:      "vcr",      // {split}.jsonl, vcr1images/synth/{id}.png|json
-	Complete: "COMPLETE", // written last: the data set is whole
+	// The VCR objects are shapes, not COCO classes: the list a VCR reader uses
+	// instead of COCO's (internal/data/vcr.CategoriesFile), background first.
+	VCRCategories: "vcr/categories.txt",
+	Complete:      "COMPLETE", // written last: the data set is whole
 }
 
 // QuestionsPerScene and CorpusLines size the derived text data.
@@ -74,6 +77,9 @@ func Write(w *World, dir string) error {
 		return err
 	}
 	if err := writeLines(filepath.Join(dir, Layout.Answers), AnswerVocab()); err != nil {
+		return err
+	}
+	if err := writeLines(filepath.Join(dir, Layout.VCRCategories), VCRCategories()); err != nil {
 		return err
 	}
 	if err := writeRefCOCO(rng, dir, w); err != nil {

@@ -1,5 +1,13 @@
 package vcr
 
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
 // Categories are the 81 COCO classes as VCR names them (no spaces), indexed as the
 // original category_to_idx: __background__ = 0 (used for the whole-image box).
 var Categories = [81]string{
@@ -32,4 +40,68 @@ func CategoryIndex(name string) (int, bool) {
 var GenderNeutralNames = [13]string{
 	"Casey", "Riley", "Jessie", "Jackie", "Avery", "Jaime", "Peyton", "Kerry", "Jody", "Kendall",
 	"Frankie", "Pat", "Quinn",
+}
+
+// CategoriesFile is the file in a VCR DATASET_PATH that, when present, replaces the
+// 81 COCO classes with the data set's own: one class name a line, the first
+// "__background__" (class 0, the whole-image box).
+const CategoriesFile = "categories.txt"
+
+// MaxCategories bounds a categories file.
+const MaxCategories = 1 << 16
+
+// ReadCategories reads a categories file (see CategoriesFile) and checks it.
+func ReadCategories(path string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("vcr: %w", err)
+	}
+	defer f.Close()
+	return ParseCategories(f, path)
+}
+
+// ParseCategories reads a categories list from r (name is used in errors): one
+// name a line, blank lines and surrounding spaces ignored, the first
+// "__background__", names unique and without spaces (VCR object names have none).
+func ParseCategories(r io.Reader, name string) ([]string, error) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 0, 4096), 4096)
+	var out []string
+	line := 0
+	for sc.Scan() {
+		line++
+		c := strings.TrimSpace(sc.Text())
+		if c == "" {
+			continue
+		}
+		if strings.ContainsAny(c, " \t") {
+			return nil, fmt.Errorf("vcr: %s:%d: class %q has a space", name, line, c)
+		}
+		if len(out) == MaxCategories {
+			return nil, fmt.Errorf("vcr: %s: more than %d classes", name, MaxCategories)
+		}
+		out = append(out, c)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("vcr: %s: %w", name, err)
+	}
+	if _, err := indexCategories(out); err != nil {
+		return nil, fmt.Errorf("%w (%s)", err, name)
+	}
+	return out, nil
+}
+
+// indexCategories maps each class to its index after checking the list.
+func indexCategories(cats []string) (map[string]int, error) {
+	if len(cats) < 2 || cats[0] != Categories[0] {
+		return nil, fmt.Errorf("vcr: a category list needs %q first and at least one class, got %d names", Categories[0], len(cats))
+	}
+	m := make(map[string]int, len(cats))
+	for i, c := range cats {
+		if _, dup := m[c]; dup {
+			return nil, fmt.Errorf("vcr: class %q listed twice", c)
+		}
+		m[c] = i
+	}
+	return m, nil
 }

@@ -52,6 +52,11 @@ type Options struct {
 	Names         NamePolicy
 	Polygon       PolygonRule
 	TestMode      bool // no labels; QA2R then yields 4 queries and skips truncation, as the original
+	// Categories names the object classes, index 0 the background (the whole-image
+	// box); an annotation's objects must be among them. Nil means the 81 COCO
+	// Categories of the original; a data set with its own classes lists them in a
+	// categories file (ReadCategories).
+	Categories []string
 }
 
 // DefaultOptions returns the options of the shipped VCR configs for task.
@@ -125,6 +130,8 @@ type Builder struct {
 	tok  *tokenizer.Tokenizer
 	opts Options
 
+	classes map[string]int // Options.Categories (or COCO's) by name
+
 	mu           sync.Mutex
 	personNameID int // next GenderNeutralNames index (NamesGlobalCounter)
 }
@@ -145,7 +152,14 @@ func NewBuilder(tok *tokenizer.Tokenizer, opts Options) (*Builder, error) {
 	case opts.Polygon != PolygonCrossing && opts.Polygon != PolygonInclusive:
 		return nil, fmt.Errorf("vcr: unknown polygon rule %d", opts.Polygon)
 	}
-	return &Builder{tok: tok, opts: opts}, nil
+	classes := categoryIndex
+	if opts.Categories != nil {
+		var err error
+		if classes, err = indexCategories(opts.Categories); err != nil {
+			return nil, err
+		}
+	}
+	return &Builder{tok: tok, opts: opts, classes: classes}, nil
 }
 
 // Build turns an annotation and its image's metadata into a Sample. imageW and imageH are
@@ -160,9 +174,9 @@ func (b *Builder) Build(a *Annotation, m *Metadata, imageW, imageH int) (*Sample
 	}
 	classes := make([]int, len(a.Objects))
 	for i, o := range a.Objects {
-		c, ok := CategoryIndex(o)
-		if !ok {
-			return fail("object %d has unknown class %q", i, o)
+		c, ok := b.classes[o]
+		if !ok || c == 0 {
+			return fail("object %d has unknown class %q (a data set with its own classes lists them in %s)", i, o, CategoriesFile)
 		}
 		classes[i] = c
 	}

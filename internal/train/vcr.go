@@ -1,0 +1,436 @@
+package train
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/vlbert/vlbert/internal/atomicfile"
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/data"
+	"github.com/vlbert/vlbert/internal/data/features"
+	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/vcr"
+	"github.com/vlbert/vlbert/internal/data/zipfs"
+	"github.com/vlbert/vlbert/internal/model"
+)
+
+// vcrTask is ResNetVLBERT on VCR (spec §1.6(c), §3.2): DATASET.TASK Q2A or
+// QA2R, four "[CLS] query [SEP] choice [SEP]" sequences per question, one
+// logit each (pooler → Linear(1)), softmax cross-entropy (or sigmoid BCE)
+// over the four; metric and host metric Acc.
+//
+// Only precomputed region features are supported: the original VCR runs its
+// ResNet end to end on the images, which this task does not. The features of
+// an image come from the bottom-up-attention file frcnn/{image}.json next to
+// the VCR directory (the synthetic world's layout), whose boxes must be the
+// metadata boxes in the same order; the whole-image box comes first with the
+// file's image_box_feature, else the mean of the box features (as VQA).
+type vcrTask struct {
+	shard
+	cfg     *config.Config
+	fs      *zipfs.FS
+	rd      features.Reader
+	task    vcr.Task
+	sets    map[string]*vcrSet
+	results []VCRResult
+}
+
+// vcrSet is one split: its annotations and how to build them.
+type vcrSet struct {
+	anns      []vcr.Annotation
+	b         *vcr.Builder
+	imgRoot   string // DATASET_PATH/IMAGE_SET: metadata_fn is relative to it
+	featDir   string // the per-image feature files
+	transform data.BoxTransform
+	test      bool
+}
+
+// vcrExample is one built question with its box rows.
+type vcrExample struct {
+	s       *vcr.Sample
+	boxes   []float32 // [n*(4+FeatureDim)], resized-image pixels
+	classes []int32   // [n]
+	n       int
+	imInfo  [4]float32
+}
+
+// vcrBatch is a collated batch. The model batch holds the first query; in
+// QA2R test mode queries[i] (question + answer i) replaces it per run.
+type vcrBatch struct {
+	m        model.VCRBatch
+	ids      []string
+	queries  [][]int32 // [NQ][B*LQ]
+	qtags    [][]int32
+	labelled bool
+}
+
+func (b *vcrBatch) Size() int { return b.m.Boxes.B }
+
+func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []string) (*vcrTask, error) {
+	ds := cfg.Dataset()
+	if !cfg.Network.ImageFeatPrecomputed {
+		return nil, fmt.Errorf("train: end-to-end VCR (ResNet on the images) is not supported; set NETWORK.IMAGE_FEAT_PRECOMPUTED true and provide per-image features (frcnn/{image}.json next to DATASET_PATH, as the synthetic world)")
+	}
+	t := &vcrTask{cfg: cfg, fs: fs, rd: rd, sets: map[string]*vcrSet{}}
+	switch ds.TaskName {
+	case "Q2A":
+		t.task = vcr.Q2A
+	case "QA2R":
+		t.task = vcr.QA2R
+	default:
+		return nil, fmt.Errorf("train: VCR DATASET.TASK %q: want Q2A or QA2R (they are trained as separate models)", ds.TaskName)
+	}
+	if ds.OnlyUseRelevantDets {
+		return nil, fmt.Errorf("train: VCR DATASET.ONLY_USE_RELEVANT_DETS true is not supported")
+	}
+	if ds.ZipMode {
+		return nil, fmt.Errorf("train: VCR with precomputed features does not read zip archives (DATASET.ZIP_MODE)")
+	}
+	if len(cfg.Scales) < 2 {
+		return nil, fmt.Errorf("train: SCALES needs (short side, max long side), got %v", cfg.Scales)
+	}
+	cats, err := vcrCategories(ds.DatasetPath)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Network.EnableCNNRegLoss && len(cats) > model.VCRObjectClasses {
+		return nil, fmt.Errorf("train: %d VCR classes but the CNN regularisation head has %d outputs; set NETWORK.ENABLE_CNN_REG_LOSS false", len(cats), model.VCRObjectClasses)
+	}
+	tok, err := Tokenizer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	for _, split := range splits {
+		set, ann, flip := ds.TrainImageSet, ds.TrainAnnotationFile, cfg.Train.FlipProb
+		switch split {
+		case "val":
+			set, ann, flip = ds.ValImageSet, ds.ValAnnotationFile, cfg.Val.FlipProb
+		case "test":
+			set, ann, flip = ds.TestImageSet, ds.TestAnnotationFile, cfg.Test.FlipProb
+		}
+		if ann == "" {
+			ann = split + ".jsonl"
+		}
+		test := split == "test"
+		anns, err := vcr.ReadAnnotations(filepath.Join(ds.DatasetPath, ann), test)
+		if err != nil {
+			return nil, err
+		}
+		opts := vcr.DefaultOptions(t.task)
+		opts.AddImageAsBox, opts.MaskSize, opts.TestMode, opts.Categories = ds.AddImageAsABox, max(ds.MaskSize, 1), test, cats
+		b, err := vcr.NewBuilder(tok, opts)
+		if err != nil {
+			return nil, err
+		}
+		t.sets[split] = &vcrSet{anns: anns, b: b, test: test,
+			imgRoot:   filepath.Join(ds.DatasetPath, set),
+			featDir:   filepath.Join(filepath.Dir(filepath.Clean(ds.DatasetPath)), synth.Layout.Features),
+			transform: data.BoxTransform{MinSize: cfg.Scales[0], MaxSize: cfg.Scales[1], FlipProb: flip},
+		}
+	}
+	return t, nil
+}
+
+// vcrCategories is the class list of the VCR data in dir: its categories file
+// when there is one, the synthetic world's shapes for a world written before
+// that file existed, else nil (the 81 COCO classes).
+func vcrCategories(dir string) ([]string, error) {
+	path := filepath.Join(dir, vcr.CategoriesFile)
+	if _, err := os.Stat(path); err == nil {
+		return vcr.ReadCategories(path)
+	}
+	if isSynthWorld(filepath.Dir(filepath.Clean(dir))) {
+		return synth.VCRCategories(), nil
+	}
+	return nil, nil
+}
+
+func (t *vcrTask) HostMetric() string { return "Acc" }
+
+func (t *vcrTask) MetricNames() []string {
+	return lossLoggerNames([]string{"Acc"}, lossLoggers(t.cfg))
+}
+
+func (t *vcrTask) Sampler(split string) (*data.Sampler, error) {
+	s, ok := t.sets[split]
+	if !ok {
+		return nil, fmt.Errorf("train: the vcr task was built without the %s split", split)
+	}
+	return t.sampler(t.cfg, split, len(s.anns), 0), nil
+}
+
+func (t *vcrTask) Load(ctx context.Context, split string, batches [][]int, epoch, first, global int) *data.Prefetcher[Batch] {
+	s := t.sets[split]
+	return data.LoadBatches(ctx, batches, epoch, first, uint64(t.cfg.RNGSeed), workers(t.cfg), 2*workers(t.cfg),
+		func(i int, rng *rand.Rand) (*vcrExample, error) { return t.example(s, i, rng) },
+		func(exs []*vcrExample) (Batch, error) { return collateVCR(exs, !s.test) })
+}
+
+// example builds annotation i of s: text and classes from the annotation and
+// its metadata, box features from the image's feature file.
+func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error) {
+	if i < 0 || i >= len(s.anns) {
+		return nil, fmt.Errorf("train: vcr example %d outside [0, %d)", i, len(s.anns))
+	}
+	a := &s.anns[i]
+	metaPath := filepath.Join(s.imgRoot, filepath.FromSlash(a.MetadataFn))
+	mb, err := t.fs.ReadFile(metaPath)
+	if err != nil {
+		return nil, fmt.Errorf("train: vcr annot_id %s: %w", a.AnnotID, err)
+	}
+	meta, err := vcr.ParseMetadata(strings.NewReader(string(mb)), metaPath)
+	if err != nil {
+		return nil, err
+	}
+	img := filepath.Base(filepath.FromSlash(a.ImgFn))
+	featPath := filepath.Join(s.featDir, strings.TrimSuffix(img, filepath.Ext(img))+".json")
+	rec, err := features.LoadJSON(t.rd, featPath, features.VQAOptions())
+	if err != nil {
+		return nil, fmt.Errorf("train: vcr annot_id %s: %w", a.AnnotID, err)
+	}
+	if rec.NumBoxes != len(a.Objects) || rec.FeatureDim != model.FeatureDim {
+		return nil, fmt.Errorf("train: vcr annot_id %s: %s has %d boxes of %d features, want %d boxes (one per object, in the metadata order) of %d",
+			a.AnnotID, featPath, rec.NumBoxes, rec.FeatureDim, len(a.Objects), model.FeatureDim)
+	}
+	smp, err := s.b.Build(a, meta, rec.ImageW, rec.ImageH)
+	if err != nil {
+		return nil, err
+	}
+	const stride = 4 + model.FeatureDim
+	n := smp.NumBoxes
+	first := n - rec.NumBoxes // 1 with the whole-image box
+	e := &vcrExample{s: smp, n: n, boxes: make([]float32, n*stride), classes: make([]int32, n)}
+	for r := 0; r < n; r++ {
+		row := e.boxes[r*stride:]
+		copy(row[:4], smp.Boxes[6*r:6*r+4])
+		e.classes[r] = int32(smp.Boxes[6*r+5])
+		if d := r - first; d >= 0 {
+			copy(row[4:stride], rec.Features[d*rec.FeatureDim:(d+1)*rec.FeatureDim])
+		}
+	}
+	if first == 1 {
+		if rec.ImageBoxFeature != nil {
+			copy(e.boxes[4:stride], rec.ImageBoxFeature)
+		} else {
+			data.MeanFeature(e.boxes[4:stride], e.boxes[stride:], rec.NumBoxes, stride, 4, rec.FeatureDim)
+		}
+	}
+	w0, h0 := rec.ImageW, rec.ImageH
+	if w0 <= 0 || h0 <= 0 {
+		w0, h0 = meta.Width, meta.Height
+	}
+	if w0 <= 0 || h0 <= 0 {
+		return nil, fmt.Errorf("train: vcr annot_id %s: no image size", a.AnnotID)
+	}
+	// VCR flips boxes (and masks) but not the text (spec §3.2).
+	e.imInfo, _ = s.transform.Apply(rng, e.boxes, n, stride, w0, h0)
+	return e, nil
+}
+
+// collateVCR pads a batch: boxes with -1 (VCR's validity test is
+// boxes[:, :, 3] > -0.5), wordpieces with 0, tags with -1.
+func collateVCR(exs []*vcrExample, labelled bool) (*vcrBatch, error) {
+	if len(exs) == 0 {
+		return nil, fmt.Errorf("train: empty vcr batch")
+	}
+	const stride = 4 + model.FeatureDim
+	B, NB, LQ, LA, NQ := len(exs), 0, 0, 0, len(exs[0].s.Queries)
+	for _, e := range exs {
+		if len(e.s.Queries) != NQ || len(e.s.Choices) != model.VCRChoices {
+			return nil, fmt.Errorf("train: vcr %s: %d queries and %d choices, want %d and %d", e.s.AnnotID, len(e.s.Queries), len(e.s.Choices), NQ, model.VCRChoices)
+		}
+		NB = max(NB, e.n)
+		for _, q := range e.s.Queries {
+			LQ = max(LQ, q.Len())
+		}
+		for _, c := range e.s.Choices {
+			LA = max(LA, c.Len())
+		}
+	}
+	b := &vcrBatch{labelled: labelled, ids: make([]string, B), m: model.VCRBatch{
+		Boxes:   model.Boxes{B: B, NB: NB, Data: make([]float32, B*NB*stride), ImInfo: make([]float32, 4*B), InfoW: 4, VCRMask: true},
+		Classes: make([]int32, B*NB), LQ: LQ, LA: LA,
+		Answers: make([]int32, B*model.VCRChoices*LA), ATags: make([]int32, B*model.VCRChoices*LA),
+	}}
+	for i := range b.m.Boxes.Data {
+		b.m.Boxes.Data[i] = -1
+	}
+	for i := range b.m.ATags {
+		b.m.ATags[i] = -1
+	}
+	for k := 0; k < NQ; k++ {
+		q, qt := make([]int32, B*LQ), make([]int32, B*LQ)
+		for i := range qt {
+			qt[i] = -1
+		}
+		for i, e := range exs {
+			fill(q[i*LQ:], qt[i*LQ:], &e.s.Queries[k])
+		}
+		b.queries, b.qtags = append(b.queries, q), append(b.qtags, qt)
+	}
+	b.m.Question, b.m.QTags = b.queries[0], b.qtags[0]
+	if labelled {
+		b.m.AnsLabel = make([]int32, B)
+	}
+	for i, e := range exs {
+		b.ids[i] = e.s.AnnotID
+		copy(b.m.Boxes.Data[i*NB*stride:], e.boxes)
+		copy(b.m.Boxes.ImInfo[4*i:], e.imInfo[:])
+		copy(b.m.Classes[i*NB:], e.classes)
+		for c := range model.VCRChoices {
+			r := i*model.VCRChoices + c
+			fill(b.m.Answers[r*LA:], b.m.ATags[r*LA:], &e.s.Choices[c])
+		}
+		if labelled {
+			if e.s.Label < 0 || e.s.Label >= model.VCRChoices {
+				return nil, fmt.Errorf("train: vcr %s: label %d outside [0, %d)", e.s.AnnotID, e.s.Label, model.VCRChoices)
+			}
+			b.m.AnsLabel[i] = int32(e.s.Label)
+		}
+	}
+	return b, nil
+}
+
+// fill copies a text's wordpiece ids and grounding tags.
+func fill(ids, tags []int32, t *vcr.Text) {
+	for k := range t.IDs {
+		ids[k], tags[k] = int32(t.IDs[k]), int32(t.Tags[k])
+	}
+}
+
+func (t *vcrTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, map[string]float32, error) {
+	vb := b.(*vcrBatch)
+	if !vb.labelled {
+		return 0, nil, fmt.Errorf("train: vcr forward on an unlabelled (test) batch")
+	}
+	out, err := m.ForwardVCR(&vb.m)
+	if err != nil {
+		return 0, nil, err
+	}
+	hits := 0
+	for i, l := range vb.m.AnsLabel {
+		if argmax(out.Logits[i*model.VCRChoices:(i+1)*model.VCRChoices]) == int(l) {
+			hits++
+		}
+	}
+	mt.Add("Acc", float64(hits), float64(vb.Size()))
+	return out.Total, map[string]float32{"ans_loss": out.AnsLoss, "cnn_regularization_loss": out.CNNLoss}, nil
+}
+
+func (t *vcrTask) Backward(m *model.Model, dloss float32) { m.BackwardVCR(dloss) }
+
+// Predict keeps the softmax probabilities of the four choices: the answers
+// (Q2A), or the rationales conditioned on each answer candidate (QA2R, four
+// runs).
+func (t *vcrTask) Predict(m *model.Model, b Batch) error {
+	vb := b.(*vcrBatch)
+	in := vb.m
+	in.AnsLabel = nil
+	base := len(t.results)
+	for _, id := range vb.ids {
+		t.results = append(t.results, VCRResult{AnnotID: id})
+	}
+	for k := range vb.queries {
+		in.Question, in.QTags = vb.queries[k], vb.qtags[k]
+		out, err := m.ForwardVCR(&in)
+		if err != nil {
+			return err
+		}
+		for i := range vb.ids {
+			p := softmax4(out.Logits[i*model.VCRChoices:])
+			r := &t.results[base+i]
+			if t.task == vcr.Q2A {
+				r.Answer = p
+			} else {
+				r.Rationale[k] = p
+			}
+		}
+	}
+	return nil
+}
+
+func softmax4(z []float32) [4]float32 {
+	mx := max(z[0], z[1], z[2], z[3])
+	var p [4]float32
+	var s float64
+	for i := range p {
+		e := math.Exp(float64(z[i] - mx))
+		p[i], s = float32(e), s+e
+	}
+	for i := range p {
+		p[i] = float32(float64(p[i]) / s)
+	}
+	return p
+}
+
+// WriteResults writes vcr/test.py's CSV of the task, indexed by annot_id:
+// {name}_test_result_Q2A.csv (answer_0..3) or {name}_test_result_QA2R.csv
+// (rationale_conditioned_on_a{i}_{j}). The merged leaderboard file needs
+// both models' results: WriteVCRResults writes it from them.
+func (t *vcrTask) WriteResults(dir, name, split string) ([]string, error) {
+	var cols []string
+	vals := func(r *VCRResult) []float32 { return r.Answer[:] }
+	if t.task == vcr.Q2A {
+		for i := range 4 {
+			cols = append(cols, fmt.Sprintf("answer_%d", i))
+		}
+	} else {
+		for i := range 4 {
+			for j := range 4 {
+				cols = append(cols, fmt.Sprintf("rationale_conditioned_on_a%d_%d", i, j))
+			}
+		}
+		vals = func(r *VCRResult) []float32 {
+			out := make([]float32, 0, 16)
+			for i := range r.Rationale {
+				out = append(out, r.Rationale[i][:]...)
+			}
+			return out
+		}
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	path := filepath.Join(dir, fmt.Sprintf("%s_test_result_%s.csv", name, t.task))
+	err := atomicfile.WriteFile(path, func(w io.Writer) error {
+		bw := bufio.NewWriter(w)
+		bw.WriteString("annot_id," + strings.Join(cols, ",") + "\n")
+		for i := range t.results {
+			bw.WriteString(csvField(t.results[i].AnnotID))
+			for _, v := range vals(&t.results[i]) {
+				bw.WriteString("," + pyFloat32(v))
+			}
+			bw.WriteString("\n")
+		}
+		return bw.Flush()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: %s: %w", path, err)
+	}
+	return []string{path}, nil
+}
+
+// initModel copies token type 0 to 1 after a partial pretrain load when
+// NETWORK.PARTIAL_PRETRAIN_SEGMB_INIT (pretrained models have one segment
+// type in use; VCR gives the choice type 1).
+func (t *vcrTask) initModel(m *model.Model) error {
+	if t.cfg.Network.PartialPretrain == "" || !t.cfg.Network.PartialPretrainSegmbInit {
+		return nil
+	}
+	w := m.Params.View("vlbert._module.token_type_embeddings.weight")
+	H := m.Cfg.HiddenSize
+	if len(w) < 2*H {
+		return fmt.Errorf("train: PARTIAL_PRETRAIN_SEGMB_INIT needs 2 token types, the model has %d", len(w)/H)
+	}
+	copy(w[H:2*H], w[:H])
+	return nil
+}
+
+func (t *vcrTask) Close() error { return t.fs.Close() }
