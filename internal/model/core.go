@@ -62,6 +62,7 @@ type CoreInput struct {
 // coreActs holds everything the core forward saves for backward.
 type coreActs struct {
 	in       CoreInput
+	reused   bool    // an Inference forward: layers[*] point into reused buffers
 	L        int     // concatenated length
 	nText    []int32 // [B] valid text tokens
 	nObj     []int32 // [B] valid objects
@@ -149,11 +150,26 @@ func (m *Model) coreForward(in *CoreInput) error {
 		c.layers = make([]layerActs, len(m.core.layers))
 	}
 	c.layers = c.layers[:len(m.core.layers)]
-	for l := range m.core.layers {
-		m.layerForward(l, x)
-		x = c.layers[l].out
-	}
 	B, L, H := in.B, c.L, m.Cfg.HiddenSize
+	c.reused = m.Inference
+	if m.Inference {
+		// Each layer's output is copied into one of two ping-pong buffers; everything
+		// else the layer allocated is released for the next layer.
+		var pp [2][]float32
+		pp[0], pp[1] = m.acts.alloc(B*L*H), m.acts.alloc(B*L*H)
+		mk := m.acts.mark()
+		for l := range m.core.layers {
+			m.layerForward(l, x)
+			copy(pp[l%2], c.layers[l].out)
+			x = pp[l%2]
+			m.acts.release(mk)
+		}
+	} else {
+		for l := range m.core.layers {
+			m.layerForward(l, x)
+			x = c.layers[l].out
+		}
+	}
 	if m.core.hasPooler {
 		c.poolIn, c.poolPre, c.pooled = m.acts.alloc(B*H), m.acts.alloc(B*H), m.acts.alloc(B*H)
 		for b := 0; b < B; b++ {
@@ -224,6 +240,9 @@ type coreGrads struct {
 // Parameter gradients accumulate.
 func (m *Model) coreBackward(dtext, dobj, dpooled []float32) coreGrads {
 	c := &m.c
+	if c.reused {
+		panic("model: Backward after a forward with Inference set (its activations were not kept)")
+	}
 	B, L, H := c.in.B, c.L, m.Cfg.HiddenSize
 	N := B * L
 	dx := m.grads.alloc(N * H)

@@ -17,8 +17,12 @@ type CoreOutputs struct {
 }
 
 // CoreOutputs copies the tensors of the last Forward's VisualLinguisticBert call.
+// It panics after a forward with Inference set (per-layer tensors were not kept).
 func (m *Model) CoreOutputs() *CoreOutputs {
 	c := &m.c
+	if c.reused {
+		panic("model: CoreOutputs after a forward with Inference set (per-layer tensors were not kept)")
+	}
 	B, Lt, Lo, L, H, NH := c.in.B, c.in.Lt, c.in.Lo, c.L, m.Cfg.HiddenSize, m.Cfg.NumAttentionHeads
 	nl := len(c.layers)
 	o := &CoreOutputs{B: B, Lt: Lt, Lo: Lo, L: L, H: H, NH: NH, Layers: nl}

@@ -18,6 +18,12 @@ type Model struct {
 	// Seed and Step select the dropout masks: every dropout site draws from a seed
 	// that is a pure function of (Seed, Step, site), so a step can be replayed.
 	Seed, Step uint64
+	// Inference makes Forward reuse one encoder layer's activation buffers for every
+	// layer instead of keeping all of them (BERT-base at batch 8, L = 101: ~49 MB per
+	// layer, ~0.55 GB in all). Only the outputs survive such a forward: Backward* and
+	// CoreOutputs panic after it. Leave it false for training, gradient checks and
+	// per-layer dumps.
+	Inference bool
 
 	core  coreWeights
 	objDS linearView // image_feature_extractor.obj_downsample.1

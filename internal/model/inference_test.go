@@ -1,0 +1,57 @@
+package model
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestInferenceMode checks that an Inference forward gives bit-identical outputs with
+// a smaller activation arena, that Backward and CoreOutputs refuse to run after it,
+// and that a normal forward afterwards works again.
+func TestInferenceMode(t *testing.T) {
+	m, bt := tinyVQA(t)
+	if len(m.core.layers) < 2 {
+		t.Fatalf("tiny config has %d layers; the test needs at least 2", len(m.core.layers))
+	}
+	forward := func() ([]float32, float32) {
+		o, err := m.ForwardVQA(bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.Clone(o.Logits), o.Loss
+	}
+	want, wantLoss := forward()
+	fullPeak := m.acts.peak
+	m.Inference = true
+	got, gotLoss := forward()
+	if !slices.Equal(got, want) || gotLoss != wantLoss {
+		t.Errorf("Inference forward: logits/loss differ (loss %v vs %v)", gotLoss, wantLoss)
+	}
+	if m.acts.peak >= fullPeak {
+		t.Errorf("Inference forward arena peak %d floats, full forward %d", m.acts.peak, fullPeak)
+	}
+	mustPanicModel(t, "Backward after a forward with Inference", func() { m.BackwardVQA(1) })
+	mustPanicModel(t, "CoreOutputs after a forward with Inference", func() { m.CoreOutputs() })
+	// Dropout on (Train) is allowed too and matches the full forward.
+	m.Train, m.Step = true, 3
+	got, _ = forward()
+	m.Inference = false
+	want, _ = forward()
+	if !slices.Equal(got, want) {
+		t.Error("Inference forward with dropout differs from the full forward")
+	}
+	m.BackwardVQA(1) // a full forward re-enables backward
+	_ = m.CoreOutputs()
+}
+
+func mustPanicModel(t *testing.T, msg string, f func()) {
+	t.Helper()
+	defer func() {
+		r := recover()
+		if s, _ := r.(string); !strings.Contains(s, msg) {
+			t.Errorf("panic %v, want one containing %q", r, msg)
+		}
+	}()
+	f()
+}
