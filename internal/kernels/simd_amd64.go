@@ -20,3 +20,9 @@ func geluAVX2(out, inp *float32, n int)
 //
 //go:noescape
 func geluBackAVX2(dinp, inp, dout *float32, n int)
+
+// expShiftAVX2 sets out[i] = e^(x[i]-shift) for i < n (n a multiple of 8), flushing
+// results below e^-86.5 to 0, and returns their sum (float32, fixed order).
+//
+//go:noescape
+func expShiftAVX2(out, x *float32, n int, shift float32) (sum float32)

@@ -82,6 +82,16 @@ DATA log2e<>+24(SB)/4, $0x3fb8aa3b
 DATA log2e<>+28(SB)/4, $0x3fb8aa3b
 GLOBL log2e<>(SB), RODATA|NOPTR, $32
 
+DATA expmin<>+0(SB)/4, $0xc2ad0000
+DATA expmin<>+4(SB)/4, $0xc2ad0000
+DATA expmin<>+8(SB)/4, $0xc2ad0000
+DATA expmin<>+12(SB)/4, $0xc2ad0000
+DATA expmin<>+16(SB)/4, $0xc2ad0000
+DATA expmin<>+20(SB)/4, $0xc2ad0000
+DATA expmin<>+24(SB)/4, $0xc2ad0000
+DATA expmin<>+28(SB)/4, $0xc2ad0000
+GLOBL expmin<>(SB), RODATA|NOPTR, $32
+
 DATA mln2hi<>+0(SB)/4, $0xbf318000
 DATA mln2hi<>+4(SB)/4, $0xbf318000
 DATA mln2hi<>+8(SB)/4, $0xbf318000
@@ -370,5 +380,43 @@ bloop:
 	DECQ CX
 	JNZ  bloop
 bdone:
+	VZEROUPPER
+	RET
+
+// func expShiftAVX2(out, x *float32, n int, shift float32) (sum float32)
+// out[i] = e^(x[i]-shift) for i < n (n a multiple of 8; 0 where x[i]-shift < -86.5,
+// NaN propagates); returns the sum of out, lane sums added in a fixed order.
+TEXT ·expShiftAVX2(SB), NOSPLIT, $0-36
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS shift+24(FP), Y14
+	VMOVUPS expmin<>(SB), Y13
+	VXORPS Y15, Y15, Y15
+	SHRQ $3, CX
+	JZ   edone
+eloop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y14, Y0, Y0
+	VCMPPS $0x11, Y13, Y0, Y1
+	VMAXPS Y0, Y13, Y0
+	VMULPS log2e<>(SB), Y0, Y8
+	VROUNDPS $0, Y8, Y8
+	VFMADD231PS mln2hi<>(SB), Y8, Y0
+	VFMADD231PS mln2lo<>(SB), Y8, Y0
+	EXPN(Y0, Y8, Y11, Y10)
+	VANDNPS Y11, Y1, Y11
+	VMOVUPS Y11, (DI)
+	VADDPS Y11, Y15, Y15
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  eloop
+edone:
+	VEXTRACTF128 $1, Y15, X1
+	VADDPS X1, X15, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	MOVSS X0, sum+32(FP)
 	VZEROUPPER
 	RET

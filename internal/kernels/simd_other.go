@@ -6,3 +6,7 @@ const useAVX2 = false
 
 func geluAVX2(out, inp *float32, n int)            { panic("kernels: geluAVX2 without AVX2") }
 func geluBackAVX2(dinp, inp, dout *float32, n int) { panic("kernels: geluBackAVX2 without AVX2") }
+
+func expShiftAVX2(out, x *float32, n int, shift float32) float32 {
+	panic("kernels: expShiftAVX2 without AVX2")
+}

@@ -101,3 +101,66 @@ func TestGELUAVX2MatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestExpShiftAVX2 checks the AVX2 exp against math.Exp over its whole range, its
+// flush to 0 below -86.5, and NaN propagation.
+func TestExpShiftAVX2(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2+FMA")
+	}
+	var x []float32
+	for v := -86.4; v <= 0; v += 0.0013 {
+		x = append(x, float32(v))
+	}
+	x = x[:len(x)&^7]
+	out := nan32(len(x))
+	sum := expShiftAVX2(&out[0], &x[0], len(x), 0)
+	worst, want := 0.0, 0.0
+	for i, v := range x {
+		e := math.Exp(float64(v))
+		want += e
+		worst = math.Max(worst, math.Abs(float64(out[i])-e)/e)
+	}
+	if worst > 3e-7 {
+		t.Errorf("exp worst relative error %g", worst)
+	}
+	if math.Abs(float64(sum)-want)/want > 1e-5 {
+		t.Errorf("sum %g, want %g", sum, want)
+	}
+	t.Logf("exp worst relative error %.3g", worst)
+	y := []float32{-100, -1e4, float32(math.Inf(-1)), -86.6, 5, 5, float32(math.NaN()), 0}
+	out = nan32(8)
+	expShiftAVX2(&out[0], &y[0], 8, 5)
+	for i := 0; i < 4; i++ {
+		if out[i] != 0 {
+			t.Errorf("exp(%g - 5) = %g, want 0", y[i], out[i])
+		}
+	}
+	if out[4] != 1 || !math.IsNaN(float64(out[6])) {
+		t.Errorf("exp(0) = %g, exp(NaN) = %g", out[4], out[6])
+	}
+}
+
+// TestSoftmaxAVX2MatchesGo compares the float32 AVX2 softmax rows with the float64
+// ones, with -10000 attention-mask entries (exactly 0 in both) at ragged lengths.
+func TestSoftmaxAVX2MatchesGo(t *testing.T) {
+	if !useAVX2 {
+		t.Skip("no AVX2+FMA")
+	}
+	r := newRand(25)
+	for _, n := range []int{1, 3, 8, 17, 101, 500} {
+		x := randn(r, n, 5)
+		for i := n / 2; i < n && n > 1; i += 3 {
+			x[i] -= 10000
+		}
+		a, b := nan32(n), nan32(n)
+		softmaxRowAVX2(a, x)
+		softmaxRowGo(b, x)
+		checkClose(t, "softmax", a, to64(b), 1e-30, 1e-6)
+		for i := range a {
+			if (a[i] == 0) != (b[i] == 0) {
+				t.Errorf("n=%d element %d: avx2 %g, go %g", n, i, a[i], b[i])
+			}
+		}
+	}
+}

@@ -31,6 +31,7 @@ var consts = []struct {
 	{name: "tk", f: 0.5 / math.Sqrt2}, // t = 1/(1 + |x|·tk) = 1/(1 + z/2), z = |x|/√2
 	{name: "invsqrt2pi", f: 1 / math.Sqrt(2*math.Pi)},
 	{name: "log2e", f: math.Log2E},
+	{name: "expmin", f: -86.5},         // e^r below this is flushed to 0 (keeps 2^n normal: n >= -125)
 	{name: "mln2hi", f: -0.693359375},  // ln2 split (Cody-Waite): the high part has 9 bits
 	{name: "mln2lo", f: 2.12194440e-4}, // -(ln2 - 0.693359375)
 	// Numerical Recipes' erfcc: erfc(z) = t·exp(-z² + P(t)), relative error < 1.2e-7.
@@ -175,6 +176,44 @@ bloop:
 	DECQ CX
 	JNZ  bloop
 bdone:
+	VZEROUPPER
+	RET
+
+// func expShiftAVX2(out, x *float32, n int, shift float32) (sum float32)
+// out[i] = e^(x[i]-shift) for i < n (n a multiple of 8; 0 where x[i]-shift < -86.5,
+// NaN propagates); returns the sum of out, lane sums added in a fixed order.
+TEXT ·expShiftAVX2(SB), NOSPLIT, $0-36
+	MOVQ out+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS shift+24(FP), Y14
+	VMOVUPS expmin<>(SB), Y13
+	VXORPS Y15, Y15, Y15
+	SHRQ $3, CX
+	JZ   edone
+eloop:
+	VMOVUPS (SI), Y0
+	VSUBPS Y14, Y0, Y0
+	VCMPPS $0x11, Y13, Y0, Y1
+	VMAXPS Y0, Y13, Y0
+	VMULPS log2e<>(SB), Y0, Y8
+	VROUNDPS $0, Y8, Y8
+	VFMADD231PS mln2hi<>(SB), Y8, Y0
+	VFMADD231PS mln2lo<>(SB), Y8, Y0
+	EXPN(Y0, Y8, Y11, Y10)
+	VANDNPS Y11, Y1, Y11
+	VMOVUPS Y11, (DI)
+	VADDPS Y11, Y15, Y15
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  eloop
+edone:
+	VEXTRACTF128 $1, Y15, X1
+	VADDPS X1, X15, X0
+	VHADDPS X0, X0, X0
+	VHADDPS X0, X0, X0
+	MOVSS X0, sum+32(FP)
 	VZEROUPPER
 	RET
 `
