@@ -1,5 +1,7 @@
 package model
 
+import "math"
+
 // arena hands out zeroed float32 slices from reusable chunks. A pass calls reset, then
 // alloc for every buffer it needs. When a pass outgrows the arena, extra chunks are
 // allocated (earlier slices stay valid); the next reset merges them into one chunk big
@@ -30,6 +32,30 @@ func (a *arena) mark() arenaMark { return arenaMark{a.cur, a.off, a.used} }
 func (a *arena) release(m arenaMark) { a.cur, a.off, a.used = m.cur, m.off, m.used }
 
 func (a *arena) alloc(n int) []float32 {
+	s := a.allocUninit(n)
+	clear(s)
+	return s
+}
+
+// allocUninit is alloc without the clearing: the slice holds whatever an earlier pass
+// left there. Only for buffers that the next kernel overwrites completely (outputs of
+// beta = 0 products, LayerNorm, GELU, Add, attention and dropout, and the activation
+// gradients that kernels OVERWRITE).
+func (a *arena) allocUninit(n int) []float32 {
+	s := a.carve(n)
+	if poisonUninit {
+		for i := range s {
+			s[i] = float32(math.NaN())
+		}
+	}
+	return s
+}
+
+// poisonUninit (tests only) fills allocUninit's buffers with NaN, so a kernel that
+// reads one before writing all of it shows up as NaN outputs.
+var poisonUninit = false
+
+func (a *arena) carve(n int) []float32 {
 	a.used += n
 	a.peak = max(a.peak, a.used)
 	for a.cur < len(a.chunks) {
@@ -37,7 +63,6 @@ func (a *arena) alloc(n int) []float32 {
 		if a.off+n <= len(c) {
 			s := c[a.off : a.off+n : a.off+n]
 			a.off += n
-			clear(s)
 			return s
 		}
 		a.cur++

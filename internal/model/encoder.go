@@ -19,37 +19,37 @@ func (m *Model) layerForward(l int, x []float32) {
 	la.dAttnOut = m.dropout(m.Cfg.HiddenDropout, siteLayerBase+4*l+1)
 	la.dFF = m.dropout(m.Cfg.HiddenDropout, siteLayerBase+4*l+2)
 
-	la.q, la.k, la.v = a.alloc(N*H), a.alloc(N*H), a.alloc(N*H)
+	la.q, la.k, la.v = a.allocUninit(N*H), a.allocUninit(N*H), a.allocUninit(N*H)
 	w.q.forward(la.q, x, N)
 	w.k.forward(la.k, x, N)
 	w.v.forward(la.v, x, N)
-	la.probs, la.ctx = a.alloc(B*NH*L*L), a.alloc(N*H)
+	la.probs, la.ctx = a.allocUninit(B*NH*L*L), a.allocUninit(N*H)
 	kernels.AttentionForward(la.ctx, la.probs, la.q, la.k, la.v, c.maskAdd, B, L, H, NH, la.dAttn)
-	la.ao = a.alloc(N * H)
+	la.ao = a.allocUninit(N * H)
 	w.attnOut.forward(la.ao, la.ctx, N)
 	la.aoDrop = la.ao
 	if la.dAttnOut.P > 0 {
-		la.aoDrop = a.alloc(N * H)
+		la.aoDrop = a.allocUninit(N * H)
 		kernels.DropoutForward(la.aoDrop, la.ao, la.dAttnOut)
 	}
-	la.res1 = a.alloc(N * H)
+	la.res1 = a.allocUninit(N * H)
 	kernels.Add(la.res1, la.aoDrop, x)
-	la.h1, la.mean1, la.rstd1 = a.alloc(N*H), a.alloc(N), a.alloc(N)
+	la.h1, la.mean1, la.rstd1 = a.allocUninit(N*H), a.allocUninit(N), a.allocUninit(N)
 	w.ln1.forward(la.h1, la.mean1, la.rstd1, la.res1, N, H)
 
-	la.ff1, la.gelu = a.alloc(N*I), a.alloc(N*I)
+	la.ff1, la.gelu = a.allocUninit(N*I), a.allocUninit(N*I)
 	w.inter.forward(la.ff1, la.h1, N)
 	kernels.GELUForward(la.gelu, la.ff1)
-	la.ff2 = a.alloc(N * H)
+	la.ff2 = a.allocUninit(N * H)
 	w.out.forward(la.ff2, la.gelu, N)
 	la.ff2Drop = la.ff2
 	if la.dFF.P > 0 {
-		la.ff2Drop = a.alloc(N * H)
+		la.ff2Drop = a.allocUninit(N * H)
 		kernels.DropoutForward(la.ff2Drop, la.ff2, la.dFF)
 	}
-	la.res2 = a.alloc(N * H)
+	la.res2 = a.allocUninit(N * H)
 	kernels.Add(la.res2, la.ff2Drop, la.h1)
-	la.out, la.mean2, la.rstd2 = a.alloc(N*H), a.alloc(N), a.alloc(N)
+	la.out, la.mean2, la.rstd2 = a.allocUninit(N*H), a.allocUninit(N), a.allocUninit(N)
 	w.ln2.forward(la.out, la.mean2, la.rstd2, la.res2, N, H)
 }
 
@@ -63,39 +63,39 @@ func (m *Model) layerBackward(l int, dout []float32) []float32 {
 	N := B * L
 	g := &m.grads
 	// dx outlives this layer; everything else is scratch, released at the end.
-	dx := g.alloc(N * H)
+	dx := g.allocUninit(N * H)
 	mk := g.mark()
 	defer g.release(mk)
 
-	dres2 := g.alloc(N * H)
+	dres2 := g.allocUninit(N * H)
 	w.ln2.backward(dres2, dout, la.res2, la.mean2, la.rstd2, N, H)
 	// res2 = ff2Drop + h1: dres2 flows to both.
 	dff2 := dres2
 	if la.dFF.P > 0 {
-		dff2 = g.alloc(N * H)
+		dff2 = g.allocUninit(N * H)
 		kernels.DropoutBackward(dff2, dres2, la.dFF)
 	}
-	dgelu := g.alloc(N * I)
+	dgelu := g.allocUninit(N * I)
 	w.out.backward(dgelu, dff2, la.gelu, N)
-	dff1 := g.alloc(N * I)
+	dff1 := g.allocUninit(N * I)
 	kernels.GELUBackward(dff1, la.ff1, dgelu)
-	dh1 := g.alloc(N * H)
+	dh1 := g.allocUninit(N * H)
 	w.inter.backward(dh1, dff1, la.h1, N)
 	kernels.Add(dh1, dh1, dres2)
 
-	dres1 := g.alloc(N * H)
+	dres1 := g.allocUninit(N * H)
 	w.ln1.backward(dres1, dh1, la.res1, la.mean1, la.rstd1, N, H)
 	dao := dres1
 	if la.dAttnOut.P > 0 {
-		dao = g.alloc(N * H)
+		dao = g.allocUninit(N * H)
 		kernels.DropoutBackward(dao, dres1, la.dAttnOut)
 	}
-	dctx := g.alloc(N * H)
+	dctx := g.allocUninit(N * H)
 	w.attnOut.backward(dctx, dao, la.ctx, N)
-	dq, dk, dv := g.alloc(N*H), g.alloc(N*H), g.alloc(N*H)
+	dq, dk, dv := g.allocUninit(N*H), g.allocUninit(N*H), g.allocUninit(N*H)
 	scratch := g.alloc(kernels.AttentionScratchSize(B, L, NH))
 	kernels.AttentionBackward(dq, dk, dv, scratch, dctx, la.q, la.k, la.v, la.probs, B, L, H, NH, la.dAttn)
-	tmp := g.alloc(N * H)
+	tmp := g.allocUninit(N * H)
 	w.q.backward(dx, dq, la.in, N)
 	w.k.backward(tmp, dk, la.in, N)
 	kernels.Add(dx, dx, tmp)
