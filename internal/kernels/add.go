@@ -14,10 +14,17 @@ func Add(out, a, b []float32) {
 	parallel.For(len(out), elemChunk, func(lo, hi int) { addRange(out[lo:hi], a[lo:hi], b[lo:hi]) })
 }
 
+// addRange sets o = x + y (exact elementwise: the AVX2 and Go loops agree bit for bit).
 func addRange(o, x, y []float32) {
 	y = y[:len(o)]
 	x = x[:len(o)]
-	for i := range o {
+	i0 := 0
+	if useAVX2 {
+		if i0 = len(o) &^ 7; i0 > 0 {
+			addAVX2(&o[0], &x[0], &y[0], i0)
+		}
+	}
+	for i := i0; i < len(o); i++ {
 		o[i] = x[i] + y[i]
 	}
 }
@@ -39,9 +46,7 @@ func addRowsRange(m, v []float32, lo, hi, C int) {
 	v = v[:C]
 	for n := lo; n < hi; n++ {
 		row := m[n*C : (n+1)*C]
-		for j, b := range v {
-			row[j] += b
-		}
+		addRange(row, row, v)
 	}
 }
 

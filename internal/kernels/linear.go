@@ -89,10 +89,7 @@ func colSumAddBlocks(dst, m []float32, N, cols, lo, hi int) {
 		a := acc[:c1-c0]
 		clear(a)
 		for n := 0; n < N; n++ {
-			row := m[n*cols+c0 : n*cols+c1]
-			for j, v := range row {
-				a[j] += v
-			}
+			addRange(a, a, m[n*cols+c0:n*cols+c1])
 		}
 		d := dst[c0:c1]
 		for j := range d {

@@ -26,3 +26,8 @@ func geluBackAVX2(dinp, inp, dout *float32, n int)
 //
 //go:noescape
 func expShiftAVX2(out, x *float32, n int, shift float32) (sum float32)
+
+// addAVX2 sets out[i] = a[i] + b[i] for i < n (n a multiple of 8); out may alias a or b.
+//
+//go:noescape
+func addAVX2(out, a, b *float32, n int)

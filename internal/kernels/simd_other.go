@@ -10,3 +10,5 @@ func geluBackAVX2(dinp, inp, dout *float32, n int) { panic("kernels: geluBackAVX
 func expShiftAVX2(out, x *float32, n int, shift float32) float32 {
 	panic("kernels: expShiftAVX2 without AVX2")
 }
+
+func addAVX2(out, a, b *float32, n int) { panic("kernels: addAVX2 without AVX2") }

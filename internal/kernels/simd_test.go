@@ -164,3 +164,20 @@ func TestSoftmaxAVX2MatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestAddAVX2 checks the vector add (bit-exact) at ragged lengths and aliasing.
+func TestAddAVX2(t *testing.T) {
+	r := newRand(26)
+	for _, n := range []int{0, 1, 7, 8, 9, 16, 23, 24, 1001} {
+		a, b := randn(r, n, 1), randn(r, n, 1)
+		want := make([]float32, n)
+		for i := range want {
+			want[i] = a[i] + b[i]
+		}
+		got := nan32(n)
+		addRange(got, a, b)
+		checkEqual(t, "add", got, want)
+		addRange(a, a, b)
+		checkEqual(t, "add aliasing", a, want)
+	}
+}

@@ -216,6 +216,40 @@ edone:
 	MOVSS X0, sum+32(FP)
 	VZEROUPPER
 	RET
+
+// func addAVX2(out, a, b *float32, n int)
+// out[i] = a[i] + b[i] for i < n; n is a multiple of 8. out may alias a or b.
+TEXT ·addAVX2(SB), NOSPLIT, $0-32
+	MOVQ out+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DX
+	MOVQ n+24(FP), CX
+	SHRQ $3, CX
+	JZ   adone
+	MOVQ CX, BX
+	SHRQ $1, BX
+	JZ   aone
+aloop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VADDPS (DX), Y0, Y0
+	VADDPS 32(DX), Y1, Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ $64, SI
+	ADDQ $64, DX
+	ADDQ $64, DI
+	DECQ BX
+	JNZ  aloop
+aone:
+	ANDQ $1, CX
+	JZ   adone
+	VMOVUPS (SI), Y0
+	VADDPS (DX), Y0, Y0
+	VMOVUPS Y0, (DI)
+adone:
+	VZEROUPPER
+	RET
 `
 
 func main() {
