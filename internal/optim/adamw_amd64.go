@@ -13,3 +13,14 @@ var useAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 //
 //go:noescape
 func adamwAVX2(param, grad, expAvg, expAvgSq *float32, n int, c *[7]float32, decay int)
+
+// sumSquaresAVX2 returns Σ x[i]² in float64 for i < n (n a multiple of 16), in a fixed
+// order (four 4-lane accumulators).
+//
+//go:noescape
+func sumSquaresAVX2(x *float32, n int) float64
+
+// scaleAVX2 sets x[i] *= c for i < n (n a multiple of 8).
+//
+//go:noescape
+func scaleAVX2(x *float32, n int, c float32)

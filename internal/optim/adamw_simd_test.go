@@ -82,3 +82,33 @@ func TestAdamWAVX2MatchesGo(t *testing.T) {
 		t.Errorf("halfway case: avx2 m %v p %v, go m %v p %v, want m %v", m[0], p[0], m2[0], p2[0], float32(1+0x1p-23))
 	}
 }
+
+// TestClipAVX2 checks the AVX2 sum of squares against a float64 reference and the
+// AVX2 scaling bit for bit against a scalar multiply, at ragged lengths.
+func TestClipAVX2(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 1, 15, 16, 17, 100, 1 << 17} {
+		g := make([]float32, n)
+		want := 0.0
+		for i := range g {
+			g[i] = float32(r.NormFloat64() * math.Pow(2, float64(r.IntN(20)-10)))
+			want += float64(g[i]) * float64(g[i])
+		}
+		if got := sumSquares(g); math.Abs(got-want) > 1e-13*want {
+			t.Errorf("n=%d: sumSquares %v, want %v", n, got, want)
+		}
+		if n > 0 {
+			if got, w := GradNorm(g), math.Sqrt(want); math.Abs(got-w) > 1e-13*w {
+				t.Errorf("n=%d: GradNorm %v, want %v", n, got, w)
+			}
+		}
+		coef := float32(0.37)
+		scaled := append([]float32(nil), g...)
+		ScaleGrads(scaled, coef)
+		for i := range g {
+			if scaled[i] != g[i]*coef {
+				t.Fatalf("n=%d: ScaleGrads element %d = %v, want %v", n, i, scaled[i], g[i]*coef)
+			}
+		}
+	}
+}

@@ -7,20 +7,15 @@ import (
 )
 
 // GradNorm returns the global L2 norm of grads, accumulated in float64
-// (chunk partial sums are added in a fixed order, so the result does not
-// depend on the thread count).
+// (chunk partial sums, each in a fixed order, are added in a fixed order, so
+// the result does not depend on the thread count).
 func GradNorm(grads []float32) float64 {
 	const chunk = 1 << 16
 	nchunks := (len(grads) + chunk - 1) / chunk
 	partial := make([]float64, nchunks)
 	parallel.For(nchunks, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
-			s := 0.0
-			end := min((c+1)*chunk, len(grads))
-			for _, g := range grads[c*chunk : end] {
-				s += float64(g) * float64(g)
-			}
-			partial[c] = s
+			partial[c] = sumSquares(grads[c*chunk : min((c+1)*chunk, len(grads))])
 		}
 	})
 	total := 0.0
@@ -28,6 +23,22 @@ func GradNorm(grads []float32) float64 {
 		total += s
 	}
 	return math.Sqrt(total)
+}
+
+// sumSquares returns Σ g² in float64: with AVX2 in four interleaved 4-lane partial
+// sums (then the last len%16 elements in order), otherwise in order. Either way the
+// order is fixed, so the result does not depend on the thread count.
+func sumSquares(g []float32) float64 {
+	s, i := 0.0, 0
+	if useAVX2 {
+		if i = len(g) &^ 15; i > 0 {
+			s = sumSquaresAVX2(&g[0], i)
+		}
+	}
+	for _, v := range g[i:] {
+		s += float64(v) * float64(v)
+	}
+	return s
 }
 
 // ClipCoef is torch.nn.utils.clip_grad_norm_'s coefficient
@@ -42,7 +53,14 @@ func ClipCoef(totalNorm, maxNorm float64) float32 {
 // ScaleGrads multiplies grads by coef in place.
 func ScaleGrads(grads []float32, coef float32) {
 	parallel.For(len(grads), 1<<15, func(lo, hi int) {
-		for j := lo; j < hi; j++ {
+		j := lo
+		if useAVX2 {
+			if n8 := (hi - lo) &^ 7; n8 > 0 {
+				scaleAVX2(&grads[lo], n8, coef)
+				j += n8
+			}
+		}
+		for ; j < hi; j++ {
 			grads[j] *= coef
 		}
 	})
