@@ -17,7 +17,7 @@ type demoOptions struct {
 }
 
 func init() {
-	register(&command{name: "demo", summary: "generate a synthetic world, pre-train, fine-tune VQA and grounding, write report.html",
+	register(&command{name: "demo", summary: "generate a synthetic world, pre-train, fine-tune VQA, grounding and VCR, write report.html",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			var o demoOptions
 			fs := newFlagSet("demo", stderr)
@@ -26,7 +26,7 @@ func init() {
 			fs.Usage = func() {
 				fmt.Fprintln(stderr, "usage: vlbert demo [--out DIR] [--quick]")
 				fmt.Fprintln(stderr, "\nGenerates the synthetic world (kept in DIR/data, reused when complete), pre-trains a small")
-				fmt.Fprintln(stderr, "VL-BERT (MLM + MVRC), fine-tunes VQA and grounding from it and from scratch, evaluates on")
+				fmt.Fprintln(stderr, "VL-BERT (MLM + MVRC), fine-tunes VQA, grounding and VCR from it and from scratch, evaluates on")
 				fmt.Fprintln(stderr, "the held-out scenes and writes DIR/report.html, DIR/report.json and DIR/checkpoints/.")
 				fmt.Fprintln(stderr)
 				fs.PrintDefaults()

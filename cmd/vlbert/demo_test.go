@@ -108,6 +108,14 @@ func TestDemoQuick(t *testing.T) {
 	if !strings.Contains(stdout.String(), "SoftAcc=") {
 		t.Errorf("eval output %q", stdout.String())
 	}
+	stdout.Reset()
+	if code := run(context.Background(), []string{"eval", "--cfg", filepath.Join(out, "configs", "vcr.yaml"),
+		"--ckpt", filepath.Join(out, "checkpoints", "vcr.safetensors")}, &stdout, &stderr); code != 0 {
+		t.Fatalf("eval vcr exit %d: %s", code, stderr.String())
+	}
+	if !strings.Contains(stdout.String(), "Acc=") {
+		t.Errorf("eval vcr output %q", stdout.String())
+	}
 }
 
 func TestDemoFlags(t *testing.T) {

@@ -121,9 +121,6 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	for _, j := range jobs {
 		j := j
 		run := func() error { _, err := r.train(ctx, j); return err }
-		if j.template == "vcr.yaml" {
-			run = func() error { _, err := r.trainVCR(ctx, j); return err }
-		}
 		if err := r.phase(j.name, what[j.name], run); err != nil {
 			return nil, err
 		}

@@ -155,7 +155,11 @@ func (p Plan) groundJob(out, data, from string) job {
 
 func (p Plan) vcrJob(out, data, from string) job {
 	sets := append(p.modelSets(out), phaseSets(p.VCR)...)
-	sets = append(sets, "DATASET.DATASET_PATH="+filepath.Join(data, synth.Layout.VCR), "NETWORK.CLASSIFIER_DROPOUT=0")
+	// The text tokens' visual embedding is the object their grounding tag
+	// points to (the only way to tell which "square" a question means): it
+	// starts at 0.1, as configs/synth/vcr.yaml explains.
+	sets = append(sets, "DATASET.DATASET_PATH="+filepath.Join(data, synth.Layout.VCR), "NETWORK.CLASSIFIER_DROPOUT=0",
+		"NETWORK.VLBERT.visual_scale_text_init=0.1")
 	name := "vcr"
 	if from == "" {
 		name = "vcr_scratch"

@@ -10,6 +10,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/data/refcoco"
 	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/vcr"
 	"github.com/vlbert/vlbert/internal/data/vqa"
 	"github.com/vlbert/vlbert/internal/logging"
 )
@@ -215,6 +216,11 @@ func computeBaselines(data string) (*baselines, error) {
 	}
 	b.groundRandom /= float64(n)
 	b.counts.ValReferences = n
+	vq, err := vcr.ReadAnnotations(filepath.Join(data, synth.Layout.VCR, "val.jsonl"), false)
+	if err != nil {
+		return nil, err
+	}
+	b.counts.ValVCR = len(vq)
 	return b, nil
 }
 
