@@ -42,7 +42,7 @@ func TestVCRLearns(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			const steps = 40
+			const steps = 60
 			tr, err := NewTrainer(cfg, tk, m, steps)
 			if err != nil {
 				t.Fatal(err)
