@@ -4,9 +4,10 @@ import "math"
 
 // arena hands out zeroed float32 slices from reusable chunks. A pass calls reset, then
 // alloc for every buffer it needs. When a pass outgrows the arena, extra chunks are
-// allocated (earlier slices stay valid); the next reset merges them into one chunk big
-// enough for that pass, so a steady state of equal or smaller batch shapes allocates
-// nothing.
+// allocated (earlier slices stay valid); a pass with the same buffer sizes reuses them
+// as they are, and reset merges them into one chunk big enough for the last pass when
+// they hold more than twice what it needed, so a steady state of equal or smaller
+// batch shapes allocates nothing.
 type arena struct {
 	chunks [][]float32
 	cur    int // chunk being carved
@@ -16,8 +17,19 @@ type arena struct {
 }
 
 func (a *arena) reset() {
+	// Chunks are kept as they are while they hold at most twice the last pass's peak:
+	// a pass with the same sequence of buffer sizes carves them the same way again, so
+	// nothing is allocated, and no merged copy is faulted in while the old chunks are
+	// still referenced (that doubled the peak RSS of the second pass). Only a
+	// fragmented arena (shapes that changed a lot) is merged into one chunk.
 	if len(a.chunks) > 1 {
-		a.chunks = [][]float32{make([]float32, a.peak+a.peak/8)}
+		total := 0
+		for _, c := range a.chunks {
+			total += len(c)
+		}
+		if total > 2*a.peak+1<<20 {
+			a.chunks = [][]float32{make([]float32, a.peak+a.peak/8)}
+		}
 	}
 	a.cur, a.off, a.used, a.peak = 0, 0, 0, 0
 }

@@ -93,19 +93,24 @@ func TestShapeChangesReuseArena(t *testing.T) {
 	}
 }
 
-// arenaPrint identifies the arenas' storage; it changes if a pass had to grow one.
-func arenaPrint(m *Model) [3]uintptr {
-	var p [3]uintptr
-	if len(m.acts.chunks) == 1 && len(m.grads.chunks) == 1 && len(m.ints.chunks) == 1 {
+// arenaPrint identifies the arenas' storage (first and last chunk, chunk counts); it
+// changes if a pass had to grow one.
+func arenaPrint(m *Model) [9]uintptr {
+	var p [9]uintptr
+	if len(m.acts.chunks) > 0 && len(m.grads.chunks) > 0 && len(m.ints.chunks) > 0 {
 		p[0] = uintptr(unsafe.Pointer(&m.acts.chunks[0][0]))
 		p[1] = uintptr(unsafe.Pointer(&m.grads.chunks[0][0]))
 		p[2] = uintptr(unsafe.Pointer(&m.ints.chunks[0][0]))
+		p[3] = uintptr(unsafe.Pointer(&m.acts.chunks[len(m.acts.chunks)-1][0]))
+		p[4] = uintptr(unsafe.Pointer(&m.grads.chunks[len(m.grads.chunks)-1][0]))
+		p[5] = uintptr(unsafe.Pointer(&m.ints.chunks[len(m.ints.chunks)-1][0]))
+		p[6], p[7], p[8] = uintptr(len(m.acts.chunks)), uintptr(len(m.grads.chunks)), uintptr(len(m.ints.chunks))
 	}
 	return p
 }
 
 // TestSteadyStateAllocations checks that after warm-up the model's own buffers are
-// reused (the arenas settle into one chunk each and never move) and logs the
+// reused (the arenas' chunks settle and never move) and logs the
 // allocations per step that remain (those of the kernels and GEMM worker pool).
 func TestSteadyStateAllocations(t *testing.T) {
 	defer parallel.SetThreads(parallel.SetThreads(1))
