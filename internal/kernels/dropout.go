@@ -138,6 +138,18 @@ func (m masker) apply(o, s []float32, base uint64) {
 		o[0] = s[0] * m.factor(base)
 		i = 1
 	}
+	if useAVX2 && m.thr <= math.MaxUint32 {
+		if n8 := (len(s) - i) &^ 7; n8 > 0 {
+			j0 := (base + uint64(i)) >> 1
+			var z0 [4]uint64
+			g := uint64(golden64)
+			for l := range z0 {
+				z0[l] = m.key + (j0+uint64(l)+1)*g
+			}
+			dropoutAVX2(&o[i], &s[i], n8, &z0, 4*g, m.thr, m.scale)
+			i += n8
+		}
+	}
 	sb := math.Float32bits(m.scale)
 	for ; i+1 < len(s); i += 2 {
 		h := m.pair((base + uint64(i)) >> 1)

@@ -31,3 +31,10 @@ func expShiftAVX2(out, x *float32, n int, shift float32) (sum float32)
 //
 //go:noescape
 func addAVX2(out, a, b *float32, n int)
+
+// dropoutAVX2 is masker.apply on n elements (n a multiple of 8) starting at an even
+// element index: lane l of z0 is key + (j0+l+1)·golden64 for the first pair j0, inc is
+// 4·golden64, thr < 2^32 the keep threshold and scale the kept elements' factor.
+//
+//go:noescape
+func dropoutAVX2(out, src *float32, n int, z0 *[4]uint64, inc, thr uint64, scale float32)

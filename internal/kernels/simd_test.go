@@ -181,3 +181,29 @@ func TestAddAVX2(t *testing.T) {
 		checkEqual(t, "add aliasing", a, want)
 	}
 }
+
+// TestDropoutApplyMatchesKeep checks masker.apply (AVX2 on whole vectors where
+// available) bit for bit against the per-element keep test, for several P, seeds,
+// odd and even bases and ragged lengths.
+func TestDropoutApplyMatchesKeep(t *testing.T) {
+	r := newRand(27)
+	for _, p := range []float32{0.1, 0.5, 0.999, 1} {
+		for _, seed := range []uint64{0, 7, 1 << 40} {
+			m := Dropout{P: p, Seed: seed}.masker()
+			for _, base := range []uint64{0, 1, 6, 12345, 1<<33 + 3} {
+				for _, n := range []int{1, 8, 9, 17, 100} {
+					s := randn(r, n, 1)
+					s[0] = float32(math.Copysign(0, -1))
+					got := nan32(n)
+					m.apply(got, s, base)
+					for i := range s {
+						want := s[i] * m.factor(base+uint64(i))
+						if math.Float32bits(got[i]) != math.Float32bits(want) {
+							t.Fatalf("P=%v seed=%d base=%d n=%d element %d: %v, want %v", p, seed, base, n, i, got[i], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}
