@@ -540,13 +540,22 @@ func checkVCR(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 	n := opts.limit(len(lines))
 	fmt.Fprintf(c.out, "vcr %s: %s: %d questions on %d lines (%d unreadable); checking %d\n", opts.Mode, annPath, len(lines), nlines, nlines-len(lines), n)
 
+	cats, err := vcrCategories(ds.DatasetPath)
+	if err != nil {
+		return fmt.Errorf("data check: %w", err)
+	}
+	if cats != nil {
+		fmt.Fprintf(c.out, "vcr %s: %d object classes from %s\n", opts.Mode, len(cats), filepath.Join(ds.DatasetPath, vcr.CategoriesFile))
+	}
+	problemsBefore := c.problems
+
 	// Untruncated texts: the real builder with an unbounded budget; test mode
 	// so that QA2R yields question+answer k for every k (labels were checked
 	// by the parser).
 	full := func(t vcr.Task) (*vcr.Builder, error) {
 		o := vcr.DefaultOptions(t)
 		o.SeqLen, o.TestMode, o.Names = math.MaxInt32, true, vcr.NamesPerSample
-		o.AddImageAsBox, o.MaskSize = ds.AddImageAsABox, ds.MaskSize
+		o.AddImageAsBox, o.MaskSize, o.Categories = ds.AddImageAsABox, ds.MaskSize, cats
 		return vcr.NewBuilder(tok, o)
 	}
 	qb, err := full(vcr.Q2A)
@@ -625,8 +634,39 @@ func checkVCR(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 	}
 	fmt.Fprintf(c.out, "vcr %s: truncated to %d wordpieces: %s\n", opts.Mode, seqLen, strings.Join(tr, ", "))
 	fmt.Fprintf(c.out, "vcr %s: vocabulary: %v\n", opts.Mode, cov)
-	fmt.Fprintf(c.out, "training loader: not run: the trainer has no VCR task yet\n")
+	// The trainer reads VCR with precomputed features (a synthetic world's
+	// frcnn/ next to DATASET_PATH) and one task per model: Q2AR runs its
+	// loader once per task. After problems above it would only repeat them.
+	if c.problems > problemsBefore {
+		fmt.Fprintf(c.out, "training loader: not run: fix the problems above first\n")
+		return nil
+	}
+	world := isSynthWorld(filepath.Dir(filepath.Clean(ds.DatasetPath))) && !ds.ZipMode
+	for _, t := range tasks {
+		tc := *cfg
+		tc.Datasets = append([]config.Dataset(nil), cfg.Datasets...)
+		tc.Dataset().TaskName = t.String()
+		if len(tasks) > 1 {
+			fmt.Fprintf(c.out, "vcr %s: %s:\n", opts.Mode, t)
+		}
+		checkLoader(ctx, c, &tc, opts, world)
+	}
 	return nil
+}
+
+// vcrCategories is the object class list the trainer uses for the VCR data
+// in dir (internal/train's rule): its categories file when present, the
+// synthetic world's shapes for a world written before that file existed,
+// else nil (the 81 COCO classes).
+func vcrCategories(dir string) ([]string, error) {
+	path := filepath.Join(dir, vcr.CategoriesFile)
+	if _, err := os.Stat(path); err == nil {
+		return vcr.ReadCategories(path)
+	}
+	if isSynthWorld(filepath.Dir(filepath.Clean(dir))) {
+		return synth.VCRCategories(), nil
+	}
+	return nil, nil
 }
 
 // readVCRLines parses every line of a VCR .jsonl on its own, so that one bad

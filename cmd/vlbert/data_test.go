@@ -212,38 +212,26 @@ func TestDataCheckPretrainWorld(t *testing.T) {
 	}
 }
 
-// vcrWorld is the world's VCR data with the shape names of "objects"
-// replaced by COCO classes: the synthetic world names its detections after
-// its shapes, which VCR's 81-class object embedding does not know (the data
-// check reports them; see TestDataCheckVCRWorldShapeNames).
+// vcrWorld is a synthetic world and a VCR Q2AR config on its vcr/ data (its
+// categories.txt names the shapes as object classes).
 func vcrWorld(t *testing.T) (string, string) {
 	dir, _ := checkWorld(t)
-	coco := map[string]string{"circle": "sportsball", "square": "book", "triangle": "kite", "diamond": "frisbee"}
-	for _, split := range []string{"train", "val"} {
-		path := filepath.Join(dir, synth.Layout.VCR, split+".jsonl")
-		lines := readLines(t, path)
-		for i, l := range lines {
-			var rec map[string]any
-			if err := json.Unmarshal([]byte(l), &rec); err != nil {
-				t.Fatal(err)
-			}
-			objs := rec["objects"].([]any)
-			for k, o := range objs {
-				objs[k] = coco[o.(string)]
-			}
-			b, _ := json.Marshal(rec)
-			lines[i] = string(b)
-		}
-		writeLines(t, path, lines)
-	}
 	return dir, vcrConfig(t, dir)
 }
 
+// vcrConfig is configs/synth/vcr.yaml on the world in dir with TASK Q2AR
+// (both tasks checked).
 func vcrConfig(t *testing.T, dir string) string {
-	yml := "DATASET:\n  DATASET: vcr\n  TASK: Q2AR\n  DATASET_PATH: '" + filepath.Join(dir, synth.Layout.VCR) + "'\n" +
-		"  TRAIN_IMAGE_SET: vcr1images\n  VAL_IMAGE_SET: vcr1images\n  TEST_IMAGE_SET: vcr1images\n" +
-		"  TRAIN_ANNOTATION_FILE: train.jsonl\n  VAL_ANNOTATION_FILE: val.jsonl\n  TEST_ANNOTATION_FILE: val.jsonl\n" +
-		"  ADD_IMAGE_AS_A_BOX: true\n  ONLY_USE_RELEVANT_DETS: false\nSCALES: [600, 1200]\n"
+	t.Helper()
+	b, err := os.ReadFile("../../configs/synth/vcr.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yml := strings.Replace(string(b), "DATASET_PATH: './demo-out/data/vcr'", "DATASET_PATH: '"+filepath.Join(dir, synth.Layout.VCR)+"'", 1)
+	yml = strings.Replace(yml, "TASK: 'Q2A'", "TASK: 'Q2AR'", 1)
+	if !strings.Contains(yml, "TASK: 'Q2AR'") || !strings.Contains(yml, dir) {
+		t.Fatal("configs/synth/vcr.yaml: DATASET_PATH or TASK not found")
+	}
 	path := filepath.Join(t.TempDir(), "vcr.yaml")
 	if err := os.WriteFile(path, []byte(yml), 0o644); err != nil {
 		t.Fatal(err)
@@ -317,15 +305,37 @@ func TestDataCheckVCR(t *testing.T) {
 		"vcr val: built 1 of 4 questions", "5 problems, 1 warning")
 }
 
-// The synthetic world's own VCR files name detections after shapes; the
-// check reports each as an unknown class with its file and record.
-func TestDataCheckVCRWorldShapeNames(t *testing.T) {
-	dir, _ := checkWorld(t)
-	out, err := runCheck(t, vcrConfig(t, dir), "val")
-	if err == nil {
-		t.Fatalf("shape names passed:\n%s", out)
+// The synthetic world's VCR data names its objects after shapes, listed in
+// its categories.txt: the check passes and runs the trainer's loader for both
+// tasks. An object class the file does not list is a problem naming the
+// annotation file and line.
+func TestDataCheckVCRWorldCategories(t *testing.T) {
+	dir, cfg := vcrWorld(t)
+	vdir := filepath.Join(dir, synth.Layout.VCR)
+	out, err := runCheck(t, cfg, "val")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
 	}
-	wantLines(t, out, "line 1 (annot_id val-0): ", "vcr: annot_id val-0: object 0 has unknown class")
+	wantLines(t, out, "vcr val: 5 object classes from "+filepath.Join(vdir, "categories.txt"),
+		"vcr val: Q2A:\ntraining loader: built 6 of 6 examples, 0 failed",
+		"vcr val: QA2R:\ntraining loader: built 6 of 6 examples, 0 failed", "ok (0 warnings)")
+
+	annPath := filepath.Join(vdir, "val.jsonl")
+	lines := readLines(t, annPath)
+	var rec map[string]any
+	if err := json.Unmarshal([]byte(lines[1]), &rec); err != nil {
+		t.Fatal(err)
+	}
+	rec["objects"].([]any)[0] = "person"
+	b, _ := json.Marshal(rec)
+	lines[1] = string(b)
+	writeLines(t, annPath, lines)
+	out, err = runCheck(t, cfg, "val")
+	if err == nil {
+		t.Fatalf("unknown class passed:\n%s", out)
+	}
+	wantLines(t, out, "problem: "+annPath+" line 2 (annot_id val-1): ", `object 0 has unknown class "person"`,
+		"training loader: not run: fix the problems above first")
 }
 
 func TestDataCheckRefCOCOWorld(t *testing.T) {
@@ -496,7 +506,7 @@ func TestDataCheckVCRZip(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(cfg)
-	if err := os.WriteFile(cfg, bytes.Replace(b, []byte("DATASET:\n"), []byte("DATASET:\n  ZIP_MODE: true\n"), 1), 0o644); err != nil {
+	if err := os.WriteFile(cfg, bytes.Replace(b, []byte("ZIP_MODE: false"), []byte("ZIP_MODE: true"), 1), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := runCheck(t, cfg, "val")
