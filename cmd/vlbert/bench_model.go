@@ -224,6 +224,7 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 		return fmt.Errorf("bench model: %w", err)
 	}
 	m.InitWeights(1)
+	m.Inference = !opts.Train // inference reuses one layer's activation buffers
 	bt := benchVQABatch(&cfg, opts.Batch, opts.TextLen, opts.Regions)
 	var opt *optim.AdamW
 	if opts.Train {

@@ -39,6 +39,7 @@ func (p *Pipeline) Attention(ctx context.Context, text string, r *Regions) (*Att
 	a := &Attention{Regions: r, ImageBox: p.imageBox()}
 	var labels []string
 	err = p.withModel(ctx, func(m *model.Model) error {
+		m.Inference = false // CoreOutputs needs every layer's attention probabilities
 		switch m.Cfg.Task {
 		case model.TaskVQA:
 			out, err := m.ForwardVQA(&model.VQABatch{Boxes: bx, LQ: len(ids), Question: ids})

@@ -57,6 +57,7 @@ func (p *Pipeline) Ground(ctx context.Context, expression string, r *Regions) (*
 	bx := p.modelBoxes(r)
 	logits := make([]float32, bx.NB)
 	err = p.withModel(ctx, func(m *model.Model) error {
+		m.Inference = true
 		out, err := m.ForwardRefCOCO(&model.RefCOCOBatch{Boxes: bx, LE: len(ids), Expression: ids})
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInput, err)
@@ -120,6 +121,7 @@ func (p *Pipeline) VCR(ctx context.Context, question string, choices []string, r
 	}
 	logits := make([]float32, model.VCRChoices)
 	err = p.withModel(ctx, func(m *model.Model) error {
+		m.Inference = true
 		out, err := m.ForwardVCR(bt)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInput, err)
