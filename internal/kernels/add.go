@@ -1,7 +1,5 @@
 package kernels
 
-import "github.com/vlbert/vlbert/internal/parallel"
-
 // Add sets out = a + b elementwise. All three have the same length; out may alias a or b
 // (Add(x, x, y) accumulates y into x, as on a residual stream).
 func Add(out, a, b []float32) {
@@ -11,7 +9,7 @@ func Add(out, a, b []float32) {
 		addRange(out, a, b)
 		return
 	}
-	parallel.For(len(out), elemChunk, func(lo, hi int) { addRange(out[lo:hi], a[lo:hi], b[lo:hi]) })
+	forElems3(len(out), elemChunk, out, a, b, addRange)
 }
 
 // addRange sets o = x + y (exact elementwise: the AVX2 and Go loops agree bit for bit).
@@ -39,7 +37,7 @@ func AddRows(m, v []float32, N, C int) {
 		addRowsRange(m, v, 0, N, C)
 		return
 	}
-	parallel.For(N, rowChunk(C), func(lo, hi int) { addRowsRange(m, v, lo, hi, C) })
+	forRows2(N, rowChunk(C), m, v, C, addRowsRange)
 }
 
 func addRowsRange(m, v []float32, lo, hi, C int) {

@@ -6,12 +6,20 @@ import (
 	"github.com/vlbert/vlbert/internal/gemm"
 )
 
-// TestNoAllocSerial checks the steady-state promise: with one thread the kernels do not
-// allocate (with more threads, parallel.For itself allocates a few small objects per call).
-// Kernels built on gemm may allocate only what the gemm calls they make allocate.
-func TestNoAllocSerial(t *testing.T) {
+// TestNoAlloc checks the steady-state promise: the kernels do not allocate, with one
+// thread (small sizes, serial loops) or two (sizes large enough for the parallel
+// loops). Kernels built on gemm may allocate only what the gemm calls they make
+// allocate.
+func TestNoAlloc(t *testing.T) {
+	testNoAlloc(t, 1, 16, 64)
+	if !raceEnabled { // the race detector allocates in sync primitives
+		testNoAlloc(t, 2, 512, 256)
+	}
+}
+
+func testNoAlloc(t *testing.T, threads, N, C int) {
 	r := newRand(200)
-	N, C, V := 16, 64, 50
+	V := 50
 	x, y, g := randn(r, N*C, 1), randn(r, N*C, 1), randn(r, N*C, 1)
 	w, b := randn(r, C, 1), randn(r, C, 1)
 	out, d, mean, rstd := make([]float32, N*C), make([]float32, N*C), make([]float32, N), make([]float32, N)
@@ -58,11 +66,11 @@ func TestNoAllocSerial(t *testing.T) {
 			BCEWithLogitsBackward(d, x, y, N*C, 1)
 		},
 	}
-	withThreads(1, func() {
+	withThreads(threads, func() {
 		for name, f := range cases {
 			f()
 			if n := testing.AllocsPerRun(10, f); n != 0 {
-				t.Errorf("%s allocates %v times per call with one thread", name, n)
+				t.Errorf("%s allocates %v times per call with %d threads", name, n, threads)
 			}
 		}
 		// Linear: only what its gemm calls allocate.

@@ -88,7 +88,9 @@ func attentionForward(out, probs, scratch, q, k, v, maskAdd []float32, B, T, C, 
 		if serial(NH*T, chunk) {
 			attentionSoftmaxRows(att, p, mk, m, base, 0, NH*T, T)
 		} else {
-			parallel.For(NH*T, chunk, func(lo, hi int) { attentionSoftmaxRows(att, p, mk, m, base, lo, hi, T) })
+			parallel.ForArgs(NH*T, chunk, attSoftmaxArgs{att, p, mk, m, base, T}, func(a *attSoftmaxArgs, lo, hi int) {
+				attentionSoftmaxRows(a.att, a.p, a.mk, a.m, a.base, lo, hi, a.T)
+			})
 		}
 		pv := att // (a new variable: p is captured by the closure above and must not change)
 		if p != nil {
@@ -163,7 +165,7 @@ func AttentionBackward(dq, dk, dv, scratch, dout, q, k, v, probs []float32, B, T
 				if serial(NH*tt, elemChunk) {
 					m.apply(p, att, base)
 				} else {
-					parallel.For(NH*tt, elemChunk, func(lo, hi int) { m.apply(p[lo:hi], att[lo:hi], base+uint64(lo)) })
+					forMask(NH*tt, elemChunk, p, att, m, base)
 				}
 			}
 			gemm.SgemmStrided(true, false, NH, T, hs, T, 1, p, T, tt, dout[lo:hi], C, hs, 0, dv[lo:hi], C, hs)
@@ -177,7 +179,9 @@ func AttentionBackward(dq, dk, dv, scratch, dout, q, k, v, probs []float32, B, T
 		if serial(NH*T, chunk) {
 			attentionSoftmaxBackRows(ds, att, m, drop.Active(), base, 0, NH*T, T)
 		} else {
-			parallel.For(NH*T, chunk, func(lo, hi int) { attentionSoftmaxBackRows(ds, att, m, drop.Active(), base, lo, hi, T) })
+			parallel.ForArgs(NH*T, chunk, attSoftmaxBackArgs{ds, att, m, drop.Active(), base, T}, func(a *attSoftmaxBackArgs, lo, hi int) {
+				attentionSoftmaxBackRows(a.ds, a.att, a.m, a.dropping, a.base, lo, hi, a.T)
+			})
 		}
 		if dq != nil {
 			gemm.SgemmStrided(false, false, NH, T, hs, T, scale, ds, T, tt, k[lo:hi], C, hs, 0, dq[lo:hi], C, hs)
@@ -220,3 +224,20 @@ func getBuf(n int) *[]float32 {
 }
 
 func putBuf(p *[]float32) { bufPool.Put(p) }
+
+// attSoftmaxArgs carries attentionSoftmaxRows' inputs to parallel.ForArgs.
+type attSoftmaxArgs struct {
+	att, p, mk []float32
+	m          masker
+	base       uint64
+	T          int
+}
+
+// attSoftmaxBackArgs carries attentionSoftmaxBackRows' inputs to parallel.ForArgs.
+type attSoftmaxBackArgs struct {
+	ds, att  []float32
+	m        masker
+	dropping bool
+	base     uint64
+	T        int
+}

@@ -49,7 +49,9 @@ func BCEWithLogitsBackward(dlogits, logits, targets []float32, n int, dloss floa
 		bceBackRange(dlogits[:n], logits, targets, scale)
 		return
 	}
-	parallel.For(n, elemChunk/4, func(lo, hi int) { bceBackRange(dlogits[lo:hi], logits[lo:hi], targets[lo:hi], scale) })
+	parallel.ForArgs(n, elemChunk/4, bceBackArgs{dlogits, logits, targets, scale}, func(a *bceBackArgs, lo, hi int) {
+		bceBackRange(a.d[lo:hi], a.z[lo:hi], a.t[lo:hi], a.scale)
+	})
 }
 
 func bceBackRange(d, z, t []float32, scale float64) {
@@ -66,4 +68,10 @@ func sigmoid64(z float64) float64 {
 	}
 	e := exp64(z)
 	return e / (1 + e)
+}
+
+// bceBackArgs carries bceBackRange's inputs to parallel.ForArgs.
+type bceBackArgs struct {
+	d, z, t []float32
+	scale   float64
 }

@@ -40,7 +40,9 @@ func CrossEntropyForward(probs, logits []float32, targets []int32, N, V int) (lo
 	if serial(N, chunk) {
 		crossEntropyRows(rowLoss, probs, logits, targets, 0, N, V)
 	} else {
-		parallel.For(N, chunk, func(lo, hi int) { crossEntropyRows(rowLoss, probs, logits, targets, lo, hi, V) })
+		parallel.ForArgs(N, chunk, ceArgs{rowLoss, probs, logits, targets, V, 0}, func(a *ceArgs, lo, hi int) {
+			crossEntropyRows(a.rowLoss, a.probs, a.logits, a.targets, lo, hi, a.V)
+		})
 	}
 	var sum float64
 	for _, l := range rowLoss {
@@ -91,7 +93,9 @@ func CrossEntropyBackward(dlogits, probs []float32, targets []int32, N, V int, d
 		crossEntropyBackRows(dlogits, probs, targets, 0, N, V, scale)
 		return
 	}
-	parallel.For(N, rowChunk(V), func(lo, hi int) { crossEntropyBackRows(dlogits, probs, targets, lo, hi, V, scale) })
+	parallel.ForArgs(N, rowChunk(V), ceArgs{nil, probs, dlogits, targets, V, scale}, func(a *ceArgs, lo, hi int) {
+		crossEntropyBackRows(a.logits, a.probs, a.targets, lo, hi, a.V, a.scale)
+	})
 }
 
 func crossEntropyBackRows(dlogits, probs []float32, targets []int32, lo, hi, V int, scale float32) {
@@ -166,3 +170,12 @@ func getBuf64(n int) *[]float64 {
 }
 
 func putBuf64(p *[]float64) { buf64Pool.Put(p) }
+
+// ceArgs carries the cross-entropy row loops' inputs to parallel.ForArgs.
+type ceArgs struct {
+	rowLoss       []float64
+	probs, logits []float32
+	targets       []int32
+	V             int
+	scale         float32
+}

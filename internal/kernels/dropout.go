@@ -3,8 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math"
-
-	"github.com/vlbert/vlbert/internal/parallel"
 )
 
 // Dropout describes one dropout site: elements are zeroed with probability P and the
@@ -127,7 +125,7 @@ func dropoutApply(dst, src []float32, d Dropout, base uint64) {
 		m.apply(dst, src, base)
 		return
 	}
-	parallel.For(len(src), elemChunk, func(lo, hi int) { m.apply(dst[lo:hi], src[lo:hi], base+uint64(lo)) })
+	forMask(len(src), elemChunk, dst, src, m, base)
 }
 
 // apply writes o[i] = s[i]*factor(base+i), one hash per pair of elements.

@@ -19,7 +19,9 @@ func EmbeddingForward(out []float32, ids []int32, table []float32, N, C int) {
 		gatherRows(out, ids, table, 0, N, C)
 		return
 	}
-	parallel.For(N, rowChunk(C), func(lo, hi int) { gatherRows(out, ids, table, lo, hi, C) })
+	parallel.ForArgs(N, rowChunk(C), embArgs{out, table, ids, N, C}, func(a *embArgs, lo, hi int) {
+		gatherRows(a.out, a.ids, a.table, lo, hi, a.C)
+	})
 }
 
 func gatherRows(out []float32, ids []int32, table []float32, lo, hi, C int) {
@@ -52,7 +54,9 @@ func EmbeddingBackward(dtable, dout []float32, ids []int32, N, C int) {
 		scatterAddCols(dtable, dout, ids, N, C, 0, C)
 		return
 	}
-	parallel.For(nblocks, chunk, func(lo, hi int) { scatterAddCols(dtable, dout, ids, N, C, lo*block, min(hi*block, C)) })
+	parallel.ForArgs(nblocks, chunk, embArgs{dout, dtable, ids, N, C}, func(a *embArgs, lo, hi int) {
+		scatterAddCols(a.table, a.out, a.ids, a.N, a.C, lo*block, min(hi*block, a.C))
+	})
 }
 
 // scatterAddCols adds columns c0..c1 of every dout row into its table row, in row order.
@@ -81,4 +85,11 @@ func checkEmbedding(fn string, ids []int32, table []float32, N, C int) {
 			panic(fmt.Sprintf("kernels: %s: ids[%d] = %d outside [0,%d)", fn, n, id, V))
 		}
 	}
+}
+
+// embArgs carries the embedding loops' inputs to parallel.ForArgs.
+type embArgs struct {
+	out, table []float32 // dout and dtable in the backward
+	ids        []int32
+	N, C       int
 }

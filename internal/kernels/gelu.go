@@ -1,7 +1,5 @@
 package kernels
 
-import "github.com/vlbert/vlbert/internal/parallel"
-
 // GELUForward computes out = x*Φ(x) = x*0.5*(1+erf(x/√2)) (BERT's exact, erf-form GELU)
 // elementwise. len(out) must equal len(inp); out may alias inp. Φ comes from piecewise
 // polynomial tables accurate to 1e-7 relative (piecewise.go), so the result is the
@@ -12,7 +10,7 @@ func GELUForward(out, inp []float32) {
 		geluRange(out, inp)
 		return
 	}
-	parallel.For(len(inp), elemChunk/4, func(lo, hi int) { geluRange(out[lo:hi], inp[lo:hi]) })
+	forElems2(len(inp), elemChunk/4, out, inp, geluRange)
 }
 
 func geluRange(o, x []float32) {
@@ -44,7 +42,7 @@ func GELUBackward(dinp, inp, dout []float32) {
 		geluBackRange(dinp, inp, dout)
 		return
 	}
-	parallel.For(len(inp), elemChunk/4, func(lo, hi int) { geluBackRange(dinp[lo:hi], inp[lo:hi], dout[lo:hi]) })
+	forElems3(len(inp), elemChunk/4, dinp, inp, dout, geluBackRange)
 }
 
 func geluBackRange(o, x, d []float32) {
@@ -83,7 +81,7 @@ func BiasGELUForward(out, pre, inp, bias []float32, N, C int) {
 		biasGELURows(out, pre, inp, bias, 0, N, C)
 		return
 	}
-	parallel.For(N, chunk, func(lo, hi int) { biasGELURows(out, pre, inp, bias, lo, hi, C) })
+	forRows4(N, chunk, out, pre, inp, bias, C, biasGELURows)
 }
 
 func biasGELURows(out, pre, inp, bias []float32, lo, hi, C int) {

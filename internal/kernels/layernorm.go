@@ -35,7 +35,9 @@ func LayerNormForward(out, mean, rstd, inp, weight, bias []float32, N, C int, ep
 		layerNormRows(out, mean, rstd, inp, weight, bias, 0, N, C, eps)
 		return
 	}
-	parallel.For(N, rowChunk(C), func(lo, hi int) { layerNormRows(out, mean, rstd, inp, weight, bias, lo, hi, C, eps) })
+	parallel.ForArgs(N, rowChunk(C), lnArgs{out, mean, rstd, inp, weight, bias, N, C, eps}, func(a *lnArgs, lo, hi int) {
+		layerNormRows(a.out, a.mean, a.rstd, a.inp, a.weight, a.bias, lo, hi, a.C, a.eps)
+	})
 }
 
 func layerNormRows(out, mean, rstd, inp, weight, bias []float32, lo, hi, C int, eps float32) {
@@ -118,7 +120,9 @@ func LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []flo
 		if serial(nblocks, 1) {
 			layerNormParamGrads(dweight, dbias, dout, inp, mean, rstd, N, C, 0, nblocks)
 		} else {
-			parallel.For(nblocks, 1, func(lo, hi int) { layerNormParamGrads(dweight, dbias, dout, inp, mean, rstd, N, C, lo, hi) })
+			parallel.ForArgs(nblocks, 1, lnParamArgs{dweight, dbias, dout, inp, mean, rstd, N, C}, func(a *lnParamArgs, lo, hi int) {
+				layerNormParamGrads(a.dweight, a.dbias, a.dout, a.inp, a.mean, a.rstd, a.N, a.C, lo, hi)
+			})
 		}
 	}
 	if dinp == nil {
@@ -128,7 +132,9 @@ func LayerNormBackward(dinp, dweight, dbias, dout, inp, weight, mean, rstd []flo
 		layerNormBackRows(dinp, dout, inp, weight, mean, rstd, 0, N, C)
 		return
 	}
-	parallel.For(N, rowChunk(C), func(lo, hi int) { layerNormBackRows(dinp, dout, inp, weight, mean, rstd, lo, hi, C) })
+	parallel.ForArgs(N, rowChunk(C), lnArgs{dinp, mean, rstd, inp, weight, dout, N, C, 0}, func(a *lnArgs, lo, hi int) {
+		layerNormBackRows(a.out, a.bias, a.inp, a.weight, a.mean, a.rstd, lo, hi, a.C)
+	})
 }
 
 // layerNormParamGrads accumulates dweight and dbias for column blocks lo..hi, summing
@@ -184,4 +190,18 @@ func layerNormBackRows(dinp, dout, inp, weight, mean, rstd []float32, lo, hi, C 
 			o[i] = rs * (g*weight[i] - meanG - xhat*meanGX)
 		}
 	}
+}
+
+// lnArgs carries the layer norm loops' inputs to parallel.ForArgs (out, bias hold
+// dinp/dweight and dout/dbias in the backward).
+type lnArgs struct {
+	out, mean, rstd, inp, weight, bias []float32
+	N, C                               int
+	eps                                float32
+}
+
+// lnParamArgs carries layerNormParamGrads' inputs to parallel.ForArgs.
+type lnParamArgs struct {
+	dweight, dbias, dout, inp, mean, rstd []float32
+	N, C                                  int
 }

@@ -29,7 +29,7 @@ func LinearForward(out, inp, weight, bias []float32, N, in, outDim int) {
 		addRowsRange(out, bias, 0, N, outDim)
 		return
 	}
-	parallel.For(N, rowChunk(outDim), func(lo, hi int) { addRowsRange(out, bias, lo, hi, outDim) })
+	forRows2(N, rowChunk(outDim), out, bias, outDim, addRowsRange)
 }
 
 // LinearBackward computes the gradients of LinearForward.
@@ -76,7 +76,9 @@ func colSumAdd(dst, m []float32, N, cols int) {
 		colSumAddBlocks(dst, m, N, cols, 0, nblocks)
 		return
 	}
-	parallel.For(nblocks, chunk, func(lo, hi int) { colSumAddBlocks(dst, m, N, cols, lo, hi) })
+	parallel.ForArgs(nblocks, chunk, colSumArgs{dst, m, N, cols}, func(a *colSumArgs, lo, hi int) {
+		colSumAddBlocks(a.dst, a.m, a.N, a.cols, lo, hi)
+	})
 }
 
 // colBlock is the column block of the column-parallel reductions.
@@ -96,4 +98,10 @@ func colSumAddBlocks(dst, m []float32, N, cols, lo, hi int) {
 			d[j] += a[j]
 		}
 	}
+}
+
+// colSumArgs carries colSumAddBlocks' inputs to parallel.ForArgs.
+type colSumArgs struct {
+	dst, m  []float32
+	N, cols int
 }

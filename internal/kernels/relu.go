@@ -1,7 +1,5 @@
 package kernels
 
-import "github.com/vlbert/vlbert/internal/parallel"
-
 // ReLUForward sets out = max(inp, 0) elementwise. len(out) must equal len(inp); out may
 // alias inp. NaN stays NaN, as in PyTorch.
 func ReLUForward(out, inp []float32) {
@@ -10,7 +8,7 @@ func ReLUForward(out, inp []float32) {
 		reluRange(out, inp)
 		return
 	}
-	parallel.For(len(inp), elemChunk, func(lo, hi int) { reluRange(out[lo:hi], inp[lo:hi]) })
+	forElems2(len(inp), elemChunk, out, inp, reluRange)
 }
 
 func reluRange(o, x []float32) {
@@ -35,7 +33,7 @@ func ReLUBackward(dinp, out, dout []float32) {
 		reluBackRange(dinp, out, dout)
 		return
 	}
-	parallel.For(len(out), elemChunk, func(lo, hi int) { reluBackRange(dinp[lo:hi], out[lo:hi], dout[lo:hi]) })
+	forElems3(len(out), elemChunk, dinp, out, dout, reluBackRange)
 }
 
 func reluBackRange(o, y, d []float32) {

@@ -32,7 +32,9 @@ func SoftCrossEntropyForward(probs, logits, targets []float32, N, V int) (loss f
 	if serial(N, chunk) {
 		softCrossEntropyRows(rowLoss, probs, logits, targets, 0, N, V)
 	} else {
-		parallel.For(N, chunk, func(lo, hi int) { softCrossEntropyRows(rowLoss, probs, logits, targets, lo, hi, V) })
+		parallel.ForArgs(N, chunk, softCEArgs{rowLoss, probs, logits, targets, V, 0}, func(a *softCEArgs, lo, hi int) {
+			softCrossEntropyRows(a.rowLoss, a.probs, a.logits, a.targets, lo, hi, a.V)
+		})
 	}
 	var sum float64
 	for _, l := range rowLoss {
@@ -106,7 +108,9 @@ func SoftCrossEntropyBackward(dlogits, probs, targets []float32, N, V int, dloss
 		softCrossEntropyBackRows(dlogits, probs, targets, 0, N, V, scale)
 		return
 	}
-	parallel.For(N, rowChunk(V), func(lo, hi int) { softCrossEntropyBackRows(dlogits, probs, targets, lo, hi, V, scale) })
+	parallel.ForArgs(N, rowChunk(V), softCEArgs{nil, probs, dlogits, targets, V, scale}, func(a *softCEArgs, lo, hi int) {
+		softCrossEntropyBackRows(a.logits, a.probs, a.targets, lo, hi, a.V, a.scale)
+	})
 }
 
 func softCrossEntropyBackRows(dlogits, probs, targets []float32, lo, hi, V int, scale float64) {
@@ -130,4 +134,12 @@ func softRowValid(t []float32) (sum float64, ok bool) {
 		sum += float64(v)
 	}
 	return sum, math.Abs(sum-1) < 0.1
+}
+
+// softCEArgs carries the soft cross-entropy row loops' inputs to parallel.ForArgs.
+type softCEArgs struct {
+	rowLoss                []float64
+	probs, logits, targets []float32
+	V                      int
+	scale                  float64
 }

@@ -2,8 +2,6 @@ package kernels
 
 import (
 	"math"
-
-	"github.com/vlbert/vlbert/internal/parallel"
 )
 
 // SoftmaxForward computes a row-wise softmax with max subtraction.
@@ -20,7 +18,7 @@ func SoftmaxForward(out, inp []float32, N, C int) {
 		softmaxRows(out, inp, 0, N, C)
 		return
 	}
-	parallel.For(N, chunk, func(lo, hi int) { softmaxRows(out, inp, lo, hi, C) })
+	forRows2(N, chunk, out, inp, C, softmaxRows)
 }
 
 func softmaxRows(out, inp []float32, lo, hi, C int) {
@@ -47,7 +45,7 @@ func SoftmaxBackward(dinp, out, dout []float32, N, C int) {
 		softmaxBackRows(dinp, out, dout, 0, N, C)
 		return
 	}
-	parallel.For(N, rowChunk(C), func(lo, hi int) { softmaxBackRows(dinp, out, dout, lo, hi, C) })
+	forRows3(N, rowChunk(C), dinp, out, dout, C, softmaxBackRows)
 }
 
 func softmaxBackRows(dinp, out, dout []float32, lo, hi, C int) {

@@ -2,8 +2,6 @@ package kernels
 
 import (
 	"math"
-
-	"github.com/vlbert/vlbert/internal/parallel"
 )
 
 // TanhForward sets out = tanh(inp) elementwise (BERT's pooler activation).
@@ -14,7 +12,7 @@ func TanhForward(out, inp []float32) {
 		tanhRange(out, inp)
 		return
 	}
-	parallel.For(len(inp), elemChunk/8, func(lo, hi int) { tanhRange(out[lo:hi], inp[lo:hi]) })
+	forElems2(len(inp), elemChunk/8, out, inp, tanhRange)
 }
 
 func tanhRange(o, x []float32) {
@@ -36,7 +34,7 @@ func TanhBackward(dinp, out, dout []float32) {
 		tanhBackRange(dinp, out, dout)
 		return
 	}
-	parallel.For(len(out), elemChunk, func(lo, hi int) { tanhBackRange(dinp[lo:hi], out[lo:hi], dout[lo:hi]) })
+	forElems3(len(out), elemChunk, dinp, out, dout, tanhBackRange)
 }
 
 func tanhBackRange(o, y, d []float32) {
