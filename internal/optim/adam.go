@@ -44,7 +44,10 @@ func (o *Adam) Step(params, grads []float32, skip []bool) {
 		negStep, bc2 := float32(-g.LR/bc1), float32(bc2sqrt)
 		lo, hi := p.Offset, p.Offset+p.Size
 		pp, gg, m, v := params[lo:hi], grads[lo:hi], o.expAvg[lo:hi], o.expAvgSq[lo:hi]
-		parallel.For(p.Size, 1<<15, func(a, b int) {
+		args := torchAdamArgs{pp, gg, m, v, b1, ob1, b2, ob2, wd, eps, negStep, bc2}
+		parallel.ForArgs(p.Size, 1<<15, args, func(x *torchAdamArgs, a, b int) {
+			pp, gg, m, v := x.p, x.g, x.m, x.v
+			b1, ob1, b2, ob2, wd, eps, negStep, bc2 := x.b1, x.ob1, x.b2, x.ob2, x.wd, x.eps, x.negStep, x.bc2
 			for j := a; j < b; j++ {
 				gj := gg[j]
 				if wd != 0 {
@@ -75,4 +78,10 @@ func (o *Adam) LoadState(s *State) error {
 	c := *s
 	c.Kind = "adamw"
 	return o.AdamW.LoadState(&c)
+}
+
+// torchAdamArgs carries one parameter's Adam update to parallel.ForArgs.
+type torchAdamArgs struct {
+	p, g, m, v                              []float32
+	b1, ob1, b2, ob2, wd, eps, negStep, bc2 float32
 }

@@ -78,7 +78,9 @@ func (o *AdamW) Step(params, grads []float32, skip []bool) {
 		}
 		lo, hi := p.Offset, p.Offset+p.Size
 		pp, gg, m, v := params[lo:hi], grads[lo:hi], o.expAvg[lo:hi], o.expAvgSq[lo:hi]
-		parallel.For(p.Size, 1<<15, func(a, b int) { k.run(pp[a:b], gg[a:b], m[a:b], v[a:b]) })
+		parallel.ForArgs(p.Size, 1<<15, adamArgs{k, pp, gg, m, v}, func(a *adamArgs, lo, hi int) {
+			a.k.run(a.p[lo:hi], a.g[lo:hi], a.m[lo:hi], a.v[lo:hi])
+		})
 	}
 }
 
@@ -203,4 +205,11 @@ func fma32(a, b, c float32) float32 {
 		}
 	}
 	return float32(s)
+}
+
+// adamArgs carries one parameter's update to parallel.ForArgs (no closure, so the
+// step allocates nothing).
+type adamArgs struct {
+	k          adamKernel
+	p, g, m, v []float32
 }

@@ -2,6 +2,7 @@ package optim
 
 import (
 	"math"
+	"sync"
 
 	"github.com/vlbert/vlbert/internal/parallel"
 )
@@ -12,16 +13,21 @@ import (
 func GradNorm(grads []float32) float64 {
 	const chunk = 1 << 16
 	nchunks := (len(grads) + chunk - 1) / chunk
-	partial := make([]float64, nchunks)
-	parallel.For(nchunks, 1, func(lo, hi int) {
+	bp := partials.Get().(*[]float64)
+	if cap(*bp) < nchunks {
+		*bp = make([]float64, nchunks)
+	}
+	partial := (*bp)[:nchunks]
+	parallel.ForArgs(nchunks, 1, normArgs{grads, partial}, func(a *normArgs, lo, hi int) {
 		for c := lo; c < hi; c++ {
-			partial[c] = sumSquares(grads[c*chunk : min((c+1)*chunk, len(grads))])
+			a.partial[c] = sumSquares(a.grads[c*chunk : min((c+1)*chunk, len(a.grads))])
 		}
 	})
 	total := 0.0
 	for _, s := range partial {
 		total += s
 	}
+	partials.Put(bp)
 	return math.Sqrt(total)
 }
 
@@ -52,7 +58,8 @@ func ClipCoef(totalNorm, maxNorm float64) float32 {
 
 // ScaleGrads multiplies grads by coef in place.
 func ScaleGrads(grads []float32, coef float32) {
-	parallel.For(len(grads), 1<<15, func(lo, hi int) {
+	parallel.ForArgs(len(grads), 1<<15, scaleArgs{grads, coef}, func(a *scaleArgs, lo, hi int) {
+		grads, coef := a.grads, a.coef
 		j := lo
 		if useAVX2 {
 			if n8 := (hi - lo) &^ 7; n8 > 0 {
@@ -78,4 +85,19 @@ func ClipGradNorm(grads []float32, maxNorm float64) float64 {
 		ScaleGrads(grads, coef)
 	}
 	return norm
+}
+
+// normArgs carries GradNorm's inputs to parallel.ForArgs.
+type normArgs struct {
+	grads   []float32
+	partial []float64
+}
+
+// partials recycles GradNorm's per-chunk sums, so a training step allocates nothing.
+var partials = sync.Pool{New: func() any { return new([]float64) }}
+
+// scaleArgs carries ScaleGrads' inputs to parallel.ForArgs.
+type scaleArgs struct {
+	grads []float32
+	coef  float32
 }

@@ -45,7 +45,10 @@ func (o *SGD) Step(params, grads []float32, skip []bool) {
 		o.steps[i]++
 		lo, hi := p.Offset, p.Offset+p.Size
 		pp, gg, bb := params[lo:hi], grads[lo:hi], o.buf[lo:hi]
-		parallel.For(p.Size, 1<<15, func(a, b int) {
+		args := sgdArgs{pp, gg, bb, wd, negLR, mu, first}
+		parallel.ForArgs(p.Size, 1<<15, args, func(x *sgdArgs, a, b int) {
+			pp, gg, bb := x.p, x.g, x.buf
+			wd, negLR, mu, first := x.wd, x.negLR, x.mu, x.first
 			for j := a; j < b; j++ {
 				d := gg[j]
 				if wd != 0 {
@@ -87,4 +90,11 @@ func (o *SGD) LoadState(s *State) error {
 	copy(o.steps, s.Steps)
 	copy(o.buf, s.MomentumBuf)
 	return nil
+}
+
+// sgdArgs carries one parameter's SGD update to parallel.ForArgs.
+type sgdArgs struct {
+	p, g, buf     []float32
+	wd, negLR, mu float32
+	first         bool
 }
