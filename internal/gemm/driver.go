@@ -4,6 +4,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"unsafe"
+
+	"github.com/vlbert/vlbert/internal/parallel"
 )
 
 // kernel is one micro-kernel with the blocking it was tuned for.
@@ -123,24 +125,9 @@ func sgemmStrided(kern *kernel, threads int, transA, transB bool, batch, m, n, k
 	if transB {
 		fpB = footprint(n, k, ldb)
 	}
-	// sub is matrix i of x; empty matrices (k == 0) may start past the end of x.
-	sub := func(x []float32, i, stride, fp int) []float32 {
-		if fp == 0 {
-			return nil
-		}
-		return x[i*stride : i*stride+fp]
-	}
-	one := func(i, threads int, ws *workspace) {
-		ai, bi, ci := sub(a, i, strideA, fpA), sub(b, i, strideB, fpB), sub(c, i, strideC, fpC)
-		switch {
-		case k == 0 || alpha == 0:
-			scaleC(m, n, beta, ci, ldc)
-		case m*n*k <= smallWork:
-			smallGemm(transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, ci, ldc)
-		default:
-			packed(kern, threads, ws, transA, transB, m, n, k, alpha, ai, lda, bi, ldb, beta, ci, ldc)
-		}
-	}
+	st := strided{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, beta: beta,
+		a: a, lda: lda, strideA: strideA, b: b, ldb: ldb, strideB: strideB, c: c, ldc: ldc, strideC: strideC,
+		fpA: fpA, fpB: fpB, fpC: fpC}
 	if threads <= 1 || batch < threads {
 		var ws *workspace
 		if threads <= 1 {
@@ -148,15 +135,49 @@ func sgemmStrided(kern *kernel, threads int, transA, transB bool, batch, m, n, k
 			defer workspaces.Put(ws)
 		}
 		for i := 0; i < batch; i++ {
-			one(i, threads, ws)
+			st.one(i, threads, ws)
 		}
 		return
 	}
-	chunks(threads, batch, 1, func(lo, hi int, ws *workspace) {
-		for i := lo; i < hi; i++ {
-			one(i, 1, ws)
-		}
-	}, 0)
+	p := pars.Get().(*par)
+	p.st = st
+	p.chunks(threads, batch, 1, modeBatch, 0)
+	p.st = strided{}
+	pars.Put(p)
+}
+
+// strided is one checked batch of products.
+type strided struct {
+	kern                      *kernel
+	transA, transB            bool
+	m, n, k                   int
+	alpha, beta               float32
+	a, b, c                   []float32
+	lda, ldb, ldc             int
+	strideA, strideB, strideC int
+	fpA, fpB, fpC             int // footprints of one matrix of a, b, c
+}
+
+// sub is matrix i of x; empty matrices (k == 0) may start past the end of x.
+func sub(x []float32, i, stride, fp int) []float32 {
+	if fp == 0 {
+		return nil
+	}
+	return x[i*stride : i*stride+fp]
+}
+
+// one runs product i of the batch on up to threads workers.
+func (s *strided) one(i, threads int, ws *workspace) {
+	ai, bi, ci := sub(s.a, i, s.strideA, s.fpA), sub(s.b, i, s.strideB, s.fpB), sub(s.c, i, s.strideC, s.fpC)
+	m, n, k := s.m, s.n, s.k
+	switch {
+	case k == 0 || s.alpha == 0:
+		scaleC(m, n, s.beta, ci, s.ldc)
+	case m*n*k <= smallWork:
+		smallGemm(s.transA, s.transB, m, n, k, s.alpha, ai, s.lda, bi, s.ldb, s.beta, ci, s.ldc)
+	default:
+		packed(s.kern, threads, ws, s.transA, s.transB, m, n, k, s.alpha, ai, s.lda, bi, s.ldb, s.beta, ci, s.ldc)
+	}
 }
 
 // scaleC sets C = beta*C (C = 0 when beta == 0, whatever C held).
@@ -225,8 +246,7 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 	j.bp = *bbuf
 	mTiles := ceilDiv(m, mr)
 	w := ws // the serial path's workspace
-	var jp *job
-	var packFn, rowsFn, colsFn func(lo, hi int, ws *workspace)
+	var p *par
 	if threads <= 1 {
 		if w == nil {
 			w = getWorkspace(j.mcMax * kcMax)
@@ -234,12 +254,10 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 			w.ensure(j.mcMax * kcMax)
 		}
 	} else {
-		// Workers share one heap copy, updated between blocks, so that j itself stays
-		// on the stack in the serial path.
-		jp = new(job)
-		packFn = func(lo, hi int, _ *workspace) { jp.packPanels(lo, hi) }
-		rowsFn = func(lo, hi int, ws *workspace) { jp.block(ws, lo, hi, 0, jp.nPanels) }
-		colsFn = func(lo, hi int, ws *workspace) { jp.block(ws, 0, mTiles, lo, hi) }
+		// Workers share one pooled heap copy, updated between blocks, so that j
+		// itself stays on the stack in the serial path.
+		p = pars.Get().(*par)
+		p.mTiles = mTiles
 	}
 	for jc := 0; jc < n; jc += ncMax {
 		j.jc, j.nc = jc, min(ncMax, n-jc)
@@ -255,15 +273,19 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 				j.block(w, 0, mTiles, 0, j.nPanels)
 				continue
 			}
-			*jp = j
+			p.j = j
 			size := j.mcMax * j.kc
-			chunks(threads, j.nPanels, ceilDiv(j.nPanels, 4*threads), packFn, 0)
+			p.chunks(threads, j.nPanels, ceilDiv(j.nPanels, 4*threads), modePack, 0)
 			if mTiles >= 2*threads || mTiles >= j.nPanels {
-				chunks(threads, mTiles, min(j.mcMax/mr, ceilDiv(mTiles, 4*threads)), rowsFn, size)
+				p.chunks(threads, mTiles, min(j.mcMax/mr, ceilDiv(mTiles, 4*threads)), modeRows, size)
 			} else {
-				chunks(threads, j.nPanels, ceilDiv(j.nPanels, 4*threads), colsFn, size)
+				p.chunks(threads, j.nPanels, ceilDiv(j.nPanels, 4*threads), modeCols, size)
 			}
 		}
+	}
+	if p != nil {
+		p.j = job{} // drop the operands' references before pooling
+		pars.Put(p)
 	}
 	bBuffers.Put(bbuf)
 	if threads <= 1 && ws == nil {
@@ -271,36 +293,69 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 	}
 }
 
-// chunks runs fn over [0, n) in chunks of per indices on threads goroutines that
+// par is what the workers of one parallel call share. It lives on the heap
+// (a worker must never hold a pointer into a goroutine stack, which can move) and
+// is pooled, so that a parallel product allocates nothing in the steady state.
+type par struct {
+	j       job     // modePack, modeRows, modeCols: the current block
+	mTiles  int     // mr-row tiles of C (modeCols)
+	st      strided // modeBatch: the batch
+	mode    int
+	n, per  int // chunks of per indices over [0, n)
+	nChunks int
+	wsSize  int
+	next    atomic.Int64 // the next chunk to take
+}
+
+// What a chunk [lo, hi) of a par runs.
+const (
+	modePack  = iota // pack panels [lo, hi) of the current block of op(B)
+	modeRows         // the micro-kernel over tiles [lo, hi), all panels
+	modeCols         // the micro-kernel over panels [lo, hi), all tiles
+	modeBatch        // products [lo, hi) of a strided batch, one worker each
+)
+
+var pars = sync.Pool{New: func() any { return new(par) }}
+
+// chunks runs mode over [0, n) in chunks of per indices on threads workers that
 // take the next chunk as they finish one, so that a worker slowed down by other
 // processes holds the others up less. Results do not depend on which worker runs a
 // chunk. Each worker has a workspace with at least wsSize elements.
-func chunks(threads, n, per int, fn func(lo, hi int, ws *workspace), wsSize int) {
-	per = max(per, 1)
-	nChunks := ceilDiv(n, per)
-	threads = min(threads, nChunks)
-	var next atomic.Int64
-	work := func() {
-		ws := getWorkspace(wsSize)
-		for {
-			c := int(next.Add(1)) - 1
-			if c >= nChunks {
-				break
-			}
-			fn(c*per, min((c+1)*per, n), ws)
+func (p *par) chunks(threads, n, per, mode, wsSize int) {
+	p.per = max(per, 1)
+	p.n, p.mode, p.wsSize = n, mode, wsSize
+	p.nChunks = ceilDiv(n, p.per)
+	p.next.Store(0)
+	threads = min(threads, p.nChunks)
+	// One ForArgs index per worker; a worker runs chunks until none is left (a
+	// worker that finds every pool goroutine busy runs inline and still drains
+	// the queue, so nesting cannot deadlock).
+	parallel.ForArgs(threads, 1, p, func(pp **par, lo, hi int) { (*pp).work() })
+}
+
+// work runs chunks until none is left.
+func (p *par) work() {
+	ws := getWorkspace(p.wsSize)
+	for {
+		c := int(p.next.Add(1)) - 1
+		if c >= p.nChunks {
+			break
 		}
-		workspaces.Put(ws)
+		lo, hi := c*p.per, min((c+1)*p.per, p.n)
+		switch p.mode {
+		case modePack:
+			p.j.packPanels(lo, hi)
+		case modeRows:
+			p.j.block(ws, lo, hi, 0, p.j.nPanels)
+		case modeCols:
+			p.j.block(ws, 0, p.mTiles, lo, hi)
+		case modeBatch:
+			for i := lo; i < hi; i++ {
+				p.st.one(i, 1, ws)
+			}
+		}
 	}
-	var wg sync.WaitGroup
-	wg.Add(threads - 1)
-	for range threads - 1 {
-		go func() {
-			defer wg.Done()
-			work()
-		}()
-	}
-	work()
-	wg.Wait()
+	workspaces.Put(ws)
 }
 
 // job is one product in the blocked loop, positioned at one kc x nc block of op(B).

@@ -14,8 +14,10 @@
 // (6x16), chosen at run time from CPU features, and plain Go (4x4) everywhere else;
 // the environment variable VLBERT_GEMM_KERNEL (generic, avx2, avx512) forces one.
 // Work is split over parallel.Threads() workers by rows of C (by columns when C has
-// few rows) in chunks that idle workers take; the split never changes the order of
-// the floating-point operations, so results do not depend on the thread count.
+// few rows) in chunks that idle workers take (on parallel's worker pool, with pooled
+// bookkeeping: a parallel product allocates nothing once warm either); the split
+// never changes the order of the floating-point operations, so results do not depend
+// on the thread count.
 //
 // OpenBLASSgemm is an optional comparison backend (the system's OpenBLAS, loaded at
 // run time without cgo); nothing in vlbert requires it.

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -490,31 +489,39 @@ func TestExported(t *testing.T) {
 	newCase(rng, false, true, 70, 50, 40, 1, 0, 2).check(t, "Sgemm", Sgemm)
 }
 
-// TestSteadyStateAllocs checks that packing buffers are reused: a serial product
-// allocates nothing once warm, a parallel one only small bookkeeping (goroutines,
-// closures), far below the size of its packed blocks.
+// TestSteadyStateAllocs checks that packing buffers and parallel bookkeeping are
+// reused: once warm, a product allocates nothing, serial or on two workers, single
+// or strided (whole products per worker, or each product parallel).
 func TestSteadyStateAllocs(t *testing.T) {
 	if raceEnabled {
 		t.Skip("sync.Pool drops items under the race detector")
 	}
+	prev := parallel.SetThreads(2)
+	defer parallel.SetThreads(prev)
 	m, n, k := 300, 300, 300
 	a, b, c := randFloats(m*k), randFloats(k*n), make([]float32, m*n)
-	bytesPerRun := func(fn func()) float64 {
+	const bm, bn, bk = 64, 64, 64
+	sa, sb, sc := randFloats(4*bm*bk), randFloats(4*bk*bn), make([]float32, 4*bm*bn)
+	allocs := func(fn func()) float64 {
 		fn()
-		var before, after runtime.MemStats
-		runtime.ReadMemStats(&before)
-		for range 10 {
-			fn()
-		}
-		runtime.ReadMemStats(&after)
-		return float64(after.TotalAlloc-before.TotalAlloc) / 10
+		fn()
+		return testing.AllocsPerRun(10, fn)
 	}
 	for _, tr := range []bool{false, true} {
-		serial := testing.AllocsPerRun(10, func() { sgemm(active, 1, false, tr, m, n, k, 1, a, k, b, n, 0, c, n) })
-		par := bytesPerRun(func() { sgemm(active, 2, false, tr, m, n, k, 1, a, k, b, n, 0, c, n) })
-		t.Logf("transB=%v: %.1f allocations per serial product, %.0f bytes per parallel one", tr, serial, par)
-		if serial >= 1 || par > 100<<10 { // the packed blocks alone are ~600 KB
-			t.Errorf("transB=%v: %.1f allocations per serial product, %.0f bytes per parallel one", tr, serial, par)
+		cases := map[string]func(){
+			"serial":   func() { sgemm(active, 1, false, tr, m, n, k, 1, a, k, b, n, 0, c, n) },
+			"parallel": func() { sgemm(active, 2, false, tr, m, n, k, 1, a, k, b, n, 0, c, n) },
+			"strided batch": func() {
+				sgemmStrided(active, 2, false, tr, 4, bm, bn, bk, 1, sa, bk, bm*bk, sb, bn, bk*bn, 0, sc, bn, bm*bn)
+			},
+			"strided products": func() {
+				sgemmStrided(active, 2, false, tr, 1, m, n, k, 1, a, k, m*k, b, n, k*n, 0, c, n, m*n)
+			},
+		}
+		for name, fn := range cases {
+			if got := allocs(fn); got != 0 {
+				t.Errorf("transB=%v %s: %.1f allocations per product, want 0", tr, name, got)
+			}
 		}
 	}
 }
