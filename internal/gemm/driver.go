@@ -62,16 +62,43 @@ type workspace struct {
 	tile [maxTile]float32
 }
 
+// freeList is a mutex-guarded stack of idle buffers. Unlike sync.Pool it never
+// allocates in the steady state (sync.Pool allocates queue nodes when items move
+// between Ps, as they do between the caller and the workers, and drops its items
+// at every GC); it holds at most as many buffers as were ever in use at once.
+type freeList[T any] struct {
+	mu    sync.Mutex
+	items []*T
+}
+
+// Get returns an idle item, or a new zero one.
+func (f *freeList[T]) Get() *T {
+	f.mu.Lock()
+	if n := len(f.items); n > 0 {
+		x := f.items[n-1]
+		f.items[n-1] = nil
+		f.items = f.items[:n-1]
+		f.mu.Unlock()
+		return x
+	}
+	f.mu.Unlock()
+	return new(T)
+}
+
+// Put makes x idle.
+func (f *freeList[T]) Put(x *T) {
+	f.mu.Lock()
+	f.items = append(f.items, x)
+	f.mu.Unlock()
+}
+
 var (
-	workspaces sync.Pool // *workspace
-	bBuffers   sync.Pool // *[]float32, a packed B block
+	workspaces freeList[workspace]
+	bBuffers   freeList[[]float32] // packed B blocks
 )
 
 func getWorkspace(size int) *workspace {
-	w, _ := workspaces.Get().(*workspace)
-	if w == nil {
-		w = new(workspace)
-	}
+	w := workspaces.Get()
 	w.ensure(size)
 	return w
 }
@@ -85,10 +112,7 @@ func (w *workspace) ensure(size int) {
 }
 
 func getBBuffer(size int) *[]float32 {
-	p, _ := bBuffers.Get().(*[]float32)
-	if p == nil {
-		p = new([]float32)
-	}
+	p := bBuffers.Get()
 	if cap(*p) < size {
 		*p = make([]float32, size)
 	}
@@ -139,7 +163,7 @@ func sgemmStrided(kern *kernel, threads int, transA, transB bool, batch, m, n, k
 		}
 		return
 	}
-	p := pars.Get().(*par)
+	p := pars.Get()
 	p.st = st
 	p.chunks(threads, batch, 1, modeBatch, 0)
 	p.st = strided{}
@@ -256,7 +280,7 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 	} else {
 		// Workers share one pooled heap copy, updated between blocks, so that j
 		// itself stays on the stack in the serial path.
-		p = pars.Get().(*par)
+		p = pars.Get()
 		p.mTiles = mTiles
 	}
 	for jc := 0; jc < n; jc += ncMax {
@@ -315,7 +339,7 @@ const (
 	modeBatch        // products [lo, hi) of a strided batch, one worker each
 )
 
-var pars = sync.Pool{New: func() any { return new(par) }}
+var pars freeList[par]
 
 // chunks runs mode over [0, n) in chunks of per indices on threads workers that
 // take the next chunk as they finish one, so that a worker slowed down by other

@@ -3,7 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/vlbert/vlbert/internal/gemm"
 	"github.com/vlbert/vlbert/internal/parallel"
@@ -213,17 +212,18 @@ func checkAttention(fn string, B, T, C, NH int) int {
 }
 
 // bufPool recycles per-worker scratch so that steady-state calls do not allocate.
-var bufPool sync.Pool
+var bufPool freeList[[]float32]
 
+// getBuf returns a scratch buffer of at least n floats; putBuf gives it back.
 func getBuf(n int) *[]float32 {
-	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
-		return p
+	p := bufPool.get()
+	if cap(*p) < n {
+		*p = make([]float32, n)
 	}
-	s := make([]float32, n)
-	return &s
+	return p
 }
 
-func putBuf(p *[]float32) { bufPool.Put(p) }
+func putBuf(p *[]float32) { bufPool.put(p) }
 
 // attSoftmaxArgs carries attentionSoftmaxRows' inputs to parallel.ForArgs.
 type attSoftmaxArgs struct {

@@ -3,7 +3,6 @@ package kernels
 import (
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/vlbert/vlbert/internal/parallel"
 )
@@ -159,17 +158,18 @@ func checkTargets(fn string, targets []int32, N, V int) (valid int) {
 	return valid
 }
 
-var buf64Pool sync.Pool
+var buf64Pool freeList[[]float64]
 
+// getBuf64 returns a scratch buffer of at least n float64s; putBuf64 gives it back.
 func getBuf64(n int) *[]float64 {
-	if p, ok := buf64Pool.Get().(*[]float64); ok && cap(*p) >= n {
-		return p
+	p := buf64Pool.get()
+	if cap(*p) < n {
+		*p = make([]float64, n)
 	}
-	s := make([]float64, n)
-	return &s
+	return p
 }
 
-func putBuf64(p *[]float64) { buf64Pool.Put(p) }
+func putBuf64(p *[]float64) { buf64Pool.put(p) }
 
 // ceArgs carries the cross-entropy row loops' inputs to parallel.ForArgs.
 type ceArgs struct {
