@@ -42,7 +42,8 @@ func BatchNormForward(out, inp, scale, shift []float32, N, C, HW int) {
 	checkLen("bn out", len(out), N*C*HW)
 	checkLen("bn scale", len(scale), C)
 	checkLen("bn shift", len(shift), C)
-	parallel.For(N*C, 8, func(lo, hi int) {
+	parallel.ForArgs(N*C, 8, bnArgs{out, inp, scale, shift, C, HW}, func(a *bnArgs, lo, hi int) {
+		out, inp, scale, shift, C, HW := a.out, a.inp, a.scale, a.shift, a.C, a.HW
 		for p := lo; p < hi; p++ {
 			c := p % C
 			s, b := scale[c], shift[c]
@@ -61,7 +62,8 @@ func BatchNormBackward(dinp, dout, scale []float32, N, C, HW int) {
 	checkLen("bn dout", len(dout), N*C*HW)
 	checkLen("bn dinp", len(dinp), N*C*HW)
 	checkLen("bn scale", len(scale), C)
-	parallel.For(N*C, 8, func(lo, hi int) {
+	parallel.ForArgs(N*C, 8, bnArgs{dinp, dout, scale, nil, C, HW}, func(a *bnArgs, lo, hi int) {
+		dinp, dout, scale, C, HW := a.out, a.inp, a.scale, a.C, a.HW
 		for p := lo; p < hi; p++ {
 			s := scale[p%C]
 			src, dst := dout[p*HW:(p+1)*HW], dinp[p*HW:(p+1)*HW]
@@ -94,4 +96,11 @@ func FoldBatchNorm(wOut, bOut, weight []float32, bn FrozenBN, K int) {
 			wOut[i] = weight[i] * scale[k]
 		}
 	}
+}
+
+// bnArgs carries the batch norm loops' inputs to parallel.ForArgs (no closure: no
+// allocation per call).
+type bnArgs struct {
+	out, inp, scale, shift []float32
+	C, HW                  int
 }
