@@ -13,7 +13,7 @@ import (
 func GradNorm(grads []float32) float64 {
 	const chunk = 1 << 16
 	nchunks := (len(grads) + chunk - 1) / chunk
-	bp := partials.Get().(*[]float64)
+	bp := getPartials()
 	if cap(*bp) < nchunks {
 		*bp = make([]float64, nchunks)
 	}
@@ -27,7 +27,7 @@ func GradNorm(grads []float32) float64 {
 	for _, s := range partial {
 		total += s
 	}
-	partials.Put(bp)
+	putPartials(bp)
 	return math.Sqrt(total)
 }
 
@@ -93,8 +93,30 @@ type normArgs struct {
 	partial []float64
 }
 
-// partials recycles GradNorm's per-chunk sums, so a training step allocates nothing.
-var partials = sync.Pool{New: func() any { return new([]float64) }}
+// partials recycles GradNorm's per-chunk sums, so a training step allocates
+// nothing. A mutex-guarded stack rather than a sync.Pool, which drops its items at
+// every GC (and GradNorm runs once per step, so the next call would allocate).
+var partials struct {
+	mu   sync.Mutex
+	free []*[]float64
+}
+
+func getPartials() *[]float64 {
+	partials.mu.Lock()
+	defer partials.mu.Unlock()
+	if n := len(partials.free); n > 0 {
+		p := partials.free[n-1]
+		partials.free = partials.free[:n-1]
+		return p
+	}
+	return new([]float64)
+}
+
+func putPartials(p *[]float64) {
+	partials.mu.Lock()
+	partials.free = append(partials.free, p)
+	partials.mu.Unlock()
+}
 
 // scaleArgs carries ScaleGrads' inputs to parallel.ForArgs.
 type scaleArgs struct {
