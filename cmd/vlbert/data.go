@@ -151,18 +151,6 @@ func plural(n int, what string) string {
 }
 
 // isSynthWorld reports whether dir holds a synthetic world (its COMPLETE
-// marker), which the trainer reads in the world's own layout.
-func isSynthWorld(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, synth.Layout.Complete))
-	return err == nil
-}
-
-// synthFeatureFile is the world's per-image feature file, as the trainer
-// reads it.
-func synthFeatureFile(dir string, imageID int64) string {
-	return filepath.Join(dir, synth.Layout.Features, fmt.Sprintf("%d.json", imageID))
-}
-
 // stat summarises integer counts.
 type stat struct{ n, sum, lo, hi int }
 
@@ -221,7 +209,7 @@ func checkVQA(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 		vocab   *vqa.AnswerVocab
 		d       *vqa.Dataset
 	)
-	if isSynthWorld(ds.DatasetPath) {
+	if synth.IsWorld(ds.DatasetPath) {
 		// The trainer reads a world in its own layout; its loader is run below.
 		set := map[string]string{"train": ds.TrainImageSet, "val": ds.ValImageSet, "test": ds.TestImageSet}[opts.Mode]
 		q := filepath.Join(ds.DatasetPath, synth.Layout.VQA, "v2_OpenEnded_mscoco_"+set+"_questions.json")
@@ -233,7 +221,7 @@ func checkVQA(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 		if entries, err = vqa.LoadQuestions(q, a); err != nil {
 			return err
 		}
-		boxFile = func(e *vqa.Entry) string { return synthFeatureFile(ds.DatasetPath, e.ImageID) }
+		boxFile = func(e *vqa.Entry) string { return synth.FeatureFile(ds.DatasetPath, e.ImageID) }
 		vf := ds.AnswerVocabFile
 		if vf == "" {
 			vf = filepath.Join(ds.DatasetPath, synth.Layout.Answers)
@@ -540,7 +528,7 @@ func checkVCR(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 	n := opts.limit(len(lines))
 	fmt.Fprintf(c.out, "vcr %s: %s: %d questions on %d lines (%d unreadable); checking %d\n", opts.Mode, annPath, len(lines), nlines, nlines-len(lines), n)
 
-	cats, err := vcrCategories(ds.DatasetPath)
+	cats, err := train.VCRCategories(ds.DatasetPath)
 	if err != nil {
 		return fmt.Errorf("data check: %w", err)
 	}
@@ -641,7 +629,7 @@ func checkVCR(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 		fmt.Fprintf(c.out, "training loader: not run: fix the problems above first\n")
 		return nil
 	}
-	world := isSynthWorld(filepath.Dir(filepath.Clean(ds.DatasetPath))) && !ds.ZipMode
+	world := synth.IsWorld(filepath.Dir(filepath.Clean(ds.DatasetPath))) && !ds.ZipMode
 	for _, t := range tasks {
 		tc := *cfg
 		tc.Datasets = append([]config.Dataset(nil), cfg.Datasets...)
@@ -652,21 +640,6 @@ func checkVCR(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 		checkLoader(ctx, c, &tc, opts, world)
 	}
 	return nil
-}
-
-// vcrCategories is the object class list the trainer uses for the VCR data
-// in dir (internal/train's rule): its categories file when present, the
-// synthetic world's shapes for a world written before that file existed,
-// else nil (the 81 COCO classes).
-func vcrCategories(dir string) ([]string, error) {
-	path := filepath.Join(dir, vcr.CategoriesFile)
-	if _, err := os.Stat(path); err == nil {
-		return vcr.ReadCategories(path)
-	}
-	if isSynthWorld(filepath.Dir(filepath.Clean(dir))) {
-		return synth.VCRCategories(), nil
-	}
-	return nil, nil
 }
 
 // readVCRLines parses every line of a VCR .jsonl on its own, so that one bad
@@ -804,7 +777,7 @@ func checkVCRAnnotation(fs *zipfs.FS, qb, rb *vcr.Builder, l *vcrLine, annPath, 
 
 func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts dataCheckOptions, tok *tokenizer.Tokenizer, fs *zipfs.FS) error {
 	ds := cfg.Dataset()
-	world := isSynthWorld(ds.DatasetPath)
+	world := synth.IsWorld(ds.DatasetPath)
 	set, src := ds.TrainImageSet, ds.TrainBoxes
 	switch opts.Mode {
 	case "val":
@@ -991,7 +964,7 @@ func refCandidates(fs *zipfs.FS, cfg *config.Config, world bool, s *refcoco.Samp
 	ds := cfg.Dataset()
 	nprop := -1
 	if world {
-		path := synthFeatureFile(ds.DatasetPath, s.ImageID)
+		path := synth.FeatureFile(ds.DatasetPath, s.ImageID)
 		rec, err := features.LoadJSON(fs, path, features.Options{Features: cfg.Network.ImageFeatPrecomputed})
 		if err != nil {
 			return nil, 0, err

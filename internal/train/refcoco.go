@@ -47,7 +47,7 @@ func (b *refBatch) Size() int { return b.b }
 
 func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []string) (*refcocoTask, error) {
 	ds := cfg.Dataset()
-	if !isSynthWorld(ds.DatasetPath) {
+	if !synth.IsWorld(ds.DatasetPath) {
 		return nil, fmt.Errorf("train: RefCOCO+ training needs the e2e ResNet image path, which is not wired into training yet; only synthetic worlds (precomputed features) train")
 	}
 	for _, b := range []string{ds.TrainBoxes, ds.ValBoxes, ds.TestBoxes} {
@@ -108,7 +108,7 @@ type refExample struct {
 
 func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample, error) {
 	s := &t.samples[split][i]
-	path := synthFeatureFile(t.cfg.Dataset().DatasetPath, s.ImageID)
+	path := synth.FeatureFile(t.cfg.Dataset().DatasetPath, s.ImageID)
 	rec, err := features.LoadJSON(t.rd, path, features.Options{Features: true})
 	if err != nil {
 		return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)

@@ -15,19 +15,10 @@ import (
 // VQA DATASET_PATH that holds a world (its COMPLETE marker) is read in that
 // layout; Conceptual Captions and the corpus need no adapter.
 
-func isSynthWorld(dir string) bool {
-	_, err := os.Stat(filepath.Join(dir, synth.Layout.Complete))
-	return err == nil
-}
-
 func synthVQAFiles(dir, set string) (questions, annotations string) {
 	q := filepath.Join(dir, synth.Layout.VQA, "v2_OpenEnded_mscoco_"+set+"_questions.json")
 	a := filepath.Join(dir, synth.Layout.VQA, "v2_mscoco_"+set+"_annotations.json")
 	return q, a
-}
-
-func synthFeatureFile(dir string, imageID int64) string {
-	return filepath.Join(dir, synth.Layout.Features, fmt.Sprintf("%d.json", imageID))
 }
 
 func synthAnswerFile(dir string) string { return filepath.Join(dir, synth.Layout.Answers) }

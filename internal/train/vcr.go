@@ -96,7 +96,7 @@ func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 	if len(cfg.Scales) < 2 {
 		return nil, fmt.Errorf("train: SCALES needs (short side, max long side), got %v", cfg.Scales)
 	}
-	cats, err := vcrCategories(ds.DatasetPath)
+	cats, err := VCRCategories(ds.DatasetPath)
 	if err != nil {
 		return nil, err
 	}
@@ -141,12 +141,15 @@ func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 // vcrCategories is the class list of the VCR data in dir: its categories file
 // when there is one, the synthetic world's shapes for a world written before
 // that file existed, else nil (the 81 COCO classes).
-func vcrCategories(dir string) ([]string, error) {
+// VCRCategories is the object class list of the VCR data in dir: its
+// categories.txt when present, the synthetic world's classes for an older world
+// without one, else nil (the original 81 COCO classes).
+func VCRCategories(dir string) ([]string, error) {
 	path := filepath.Join(dir, vcr.CategoriesFile)
 	if _, err := os.Stat(path); err == nil {
 		return vcr.ReadCategories(path)
 	}
-	if isSynthWorld(filepath.Dir(filepath.Clean(dir))) {
+	if synth.IsWorld(filepath.Dir(filepath.Clean(dir))) {
 		return synth.VCRCategories(), nil
 	}
 	return nil, nil

@@ -191,7 +191,7 @@ func TestVCRConfigErrors(t *testing.T) {
 // classes 1..4, and a world without it still reads (the synth fallback).
 func TestVCRCategories(t *testing.T) {
 	dir := filepath.Join(worldDir, synth.Layout.VCR)
-	cats, err := vcrCategories(dir)
+	cats, err := VCRCategories(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +199,7 @@ func TestVCRCategories(t *testing.T) {
 		t.Errorf("categories %v", cats)
 	}
 	// A VCR directory with no categories file outside a world: COCO (nil).
-	if cats, err := vcrCategories(t.TempDir()); err != nil || cats != nil {
+	if cats, err := VCRCategories(t.TempDir()); err != nil || cats != nil {
 		t.Errorf("plain directory: %v, %v; want the COCO default (nil)", cats, err)
 	}
 	task, err := NewTask(vcrConfig(t, t.TempDir()), "val")

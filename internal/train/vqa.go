@@ -13,6 +13,7 @@ import (
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/features"
+	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/data/vqa"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
@@ -65,7 +66,7 @@ func newVQATask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 // DATASET_PATH holds a synthetic world (internal/data/synth), from its layout.
 func vqaDataset(cfg *config.Config, split string, tok vqa.Tokenizer, fs features.Reader) (*vqa.Dataset, error) {
 	ds := cfg.Dataset()
-	if !isSynthWorld(ds.DatasetPath) {
+	if !synth.IsWorld(ds.DatasetPath) {
 		return vqa.FromConfig(cfg, split, tok, fs)
 	}
 	set, flip := ds.TrainImageSet, cfg.Train.FlipProb
@@ -85,7 +86,7 @@ func vqaDataset(cfg *config.Config, split string, tok vqa.Tokenizer, fs features
 		return nil, err
 	}
 	d := &vqa.Dataset{Entries: entries, Tok: tok, FS: fs,
-		BoxFile:     func(e *vqa.Entry) string { return synthFeatureFile(ds.DatasetPath, e.ImageID) },
+		BoxFile:     func(e *vqa.Entry) string { return synth.FeatureFile(ds.DatasetPath, e.ImageID) },
 		Precomputed: cfg.Network.ImageFeatPrecomputed, AddImageBox: ds.AddImageAsABox,
 		Transform: data.BoxTransform{MinSize: cfg.Scales[0], MaxSize: cfg.Scales[1], FlipProb: flip},
 		TestMode:  testMode, LeftRight: true,

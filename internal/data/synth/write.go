@@ -386,3 +386,15 @@ func writeLines(path string, lines []string) error {
 	}
 	return nil
 }
+
+// IsWorld reports whether dir holds a synthetic world (finished or not yet
+// checked against a config): readers use it to find the world's own file names.
+func IsWorld(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, Layout.Complete))
+	return err == nil
+}
+
+// FeatureFile is the per-image bottom-up feature file of image imageID in world dir.
+func FeatureFile(dir string, imageID int64) string {
+	return filepath.Join(dir, Layout.Features, fmt.Sprintf("%d.json", imageID))
+}
