@@ -15,6 +15,11 @@ type Model struct {
 
 	// Train switches dropout on. Goldens and inference use Train == false.
 	Train bool
+	// NoDropout switches every dropout site off while training, including the ones
+	// the original fixes (obj_downsample's 0.1), which no config key reaches. Masks
+	// are drawn per batch position, so only without dropout do two batchings of the
+	// same samples (data-parallel ranks, gradient accumulation) give one gradient.
+	NoDropout bool
 	// Seed and Step select the dropout masks: every dropout site draws from a seed
 	// that is a pure function of (Seed, Step, site), so a step can be replayed.
 	Seed, Step uint64
@@ -64,7 +69,7 @@ func (m *Model) ZeroGrad() { m.Params.ZeroGrad() }
 
 // dropout returns the dropout descriptor for a site; P is 0 (identity) unless training.
 func (m *Model) dropout(p float32, site int) kernels.Dropout {
-	if !m.Train || p == 0 {
+	if !m.Train || m.NoDropout || p == 0 {
 		return kernels.Dropout{}
 	}
 	return kernels.Dropout{P: p, Seed: mix64(mix64(m.Seed^0x9e3779b97f4a7c15) ^ mix64(m.Step+0x632be59bd9b4e019) ^ uint64(site)*0xd6e8feb86659fd93)}

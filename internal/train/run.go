@@ -37,6 +37,10 @@ type Options struct {
 	// rank 0 alone writes checkpoints and logs. Every rank gets the same
 	// Result.
 	Comm dist.Comm
+
+	// NoDropout trains with every dropout site off, even the ones the
+	// original hard-codes (see model.Model.NoDropout): for equivalence checks.
+	NoDropout bool
 }
 
 // Result is what a run produced.
@@ -119,6 +123,7 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 	if err != nil {
 		return nil, err
 	}
+	m.NoDropout = opts.NoDropout
 	if err := comm.BroadcastF32(m.Params.Data); err != nil { // rank 0's weights everywhere
 		return nil, err
 	}

@@ -56,7 +56,7 @@ func run(cfgPath, world, out, result, opt string, batch, epochs int, extra []str
 	if err != nil {
 		return err
 	}
-	res, err := train.Run(context.Background(), cfg, train.Options{CfgPath: "vqa.yaml", Comm: c})
+	res, err := train.Run(context.Background(), cfg, train.Options{CfgPath: "vqa.yaml", Comm: c, NoDropout: true})
 	if err != nil {
 		return err
 	}
