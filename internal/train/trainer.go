@@ -34,6 +34,7 @@ type Trainer struct {
 	noDropout       bool   // eval-mode forward in training steps (the goldens ran so)
 	resumedFrom     string // the checkpoint the run continued from
 	comm            dist.Comm
+	reducer         *dist.Reducer // gradient averaging over comm's ranks (nil until the first update)
 }
 
 // StepResult describes one batch.
@@ -147,7 +148,12 @@ func (tr *Trainer) Step(b Batch, mt *Metrics) (StepResult, error) {
 func (tr *Trainer) update(res *StepResult) error {
 	p := tr.Model.Params
 	if tr.comm.Size() > 1 {
-		if err := tr.comm.AllReduceMeanF32(p.Grad); err != nil {
+		// 4 MB buckets: 0.30 s for a BERT-base gradient between 2 ranks here,
+		// against 0.48 s for one 460 MB MPI_Allreduce.
+		if tr.reducer == nil {
+			tr.reducer = dist.NewReducer(tr.comm, p.Grad, dist.DefaultBucketBytes)
+		}
+		if err := tr.reducer.ReduceAll(); err != nil {
 			return err
 		}
 	}
