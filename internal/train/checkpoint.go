@@ -222,7 +222,12 @@ func LoadWeights(m *model.Model, path string) error {
 		}
 		return loadParams(m, tensors, path)
 	}
-	return m.LoadCheckpoint(path)
+	ck, err := weights.ReadTorch(path)
+	if err != nil {
+		return err
+	}
+	_, err = m.LoadTorchStateDict(dropBatchCounters(ck.StateDict), path, true)
+	return err
 }
 
 // isSafetensors tells the two checkpoint formats apart by content: a
@@ -323,7 +328,7 @@ func (tr *Trainer) loadTorchResume(c candidate, batchesPerEpoch int) error {
 	if err != nil {
 		return err
 	}
-	if _, err := tr.Model.LoadTorchStateDict(ck.StateDict, c.path, true); err != nil {
+	if _, err := tr.Model.LoadTorchStateDict(dropBatchCounters(ck.StateDict), c.path, true); err != nil {
 		return err
 	}
 	if ck.Optimizer != nil {

@@ -19,7 +19,7 @@ func Evaluate(ctx context.Context, cfg *config.Config, ckpt, split string) (map[
 		return nil, nil, err
 	}
 	defer task.Close()
-	m, err := loadForInference(cfg, ckpt)
+	m, err := loadForInference(cfg, task, ckpt)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -40,7 +40,7 @@ func Predict(ctx context.Context, cfg *config.Config, cfgPath, ckpt, split, outD
 	if !ok {
 		return nil, fmt.Errorf("train: MODULE %s has no test output", cfg.Module)
 	}
-	m, err := loadForInference(cfg, ckpt)
+	m, err := loadForInference(cfg, task, ckpt)
 	if err != nil {
 		return nil, err
 	}
@@ -69,12 +69,8 @@ func Predict(ctx context.Context, cfg *config.Config, cfgPath, ckpt, split, outD
 	return pr.WriteResults(outDir, name, split)
 }
 
-func loadForInference(cfg *config.Config, ckpt string) (*model.Model, error) {
-	mc, err := model.FromConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	m, err := model.New(mc)
+func loadForInference(cfg *config.Config, task Task, ckpt string) (*model.Model, error) {
+	m, err := newModel(cfg, task)
 	if err != nil {
 		return nil, err
 	}

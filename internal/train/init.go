@@ -19,15 +19,16 @@ import (
 // PARTIAL_PRETRAIN_PREFIX_CHANGES; unmatched keys are reported) and the
 // task's own initialisation (VQA CLASSIFIER_PRETRAINED).
 func buildModel(cfg *config.Config, task Task, log io.Writer) (*model.Model, error) {
-	mc, err := model.FromConfig(cfg)
-	if err != nil {
-		return nil, err
-	}
-	m, err := model.New(mc)
+	m, err := newModel(cfg, task)
 	if err != nil {
 		return nil, err
 	}
 	m.InitWeights(uint64(cfg.RNGSeed))
+	if e := e2eOf(task); e != nil {
+		if err := initCNN(cfg, e.cnn.net, log); err != nil {
+			return nil, err
+		}
+	}
 	if path := cfg.Network.PartialPretrain; path != "" {
 		rep, err := LoadPartial(m, path, cfg.Network.PartialPretrainPrefixChanges)
 		if err != nil {
@@ -46,6 +47,32 @@ func buildModel(cfg *config.Config, task Task, log io.Writer) (*model.Model, err
 			return nil, err
 		}
 	}
+	return m, nil
+}
+
+// newModel builds the model of cfg with zero weights; for an e2e config the
+// CNN too, attached to task (its parameters in the model's arena).
+func newModel(cfg *config.Config, task Task) (*model.Model, error) {
+	mc, err := modelConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	e := e2eOf(task)
+	if !isE2E(cfg) || e == nil {
+		if isE2E(cfg) {
+			return nil, fmt.Errorf("train: an e2e config needs its task built by NewTask")
+		}
+		return model.New(mc)
+	}
+	vc, err := visualConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	m, net, err := newE2EModel(mc, vc)
+	if err != nil {
+		return nil, err
+	}
+	e.cnn = &e2eCNN{net: net}
 	return m, nil
 }
 
@@ -73,7 +100,7 @@ func LoadPartial(m *model.Model, path string, rules []string) (model.LoadReport,
 		}
 		sd = ck.StateDict
 	}
-	sd, err := weights.ApplyPrefixChanges(rules, sd)
+	sd, err := weights.ApplyPrefixChanges(rules, dropBatchCounters(sd))
 	if err != nil {
 		return model.LoadReport{}, err
 	}

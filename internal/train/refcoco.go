@@ -14,6 +14,7 @@ import (
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/tokenizer"
+	"github.com/vlbert/vlbert/internal/visual"
 )
 
 // refcocoTask is RefCOCO+ grounding (refcoco ResNetVLBERT): a score per
@@ -21,10 +22,10 @@ import (
 // RefAcc (label[argmax] > 0.5, the host metric), ClsAcc, ClsPosAcc,
 // ClsPosFrac, then the loss loggers.
 //
-// The original runs the e2e ResNet on images; this trainer reads
-// precomputed region features, which only a synthetic world provides
-// (frcnn/{image}.json): its detections are the candidate proposals (the
-// config's *_BOXES must be "proposal").
+// The data must be a synthetic world: its detections (frcnn/{image}.json)
+// are the candidate proposals (the config's *_BOXES must be "proposal").
+// With precomputed features the file's features are used; in e2e mode
+// (the original's configs) the ResNet runs on images/{image}.png.
 type refcocoTask struct {
 	shard
 	cfg     *config.Config
@@ -34,6 +35,7 @@ type refcocoTask struct {
 	samples map[string][]refcoco.Sample
 	preds   []RefPrediction
 	gts     [][4]float64
+	e2e     bool
 }
 
 type refBatch struct {
@@ -41,14 +43,17 @@ type refBatch struct {
 	b       int
 	refIDs  []int64
 	gtBoxes [][4]float64
+	images  []*visual.Prepared // e2e mode
 }
 
 func (b *refBatch) Size() int { return b.b }
 
+func (b *refBatch) e2e() (*e2eInput, *model.Boxes) { return &e2eInput{images: b.images}, &b.m.Boxes }
+
 func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []string) (*refcocoTask, error) {
 	ds := cfg.Dataset()
 	if !synth.IsWorld(ds.DatasetPath) {
-		return nil, fmt.Errorf("train: RefCOCO+ training needs the e2e ResNet image path, which is not wired into training yet; only synthetic worlds (precomputed features) train")
+		return nil, fmt.Errorf("train: RefCOCO+ trains on synthetic worlds only (DATASET_PATH %s is none): the COCO image and MAttNet proposal layout of the real data set is not wired in", ds.DatasetPath)
 	}
 	for _, b := range []string{ds.TrainBoxes, ds.ValBoxes, ds.TestBoxes} {
 		if b != "proposal" {
@@ -68,7 +73,7 @@ func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits
 	if err != nil {
 		return nil, err
 	}
-	t := &refcocoTask{cfg: cfg, fs: fs, rd: rd, tok: tok, samples: map[string][]refcoco.Sample{}}
+	t := &refcocoTask{cfg: cfg, fs: fs, rd: rd, tok: tok, samples: map[string][]refcoco.Sample{}, e2e: isE2E(cfg)}
 	for _, s := range splits {
 		set := map[string]string{"train": ds.TrainImageSet, "val": ds.ValImageSet, "test": ds.TestImageSet}[s]
 		db, err := refcoco.Database(refs, set, inst, inst, s == "test")
@@ -104,14 +109,18 @@ type refExample struct {
 	refID    int64
 	gt       [4]float64 // original-image ground truth
 	imageBox bool
+	img      *visual.Prepared // e2e mode
 }
 
 func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample, error) {
 	s := &t.samples[split][i]
 	path := synth.FeatureFile(t.cfg.Dataset().DatasetPath, s.ImageID)
-	rec, err := features.LoadJSON(t.rd, path, features.Options{Features: true})
+	rec, err := features.LoadJSON(t.rd, path, features.Options{Features: !t.e2e})
 	if err != nil {
 		return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
+	}
+	if t.e2e { // the CNN fills the feature columns
+		rec.FeatureDim, rec.Features = model.FeatureDim, make([]float32, rec.NumBoxes*model.FeatureDim)
 	}
 	stride := 4 + rec.FeatureDim
 	n := rec.NumBoxes + 1
@@ -123,9 +132,9 @@ func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample,
 		copy(row[:4], rec.Boxes[4*r:4*r+4])
 		copy(row[4:stride], rec.Features[r*rec.FeatureDim:(r+1)*rec.FeatureDim])
 	}
-	if rec.ImageBoxFeature != nil {
+	if rec.ImageBoxFeature != nil && !t.e2e {
 		copy(boxes[4:stride], rec.ImageBoxFeature)
-	} else {
+	} else if !t.e2e {
 		data.MeanFeature(boxes[4:stride], boxes[stride:], rec.NumBoxes, stride, 4, rec.FeatureDim)
 	}
 	gtRow := boxes[n*stride:]
@@ -143,8 +152,15 @@ func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample,
 	if err != nil {
 		return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
 	}
-	return &refExample{boxes: boxes[:n*stride], n: n, imInfo: imInfo, expr: ids,
-		label: refcoco.Labels(boxes, n, stride, gt), refID: s.RefID, gt: s.GTBox}, nil
+	e := &refExample{boxes: boxes[:n*stride], n: n, imInfo: imInfo, expr: ids,
+		label: refcoco.Labels(boxes, n, stride, gt), refID: s.RefID, gt: s.GTBox}
+	if t.e2e {
+		img := filepath.Join(t.cfg.Dataset().DatasetPath, synth.Layout.Images, fmt.Sprintf("%d.png", s.ImageID))
+		if e.img, err = loadImage(t.fs, img, s.Width, s.Height, imInfo[:], flipped, t.cfg.Scales, false); err != nil {
+			return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
+		}
+	}
+	return e, nil
 }
 
 func collateRef(exs []*refExample) (Batch, error) {
@@ -174,6 +190,9 @@ func collateRef(exs []*refExample) (Batch, error) {
 		}
 		copy(b.m.Label[i*NB:], e.label)
 		b.refIDs = append(b.refIDs, e.refID)
+		if e.img != nil {
+			b.images = append(b.images, e.img)
+		}
 		b.gtBoxes = append(b.gtBoxes, e.gt)
 	}
 	return b, nil

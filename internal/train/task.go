@@ -63,9 +63,17 @@ type Predictor interface {
 // NewTask builds the task of cfg.MODULE with the datasets of splits
 // (e.g. "train", "val").
 func NewTask(cfg *config.Config, splits ...string) (Task, error) {
-	mc, err := model.FromConfig(cfg)
+	mc, err := modelConfig(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if isE2E(cfg) {
+		if mc.Task == model.TaskVQA {
+			return nil, fmt.Errorf("train: e2e VQA (NETWORK.IMAGE_FEAT_PRECOMPUTED false) is not supported: the original ships no such config; set it true and provide per-image features")
+		}
+		if _, err := visualConfig(cfg); err != nil {
+			return nil, err
+		}
 	}
 	fs := zipfs.New()
 	var rd features.Reader = fs
@@ -89,7 +97,18 @@ func NewTask(cfg *config.Config, splits ...string) (Task, error) {
 		fs.Close()
 		return nil, err
 	}
+	if isE2E(cfg) {
+		t = wrapE2E(t)
+	}
 	return t, nil
+}
+
+// modelConfig is model.FromConfig, or FromConfigE2E for an e2e config.
+func modelConfig(cfg *config.Config) (model.Config, error) {
+	if isE2E(cfg) {
+		return model.FromConfigE2E(cfg)
+	}
+	return model.FromConfig(cfg)
 }
 
 // wrapFeatures, when set (tests), wraps the reader of per-image feature

@@ -3,6 +3,7 @@ package visual
 import (
 	"fmt"
 	"slices"
+	"strings"
 )
 
 // Param is one named parameter tensor. Name is the original state_dict key
@@ -138,4 +139,35 @@ func addBN(ps *ParamSet, prefix string, C int) bnParams {
 
 func (b bnParams) frozen() FrozenBN {
 	return FrozenBN{Weight: b.Weight.Data, Bias: b.Bias.Data, RunningMean: b.RunningMean.Data, RunningVar: b.RunningVar.Data}
+}
+
+// Bind moves the parameters into storage owned elsewhere (the e2e trainer puts
+// them in the model's flat arena, so that one optimizer, one gradient clip and
+// one checkpoint cover the CNN too). arena(p) returns p's value and gradient
+// slices (each len(p.Data)); the current values are copied in. Frozen
+// parameters get no gradient view whatever arena returns. After Bind the
+// ParamSet's own Data and Grad are the views' owners' business: Data is nil,
+// Grad an empty non-nil slice (so Backward runs), AllocGrads and ZeroGrad do
+// nothing; the owner zeroes gradients.
+func (ps *ParamSet) Bind(arena func(p *Param) (data, grad []float32)) {
+	for _, p := range ps.Params {
+		d, g := arena(p)
+		if len(d) != len(p.Data) || (p.Trainable && len(g) != len(p.Data)) {
+			panic(fmt.Sprintf("visual: Bind: %s got %d values and %d gradients, want %d", p.Name, len(d), len(g), len(p.Data)))
+		}
+		copy(d, p.Data)
+		p.Data = d[:len(d):len(d)]
+		p.Grad = nil
+		if p.Trainable {
+			p.Grad = g[:len(g):len(g)]
+		}
+	}
+	ps.Data = nil
+	ps.Grad = []float32{}
+}
+
+// Buffer reports whether the parameter is a BatchNorm running statistic (a
+// registered buffer in PyTorch, not a module parameter).
+func (p *Param) Buffer() bool {
+	return strings.HasSuffix(p.Name, ".running_mean") || strings.HasSuffix(p.Name, ".running_var")
 }

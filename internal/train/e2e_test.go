@@ -1,0 +1,138 @@
+package train
+
+import (
+	"context"
+	"io"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/visual"
+)
+
+// The e2e tests shrink the ResNet: one bottleneck per stage, one head block
+// and a 2x2 RoIAlign (the width stays 64: the model takes 2048-d features).
+// Images are the tiny world's 64x64 PNGs at SCALES (64, 64), no resize.
+func init() {
+	visualConfigHook = func(c *visual.Config) {
+		c.Blocks, c.HeadBlocks = [3]int{1, 1, 1}, 1
+		c.RoIAlign.PooledH, c.RoIAlign.PooledW = 2, 2
+	}
+}
+
+// tinyE2E is tinyConfig for the e2e version of a synth config.
+func tinyE2E(t testing.TB, name, out string, overrides ...string) *config.Config {
+	t.Helper()
+	sets := []string{"NETWORK.IMAGE_FEAT_PRECOMPUTED=false", "SCALES=[64, 64]", "TRAIN.BATCH_IMAGES=4", "VAL.BATCH_IMAGES=4", "TEST.BATCH_IMAGES=4"}
+	return tinyConfig(t, name, worldDir, out, append(sets, overrides...)...)
+}
+
+// e2eSetup builds the task, model and first training batch of cfg.
+func e2eSetup(t testing.TB, cfg *config.Config) (Task, *model.Model, Batch) {
+	t.Helper()
+	task, err := NewTask(cfg, "train", "val")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { task.Close() })
+	m, err := buildModel(cfg, task, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := task.Sampler("train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches, err := s.Batches(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ld := task.Load(context.Background(), "train", batches[:1], 0, 0, 0)
+	defer ld.Close()
+	b, err := ld.Next()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return task, m, b
+}
+
+// e2eLoss runs one forward (dropout off) and returns the loss.
+func e2eLoss(t testing.TB, task Task, m *model.Model, b Batch) float64 {
+	t.Helper()
+	m.Train = false
+	loss, _, err := task.Forward(m, b, NewMetrics(task.MetricNames()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return float64(loss)
+}
+
+// TestE2EGradCheck: the gradient of the loss with respect to trainable CNN
+// weights, through the whole task path (images → backbone → RoIAlign → head
+// → features → VL-BERT → loss and back), matches central differences along
+// a random direction; frozen stages get no gradient.
+func TestE2EGradCheck(t *testing.T) {
+	for _, name := range []string{"ground"} {
+		t.Run(name, func(t *testing.T) {
+			// Visual LayerNorm gammas start at 0 in the configs, which would cut the
+			// features off the loss at initialisation.
+			cfg := tinyE2E(t, name, t.TempDir(), "NETWORK.VLBERT.visual_scale_text_init=1", "NETWORK.VLBERT.visual_scale_object_init=1")
+			task, m, b := e2eSetup(t, cfg)
+			t0 := time.Now()
+			e2eLoss(t, task, m, b)
+			t1 := time.Now()
+			m.ZeroGrad()
+			task.Backward(m, 1)
+			t.Logf("forward %v backward %v", t1.Sub(t0), time.Since(t1))
+			grad := append([]float32(nil), m.Params.Grad...)
+			for _, name := range []string{
+				"image_feature_extractor.backbone.layer2.0.conv2.weight",
+				"image_feature_extractor.backbone.layer3.0.downsample.0.weight",
+				"image_feature_extractor.roi_head_feature_extractor.0.conv1.weight",
+			} {
+				q, _ := m.Params.Lookup(name)
+				w := m.Params.Data[q.Offset : q.Offset+q.Size]
+				g := grad[q.Offset : q.Offset+q.Size]
+				rng := rand.New(rand.NewPCG(1, uint64(q.Offset)))
+				dir := make([]float64, len(w))
+				var analytic, norm float64
+				for i := range dir {
+					dir[i] = rng.NormFloat64()
+					analytic += dir[i] * float64(g[i])
+					norm += float64(w[i]) * float64(w[i])
+				}
+				// A step of about 1e-3 of the tensor's norm.
+				eps := 1e-3 * math.Sqrt(norm/float64(len(w)))
+				orig := append([]float32(nil), w...)
+				at := func(s float64) float64 {
+					for i := range w {
+						w[i] = orig[i] + float32(s*eps*dir[i])
+					}
+					return e2eLoss(t, task, m, b)
+				}
+				numeric := (at(1) - at(-1)) / (2 * eps)
+				copy(w, orig)
+				t.Logf("%s: analytic %.6g numeric %.6g", name, analytic, numeric)
+				if math.Abs(analytic-numeric) > 0.03*math.Abs(analytic)+1e-4 {
+					t.Errorf("%s: analytic %.6g, central difference %.6g", name, analytic, numeric)
+				}
+			}
+			for _, q := range m.Params.List {
+				frozen := strings.Contains(q.Name, "backbone.conv1.") || strings.Contains(q.Name, "backbone.layer1.") ||
+					strings.Contains(q.Name, ".bn") || strings.Contains(q.Name, "downsample.1.")
+				if !frozen || strings.Contains(q.Name, "obj_downsample") {
+					continue
+				}
+				for _, v := range grad[q.Offset : q.Offset+q.Size] {
+					if v != 0 {
+						t.Fatalf("frozen %s has a gradient", q.Name)
+					}
+				}
+			}
+		})
+	}
+}
