@@ -371,32 +371,59 @@ func (t e2ePredictor) WriteResults(dir, name, split string) ([]string, error) {
 // (mean-colour) image of the annotation's size, as the original pretraining
 // dataset does.
 func loadImage(fs *zipfs.FS, path string, w0, h0 int, imInfo []float32, flipped bool, scales []int, blank bool) (*visual.Prepared, error) {
-	tr := visual.Transform{MinSize: scales[0], MaxSize: scales[1], Flip: flipped}
-	b, err := fs.ReadFile(path)
-	var img *visual.RGBImage
-	if err == nil {
-		img, err = visual.DecodeImage(bytes.NewReader(b))
-		if err != nil {
-			err = fmt.Errorf("%s: %w", path, err)
+	img, err := readImage(fs, path)
+	if err != nil {
+		if !blank {
+			return nil, err
 		}
+		p, err := visual.PreprocessBlank(w0, h0, nil, visual.Transform{MinSize: scales[0], MaxSize: scales[1], Flip: flipped})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return p, checkResized(p, path, imInfo)
 	}
-	var p *visual.Prepared
-	switch {
-	case err != nil && blank:
-		p, err = visual.PreprocessBlank(w0, h0, nil, tr)
-	case err != nil:
-		return nil, err
-	case img.W != w0 || img.H != h0:
+	if img.W != w0 || img.H != h0 {
 		return nil, fmt.Errorf("%s is %dx%d, its annotation says %dx%d", path, img.W, img.H, w0, h0)
-	default:
-		p, err = visual.Preprocess(img, nil, tr)
 	}
+	return prepareImage(img, path, imInfo, flipped, scales)
+}
+
+// readImage reads and decodes one image (JPEG, PNG; grayscale and CMYK
+// JPEGs become RGB).
+func readImage(fs *zipfs.FS, path string) (*visual.RGBImage, error) {
+	b, err := fs.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	img, err := visual.DecodeImage(bytes.NewReader(b))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if len(imInfo) >= 2 && (float32(p.W) != imInfo[0] || float32(p.H) != imInfo[1]) {
-		return nil, fmt.Errorf("%s: resized to %dx%d, the boxes were scaled for %gx%g", path, p.W, p.H, imInfo[0], imInfo[1])
+	return img, nil
+}
+
+// prepareImage resizes (SCALES), flips and normalises img as the boxes
+// were (imInfo, flipped).
+func prepareImage(img *visual.RGBImage, path string, imInfo []float32, flipped bool, scales []int) (*visual.Prepared, error) {
+	p, err := visual.Preprocess(img, nil, visual.Transform{MinSize: scales[0], MaxSize: scales[1], Flip: flipped})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	return p, checkResized(p, path, imInfo)
+}
+
+func checkResized(p *visual.Prepared, path string, imInfo []float32) error {
 	p.Boxes = nil
-	return p, nil
+	if len(imInfo) >= 2 && (float32(p.W) != imInfo[0] || float32(p.H) != imInfo[1]) {
+		return fmt.Errorf("%s: resized to %dx%d, the boxes were scaled for %gx%g", path, p.W, p.H, imInfo[0], imInfo[1])
+	}
+	return nil
+}
+
+// flipMasks mirrors the columns of n square masks of side s in place (the
+// original's masks[:, :, ::-1] for flipped images).
+func flipMasks(masks []float32, n, s int) {
+	for k := 0; k < n*s; k++ {
+		slices.Reverse(masks[k*s : (k+1)*s])
+	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/vlbert/vlbert/internal/data/vcr"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/visual"
 )
 
 // vcrTask is ResNetVLBERT on VCR (spec §1.6(c), §3.2): DATASET.TASK Q2A or
@@ -26,12 +27,14 @@ import (
 // logit each (pooler → Linear(1)), softmax cross-entropy (or sigmoid BCE)
 // over the four; metric and host metric Acc.
 //
-// Only precomputed region features are supported: the original VCR runs its
-// ResNet end to end on the images, which this task does not. The features of
-// an image come from the bottom-up-attention file frcnn/{image}.json next to
-// the VCR directory (the synthetic world's layout), whose boxes must be the
-// metadata boxes in the same order; the whole-image box comes first with the
-// file's image_box_feature, else the mean of the box features (as VQA).
+// In e2e mode (the original's configs) the ResNet runs on the images
+// (IMAGE_SET/img_fn) and the metadata boxes, with the box-relative
+// segmentation masks (DATASET.MASK_SIZE, flipped with the image) gating the
+// res5 output. With precomputed features, those of an image come from the
+// bottom-up-attention file frcnn/{image}.json next to the VCR directory (the
+// synthetic world's layout), whose boxes must be the metadata boxes in the
+// same order; the whole-image box comes first with the file's
+// image_box_feature, else the mean of the box features (as VQA).
 type vcrTask struct {
 	shard
 	cfg     *config.Config
@@ -40,6 +43,7 @@ type vcrTask struct {
 	task    vcr.Task
 	sets    map[string]*vcrSet
 	results []VCRResult
+	e2e     bool
 }
 
 // vcrSet is one split: its annotations and how to build them.
@@ -59,6 +63,8 @@ type vcrExample struct {
 	classes []int32   // [n]
 	n       int
 	imInfo  [4]float32
+	img     *visual.Prepared // e2e mode
+	masks   []float32        // e2e mode: [n, MaskSize²]
 }
 
 // vcrBatch is a collated batch. The model batch holds the first query; in
@@ -69,16 +75,16 @@ type vcrBatch struct {
 	queries  [][]int32 // [NQ][B*LQ]
 	qtags    [][]int32
 	labelled bool
+	in       e2eInput // e2e mode
 }
 
 func (b *vcrBatch) Size() int { return b.m.Boxes.B }
 
+func (b *vcrBatch) e2e() (*e2eInput, *model.Boxes) { return &b.in, &b.m.Boxes }
+
 func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []string) (*vcrTask, error) {
 	ds := cfg.Dataset()
-	if !cfg.Network.ImageFeatPrecomputed {
-		return nil, fmt.Errorf("train: end-to-end VCR (ResNet on the images) is not supported; set NETWORK.IMAGE_FEAT_PRECOMPUTED true and provide per-image features (frcnn/{image}.json next to DATASET_PATH, as the synthetic world)")
-	}
-	t := &vcrTask{cfg: cfg, fs: fs, rd: rd, sets: map[string]*vcrSet{}}
+	t := &vcrTask{cfg: cfg, fs: fs, rd: rd, sets: map[string]*vcrSet{}, e2e: isE2E(cfg)}
 	switch ds.TaskName {
 	case "Q2A":
 		t.task = vcr.Q2A
@@ -91,7 +97,7 @@ func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 		return nil, fmt.Errorf("train: VCR DATASET.ONLY_USE_RELEVANT_DETS true is not supported")
 	}
 	if ds.ZipMode {
-		return nil, fmt.Errorf("train: VCR with precomputed features does not read zip archives (DATASET.ZIP_MODE)")
+		return nil, fmt.Errorf("train: VCR does not read zip archives (DATASET.ZIP_MODE); unpack them")
 	}
 	if len(cfg.Scales) < 2 {
 		return nil, fmt.Errorf("train: SCALES needs (short side, max long side), got %v", cfg.Scales)
@@ -192,6 +198,9 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	if err != nil {
 		return nil, err
 	}
+	if t.e2e {
+		return t.e2eExample(s, a, meta, rng)
+	}
 	img := filepath.Base(filepath.FromSlash(a.ImgFn))
 	featPath := filepath.Join(s.featDir, strings.TrimSuffix(img, filepath.Ext(img))+".json")
 	rec, err := features.LoadJSON(t.rd, featPath, features.VQAOptions())
@@ -237,6 +246,37 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	return e, nil
 }
 
+// e2eExample builds annotation a for the e2e CNN: the image's own size (as
+// the original, which reads it from the decoded image), the metadata boxes,
+// the image resized and flipped with the boxes and the masks.
+func (t *vcrTask) e2eExample(s *vcrSet, a *vcr.Annotation, meta *vcr.Metadata, rng *rand.Rand) (*vcrExample, error) {
+	path := filepath.Join(s.imgRoot, filepath.FromSlash(a.ImgFn))
+	img, err := readImage(t.fs, path)
+	if err != nil {
+		return nil, fmt.Errorf("train: vcr annot_id %s: %w", a.AnnotID, err)
+	}
+	smp, err := s.b.Build(a, meta, img.W, img.H)
+	if err != nil {
+		return nil, err
+	}
+	const stride = 4 + model.FeatureDim
+	n := smp.NumBoxes
+	e := &vcrExample{s: smp, n: n, boxes: make([]float32, n*stride), classes: make([]int32, n), masks: smp.Masks}
+	for r := 0; r < n; r++ {
+		copy(e.boxes[r*stride:r*stride+4], smp.Boxes[6*r:6*r+4])
+		e.classes[r] = int32(smp.Boxes[6*r+5])
+	}
+	var flipped bool
+	e.imInfo, flipped = s.transform.Apply(rng, e.boxes, n, stride, img.W, img.H)
+	if flipped {
+		flipMasks(e.masks, n, smp.MaskSize)
+	}
+	if e.img, err = prepareImage(img, path, e.imInfo[:], flipped, t.cfg.Scales); err != nil {
+		return nil, fmt.Errorf("train: vcr annot_id %s: %w", a.AnnotID, err)
+	}
+	return e, nil
+}
+
 // collateVCR pads a batch: boxes with -1 (VCR's validity test is
 // boxes[:, :, 3] > -0.5), wordpieces with 0, tags with -1.
 func collateVCR(exs []*vcrExample, labelled bool) (*vcrBatch, error) {
@@ -279,6 +319,17 @@ func collateVCR(exs []*vcrExample, labelled bool) (*vcrBatch, error) {
 		b.queries, b.qtags = append(b.queries, q), append(b.qtags, qt)
 	}
 	b.m.Question, b.m.QTags = b.queries[0], b.qtags[0]
+	if exs[0].img != nil {
+		ms := exs[0].s.MaskSize * exs[0].s.MaskSize
+		b.in = e2eInput{masks: make([]float32, B*NB*ms), maskHW: ms}
+		for i, e := range exs {
+			if e.img == nil || len(e.masks) != e.n*ms {
+				return nil, fmt.Errorf("train: vcr %s: e2e example without image or masks", e.s.AnnotID)
+			}
+			b.in.images = append(b.in.images, e.img)
+			copy(b.in.masks[i*NB*ms:], e.masks)
+		}
+	}
 	if labelled {
 		b.m.AnsLabel = make([]int32, B)
 	}
