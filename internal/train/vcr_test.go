@@ -176,11 +176,12 @@ func readCSV(t *testing.T, path string) [][]string {
 // message naming the setting.
 func TestVCRConfigErrors(t *testing.T) {
 	for _, c := range []struct{ set, want string }{
-		{"NETWORK.IMAGE_FEAT_PRECOMPUTED=false", "IMAGE_FEAT_PRECOMPUTED"},
+		{"NETWORK.IMAGE_FROZEN_BN=false", "IMAGE_FROZEN_BN"}, // e2e: BatchNorm must stay frozen
+		{"NETWORK.IMAGE_NUM_LAYERS=34", "IMAGE_NUM_LAYERS"},  // e2e: bottleneck ResNets only
 		{"DATASET.TASK=Q2AR", "want Q2A or QA2R"},
 		{"DATASET.DATASET_PATH=" + t.TempDir(), "train.jsonl"},
 	} {
-		_, err := NewTask(vcrConfig(t, t.TempDir(), c.set), "train")
+		_, err := NewTask(vcrConfig(t, t.TempDir(), c.set, "NETWORK.IMAGE_FEAT_PRECOMPUTED=false"), "train")
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%s: error %v, want one mentioning %q", c.set, err, c.want)
 		}
