@@ -29,9 +29,15 @@ func init() {
 // tinyE2E is tinyConfig for the e2e version of a synth config.
 func tinyE2E(t testing.TB, name, out string, overrides ...string) *config.Config {
 	t.Helper()
-	sets := []string{"NETWORK.IMAGE_FEAT_PRECOMPUTED=false", "SCALES=[64, 64]", "TRAIN.BATCH_IMAGES=4", "VAL.BATCH_IMAGES=4", "TEST.BATCH_IMAGES=4"}
-	if name == "vcr" { // 2x2 masks for the 2x2 head output
+	sets := []string{"NETWORK.IMAGE_FEAT_PRECOMPUTED=false", "SCALES=[64, 64]"}
+	switch name {
+	case "vcr": // 2x2 masks for the 2x2 head output
 		sets = append(sets, "DATASET.DATASET_PATH="+filepath.Join(worldDir, synth.Layout.VCR), "DATASET.MASK_SIZE=2", "TRAIN.LR=2.5e-4")
+	case "pretrain": // batches of [4, 4] already
+		sets = append(sets, "NETWORK.MASK_RAW_PIXELS=true")
+	}
+	if name != "pretrain" {
+		sets = append(sets, "TRAIN.BATCH_IMAGES=4", "VAL.BATCH_IMAGES=4", "TEST.BATCH_IMAGES=4")
 	}
 	return tinyConfig(t, name, worldDir, out, append(sets, overrides...)...)
 }
@@ -81,7 +87,7 @@ func e2eLoss(t testing.TB, task Task, m *model.Model, b Batch) float64 {
 // → features → VL-BERT → loss and back), matches central differences along
 // a random direction; frozen stages get no gradient.
 func TestE2EGradCheck(t *testing.T) {
-	for _, name := range []string{"ground", "vcr"} {
+	for _, name := range []string{"ground", "vcr", "pretrain"} {
 		t.Run(name, func(t *testing.T) {
 			// Visual LayerNorm gammas start at 0 in the configs, which would cut the
 			// features off the loss at initialisation.
@@ -108,11 +114,15 @@ func TestE2EGradCheck(t *testing.T) {
 			task.Backward(m, 1)
 			t.Logf("forward %v backward %v", t1.Sub(t0), time.Since(t1))
 			grad := append([]float32(nil), m.Params.Grad...)
-			for _, name := range []string{
-				"image_feature_extractor.backbone.layer2.0.conv2.weight",
-				"image_feature_extractor.backbone.layer3.0.downsample.0.weight",
-				"image_feature_extractor.roi_head_feature_extractor.0.conv1.weight",
-			} {
+			// The first trainable stage, a middle one and the head, spread
+			// over the tasks to keep the test short.
+			checked := map[string][]string{
+				"ground":   {"backbone.layer2.0.conv2.weight", "roi_head_feature_extractor.0.conv1.weight"},
+				"vcr":      {"backbone.layer3.0.downsample.0.weight"},
+				"pretrain": {"backbone.layer2.0.conv1.weight"},
+			}[name]
+			for _, name := range checked {
+				name = cnnKeyPrefix + name
 				q, _ := m.Params.Lookup(name)
 				w := m.Params.Data[q.Offset : q.Offset+q.Size]
 				g := grad[q.Offset : q.Offset+q.Size]

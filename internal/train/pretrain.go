@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
@@ -11,6 +12,7 @@ import (
 	"github.com/vlbert/vlbert/internal/data/features"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/visual"
 )
 
 // pretrainTask is ResNetVLBERTForPretraining(Multitask) on Conceptual
@@ -37,6 +39,8 @@ type pretrainBatch struct {
 	d   *data.PretrainBatch
 	aux *data.TextBatch
 	m   model.PretrainBatch
+	// images are the e2e batch's images (nil with precomputed features).
+	images []*visual.Prepared
 }
 
 func (b *pretrainBatch) Size() int { return b.d.B }
@@ -136,6 +140,13 @@ func (t *pretrainTask) Load(ctx context.Context, split string, batches [][]int, 
 			}
 			exs = append(exs, e)
 		}
+		var images []*visual.Prepared
+		if isE2E(t.cfg) {
+			var err error
+			if images, err = t.e2eImages(exs); err != nil {
+				return nil, err
+			}
+		}
 		b, err := data.CollatePretrain(exs)
 		if err != nil {
 			return nil, err
@@ -146,8 +157,69 @@ func (t *pretrainTask) Load(ctx context.Context, split string, batches [][]int, 
 				return nil, err
 			}
 		}
-		return newPretrainBatch(b, aux), nil
+		pb := newPretrainBatch(b, aux)
+		if images != nil {
+			pb.widenBoxes()
+			pb.images = images
+		}
+		return pb, nil
 	})
+}
+
+// e2eImages loads the images of a caption batch as the original e2e
+// dataset: resized and flipped with the boxes, an unreadable image replaced
+// by the mean colour, and the pixels of every masked region (MVRC op 1) set
+// to the mean colour when MASK_RAW_PIXELS (after normalisation, so the
+// whole-image box sees the masked image too).
+//
+// One difference from the original: it masks after the dataset's
+// text+boxes truncation to SEQ_LEN, so a masked box that truncation drops
+// leaves its pixels (the original masks first).
+func (t *pretrainTask) e2eImages(exs []*data.PretrainExample) ([]*visual.Prepared, error) {
+	images := make([]*visual.Prepared, len(exs))
+	for k, e := range exs {
+		if len(e.ImInfo) < 4 || !(e.ImInfo[2] > 0) || !(e.ImInfo[3] > 0) {
+			return nil, fmt.Errorf("train: caption %d: im_info %v", e.Index, e.ImInfo)
+		}
+		w0 := int(math.Round(float64(e.ImInfo[0] / e.ImInfo[2])))
+		h0 := int(math.Round(float64(e.ImInfo[1] / e.ImInfo[3])))
+		img, err := readImage(t.fs, e.ImagePath)
+		var p *visual.Prepared
+		if err != nil { // the original's zero image of the JSON's size
+			p, err = loadImage(t.fs, e.ImagePath, w0, h0, e.ImInfo, e.Flipped, t.cfg.Scales, true)
+		} else {
+			p, err = prepareImage(img, e.ImagePath, e.ImInfo, e.Flipped, t.cfg.Scales)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("train: caption %d: %w", e.Index, err)
+		}
+		if t.cfg.Network.MaskRawPixels {
+			for r, op := range e.MVRCOps {
+				if op == 1 {
+					visual.MaskPixels(p.Image, p.H, p.W, e.Boxes[r*e.BoxDim:r*e.BoxDim+4])
+				}
+			}
+		}
+		images[k] = p
+	}
+	return images, nil
+}
+
+// widenBoxes gives the e2e batch's box rows (4 coordinates) the feature
+// columns the CNN fills.
+func (b *pretrainBatch) widenBoxes() {
+	const stride = 4 + model.FeatureDim
+	d := b.d
+	rows := d.B * d.R
+	out := make([]float32, rows*stride)
+	for r := 0; r < rows; r++ {
+		copy(out[r*stride:r*stride+4], d.Boxes[r*d.BoxDim:r*d.BoxDim+4])
+	}
+	b.m.Boxes.Data = out
+}
+
+func (b *pretrainBatch) e2e() (*e2eInput, *model.Boxes) {
+	return &e2eInput{images: b.images}, &b.m.Boxes
 }
 
 // loadAux builds the text-only batch that goes with the caption batch number
