@@ -300,3 +300,43 @@ func TestE2ERunResumeEvaluate(t *testing.T) {
 		t.Errorf("precomputed Evaluate of an e2e checkpoint: %v", err)
 	}
 }
+
+// TestE2EZeroGradientStillSteps: with the configs' visual LayerNorm gammas
+// at 0 the CNN's first gradient is exactly zero, but PyTorch still holds a
+// (zero) p.grad for its trainable parameters: AdamW counts the step and
+// decays them. Frozen ones are never stepped.
+func TestE2EZeroGradientStillSteps(t *testing.T) {
+	// A decay large enough to show in float32.
+	cfg := tinyE2E(t, "ground", t.TempDir(), "TRAIN.BATCH_IMAGES=2", "TRAIN.LR=1e-2", "TRAIN.WD=0.1")
+	task, m, b := e2eSetup(t, cfg)
+	tr, err := NewTrainer(cfg, task, m, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := cnnKeyPrefix + "roi_head_feature_extractor.0.conv1.weight"
+	frozen := cnnKeyPrefix + "backbone.layer1.0.conv1.weight"
+	hq, _ := m.Params.Lookup(head)
+	before := append([]float32(nil), m.Params.View(head)...)
+	if _, err := tr.Step(b, NewMetrics(task.MetricNames())); err != nil {
+		t.Fatal(err)
+	}
+	if g := m.Params.GradView(head); slices.ContainsFunc(g, func(v float32) bool { return v != 0 }) {
+		t.Fatal("expected an all-zero CNN gradient with visual_scale_object_init 0 (the gradient is cleared after the update anyway)")
+	}
+	steps := tr.Opt.State().Steps
+	for i, q := range m.Params.List {
+		switch q.Name {
+		case head:
+			if steps[i] != 1 {
+				t.Errorf("%s: %d optimizer steps, want 1", head, steps[i])
+			}
+		case frozen:
+			if steps[i] != 0 {
+				t.Errorf("%s: %d optimizer steps, want 0", frozen, steps[i])
+			}
+		}
+	}
+	if slices.Equal(before, m.Params.Data[hq.Offset:hq.Offset+hq.Size]) {
+		t.Errorf("%s not decayed by the first update", head)
+	}
+}

@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/vlbert/vlbert/internal/config"
@@ -30,6 +31,10 @@ type Trainer struct {
 	accum           int
 	batchesPerEpoch int
 	touched         []bool // parameters that ever had a gradient (PyTorch: p.grad is not None)
+	// gradAlways marks parameters every backward reaches, even with an
+	// all-zero gradient (the e2e CNN's trainable stages: PyTorch then has a
+	// zero p.grad, not None, and still decays and counts the step).
+	gradAlways []bool
 	skip            []bool
 	noDropout       bool   // eval-mode forward in training steps (the goldens ran so)
 	resumedFrom     string // the checkpoint the run continued from
@@ -78,6 +83,14 @@ func newTrainer(cfg *config.Config, task Task, m *model.Model, batchesPerEpoch i
 		touched: make([]bool, len(params)), skip: make([]bool, len(params)),
 		State: State{Epoch: begin, Global: begin * batchesPerEpoch, Updates: begin * batchesPerEpoch / accum,
 			BestVal: math.Inf(-1), BestEpoch: -1, Seed: int64(cfg.RNGSeed)}}
+	if e := e2eOf(task); e != nil && e.cnn != nil {
+		tr.gradAlways = make([]bool, len(params))
+		for i, q := range params {
+			if vp := e.cnn.net.Params.Get(strings.TrimPrefix(q.Name, cnnKeyPrefix)); vp != nil && vp.Trainable {
+				tr.gradAlways[i] = true
+			}
+		}
+	}
 	if err := tr.resetSchedule(); err != nil {
 		return nil, err
 	}
@@ -167,6 +180,9 @@ func (tr *Trainer) update(res *StepResult) error {
 		}
 	}
 	for i, q := range tr.params {
+		if tr.gradAlways != nil && tr.gradAlways[i] {
+			tr.touched[i] = true
+		}
 		if !tr.touched[i] {
 			for _, g := range p.Grad[q.Offset : q.Offset+q.Size] {
 				if g != 0 {
