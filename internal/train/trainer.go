@@ -34,12 +34,12 @@ type Trainer struct {
 	// gradAlways marks parameters every backward reaches, even with an
 	// all-zero gradient (the e2e CNN's trainable stages: PyTorch then has a
 	// zero p.grad, not None, and still decays and counts the step).
-	gradAlways []bool
-	skip            []bool
-	noDropout       bool   // eval-mode forward in training steps (the goldens ran so)
-	resumedFrom     string // the checkpoint the run continued from
-	comm            dist.Comm
-	reducer         *dist.Reducer // gradient averaging over comm's ranks (nil until the first update)
+	gradAlways  []bool
+	skip        []bool
+	noDropout   bool   // eval-mode forward in training steps (the goldens ran so)
+	resumedFrom string // the checkpoint the run continued from
+	comm        dist.Comm
+	reducer     *dist.Reducer // gradient averaging over comm's ranks (nil until the first update)
 }
 
 // StepResult describes one batch.
