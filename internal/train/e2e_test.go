@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
@@ -338,5 +340,136 @@ func TestE2EZeroGradientStillSteps(t *testing.T) {
 	}
 	if slices.Equal(before, m.Params.Data[hq.Offset:hq.Offset+hq.Size]) {
 		t.Errorf("%s not decayed by the first update", head)
+	}
+}
+
+// innerTask returns the task an e2e wrapper wraps.
+func innerTask(t testing.TB, cfg *config.Config, splits ...string) Task {
+	t.Helper()
+	task, err := NewTask(cfg, splits...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { task.Close() })
+	e := e2eOf(task)
+	if e == nil {
+		t.Fatal("an e2e config gave a task without the e2e wrapper")
+	}
+	return e.Task
+}
+
+// TestE2EFlipConsistent: with FLIP_PROB 1 the image is mirrored exactly as
+// the boxes are (RefCOCO+: the pixels inside every flipped box are those
+// inside the unflipped box, mirrored; VCR: the box masks are mirrored too).
+func TestE2EFlipConsistent(t *testing.T) {
+	rng := func() *rand.Rand { return rand.New(rand.NewPCG(5, 6)) }
+	ref := func(flip string) *refExample {
+		tk := innerTask(t, tinyE2E(t, "ground", t.TempDir(), "TRAIN.FLIP_PROB="+flip), "train").(*refcocoTask)
+		e, err := tk.example("train", 0, rng())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	plain, flipped := ref("0"), ref("1")
+	const stride = 4 + model.FeatureDim
+	W, H := plain.img.W, plain.img.H
+	for r := 0; r < plain.n; r++ {
+		a, b := plain.boxes[r*stride:r*stride+4], flipped.boxes[r*stride:r*stride+4]
+		if b[0] != float32(W-1)-a[2] || b[2] != float32(W-1)-a[0] || b[1] != a[1] {
+			t.Fatalf("box %d: %v flipped to %v", r, a, b)
+		}
+		for c := 0; c < 3; c++ {
+			var sa, sb float64
+			for y := int(a[1]); y <= int(a[3]); y++ {
+				for x := int(a[0]); x <= int(a[2]); x++ {
+					sa += float64(plain.img.Image[(c*H+y)*W+x])
+				}
+				for x := int(b[0]); x <= int(b[2]); x++ {
+					sb += float64(flipped.img.Image[(c*H+y)*W+x])
+				}
+			}
+			if math.Abs(sa-sb) > 1e-3*(1+math.Abs(sa)) {
+				t.Errorf("box %d channel %d: pixel sum %g unflipped, %g flipped", r, c, sa, sb)
+			}
+		}
+	}
+
+	vcrEx := func(flip string) *vcrExample {
+		tk := innerTask(t, tinyE2E(t, "vcr", t.TempDir(), "TRAIN.FLIP_PROB="+flip, "DATASET.MASK_SIZE=4"), "train").(*vcrTask)
+		e, err := tk.example(tk.sets["train"], 0, rng())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return e
+	}
+	vp, vf := vcrEx("0"), vcrEx("1")
+	const s = 4
+	if len(vp.masks) != vp.n*s*s || !slices.ContainsFunc(vp.masks[s*s:], func(v float32) bool { return v != 0 }) {
+		t.Fatalf("VCR masks %v: want %d non-trivial %dx%d masks", vp.masks, vp.n, s, s)
+	}
+	for k := 0; k < vp.n*s; k++ {
+		row := slices.Clone(vp.masks[k*s : (k+1)*s])
+		slices.Reverse(row)
+		if !slices.Equal(row, vf.masks[k*s:(k+1)*s]) {
+			t.Fatalf("mask row %d: %v flipped to %v", k, vp.masks[k*s:(k+1)*s], vf.masks[k*s:(k+1)*s])
+		}
+	}
+	W, H = vp.img.W, vp.img.H
+	for c := 0; c < 3; c++ {
+		for y := 0; y < H; y++ {
+			for x := 0; x < W; x++ {
+				if vp.img.Image[(c*H+y)*W+x] != vf.img.Image[(c*H+y)*W+W-1-x] {
+					t.Fatalf("VCR image pixel (%d, %d, %d) not mirrored", c, y, x)
+				}
+			}
+		}
+	}
+}
+
+// TestE2EPixelMasking: with MASK_RAW_PIXELS every region whose MVRC op is 1
+// is the mean colour (0 after normalisation) in the image the CNN sees, and
+// without it the pixels stay.
+func TestE2EPixelMasking(t *testing.T) {
+	for _, maskRaw := range []bool{true, false} {
+		cfg := tinyE2E(t, "pretrain", t.TempDir(), fmt.Sprintf("NETWORK.MASK_RAW_PIXELS=%v", maskRaw))
+		tk := innerTask(t, cfg, "train").(*pretrainTask)
+		caps := tk.caps["train"]
+		found := false
+		for i := 0; i < caps.Len() && !found; i++ {
+			for seed := uint64(0); seed < 8 && !found; seed++ {
+				ex, err := caps.Example(i, rand.New(rand.NewPCG(seed, 9)))
+				if err != nil {
+					t.Fatal(err)
+				}
+				r := slices.Index(ex.MVRCOps, 1)
+				if r < 0 {
+					continue
+				}
+				found = true
+				imgs, err := tk.e2eImages([]*data.PretrainExample{ex})
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, box := imgs[0], ex.Boxes[r*ex.BoxDim:r*ex.BoxDim+4]
+				zero := true
+				for c := 0; c < 3; c++ {
+					for y := int(box[1]); y <= int(box[3]); y++ {
+						for x := int(box[0]); x <= int(box[2]); x++ {
+							zero = zero && p.Image[(c*p.H+y)*p.W+x] == 0
+						}
+					}
+				}
+				if zero != maskRaw {
+					t.Errorf("MASK_RAW_PIXELS %v: masked box %v all zero: %v", maskRaw, box, zero)
+				}
+				if !slices.ContainsFunc(p.Image, func(v float32) bool { return v != 0 }) {
+					t.Error("the whole image is zero")
+				}
+			}
+		}
+		if !found {
+			t.Fatal("no caption sample with a masked region")
+		}
 	}
 }
