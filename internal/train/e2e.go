@@ -151,12 +151,12 @@ func initCNN(cfg *config.Config, net *visual.Network, log io.Writer) error {
 		return nil
 	}
 	path := fmt.Sprintf("%s-%04d.model", cfg.Network.ImagePretrained, cfg.Network.ImagePretrainedEpoch)
-	ck, err := weights.ReadTorch(path)
+	raw, err := weights.ReadModelWeights(path) // torch.save, or safetensors
 	if err != nil {
 		return fmt.Errorf("train: NETWORK.IMAGE_PRETRAINED: %w", err)
 	}
-	sd := make(map[string]visual.Tensor, len(ck.StateDict))
-	for k, t := range ck.StateDict {
+	sd := make(map[string]visual.Tensor, len(raw))
+	for k, t := range raw {
 		if t != nil && t.F32 != nil {
 			sd[k] = visual.Tensor{Shape: t.Shape, F32: t.F32}
 		}

@@ -473,3 +473,51 @@ func TestE2EPixelMasking(t *testing.T) {
 		}
 	}
 }
+
+// TestE2EImagePretrained: NETWORK.IMAGE_PRETRAINED names the raw ResNet
+// state_dict '{path}-{epoch:04d}.model' (conv1, bn1, layer1..3 for the
+// backbone, layer4 for the RoI head, as resnet101-pt-vgbua-0000.model); the
+// model's CNN starts from it, and a file lacking tensors is an error.
+func TestE2EImagePretrained(t *testing.T) {
+	vc := visual.ResNet101C4()
+	visualConfigHook(&vc)
+	src := visual.NewNetwork(vc)
+	src.InitRandom(42)
+	write := func(path string, skip string) {
+		ts := map[string]*weights.Tensor{}
+		for _, p := range src.Params.Params {
+			k := strings.TrimPrefix(p.Name, "backbone.")
+			if rest, ok := strings.CutPrefix(p.Name, "roi_head_feature_extractor."); ok {
+				k = "layer4." + rest
+			}
+			if k != skip {
+				ts[k] = weights.NewF32(p.Data, p.Shape...)
+			}
+		}
+		ts["fc.weight"] = weights.NewF32(make([]float32, 6), 2, 3) // ignored
+		if err := weights.WriteSafetensors(path, ts, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := t.TempDir()
+	write(filepath.Join(dir, "resnet-0007.model"), "")
+	cfg := tinyE2E(t, "ground", t.TempDir(), "NETWORK.IMAGE_PRETRAINED="+filepath.Join(dir, "resnet"), "NETWORK.IMAGE_PRETRAINED_EPOCH=7")
+	task, err := NewTask(cfg, "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	m, err := buildModel(cfg, task, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range src.Params.Params {
+		if !slices.Equal(m.Params.View(cnnKeyPrefix+p.Name), p.Data) {
+			t.Fatalf("%s not loaded", p.Name)
+		}
+	}
+	write(filepath.Join(dir, "resnet-0007.model"), "layer4.0.conv2.weight")
+	if _, err := buildModel(cfg, task, io.Discard); err == nil || !strings.Contains(err.Error(), "roi_head_feature_extractor.0.conv2.weight") {
+		t.Errorf("a checkpoint without layer4.0.conv2.weight: %v", err)
+	}
+}
