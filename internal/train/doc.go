@@ -12,14 +12,23 @@
 // datasets from the config, loads collated batches for sampler positions,
 // runs the model's forward/backward on a batch and accumulates its metrics.
 // Implemented: VQA (vqa.go), pretraining single-task and multitask
-// (pretrain.go), RefCOCO+ on precomputed features of synthetic worlds
-// (refcoco.go). VCR, and RefCOCO+ through the e2e ResNet, need the image
-// path wired into a task; the VCR leaderboard writer exists (leaderboard.go).
+// (pretrain.go), RefCOCO+ on synthetic worlds (refcoco.go), VCR Q2A and
+// QA2R (vcr.go, leaderboard.go).
+//
+// End-to-end configs (NETWORK.IMAGE_FEAT_PRECOMPUTED false: the original's
+// pretraining, VCR and RefCOCO+ configs) run through the same loop: the
+// datasets load and preprocess images, and the task is wrapped (e2e.go) so
+// that every forward first runs the ResNet C4 backbone and the res5 RoI head
+// of package visual and every backward continues from the model's feature
+// gradient into the trainable CNN stages. The CNN's parameters are part of
+// the model's arena under their original keys, so optimizer, clipping,
+// data-parallel averaging, checkpoints, resume, Evaluate and Predict need no
+// special case. e2e VQA has no original config and is refused.
 //
 // Files: run.go the loop (Run), trainer.go one step (Trainer.Step),
 // checkpoint.go the format and resume, init.go weights at start (partial
 // pretrain) and resume selection, logs.go TensorBoard/JSON/speedometer,
-// eval.go Evaluate and Predict.
+// eval.go Evaluate and Predict, e2e.go the image path.
 //
 // Determinism: every random choice is a pure function of RNG_SEED and the
 // position in the run. Samples draw from data.BatchRNG(seed, epoch, batch),
