@@ -512,6 +512,11 @@ func packPanelA(dst []float32, transA bool, a []float32, lda, i0, mh, p0, kc, mr
 		}
 		return
 	}
+	if mh == 6 && mr == 6 && hasPack && kc > 0 {
+		_ = a[(i0+5)*lda+p0+kc-1] // bounds for the assembly
+		packA6(&dst[0], &a[i0*lda+p0], lda, kc)
+		return
+	}
 	if mh == 6 && mr == 6 {
 		// The AVX2 kernel's shape: six row streams, contiguous writes.
 		r0 := a[(i0+0)*lda+p0 : (i0+0)*lda+p0+kc]
@@ -542,6 +547,12 @@ func packPanelA(dst []float32, transA bool, a []float32, lda, i0, mh, p0, kc, mr
 // the stored A once.
 func packBlockAT(dst []float32, a []float32, lda, i0, panels, p0, kc, mr int) {
 	rows := panels * mr
+	if mr == 6 && hasPack && kc > 0 {
+		_ = dst[panels*mr*kc-1]
+		_ = a[(p0+kc-1)*lda+i0+rows-1] // bounds for the assembly
+		packAT6(&dst[0], &a[p0*lda+i0], lda, panels, kc)
+		return
+	}
 	for p := 0; p < kc; p++ {
 		src := a[(p0+p)*lda+i0 : (p0+p)*lda+i0+rows]
 		for t := 0; t < panels; t++ {
@@ -559,6 +570,11 @@ func packBlockAT(dst []float32, a []float32, lda, i0, panels, p0, kc, mr int) {
 func packPanelB(dst []float32, transB bool, b []float32, ldb, p0, kc, j0, nw, nr int) {
 	dst = dst[:kc*nr]
 	if !transB {
+		if nw == 16 && nr == 16 && hasPack && kc > 0 {
+			_ = b[(p0+kc-1)*ldb+j0+15] // bounds for the assembly
+			packB16(&dst[0], &b[p0*ldb+j0], ldb, kc)
+			return
+		}
 		for p := 0; p < kc; p++ {
 			d := dst[p*nr : p*nr+nr]
 			copy(d, b[(p0+p)*ldb+j0:(p0+p)*ldb+j0+nw])

@@ -65,3 +65,24 @@ func tileAVX512Half(k int, a *float32, rsA, csA int, b *float32, csB int, c *flo
 //
 //go:noescape
 func tileAVX2Rows12(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+
+// hasPack says whether the AVX packing routines (pack_amd64.s) can run.
+var hasPack = cpu.X86.HasAVX
+
+// packA6 packs a full 6-row panel of A (not transposed): dst[p*6+i] = src[i*lda+p]
+// for i < 6, p < kc. Needs AVX (hasPack).
+//
+//go:noescape
+func packA6(dst *float32, src *float32, lda int, kc int)
+
+// packAT6 packs panels full 6-row panels of op(A) = Aᵀ: dst[t*6*kc+p*6+i] =
+// src[p*lda+t*6+i] for t < panels, p < kc, i < 6. Needs AVX (hasPack).
+//
+//go:noescape
+func packAT6(dst *float32, src *float32, lda int, panels int, kc int)
+
+// packB16 packs a full 16-column panel of B (not transposed): dst[p*16+j] =
+// src[p*ldb+j] for j < 16, p < kc. Needs AVX (hasPack).
+//
+//go:noescape
+func packB16(dst *float32, src *float32, ldb int, kc int)

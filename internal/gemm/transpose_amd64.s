@@ -18,6 +18,18 @@ TEXT ·transposeStrip(SB), NOSPLIT, $0-40
 
 loop:
 	LEAQ (SI)(AX*4), R9
+	// The next strip (rows 8-15) is the next one packed: prefetch its columns
+	// now, as each row's run is too short for the hardware prefetcher.
+	LEAQ (R9)(AX*4), R10
+	LEAQ (R10)(AX*4), R11
+	PREFETCHT0 (R10)
+	PREFETCHT0 (R10)(AX*1)
+	PREFETCHT0 (R10)(AX*2)
+	PREFETCHT0 (R10)(CX*1)
+	PREFETCHT0 (R11)
+	PREFETCHT0 (R11)(AX*1)
+	PREFETCHT0 (R11)(AX*2)
+	PREFETCHT0 (R11)(CX*1)
 	VMOVUPS (SI), Y0
 	VMOVUPS (SI)(AX*1), Y1
 	VMOVUPS (SI)(AX*2), Y2
