@@ -2,10 +2,12 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
+	"github.com/vlbert/vlbert/internal/data/refcoco"
 	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
@@ -519,5 +522,87 @@ func TestE2EImagePretrained(t *testing.T) {
 	write(filepath.Join(dir, "resnet-0007.model"), "layer4.0.conv2.weight")
 	if _, err := buildModel(cfg, task, io.Discard); err == nil || !strings.Contains(err.Error(), "roi_head_feature_extractor.0.conv2.weight") {
 		t.Errorf("a checkpoint without layer4.0.conv2.weight: %v", err)
+	}
+}
+
+// realRefCOCO lays the tiny world out as the original's data/coco for
+// RefCOCO+: refs and instances under refcoco+/, the COCO instances (here the
+// same file), MAttNet-style proposals (each GT box shifted by one pixel)
+// and the images as train2014/COCO_train2014_{id:012d}.jpg (PNG bytes; the
+// decoder goes by content).
+func realRefCOCO(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join(worldDir, synth.Layout.RefCOCO)
+	for _, d := range []string{"refcoco+/proposal", "annotations", "train2014"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp := func(from, to string) {
+		b, err := os.ReadFile(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(to, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp(filepath.Join(src, "refs(unc).p"), filepath.Join(dir, "refcoco+", "refs(unc).p"))
+	cp(filepath.Join(src, "instances.json"), filepath.Join(dir, "refcoco+", "instances.json"))
+	cp(filepath.Join(src, "instances.json"), filepath.Join(dir, "annotations", "instances_train2014.json"))
+	inst, err := refcoco.ReadInstances(filepath.Join(src, "instances.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var props []map[string]any
+	for id := range inst.Images {
+		cp(filepath.Join(worldDir, synth.Layout.Images, fmt.Sprintf("%d.png", id)), filepath.Join(dir, "train2014", fmt.Sprintf("COCO_train2014_%012d.jpg", id)))
+		for _, a := range inst.ImageAnnotations(id) {
+			props = append(props, map[string]any{"image_id": id, "box": []float64{a.BBox[0] + 1, a.BBox[1] + 1, a.BBox[2], a.BBox[3]}, "score": 0.9})
+		}
+	}
+	b, err := json.Marshal(props)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "refcoco+", "proposal", "res101_coco_minus_refer_notime_dets.json"), b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// TestE2ERealRefCOCO: the original data/coco layout trains end to end with
+// "proposal+gt" candidates (train) and "gt" (val); the precomputed config on
+// it is a clear error.
+func TestE2ERealRefCOCO(t *testing.T) {
+	dir := realRefCOCO(t)
+	cfg := tinyE2E(t, "ground", t.TempDir(), "DATASET.DATASET_PATH="+dir, "DATASET.TRAIN_BOXES=proposal+gt", "DATASET.VAL_BOXES=gt",
+		"TRAIN.BATCH_IMAGES=2", "TRAIN.FLIP_PROB=0")
+	tk := innerTask(t, cfg, "train", "val").(*refcocoTask)
+	s := &tk.samples["train"][0]
+	e, err := tk.example("train", 0, rand.New(rand.NewPCG(1, 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nGT := len(tk.real.coco.ImageAnnotations(s.ImageID))
+	if e.n != 1+2*nGT || e.img == nil || slices.Max(e.label) != 1 {
+		t.Fatalf("train example: %d candidates (want 1 + %d proposals + %d GT), image %v, labels %v", e.n, nGT, nGT, e.img != nil, e.label)
+	}
+	ev, err := tk.example("val", 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 1 + len(tk.real.coco.ImageAnnotations(tk.samples["val"][0].ImageID)); ev.n != want {
+		t.Errorf("val example: %d candidates, want %d (image + GT)", ev.n, want)
+	}
+	task, m, b := e2eSetup(t, cfg)
+	m.ZeroGrad()
+	e2eLoss(t, task, m, b)
+	task.Backward(m, 1)
+
+	pre := tinyConfig(t, "ground", worldDir, t.TempDir(), "DATASET.DATASET_PATH="+dir)
+	if _, err := NewTask(pre, "train"); err == nil || !strings.Contains(err.Error(), "IMAGE_FEAT_PRECOMPUTED") {
+		t.Errorf("precomputed RefCOCO+ on the real layout: %v", err)
 	}
 }

@@ -22,10 +22,16 @@ import (
 // RefAcc (label[argmax] > 0.5, the host metric), ClsAcc, ClsPosAcc,
 // ClsPosFrac, then the loss loggers.
 //
-// The data must be a synthetic world: its detections (frcnn/{image}.json)
-// are the candidate proposals (the config's *_BOXES must be "proposal").
-// With precomputed features the file's features are used; in e2e mode
-// (the original's configs) the ResNet runs on images/{image}.png.
+// On a synthetic world the detections (frcnn/{image}.json) are the
+// candidate proposals (the config's *_BOXES must be "proposal"); with
+// precomputed features the file's features are used, in e2e mode the ResNet
+// runs on images/{image}.png. On the real data set (e2e only, as the
+// original) DATASET_PATH is the original's data/coco: refcoco+/refs(unc).p
+// and instances.json, annotations/instances_train2014.json (candidate GT
+// boxes, image sizes), refcoco+/proposal/res101_coco_minus_refer_notime_dets.json
+// (MAttNet proposals, when a *_BOXES uses them) and
+// train2014/COCO_train2014_{image_id:012d}.jpg (train2014.zip@/train2014/...
+// with ZIP_MODE).
 type refcocoTask struct {
 	shard
 	cfg     *config.Config
@@ -36,6 +42,16 @@ type refcocoTask struct {
 	preds   []RefPrediction
 	gts     [][4]float64
 	e2e     bool
+	// The real data set (nil on a synthetic world).
+	real *refcocoReal
+}
+
+// refcocoReal is what the real data set adds: the COCO instances, the
+// proposals and each split's box source.
+type refcocoReal struct {
+	coco    *refcoco.Instances
+	props   refcoco.Proposals
+	sources map[string]refcoco.BoxSource
 }
 
 type refBatch struct {
@@ -53,7 +69,7 @@ func (b *refBatch) e2e() (*e2eInput, *model.Boxes) { return &e2eInput{images: b.
 func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []string) (*refcocoTask, error) {
 	ds := cfg.Dataset()
 	if !synth.IsWorld(ds.DatasetPath) {
-		return nil, fmt.Errorf("train: RefCOCO+ trains on synthetic worlds only (DATASET_PATH %s is none): the COCO image and MAttNet proposal layout of the real data set is not wired in", ds.DatasetPath)
+		return newRealRefCOCOTask(cfg, fs, rd, splits)
 	}
 	for _, b := range []string{ds.TrainBoxes, ds.ValBoxes, ds.TestBoxes} {
 		if b != "proposal" {
@@ -85,6 +101,67 @@ func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits
 	return t, nil
 }
 
+// newRealRefCOCOTask reads the original data set's files (see refcocoTask).
+func newRealRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []string) (*refcocoTask, error) {
+	ds := cfg.Dataset()
+	if !isE2E(cfg) {
+		return nil, fmt.Errorf("train: RefCOCO+ at %s (not a synthetic world) has no precomputed features: the original trains it end to end; set NETWORK.IMAGE_FEAT_PRECOMPUTED false", ds.DatasetPath)
+	}
+	tok, err := Tokenizer(cfg)
+	if err != nil {
+		return nil, err
+	}
+	refs, err := refcoco.ReadRefs(filepath.Join(ds.DatasetPath, "refcoco+", "refs(unc).p"))
+	if err != nil {
+		return nil, err
+	}
+	refer, err := refcoco.ReadInstances(filepath.Join(ds.DatasetPath, "refcoco+", "instances.json"))
+	if err != nil {
+		return nil, err
+	}
+	coco, err := refcoco.ReadInstances(filepath.Join(ds.DatasetPath, "annotations", "instances_train2014.json"))
+	if err != nil {
+		return nil, err
+	}
+	real := &refcocoReal{coco: coco, sources: map[string]refcoco.BoxSource{}}
+	t := &refcocoTask{cfg: cfg, fs: fs, rd: rd, tok: tok, samples: map[string][]refcoco.Sample{}, e2e: true, real: real}
+	for _, s := range splits {
+		set, boxes := ds.TrainImageSet, ds.TrainBoxes
+		switch s {
+		case "val":
+			set, boxes = ds.ValImageSet, ds.ValBoxes
+		case "test":
+			set, boxes = ds.TestImageSet, ds.TestBoxes
+		}
+		src, err := refcoco.ParseBoxSource(boxes)
+		if err != nil {
+			return nil, fmt.Errorf("train: DATASET %s boxes: %w", s, err)
+		}
+		real.sources[s] = src
+		if src != refcoco.BoxesGT && real.props == nil {
+			if real.props, err = refcoco.ReadProposals(filepath.Join(ds.DatasetPath, "refcoco+", "proposal", "res101_coco_minus_refer_notime_dets.json")); err != nil {
+				return nil, err
+			}
+		}
+		db, err := refcoco.Database(refs, set, refer, coco, s == "test")
+		if err != nil {
+			return nil, err
+		}
+		t.samples[s] = db
+	}
+	return t, nil
+}
+
+// realImagePath is the COCO train2014 image of a sample.
+func (t *refcocoTask) realImagePath(imageID int64) string {
+	ds := t.cfg.Dataset()
+	name := fmt.Sprintf("COCO_train2014_%012d.jpg", imageID)
+	if ds.ZipMode {
+		return filepath.Join(ds.DatasetPath, "train2014.zip@", "train2014", name)
+	}
+	return filepath.Join(ds.DatasetPath, "train2014", name)
+}
+
 func (t *refcocoTask) HostMetric() string { return "RefAcc" }
 
 func (t *refcocoTask) MetricNames() []string {
@@ -114,6 +191,9 @@ type refExample struct {
 
 func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample, error) {
 	s := &t.samples[split][i]
+	if t.real != nil {
+		return t.realExample(split, s, rng)
+	}
 	path := synth.FeatureFile(t.cfg.Dataset().DatasetPath, s.ImageID)
 	rec, err := features.LoadJSON(t.rd, path, features.Options{Features: !t.e2e})
 	if err != nil {
@@ -137,6 +217,34 @@ func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample,
 	} else if !t.e2e {
 		data.MeanFeature(boxes[4:stride], boxes[stride:], rec.NumBoxes, stride, 4, rec.FeatureDim)
 	}
+	imgPath := filepath.Join(t.cfg.Dataset().DatasetPath, synth.Layout.Images, fmt.Sprintf("%d.png", s.ImageID))
+	return t.finishExample(split, s, boxes, n, stride, imgPath, rng)
+}
+
+// realExample builds a sample of the real data set: the split's candidate
+// boxes (refcoco.Candidates, the whole image first) for the e2e CNN.
+func (t *refcocoTask) realExample(split string, s *refcoco.Sample, rng *rand.Rand) (*refExample, error) {
+	cands, err := refcoco.Candidates(s, t.real.sources[split], t.real.coco, t.real.props, t.cfg.Dataset().AddImageAsABox)
+	if err != nil {
+		return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
+	}
+	const stride = 4 + model.FeatureDim
+	n := len(cands) / 4
+	if n == 0 {
+		return nil, fmt.Errorf("refcoco: ref %d: image %d has no candidate boxes", s.RefID, s.ImageID)
+	}
+	boxes := make([]float32, (n+1)*stride)
+	for r := 0; r < n; r++ {
+		copy(boxes[r*stride:r*stride+4], cands[4*r:4*r+4])
+	}
+	return t.finishExample(split, s, boxes, n, stride, t.realImagePath(s.ImageID), rng)
+}
+
+// finishExample transforms boxes [n+1, stride] (the last row the ground
+// truth, carried through the same resize, flip and clamp), labels them,
+// tokenizes the expression (left/right swapped when flipped) and, in e2e
+// mode, loads the image at imgPath.
+func (t *refcocoTask) finishExample(split string, s *refcoco.Sample, boxes []float32, n, stride int, imgPath string, rng *rand.Rand) (*refExample, error) {
 	gtRow := boxes[n*stride:]
 	for k := 0; k < 4; k++ {
 		gtRow[k] = float32(s.GTBox[k])
@@ -155,8 +263,7 @@ func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample,
 	e := &refExample{boxes: boxes[:n*stride], n: n, imInfo: imInfo, expr: ids,
 		label: refcoco.Labels(boxes, n, stride, gt), refID: s.RefID, gt: s.GTBox}
 	if t.e2e {
-		img := filepath.Join(t.cfg.Dataset().DatasetPath, synth.Layout.Images, fmt.Sprintf("%d.png", s.ImageID))
-		if e.img, err = loadImage(t.fs, img, s.Width, s.Height, imInfo[:], flipped, t.cfg.Scales, false); err != nil {
+		if e.img, err = loadImage(t.fs, imgPath, s.Width, s.Height, imInfo[:], flipped, t.cfg.Scales, false); err != nil {
 			return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
 		}
 	}
