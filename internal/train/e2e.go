@@ -291,6 +291,18 @@ func (c *e2eCNN) backward() {
 	c.net.Backward(c.dfeats)
 }
 
+// e2eInference switches an e2e task's CNN to forward-only mode (shared
+// activation buffers: evaluation and prediction keep no activations for a
+// backward) and returns the function that switches it back.
+func e2eInference(task Task) (restore func()) {
+	e := e2eOf(task)
+	if e == nil || e.cnn == nil {
+		return func() {}
+	}
+	e.cnn.net.SetInference(true)
+	return func() { e.cnn.net.SetInference(false) }
+}
+
 // e2eTask runs a task's batches through the CNN first; cnn is set when the
 // model is built (attachCNN).
 type e2eTask struct {

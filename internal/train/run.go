@@ -344,6 +344,7 @@ func (tr *Trainer) validate(ctx context.Context) (map[string]float64, error) {
 // evaluate runs split through m (labels needed) and returns the metrics.
 func evaluate(ctx context.Context, cfg *config.Config, task Task, m *model.Model, split string, comm dist.Comm) (map[string]float64, error) {
 	m.Train = false
+	defer e2eInference(task)()
 	s, err := task.Sampler(split)
 	if err != nil {
 		return nil, err

@@ -151,9 +151,15 @@ func (n *Network) Backbone(images []float32, N, H, W int) (feat []float32, FH, F
 	MaxPoolForward(n.pooled, n.argmax, n.c1, n.Pool, N*n.Conv1.K, n.h1, n.w1)
 	x, h, w := n.pooled, n.hp, n.wp
 	k := 0
-	for _, layer := range n.Layers {
+	first := n.firstTrainableStage()
+	for i, layer := range n.Layers {
+		// Backward never enters a stage below the first trainable one, so
+		// its blocks share buffers as in inference mode; the first trainable
+		// block's input (the last shared output) stays valid until the next
+		// forward.
+		share := n.inference || i+2 < first
 		for _, blk := range layer {
-			x, h, w = n.forwardBlock(blk, &n.inferBackbone, &k, x, N, h, w)
+			x, h, w = n.forwardBlock(blk, share, &n.inferBackbone, &k, x, N, h, w)
 		}
 	}
 	n.feat, n.fh, n.fw = x, h, w
@@ -208,7 +214,7 @@ func (n *Network) forwardHead(feat []float32, N, FH, FW int, rois []float32, R i
 	x, h, w := n.roiOut, ra.PooledH, ra.PooledW
 	k := 0
 	for _, blk := range n.Head {
-		x, h, w = n.forwardBlock(blk, &n.inferHead, &k, x, R, h, w)
+		x, h, w = n.forwardBlock(blk, n.inference, &n.inferHead, &k, x, R, h, w)
 	}
 	n.headOut, n.ho, n.wo = x, h, w
 	K := n.Cfg.FeatureDim()
@@ -250,11 +256,11 @@ type inferBufs struct {
 	y1, y2 []float32
 }
 
-// forwardBlock runs one block; in inference mode it lends the block the shared
-// buffers and takes them back afterwards (k alternates the output buffer, so a
-// block never writes over its own input).
-func (n *Network) forwardBlock(blk *Bottleneck, bufs *inferBufs, k *int, x []float32, N, H, W int) ([]float32, int, int) {
-	if !n.inference {
+// forwardBlock runs one block; with share (inference mode, frozen stages) it
+// lends the block the shared buffers and takes them back afterwards (k
+// alternates the output buffer, so a block never writes over its own input).
+func (n *Network) forwardBlock(blk *Bottleneck, share bool, bufs *inferBufs, k *int, x []float32, N, H, W int) ([]float32, int, int) {
+	if !share {
 		return blk.Forward(&n.ws, x, N, H, W)
 	}
 	blk.y1, blk.y2, blk.out = bufs.y1, bufs.y2, bufs.out[*k]
