@@ -207,7 +207,7 @@ func loadParams(m *model.Model, tensors map[string]*weights.Tensor, source strin
 			sd[k] = t
 		}
 	}
-	_, err := m.LoadTorchStateDict(sd, source, true)
+	_, err := m.LoadTorchStateDict(dropBatchCounters(sd), source, true)
 	return err
 }
 

@@ -615,3 +615,60 @@ func TestE2ERealRefCOCO(t *testing.T) {
 		t.Errorf("precomputed RefCOCO+ on the real layout: %v", err)
 	}
 }
+
+// TestE2ELoadOriginalKeys: an original e2e VL-BERT state_dict (module.
+// prefixes, the head.0.* duplicates of the RoI head, BatchNorm's
+// num_batches_tracked) loads into the e2e model, partially and strictly,
+// with every CNN tensor in place.
+func TestE2ELoadOriginalKeys(t *testing.T) {
+	cfg := tinyE2E(t, "ground", t.TempDir())
+	task, err := NewTask(cfg, "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	src, err := buildModel(cfg, task, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(2, 2))
+	for i := range src.Params.Data {
+		src.Params.Data[i] = float32(rng.NormFloat64())
+	}
+	ts := map[string]*weights.Tensor{}
+	for _, q := range src.Params.List {
+		ts["module."+q.Name] = weights.NewF32(src.Params.View(q.Name), q.Shape...)
+		if rest, ok := strings.CutPrefix(q.Name, cnnKeyPrefix+"roi_head_feature_extractor."); ok {
+			ts["module."+cnnKeyPrefix+"head.0."+rest] = weights.NewF32(src.Params.View(q.Name), q.Shape...)
+		}
+		if strings.HasSuffix(q.Name, "bn1.running_mean") {
+			ts["module."+strings.TrimSuffix(q.Name, "running_mean")+"num_batches_tracked"] = weights.NewI64([]int64{0}, 1)
+		}
+	}
+	path := filepath.Join(t.TempDir(), "orig.safetensors")
+	if err := weights.WriteSafetensors(path, ts, nil); err != nil {
+		t.Fatal(err)
+	}
+	dst, err := newModel(cfg, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := LoadPartial(dst, path, nil)
+	if err != nil || len(rep.Missing) > 0 || len(rep.Unexpected) > 0 {
+		t.Fatalf("partial load: missing %v unexpected %v err %v", rep.Missing, rep.Unexpected, err)
+	}
+	if !slices.Equal(dst.Params.Data, src.Params.Data) {
+		t.Error("partial load did not restore every value")
+	}
+	clear(dst.Params.Data)
+	sd, _, err := weights.ReadSafetensors(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := loadParams(dst, sd, path); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(dst.Params.Data, src.Params.Data) {
+		t.Error("strict load did not restore every value")
+	}
+}
