@@ -37,6 +37,10 @@ const (
 	packNever                  // tests: read in place except for edge panels and Bᵀ
 )
 
+// evenK splits the depth into equal blocks (false: kc-sized blocks and a remainder;
+// benchmarks compare the two).
+var evenK = true
+
 // packing is the packing policy; only tests change it.
 var packing = packAuto
 
@@ -261,7 +265,12 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 	j := job{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
 		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
 	mr, nr := kern.mr, kern.nr
-	kcMax := min(kern.kc, k)
+	// Equal depth blocks: k = 800 as 4 x 200 rather than 3 x 256 + 32, whose last
+	// pass over C would do little work for its loads and stores.
+	kcMax := ceilDiv(k, ceilDiv(k, kern.kc))
+	if !evenK {
+		kcMax = min(kern.kc, k)
+	}
 	ncMax := min(kern.nc, roundUp(n, nr))
 	j.mcMax = min(kern.mc, roundUp(m, mr))
 	j.packA = packing == packAlways || (packing == packAuto && n >= unpackedN)
