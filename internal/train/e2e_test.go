@@ -610,6 +610,15 @@ func TestE2ERealRefCOCO(t *testing.T) {
 	e2eLoss(t, task, m, b)
 	task.Backward(m, 1)
 
+	// A corrupt image is an error naming the file and the ref.
+	img := tk.realImagePath(s.ImageID)
+	if err := os.WriteFile(img, []byte("\x89PNG\r\n\x1a\nnot really"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tk.example("train", 0, rand.New(rand.NewPCG(1, 1))); err == nil || !strings.Contains(err.Error(), filepath.Base(img)) || !strings.Contains(err.Error(), "ref") {
+		t.Errorf("corrupt image: %v", err)
+	}
+
 	pre := tinyConfig(t, "ground", worldDir, t.TempDir(), "DATASET.DATASET_PATH="+dir)
 	if _, err := NewTask(pre, "train"); err == nil || !strings.Contains(err.Error(), "IMAGE_FEAT_PRECOMPUTED") {
 		t.Errorf("precomputed RefCOCO+ on the real layout: %v", err)
