@@ -284,6 +284,19 @@ func TestE2ERunResumeEvaluate(t *testing.T) {
 			t.Errorf("checkpoint lacks %s", k)
 		}
 	}
+	// `vlbert features --ckpt` reads the CNN out of such a checkpoint.
+	vc := visual.ResNet101C4()
+	visualConfigHook(&vc)
+	net := visual.NewNetwork(vc)
+	vsd := map[string]visual.Tensor{}
+	for k, v := range tensors {
+		if !strings.HasPrefix(k, "optimizer.") && v.F32 != nil {
+			vsd[k] = visual.Tensor{Shape: v.Shape, F32: v.F32}
+		}
+	}
+	if missing, err := net.LoadStateDict(vsd); err != nil || len(missing) > 0 {
+		t.Errorf("visual network from the e2e checkpoint: missing %v, %v", missing, err)
+	}
 	if m := tensors["optimizer.exp_avg.image_feature_extractor.roi_head_feature_extractor.0.conv2.weight"]; m == nil || !slices.ContainsFunc(m.F32, func(v float32) bool { return v != 0 }) {
 		t.Errorf("the head's AdamW moment is missing or zero after two updates")
 	}
