@@ -67,14 +67,19 @@ func (a *arena) allocUninit(n int) []float32 {
 // reads one before writing all of it shows up as NaN outputs.
 var poisonUninit = false
 
+// carveAlign is the alignment, in floats, of every carved buffer: 64 bytes, a cache
+// line (chunks are large allocations, page-aligned), so that the GEMM micro-kernel's
+// 16-float rows of C never straddle two lines whatever the batch shape.
+const carveAlign = 16
+
 func (a *arena) carve(n int) []float32 {
-	a.used += n
+	a.used += (n + carveAlign - 1) &^ (carveAlign - 1) // with the padding
 	a.peak = max(a.peak, a.used)
 	for a.cur < len(a.chunks) {
 		c := a.chunks[a.cur]
-		if a.off+n <= len(c) {
-			s := c[a.off : a.off+n : a.off+n]
-			a.off += n
+		if start := (a.off + carveAlign - 1) &^ (carveAlign - 1); start+n <= len(c) {
+			s := c[start : start+n : start+n]
+			a.off = start + n
 			return s
 		}
 		a.cur++
