@@ -26,6 +26,10 @@
 // PadBatch and RoIs prepare its inputs exactly as the original's transforms and
 // datasets do (PIL-exact bilinear resize; JPEG colour as libjpeg-turbo).
 //
+// ParamSet.Bind moves the parameters into storage owned elsewhere: the e2e
+// trainer (internal/train) keeps them in the model's flat arena under
+// image_feature_extractor.*, so one optimizer and one checkpoint cover both.
+//
 // Parallelism: kernels split work over channels or regions with internal/parallel;
 // each output element is written by exactly one worker in a fixed order, so results
 // do not depend on the thread count. Convolutions are im2col + gemm.Sgemm, which is
