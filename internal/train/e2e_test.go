@@ -18,6 +18,7 @@ import (
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/refcoco"
 	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/vcr"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
 	"github.com/vlbert/vlbert/internal/weights"
@@ -692,5 +693,34 @@ func TestE2ELoadOriginalKeys(t *testing.T) {
 	}
 	if !slices.Equal(dst.Params.Data, src.Params.Data) {
 		t.Error("strict load did not restore every value")
+	}
+}
+
+// TestE2EPredictVCR: QA2R prediction (four runs per batch over the same
+// CNN features) writes one row per val question from an e2e checkpoint.
+func TestE2EPredictVCR(t *testing.T) {
+	out := t.TempDir()
+	cfg := tinyE2E(t, "vcr", out, "DATASET.TASK=QA2R")
+	task, err := NewTask(cfg, "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := buildModel(cfg, task, io.Discard)
+	task.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ckpt := filepath.Join(out, "init.safetensors")
+	saveWeights(t, m, ckpt)
+	files, err := Predict(context.Background(), cfg, "vcr.yaml", ckpt, "val", out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anns, err := vcr.ReadAnnotations(filepath.Join(worldDir, synth.Layout.VCR, "val.jsonl"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows := readCSV(t, files[0]); len(rows) != 1+len(anns) || len(rows[1]) != 17 {
+		t.Fatalf("%d rows of %d columns for %d questions", len(rows), len(rows[1]), len(anns))
 	}
 }
