@@ -161,17 +161,10 @@ func TestE2EGradCheck(t *testing.T) {
 					}
 					return e2eLoss(t, task, m, b)
 				}
-				// Least-squares slope over ±1 and ±2 steps: float32 rounding
-				// in a forward this deep is noise of ~1e-6 of the loss.
-				var num, den float64
-				for _, f := range []float64{1, 2} {
-					num += f * (at(f) - at(-f))
-					den += 2 * f * f
-				}
-				numeric := num / den / eps
+				numeric := (at(1) - at(-1)) / (2 * eps)
 				copy(w, orig)
 				t.Logf("%s: analytic %.6g numeric %.6g", name, analytic, numeric)
-				if math.Abs(analytic-numeric) > 0.03*math.Abs(analytic) {
+				if math.Abs(analytic-numeric) > 0.02*math.Abs(analytic) {
 					t.Errorf("%s: analytic %.6g, central difference %.6g", name, analytic, numeric)
 				}
 			}
@@ -199,7 +192,7 @@ func TestE2ELearnsAndFreezes(t *testing.T) {
 	cfg := tinyE2E(t, "ground", t.TempDir(), "TRAIN.BATCH_IMAGES=2", "TRAIN.LR=1e-3", "TRAIN.WARMUP=false",
 		"NETWORK.VLBERT.visual_scale_text_init=1", "NETWORK.VLBERT.visual_scale_object_init=1")
 	task, m, b := e2eSetup(t, cfg)
-	const steps = 12
+	const steps = 10
 	tr, err := NewTrainer(cfg, task, m, steps)
 	if err != nil {
 		t.Fatal(err)
