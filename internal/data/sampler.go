@@ -16,6 +16,13 @@ import (
 // block is cut into batches of BatchSize (the last may be short). The
 // permutation cannot equal torch.randperm's; it is deterministic instead, also
 // for World = 1 where the original used an unseeded RandomSampler.
+//
+// With Groups and World > 1 the ranks can end up with different batch counts
+// (ceil per group), which would leave a rank waiting in a collective the
+// others never join (the original's distributed loaders hang there). Batches
+// then splits this rank's largest batches in two until it has as many as the
+// rank with the most, so every rank runs the same number of steps and the
+// shards still partition the epoch.
 type Sampler struct {
 	N           int    // dataset size
 	Rank, World int    // this process and the number of processes (World ≥ 1)
@@ -25,6 +32,15 @@ type Sampler struct {
 	// Groups, if not nil, holds a group id per dataset index (0: w ≥ h, 1: w < h)
 	// and batches are formed within groups as GroupedBatchSampler.
 	Groups []int
+}
+
+// AspectGroup is the original's group_aspect id of a w×h image: 0 when
+// w ≥ h, 1 when taller than wide.
+func AspectGroup(w, h int) int {
+	if w >= h {
+		return 0
+	}
+	return 1
 }
 
 // Position is where a loader stands: the epoch and the next batch in it.
@@ -48,6 +64,12 @@ func (s *Sampler) Indices(epoch int) ([]int, error) {
 	if err := s.check(); err != nil {
 		return nil, err
 	}
+	per := s.NumSamples()
+	return s.order(epoch)[s.Rank*per : (s.Rank+1)*per], nil
+}
+
+// order is the epoch's permutation of all indices, padded to World·NumSamples.
+func (s *Sampler) order(epoch int) []int {
 	all := make([]int, s.N)
 	for i := range all {
 		all[i] = i
@@ -56,19 +78,19 @@ func (s *Sampler) Indices(epoch int) ([]int, error) {
 		rng := rand.New(rand.NewPCG(s.Seed, uint64(epoch)))
 		rng.Shuffle(len(all), func(i, j int) { all[i], all[j] = all[j], all[i] })
 	}
-	per := s.NumSamples()
-	total := per * s.World
+	total := s.NumSamples() * s.World
 	// Pad by repetition; cycle when World > N (torch would fail its assert).
 	for k := 0; len(all) < total && s.N > 0; k++ {
 		all = append(all, all[k%s.N])
 	}
-	return all[s.Rank*per : (s.Rank+1)*per], nil
+	return all
 }
 
 // Batches returns this rank's batches for epoch. Without Groups they are
 // consecutive chunks of Indices; with Groups each group's indices (in sampler
 // order) are chunked separately and the batches are ordered by where their
-// first index appears in the sampler order.
+// first index appears in the sampler order (then, with World > 1, split to
+// the largest rank's count; see Sampler).
 func (s *Sampler) Batches(epoch int) ([][]int, error) {
 	idx, err := s.Indices(epoch)
 	if err != nil {
@@ -77,6 +99,15 @@ func (s *Sampler) Batches(epoch int) ([][]int, error) {
 	if s.Groups == nil {
 		return chunk(idx, s.BatchSize), nil
 	}
+	batches := s.grouped(idx)
+	if s.World == 1 {
+		return batches, nil
+	}
+	return splitTo(batches, s.maxGroupedBatches(epoch), s.Rank, epoch)
+}
+
+// grouped is GroupedBatchSampler over the sampler order idx.
+func (s *Sampler) grouped(idx []int) [][]int {
 	// Position in sampler order of each sampled index. With padding an index can
 	// appear twice; the later position wins, as torch's order[sampled] = arange.
 	pos := map[int]int{}
@@ -100,6 +131,50 @@ func (s *Sampler) Batches(epoch int) ([][]int, error) {
 		batches = append(batches, chunk(members, s.BatchSize)...)
 	}
 	slices.SortStableFunc(batches, func(a, b []int) int { return pos[a[0]] - pos[b[0]] })
+	return batches
+}
+
+// maxGroupedBatches is the largest number of grouped batches any rank gets
+// in epoch: Σ over groups of ceil(distinct members / BatchSize) per rank.
+func (s *Sampler) maxGroupedBatches(epoch int) int {
+	all, per := s.order(epoch), s.NumSamples()
+	seen := make([]int, s.N) // rank+1 that last counted the index
+	most := 0
+	for r := range s.World {
+		count := map[int]int{}
+		for _, i := range all[r*per : (r+1)*per] {
+			if seen[i] != r+1 {
+				seen[i] = r + 1
+				count[s.Groups[i]]++
+			}
+		}
+		n := 0
+		for _, c := range count {
+			n += (c + s.BatchSize - 1) / s.BatchSize
+		}
+		most = max(most, n)
+	}
+	return most
+}
+
+// splitTo halves the largest batch (the first of equal ones; the first half
+// gets the odd element) until there are want batches.
+func splitTo(batches [][]int, want, rank, epoch int) ([][]int, error) {
+	for len(batches) < want {
+		k := 0
+		for j, b := range batches {
+			if len(b) > len(batches[k]) {
+				k = j
+			}
+		}
+		b := batches[k]
+		if len(b) < 2 {
+			return nil, fmt.Errorf("data: Sampler: rank %d has %d grouped batches of one sample in epoch %d, another rank %d; the ranks cannot take the same number of steps", rank, len(batches), epoch, want)
+		}
+		h := (len(b) + 1) / 2
+		batches = slices.Insert(batches, k+1, b[h:])
+		batches[k] = b[:h:h]
+	}
 	return batches, nil
 }
 

@@ -233,3 +233,84 @@ func TestPrefetchCancel(t *testing.T) {
 	p.Close()
 	waitGoroutines(t, base)
 }
+
+// TestGroupedBatchesRanks: with aspect grouping under 2 ranks every batch is
+// one group, the ranks' batches partition the epoch (N divisible by World: no
+// padding), and both ranks take the same number of steps, in every epoch.
+func TestGroupedBatchesRanks(t *testing.T) {
+	const n, world, bs = 40, 2, 4
+	groups := make([]int, n)
+	for i := range groups {
+		groups[i] = AspectGroup(10+i%7, 13) // 0 for w ≥ h
+	}
+	uneven := false
+	for epoch := range 12 {
+		var union []int
+		var counts [world]int
+		for r := range world {
+			s := &Sampler{N: n, Rank: r, World: world, BatchSize: bs, Shuffle: true, Seed: 5, Groups: groups}
+			b, err := s.Batches(epoch)
+			if err != nil {
+				t.Fatal(err)
+			}
+			unsplit := s.grouped(mustIndices(t, s, epoch))
+			uneven = uneven || len(unsplit) != len(b)
+			for _, batch := range b {
+				if len(batch) == 0 || len(batch) > bs {
+					t.Fatalf("epoch %d rank %d: batch %v", epoch, r, batch)
+				}
+				for _, i := range batch {
+					if groups[i] != groups[batch[0]] {
+						t.Fatalf("epoch %d rank %d: mixed batch %v", epoch, r, batch)
+					}
+				}
+				union = append(union, batch...)
+			}
+			counts[r] = len(b)
+			if nb, _ := s.NumBatches(epoch); nb != len(b) {
+				t.Fatalf("NumBatches %d, Batches %d", nb, len(b))
+			}
+		}
+		if counts[0] != counts[1] {
+			t.Errorf("epoch %d: ranks take %v steps", epoch, counts)
+		}
+		slices.Sort(union)
+		for i, v := range union {
+			if v != i {
+				t.Fatalf("epoch %d: the ranks' batches do not partition 0..%d: %v", epoch, n-1, union)
+			}
+		}
+	}
+	if !uneven {
+		t.Error("no epoch needed a split: the test does not exercise equalisation")
+	}
+	// Alone, grouping never splits (the grouped sampler's own batches).
+	s := &Sampler{N: n, World: 1, BatchSize: bs, Shuffle: true, Seed: 5, Groups: groups}
+	b, _ := s.Batches(3)
+	if want := s.grouped(mustIndices(t, s, 3)); !slices.EqualFunc(b, want, slices.Equal) {
+		t.Error("World 1 changed the grouped batches")
+	}
+	if AspectGroup(5, 5) != 0 || AspectGroup(6, 5) != 0 || AspectGroup(5, 6) != 1 {
+		t.Error("AspectGroup: w ≥ h is group 0")
+	}
+}
+
+func TestSplitTo(t *testing.T) {
+	b, err := splitTo([][]int{{1}, {2, 3, 4}, {5, 6}}, 5, 0, 0)
+	want := [][]int{{1}, {2}, {3}, {4}, {5, 6}} // {2 3 4} → {2 3} {4}, then the first pair
+	if err != nil || !slices.EqualFunc(b, want, slices.Equal) {
+		t.Errorf("splitTo = %v, %v; want %v", b, err, want)
+	}
+	if _, err := splitTo([][]int{{1}, {2}}, 3, 1, 2); err == nil {
+		t.Error("splitting single-sample batches accepted")
+	}
+}
+
+func mustIndices(t *testing.T, s *Sampler, epoch int) []int {
+	t.Helper()
+	idx, err := s.Indices(epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return idx
+}
