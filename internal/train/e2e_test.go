@@ -448,49 +448,77 @@ func TestE2EFlipConsistent(t *testing.T) {
 
 // TestE2EPixelMasking: with MASK_RAW_PIXELS every region whose MVRC op is 1
 // is the mean colour (0 after normalisation) in the image the CNN sees, and
-// without it the pixels stay.
+// without it the pixels stay. With a SEQ_LEN that truncates boxes, a masked
+// box that truncation drops is blanked too (the original masks first).
 func TestE2EPixelMasking(t *testing.T) {
-	for _, maskRaw := range []bool{true, false} {
-		cfg := tinyE2E(t, "pretrain", t.TempDir(), fmt.Sprintf("NETWORK.MASK_RAW_PIXELS=%v", maskRaw))
+	zeroIn := func(p *visual.Prepared, box []float32) bool {
+		zero := true
+		for c := 0; c < 3; c++ {
+			for y := int(box[1]); y <= int(box[3]); y++ {
+				for x := int(box[0]); x <= int(box[2]); x++ {
+					zero = zero && p.Image[(c*p.H+y)*p.W+x] == 0
+				}
+			}
+		}
+		return zero
+	}
+	for _, c := range []struct {
+		maskRaw bool
+		seqLen  int
+		dropped bool // look for a masked box that truncation drops
+	}{{true, 64, false}, {false, 64, false}, {true, 3, true}} {
+		cfg := tinyE2E(t, "pretrain", t.TempDir(), fmt.Sprintf("NETWORK.MASK_RAW_PIXELS=%v", c.maskRaw), fmt.Sprintf("DATASET.0.SEQ_LEN=%d", c.seqLen))
 		tk := innerTask(t, cfg, "train").(*pretrainTask)
 		caps := tk.caps["train"]
 		found := false
 		for i := 0; i < caps.Len() && !found; i++ {
 			for seed := uint64(0); seed < 8 && !found; seed++ {
-				ex, err := caps.Example(i, rand.New(rand.NewPCG(seed, 9)))
+				ex, masked, err := caps.ExampleMasked(i, rand.New(rand.NewPCG(seed, 9)))
 				if err != nil {
 					t.Fatal(err)
 				}
-				r := slices.Index(ex.MVRCOps, 1)
-				if r < 0 {
-					continue
+				var box []float32
+				if c.dropped {
+					// The kept boxes come first, so the last masked box is a
+					// dropped one when there are more masked than kept op-1 boxes.
+					if len(masked)/4 <= countOnes(ex.MVRCOps) {
+						continue
+					}
+					box = masked[len(masked)-4:]
+				} else {
+					r := slices.Index(ex.MVRCOps, 1)
+					if r < 0 {
+						continue
+					}
+					box = ex.Boxes[r*ex.BoxDim : r*ex.BoxDim+4]
 				}
 				found = true
-				imgs, err := tk.e2eImages([]*data.PretrainExample{ex})
+				imgs, err := tk.e2eImages([]*data.PretrainExample{ex}, [][]float32{masked})
 				if err != nil {
 					t.Fatal(err)
 				}
-				p, box := imgs[0], ex.Boxes[r*ex.BoxDim:r*ex.BoxDim+4]
-				zero := true
-				for c := 0; c < 3; c++ {
-					for y := int(box[1]); y <= int(box[3]); y++ {
-						for x := int(box[0]); x <= int(box[2]); x++ {
-							zero = zero && p.Image[(c*p.H+y)*p.W+x] == 0
-						}
-					}
+				if zero := zeroIn(imgs[0], box); zero != c.maskRaw {
+					t.Errorf("MASK_RAW_PIXELS %v, SEQ_LEN %d: masked box %v all zero: %v", c.maskRaw, c.seqLen, box, zero)
 				}
-				if zero != maskRaw {
-					t.Errorf("MASK_RAW_PIXELS %v: masked box %v all zero: %v", maskRaw, box, zero)
-				}
-				if !slices.ContainsFunc(p.Image, func(v float32) bool { return v != 0 }) {
+				if !slices.ContainsFunc(imgs[0].Image, func(v float32) bool { return v != 0 }) {
 					t.Error("the whole image is zero")
 				}
 			}
 		}
 		if !found {
-			t.Fatal("no caption sample with a masked region")
+			t.Fatalf("SEQ_LEN %d: no caption sample with a masked region (dropped by truncation: %v)", c.seqLen, c.dropped)
 		}
 	}
+}
+
+func countOnes(ops []int64) int {
+	n := 0
+	for _, op := range ops {
+		if op == 1 {
+			n++
+		}
+	}
+	return n
 }
 
 // TestE2EImagePretrained: NETWORK.IMAGE_PRETRAINED names the raw ResNet

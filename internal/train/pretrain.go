@@ -133,17 +133,18 @@ func (t *pretrainTask) Load(ctx context.Context, split string, batches [][]int, 
 	return data.Prefetch(ctx, len(batches), n, 2*n, func(ctx context.Context, k int) (Batch, error) {
 		rng := data.BatchRNG(seed, epoch, first+k)
 		exs := make([]*data.PretrainExample, 0, len(batches[k]))
+		masked := make([][]float32, 0, len(batches[k]))
 		for _, i := range batches[k] {
-			e, err := caps.Example(i, rng)
+			e, m, err := caps.ExampleMasked(i, rng)
 			if err != nil {
 				return nil, err
 			}
-			exs = append(exs, e)
+			exs, masked = append(exs, e), append(masked, m)
 		}
 		var images []*visual.Prepared
 		if isE2E(t.cfg) {
 			var err error
-			if images, err = t.e2eImages(exs); err != nil {
+			if images, err = t.e2eImages(exs, masked); err != nil {
 				return nil, err
 			}
 		}
@@ -170,12 +171,11 @@ func (t *pretrainTask) Load(ctx context.Context, split string, batches [][]int, 
 // dataset: resized and flipped with the boxes, an unreadable image replaced
 // by the mean colour, and the pixels of every masked region (MVRC op 1) set
 // to the mean colour when MASK_RAW_PIXELS (after normalisation, so the
-// whole-image box sees the masked image too).
-//
-// One difference from the original: it masks after the dataset's
-// text+boxes truncation to SEQ_LEN, so a masked box that truncation drops
-// leaves its pixels (the original masks first).
-func (t *pretrainTask) e2eImages(exs []*data.PretrainExample) ([]*visual.Prepared, error) {
+// whole-image box sees the masked image too). masked[k] holds example k's
+// masked boxes [n, 4] from before the SEQ_LEN truncation
+// (cc.Dataset.ExampleMasked): the original blanks a masked box even when
+// truncation then drops it.
+func (t *pretrainTask) e2eImages(exs []*data.PretrainExample, masked [][]float32) ([]*visual.Prepared, error) {
 	images := make([]*visual.Prepared, len(exs))
 	for k, e := range exs {
 		if len(e.ImInfo) < 4 || !(e.ImInfo[2] > 0) || !(e.ImInfo[3] > 0) {
@@ -194,10 +194,8 @@ func (t *pretrainTask) e2eImages(exs []*data.PretrainExample) ([]*visual.Prepare
 			return nil, fmt.Errorf("train: caption %d: %w", e.Index, err)
 		}
 		if t.cfg.Network.MaskRawPixels {
-			for r, op := range e.MVRCOps {
-				if op == 1 {
-					visual.MaskPixels(p.Image, p.H, p.W, e.Boxes[r*e.BoxDim:r*e.BoxDim+4])
-				}
+			for r := 0; r+4 <= len(masked[k]); r += 4 {
+				visual.MaskPixels(p.Image, p.H, p.W, masked[k][r:r+4])
 			}
 		}
 		images[k] = p

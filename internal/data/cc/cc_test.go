@@ -178,6 +178,38 @@ func TestExampleTruncation(t *testing.T) {
 	}
 }
 
+// TestExampleMaskedBeforeTruncation: the boxes whose pixels e2e pretraining
+// zeroes are every masked region, also those SEQ_LEN truncation then drops
+// (the original masks pixels before it truncates).
+func TestExampleMaskedBeforeTruncation(t *testing.T) {
+	d, _ := newTestDataset(t, false)
+	d.MVRC = data.MVRC{Prob: 1, Mask: 1} // every real box masked
+	d.SeqLen = 0
+	full, fullMasked, err := d.ExampleMasked(0, rand.New(rand.NewPCG(3, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.SeqLen = 4 // 17 tokens + 4 boxes: 2 tokens and 2 boxes stay
+	ex, masked, err := d.ExampleMasked(0, rand.New(rand.NewPCG(3, 4)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.NumBoxes != 2 || len(ex.Text) != 2 || !slices.Equal(ex.MVRCOps, []int64{0, 1}) {
+		t.Fatalf("truncated example: %d boxes, %d tokens, ops %v", ex.NumBoxes, len(ex.Text), ex.MVRCOps)
+	}
+	var want []float32
+	for r := 1; r < full.NumBoxes; r++ {
+		want = append(want, full.Boxes[r*full.BoxDim:r*full.BoxDim+4]...)
+	}
+	if len(want) != 12 || !slices.Equal(masked, want) || !slices.Equal(fullMasked, want) {
+		t.Errorf("masked boxes %v (untruncated %v), want all three real boxes %v", masked, fullMasked, want)
+	}
+	d.MVRC = data.MVRC{Prob: 0, Mask: 1}
+	if _, masked, _ := d.ExampleMasked(0, rand.New(rand.NewPCG(3, 4))); masked != nil {
+		t.Errorf("nothing selected, masked %v", masked)
+	}
+}
+
 func TestExampleZipModeAndRelTask(t *testing.T) {
 	d, _ := newTestDataset(t, true)
 	dir := t.TempDir()

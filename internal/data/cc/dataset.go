@@ -87,8 +87,19 @@ func (d *Dataset) ImagePath(i int) string {
 // Example builds example i; every random draw comes from rng, in the original's
 // order: flip, relationship, words, regions.
 func (d *Dataset) Example(i int, rng *rand.Rand) (*data.PretrainExample, error) {
+	ex, _, err := d.ExampleMasked(i, rng)
+	return ex, err
+}
+
+// ExampleMasked is Example plus masked [k, 4]: the boxes (x1, y1, x2, y2 in
+// the resized, flipped, clamped image) of every region MVRC masked (op 1),
+// taken before the SEQ_LEN truncation. End-to-end pretraining zeroes their
+// pixels (MASK_RAW_PIXELS); the original does so before it truncates, so a
+// masked box that truncation drops is still blanked in the image the kept
+// boxes (the whole-image box first) are pooled from.
+func (d *Dataset) ExampleMasked(i int, rng *rand.Rand) (ex *data.PretrainExample, masked []float32, err error) {
 	if i < 0 || i >= len(d.Records) {
-		return nil, fmt.Errorf("cc: example %d outside [0, %d)", i, len(d.Records))
+		return nil, nil, fmt.Errorf("cc: example %d outside [0, %d)", i, len(d.Records))
 	}
 	path := d.FrcnnPath(i)
 	// The class count comes from the file, as the original's
@@ -96,12 +107,12 @@ func (d *Dataset) Example(i int, rng *rand.Rand) (*data.PretrainExample, error) 
 	// the trainer checks it against visual_region_classes.
 	rec, err := features.LoadJSON(d.FS, path, features.Options{Features: d.Precomputed, Classes: true, NumClasses: -1})
 	if err != nil {
-		return nil, fmt.Errorf("cc: record %d: %w", i, err)
+		return nil, nil, fmt.Errorf("cc: record %d: %w", i, err)
 	}
 	if rec.NumBoxes == 0 {
-		return nil, fmt.Errorf("cc: record %d: %s has no boxes", i, path)
+		return nil, nil, fmt.Errorf("cc: record %d: %s has no boxes", i, path)
 	}
-	ex := &data.PretrainExample{Index: i, NumClasses: rec.NumClasses}
+	ex = &data.PretrainExample{Index: i, NumClasses: rec.NumClasses}
 	if !d.Precomputed {
 		ex.ImagePath = d.ImagePath(i)
 	}
@@ -136,7 +147,7 @@ func (d *Dataset) Example(i int, rng *rand.Rand) (*data.PretrainExample, error) 
 			words = data.SwapLeftRight(words)
 		}
 		if ids, labels, err = data.MaskWords(rng, words, d.Tok, d.MLM); err != nil {
-			return nil, fmt.Errorf("cc: record %d: %w", i, err)
+			return nil, nil, fmt.Errorf("cc: record %d: %w", i, err)
 		}
 	} else {
 		tokens := d.Tok.Tokenize(text)
@@ -146,7 +157,7 @@ func (d *Dataset) Example(i int, rng *rand.Rand) (*data.PretrainExample, error) 
 		for _, t := range tokens {
 			id, ok := d.Tok.ID(t)
 			if !ok {
-				return nil, fmt.Errorf("cc: record %d: token %q not in the vocabulary", i, t)
+				return nil, nil, fmt.Errorf("cc: record %d: token %q not in the vocabulary", i, t)
 			}
 			ids = append(ids, int64(id))
 			labels = append(labels, -1)
@@ -155,7 +166,7 @@ func (d *Dataset) Example(i int, rng *rand.Rand) (*data.PretrainExample, error) 
 	cls, _ := d.Tok.ID(data.TokenCLS)
 	sep, ok := d.Tok.ID(data.TokenSEP)
 	if !ok {
-		return nil, fmt.Errorf("cc: vocabulary has no [SEP]")
+		return nil, nil, fmt.Errorf("cc: vocabulary has no [SEP]")
 	}
 	ex.Text = append(append([]int64{int64(cls)}, ids...), int64(sep))
 	ex.MLMLabels = append(append([]int64{-1}, labels...), -1)
@@ -176,6 +187,11 @@ func (d *Dataset) Example(i int, rng *rand.Rand) (*data.PretrainExample, error) 
 		if d.Precomputed && d.AddImageBox {
 			data.RemeanImageBox(boxes, ex.MVRCOps, stride, rec.FeatureDim)
 		}
+		for r, op := range ex.MVRCOps {
+			if op == 1 {
+				masked = append(masked, boxes[r*stride:r*stride+4]...)
+			}
+		}
 	}
 
 	// Truncate text+boxes to SeqLen, keeping [SEP] and the first boxes.
@@ -192,7 +208,7 @@ func (d *Dataset) Example(i int, rng *rand.Rand) (*data.PretrainExample, error) 
 	ex.NumBoxes, ex.BoxDim = boxKeep, stride
 	ex.MVRCOps = ex.MVRCOps[:boxKeep]
 	ex.MVRCLabels = ex.MVRCLabels[:boxKeep*rec.NumClasses]
-	return ex, nil
+	return ex, masked, nil
 }
 
 // sortByConfidence orders boxes by their max class score, highest first. The
