@@ -22,6 +22,10 @@ type kernel struct {
 	nc        int // B block is kc x nc (nc a multiple of nr): stays in L3
 	supported func() bool
 	tile      func(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+	// tileBias, if not nil, is tile followed by C[i][j] += bias[j] before the store
+	// (the last depth block of a product with a bias); otherwise the driver adds the
+	// bias to the finished tile.
+	tileBias func(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32, bias *float32)
 	// half, if not nil, is tile for the left mr x nr/2 half only (same arguments):
 	// the last panel of C often has only a few columns.
 	half func(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
@@ -126,18 +130,41 @@ func getBBuffer(size int) *[]float32 {
 
 // sgemm runs one checked product on up to threads workers.
 func sgemm(kern *kernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	sgemmBias(kern, threads, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, nil)
+}
+
+// sgemmBias is sgemm followed by C[i][j] += bias[j] (bias nil: none). The bias is
+// added to each finished panel of C while it is still in L1, in the same order of
+// operations as a separate pass after the product.
+func sgemmBias(kern *kernel, threads int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
+		addBias(c, ldc, 0, m, 0, n, bias)
 		return
 	}
 	if m*n*k <= smallWork {
 		smallGemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		addBias(c, ldc, 0, m, 0, n, bias)
 		return
 	}
-	packed(kern, threads, nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	packed(kern, threads, nil, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+}
+
+// addBias adds bias[j] to C[i][j] for rows [i0, i1), columns [j0, j1) (bias nil: nothing).
+func addBias(c []float32, ldc, i0, i1, j0, j1 int, bias []float32) {
+	if bias == nil || i0 >= i1 || j0 >= j1 {
+		return
+	}
+	bv := bias[j0:j1]
+	for i := i0; i < i1; i++ {
+		row := c[i*ldc+j0 : i*ldc+j1]
+		for j, v := range bv {
+			row[j] += v
+		}
+	}
 }
 
 // sgemmStrided runs a checked batch. Whole products go to workers when the batch
@@ -204,7 +231,7 @@ func (s *strided) one(i, threads int, ws *workspace) {
 	case m*n*k <= smallWork:
 		smallGemm(s.transA, s.transB, m, n, k, s.alpha, ai, s.lda, bi, s.ldb, s.beta, ci, s.ldc)
 	default:
-		packed(s.kern, threads, ws, s.transA, s.transB, m, n, k, s.alpha, ai, s.lda, bi, s.ldb, s.beta, ci, s.ldc)
+		packed(s.kern, threads, ws, s.transA, s.transB, m, n, k, s.alpha, ai, s.lda, bi, s.ldb, s.beta, ci, s.ldc, nil)
 	}
 }
 
@@ -258,12 +285,13 @@ func smallGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 // (or whole nr-column panels when C has too few rows), so every C element sees the
 // same operations whatever the number of workers. ws, if not nil, is a workspace
 // the caller owns (used when threads == 1).
-func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// bias, if not nil, is added to every row of C after the last depth block.
+func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
 	if m*n*k < parallelWork {
 		threads = 1
 	}
 	j := job{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc}
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, bias: bias}
 	mr, nr := kern.mr, kern.nr
 	// Equal depth blocks: k = 800 as 4 x 200 rather than 3 x 256 + 32, whose last
 	// pass over C would do little work for its loads and stores.
@@ -398,6 +426,7 @@ type job struct {
 	m, n, k        int
 	alpha          float32
 	a, b, c        []float32
+	bias           []float32 // added to C after the last depth block (nil: none)
 	lda, ldb, ldc  int
 	packA          bool      // pack A, or read it in place
 	packB          bool      // pack B, or read it in place (not transposed only)
@@ -427,6 +456,12 @@ func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
 	kern, mr, nr, kc, pc := j.kern, j.kern.mr, j.kern.nr, j.kc, j.pc
 	a, lda, c, ldc, m, n := j.a, j.lda, j.c, j.ldc, j.m, j.n
 	mcTiles := j.mcMax / mr
+	// The bias goes into each tile as it is stored for the last time (adding it in
+	// a later pass over a panel of C costs a TLB miss per row).
+	lastBias := j.bias != nil && pc+kc == j.k
+	if lastBias {
+		_ = j.bias[j.jc+j.nc-1]
+	}
 	for ic := ti0; ic < ti1; ic += mcTiles {
 		ie := min(ic+mcTiles, ti1)
 		ap := ws.a[:(ie-ic)*mr*kc]
@@ -466,7 +501,15 @@ func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
 					}
 				}
 				if mh == mr && nw == nr {
-					kern.tile(kc, apanel, rsA, csA, bpanel, csB, &c[i0*ldc+j0], ldc, j.alpha, j.betaBlock)
+					switch {
+					case !lastBias:
+						kern.tile(kc, apanel, rsA, csA, bpanel, csB, &c[i0*ldc+j0], ldc, j.alpha, j.betaBlock)
+					case kern.tileBias != nil:
+						kern.tileBias(kc, apanel, rsA, csA, bpanel, csB, &c[i0*ldc+j0], ldc, j.alpha, j.betaBlock, &j.bias[j0])
+					default:
+						kern.tile(kc, apanel, rsA, csA, bpanel, csB, &c[i0*ldc+j0], ldc, j.alpha, j.betaBlock)
+						addBias(c, ldc, i0, i0+mh, j0, j0+nw, j.bias)
+					}
 					continue
 				}
 				if kern.half != nil && nw <= nr/2 {
@@ -475,6 +518,9 @@ func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
 					kern.tile(kc, apanel, rsA, csA, bpanel, csB, &ws.tile[0], nr, j.alpha, 0)
 				}
 				mergeTile(c[i0*ldc+j0:], ldc, ws.tile[:], nr, mh, nw, j.betaBlock)
+				if lastBias {
+					addBias(c, ldc, i0, i0+mh, j0, j0+nw, j.bias)
+				}
 			}
 		}
 	}

@@ -42,6 +42,19 @@ func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	sgemm(active, parallel.Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
+// SgemmBias computes C = alpha*op(A)*op(B) + beta*C and then adds bias[j] to every
+// C[i][j] (bias has n elements; nil adds nothing), with the rounding of a separate
+// pass after the product (the sum is rounded, then the bias added) but without that
+// pass over C: each panel of C gets its bias while it is still in cache.
+// It panics with a "gemm: ..." message on inconsistent sizes, before any work.
+func SgemmBias(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+	checkArgs(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if bias != nil && len(bias) < n {
+		panic(fmt.Sprintf("gemm: bias has %d elements, needs %d", len(bias), n))
+	}
+	sgemmBias(active, parallel.Threads(), transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias)
+}
+
 // SgemmStrided computes batch independent products
 // C_i = alpha*op(A_i)*op(B_i) + beta*C_i for i < batch, where X_i is the matrix that
 // starts at x[i*strideX] (so A_i is a[i*strideA:] with leading dimension lda).

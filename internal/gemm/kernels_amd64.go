@@ -19,6 +19,7 @@ var avx512 = &kernel{
 	mc: 192, kc: 256, nc: 3072,
 	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasFMA },
 	tile:      tileAVX512,
+	tileBias:  tileAVX512Bias,
 	half:      tileAVX512Half,
 }
 
@@ -30,6 +31,7 @@ var avx2 = &kernel{
 	mc: 144, kc: 256, nc: 3072,
 	supported: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA },
 	tile:      tileAVX2,
+	tileBias:  tileAVX2Bias,
 	half:      tileAVX2Half,
 }
 
@@ -37,6 +39,16 @@ var avx2 = &kernel{
 //
 //go:noescape
 func tileAVX2(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+
+// tileAVX2Bias is tileAVX2 plus bias[j] on every row (see kernel.tileBias).
+//
+//go:noescape
+func tileAVX2Bias(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32, bias *float32)
+
+// tileAVX512Bias is tileAVX512 plus bias[j] on every row (see kernel.tileBias).
+//
+//go:noescape
+func tileAVX512Bias(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32, bias *float32)
 
 // tileAVX512 computes a 12x32 tile (see kernel.tile). k >= 1.
 //

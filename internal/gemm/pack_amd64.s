@@ -158,3 +158,4 @@ bloop:
 bdone:
 	VZEROUPPER
 	RET
+

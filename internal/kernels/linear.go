@@ -21,15 +21,12 @@ func LinearForward(out, inp, weight, bias []float32, N, in, outDim int) {
 	if N == 0 || outDim == 0 {
 		return
 	}
-	gemm.Sgemm(false, true, N, outDim, in, 1, inp, max(in, 1), weight, max(in, 1), 0, out, outDim)
-	if bias == nil {
-		return
+	if bias != nil {
+		bias = bias[:outDim]
 	}
-	if serial(N, rowChunk(outDim)) {
-		addRowsRange(out, bias, 0, N, outDim)
-		return
-	}
-	forRows2(N, rowChunk(outDim), out, bias, outDim, addRowsRange)
+	// The bias goes in while each panel of out is still in cache (same rounding as a
+	// separate pass: the sum is rounded, then the bias added).
+	gemm.SgemmBias(false, true, N, outDim, in, 1, inp, max(in, 1), weight, max(in, 1), 0, out, outDim, bias)
 }
 
 // LinearBackward computes the gradients of LinearForward.

@@ -23,6 +23,7 @@ type spec struct {
 	lanes int    // float32 lanes per vector
 	mr    int    // rows of the tile
 	vecs  int    // vectors per row (nr = vecs*lanes)
+	bias  bool   // adds bias[j] (one more argument) after the beta term
 }
 
 func main() {
@@ -32,8 +33,10 @@ func main() {
 	fmt.Fprintln(&w, "#include \"textflag.h\"")
 	for _, s := range []spec{
 		{name: "tileAVX2", reg: "Y", lanes: 8, mr: 6, vecs: 2},
+		{name: "tileAVX2Bias", reg: "Y", lanes: 8, mr: 6, vecs: 2, bias: true},
 		{name: "tileAVX2Half", reg: "Y", lanes: 8, mr: 6, vecs: 1},
 		{name: "tileAVX512", reg: "Z", lanes: 16, mr: 12, vecs: 2},
+		{name: "tileAVX512Bias", reg: "Z", lanes: 16, mr: 12, vecs: 2, bias: true},
 		{name: "tileAVX512Half", reg: "Z", lanes: 16, mr: 12, vecs: 1},
 		// Test only: the 12-row path of the AVX-512 kernels on AVX2 registers.
 		{name: "tileAVX2Rows12", reg: "Y", lanes: 8, mr: 12, vecs: 1},
@@ -70,9 +73,15 @@ func (s spec) emit(w *bytes.Buffer) {
 		return fmt.Sprintf([6]string{"(%[1]s)", "(%[1]s)(R10*1)", "(%[1]s)(R10*2)", "(%[1]s)(R11*1)", "(%[1]s)(R10*4)", "(%[1]s)(R12*1)"}[r%6], base)
 	}
 
-	fmt.Fprintf(w, "\n// func %s(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)\n", s.name)
-	fmt.Fprintf(w, "// C[%d x %d] = alpha * Σ_p a[i*rsA+p*csA] * b[p*csB+j] + beta*C (C not read when beta == 0).\n", s.mr, nr)
-	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", s.name)
+	if s.bias {
+		fmt.Fprintf(w, "\n// func %s(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32, bias *float32)\n", s.name)
+		fmt.Fprintf(w, "// C[%d x %d] = (alpha * Σ_p a[i*rsA+p*csA] * b[p*csB+j] + beta*C) + bias[j] (C not read when beta == 0).\n", s.mr, nr)
+		fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-80\n", s.name)
+	} else {
+		fmt.Fprintf(w, "\n// func %s(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)\n", s.name)
+		fmt.Fprintf(w, "// C[%d x %d] = alpha * Σ_p a[i*rsA+p*csA] * b[p*csB+j] + beta*C (C not read when beta == 0).\n", s.mr, nr)
+		fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", s.name)
+	}
 	p("MOVQ k+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ rsA+16(FP), R10")
@@ -150,6 +159,24 @@ func (s spec) emit(w *bytes.Buffer) {
 			p("VMULPS %s, %s, %s", bReg(0), acc(r, v), acc(r, v))
 		}
 	}
+	// The bias row lives in the broadcast registers from here on.
+	biasReg := func(v int) string { return fmt.Sprintf("%s%d", s.reg, s.vecs+v) }
+	addBias := func(r, v int) {
+		if s.bias {
+			p("VADDPS %s, %s, %s", biasReg(v), acc(r, v), acc(r, v))
+		}
+	}
+	if s.bias {
+		if s.vecs != 2 {
+			// Bias vectors take the broadcast registers; with one vector per row
+			// the beta broadcast (bReg(1)) would be one of them.
+			log.Fatalf("%s: bias needs vecs == 2", s.name)
+		}
+		p("MOVQ bias+72(FP), AX")
+		for v := 0; v < s.vecs; v++ {
+			p("VMOVUPS %d(AX), %s", v*vb, biasReg(v))
+		}
+	}
 	// beta == ±0: store without reading C.
 	p("MOVL beta+68(FP), AX")
 	p("ANDL $0x7fffffff, AX")
@@ -158,6 +185,7 @@ func (s spec) emit(w *bytes.Buffer) {
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
 			p("VFMADD231PS %d(DX), %s, %s", v*vb, bReg(1), acc(r, v))
+			addBias(r, v)
 			p("VMOVUPS %s, %d(DX)", acc(r, v), v*vb)
 		}
 		if r < s.mr-1 {
@@ -169,6 +197,7 @@ func (s spec) emit(w *bytes.Buffer) {
 	label("store")
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
+			addBias(r, v)
 			p("VMOVUPS %s, %d(DX)", acc(r, v), v*vb)
 		}
 		if r < s.mr-1 {
