@@ -189,6 +189,7 @@ func (r *runner) world() error {
 	r.rep.VQAMajorityAnswer = b.vqaMajorityAnswer
 	r.rep.GroundingRandomBaseline = b.groundRandom
 	r.rep.VCRRandomBaseline = 0.25
+	r.rep.MVRCRandomBaseline = 1 / float64(synth.NumClasses-1)
 	fmt.Fprintf(r.log, "val baselines: VQA majority answer %q %.3f, grounding random box %.3f\n", b.vqaMajorityAnswer, b.vqaMajority, b.groundRandom)
 	return nil
 }

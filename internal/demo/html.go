@@ -80,7 +80,7 @@ func metricRows(rp *Report) []metricRow {
 		{"VCR style (Q→A)", "4-choice accuracy (val)", fmtAcc(rp.VCRAccuracy), fmtAcc(rp.VCRFromScratch), b(rp.VCRRandomBaseline) + " (random choice)", beats(rp.VCRAccuracy, rp.VCRRandomBaseline)},
 		{"Pre-training", "masked word accuracy, captions (val)", fmtAcc(rp.MLMAccuracy), "", "", rp.MLMAccuracy != nil},
 		{"Pre-training", "masked word accuracy, text-only (val)", fmtAcc(rp.MLMAccuracyTextOnly), "", "", rp.MLMAccuracyTextOnly != nil},
-		{"Pre-training", "masked region class accuracy (val)", fmtAcc(rp.MVRCAccuracy), "", fmt.Sprintf("%.1f%% (random class)", 100.0/24), beats(rp.MVRCAccuracy, 1.0/24)},
+		{"Pre-training", "masked region class accuracy (val)", fmtAcc(rp.MVRCAccuracy), "", fmt.Sprintf("%.1f%% (random class)", 100*rp.MVRCRandomBaseline), beats(rp.MVRCAccuracy, rp.MVRCRandomBaseline)},
 	}
 }
 
@@ -206,6 +206,10 @@ then fine-tuned. All numbers are on the held-out val scenes. Whole run: {{f1 .R.
 <table><tr><th>task</th><th>metric</th><th>pre-trained + fine-tuned</th><th>from scratch (same steps, lr)</th><th>baseline</th></tr>
 {{range .Metrics}}<tr><td>{{.Task}}</td><td>{{.Metric}}</td><td class="num {{if .Good}}good{{end}}">{{.Pre}}</td><td class="num">{{.Scratch}}</td><td class="num">{{.Base}}</td></tr>
 {{end}}</table>
+{{if .R.VQAByType}}<h3 style="font-size:15px;margin:18px 0 6px">VQA accuracy by question type</h3>
+<table><tr><th>question type</th><th>val questions</th><th>pre-trained + fine-tuned</th><th>from scratch</th></tr>
+{{range .R.VQAByType}}<tr><td>{{.Type}}</td><td class="num">{{.Questions}}</td><td class="num">{{acc .PreTrained}}</td><td class="num">{{acc .Scratch}}</td></tr>
+{{end}}</table>{{end}}
 <p class="sub">Val set: {{.R.Counts.ValQuestions}} VQA questions, {{.R.Counts.ValReferences}} referring expressions, {{.R.Counts.ValVCR}} VCR-style questions.
 VCR-style text replaces an object reference by its detection's class name, as the original does; in this world that name is the shape, so its shape questions can be read off the text, its colour questions cannot.
 {{range .R.Missing}}<br>Not in this run: {{.}}{{end}}</p>

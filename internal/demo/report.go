@@ -32,9 +32,11 @@ type Report struct {
 	MLMAccuracy             *float64           `json:"mlm_accuracy"`      // caption rows (MLMAccWVC)
 	MLMAccuracyTextOnly     *float64           `json:"mlm_accuracy_text"` // text-only corpus rows (MLMAccAUX)
 	MVRCAccuracy            *float64           `json:"mvrc_accuracy"`     // masked region class
-	Seconds                 float64            `json:"seconds"`           // wall time of the whole demo
-	CPUSeconds              float64            `json:"cpu_seconds"`       // user + system CPU time of the process
-	PhaseSeconds            map[string]float64 `json:"phase_seconds"`     // per phase wall time
+	MVRCRandomBaseline      float64            `json:"mvrc_random_baseline"`
+	VQAByType               []TypeAccuracy     `json:"vqa_accuracy_by_type"` // per question type, both VQA models
+	Seconds                 float64            `json:"seconds"`              // wall time of the whole demo
+	CPUSeconds              float64            `json:"cpu_seconds"`          // user + system CPU time of the process
+	PhaseSeconds            map[string]float64 `json:"phase_seconds"`        // per phase wall time
 	Threads                 int                `json:"threads"`
 	Quick                   bool               `json:"quick"`
 	Counts                  Counts             `json:"counts"`

@@ -51,6 +51,9 @@ func (r *runner) report(ctx context.Context) error {
 	if err := r.samples(ctx); err != nil {
 		return err
 	}
+	if err := r.vqaByType(ctx); err != nil {
+		return err
+	}
 	// The page states the run's time; the report phase itself is short.
 	r.rep.Seconds = time.Since(r.start).Seconds()
 	r.rep.CPUSeconds = cpuSeconds() - r.cpu0

@@ -31,25 +31,69 @@ func abs32(x float32) float32 {
 	return x
 }
 
-// Caption describes a scene in one sentence, as a list of words (the Conceptual
-// Captions annotation stores captions split on spaces).
+// Caption describes a scene in a few words, as a list of words (the Conceptual
+// Captions annotation stores captions split on spaces). Captions are short and
+// dense in grounded words (colours, shapes, sizes, counts, relations): masked
+// language modelling on them can only be solved by looking at the regions,
+// which is what pre-training is meant to teach. Five kinds:
+//
+//	small red circle and large blue square        (the objects)
+//	small red circle left of large blue square    (a relation)
+//	the circle is red / the red one is a circle   (an attribute of a unique object)
+//	2 circles and 0 triangles                     (counts, digits as VQA answers)
+//	there is a red circle / there is no green square (existence)
 func Caption(rng *rand.Rand, s Scene) []string {
 	objs := s.Objects
 	var text string
-	switch k := rng.IntN(3); {
-	case k == 0 && len(objs) >= 2:
+	switch k := rng.IntN(5); {
+	case k == 4: // existence, half of them false
+		o := objs[rng.IntN(len(objs))]
+		c, sh := o.Color, o.Shape
+		if rng.IntN(2) == 0 {
+			c, sh = rng.IntN(len(Colors)), rng.IntN(len(Shapes))
+		}
+		article := "no"
+		if countWhere(objs, func(p Object) bool { return p.Color == c && p.Shape == sh }) > 0 {
+			article = "a"
+		}
+		text = "there is " + article + " " + Colors[c] + " " + Shapes[sh]
+	case k == 1 && len(objs) >= 2:
 		i, j := twoDistinct(rng, len(objs))
-		text = fmt.Sprintf("a %s %s a %s", objs[i].Name(), relation(objs[i], objs[j]), objs[j].Name())
-	case k == 1:
+		text = objs[i].Name() + " " + relation(objs[i], objs[j]) + " " + objs[j].Name()
+	case k == 2:
+		o := objs[rng.IntN(len(objs))]
+		switch {
+		case countWhere(objs, func(p Object) bool { return p.Shape == o.Shape }) == 1 && rng.IntN(2) == 0:
+			text = "the " + Shapes[o.Shape] + " is " + Colors[o.Color]
+		case countWhere(objs, func(p Object) bool { return p.Color == o.Color }) == 1:
+			text = "the " + Colors[o.Color] + " one is a " + Shapes[o.Shape]
+		default:
+			text = "a " + o.Name()
+		}
+	case k == 3:
+		a := rng.IntN(len(Shapes))
+		b := (a + 1 + rng.IntN(len(Shapes)-1)) % len(Shapes)
+		text = countPhrase(objs, a) + " and " + countPhrase(objs, b)
+	default:
 		names := make([]string, len(objs))
 		for i, o := range objs {
-			names[i] = "a " + o.Name()
+			names[i] = o.Name()
 		}
-		text = "there is " + joinAnd(names)
-	default:
-		text = fmt.Sprintf("%s shapes on a grey background , one of them a %s", countWord(len(objs)), objs[rng.IntN(len(objs))].Name())
+		rng.Shuffle(len(names), func(i, j int) { names[i], names[j] = names[j], names[i] })
+		text = joinAnd(names)
 	}
 	return strings.Fields(text)
+}
+
+// countPhrase is "0 circles", "1 circle" or "2 circles" (digits, as the VQA
+// count answers).
+func countPhrase(objs []Object, shape int) string {
+	n := countWhere(objs, func(p Object) bool { return p.Shape == shape })
+	switch n {
+	case 1:
+		return "1 " + Shapes[shape]
+	}
+	return fmt.Sprint(n) + " " + plural[Shapes[shape]]
 }
 
 func twoDistinct(rng *rand.Rand, n int) (int, int) {
@@ -108,7 +152,15 @@ func AnswerVocab() []string {
 
 // Questions asks n questions about s, of mixed types with balanced yes/no answers.
 func Questions(rng *rand.Rand, s Scene, n int) []Question {
+	// Distinct questions first; a scene too small for n of them repeats some.
 	var qs []Question
+	seen := map[string]bool{}
+	for tries := 0; len(qs) < n && tries < 100; tries++ {
+		if q, ok := question(rng, s); ok && !seen[q.Text] {
+			seen[q.Text] = true
+			qs = append(qs, q)
+		}
+	}
 	for tries := 0; len(qs) < n && tries < 50; tries++ {
 		if q, ok := question(rng, s); ok {
 			qs = append(qs, q)
@@ -148,7 +200,7 @@ func question(rng *rand.Rand, s Scene) (Question, bool) {
 		}
 		i, j := twoDistinct(rng, len(objs))
 		a, b := objs[i], objs[j]
-		if !uniqueColorShape(objs, a) || !uniqueColorShape(objs, b) || abs32(a.CenterX()-b.CenterX()) < 4 {
+		if !uniqueColorShape(objs, a) || !uniqueColorShape(objs, b) || abs32(a.CenterX()-b.CenterX()) < float32(s.Width)/8 {
 			return Question{}, false
 		}
 		return Question{fmt.Sprintf("is the %s %s left of the %s %s ?", Colors[a.Color], Shapes[a.Shape], Colors[b.Color], Shapes[b.Shape]),

@@ -21,7 +21,7 @@ import (
 // class 0 is the background, as in detector outputs.
 var (
 	Shapes = []string{"circle", "square", "triangle", "diamond"}
-	Colors = []string{"red", "green", "blue", "yellow", "purple", "orange"}
+	Colors = []string{"red", "green", "blue", "yellow"}
 	Sizes  = []string{"small", "large"}
 )
 
@@ -30,7 +30,7 @@ var NumClasses = len(Shapes)*len(Colors) + 1
 
 // colorRGB gives each colour's pixel value.
 var colorRGB = [][3]uint8{
-	{220, 40, 40}, {40, 170, 60}, {50, 80, 220}, {235, 210, 40}, {150, 60, 190}, {245, 140, 30},
+	{220, 40, 40}, {40, 170, 60}, {50, 80, 220}, {235, 210, 40},
 }
 
 // Object is one shape in a scene. Box is (x1, y1, x2, y2) in pixels, inclusive of
@@ -70,7 +70,7 @@ type Config struct {
 
 // DefaultConfig is the world `vlbert demo` uses.
 func DefaultConfig() Config {
-	return Config{Seed: 1, TrainScenes: 1200, ValScenes: 200, ImageSize: 96, MinObjects: 2, MaxObjects: 5}
+	return Config{Seed: 1, TrainScenes: 2000, ValScenes: 200, ImageSize: 96, MinObjects: 2, MaxObjects: 3}
 }
 
 // Validate reports a configuration that cannot generate a world.

@@ -40,6 +40,7 @@ var Layout = struct {
 
 // QuestionsPerScene and CorpusLines size the derived text data.
 const (
+	CaptionsPerScene  = 3 // training captions per scene (val: 1)
 	QuestionsPerScene = 6
 	VCRPerScene       = 2
 	CorpusLines       = 2000
@@ -197,14 +198,28 @@ func writeCaptions(rng *rand.Rand, dir, split string, scenes []Scene) error {
 		path = filepath.Join(dir, Layout.CCVal)
 	}
 	var lines []string
+	per := CaptionsPerScene
+	if split == "val" {
+		per = 1
+	}
 	for _, s := range scenes {
-		rec := map[string]any{
-			"image":   filepath.ToSlash(filepath.Join(Layout.Images, fmt.Sprintf("%d.png", s.ID))),
-			"caption": Caption(rng, s),
-			"frcnn":   filepath.ToSlash(filepath.Join(Layout.Features, fmt.Sprintf("%d.json", s.ID))),
+		// Distinct captions of the scene (a few tries each; a small scene may
+		// repeat one).
+		seen := map[string]bool{}
+		for k := 0; k < per; k++ {
+			c := Caption(rng, s)
+			for tries := 0; seen[strings.Join(c, " ")] && tries < 10; tries++ {
+				c = Caption(rng, s)
+			}
+			seen[strings.Join(c, " ")] = true
+			rec := map[string]any{
+				"image":   filepath.ToSlash(filepath.Join(Layout.Images, fmt.Sprintf("%d.png", s.ID))),
+				"caption": c,
+				"frcnn":   filepath.ToSlash(filepath.Join(Layout.Features, fmt.Sprintf("%d.json", s.ID))),
+			}
+			b, _ := json.Marshal(rec)
+			lines = append(lines, string(b))
 		}
-		b, _ := json.Marshal(rec)
-		lines = append(lines, string(b))
 	}
 	return writeLines(path, lines)
 }

@@ -1,0 +1,94 @@
+package demo
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+
+	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/vqa"
+	"github.com/vlbert/vlbert/internal/infer"
+)
+
+// TypeAccuracy is the VQA accuracy of one question type on the val split.
+type TypeAccuracy struct {
+	Type       string   `json:"type"`
+	Questions  int      `json:"questions"`
+	PreTrained *float64 `json:"pretrained"`
+	Scratch    *float64 `json:"from_scratch"`
+}
+
+// vqaByType answers every val question with the pre-trained and the
+// from-scratch VQA checkpoints (the inference pipeline of `vlbert vqa`) and
+// averages the VQA accuracy per question type: the headline number hides
+// which skills (colour, shape, count, existence, relation) were learned.
+func (r *runner) vqaByType(ctx context.Context) error {
+	dir := filepath.Join(r.data, synth.Layout.VQA)
+	entries, err := vqa.LoadQuestions(filepath.Join(dir, "v2_OpenEnded_mscoco_val_questions.json"), filepath.Join(dir, "v2_mscoco_val_annotations.json"))
+	if err != nil {
+		return err
+	}
+	rows := map[string]*TypeAccuracy{}
+	for _, e := range entries {
+		if rows[e.QuestionType] == nil {
+			rows[e.QuestionType] = &TypeAccuracy{Type: e.QuestionType}
+		}
+		rows[e.QuestionType].Questions++
+	}
+	for _, phase := range []string{PhaseVQA, PhaseVQAScratch} {
+		run, ok := r.runs[phase]
+		if !ok {
+			continue
+		}
+		p, err := infer.Load(infer.Options{Checkpoint: run.ckpt})
+		if err != nil {
+			return fmt.Errorf("loading %s: %w", run.ckpt, err)
+		}
+		sum := map[string]float64{}
+		regions := map[int64]*infer.Regions{}
+		for _, e := range entries {
+			reg := regions[e.ImageID]
+			if reg == nil {
+				name := fmt.Sprintf("%d.json", e.ImageID)
+				js, err := os.ReadFile(filepath.Join(r.data, synth.Layout.Features, name))
+				if err != nil {
+					return err
+				}
+				if reg, err = p.ParseFeatures(name, js); err != nil {
+					return err
+				}
+				regions[e.ImageID] = reg
+			}
+			res, err := p.VQA(ctx, e.Question, reg, 1)
+			if err != nil {
+				return fmt.Errorf("question %d: %w", e.QuestionID, err)
+			}
+			if len(res.Answers) > 0 {
+				sum[e.QuestionType] += vqa.Accuracy(res.Answers[0].Answer, e.Answers)
+			}
+		}
+		for t, row := range rows {
+			acc := sum[t] / float64(row.Questions)
+			if phase == PhaseVQA {
+				row.PreTrained = &acc
+			} else {
+				row.Scratch = &acc
+			}
+		}
+	}
+	r.rep.VQAByType = r.rep.VQAByType[:0]
+	for _, row := range rows {
+		r.rep.VQAByType = append(r.rep.VQAByType, *row)
+	}
+	order := map[string]int{"color": 0, "shape": 1, "count": 2, "exist": 3, "relation": 4}
+	sort.Slice(r.rep.VQAByType, func(i, j int) bool {
+		a, b := r.rep.VQAByType[i].Type, r.rep.VQAByType[j].Type
+		if order[a] != order[b] {
+			return order[a] < order[b]
+		}
+		return a < b
+	})
+	return nil
+}
