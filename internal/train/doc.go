@@ -38,6 +38,13 @@
 // pending accumulated gradients and the best metric: N steps straight and
 // N/2 + stop + resume + N/2 give bit-identical weights.
 //
+// TRAIN.ASPECT_GROUPING forms the train split's batches within aspect groups
+// (data.Sampler.Groups: w ≥ h or taller, from the image sizes each task
+// knows), as the original's GroupedBatchSampler; val and test are never
+// grouped. The original supports it for VQA and RefCOCO+ (on in the RefCOCO+
+// configs) and refuses it for VCR and pretraining, whose configs set it false;
+// here it works for every task.
+//
 // Checkpoints are vlbert's own format: a safetensors file holding every
 // parameter under its original state_dict key, the optimizer moments under
 // "optimizer.<kind>.<key>", and the trainer state (JSON) and config (YAML) in

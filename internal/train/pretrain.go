@@ -29,6 +29,9 @@ type pretrainTask struct {
 	caps      map[string]*cc.Dataset
 	texts     map[string]*corpus.Dataset
 	capIndex  int // DATASET entry of the captions (BATCH_IMAGES index)
+	// groups are the train captions' aspect groups (TRAIN.ASPECT_GROUPING;
+	// the text-only loader is never grouped).
+	groups    []int
 	textIndex int
 	mlmName   string
 }
@@ -83,6 +86,11 @@ func newPretrainTask(cfg *config.Config, multitask bool, fs *zipfs.FS, rd featur
 			return nil, err
 		}
 		t.caps[s] = d
+		if aspectGrouping(cfg, s) {
+			if t.groups, err = d.GroupIDs(workers(cfg)); err != nil {
+				return nil, err
+			}
+		}
 		if multitask {
 			ds := &cfg.Datasets[t.textIndex]
 			if s == "val" && ds.ValAnnotationFile == "" {
@@ -118,7 +126,11 @@ func (t *pretrainTask) Sampler(split string) (*data.Sampler, error) {
 	if !ok {
 		return nil, fmt.Errorf("train: the pretraining task was built without the %s split", split)
 	}
-	return t.sampler(t.cfg, split, d.Len(), t.capIndex), nil
+	s := t.sampler(t.cfg, split, d.Len(), t.capIndex)
+	if aspectGrouping(t.cfg, split) {
+		s.Groups = t.groups
+	}
+	return s, nil
 }
 
 func (t *pretrainTask) Load(ctx context.Context, split string, batches [][]int, epoch, first, global int) *data.Prefetcher[Batch] {

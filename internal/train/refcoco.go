@@ -173,7 +173,11 @@ func (t *refcocoTask) Sampler(split string) (*data.Sampler, error) {
 	if !ok {
 		return nil, fmt.Errorf("train: the refcoco task was built without the %s split", split)
 	}
-	return t.sampler(t.cfg, split, len(db), 0), nil
+	s := t.sampler(t.cfg, split, len(db), 0)
+	if aspectGrouping(t.cfg, split) { // on in every original RefCOCO+ config
+		s.Groups = refcoco.GroupIDs(db) // from the COCO image sizes
+	}
+	return s, nil
 }
 
 // refExample is one expression with its candidates (row 0 the image box).

@@ -3,6 +3,8 @@ package train
 import (
 	"context"
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
@@ -137,6 +139,14 @@ func (s *shard) sampler(cfg *config.Config, split string, n, k int) *data.Sample
 	return &data.Sampler{N: n, Rank: rank, World: world, BatchSize: batch, Shuffle: shuffle, Seed: uint64(cfg.RNGSeed)}
 }
 
+// aspectGrouping reports whether split's batches are formed within aspect
+// groups (data.Sampler.Groups): TRAIN.ASPECT_GROUPING, for the train split
+// only, as the original's make_dataloader, which passes False for val and
+// test.
+func aspectGrouping(cfg *config.Config, split string) bool {
+	return split == "train" && cfg.Train.AspectGrouping
+}
+
 // replicas is the number of model replicas the global batch spreads over:
 // the ranks of a data-parallel job, else the GPUS of the config.
 func replicas(cfg *config.Config, world int) int {
@@ -144,6 +154,30 @@ func replicas(cfg *config.Config, world int) int {
 		return world
 	}
 	return cfg.NumGPUs()
+}
+
+// parallelFor runs f(0..n-1) on up to workers goroutines and returns the
+// error of the lowest index that failed.
+func parallelFor(n, workers int, f func(i int) error) error {
+	errs := make([]error, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, n)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				errs[i] = f(i)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func workers(cfg *config.Config) int {

@@ -27,6 +27,8 @@ type vqaTask struct {
 	fs    *zipfs.FS
 	sets  map[string]*vqa.Dataset
 	preds []vqaPrediction
+	// groups are the train split's aspect groups (TRAIN.ASPECT_GROUPING).
+	groups []int
 }
 
 // vqaBatch is a collated VQA batch in both layouts: the data package's and
@@ -58,6 +60,14 @@ func newVQATask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 			return nil, fmt.Errorf("train: the answer vocabulary has %d answers, DATASET.ANSWER_VOCAB_SIZE is %d", d.Vocab.Len(), cfg.Dataset().AnswerVocabSize)
 		}
 		t.sets[s] = d
+		if aspectGrouping(cfg, s) {
+			// Sizes come from the COCO image info; a layout without it (the
+			// synthetic world) reads them from the feature files, once each.
+			if err := d.FillImageSizes(); err != nil {
+				return nil, err
+			}
+			t.groups = d.GroupIDs()
+		}
 	}
 	return t, nil
 }
@@ -112,7 +122,11 @@ func (t *vqaTask) Sampler(split string) (*data.Sampler, error) {
 	if !ok {
 		return nil, fmt.Errorf("train: the vqa task was built without the %s split", split)
 	}
-	return t.sampler(t.cfg, split, d.Len(), 0), nil
+	s := t.sampler(t.cfg, split, d.Len(), 0)
+	if aspectGrouping(t.cfg, split) {
+		s.Groups = t.groups
+	}
+	return s, nil
 }
 
 func (t *vqaTask) Load(ctx context.Context, split string, batches [][]int, epoch, first, global int) *data.Prefetcher[Batch] {

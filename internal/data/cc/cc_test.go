@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/vlbert/vlbert/internal/data"
@@ -207,6 +208,33 @@ func TestExampleMaskedBeforeTruncation(t *testing.T) {
 	d.MVRC = data.MVRC{Prob: 0, Mask: 1}
 	if _, masked, _ := d.ExampleMasked(0, rand.New(rand.NewPCG(3, 4))); masked != nil {
 		t.Errorf("nothing selected, masked %v", masked)
+	}
+}
+
+// countReader counts reads.
+type countReader struct {
+	features.Reader
+	reads atomic.Int64
+}
+
+func (r *countReader) ReadFile(path string) ([]byte, error) {
+	r.reads.Add(1)
+	return r.Reader.ReadFile(path)
+}
+
+// TestGroupIDs: the fixture image is 400x600 (taller: group 1); the three
+// records share one feature file, which is read once.
+func TestGroupIDs(t *testing.T) {
+	d, _ := newTestDataset(t, false)
+	rd := &countReader{Reader: d.FS}
+	d.FS = rd
+	g, err := d.GroupIDs(2)
+	if err != nil || !slices.Equal(g, []int{1, 1, 1}) || rd.reads.Load() != 1 {
+		t.Errorf("groups %v, %v, %d reads; want [1 1 1], one read", g, err, rd.reads.Load())
+	}
+	d.Records = append(d.Records, Record{Frcnn: "train_frcnn.zip@/missing.json"})
+	if _, err := d.GroupIDs(2); err == nil || !strings.Contains(err.Error(), "record 3") {
+		t.Errorf("missing file: %v", err)
 	}
 }
 

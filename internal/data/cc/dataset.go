@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/features"
@@ -256,4 +258,56 @@ func (d *Dataset) layoutBoxes(rec *features.Record, order []int) ([]float32, int
 		}
 	}
 	return boxes, stride
+}
+
+// GroupIDs returns the aspect-ratio group of each record (data.AspectGroup of
+// image_w × image_h in its feature file: 0 when width ≥ height, 1 when
+// taller), for data.Sampler.Groups (TRAIN.ASPECT_GROUPING). It reads every
+// distinct feature file once, decoding only the header and boxes, on up to
+// workers goroutines; on the full data set that is millions of files, so it
+// only runs when grouping is asked for. The original's dataset refuses
+// ASPECT_GROUPING ("not support aspect grouping currently!") and every
+// shipped pretraining config sets it false; grouping here follows the
+// group_aspect it left in place. The sizes are the feature file's image_w ×
+// image_h, the ones Example resizes from.
+func (d *Dataset) GroupIDs(workers int) ([]int, error) {
+	paths := make([]string, len(d.Records))
+	first := map[string]int{} // path → first record reading it
+	var todo []int
+	for i := range d.Records {
+		paths[i] = d.FrcnnPath(i)
+		if _, ok := first[paths[i]]; !ok {
+			first[paths[i]] = i
+			todo = append(todo, i)
+		}
+	}
+	groups := make([]int, len(d.Records))
+	errs := make([]error, len(todo))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range max(1, min(workers, len(todo))) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := int(next.Add(1) - 1); k < len(todo); k = int(next.Add(1) - 1) {
+				i := todo[k]
+				rec, err := features.LoadJSON(d.FS, paths[i], features.Options{})
+				if err != nil {
+					errs[k] = fmt.Errorf("cc: record %d: %w", i, err)
+					continue
+				}
+				groups[i] = data.AspectGroup(rec.ImageW, rec.ImageH)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, err // the first record's
+		}
+	}
+	for i, p := range paths {
+		groups[i] = groups[first[p]]
+	}
+	return groups, nil
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/vlbert/vlbert/internal/data"
+
 	"github.com/vlbert/vlbert/internal/tokenizer"
 )
 
@@ -17,6 +19,17 @@ type Sample struct {
 	Tokens                        []string
 	// GTBox is the referred object's box [x, y, x+w, y+h] (no −1) from refcoco+/instances.json.
 	GTBox [4]float64
+}
+
+// GroupIDs returns the aspect-ratio group of each sample (data.AspectGroup of
+// its COCO image size: 0 when width ≥ height, 1 when taller), the original's
+// group_aspect, for data.Sampler.Groups (TRAIN.ASPECT_GROUPING).
+func GroupIDs(samples []Sample) []int {
+	g := make([]int, len(samples))
+	for i, s := range samples {
+		g[i] = data.AspectGroup(s.Width, s.Height)
+	}
+	return g
 }
 
 // RefIDsForSplit returns the ref ids of one split in pickle order, as refer.py's

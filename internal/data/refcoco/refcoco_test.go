@@ -344,3 +344,16 @@ func FuzzParseInstances(f *testing.F) {
 		_, _ = ParseProposals(bytes.NewReader(data), "fuzz")
 	})
 }
+
+func TestGroupIDs(t *testing.T) {
+	refs, refer, coco, _ := loadAll(t)
+	db, err := Database(refs, "train", refer, coco, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db[1].Width, db[1].Height = 300, 301 // taller than wide
+	db[2].Width, db[2].Height = 300, 300 // square is group 0
+	if g := GroupIDs(db); !reflect.DeepEqual(g, []int{0, 1, 0}) {
+		t.Errorf("groups %v, want [0 1 0] (sample 0 is 640x480)", g)
+	}
+}

@@ -147,16 +147,44 @@ func (d *Dataset) buildBoxes(rec *features.Record, opt features.Options, w0, h0 
 	return boxes, n, dim, nil
 }
 
-// GroupIDs returns the aspect-ratio group of each entry (0: width ≥ height,
-// 1: taller), for data.GroupedBatches. Entries without a known size are group 0.
+// GroupIDs returns the aspect-ratio group of each entry (data.AspectGroup:
+// 0 when width ≥ height, 1 when taller), the original's group_aspect over the
+// COCO image sizes, for data.Sampler.Groups (TRAIN.ASPECT_GROUPING). Entries
+// without a known size are group 0; FillImageSizes gives them one.
 func (d *Dataset) GroupIDs() []int {
 	g := make([]int, len(d.Entries))
 	for i, e := range d.Entries {
-		if e.Width < e.Height {
-			g[i] = 1
-		}
+		g[i] = data.AspectGroup(e.Width, e.Height)
 	}
 	return g
+}
+
+// FillImageSizes sets Width and Height of the entries that lack them (a
+// layout without the COCO image info, such as the synthetic world's) from
+// image_w and image_h of their feature files, reading each file once and
+// decoding only its header and boxes. Example falls back to those same fields,
+// so the examples do not change.
+func (d *Dataset) FillImageSizes() error {
+	type size struct{ w, h int }
+	seen := map[string]size{}
+	for i := range d.Entries {
+		e := &d.Entries[i]
+		if e.Width > 0 && e.Height > 0 {
+			continue
+		}
+		path := d.BoxFile(e)
+		s, ok := seen[path]
+		if !ok {
+			rec, err := features.LoadJSON(d.FS, path, features.Options{})
+			if err != nil {
+				return fmt.Errorf("vqa: question %d: %w", e.QuestionID, err)
+			}
+			s = size{rec.ImageW, rec.ImageH}
+			seen[path] = s
+		}
+		e.Width, e.Height = s.w, s.h
+	}
+	return nil
 }
 
 // Catalog maps VQA image-set names to the original's file layout under DataPath
