@@ -41,7 +41,18 @@ func LinearForward(out, inp, weight, bias []float32, N, in, outDim int) {
 // The bias gradient sums each column over rows in order and then adds the sum, so it is
 // independent of the thread count.
 func LinearBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, in, outDim int) {
-	const fn = "LinearBackward"
+	linearBackward("LinearBackward", 0, dinp, dweight, dbias, dout, inp, weight, N, in, outDim)
+}
+
+// LinearBackwardAcc is LinearBackward with dinp ACCUMULATED (+= dout·weight) instead
+// of overwritten: several layers that read the same input (attention's Q, K and V)
+// sum their input gradients without a temporary and an Add pass each.
+func LinearBackwardAcc(dinp, dweight, dbias, dout, inp, weight []float32, N, in, outDim int) {
+	linearBackward("LinearBackwardAcc", 1, dinp, dweight, dbias, dout, inp, weight, N, in, outDim)
+}
+
+// linearBackward is LinearBackward with dinp = dout·weight + beta*dinp.
+func linearBackward(fn string, beta float32, dinp, dweight, dbias, dout, inp, weight []float32, N, in, outDim int) {
 	nonNeg(fn, N, in, outDim)
 	needOpt(fn, "dinp", dinp, N*in)
 	needOpt(fn, "dweight", dweight, outDim*in)
@@ -54,7 +65,7 @@ func LinearBackward(dinp, dweight, dbias, dout, inp, weight []float32, N, in, ou
 		need(fn, "weight", weight, outDim*in)
 	}
 	if dinp != nil && N > 0 && in > 0 {
-		gemm.Sgemm(false, false, N, in, outDim, 1, dout, max(outDim, 1), weight, in, 0, dinp, in)
+		gemm.Sgemm(false, false, N, in, outDim, 1, dout, max(outDim, 1), weight, in, beta, dinp, in)
 	}
 	if dweight != nil && outDim > 0 && in > 0 && N > 0 {
 		gemm.Sgemm(true, false, outDim, in, N, 1, dout, outDim, inp, in, 1, dweight, in)

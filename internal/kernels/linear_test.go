@@ -99,3 +99,30 @@ func TestLinearPanics(t *testing.T) {
 		t.Fatal("LinearForward wrote its output before panicking")
 	}
 }
+
+// TestLinearBackwardAcc: dinp accumulates onto what it held (the sum in float64
+// as reference); the weight and bias gradients are those of LinearBackward.
+func TestLinearBackwardAcc(t *testing.T) {
+	r := newRand(41)
+	const N, in, outDim = 37, 300, 29 // in > one depth block of the GEMM
+	inp, w, dout := randn(r, N*in, 1), randn(r, outDim*in, 0.1), randn(r, N*outDim, 1)
+	prior := randn(r, N*in, 1)
+	dinp := clone(prior)
+	dw, db := make([]float32, outDim*in), make([]float32, outDim)
+	LinearBackwardAcc(dinp, dw, db, dout, inp, w, N, in, outDim)
+	want := make([]float64, N*in)
+	for n := 0; n < N; n++ {
+		for i := 0; i < in; i++ {
+			s := float64(prior[n*in+i])
+			for o := 0; o < outDim; o++ {
+				s += float64(dout[n*outDim+o]) * float64(w[o*in+i])
+			}
+			want[n*in+i] = s
+		}
+	}
+	checkClose(t, "dinp", dinp, want, 1e-5, 1e-5)
+	dw2, db2 := make([]float32, outDim*in), make([]float32, outDim)
+	LinearBackward(nil, dw2, db2, dout, inp, w, N, in, outDim)
+	checkEqual(t, "dweight", dw, dw2)
+	checkEqual(t, "dbias", db, db2)
+}

@@ -95,12 +95,10 @@ func (m *Model) layerBackward(l int, dout []float32) []float32 {
 	dq, dk, dv := g.allocUninit(N*H), g.allocUninit(N*H), g.allocUninit(N*H)
 	scratch := g.alloc(kernels.AttentionScratchSize(B, L, NH))
 	kernels.AttentionBackward(dq, dk, dv, scratch, dctx, la.q, la.k, la.v, la.probs, B, L, H, NH, la.dAttn)
-	tmp := g.allocUninit(N * H)
+	// Q, K and V read the same input: their input gradients accumulate into dx.
 	w.q.backward(dx, dq, la.in, N)
-	w.k.backward(tmp, dk, la.in, N)
-	kernels.Add(dx, dx, tmp)
-	w.v.backward(tmp, dv, la.in, N)
-	kernels.Add(dx, dx, tmp)
+	w.k.backwardAcc(dx, dk, la.in, N)
+	w.v.backwardAcc(dx, dv, la.in, N)
 	kernels.Add(dx, dx, dres1) // residual
 	return dx
 }

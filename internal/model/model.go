@@ -119,6 +119,11 @@ func (l linearView) backward(dinp, dout, inp []float32, n int) {
 	kernels.LinearBackward(dinp, l.w.g, l.b.g, dout, inp, l.w.w, n, l.in, l.out)
 }
 
+// backwardAcc is backward with dinp accumulated (+=) instead of overwritten.
+func (l linearView) backwardAcc(dinp, dout, inp []float32, n int) {
+	kernels.LinearBackwardAcc(dinp, l.w.g, l.b.g, dout, inp, l.w.w, n, l.in, l.out)
+}
+
 // lnView is a LayerNorm's gamma and beta (eps 1e-12 everywhere in VL-BERT).
 type lnView struct{ w, b view }
 
