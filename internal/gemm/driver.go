@@ -26,6 +26,11 @@ type kernel struct {
 	// (the last depth block of a product with a bias); otherwise the driver adds the
 	// bias to the finished tile.
 	tileBias func(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32, bias *float32)
+	// tileN and tileNBias, if not nil, run tile (tileBias) on n >= 1 full tiles down
+	// one column of C: tile t reads A at a+t*aStep and writes rows [t*mr, t*mr+mr).
+	// One call per panel of a block instead of one per tile.
+	tileN     func(n, k int, a *float32, rsA, csA, aStep int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+	tileNBias func(n, k int, a *float32, rsA, csA, aStep int, b *float32, csB int, c *float32, ldc int, alpha, beta float32, bias *float32)
 	// half, if not nil, is tile for the left mr x nr/2 half only (same arguments):
 	// the last panel of C often has only a few columns.
 	half func(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
@@ -489,7 +494,26 @@ func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
 			if !j.packB && nw == nr {
 				bpanel, csB = &j.b[j.pc*j.ldb+j0], j.ldb
 			}
-			for it := ic; it < ie; it++ {
+			it0 := ic
+			if full := min(ie, m/mr) - ic; full > 0 && nw == nr && kern.tileN != nil && (!lastBias || kern.tileNBias != nil) {
+				// All full tiles of this panel in one call.
+				i0 := ic * mr
+				apanel, rsA, csA, aStep := &ap[0], 1, mr, mr*kc
+				if !j.packA {
+					if j.transA {
+						apanel, rsA, csA, aStep = &a[pc*lda+i0], 1, lda, mr
+					} else {
+						apanel, rsA, csA, aStep = &a[i0*lda+pc], lda, 1, mr*lda
+					}
+				}
+				if lastBias {
+					kern.tileNBias(full, kc, apanel, rsA, csA, aStep, bpanel, csB, &c[i0*ldc+j0], ldc, j.alpha, j.betaBlock, &j.bias[j0])
+				} else {
+					kern.tileN(full, kc, apanel, rsA, csA, aStep, bpanel, csB, &c[i0*ldc+j0], ldc, j.alpha, j.betaBlock)
+				}
+				it0 = ic + full
+			}
+			for it := it0; it < ie; it++ {
 				i0 := it * mr
 				mh := min(mr, m-i0)
 				apanel, rsA, csA := &ap[(it-ic)*mr*kc], 1, mr

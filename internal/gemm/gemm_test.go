@@ -63,6 +63,7 @@ func testKernels(t *testing.T) []*kernel {
 		emu.supported = func() bool { return true }
 		emu.tile = refTile(k.mr, k.nr)
 		emu.tileBias = nil // the driver adds the bias to the Go tiles
+		emu.tileN, emu.tileNBias = nil, nil
 		if k.half != nil {
 			emu.half = refTile(k.mr, k.nr/2)
 		}

@@ -20,6 +20,8 @@ var avx512 = &kernel{
 	supported: func() bool { return cpu.X86.HasAVX512F && cpu.X86.HasFMA },
 	tile:      tileAVX512,
 	tileBias:  tileAVX512Bias,
+	tileN:     tileAVX512N,
+	tileNBias: tileAVX512NBias,
 	half:      tileAVX512Half,
 }
 
@@ -32,6 +34,8 @@ var avx2 = &kernel{
 	supported: func() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA },
 	tile:      tileAVX2,
 	tileBias:  tileAVX2Bias,
+	tileN:     tileAVX2N,
+	tileNBias: tileAVX2NBias,
 	half:      tileAVX2Half,
 }
 
@@ -49,6 +53,26 @@ func tileAVX2Bias(k int, a *float32, rsA, csA int, b *float32, csB int, c *float
 //
 //go:noescape
 func tileAVX512Bias(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32, bias *float32)
+
+// tileAVX2N computes n 6x16 tiles down a column of C (see kernel.tileN).
+//
+//go:noescape
+func tileAVX2N(n, k int, a *float32, rsA, csA, aStep int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+
+// tileAVX2NBias is tileAVX2N plus bias[j] on every row (see kernel.tileNBias).
+//
+//go:noescape
+func tileAVX2NBias(n, k int, a *float32, rsA, csA, aStep int, b *float32, csB int, c *float32, ldc int, alpha, beta float32, bias *float32)
+
+// tileAVX512N computes n 12x32 tiles down a column of C (see kernel.tileN).
+//
+//go:noescape
+func tileAVX512N(n, k int, a *float32, rsA, csA, aStep int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)
+
+// tileAVX512NBias is tileAVX512N plus bias[j] on every row (see kernel.tileNBias).
+//
+//go:noescape
+func tileAVX512NBias(n, k int, a *float32, rsA, csA, aStep int, b *float32, csB int, c *float32, ldc int, alpha, beta float32, bias *float32)
 
 // tileAVX512 computes a 12x32 tile (see kernel.tile). k >= 1.
 //

@@ -24,6 +24,7 @@ type spec struct {
 	mr    int    // rows of the tile
 	vecs  int    // vectors per row (nr = vecs*lanes)
 	bias  bool   // adds bias[j] (one more argument) after the beta term
+	multi bool   // n tiles down a column of C: A advances by aStep elements per tile
 }
 
 func main() {
@@ -34,9 +35,13 @@ func main() {
 	for _, s := range []spec{
 		{name: "tileAVX2", reg: "Y", lanes: 8, mr: 6, vecs: 2},
 		{name: "tileAVX2Bias", reg: "Y", lanes: 8, mr: 6, vecs: 2, bias: true},
+		{name: "tileAVX2N", reg: "Y", lanes: 8, mr: 6, vecs: 2, multi: true},
+		{name: "tileAVX2NBias", reg: "Y", lanes: 8, mr: 6, vecs: 2, bias: true, multi: true},
 		{name: "tileAVX2Half", reg: "Y", lanes: 8, mr: 6, vecs: 1},
 		{name: "tileAVX512", reg: "Z", lanes: 16, mr: 12, vecs: 2},
 		{name: "tileAVX512Bias", reg: "Z", lanes: 16, mr: 12, vecs: 2, bias: true},
+		{name: "tileAVX512N", reg: "Z", lanes: 16, mr: 12, vecs: 2, multi: true},
+		{name: "tileAVX512NBias", reg: "Z", lanes: 16, mr: 12, vecs: 2, bias: true, multi: true},
 		{name: "tileAVX512Half", reg: "Z", lanes: 16, mr: 12, vecs: 1},
 		// Test only: the 12-row path of the AVX-512 kernels on AVX2 registers.
 		{name: "tileAVX2Rows12", reg: "Y", lanes: 8, mr: 12, vecs: 1},
@@ -73,22 +78,39 @@ func (s spec) emit(w *bytes.Buffer) {
 		return fmt.Sprintf([6]string{"(%[1]s)", "(%[1]s)(R10*1)", "(%[1]s)(R10*2)", "(%[1]s)(R11*1)", "(%[1]s)(R10*4)", "(%[1]s)(R12*1)"}[r%6], base)
 	}
 
-	if s.bias {
-		fmt.Fprintf(w, "\n// func %s(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32, bias *float32)\n", s.name)
-		fmt.Fprintf(w, "// C[%d x %d] = (alpha * Σ_p a[i*rsA+p*csA] * b[p*csB+j] + beta*C) + bias[j] (C not read when beta == 0).\n", s.mr, nr)
-		fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-80\n", s.name)
-	} else {
-		fmt.Fprintf(w, "\n// func %s(k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32)\n", s.name)
-		fmt.Fprintf(w, "// C[%d x %d] = alpha * Σ_p a[i*rsA+p*csA] * b[p*csB+j] + beta*C (C not read when beta == 0).\n", s.mr, nr)
-		fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-72\n", s.name)
+	// Argument offsets: the multi-tile kernels take n first and aStep after csA.
+	off := map[string]int{"k": 0, "a": 8, "rsA": 16, "csA": 24, "b": 32, "csB": 40, "c": 48, "ldc": 56, "alpha": 64, "beta": 68, "bias": 72}
+	args := "k int, a *float32, rsA, csA int, b *float32, csB int, c *float32, ldc int, alpha, beta float32"
+	if s.multi {
+		off = map[string]int{"n": 0, "k": 8, "a": 16, "rsA": 24, "csA": 32, "aStep": 40, "b": 48, "csB": 56, "c": 64, "ldc": 72, "alpha": 80, "beta": 84, "bias": 88}
+		args = "n, k int, a *float32, rsA, csA, aStep int, b *float32, csB int, c *float32, ldc int, alpha, beta float32"
 	}
-	p("MOVQ k+0(FP), CX")
-	p("MOVQ a+8(FP), SI")
-	p("MOVQ rsA+16(FP), R10")
-	p("MOVQ csA+24(FP), R13")
-	p("MOVQ b+32(FP), DI")
-	p("MOVQ c+48(FP), DX")
-	p("MOVQ ldc+56(FP), R8")
+	arg := func(name string) string { return fmt.Sprintf("%s+%d(FP)", name, off[name]) }
+	frame := off["bias"]
+	if s.bias {
+		args += ", bias *float32"
+		frame += 8
+	}
+	fmt.Fprintf(w, "\n// func %s(%s)\n", s.name, args)
+	what := "alpha * Σ_p a[i*rsA+p*csA] * b[p*csB+j] + beta*C"
+	if s.bias {
+		what = "(" + what + ") + bias[j]"
+	}
+	fmt.Fprintf(w, "// C[%d x %d] = %s (C not read when beta == 0).\n", s.mr, nr, what)
+	if s.multi {
+		fmt.Fprintf(w, "// n >= 1 such tiles down a column of C: tile t reads A at a+t*aStep and writes rows [t*%d, t*%d+%d).\n", s.mr, s.mr, s.mr)
+	}
+	fmt.Fprintf(w, "TEXT ·%s(SB), NOSPLIT, $0-%d\n", s.name, frame)
+	if s.multi {
+		label("tile")
+	}
+	p("MOVQ %s, CX", arg("k"))
+	p("MOVQ %s, SI", arg("a"))
+	p("MOVQ %s, R10", arg("rsA"))
+	p("MOVQ %s, R13", arg("csA"))
+	p("MOVQ %s, DI", arg("b"))
+	p("MOVQ %s, DX", arg("c"))
+	p("MOVQ %s, R8", arg("ldc"))
 	p("SHLQ $2, R8")
 	p("SHLQ $2, R10")
 	p("SHLQ $2, R13")
@@ -113,7 +135,7 @@ func (s spec) emit(w *bytes.Buffer) {
 			p("%s %s, %s, %s", zero, acc(r, v), acc(r, v), acc(r, v))
 		}
 	}
-	p("MOVQ csB+40(FP), R9")
+	p("MOVQ %s, R9", arg("csB"))
 	p("SHLQ $2, R9")
 	// step is one rank-1 update: load a row of B, broadcast each A element.
 	step := func(u int) {
@@ -153,7 +175,7 @@ func (s spec) emit(w *bytes.Buffer) {
 	p("JNZ %s_loop1", s.name)
 
 	label("scale")
-	p("VBROADCASTSS alpha+64(FP), %s", bReg(0))
+	p("VBROADCASTSS %s, %s", arg("alpha"), bReg(0))
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
 			p("VMULPS %s, %s, %s", bReg(0), acc(r, v), acc(r, v))
@@ -172,16 +194,16 @@ func (s spec) emit(w *bytes.Buffer) {
 			// the beta broadcast (bReg(1)) would be one of them.
 			log.Fatalf("%s: bias needs vecs == 2", s.name)
 		}
-		p("MOVQ bias+72(FP), AX")
+		p("MOVQ %s, AX", arg("bias"))
 		for v := 0; v < s.vecs; v++ {
 			p("VMOVUPS %d(AX), %s", v*vb, biasReg(v))
 		}
 	}
 	// beta == ±0: store without reading C.
-	p("MOVL beta+68(FP), AX")
+	p("MOVL %s, AX", arg("beta"))
 	p("ANDL $0x7fffffff, AX")
 	p("JZ %s_store", s.name)
-	p("VBROADCASTSS beta+68(FP), %s", bReg(1))
+	p("VBROADCASTSS %s, %s", arg("beta"), bReg(1))
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
 			p("VFMADD231PS %d(DX), %s, %s", v*vb, bReg(1), acc(r, v))
@@ -192,8 +214,12 @@ func (s spec) emit(w *bytes.Buffer) {
 			p("ADDQ R8, DX")
 		}
 	}
-	p("VZEROUPPER")
-	p("RET")
+	if s.multi {
+		p("JMP %s_next", s.name)
+	} else {
+		p("VZEROUPPER")
+		p("RET")
+	}
 	label("store")
 	for r := 0; r < s.mr; r++ {
 		for v := 0; v < s.vecs; v++ {
@@ -203,6 +229,17 @@ func (s spec) emit(w *bytes.Buffer) {
 		if r < s.mr-1 {
 			p("ADDQ R8, DX")
 		}
+	}
+	if s.multi {
+		label("next")
+		p("MOVQ %s, AX", arg("aStep"))
+		p("SHLQ $2, AX")
+		p("ADDQ AX, %s", arg("a"))
+		p("MOVQ %s, AX", arg("ldc"))
+		p("IMUL3Q $%d, AX, AX", 4*s.mr)
+		p("ADDQ AX, %s", arg("c"))
+		p("DECQ %s", arg("n"))
+		p("JNZ %s_tile", s.name)
 	}
 	p("VZEROUPPER")
 	p("RET")
