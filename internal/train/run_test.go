@@ -337,3 +337,17 @@ func (fatalTB) Helper() {}
 func (fatalTB) Fatal(args ...any) {
 	panic(args)
 }
+
+// TestFP16ConfigTrainsInFloat32: the original's e2e and large configs set
+// TRAIN.FP16 (apex O2 on GPUs); they run as they are, in float32, and say so.
+func TestFP16ConfigTrainsInFloat32(t *testing.T) {
+	var log strings.Builder
+	cfg := tinyConfig(t, "vqa", worldDir, t.TempDir(), "TRAIN.FP16=true", "TRAIN.FP16_LOSS_SCALE=dynamic", "TRAIN.END_EPOCH=1")
+	res := run(t, context.Background(), cfg, Options{StopAfter: 1, Log: &log})
+	if res.Checkpoint == "" || res.State.Global != 1 {
+		t.Fatalf("no step taken: %+v", res.State)
+	}
+	if !strings.Contains(log.String(), "TRAIN.FP16 is true: training in float32") {
+		t.Errorf("the log does not say that FP16 trains in float32:\n%s", log.String())
+	}
+}
