@@ -66,6 +66,24 @@ func TestDemoQuick(t *testing.T) {
 	if v := num("mvrc_accuracy"); v < 0 || v > 1 {
 		t.Errorf("mvrc_accuracy = %v", v)
 	}
+	// Per-question-type accuracy of both VQA models, every type the world asks.
+	byType, _ := rep["vqa_accuracy_by_type"].([]any)
+	types := map[string]bool{}
+	for _, row := range byType {
+		m, _ := row.(map[string]any)
+		typ, _ := m["type"].(string)
+		pre, ok1 := m["pretrained"].(float64)
+		scr, ok2 := m["from_scratch"].(float64)
+		if !ok1 || !ok2 || pre < 0 || pre > 1 || scr < 0 || scr > 1 {
+			t.Errorf("vqa_accuracy_by_type row %v", row)
+		}
+		types[typ] = true
+	}
+	for _, typ := range []string{"color", "shape", "count", "exist", "relation"} {
+		if !types[typ] {
+			t.Errorf("vqa_accuracy_by_type lacks %q: %v", typ, byType)
+		}
+	}
 	if v := num("seconds"); !(v > 0) {
 		t.Errorf("seconds = %v", v)
 	}

@@ -172,7 +172,7 @@ func TestQuestionsAreAnsweredCorrectly(t *testing.T) {
 	w, _ := Generate(DefaultConfig())
 	rng := rand.New(rand.NewPCG(3, 4))
 	types := map[string]int{}
-	yes := 0
+	yes, left := 0, 0
 	for _, s := range w.Train[:300] {
 		for _, q := range Questions(rng, s, QuestionsPerScene) {
 			types[q.Type]++
@@ -190,9 +190,13 @@ func TestQuestionsAreAnsweredCorrectly(t *testing.T) {
 						t.Fatalf("%q answered %s", q.Text, q.Answer)
 					}
 				}
-			case "exist", "relation":
+			case "exist":
 				if q.Answer == "yes" {
 					yes++
+				}
+			case "relation":
+				if q.Answer == "left" {
+					left++
 				}
 			}
 		}
@@ -202,8 +206,11 @@ func TestQuestionsAreAnsweredCorrectly(t *testing.T) {
 			t.Errorf("only %d %s questions", types[typ], typ)
 		}
 	}
-	if yn := types["exist"] + types["relation"]; yes < yn*3/10 || yes > yn*7/10 {
+	if yn := types["exist"]; yes < yn*3/10 || yes > yn*7/10 {
 		t.Errorf("yes/no unbalanced: %d yes of %d", yes, yn)
+	}
+	if n := types["relation"]; left < n*3/10 || left > n*7/10 {
+		t.Errorf("left/right unbalanced: %d left of %d", left, n)
 	}
 }
 
@@ -302,6 +309,76 @@ func TestVCRChoicesHoldOneTruth(t *testing.T) {
 		}
 		if len(seen) != 4 {
 			t.Fatalf("answers not distinct: %v", item.Answers)
+		}
+	}
+}
+
+// TestCaptionsAreTrue checks every kind of caption against its scene: the
+// grounded words pre-training masks must be what the image shows.
+func TestCaptionsAreTrue(t *testing.T) {
+	w, _ := Generate(DefaultConfig())
+	rng := rand.New(rand.NewPCG(7, 8))
+	kinds := map[string]int{}
+	shapeOf := func(word string) int {
+		for i, s := range Shapes {
+			if word == s || word == plural[s] {
+				return i
+			}
+		}
+		return -1
+	}
+	colorOf := func(word string) int {
+		for i, c := range Colors {
+			if word == c {
+				return i
+			}
+		}
+		return -1
+	}
+	has := func(s Scene, c, sh int) int {
+		return countWhere(s.Objects, func(p Object) bool { return (c < 0 || p.Color == c) && (sh < 0 || p.Shape == sh) })
+	}
+	for _, s := range w.Train[:300] {
+		for k := 0; k < 6; k++ {
+			words := Caption(rng, s)
+			text := strings.Join(words, " ")
+			if len(words) > 12 {
+				t.Fatalf("caption %q longer than 12 words", text)
+			}
+			switch {
+			case words[0] == "there": // there is a|no <colour> <shape>
+				kinds["exist"]++
+				n := has(s, colorOf(words[3]), shapeOf(words[4]))
+				if (words[2] == "no") != (n == 0) {
+					t.Fatalf("scene %d: %q, %d such objects", s.ID, text, n)
+				}
+			case words[0] == "the" && words[2] == "is": // the <shape> is <colour>
+				kinds["attribute"]++
+				if sh := shapeOf(words[1]); has(s, -1, sh) != 1 || has(s, colorOf(words[3]), sh) != 1 {
+					t.Fatalf("scene %d: %q", s.ID, text)
+				}
+			case words[0] == "the": // the <colour> one is a <shape>
+				kinds["attribute"]++
+				if c := colorOf(words[1]); has(s, c, -1) != 1 || has(s, c, shapeOf(words[5])) != 1 {
+					t.Fatalf("scene %d: %q", s.ID, text)
+				}
+			case words[0] >= "0" && words[0] <= "9": // <n> <shapes> and <m> <shapes>
+				kinds["count"]++
+				for _, i := range []int{0, 3} {
+					if fmt.Sprint(has(s, -1, shapeOf(words[i+1]))) != words[i] {
+						t.Fatalf("scene %d: %q", s.ID, text)
+					}
+				}
+			case strings.Contains(text, " of ") || strings.Contains(text, "above") || strings.Contains(text, "below"):
+				kinds["relation"]++
+			default:
+				kinds["objects"]++
+			}
+		}
+	}
+	for _, k := range []string{"exist", "attribute", "count", "relation", "objects"} {
+		if kinds[k] < 100 {
+			t.Errorf("only %d %s captions: %v", kinds[k], k, kinds)
 		}
 	}
 }

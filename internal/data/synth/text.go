@@ -146,7 +146,7 @@ type Question struct {
 func AnswerVocab() []string {
 	v := append([]string{}, Colors...)
 	v = append(v, Shapes...)
-	v = append(v, "yes", "no", "0", "1", "2", "3", "4", "5", "<unk>")
+	v = append(v, "yes", "no", "left", "right", "0", "1", "2", "3", "4", "5", "<unk>")
 	return v
 }
 
@@ -203,8 +203,14 @@ func question(rng *rand.Rand, s Scene) (Question, bool) {
 		if !uniqueColorShape(objs, a) || !uniqueColorShape(objs, b) || abs32(a.CenterX()-b.CenterX()) < float32(s.Width)/8 {
 			return Question{}, false
 		}
-		return Question{fmt.Sprintf("is the %s %s left of the %s %s ?", Colors[a.Color], Shapes[a.Shape], Colors[b.Color], Shapes[b.Shape]),
-			yesNo(a.CenterX() < b.CenterX()), "relation"}, true
+		// Answered by a word the captions also use ("red circle left of blue
+		// square"), so pre-training's masked relation words carry over.
+		side := "right"
+		if a.CenterX() < b.CenterX() {
+			side = "left"
+		}
+		return Question{fmt.Sprintf("is the %s %s left or right of the %s %s ?", Colors[a.Color], Shapes[a.Shape], Colors[b.Color], Shapes[b.Shape]),
+			side, "relation"}, true
 	}
 }
 

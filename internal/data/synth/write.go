@@ -285,7 +285,7 @@ func writeVQA(rng *rand.Rand, dir, split string, scenes []Scene) error {
 
 func answerType(qtype string) string {
 	switch qtype {
-	case "exist", "relation":
+	case "exist":
 		return "yes/no"
 	case "count":
 		return "number"
@@ -301,6 +301,8 @@ func sameTypeAnswer(rng *rand.Rand, q Question) string {
 		return Shapes[rng.IntN(len(Shapes))]
 	case "count":
 		return fmt.Sprint(rng.IntN(6))
+	case "relation":
+		return []string{"left", "right"}[rng.IntN(2)]
 	}
 	return yesNo(rng.IntN(2) == 0)
 }
