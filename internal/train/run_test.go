@@ -169,7 +169,7 @@ func TestRefCOCOLearns(t *testing.T) {
 }
 
 func TestPretrainLearns(t *testing.T) {
-	res := checkLearns(t, "pretrain", 2)
+	res := checkLearns(t, "pretrain", 3, "TRAIN.LR=5e-4")
 	for _, n := range []string{"MLMAccWVC", "MLMAccAUX", "MVRCAccuracy", "MLMLossWVC", "MLMLossAUX", "MVRCLoss"} {
 		if _, ok := res.Val[n]; !ok {
 			t.Errorf("no validation metric %s in %v", n, res.Val)
