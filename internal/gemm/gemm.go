@@ -6,13 +6,18 @@
 // m x n window of C is written; elements between rows (ldc > n) are left untouched.
 //
 // The implementation follows the GotoBLAS/BLIS structure: op(B) is packed in KC x NC
-// blocks, op(A) in MC x KC blocks, both into reused contiguous buffers (sync.Pool; no
-// allocation per call once warm), and a register-blocked micro-kernel computes one
-// MR x NR tile of C at a time. For short or narrow C, where a packed panel would be
-// reused only a few times, the micro-kernels read A (and B when not transposed) in
-// place instead. Micro-kernels are Go assembly for AVX-512 (12x32) and AVX2+FMA
-// (6x16), chosen at run time from CPU features, and plain Go (4x4) everywhere else;
-// the environment variable VLBERT_GEMM_KERNEL (generic, avx2, avx512) forces one.
+// blocks, op(A) in MC x KC blocks, both into reused contiguous buffers (mutex free
+// lists; no allocation per call once warm), and a register-blocked micro-kernel
+// computes MR x NR tiles of C, all full tiles of one panel of an A block per call.
+// The depth is split into equal blocks of at most KC. For short or narrow C, where a
+// packed panel would be reused only a few times, the micro-kernels read A (and B when
+// not transposed) in place instead. Micro-kernels are Go assembly for AVX-512 (12x32)
+// and AVX2+FMA (6x16), chosen at run time from CPU features, and plain Go (4x4)
+// everywhere else; the environment variable VLBERT_GEMM_KERNEL (generic, avx2,
+// avx512) forces one. On amd64 the packing routines are AVX assembly that prefetch the
+// rows they read next (weights and activations are rarely in cache, and one row's run
+// of KC floats is too short for the hardware prefetcher). SgemmBias adds a bias row in
+// the micro-kernel's final store instead of a separate pass over C.
 // Work is split over parallel.Threads() workers by rows of C (by columns when C has
 // few rows) in chunks that idle workers take (on parallel's worker pool, with pooled
 // bookkeeping: a parallel product allocates nothing once warm either); the split
