@@ -1,10 +1,6 @@
 package model
 
-import (
-	"fmt"
-
-	"github.com/vlbert/vlbert/internal/heads"
-)
+import "fmt"
 
 // ExternalParam is a parameter that another package computes with (the e2e
 // CNN of package visual) but that lives in the model's arena, so that the
@@ -51,16 +47,5 @@ func NewE2E(cfg Config, before, after []ExternalParam, aliases []Alias) (*Model,
 		return nil, err
 	}
 	b.aliases = append(append(b.aliases, own.Aliases...), aliases...)
-	m := &Model{Cfg: cfg, Params: b.build()}
-	// The bindings of New, on the larger arena.
-	m.core = bindCore(m.Params, &cfg)
-	m.heads = bindHeads(m.Params, &cfg)
-	if cfg.Task == TaskVCR {
-		m.vcrS.cls = headLinear(m.Params, "final_mlp.1")
-		if cfg.CNNRegLossTop {
-			m.vcrS.cnn = heads.MVRC{Transform: heads.Transform{Dense: headLinear(m.Params, "cnn_loss_reg.0.dense")}, Cls: headLinear(m.Params, "cnn_loss_reg.2")}
-		}
-	}
-	m.objDS = linearOf(m.Params, "image_feature_extractor.obj_downsample.1")
-	return m, nil
+	return bind(cfg, b.build()), nil
 }

@@ -51,7 +51,13 @@ func New(cfg Config) (*Model, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Model{Cfg: cfg, Params: buildParams(&cfg)}
+	return bind(cfg, buildParams(&cfg)), nil
+}
+
+// bind makes the model of cfg over the parameter table p: the views of every
+// layer and head into p's arena.
+func bind(cfg Config, p *Params) *Model {
+	m := &Model{Cfg: cfg, Params: p}
 	m.core = bindCore(m.Params, &cfg)
 	m.heads = bindHeads(m.Params, &cfg)
 	if cfg.Task == TaskVCR {
@@ -61,7 +67,7 @@ func New(cfg Config) (*Model, error) {
 		}
 	}
 	m.objDS = linearOf(m.Params, "image_feature_extractor.obj_downsample.1")
-	return m, nil
+	return m
 }
 
 // ZeroGrad clears the gradient arena.
