@@ -194,9 +194,26 @@ func TestQuestionsAreAnsweredCorrectly(t *testing.T) {
 				if q.Answer == "yes" {
 					yes++
 				}
-			case "relation":
+			case "relation": // is the <c> <s> left or right of the <c> <s> ?
 				if q.Answer == "left" {
 					left++
+				}
+				find := func(c, sh string) Object {
+					for _, o := range s.Objects {
+						if Colors[o.Color] == c && Shapes[o.Shape] == sh {
+							return o
+						}
+					}
+					t.Fatalf("%q: no %s %s in scene %d", q.Text, c, sh, s.ID)
+					return Object{}
+				}
+				a, b := find(words[2], words[3]), find(words[9], words[10])
+				// Opposite halves of the image, clear of the centre line.
+				mid, m := float32(s.Width)/2, float32(s.Width)/16
+				aLeft, bLeft := a.CenterX() < mid-m, b.CenterX() < mid-m
+				aRight, bRight := a.CenterX() > mid+m, b.CenterX() > mid+m
+				if !(aLeft && bRight || aRight && bLeft) || (q.Answer == "left") != aLeft {
+					t.Fatalf("%q answered %s: centres %.1f and %.1f", q.Text, q.Answer, a.CenterX(), b.CenterX())
 				}
 			}
 		}
@@ -371,6 +388,27 @@ func TestCaptionsAreTrue(t *testing.T) {
 				}
 			case strings.Contains(text, " of ") || strings.Contains(text, "above") || strings.Contains(text, "below"):
 				kinds["relation"]++
+				if words[3] != "left" && words[3] != "right" {
+					break
+				}
+				// <size> <colour> <shape> left|right of <size> <colour> <shape>:
+				// only objects on opposite halves of the image (names may repeat:
+				// some matching pair must fit).
+				mid, m := float32(s.Width)/2, float32(s.Width)/16
+				ok := false
+				for _, a := range s.Objects {
+					for _, b := range s.Objects {
+						if a.Name() != strings.Join(words[:3], " ") || b.Name() != strings.Join(words[5:8], " ") {
+							continue
+						}
+						l := a.CenterX() < mid-m && b.CenterX() > mid+m
+						r := a.CenterX() > mid+m && b.CenterX() < mid-m
+						ok = ok || (words[3] == "left" && l) || (words[3] == "right" && r)
+					}
+				}
+				if !ok {
+					t.Fatalf("scene %d: %q", s.ID, text)
+				}
 			default:
 				kinds["objects"]++
 			}
