@@ -85,8 +85,10 @@ func runTrain(ctx context.Context, o trainOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// mpirun hands every rank a pseudo-terminal even when its own output goes to
+	// a file, so a job logs plain speedometer lines instead of a progress bar.
 	terminal := false
-	if f, ok := stdout.(*os.File); ok {
+	if f, ok := stdout.(*os.File); ok && comm.Size() == 1 {
 		terminal = logging.IsTerminal(f)
 	}
 	res, err := train.Run(ctx, cfg, train.Options{CfgPath: o.cfg, ModelDir: o.modelDir, Resume: o.resume, Log: stdout,
