@@ -1,7 +1,6 @@
 package gemm
 
 import (
-	"sync"
 	"sync/atomic"
 	"unsafe"
 
@@ -75,39 +74,9 @@ type workspace struct {
 	tile [maxTile]float32
 }
 
-// freeList is a mutex-guarded stack of idle buffers. Unlike sync.Pool it never
-// allocates in the steady state (sync.Pool allocates queue nodes when items move
-// between Ps, as they do between the caller and the workers, and drops its items
-// at every GC); it holds at most as many buffers as were ever in use at once.
-type freeList[T any] struct {
-	mu    sync.Mutex
-	items []*T
-}
-
-// Get returns an idle item, or a new zero one.
-func (f *freeList[T]) Get() *T {
-	f.mu.Lock()
-	if n := len(f.items); n > 0 {
-		x := f.items[n-1]
-		f.items[n-1] = nil
-		f.items = f.items[:n-1]
-		f.mu.Unlock()
-		return x
-	}
-	f.mu.Unlock()
-	return new(T)
-}
-
-// Put makes x idle.
-func (f *freeList[T]) Put(x *T) {
-	f.mu.Lock()
-	f.items = append(f.items, x)
-	f.mu.Unlock()
-}
-
 var (
-	workspaces freeList[workspace]
-	bBuffers   freeList[[]float32] // packed B blocks
+	workspaces parallel.FreeList[workspace]
+	bBuffers   parallel.FreeList[[]float32] // packed B blocks
 )
 
 func getWorkspace(size int) *workspace {
@@ -381,7 +350,7 @@ const (
 	modeBatch        // products [lo, hi) of a strided batch, one worker each
 )
 
-var pars freeList[par]
+var pars parallel.FreeList[par]
 
 // chunks runs mode over [0, n) in chunks of per indices on threads workers that
 // take the next chunk as they finish one, so that a worker slowed down by other

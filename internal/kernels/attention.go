@@ -212,18 +212,18 @@ func checkAttention(fn string, B, T, C, NH int) int {
 }
 
 // bufPool recycles per-worker scratch so that steady-state calls do not allocate.
-var bufPool freeList[[]float32]
+var bufPool parallel.FreeList[[]float32]
 
 // getBuf returns a scratch buffer of at least n floats; putBuf gives it back.
 func getBuf(n int) *[]float32 {
-	p := bufPool.get()
+	p := bufPool.Get()
 	if cap(*p) < n {
 		*p = make([]float32, n)
 	}
 	return p
 }
 
-func putBuf(p *[]float32) { bufPool.put(p) }
+func putBuf(p *[]float32) { bufPool.Put(p) }
 
 // attSoftmaxArgs carries attentionSoftmaxRows' inputs to parallel.ForArgs.
 type attSoftmaxArgs struct {

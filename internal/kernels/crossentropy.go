@@ -158,18 +158,18 @@ func checkTargets(fn string, targets []int32, N, V int) (valid int) {
 	return valid
 }
 
-var buf64Pool freeList[[]float64]
+var buf64Pool parallel.FreeList[[]float64]
 
 // getBuf64 returns a scratch buffer of at least n float64s; putBuf64 gives it back.
 func getBuf64(n int) *[]float64 {
-	p := buf64Pool.get()
+	p := buf64Pool.Get()
 	if cap(*p) < n {
 		*p = make([]float64, n)
 	}
 	return p
 }
 
-func putBuf64(p *[]float64) { buf64Pool.put(p) }
+func putBuf64(p *[]float64) { buf64Pool.Put(p) }
 
 // ceArgs carries the cross-entropy row loops' inputs to parallel.ForArgs.
 type ceArgs struct {

@@ -1,8 +1,6 @@
 package kernels
 
 import (
-	"sync"
-
 	"github.com/vlbert/vlbert/internal/parallel"
 )
 
@@ -75,32 +73,4 @@ func forMask(n, minChunk int, dst, src []float32, m masker, base uint64) {
 	parallel.ForArgs(n, minChunk, maskArgs{dst, src, m, base}, func(a *maskArgs, lo, hi int) {
 		a.m.apply(a.dst[lo:hi], a.src[lo:hi], a.base+uint64(lo))
 	})
-}
-
-// freeList is a mutex-guarded stack of idle scratch buffers. Unlike sync.Pool it
-// does not drop its items at every GC (which made the next kernel call allocate
-// again), so steady-state steps allocate nothing; it holds at most as many buffers
-// as were ever in use at once.
-type freeList[T any] struct {
-	mu    sync.Mutex
-	items []*T
-}
-
-func (f *freeList[T]) get() *T {
-	f.mu.Lock()
-	if n := len(f.items); n > 0 {
-		x := f.items[n-1]
-		f.items[n-1] = nil
-		f.items = f.items[:n-1]
-		f.mu.Unlock()
-		return x
-	}
-	f.mu.Unlock()
-	return new(T)
-}
-
-func (f *freeList[T]) put(x *T) {
-	f.mu.Lock()
-	f.items = append(f.items, x)
-	f.mu.Unlock()
 }

@@ -2,7 +2,6 @@ package optim
 
 import (
 	"math"
-	"sync"
 
 	"github.com/vlbert/vlbert/internal/parallel"
 )
@@ -13,7 +12,7 @@ import (
 func GradNorm(grads []float32) float64 {
 	const chunk = 1 << 16
 	nchunks := (len(grads) + chunk - 1) / chunk
-	bp := getPartials()
+	bp := partials.Get()
 	if cap(*bp) < nchunks {
 		*bp = make([]float64, nchunks)
 	}
@@ -27,7 +26,7 @@ func GradNorm(grads []float32) float64 {
 	for _, s := range partial {
 		total += s
 	}
-	putPartials(bp)
+	partials.Put(bp)
 	return math.Sqrt(total)
 }
 
@@ -94,29 +93,9 @@ type normArgs struct {
 }
 
 // partials recycles GradNorm's per-chunk sums, so a training step allocates
-// nothing. A mutex-guarded stack rather than a sync.Pool, which drops its items at
-// every GC (and GradNorm runs once per step, so the next call would allocate).
-var partials struct {
-	mu   sync.Mutex
-	free []*[]float64
-}
-
-func getPartials() *[]float64 {
-	partials.mu.Lock()
-	defer partials.mu.Unlock()
-	if n := len(partials.free); n > 0 {
-		p := partials.free[n-1]
-		partials.free = partials.free[:n-1]
-		return p
-	}
-	return new([]float64)
-}
-
-func putPartials(p *[]float64) {
-	partials.mu.Lock()
-	partials.free = append(partials.free, p)
-	partials.mu.Unlock()
-}
+// nothing (GradNorm runs once per step; a sync.Pool would be emptied by the GCs
+// in between).
+var partials parallel.FreeList[[]float64]
 
 // scaleArgs carries ScaleGrads' inputs to parallel.ForArgs.
 type scaleArgs struct {

@@ -135,43 +135,16 @@ type box[A any] struct {
 
 func (b *box[A]) run(lo, hi int) { b.fn(&b.args, lo, hi) }
 
-// boxPools maps the type token any((*A)(nil)) to the *freeList[box[A]] of idle boxes.
+// boxPools maps the type token any((*A)(nil)) to the *FreeList[box[A]] of idle boxes.
 var boxPools sync.Map
 
-// freeList is a mutex-guarded stack of idle boxes. Unlike sync.Pool it never
-// allocates once it has held as many boxes as were ever in use at once (sync.Pool
-// allocates queue nodes when boxes migrate between Ps, and after every GC), and
-// boxes are small, so keeping them costs nothing worth returning to the GC.
-type freeList[T any] struct {
-	mu    sync.Mutex
-	items []*T
-}
-
-func (f *freeList[T]) get() *T {
-	f.mu.Lock()
-	if n := len(f.items); n > 0 {
-		x := f.items[n-1]
-		f.items = f.items[:n-1]
-		f.mu.Unlock()
-		return x
-	}
-	f.mu.Unlock()
-	return new(T)
-}
-
-func (f *freeList[T]) put(x *T) {
-	f.mu.Lock()
-	f.items = append(f.items, x)
-	f.mu.Unlock()
-}
-
-func boxPool[A any]() *freeList[box[A]] {
+func boxPool[A any]() *FreeList[box[A]] {
 	key := any((*A)(nil)) // a typed nil pointer: converting it does not allocate
 	if p, ok := boxPools.Load(key); ok {
-		return p.(*freeList[box[A]])
+		return p.(*FreeList[box[A]])
 	}
-	p, _ := boxPools.LoadOrStore(key, new(freeList[box[A]]))
-	return p.(*freeList[box[A]])
+	p, _ := boxPools.LoadOrStore(key, new(FreeList[box[A]]))
+	return p.(*FreeList[box[A]])
 }
 
 // ForArgs is For without the per-call allocation: it calls fn(&args', lo, hi) on
@@ -198,7 +171,7 @@ func ForArgs[A any](n, minChunk int, args A, fn func(a *A, lo, hi int)) {
 		return
 	}
 	pool := boxPool[A]()
-	b := pool.get()
+	b := pool.Get()
 	b.args, b.fn = args, fn
 	workers := workersFor(n, minChunk)
 	if workers <= 1 {
@@ -221,5 +194,5 @@ func ForArgs[A any](n, minChunk int, args A, fn func(a *A, lo, hi int)) {
 	// Drop the references args held so that the pool does not keep them alive.
 	var zero A
 	b.args, b.fn = zero, nil
-	pool.put(b)
+	pool.Put(b)
 }
