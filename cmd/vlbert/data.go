@@ -211,13 +211,16 @@ func checkVQA(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 	)
 	if synth.IsWorld(ds.DatasetPath) {
 		// The trainer reads a world in its own layout; its loader is run below.
-		set := map[string]string{"train": ds.TrainImageSet, "val": ds.ValImageSet, "test": ds.TestImageSet}[opts.Mode]
+		sp, err := cfg.Split(ds, opts.Mode)
+		if err != nil {
+			return err
+		}
+		set := sp.ImageSet
 		q := filepath.Join(ds.DatasetPath, synth.Layout.VQA, "v2_OpenEnded_mscoco_"+set+"_questions.json")
 		a := filepath.Join(ds.DatasetPath, synth.Layout.VQA, "v2_mscoco_"+set+"_annotations.json")
 		if opts.Mode == "test" {
 			a = ""
 		}
-		var err error
 		if entries, err = vqa.LoadQuestions(q, a); err != nil {
 			return err
 		}
@@ -490,13 +493,11 @@ func checkVCR(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 	// The original vcr.py: annotations at DATASET_PATH/<ANNOTATION_FILE>,
 	// images and metadata at DATASET_PATH/<IMAGE_SET>/<img_fn>
 	// (DATASET_PATH/<IMAGE_SET>.zip@/<IMAGE_SET>/<img_fn> in zip mode).
-	set, ann := ds.TrainImageSet, ds.TrainAnnotationFile
-	switch opts.Mode {
-	case "val":
-		set, ann = ds.ValImageSet, ds.ValAnnotationFile
-	case "test":
-		set, ann = ds.TestImageSet, ds.TestAnnotationFile
+	sp, err := cfg.Split(ds, opts.Mode)
+	if err != nil {
+		return err
 	}
+	set, ann := sp.ImageSet, sp.AnnotationFile
 	if ann == "" {
 		ann = opts.Mode + ".jsonl"
 	}
@@ -778,14 +779,12 @@ func checkVCRAnnotation(fs *zipfs.FS, qb, rb *vcr.Builder, l *vcrLine, annPath, 
 func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts dataCheckOptions, tok *tokenizer.Tokenizer, fs *zipfs.FS) error {
 	ds := cfg.Dataset()
 	world := synth.IsWorld(ds.DatasetPath)
-	set, src := ds.TrainImageSet, ds.TrainBoxes
-	switch opts.Mode {
-	case "val":
-		set, src = ds.ValImageSet, ds.ValBoxes
-	case "test":
-		set, src = ds.TestImageSet, ds.TestBoxes
+	sp, err := cfg.Split(ds, opts.Mode)
+	if err != nil {
+		return err
 	}
-	boxSrc, err := refcoco.ParseBoxSource(src)
+	set := sp.ImageSet
+	boxSrc, err := refcoco.ParseBoxSource(sp.Boxes)
 	if err != nil {
 		return err
 	}
@@ -938,7 +937,7 @@ func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts data
 	if ds.AddImageAsABox {
 		imgBox = ", image box included"
 	}
-	fmt.Fprintf(c.out, "refcoco+ %s: candidate boxes per image (%s%s): %v over %d images\n", opts.Mode, src, imgBox, cands, len(perImage))
+	fmt.Fprintf(c.out, "refcoco+ %s: candidate boxes per image (%s%s): %v over %d images\n", opts.Mode, sp.Boxes, imgBox, cands, len(perImage))
 	prop := "not used"
 	if propPerImage.n > 0 {
 		prop = propPerImage.String()

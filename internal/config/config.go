@@ -84,6 +84,28 @@ type Config struct {
 // Dataset returns the first (usually only) DATASET entry.
 func (c *Config) Dataset() *Dataset { return &c.Datasets[0] }
 
+// SplitSettings are the per-split keys of a DATASET mapping and of the
+// TRAIN/VAL/TEST sections that the data sets read.
+type SplitSettings struct {
+	ImageSet       string  // {TRAIN,VAL,TEST}_IMAGE_SET
+	AnnotationFile string  // {TRAIN,VAL,TEST}_ANNOTATION_FILE
+	Boxes          string  // {TRAIN,VAL,TEST}_BOXES (RefCOCO+)
+	FlipProb       float64 // {TRAIN,VAL,TEST}.FLIP_PROB
+}
+
+// Split returns the settings of split ("train", "val" or "test") for ds.
+func (c *Config) Split(ds *Dataset, split string) (SplitSettings, error) {
+	switch split {
+	case "train":
+		return SplitSettings{ds.TrainImageSet, ds.TrainAnnotationFile, ds.TrainBoxes, c.Train.FlipProb}, nil
+	case "val":
+		return SplitSettings{ds.ValImageSet, ds.ValAnnotationFile, ds.ValBoxes, c.Val.FlipProb}, nil
+	case "test":
+		return SplitSettings{ds.TestImageSet, ds.TestAnnotationFile, ds.TestBoxes, c.Test.FlipProb}, nil
+	}
+	return SplitSettings{}, fmt.Errorf("config: split %q is not train, val or test", split)
+}
+
 // NumGPUs is len(GPUS.split(',')), the device count of the original's
 // non-distributed mode.
 func (c *Config) NumGPUs() int { return len(strings.Split(c.GPUs, ",")) }

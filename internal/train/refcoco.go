@@ -91,8 +91,11 @@ func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits
 	}
 	t := &refcocoTask{cfg: cfg, fs: fs, rd: rd, tok: tok, samples: map[string][]refcoco.Sample{}, e2e: isE2E(cfg)}
 	for _, s := range splits {
-		set := map[string]string{"train": ds.TrainImageSet, "val": ds.ValImageSet, "test": ds.TestImageSet}[s]
-		db, err := refcoco.Database(refs, set, inst, inst, s == "test")
+		sp, err := cfg.Split(ds, s)
+		if err != nil {
+			return nil, err
+		}
+		db, err := refcoco.Database(refs, sp.ImageSet, inst, inst, s == "test")
 		if err != nil {
 			return nil, err
 		}
@@ -126,14 +129,12 @@ func newRealRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, sp
 	real := &refcocoReal{coco: coco, sources: map[string]refcoco.BoxSource{}}
 	t := &refcocoTask{cfg: cfg, fs: fs, rd: rd, tok: tok, samples: map[string][]refcoco.Sample{}, e2e: true, real: real}
 	for _, s := range splits {
-		set, boxes := ds.TrainImageSet, ds.TrainBoxes
-		switch s {
-		case "val":
-			set, boxes = ds.ValImageSet, ds.ValBoxes
-		case "test":
-			set, boxes = ds.TestImageSet, ds.TestBoxes
+		sp, err := cfg.Split(ds, s)
+		if err != nil {
+			return nil, err
 		}
-		src, err := refcoco.ParseBoxSource(boxes)
+		set := sp.ImageSet
+		src, err := refcoco.ParseBoxSource(sp.Boxes)
 		if err != nil {
 			return nil, fmt.Errorf("train: DATASET %s boxes: %w", s, err)
 		}

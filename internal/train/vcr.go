@@ -116,13 +116,11 @@ func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 		return nil, err
 	}
 	for _, split := range splits {
-		set, ann, flip := ds.TrainImageSet, ds.TrainAnnotationFile, cfg.Train.FlipProb
-		switch split {
-		case "val":
-			set, ann, flip = ds.ValImageSet, ds.ValAnnotationFile, cfg.Val.FlipProb
-		case "test":
-			set, ann, flip = ds.TestImageSet, ds.TestAnnotationFile, cfg.Test.FlipProb
+		sp, err := cfg.Split(ds, split)
+		if err != nil {
+			return nil, err
 		}
+		set, ann, flip := sp.ImageSet, sp.AnnotationFile, sp.FlipProb
 		if ann == "" {
 			ann = split + ".jsonl"
 		}

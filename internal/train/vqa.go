@@ -79,13 +79,11 @@ func vqaDataset(cfg *config.Config, split string, tok vqa.Tokenizer, fs features
 	if !synth.IsWorld(ds.DatasetPath) {
 		return vqa.FromConfig(cfg, split, tok, fs)
 	}
-	set, flip := ds.TrainImageSet, cfg.Train.FlipProb
-	switch split {
-	case "val":
-		set, flip = ds.ValImageSet, cfg.Val.FlipProb
-	case "test":
-		set, flip = ds.TestImageSet, cfg.Test.FlipProb
+	sp, err := cfg.Split(ds, split)
+	if err != nil {
+		return nil, err
 	}
+	set, flip := sp.ImageSet, sp.FlipProb
 	testMode := split == "test"
 	q, a := synthVQAFiles(ds.DatasetPath, set)
 	if testMode {

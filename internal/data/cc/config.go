@@ -14,16 +14,14 @@ import (
 // {DATASET_PATH}/{train,val}_frcnn.json chosen by the mode's image set, SEQ_LEN,
 // the NETWORK task switches, resize from SCALES and the mode's FLIP_PROB.
 func FromConfig(cfg *config.Config, ds *config.Dataset, mode string, tok Tokenizer, fs features.Reader) (*Dataset, error) {
-	var set string
-	var flip float64
-	switch mode {
-	case "train":
-		set, flip = ds.TrainImageSet, cfg.Train.FlipProb
-	case "val":
-		set, flip = ds.ValImageSet, cfg.Val.FlipProb
-	default:
+	if mode == "test" {
 		return nil, fmt.Errorf("cc: mode %q is not train or val", mode)
 	}
+	sp, err := cfg.Split(ds, mode)
+	if err != nil {
+		return nil, fmt.Errorf("cc: %w", err)
+	}
+	set, flip := sp.ImageSet, sp.FlipProb
 	annot := map[string]string{"train": "train_frcnn.json", "val": "val_frcnn.json"}[set]
 	if annot == "" {
 		return nil, fmt.Errorf("cc: image set %q is not train or val", set)

@@ -18,18 +18,11 @@ func FromConfig(cfg *config.Config, mode string, tok Tokenizer, fs features.Read
 	if ds.UseIMDB {
 		return nil, fmt.Errorf("vqa: DATASET.USE_IMDB true (pythia imdb .npy files) is not supported; set it to false")
 	}
-	var sets string
-	var flip float64
-	switch mode {
-	case "train":
-		sets, flip = ds.TrainImageSet, cfg.Train.FlipProb
-	case "val":
-		sets, flip = ds.ValImageSet, cfg.Val.FlipProb
-	case "test":
-		sets, flip = ds.TestImageSet, cfg.Test.FlipProb
-	default:
-		return nil, fmt.Errorf("vqa: mode %q is not train, val or test", mode)
+	sp, err := cfg.Split(ds, mode)
+	if err != nil {
+		return nil, fmt.Errorf("vqa: %w", err)
 	}
+	sets, flip := sp.ImageSet, sp.FlipProb
 	if len(cfg.Scales) != 2 {
 		return nil, fmt.Errorf("vqa: SCALES has %d values, want 2", len(cfg.Scales))
 	}
