@@ -12,7 +12,11 @@
 #   SIZE [base] BATCH [8] TEXT_LEN [64] REGIONS [36]
 #   THREADS ["1 2"]        thread counts (vlbert --threads; torch.set_num_threads,
 #                           OMP/OPENBLAS/MKL_NUM_THREADS)
-#   MODES ["infer train"]  infer: no_grad forward; train: forward+backward+clip+AdamW
+#   MODES ["infer train"]  infer: no_grad forward (vlbert: its default answers-only last
+#                           layer, what predict/serve run; PyTorch: the full last layer as
+#                           the original, or answers-only with the ":answers" flag);
+#                           infer-all: vlbert --all-rows, the same work as PyTorch's full
+#                           forward; train: forward+backward+clip+AdamW
 #   ROUNDS [3] STEPS [3] WARMUP [2]
 #   TORCH_CONFIGS ["default Haswell"]  OpenBLAS core types for PyTorch: "default" leaves
 #                           OPENBLAS_CORETYPE unset, anything else sets it (Zen, Haswell,
@@ -20,7 +24,8 @@
 #                           ":passive" for OMP_WAIT_POLICY=PASSIVE (no OpenMP spin-waiting,
 #                           which matters on a loaded machine), ":openmp" for Debian's
 #                           OpenMP build of OpenBLAS (its threads then obey the OpenMP wait
-#                           policy; the default pthread build spins), e.g. "default:openmp:passive"
+#                           policy; the default pthread build spins), ":answers" for the
+#                           answers-only last layer in infer mode, e.g. "default:openmp:passive"
 #   RESULTS [bench/results/compare-<UTC time>.jsonl]  PYTHON [/usr/bin/python3]
 #   VLBERT [build ./cmd/vlbert into a temp dir]
 #
@@ -48,19 +53,20 @@ fi
 core=$(OPENBLAS_VERBOSE=2 "$PYTHON" -c 'import torch; torch.ones(64, 64) @ torch.ones(64, 64)' 2>&1 | sed -n 's/^Core: //p' | head -1)
 echo "# $(date -u +%FT%TZ) $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(nproc) cpus; OpenBLAS default core: ${core:-unknown}; results -> $RESULTS" >&2
 
-# record CONFIG ROUND JSON: append the run's JSON with config, round, load and time.
+# record CONFIG ROUND MODE JSON: append the run's JSON with config, round, mode, load and time.
 record() {
   local load
   load=$(cut -d' ' -f1 /proc/loadavg)
-  sed -e "s/}[[:space:]]*\$/, \"config\": \"$1\", \"round\": $2, \"load1_after\": $load, \"utc\": \"$(date -u +%FT%TZ)\"}/" <<<"$3" >>"$RESULTS"
+  sed -e "s/}[[:space:]]*\$/, \"config\": \"$1\", \"round\": $2, \"mode\": \"$3\", \"load1_after\": $load, \"utc\": \"$(date -u +%FT%TZ)\"}/" <<<"$4" >>"$RESULTS"
 }
 
 run_vlbert() { # THREADS MODE ROUND
   local train=() load
   [ "$2" = train ] && train=(--train)
+  [ "$2" = infer-all ] && train=(--all-rows)
   load=$(cut -d' ' -f1 /proc/loadavg)
   echo "# round $3 threads $1 $2: vlbert (load $load)" >&2
-  record vlbert "$3" "$(GOMAXPROCS=$1 "$VLBERT" bench model --json --size "$SIZE" --batch "$BATCH" --text-len "$TEXT_LEN" \
+  record vlbert "$3" "$2" "$(GOMAXPROCS=$1 "$VLBERT" bench model --json --size "$SIZE" --batch "$BATCH" --text-len "$TEXT_LEN" \
     --regions "$REGIONS" --threads "$1" --steps "$STEPS" --warmup "$WARMUP" "${train[@]}" | sed "s/^{/{\"load1_before\": $load, /")"
 }
 
@@ -68,12 +74,13 @@ run_torch() { # THREADS MODE ROUND CONFIG
   local args=() env=() load ct=${4%%:*}
   [ "$2" = train ] && args+=(--train)
   [[ "$4" == *:foreach* ]] && args+=(--foreach)
+  [[ "$4" == *:answers* && "$2" == infer ]] && args+=(--answers-only)
   [[ "$4" == *:passive* ]] && env+=("OMP_WAIT_POLICY=PASSIVE")
   [[ "$4" == *:openmp* ]] && env+=("LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
   [ "$ct" != default ] && env+=("OPENBLAS_CORETYPE=$ct")
   load=$(cut -d' ' -f1 /proc/loadavg)
   echo "# round $3 threads $1 $2: torch $4 (load $load)" >&2
-  record "torch:$4" "$3" "$(env "${env[@]}" OMP_NUM_THREADS="$1" OPENBLAS_NUM_THREADS="$1" MKL_NUM_THREADS="$1" \
+  record "torch:$4" "$3" "$2" "$(env "${env[@]}" OMP_NUM_THREADS="$1" OPENBLAS_NUM_THREADS="$1" MKL_NUM_THREADS="$1" \
     "$PYTHON" bench/vlbert_torch.py --json --size "$SIZE" --batch "$BATCH" --text-len "$TEXT_LEN" \
     --regions "$REGIONS" --threads "$1" --steps "$STEPS" --warmup "$WARMUP" "${args[@]}" | sed "s/^{/{\"load1_before\": $load, /")"
 }

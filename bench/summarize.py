@@ -16,9 +16,13 @@ def main(paths):
     runs = [json.loads(line) for p in paths for line in open(p) if line.strip()]
     groups = defaultdict(list)
     for r in runs:
-        groups[(r["threads"], r["train"])].append(r)
-    for (threads, train), rs in sorted(groups.items()):
-        mode = "train step" if train else "inference"
+        # Runs recorded before the mode key ran the full last layer.
+        mode = r.get("mode") or ("train" if r["train"] else "infer-all")
+        groups[(r["threads"], mode)].append(r)
+    names = {"train": "train step", "infer": "inference (vlbert: answers-only last layer)",
+             "infer-all": "inference (vlbert --all-rows: the full last layer, same work as PyTorch)"}
+    for (threads, mode), rs in sorted(groups.items()):
+        mode = names.get(mode, mode)
         loads = [r.get("load1_before", 0) for r in rs]
         print(f"\n== threads {threads}, {mode}, size {rs[0]['size']} batch {rs[0]['batch']} "
               f"text {rs[0]['text_len']} regions {rs[0]['regions']}; {len(rs)} runs, "
@@ -43,7 +47,7 @@ def main(paths):
             b = rs[0]["batch"]
             print(f"{cfg:28s} {med:11.1f} {min(ms):8.1f} {max(ms):8.1f} "
                   f"{(statistics.median(cpu) if cpu else float('nan')):8.1f} {b / med * 1e3:6.2f} "
-                  f"{rs[0]['flops_per_step'] / med / 1e6:7.1f} {max(r['peak_rss_mb'] for r in rr.values()):6.0f}  "
+                  f"{next(iter(rr.values()))['flops_per_step'] / med / 1e6:7.1f} {max(r['peak_rss_mb'] for r in rr.values()):6.0f}  "
                   f"{(mmm(ratios) if cfg != 'vlbert' else ''):>22s}  {(mmm(cratios) if cfg != 'vlbert' else ''):>22s}")
         if best:
             print(f"fastest PyTorch config: {best[0]}; torch/vlbert wall-time ratio min/med/max {mmm(best[2])}, "

@@ -38,7 +38,8 @@ type benchModelOptions struct {
 	TextLen    int // text tokens per sample: [CLS] question [SEP] [MASK] [SEP]
 	Regions    int // boxes per sample, box 0 the whole image
 	Train      bool
-	Threads    int // 0: parallel.Threads()
+	AllRows    bool // inference: the last layer for every row, not just the [MASK] rows
+	Threads    int  // 0: parallel.Threads()
 	Steps      int // timed steps
 	Warmup     int // untimed steps first
 	JSON       bool
@@ -57,6 +58,7 @@ type benchModelResult struct {
 	CPUMsStep   float64   `json:"cpu_ms_per_step"` // process user+system CPU time per timed step (mean)
 	Threads     int       `json:"threads"`
 	Train       bool      `json:"train"`
+	AllRows     bool      `json:"all_rows"` // inference ran the last layer for every row
 	Size        string    `json:"size"`
 	Batch       int       `json:"batch"`
 	TextLen     int       `json:"text_len"`
@@ -84,6 +86,7 @@ func benchModelCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.IntVar(&opts.TextLen, "text-len", 64, "text tokens per sample ([CLS] question [SEP] [MASK] [SEP]), at least 5")
 	fs.IntVar(&opts.Regions, "regions", 36, "regions (boxes) per sample, at least 1")
 	fs.BoolVar(&opts.Train, "train", false, "time forward + backward + gradient clipping + AdamW step instead of inference")
+	fs.BoolVar(&opts.AllRows, "all-rows", false, "inference: run the last layer for every row, as the original does (default: the [MASK] rows only, what predict and serve do)")
 	fs.IntVar(&opts.Threads, "threads", 0, "worker threads, also GOMAXPROCS (0: current GOMAXPROCS)")
 	fs.IntVar(&opts.Steps, "steps", 5, "timed steps; the median is reported")
 	fs.IntVar(&opts.Warmup, "warmup", 2, "untimed steps before timing")
@@ -125,8 +128,14 @@ func benchModelConfig(size string) (model.Config, error) {
 //	backward = 2·forward − 2·R·4096·H             input and weight gradients of every product,
 //	                                              except obj_downsample's input (features need no grad)
 //
+// An answers-only inference (allRows false, what predict and serve run) does the last
+// layer's K and V for all N rows but its Q, output dense and FFN for the B [MASK] rows,
+// its attention for B query rows, and no pooler:
+//
+//	last     = 4·N·H² + 4·B·H² + 4·B·H·I + 4·B·L·H
+//
 // Element-wise work (LayerNorm, GELU, softmax, dropout, AdamW) is not counted.
-func modelFlops(c *model.Config, B, Lt, Lo int, train bool) float64 {
+func modelFlops(c *model.Config, B, Lt, Lo int, train, allRows bool) float64 {
 	H, I, A := float64(c.HiddenSize), float64(c.IntermediateSize), float64(c.AnswerVocabSize)
 	b, L := float64(B), float64(Lt+Lo+1)
 	N, R := b*L, b*float64(Lo)
@@ -138,6 +147,13 @@ func modelFlops(c *model.Config, B, Lt, Lo int, train bool) float64 {
 	}
 	fwd := objDS + float64(c.NumHiddenLayers)*layer + head
 	if !train {
+		if !allRows {
+			last := 4*N*H*H + 4*b*H*H + 4*b*H*I + 4*b*L*H
+			fwd += last - layer
+			if c.WithPooler {
+				fwd -= 2 * b * H * H
+			}
+		}
 		return fwd
 	}
 	return fwd + 2*fwd - objDS
@@ -225,6 +241,7 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	}
 	m.InitWeights(1)
 	m.Inference = !opts.Train // inference reuses one layer's activation buffers
+	m.AllRows = opts.AllRows
 	bt := benchVQABatch(&cfg, opts.Batch, opts.TextLen, opts.Regions)
 	var opt *optim.AdamW
 	if opts.Train {
@@ -312,12 +329,12 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	sorted := slices.Clone(times)
 	slices.Sort(sorted)
 	med := median(sorted)
-	flops := modelFlops(&cfg, opts.Batch, opts.TextLen, opts.Regions, opts.Train)
+	flops := modelFlops(&cfg, opts.Batch, opts.TextLen, opts.Regions, opts.Train, opts.AllRows)
 	n := float64(opts.Steps)
 	res := benchModelResult{
 		SeqPerS: float64(opts.Batch) / (med / 1e3), GFLOPS: flops / (med / 1e3) / 1e9, MsPerStep: med,
 		MinMs: sorted[0], MaxMs: sorted[len(sorted)-1], PeakRSSMB: peakRSSMB(), CPUMsStep: cpuMs / float64(opts.Steps),
-		Threads: threads, Train: opts.Train, Size: opts.Size, Batch: opts.Batch, TextLen: opts.TextLen,
+		Threads: threads, Train: opts.Train, AllRows: opts.AllRows && !opts.Train, Size: opts.Size, Batch: opts.Batch, TextLen: opts.TextLen,
 		Regions: opts.Regions, SeqLen: m.SeqLen(), Steps: opts.Steps, Warmup: opts.Warmup,
 		FlopsStep: flops, Params: m.Params.Count(),
 		AllocsStep:  float64(ms1.Mallocs-ms0.Mallocs) / n,

@@ -57,10 +57,15 @@ func TestModelFlops(t *testing.T) {
 	const layer = 8*808*768*768 + 4*808*768*3072 + 4*8*101*101*768 // N = 8·101
 	const head = 2*8*768*768 + 2*8*768*3129                        // transform + classifier
 	const fwd = objDS + 12*layer + head                            // 142.1 GFLOP
-	if got := modelFlops(&cfg, 8, 64, 36, false); got != fwd {
+	if got := modelFlops(&cfg, 8, 64, 36, false, true); got != fwd {
 		t.Errorf("forward flops %g, want %g", got, float64(fwd))
 	}
-	if got := modelFlops(&cfg, 8, 64, 36, true); got != 3*fwd-objDS {
+	// Answers only: the last layer's K, V for all 808 rows, the rest for the 8 [MASK] rows.
+	const last = 4*808*768*768 + 4*8*768*768 + 4*8*768*3072 + 4*8*101*768
+	if got := modelFlops(&cfg, 8, 64, 36, false, false); got != fwd-layer+last {
+		t.Errorf("answers-only forward flops %g, want %g", got, float64(fwd-layer+last))
+	}
+	if got := modelFlops(&cfg, 8, 64, 36, true, true); got != 3*fwd-objDS {
 		t.Errorf("training flops %g, want %g", got, float64(3*fwd-objDS))
 	}
 	if cfg.HiddenSize != 768 || cfg.NumHiddenLayers != 12 || cfg.NumAttentionHeads != 12 || cfg.IntermediateSize != 3072 ||

@@ -331,6 +331,7 @@ func forwardPretrain(m *model.Model, in map[string]*npy.Array, out map[string]*n
 		}
 		bt.BA, bt.LA, bt.AuxText, bt.AuxMLMLabels = aux.Shape[0], aux.Shape[1], toI32(aux), toI32(auxLab)
 	}
+	m.AllMLMLogits = true // the dump holds every position's scores, as the original's
 	res, err := m.ForwardPretrain(bt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src, err)

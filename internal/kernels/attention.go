@@ -100,6 +100,44 @@ func attentionForward(out, probs, scratch, q, k, v, maskAdd []float32, B, T, C, 
 	}
 }
 
+// AttentionRowForward is AttentionForward (no dropout) for one query row per
+// sequence: the last layer of an inference that reads a single position's output
+// (VQA's [MASK]) needs every key and value but only that row's context.
+//
+//	out     [B,C]      OVERWRITTEN: the query row's context
+//	probs   [B,NH,T]   OVERWRITTEN: its post-softmax attention probabilities
+//	q       [B,C]      one query row per sequence
+//	k, v    [B,T,C]
+//	maskAdd [B,T]      additive key mask, or nil
+//
+// Each row gets the same products, in the same order, as the corresponding row of
+// AttentionForward, so the results agree to float32 rounding.
+func AttentionRowForward(out, probs, q, k, v, maskAdd []float32, B, T, C, NH int) {
+	const fn = "AttentionRowForward"
+	hs := checkAttention(fn, B, T, C, NH)
+	need(fn, "out", out, B*C)
+	need(fn, "probs", probs, B*NH*T)
+	need(fn, "q", q, B*C)
+	need(fn, "k", k, B*T*C)
+	need(fn, "v", v, B*T*C)
+	needOpt(fn, "maskAdd", maskAdd, B*T)
+	if B == 0 || T == 0 || C == 0 {
+		return
+	}
+	scale := float32(1 / math.Sqrt(float64(hs)))
+	for b := 0; b < B; b++ {
+		kb, vb := k[b*T*C:(b+1)*T*C], v[b*T*C:(b+1)*T*C]
+		att := probs[b*NH*T : (b+1)*NH*T]
+		gemm.SgemmStrided(false, true, NH, 1, T, hs, scale, q[b*C:(b+1)*C], C, hs, kb, C, hs, 0, att, T, T)
+		var mk []float32
+		if maskAdd != nil {
+			mk = maskAdd[b*T : (b+1)*T]
+		}
+		attentionSoftmaxRows(att, nil, mk, masker{}, 0, 0, NH, T)
+		gemm.SgemmStrided(false, false, NH, 1, hs, T, 1, att, T, T, vb, C, hs, 0, out[b*C:(b+1)*C], C, hs)
+	}
+}
+
 // attentionSoftmaxRows adds the key mask to score rows lo..hi, applies the softmax in
 // place and, if p is not nil, writes the dropped-out probabilities to p.
 func attentionSoftmaxRows(att, p, mk []float32, m masker, base uint64, lo, hi, T int) {

@@ -184,3 +184,46 @@ func TestAttentionForwardScratch(t *testing.T) {
 		AttentionForwardScratch(s, s, s[:10], s, s, s, nil, B, T, C, NH, Dropout{P: 0.1})
 	})
 }
+
+// AttentionRowForward must give, for each sequence's chosen query row, what the
+// full AttentionForward gives for that row (the float64 reference).
+func TestAttentionRowForward(t *testing.T) {
+	r := newRand(61)
+	B, T, C, NH := 3, 7, 12, 3
+	q, k, v := randn(r, B*T*C, 1), randn(r, B*T*C, 1), randn(r, B*T*C, 1)
+	mask := paddingMask([]int{4, 7, 1}, T)
+	rows := []int{2, 6, 0}
+	wantOut, wantProbs := attention64(to64(q), to64(k), to64(v), mask, B, T, C, NH, Dropout{})
+	qr := make([]float32, B*C)
+	for b, pos := range rows {
+		copy(qr[b*C:(b+1)*C], q[(b*T+pos)*C:(b*T+pos+1)*C])
+	}
+	out, probs := nan32(B*C), nan32(B*NH*T)
+	AttentionRowForward(out, probs, qr, k, v, mask, B, T, C, NH)
+	var wo, wp []float64
+	for b, pos := range rows {
+		wo = append(wo, wantOut[(b*T+pos)*C:(b*T+pos+1)*C]...)
+		for h := 0; h < NH; h++ {
+			i := ((b*NH+h)*T + pos) * T
+			wp = append(wp, wantProbs[i:i+T]...)
+		}
+	}
+	checkClose(t, "row probs", probs, wp, 1e-6, 1e-5)
+	checkClose(t, "row out", out, wo, 1e-5, 1e-5)
+	// Same products as AttentionForward's row: equal to float32 rounding.
+	full, fullProbs := nan32(B*T*C), nan32(B*NH*T*T)
+	AttentionForward(full, fullProbs, q, k, v, mask, B, T, C, NH, Dropout{})
+	for b, pos := range rows {
+		for c := 0; c < C; c++ {
+			if d := math.Abs(float64(out[b*C+c] - full[(b*T+pos)*C+c])); d > 1e-6 {
+				t.Fatalf("sequence %d: row context differs from AttentionForward by %g", b, d)
+			}
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("short q did not panic")
+		}
+	}()
+	AttentionRowForward(out, probs, qr[:C], k, v, mask, B, T, C, NH)
+}

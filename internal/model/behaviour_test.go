@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -209,7 +210,7 @@ func TestThreadInvariance(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.BackwardPretrain(1)
-		return slices.Clone(o.MLMLogits), slices.Clone(m.Params.Grad)
+		return slices.Clone(o.MLMRowLogits), slices.Clone(m.Params.Grad)
 	}
 	l1, g1 := run(1)
 	l4, g4 := run(4)
@@ -234,5 +235,60 @@ func TestBoxTrimming(t *testing.T) {
 	}
 	if o.Lo != 2 || m.vis.rows != 2 || !slices.Equal(o.ObjMask, []bool{true, false, true, false}) {
 		t.Errorf("lo %d rows %d mask %v, want 2, 2, [true false true false]", o.Lo, m.vis.rows, o.ObjMask)
+	}
+}
+
+// TestSparseMLMMatchesAll: scoring only the predicted positions gives the losses and
+// every parameter gradient of scoring all positions (multitask, with aux rows), and a
+// batch with no predicted position gives a zero MLM loss without failing.
+func TestSparseMLMMatchesAll(t *testing.T) {
+	m, err := New(smallConfig(TaskPretrainMultitask))
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomizeParams(m, 5)
+	bt := ptGoldenBatch(t)
+	bt.BA, bt.LA = 2, 9
+	bt.AuxText, bt.AuxMLMLabels = make([]int32, 18), make([]int32, 18)
+	for i := range bt.AuxText {
+		bt.AuxText[i], bt.AuxMLMLabels[i] = int32(200+i), -1
+	}
+	bt.AuxText[2], bt.AuxMLMLabels[2] = MaskID, 300
+	bt.AuxText[13], bt.AuxMLMLabels[13] = MaskID, 17
+	run := func(all bool) (*PretrainOutput, []float32) {
+		m.AllMLMLogits = all
+		m.ZeroGrad()
+		o, err := m.ForwardPretrain(bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.BackwardPretrain(1)
+		return o, slices.Clone(m.Params.Grad)
+	}
+	full, gFull := run(true)
+	lossFull, auxFull := full.MLMLoss, full.MLMAuxLoss
+	sparse, gSparse := run(false)
+	if d := math.Abs(float64(sparse.MLMLoss - lossFull)); d > 1e-6 || math.Abs(float64(sparse.MLMAuxLoss-auxFull)) > 1e-6 {
+		t.Errorf("losses %g/%g, all positions %g/%g", sparse.MLMLoss, sparse.MLMAuxLoss, lossFull, auxFull)
+	}
+	if len(sparse.MLMRows) == 0 || sparse.MLMRowsWVC == len(sparse.MLMRows) {
+		t.Fatalf("predicted rows %v (%d image-caption): want both kinds", sparse.MLMRows, sparse.MLMRowsWVC)
+	}
+	for _, q := range m.Params.List {
+		for i := q.Offset; i < q.Offset+q.Size; i++ {
+			if d := math.Abs(float64(gSparse[i] - gFull[i])); d > 1e-6+1e-4*math.Abs(float64(gFull[i])) {
+				t.Fatalf("%s[%d]: gradient %g, all positions %g", q.Name, i-q.Offset, gSparse[i], gFull[i])
+			}
+		}
+	}
+	for i := range bt.MLMLabels {
+		bt.MLMLabels[i] = -1
+	}
+	for i := range bt.AuxMLMLabels {
+		bt.AuxMLMLabels[i] = -1
+	}
+	none, _ := run(false)
+	if none.MLMLoss != 0 || none.MLMAuxLoss != 0 || len(none.MLMRows) != 0 {
+		t.Errorf("no predicted position: losses %g/%g, rows %v", none.MLMLoss, none.MLMAuxLoss, none.MLMRows)
 	}
 }

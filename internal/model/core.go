@@ -57,6 +57,11 @@ type CoreInput struct {
 	ObjVisual  []float32 // [B*Lo*H] object visual part (before visual_ln_object)
 	ObjLing    []float32 // [B*Lo*H] object linguistic part
 	ObjMask    []bool    // [B*Lo]
+	// OutRows, when set (Inference only), asks for one output row per sequence: the
+	// hidden state at text position OutRows[b]. The last layer then runs its queries
+	// and FFN for those rows only, rowsOut holds them [B*H], and textOut, objOut and
+	// pooled are not computed.
+	OutRows []int32
 }
 
 // coreActs holds everything the core forward saves for backward.
@@ -88,6 +93,7 @@ type coreActs struct {
 	poolPre  []float32 // [B*H]
 	pooled   []float32 // [B*H]
 	textOut  []float32 // [B*Lt*H] last layer, first Lt slots (zero past L)
+	rowsOut  []float32 // [B*H] last layer at CoreInput.OutRows (nil otherwise)
 	objOut   []float32 // [B*Lo*H] last layer scattered back to object slots
 }
 
@@ -123,6 +129,9 @@ func (m *Model) validateCore(in *CoreInput) error {
 	checkLen("ObjVisual", len(in.ObjVisual), in.B*in.Lo*H)
 	checkLen("ObjLing", len(in.ObjLing), in.B*in.Lo*H)
 	checkLen("ObjMask", len(in.ObjMask), in.B*in.Lo)
+	if in.OutRows != nil {
+		checkLen("OutRows", len(in.OutRows), in.B)
+	}
 	for i, id := range in.TextIDs {
 		if id < 0 || int(id) >= m.Cfg.VocabSize {
 			return fmt.Errorf("model: text id %d at [%d,%d] is outside the vocabulary [0,%d)", id, i/in.Lt, i%in.Lt, m.Cfg.VocabSize)
@@ -140,10 +149,19 @@ func (m *Model) coreForward(in *CoreInput) error {
 	if err := m.validateCore(in); err != nil {
 		return err
 	}
+	if in.OutRows != nil && !m.Inference {
+		panic("model: CoreInput.OutRows without Inference")
+	}
 	c := &m.c
 	c.in = *in
+	c.rowsOut = nil
 	if err := m.embedForward(); err != nil {
 		return err
+	}
+	for b, p := range in.OutRows {
+		if p < 0 || int(p) >= min(in.Lt, c.L) {
+			return fmt.Errorf("model: output row %d of sequence %d is outside its text [0,%d)", p, b, min(in.Lt, c.L))
+		}
 	}
 	x := c.embOut
 	if cap(c.layers) < len(m.core.layers) {
@@ -158,11 +176,20 @@ func (m *Model) coreForward(in *CoreInput) error {
 		var pp [2][]float32
 		pp[0], pp[1] = m.acts.alloc(B*L*H), m.acts.alloc(B*L*H)
 		mk := m.acts.mark()
+		last := len(m.core.layers) - 1
 		for l := range m.core.layers {
-			m.layerForward(l, x)
+			if l == last && in.OutRows != nil {
+				m.layerForwardRows(l, x, in.OutRows)
+			} else {
+				m.layerForward(l, x)
+			}
 			copy(pp[l%2], c.layers[l].out)
-			x = pp[l%2]
+			x = pp[l%2][:len(c.layers[l].out)]
 			m.acts.release(mk)
+		}
+		if in.OutRows != nil {
+			c.rowsOut, c.poolIn, c.poolPre, c.pooled, c.textOut, c.objOut = x, nil, nil, nil, nil, nil
+			return nil
 		}
 	} else {
 		for l := range m.core.layers {

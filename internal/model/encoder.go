@@ -53,6 +53,51 @@ func (m *Model) layerForward(l int, x []float32) {
 	w.ln2.forward(la.out, la.mean2, la.rstd2, la.res2, N, H)
 }
 
+// layerForwardRows is layerForward for an inference that reads one output row per
+// sequence, rows[b] (a position in 0..L): keys and values still come from every row,
+// but the query, the attention output and the FFN run on the chosen rows only, and
+// la.out is [B*H]. Inference only (no dropout, nothing kept for backward).
+func (m *Model) layerForwardRows(l int, x []float32, rows []int32) {
+	c := &m.c
+	w := &m.core.layers[l]
+	la := &c.layers[l]
+	B, L, H, I, NH := c.in.B, c.L, m.Cfg.HiddenSize, m.Cfg.IntermediateSize, m.Cfg.NumAttentionHeads
+	N := B * L
+	a := &m.acts
+	la.in = x
+	la.dAttn, la.dAttnOut, la.dFF = kernels.Dropout{}, kernels.Dropout{}, kernels.Dropout{}
+
+	la.k, la.v = a.allocUninit(N*H), a.allocUninit(N*H)
+	w.k.forward(la.k, x, N)
+	w.v.forward(la.v, x, N)
+	xr := a.allocUninit(B * H)
+	for b, p := range rows {
+		copy(xr[b*H:(b+1)*H], x[(b*L+int(p))*H:(b*L+int(p)+1)*H])
+	}
+	la.q = a.allocUninit(B * H)
+	w.q.forward(la.q, xr, B)
+	la.probs, la.ctx = a.allocUninit(B*NH*L), a.allocUninit(B*H)
+	kernels.AttentionRowForward(la.ctx, la.probs, la.q, la.k, la.v, c.maskAdd, B, L, H, NH)
+	la.ao = a.allocUninit(B * H)
+	w.attnOut.forward(la.ao, la.ctx, B)
+	la.aoDrop = la.ao
+	la.res1 = a.allocUninit(B * H)
+	kernels.Add(la.res1, la.ao, xr)
+	la.h1, la.mean1, la.rstd1 = a.allocUninit(B*H), a.allocUninit(B), a.allocUninit(B)
+	w.ln1.forward(la.h1, la.mean1, la.rstd1, la.res1, B, H)
+
+	la.ff1, la.gelu = a.allocUninit(B*I), a.allocUninit(B*I)
+	w.inter.forward(la.ff1, la.h1, B)
+	kernels.GELUForward(la.gelu, la.ff1)
+	la.ff2 = a.allocUninit(B * H)
+	w.out.forward(la.ff2, la.gelu, B)
+	la.ff2Drop = la.ff2
+	la.res2 = a.allocUninit(B * H)
+	kernels.Add(la.res2, la.ff2, la.h1)
+	la.out, la.mean2, la.rstd2 = a.allocUninit(B*H), a.allocUninit(B), a.allocUninit(B)
+	w.ln2.forward(la.out, la.mean2, la.rstd2, la.res2, B, H)
+}
+
 // layerBackward takes d(out) of layer l and returns d(in) (a fresh buffer from the
 // backward arena).
 func (m *Model) layerBackward(l int, dout []float32) []float32 {

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -23,10 +24,24 @@ func TestInferenceMode(t *testing.T) {
 	}
 	want, wantLoss := forward()
 	fullPeak := m.acts.peak
-	m.Inference = true
+	m.Inference, m.AllRows = true, true
 	got, gotLoss := forward()
 	if !slices.Equal(got, want) || gotLoss != wantLoss {
 		t.Errorf("Inference forward: logits/loss differ (loss %v vs %v)", gotLoss, wantLoss)
+	}
+	// Answers only: the last layer for the [MASK] rows alone gives the same logits.
+	m.AllRows = false
+	got, gotLoss = forward()
+	for i := range got {
+		if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*max(1, math.Abs(float64(want[i]))) {
+			t.Fatalf("answers-only forward: logit %d = %v, full forward %v", i, got[i], want[i])
+		}
+	}
+	if math.Abs(float64(gotLoss-wantLoss)) > 1e-5*max(1, math.Abs(float64(wantLoss))) {
+		t.Errorf("answers-only forward: loss %v, full forward %v", gotLoss, wantLoss)
+	}
+	if m.c.rowsOut == nil || m.c.textOut != nil {
+		t.Error("answers-only forward did not take the one-row last layer")
 	}
 	if m.acts.peak >= fullPeak {
 		t.Errorf("Inference forward arena peak %d floats, full forward %d", m.acts.peak, fullPeak)

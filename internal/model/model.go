@@ -27,8 +27,18 @@ type Model struct {
 	// layer instead of keeping all of them (BERT-base at batch 8, L = 101: ~49 MB per
 	// layer, ~0.55 GB in all). Only the outputs survive such a forward: Backward* and
 	// CoreOutputs panic after it. Leave it false for training, gradient checks and
-	// per-layer dumps.
+	// per-layer dumps. A VQA Inference forward also runs the last layer's queries,
+	// attention output and FFN for the [MASK] row only (keys and values for every
+	// row), the one row the answer head reads: ~7% fewer FLOPs, same logits to
+	// float32 rounding.
 	Inference bool
+	// AllRows makes an Inference forward compute the last layer for every row, as
+	// the original does (for benchmarks that compare equal work).
+	AllRows bool
+	// AllMLMLogits makes ForwardPretrain score every text position over the
+	// vocabulary (PretrainOutput.MLMLogits), as the original does, instead of only the
+	// predicted ones (MLMRowLogits); losses and gradients are the same.
+	AllMLMLogits bool
 
 	core  coreWeights
 	objDS linearView // image_feature_extractor.obj_downsample.1

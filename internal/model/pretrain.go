@@ -23,9 +23,19 @@ type PretrainBatch struct {
 
 // PretrainOutput holds views into the activation arena, valid until the next Forward.
 type PretrainOutput struct {
-	RelLogits    []float32 // [B*2] relationship_logits
+	RelLogits []float32 // [B*2] relationship_logits
+	// MLMLogits and MLMAuxLogits are every position's scores, filled only with
+	// Model.AllMLMLogits (golden dumps); otherwise the decoder runs on the predicted
+	// positions alone and MLMRow* hold their scores.
 	MLMLogits    []float32 // [B*Lm*W] mlm_logits (mlm_logits_wvc), -10000 past the sequence; Lm = LT, or max(LT, LA) with aux rows
 	MLMAuxLogits []float32 // [BA*Lm*W] mlm_logits_aux
+	// The predicted positions (label != -1): row r of [B+BA, Lm] (image-caption rows
+	// first, then aux rows), its label and its W scores; the first MLMRowsWVC rows
+	// are image-caption rows.
+	MLMRows      []int32
+	MLMRowLabels []int32
+	MLMRowLogits []float32 // [len(MLMRows)*W], -10000 past the sequence
+	MLMRowsWVC   int
 	MVRCLogits   []float32 // [B*NB*R] mvrc_logits, -10000 for trimmed box slots
 	Lm           int
 	RelLoss      float32
@@ -47,6 +57,7 @@ type pretrainState struct {
 	relProbs, mlmProbs []float32
 	mvrcProbs, mvrcLab []float32
 	mlmLabels          []int32 // [(B+BA)*Lm]: wvc rows then aux rows
+	mlmSparse          bool    // the decoder ran on out.MLMRows only
 	relLabel           []int32
 	mvrcOps            []int32
 	mvrcIn             []float32 // [B*lo*H] object states of the image rows
@@ -187,17 +198,9 @@ func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
 		s.relProbs = m.acts.alloc(B * 2)
 		o.RelLoss, _ = kernels.CrossEntropyForward(s.relProbs, o.RelLogits, bt.RelLabel, B, 2)
 	}
+	o.MLMRows, o.MLMRowLabels, o.MLMRowLogits, o.MLMRowsWVC = nil, nil, nil, 0
+	s.mlmSparse = false
 	if cfg.WithMLMLoss {
-		m.heads.mlm.Forward(&s.mlm, &m.acts, m.c.textOut, BT*Lm)
-		logits := s.mlm.Logits
-		for b := 0; b < BT; b++ {
-			for t := L; t < Lm; t++ {
-				row := logits[(b*Lm+t)*W : (b*Lm+t+1)*W]
-				for i := range row {
-					row[i] = -10000
-				}
-			}
-		}
 		s.mlmLabels = m.ints.alloc(BT * Lm)
 		for i := range s.mlmLabels {
 			s.mlmLabels[i] = -1
@@ -213,12 +216,10 @@ func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
 				return nil, errorf("mlm label %d at row %d is outside [-1,%d)", l, i/Lm, W)
 			}
 		}
-		s.mlmProbs = m.acts.alloc(BT * Lm * W)
-		o.MLMLoss, s.nMLM = kernels.CrossEntropyForward(s.mlmProbs[:B*Lm*W], logits[:B*Lm*W], s.mlmLabels[:B*Lm], B*Lm, W)
-		o.MLMLogits = logits[:B*Lm*W]
-		if BA > 0 {
-			o.MLMAuxLoss, s.nAux = kernels.CrossEntropyForward(s.mlmProbs[B*Lm*W:], logits[B*Lm*W:], s.mlmLabels[B*Lm:], BA*Lm, W)
-			o.MLMAuxLogits = logits[B*Lm*W:]
+		if m.AllMLMLogits {
+			m.mlmForwardAll(B, BA, Lm, L)
+		} else {
+			m.mlmForwardSparse(B, BA, Lm, L)
 		}
 	}
 	if cfg.WithMVRCLoss {
@@ -244,6 +245,74 @@ func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
 	return o, nil
 }
 
+// mlmForwardAll runs the MLM decoder on every text position, as the original.
+func (m *Model) mlmForwardAll(B, BA, Lm, L int) {
+	s, o, W, BT := &m.pt, &m.pt.out, m.Cfg.VocabSize, B+BA
+	m.heads.mlm.Forward(&s.mlm, &m.acts, m.c.textOut, BT*Lm)
+	logits := s.mlm.Logits
+	for b := 0; b < BT; b++ {
+		for t := L; t < Lm; t++ {
+			fillPadLogits(logits[(b*Lm+t)*W : (b*Lm+t+1)*W])
+		}
+	}
+	s.mlmProbs = m.acts.alloc(BT * Lm * W)
+	o.MLMLoss, s.nMLM = kernels.CrossEntropyForward(s.mlmProbs[:B*Lm*W], logits[:B*Lm*W], s.mlmLabels[:B*Lm], B*Lm, W)
+	o.MLMLogits = logits[:B*Lm*W]
+	if BA > 0 {
+		o.MLMAuxLoss, s.nAux = kernels.CrossEntropyForward(s.mlmProbs[B*Lm*W:], logits[B*Lm*W:], s.mlmLabels[B*Lm:], BA*Lm, W)
+		o.MLMAuxLogits = logits[B*Lm*W:]
+	}
+}
+
+// mlmForwardSparse runs the MLM head on the predicted positions only (label != -1):
+// the other positions' scores never reach the loss, and the decoder over the
+// vocabulary is the largest product of a pretraining step. Same losses and
+// gradients as mlmForwardAll.
+func (m *Model) mlmForwardSparse(B, BA, Lm, L int) {
+	s, o, W, H := &m.pt, &m.pt.out, m.Cfg.VocabSize, m.Cfg.HiddenSize
+	s.mlmSparse = true
+	n, nW := 0, 0
+	for r, l := range s.mlmLabels {
+		if l >= 0 {
+			n++
+			if r < B*Lm {
+				nW++
+			}
+		}
+	}
+	rows, labels := m.ints.alloc(n), m.ints.alloc(n)
+	h := m.acts.allocUninit(n * H)
+	i := 0
+	for r, l := range s.mlmLabels {
+		if l >= 0 {
+			rows[i], labels[i] = int32(r), l
+			copy(h[i*H:(i+1)*H], m.c.textOut[r*H:(r+1)*H])
+			i++
+		}
+	}
+	m.heads.mlm.Forward(&s.mlm, &m.acts, h, n)
+	logits := s.mlm.Logits
+	for i, r := range rows {
+		if int(r)%Lm >= L {
+			fillPadLogits(logits[i*W : (i+1)*W])
+		}
+	}
+	s.mlmProbs = m.acts.alloc(n * W)
+	o.MLMLoss, s.nMLM = kernels.CrossEntropyForward(s.mlmProbs[:nW*W], logits[:nW*W], labels[:nW], nW, W)
+	if BA > 0 {
+		o.MLMAuxLoss, s.nAux = kernels.CrossEntropyForward(s.mlmProbs[nW*W:], logits[nW*W:], labels[nW:], n-nW, W)
+	}
+	o.MLMRows, o.MLMRowLabels, o.MLMRowLogits, o.MLMRowsWVC = rows, labels, logits, nW
+}
+
+// fillPadLogits sets the scores of a position past the sequence to the original's
+// constant -10000 (its loss is then log W, with no gradient).
+func fillPadLogits(row []float32) {
+	for i := range row {
+		row[i] = -10000
+	}
+}
+
 // BackwardPretrain back-propagates dloss·Total through the last ForwardPretrain and
 // accumulates every parameter gradient.
 func (m *Model) BackwardPretrain(dloss float32) {
@@ -263,7 +332,9 @@ func (m *Model) BackwardPretrain(dloss float32) {
 		dpooled = m.grads.alloc(BT * H)
 		m.heads.rel.Backward(dpooled, dlog, m.c.pooled, BT)
 	}
-	if cfg.WithMLMLoss {
+	if cfg.WithMLMLoss && s.mlmSparse {
+		dtext = m.mlmBackwardSparse(dloss, B, BT, Lm, L)
+	} else if cfg.WithMLMLoss {
 		dlog := m.grads.alloc(BT * Lm * W)
 		kernels.CrossEntropyBackward(dlog[:B*Lm*W], s.mlmProbs[:B*Lm*W], s.mlmLabels[:B*Lm], B*Lm, W, dloss)
 		if BA > 0 {
@@ -298,6 +369,30 @@ func (m *Model) BackwardPretrain(dloss float32) {
 		maskWord = m.Params.GradView("object_mask_word_embedding.weight")
 	}
 	m.objectInputsBackward(g, B, Lm, lo, s.mvrcOps, maskWord)
+}
+
+// mlmBackwardSparse is mlmForwardSparse's backward; it returns d(textOut) [BT*Lm*H],
+// zero at the positions that were not predicted.
+func (m *Model) mlmBackwardSparse(dloss float32, B, BT, Lm, L int) []float32 {
+	s, o, W, H := &m.pt, &m.pt.out, m.Cfg.VocabSize, m.Cfg.HiddenSize
+	n, nW := len(o.MLMRows), o.MLMRowsWVC
+	dlog := m.grads.alloc(n * W)
+	kernels.CrossEntropyBackward(dlog[:nW*W], s.mlmProbs[:nW*W], o.MLMRowLabels[:nW], nW, W, dloss)
+	if n > nW {
+		kernels.CrossEntropyBackward(dlog[nW*W:], s.mlmProbs[nW*W:], o.MLMRowLabels[nW:], n-nW, W, dloss)
+	}
+	for i, r := range o.MLMRows { // padded logits are constants
+		if int(r)%Lm >= L {
+			clear(dlog[i*W : (i+1)*W])
+		}
+	}
+	dh := m.grads.alloc(n * H)
+	m.heads.mlm.Backward(&s.mlm, &m.grads, dh, dlog)
+	dtext := m.grads.alloc(BT * Lm * H)
+	for i, r := range o.MLMRows {
+		copy(dtext[int(r)*H:int(r+1)*H], dh[i*H:(i+1)*H])
+	}
+	return dtext
 }
 
 // boolBuf returns a zeroed reusable bool buffer (slot i of a small pool).

@@ -2,6 +2,7 @@ package model
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -27,8 +28,20 @@ var ptGradParams = []string{
 	"vlbert.relationsip_head.caption_image_relationship.weight",
 }
 
+// TestPretrainGolden checks both MLM paths: every position scored (AllMLMLogits, the
+// original's mlm_logits) and the default that scores the predicted positions only
+// (same losses and gradients; its rows are the golden's rows at those positions).
 func TestPretrainGolden(t *testing.T) {
+	for _, all := range []bool{true, false} {
+		t.Run(map[bool]string{true: "all positions", false: "predicted positions"}[all], func(t *testing.T) {
+			testPretrainGolden(t, all)
+		})
+	}
+}
+
+func testPretrainGolden(t *testing.T, allMLM bool) {
 	m := loadGoldenModel(t, TaskPretrain, "pretrain_ckpt_zip.model")
+	m.AllMLMLogits = allMLM
 	bt := ptGoldenBatch(t)
 	out, err := m.ForwardPretrain(bt)
 	if err != nil {
@@ -41,7 +54,11 @@ func TestPretrainGolden(t *testing.T) {
 	compareInt(t, "pt_vlbert_in_object_mask", boolTo64(out.ObjMask), []int{B, out.Lo})
 	checkCore(t, m, "pt")
 	compareF32(t, "pt_out_relationship_logits", out.RelLogits, []int{B, 2}, tolLogits)
-	compareF32(t, "pt_out_mlm_logits", out.MLMLogits, []int{B, Lt, W}, tolLogits)
+	if allMLM {
+		compareF32(t, "pt_out_mlm_logits", out.MLMLogits, []int{B, Lt, W}, tolLogits)
+	} else {
+		checkMLMRows(t, out, readGolden(t, "pt_out_mlm_logits").F32, bt.MLMLabels, B, Lt, W)
+	}
 	compareF32(t, "pt_out_mvrc_logits", out.MVRCLogits, []int{B, NB, R}, tolLogits)
 	compareF32(t, "pt_out_relationship_loss", []float32{out.RelLoss}, []int{}, tolLoss)
 	compareF32(t, "pt_out_mlm_loss", []float32{out.MLMLoss}, []int{}, tolLoss)
@@ -104,7 +121,35 @@ func TestMultitaskMatchesGolden(t *testing.T) {
 	}
 	B, NB, W, R := bt.Boxes.B, bt.Boxes.NB, m.Cfg.VocabSize, m.Cfg.RegionClasses
 	compareF32(t, "pt_out_relationship_logits", out.RelLogits, []int{B, 2}, tolLogits)
-	compareF32(t, "pt_out_mlm_logits", out.MLMLogits, []int{B, out.Lm, W}, tolLogits)
+	m.AllMLMLogits = true
+	full, err := m.ForwardPretrain(bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fullAux, fullAuxLoss := slices.Clone(full.MLMAuxLogits), full.MLMAuxLoss
+	compareF32(t, "pt_out_mlm_logits", full.MLMLogits, []int{B, out.Lm, W}, tolLogits)
+	m.AllMLMLogits = false
+	out, err = m.ForwardPretrain(bt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Default: only the predicted positions are scored, image-caption rows then aux.
+	if n := len(out.MLMRows); n-out.MLMRowsWVC != 2 || out.MLMRowLabels[n-2] != 2000 || out.MLMRowLabels[n-1] != 1500 ||
+		int(out.MLMRows[n-2]) != B*out.Lm+3 || int(out.MLMRows[n-1]) != (B+1)*out.Lm+5 {
+		t.Fatalf("aux predicted rows %v labels %v (%d image-caption)", out.MLMRows, out.MLMRowLabels, out.MLMRowsWVC)
+	}
+	for k := 0; k < 2; k++ {
+		r := int(out.MLMRows[out.MLMRowsWVC+k]) - B*out.Lm
+		got, want := out.MLMRowLogits[(out.MLMRowsWVC+k)*W:(out.MLMRowsWVC+k+1)*W], fullAux[r*W:(r+1)*W]
+		for j := range got {
+			if math.Abs(float64(got[j]-want[j])) > 1e-5 {
+				t.Fatalf("aux row %d score %d: %g, all-positions %g", k, j, got[j], want[j])
+			}
+		}
+	}
+	if math.Abs(float64(out.MLMAuxLoss-fullAuxLoss)) > 1e-5 {
+		t.Errorf("aux loss %g, all-positions %g", out.MLMAuxLoss, fullAuxLoss)
+	}
 	compareF32(t, "pt_out_mvrc_logits", out.MVRCLogits, []int{B, NB, R}, tolLogits)
 	compareF32(t, "pt_out_mlm_loss", []float32{out.MLMLoss}, []int{}, tolLoss)
 	compareF32(t, "pt_out_mvrc_loss", []float32{out.MVRCLoss}, []int{}, tolLoss)
@@ -115,6 +160,35 @@ func TestMultitaskMatchesGolden(t *testing.T) {
 	H := m.Cfg.HiddenSize
 	if got := out.TextVisual[(B*out.Lm+5)*H : (B*out.Lm+6)*H]; !slicesEqual(got, aux) {
 		t.Error("aux text visual feature is not aux_text_visual_embedding")
+	}
+}
+
+// checkMLMRows checks the predicted-positions output: MLMRows are exactly the
+// positions with a label (row-major), with their labels, and each row's scores match
+// the full scores want [B, Lt, W] at that position.
+func checkMLMRows(t *testing.T, out *PretrainOutput, want []float32, labels []int32, B, Lt, W int) {
+	t.Helper()
+	if out.MLMLogits != nil {
+		t.Error("MLMLogits filled without AllMLMLogits")
+	}
+	i := 0
+	for r, l := range labels[:B*Lt] {
+		if l < 0 {
+			continue
+		}
+		if i >= len(out.MLMRows) || int(out.MLMRows[i]) != r || out.MLMRowLabels[i] != l {
+			t.Fatalf("predicted row %d: got rows %v labels %v, want row %d label %d", i, out.MLMRows, out.MLMRowLabels, r, l)
+		}
+		got, w := out.MLMRowLogits[i*W:(i+1)*W], want[r*W:(r+1)*W]
+		for j := range got {
+			if d := math.Abs(float64(got[j] - w[j])); d > 1e-4+1e-4*math.Abs(float64(w[j])) {
+				t.Fatalf("row %d (position %d) score %d: %g, golden %g", i, r, j, got[j], w[j])
+			}
+		}
+		i++
+	}
+	if i != len(out.MLMRows) || i != out.MLMRowsWVC {
+		t.Errorf("%d predicted rows (%d image-caption), want %d", len(out.MLMRows), out.MLMRowsWVC, i)
 	}
 }
 

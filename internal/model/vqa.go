@@ -116,13 +116,20 @@ func (m *Model) ForwardVQA(bt *VQABatch) (*VQAOutput, error) {
 	o.ObjMask = m.vis.boxMask
 	in := CoreInput{B: B, Lt: Lt, Lo: lo, TextIDs: o.TextIDs, TextTypes: o.TextTypes, TextMask: o.TextMask,
 		TextVisual: o.TextVisual, ObjVisual: o.ObjReps, ObjLing: o.ObjLing, ObjMask: o.ObjMask}
+	if m.Inference && !m.AllRows && (!m.Train || m.NoDropout) {
+		in.OutRows = o.AnsPos // the head reads the [MASK] row only (no dropout masks to match)
+	}
 	if err := m.coreForward(&in); err != nil {
 		return nil, err
 	}
-	s.hm = m.acts.alloc(B * H)
-	for b := 0; b < B; b++ {
-		p := b*Lt + int(o.AnsPos[b])
-		copy(s.hm[b*H:(b+1)*H], m.c.textOut[p*H:(p+1)*H])
+	if in.OutRows != nil {
+		s.hm = m.c.rowsOut
+	} else {
+		s.hm = m.acts.alloc(B * H)
+		for b := 0; b < B; b++ {
+			p := b*Lt + int(o.AnsPos[b])
+			copy(s.hm[b*H:(b+1)*H], m.c.textOut[p*H:(p+1)*H])
+		}
 	}
 	m.heads.vqa.Forward(&s.head, &m.acts, s.hm, B, m.dropout(m.Cfg.ClassifierDrop, siteHeadVQA))
 	o.Logits = s.head.Logits

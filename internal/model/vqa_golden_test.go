@@ -49,6 +49,19 @@ func TestVQAGolden(t *testing.T) {
 				compareF32(t, "vqa_step2_grad_preclip__"+gradGoldenName(p), m.Params.GradView(p), q.Shape, tolGrad)
 			}
 			checkGradNorm(t, m, 147.1027843800725) // manifest training.vqa_step2.total_grad_norm_f64
+
+			// Inference (answers only: the last layer for the [MASK] rows) gives the
+			// same logits.
+			m.Inference = true
+			defer func() { m.Inference = false }()
+			inf, err := m.ForwardVQA(bt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.c.rowsOut == nil {
+				t.Fatal("inference forward did not take the answers-only path")
+			}
+			compareF32(t, "vqa_out_logits", inf.Logits, []int{B, A}, tolLogits)
 		})
 	}
 }

@@ -284,12 +284,13 @@ func (t *pretrainTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, m
 	if err != nil {
 		return 0, nil, err
 	}
-	B, W, R, Lm := pb.d.B, m.Cfg.VocabSize, m.Cfg.RegionClasses, out.Lm
-	if out.MLMLogits != nil {
-		mlmAccuracy(mt, t.mlmName, out.MLMLogits, pb.m.MLMLabels, B, pb.m.LT, Lm, W)
-	}
-	if out.MLMAuxLogits != nil && pb.aux != nil {
-		mlmAccuracy(mt, "MLMAccAUX", out.MLMAuxLogits, pb.m.AuxMLMLabels, pb.m.BA, pb.m.LA, Lm, W)
+	B, W, R := pb.d.B, m.Cfg.VocabSize, m.Cfg.RegionClasses
+	if m.Cfg.WithMLMLoss {
+		nW := out.MLMRowsWVC
+		mlmAccuracy(mt, t.mlmName, out.MLMRowLogits[:nW*W], out.MLMRowLabels[:nW], W)
+		if pb.aux != nil {
+			mlmAccuracy(mt, "MLMAccAUX", out.MLMRowLogits[nW*W:], out.MLMRowLabels[nW:], W)
+		}
 	}
 	if out.MVRCLogits != nil {
 		for r := 0; r < B*pb.d.R; r++ {
@@ -324,24 +325,17 @@ func (t *pretrainTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, m
 	return out.Total, outputs, nil
 }
 
-// mlmAccuracy adds argmax hits over the predicted tokens (label != -1) of rows
-// [n, L] of labels, whose logits are rows of Lm positions of W scores.
-func mlmAccuracy(mt *Metrics, name string, logits []float32, labels []int32, n, L, Lm, W int) {
-	hits, total := 0, 0
-	for b := 0; b < n; b++ {
-		for t := 0; t < L; t++ {
-			l := labels[b*L+t]
-			if l < 0 {
-				continue
-			}
-			total++
-			if int32(argmax(logits[(b*Lm+t)*W:(b*Lm+t+1)*W])) == l {
-				hits++
-			}
+// mlmAccuracy adds argmax hits over predicted tokens: rows of W scores and their
+// labels.
+func mlmAccuracy(mt *Metrics, name string, logits []float32, labels []int32, W int) {
+	hits := 0
+	for i, l := range labels {
+		if int32(argmax(logits[i*W:(i+1)*W])) == l {
+			hits++
 		}
 	}
-	if total > 0 {
-		mt.Add(name, float64(hits), float64(total))
+	if len(labels) > 0 {
+		mt.Add(name, float64(hits), float64(len(labels)))
 	}
 }
 
