@@ -40,8 +40,8 @@ type benchModelOptions struct {
 	Train      bool
 	AllRows    bool // inference: the last layer for every row, not just the [MASK] rows
 	Threads    int  // 0: parallel.Threads()
-	Steps      int // timed steps
-	Warmup     int // untimed steps first
+	Steps      int  // timed steps
+	Warmup     int  // untimed steps first
 	JSON       bool
 	CPUProfile string // pprof CPU profile of the timed steps
 	MemProfile string // pprof heap (allocation) profile written after the timed steps
