@@ -11,7 +11,7 @@ func (m *Model) layerForward(l int, x []float32) {
 	c := &m.c
 	w := &m.core.layers[l]
 	la := &c.layers[l]
-	B, L, H, I, NH := c.in.B, c.L, m.Cfg.HiddenSize, m.Cfg.IntermediateSize, m.Cfg.NumAttentionHeads
+	B, L, H, NH := c.in.B, c.L, m.Cfg.HiddenSize, m.Cfg.NumAttentionHeads
 	N := B * L
 	a := &m.acts
 	la.in = x
@@ -25,32 +25,42 @@ func (m *Model) layerForward(l int, x []float32) {
 	w.v.forward(la.v, x, N)
 	la.probs, la.ctx = a.allocUninit(B*NH*L*L), a.allocUninit(N*H)
 	kernels.AttentionForward(la.ctx, la.probs, la.q, la.k, la.v, c.maskAdd, B, L, H, NH, la.dAttn)
-	la.ao = a.allocUninit(N * H)
-	w.attnOut.forward(la.ao, la.ctx, N)
+	m.layerTailForward(l, x, N)
+}
+
+// layerTailForward runs everything after the attention context la.ctx [n*H] of layer
+// l: output dense, dropout, LN(· + resid), FFN, dropout, LN(· + h1) into la.out.
+func (m *Model) layerTailForward(l int, resid []float32, n int) {
+	w := &m.core.layers[l]
+	la := &m.c.layers[l]
+	H, I := m.Cfg.HiddenSize, m.Cfg.IntermediateSize
+	a := &m.acts
+	la.ao = a.allocUninit(n * H)
+	w.attnOut.forward(la.ao, la.ctx, n)
 	la.aoDrop = la.ao
 	if la.dAttnOut.P > 0 {
-		la.aoDrop = a.allocUninit(N * H)
+		la.aoDrop = a.allocUninit(n * H)
 		kernels.DropoutForward(la.aoDrop, la.ao, la.dAttnOut)
 	}
-	la.res1 = a.allocUninit(N * H)
-	kernels.Add(la.res1, la.aoDrop, x)
-	la.h1, la.mean1, la.rstd1 = a.allocUninit(N*H), a.allocUninit(N), a.allocUninit(N)
-	w.ln1.forward(la.h1, la.mean1, la.rstd1, la.res1, N, H)
+	la.res1 = a.allocUninit(n * H)
+	kernels.Add(la.res1, la.aoDrop, resid)
+	la.h1, la.mean1, la.rstd1 = a.allocUninit(n*H), a.allocUninit(n), a.allocUninit(n)
+	w.ln1.forward(la.h1, la.mean1, la.rstd1, la.res1, n, H)
 
-	la.ff1, la.gelu = a.allocUninit(N*I), a.allocUninit(N*I)
-	w.inter.forward(la.ff1, la.h1, N)
+	la.ff1, la.gelu = a.allocUninit(n*I), a.allocUninit(n*I)
+	w.inter.forward(la.ff1, la.h1, n)
 	kernels.GELUForward(la.gelu, la.ff1)
-	la.ff2 = a.allocUninit(N * H)
-	w.out.forward(la.ff2, la.gelu, N)
+	la.ff2 = a.allocUninit(n * H)
+	w.out.forward(la.ff2, la.gelu, n)
 	la.ff2Drop = la.ff2
 	if la.dFF.P > 0 {
-		la.ff2Drop = a.allocUninit(N * H)
+		la.ff2Drop = a.allocUninit(n * H)
 		kernels.DropoutForward(la.ff2Drop, la.ff2, la.dFF)
 	}
-	la.res2 = a.allocUninit(N * H)
+	la.res2 = a.allocUninit(n * H)
 	kernels.Add(la.res2, la.ff2Drop, la.h1)
-	la.out, la.mean2, la.rstd2 = a.allocUninit(N*H), a.allocUninit(N), a.allocUninit(N)
-	w.ln2.forward(la.out, la.mean2, la.rstd2, la.res2, N, H)
+	la.out, la.mean2, la.rstd2 = a.allocUninit(n*H), a.allocUninit(n), a.allocUninit(n)
+	w.ln2.forward(la.out, la.mean2, la.rstd2, la.res2, n, H)
 }
 
 // layerForwardRows is layerForward for an inference that reads one output row per
@@ -61,7 +71,7 @@ func (m *Model) layerForwardRows(l int, x []float32, rows []int32) {
 	c := &m.c
 	w := &m.core.layers[l]
 	la := &c.layers[l]
-	B, L, H, I, NH := c.in.B, c.L, m.Cfg.HiddenSize, m.Cfg.IntermediateSize, m.Cfg.NumAttentionHeads
+	B, L, H, NH := c.in.B, c.L, m.Cfg.HiddenSize, m.Cfg.NumAttentionHeads
 	N := B * L
 	a := &m.acts
 	la.in = x
@@ -78,24 +88,7 @@ func (m *Model) layerForwardRows(l int, x []float32, rows []int32) {
 	w.q.forward(la.q, xr, B)
 	la.probs, la.ctx = a.allocUninit(B*NH*L), a.allocUninit(B*H)
 	kernels.AttentionRowForward(la.ctx, la.probs, la.q, la.k, la.v, c.maskAdd, B, L, H, NH)
-	la.ao = a.allocUninit(B * H)
-	w.attnOut.forward(la.ao, la.ctx, B)
-	la.aoDrop = la.ao
-	la.res1 = a.allocUninit(B * H)
-	kernels.Add(la.res1, la.ao, xr)
-	la.h1, la.mean1, la.rstd1 = a.allocUninit(B*H), a.allocUninit(B), a.allocUninit(B)
-	w.ln1.forward(la.h1, la.mean1, la.rstd1, la.res1, B, H)
-
-	la.ff1, la.gelu = a.allocUninit(B*I), a.allocUninit(B*I)
-	w.inter.forward(la.ff1, la.h1, B)
-	kernels.GELUForward(la.gelu, la.ff1)
-	la.ff2 = a.allocUninit(B * H)
-	w.out.forward(la.ff2, la.gelu, B)
-	la.ff2Drop = la.ff2
-	la.res2 = a.allocUninit(B * H)
-	kernels.Add(la.res2, la.ff2, la.h1)
-	la.out, la.mean2, la.rstd2 = a.allocUninit(B*H), a.allocUninit(B), a.allocUninit(B)
-	w.ln2.forward(la.out, la.mean2, la.rstd2, la.res2, B, H)
+	m.layerTailForward(l, xr, B)
 }
 
 // layerBackward takes d(out) of layer l and returns d(in) (a fresh buffer from the
