@@ -45,6 +45,7 @@ func Predict(ctx context.Context, cfg *config.Config, cfgPath, ckpt, split, outD
 		return nil, err
 	}
 	m.Train = false
+	defer inferenceMode(m)()
 	defer e2eInference(task)()
 	s, err := task.Sampler("test")
 	if err != nil {

@@ -344,9 +344,19 @@ func (tr *Trainer) validate(ctx context.Context) (map[string]float64, error) {
 	return evaluate(ctx, tr.Cfg, tr.Task, tr.Model, "val", tr.comm)
 }
 
+// inferenceMode sets m.Inference (no per-layer activations kept; VQA computes the
+// last layer for its [MASK] rows only) until the returned function restores it:
+// evaluation and prediction read outputs only.
+func inferenceMode(m *model.Model) (restore func()) {
+	prev := m.Inference
+	m.Inference = true
+	return func() { m.Inference = prev }
+}
+
 // evaluate runs split through m (labels needed) and returns the metrics.
 func evaluate(ctx context.Context, cfg *config.Config, task Task, m *model.Model, split string, comm dist.Comm) (map[string]float64, error) {
 	m.Train = false
+	defer inferenceMode(m)()
 	defer e2eInference(task)()
 	s, err := task.Sampler(split)
 	if err != nil {

@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"github.com/vlbert/vlbert/internal/dist"
 	"math"
 	"os"
 	"os/exec"
@@ -155,6 +156,30 @@ func TestVQALearns(t *testing.T) {
 	for _, n := range names {
 		if got[n] != res.Val[n] {
 			t.Errorf("%s: Evaluate %v, training validation %v", n, got[n], res.Val[n])
+		}
+	}
+	// Evaluation runs in Inference mode (the last layer for the [MASK] rows only);
+	// the full last layer gives the same metrics, and the mode is restored after.
+	task, err := NewTask(cfg, "val")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Close()
+	m, err := loadForInference(cfg, task, res.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.AllRows = true
+	full, err := evaluate(context.Background(), cfg, task, m, "val", dist.Single{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Inference {
+		t.Error("evaluate left the model in Inference mode")
+	}
+	for _, n := range names {
+		if d := math.Abs(full[n] - got[n]); d > 1e-5*math.Max(1, math.Abs(full[n])) {
+			t.Errorf("%s: answers-only evaluation %v, full last layer %v", n, got[n], full[n])
 		}
 	}
 }
