@@ -3,7 +3,6 @@ package train
 import (
 	"context"
 	"encoding/json"
-	"github.com/vlbert/vlbert/internal/dist"
 	"math"
 	"os"
 	"os/exec"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/logging"
 	"github.com/vlbert/vlbert/internal/weights"
 )
