@@ -40,6 +40,49 @@ func LayerNormForward(out, mean, rstd, inp, weight, bias []float32, N, C int, ep
 	})
 }
 
+// AddLayerNormForward is the post-LN residual of a BERT layer in one pass over each
+// row: res = a + b, then out = LayerNormForward(res). It gives exactly what Add
+// followed by LayerNormForward gives, without a second pass over the [N,C] tensor.
+//
+//	out, res [N,C] overwritten (res is saved for backward)
+//	mean, rstd [N] overwritten (may be nil)
+//	a, b     [N,C]
+//	weight [C], bias [C]
+func AddLayerNormForward(out, mean, rstd, res, a, b, weight, bias []float32, N, C int, eps float32) {
+	const fn = "AddLayerNormForward"
+	nonNeg(fn, N, C)
+	need(fn, "out", out, N*C)
+	need(fn, "res", res, N*C)
+	needOpt(fn, "mean", mean, N)
+	needOpt(fn, "rstd", rstd, N)
+	need(fn, "a", a, N*C)
+	need(fn, "b", b, N*C)
+	need(fn, "weight", weight, C)
+	need(fn, "bias", bias, C)
+	if C == 0 {
+		return
+	}
+	args := addLNArgs{lnArgs{out, mean, rstd, res, weight, bias, N, C, eps}, a, b}
+	if serial(N, rowChunk(C)) {
+		addLayerNormRows(&args, 0, N)
+		return
+	}
+	parallel.ForArgs(N, rowChunk(C), args, func(a *addLNArgs, lo, hi int) { addLayerNormRows(a, lo, hi) })
+}
+
+type addLNArgs struct {
+	lnArgs    // inp is res
+	a, b []float32
+}
+
+func addLayerNormRows(r *addLNArgs, lo, hi int) {
+	C := r.C
+	for n := lo; n < hi; n++ {
+		addRange(r.inp[n*C:(n+1)*C], r.a[n*C:(n+1)*C], r.b[n*C:(n+1)*C])
+		layerNormRows(r.out, r.mean, r.rstd, r.inp, r.weight, r.bias, n, n+1, C, r.eps)
+	}
+}
+
 func layerNormRows(out, mean, rstd, inp, weight, bias []float32, lo, hi, C int, eps float32) {
 	weight, bias = weight[:C], bias[:C]
 	for n := lo; n < hi; n++ {

@@ -3,6 +3,8 @@ package kernels
 import (
 	"math"
 	"testing"
+
+	"github.com/vlbert/vlbert/internal/parallel"
 )
 
 // layerNorm64 is the float64 reference of LayerNormForward.
@@ -98,4 +100,38 @@ func TestLayerNormPanics(t *testing.T) {
 	s := make([]float32, 12)
 	mustPanic(t, "weight", func() { LayerNormForward(s, nil, nil, s, s[:3], s, 3, 4, 1e-12) })
 	mustPanic(t, "rstd", func() { LayerNormBackward(s, nil, nil, s, s, s, s, s[:2], 3, 4) })
+}
+
+// AddLayerNormForward must equal Add followed by LayerNormForward bit for bit, serial
+// and parallel (rows of 768 as in BERT-base, plus a width with a scalar tail).
+func TestAddLayerNormForward(t *testing.T) {
+	r := newRand(12)
+	for _, sh := range [][2]int{{3, 37}, {700, 768}} {
+		N, C := sh[0], sh[1]
+		a, b := randn(r, N*C, 2), randn(r, N*C, 1)
+		w, bias := randn(r, C, 1), randn(r, C, 1)
+		wantRes, wantOut, wantMean, wantRstd := nan32(N*C), nan32(N*C), nan32(N), nan32(N)
+		Add(wantRes, a, b)
+		LayerNormForward(wantOut, wantMean, wantRstd, wantRes, w, bias, N, C, BertLayerNormEps)
+		for _, threads := range []int{1, 3} {
+			func() {
+				defer parallel.SetThreads(parallel.SetThreads(threads))
+				res, out, mean, rstd := nan32(N*C), nan32(N*C), nan32(N), nan32(N)
+				AddLayerNormForward(out, mean, rstd, res, a, b, w, bias, N, C, BertLayerNormEps)
+				for name, p := range map[string][2][]float32{"res": {res, wantRes}, "out": {out, wantOut}, "mean": {mean, wantMean}, "rstd": {rstd, wantRstd}} {
+					for i := range p[0] {
+						if math.Float32bits(p[0][i]) != math.Float32bits(p[1][i]) {
+							t.Fatalf("%dx%d, %d threads: %s[%d] = %v, Add+LayerNorm %v", N, C, threads, name, i, p[0][i], p[1][i])
+						}
+					}
+				}
+			}()
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("short b did not panic")
+		}
+	}()
+	AddLayerNormForward(make([]float32, 4), nil, nil, make([]float32, 4), make([]float32, 4), make([]float32, 3), make([]float32, 2), make([]float32, 2), 2, 2, BertLayerNormEps)
 }

@@ -43,9 +43,8 @@ func (m *Model) layerTailForward(l int, resid []float32, n int) {
 		kernels.DropoutForward(la.aoDrop, la.ao, la.dAttnOut)
 	}
 	la.res1 = a.allocUninit(n * H)
-	kernels.Add(la.res1, la.aoDrop, resid)
 	la.h1, la.mean1, la.rstd1 = a.allocUninit(n*H), a.allocUninit(n), a.allocUninit(n)
-	w.ln1.forward(la.h1, la.mean1, la.rstd1, la.res1, n, H)
+	w.ln1.addForward(la.h1, la.mean1, la.rstd1, la.res1, la.aoDrop, resid, n, H)
 
 	la.ff1, la.gelu = a.allocUninit(n*I), a.allocUninit(n*I)
 	w.inter.forward(la.ff1, la.h1, n)
@@ -58,9 +57,8 @@ func (m *Model) layerTailForward(l int, resid []float32, n int) {
 		kernels.DropoutForward(la.ff2Drop, la.ff2, la.dFF)
 	}
 	la.res2 = a.allocUninit(n * H)
-	kernels.Add(la.res2, la.ff2Drop, la.h1)
 	la.out, la.mean2, la.rstd2 = a.allocUninit(n*H), a.allocUninit(n), a.allocUninit(n)
-	w.ln2.forward(la.out, la.mean2, la.rstd2, la.res2, n, H)
+	w.ln2.addForward(la.out, la.mean2, la.rstd2, la.res2, la.ff2Drop, la.h1, n, H)
 }
 
 // layerForwardRows is layerForward for an inference that reads one output row per
@@ -117,9 +115,10 @@ func (m *Model) layerBackward(l int, dout []float32) []float32 {
 	w.out.backward(dgelu, dff2, la.gelu, N)
 	dff1 := g.allocUninit(N * I)
 	kernels.GELUBackward(dff1, la.ff1, dgelu)
-	dh1 := g.allocUninit(N * H)
-	w.inter.backward(dh1, dff1, la.h1, N)
-	kernels.Add(dh1, dh1, dres2)
+	// h1 feeds the FFN and the residual: the FFN's input gradient accumulates into
+	// dres2 (the residual's share), which dff2 no longer needs.
+	dh1 := dres2
+	w.inter.backwardAcc(dh1, dff1, la.h1, N)
 
 	dres1 := g.allocUninit(N * H)
 	w.ln1.backward(dres1, dh1, la.res1, la.mean1, la.rstd1, N, H)

@@ -153,6 +153,12 @@ func (l lnView) forward(out, mean, rstd, inp []float32, n, c int) {
 	kernels.LayerNormForward(out, mean, rstd, inp, l.w.w, l.b.w, n, c, lnEps)
 }
 
+// addForward is forward on res = a + b (res overwritten and kept for backward), in
+// one pass.
+func (l lnView) addForward(out, mean, rstd, res, a, b []float32, n, c int) {
+	kernels.AddLayerNormForward(out, mean, rstd, res, a, b, l.w.w, l.b.w, n, c, lnEps)
+}
+
 func (l lnView) backward(dinp, dout, inp, mean, rstd []float32, n, c int) {
 	kernels.LayerNormBackward(dinp, l.w.g, l.b.g, dout, inp, l.w.w, mean, rstd, n, c)
 }
