@@ -71,8 +71,8 @@ func AddLayerNormForward(out, mean, rstd, res, a, b, weight, bias []float32, N, 
 }
 
 type addLNArgs struct {
-	lnArgs    // inp is res
-	a, b []float32
+	lnArgs // inp is res
+	a, b   []float32
 }
 
 func addLayerNormRows(r *addLNArgs, lo, hi int) {
