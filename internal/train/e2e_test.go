@@ -53,11 +53,7 @@ func tinyE2E(t testing.TB, name, out string, overrides ...string) *config.Config
 // e2eSetup builds the task, model and first training batch of cfg.
 func e2eSetup(t testing.TB, cfg *config.Config) (Task, *model.Model, Batch) {
 	t.Helper()
-	task, err := NewTask(cfg, "train", "val")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { task.Close() })
+	task := mustTask(t, cfg, "train", "val")
 	m, err := buildModel(cfg, task, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -365,11 +361,7 @@ func TestE2EZeroGradientStillSteps(t *testing.T) {
 // innerTask returns the task an e2e wrapper wraps.
 func innerTask(t testing.TB, cfg *config.Config, splits ...string) Task {
 	t.Helper()
-	task, err := NewTask(cfg, splits...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { task.Close() })
+	task := mustTask(t, cfg, splits...)
 	e := e2eOf(task)
 	if e == nil {
 		t.Fatal("an e2e config gave a task without the e2e wrapper")
@@ -549,11 +541,7 @@ func TestE2EImagePretrained(t *testing.T) {
 	dir := t.TempDir()
 	write(filepath.Join(dir, "resnet-0007.model"), "")
 	cfg := tinyE2E(t, "ground", t.TempDir(), "NETWORK.IMAGE_PRETRAINED="+filepath.Join(dir, "resnet"), "NETWORK.IMAGE_PRETRAINED_EPOCH=7")
-	task, err := NewTask(cfg, "train")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
+	task := mustTask(t, cfg, "train")
 	m, err := buildModel(cfg, task, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -666,11 +654,7 @@ func TestE2ERealRefCOCO(t *testing.T) {
 // with every CNN tensor in place.
 func TestE2ELoadOriginalKeys(t *testing.T) {
 	cfg := tinyE2E(t, "ground", t.TempDir())
-	task, err := NewTask(cfg, "train")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
+	task := mustTask(t, cfg, "train")
 	src, err := buildModel(cfg, task, io.Discard)
 	if err != nil {
 		t.Fatal(err)

@@ -141,6 +141,17 @@ func checkScalars(t *testing.T, path string, tags ...string) {
 	}
 }
 
+// mustTask is NewTask for tests; the task closes when the test ends.
+func mustTask(t testing.TB, cfg *config.Config, splits ...string) Task {
+	t.Helper()
+	task, err := NewTask(cfg, splits...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { task.Close() })
+	return task
+}
+
 func TestVQALearns(t *testing.T) {
 	res := checkLearns(t, "vqa", 3)
 	if res.Val["SoftAcc"] <= 0 || res.Val["SoftAcc"] > 1 {
@@ -160,11 +171,7 @@ func TestVQALearns(t *testing.T) {
 	}
 	// Evaluation runs in Inference mode (the last layer for the [MASK] rows only);
 	// the full last layer gives the same metrics, and the mode is restored after.
-	task, err := NewTask(cfg, "val")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer task.Close()
+	task := mustTask(t, cfg, "val")
 	m, err := loadForInference(cfg, task, res.Checkpoint)
 	if err != nil {
 		t.Fatal(err)
