@@ -100,7 +100,7 @@ type coreActs struct {
 type layerActs struct {
 	in                   []float32 // [N*H] (previous layer output)
 	q, k, v              []float32 // [N*H]
-	probs                []float32 // [B*NH*L*L]
+	probs                []float32 // [B*NH*L*L] ([B*NH*L] in a one-row last layer)
 	ctx                  []float32 // [N*H] attention output before the dense layer
 	ao, aoDrop           []float32 // [N*H]
 	res1, h1             []float32 // [N*H]
