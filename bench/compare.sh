@@ -16,7 +16,11 @@
 #                           layer, what predict/serve run; PyTorch: the full last layer as
 #                           the original, or answers-only with the ":answers" flag);
 #                           infer-all: vlbert --all-rows, the same work as PyTorch's full
-#                           forward; train: forward+backward+clip+AdamW
+#                           forward; infer-int8: as infer with the encoder Linears dynamic
+#                           int8 on both sides (vlbert --int8; PyTorch --int8:
+#                           quantize_dynamic of the same Linears, engine picked by
+#                           vlbert_torch.py, onednn with Debian's torch); train:
+#                           forward+backward+clip+AdamW
 #   ROUNDS [3] STEPS [3] WARMUP [2]
 #   TORCH_CONFIGS ["default Haswell"]  OpenBLAS core types for PyTorch: "default" leaves
 #                           OPENBLAS_CORETYPE unset, anything else sets it (Zen, Haswell,
@@ -25,11 +29,13 @@
 #                           which matters on a loaded machine), ":openmp" for Debian's
 #                           OpenMP build of OpenBLAS (its threads then obey the OpenMP wait
 #                           policy; the default pthread build spins), ":answers" for the
-#                           answers-only last layer in infer mode, e.g. "default:openmp:passive"
+#                           answers-only last layer in infer and infer-int8 modes,
+#                           e.g. "default:openmp:passive"
 #   RESULTS [bench/results/compare-<UTC time>.jsonl]  PYTHON [/usr/bin/python3]
 #   VLBERT [build ./cmd/vlbert into a temp dir]
 #
 # Example: THREADS=1 MODES=infer ROUNDS=2 TORCH_CONFIGS="default Zen Haswell" bench/compare.sh
+#          MODES="infer infer-int8" TORCH_CONFIGS="default:openmp:passive:answers" bench/compare.sh
 # Needs PyTorch for $PYTHON (Debian: apt-get install -y python3-torch).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,6 +70,7 @@ run_vlbert() { # THREADS MODE ROUND
   local train=() load
   [ "$2" = train ] && train=(--train)
   [ "$2" = infer-all ] && train=(--all-rows)
+  [ "$2" = infer-int8 ] && train=(--int8)
   load=$(cut -d' ' -f1 /proc/loadavg)
   echo "# round $3 threads $1 $2: vlbert (load $load)" >&2
   record vlbert "$3" "$2" "$(GOMAXPROCS=$1 "$VLBERT" bench model --json --size "$SIZE" --batch "$BATCH" --text-len "$TEXT_LEN" \
@@ -74,7 +81,8 @@ run_torch() { # THREADS MODE ROUND CONFIG
   local args=() env=() load ct=${4%%:*}
   [ "$2" = train ] && args+=(--train)
   [[ "$4" == *:foreach* ]] && args+=(--foreach)
-  [[ "$4" == *:answers* && "$2" == infer ]] && args+=(--answers-only)
+  [ "$2" = infer-int8 ] && args+=(--int8)
+  [[ "$4" == *:answers* && ( "$2" == infer || "$2" == infer-int8 ) ]] && args+=(--answers-only)
   [[ "$4" == *:passive* ]] && env+=("OMP_WAIT_POLICY=PASSIVE")
   [[ "$4" == *:openmp* ]] && env+=("LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
   [ "$ct" != default ] && env+=("OPENBLAS_CORETYPE=$ct")

@@ -20,9 +20,13 @@ def main(paths):
         mode = r.get("mode") or ("train" if r["train"] else "infer-all")
         groups[(r["threads"], mode)].append(r)
     names = {"train": "train step", "infer": "inference (vlbert: answers-only last layer)",
-             "infer-all": "inference (vlbert --all-rows: the full last layer, same work as PyTorch)"}
+             "infer-all": "inference (vlbert --all-rows: the full last layer, same work as PyTorch)",
+             "infer-int8": "int8 inference (vlbert --int8, answers-only last layer; PyTorch quantize_dynamic)"}
     for (threads, mode), rs in sorted(groups.items()):
         mode = names.get(mode, mode)
+        engines = sorted({r["quant_engine"] for r in rs if r.get("quant_engine")})
+        if engines:
+            mode += f" [PyTorch quantized engine {', '.join(engines)}]"
         loads = [r.get("load1_before", 0) for r in rs]
         print(f"\n== threads {threads}, {mode}, size {rs[0]['size']} batch {rs[0]['batch']} "
               f"text {rs[0]['text_len']} regions {rs[0]['regions']}; {len(rs)} runs, "

@@ -18,8 +18,27 @@ default; --all-rows there is the full last layer, as this script without the fla
 Training: train(), forward, backward,
 clip_grad_norm_(1.0), AdamW step, zero_grad. Prints one JSON object with the same
 keys as `vlbert bench model --json`.
+
+--int8 (inference only; `vlbert bench model --int8`): torch.ao.quantization.quantize_dynamic
+(qint8) converts the encoder layers' six Linears per layer (attention q, k, v, attention
+output dense, FFN intermediate and output dense) and nothing else: the visual projection
+(obj_downsample), the answer head (head_dense, cls), embeddings, LayerNorms, softmax and
+the attention matmuls stay FP32. Weights: per-output-channel symmetric int8
+(per_channel_dynamic_qconfig); activations: quantized at run time by the engine, one
+asymmetric scale per tensor (vlbert: per row), int32 accumulation, FP32 bias and output.
+onednn quantizes activations to 7 bits (reduce_range, as vlbert); qnnpack ignores
+reduce_range and uses 8 bits. --quant-engine auto picks the first supported of fbgemm,
+x86, onednn, qnnpack; on this machine's Debian torch 1.13 (engines qnnpack, onednn; AMD
+EPYC, AVX2) onednn was the fastest at 1 and 2 threads (base, batch 8, text 64, regions
+36: int8 forward onednn 1.2 s, qnnpack 4.7 s at 1 thread; 1.1 s vs 2.9 s at 2), so
+auto picks it.
+--check-int8: one forward of the FP32 model on the benchmark's input, then the same
+forward of a quantized deep copy; reports the relative L2 error ||q-f||/||f|| of the
+answer logits, their max abs difference and the top-1 agreement over the batch
+(JSON int8_rel_l2, int8_max_abs_diff, int8_top1_agree), then benchmarks as usual.
 """
 import argparse
+import copy
 import json
 import math
 import os
@@ -165,6 +184,59 @@ def make_batch(B, Lt, Lo, V, A, gen):
     return ids, types, mask_pos, boxes, wh, feats, label
 
 
+# Engines in order of preference (fbgemm is x86's best in builds that have it; "x86"
+# is 2.0's fbgemm/onednn dispatcher); measured: onednn beats qnnpack here, see above.
+ENGINE_ORDER = ("fbgemm", "x86", "onednn", "qnnpack")
+INT8_LINEARS = ("q", "k", "v", "o", "inter", "out")
+
+
+def pick_engine(want):
+    """Sets torch.backends.quantized.engine to want ("auto": the first supported of
+    ENGINE_ORDER) and returns its name; exits with a message when unsupported."""
+    supported = torch.backends.quantized.supported_engines
+    if want == "auto":
+        ok = [e for e in ENGINE_ORDER if e in supported]
+        if not ok:
+            sys.exit("vlbert_torch.py: no quantized engine among %s (supported: %s)" % (ENGINE_ORDER, supported))
+        want = ok[0]
+    if want not in supported:
+        sys.exit("vlbert_torch.py: quantized engine %r not supported by this torch (supported: %s)" % (want, supported))
+    torch.backends.quantized.engine = want
+    return want
+
+
+def quantize_int8(m):
+    """A copy of m whose encoder Linears (every layer's q, k, v, o, inter, out) are dynamic
+    int8 with per-output-channel weights; every other module stays FP32."""
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    from torch.ao.nn.quantized.dynamic import Linear as QLinear
+    names = {"layers.%d.%s" % (i, n) for i in range(len(m.layers)) for n in INT8_LINEARS}
+    q = quantize_dynamic(copy.deepcopy(m), {n: per_channel_dynamic_qconfig for n in names},
+                         dtype=torch.qint8)
+    # Exactly the named modules were converted, nothing else.
+    got = {n for n, mod in q.named_modules() if isinstance(mod, QLinear)}
+    fp32 = {n for n, mod in q.named_modules() if type(mod) is nn.Linear}
+    assert got == names, sorted(got ^ names)
+    assert fp32 == {"obj_downsample", "head_dense", "cls"}, sorted(fp32)
+    return q
+
+
+def check_int8(m, batch, answers_only):
+    """Answer logits of m (FP32) and of its int8 copy on batch -> (int8 model, metrics)."""
+    ids, types, mask_pos, boxes, wh, feats = batch
+    q = quantize_int8(m)
+    with torch.no_grad():
+        f = m(ids, types, mask_pos, boxes, wh, feats, answers_only)
+        g = q(ids, types, mask_pos, boxes, wh, feats, answers_only)
+    d = (g - f).double()
+    return q, {
+        "int8_rel_l2": float(d.norm() / f.double().norm()),
+        "int8_max_abs_diff": float(d.abs().max()),
+        "int8_max_abs_logit": float(f.abs().max()),
+        "int8_top1_agree": float((g.argmax(-1) == f.argmax(-1)).double().mean()),
+    }
+
+
 def flops(H, NL, I, A, B, Lt, Lo, train, answers_only=False):
     """Matmul FLOPs, the formula of `vlbert bench model` (cmd/vlbert/bench_model.go)."""
     L = Lt + Lo + 1
@@ -192,8 +264,20 @@ def main():
     ap.add_argument("--foreach", action="store_true", help="AdamW(foreach=True) (multi-tensor update)")
     ap.add_argument("--answers-only", action="store_true",
                     help="inference: last layer for the [MASK] row only (vlbert's default)")
+    ap.add_argument("--int8", action="store_true",
+                    help="inference with the encoder Linears dynamic int8 (quantize_dynamic, "
+                         "per-channel weights), as `vlbert bench model --int8`")
+    ap.add_argument("--check-int8", action="store_true",
+                    help="before timing, compare the int8 model's answer logits with FP32's on the "
+                         "benchmark input (relative L2, max abs diff, top-1 agreement)")
+    ap.add_argument("--quant-engine", default="auto", choices=("auto",) + ENGINE_ORDER,
+                    help="torch.backends.quantized.engine for --int8/--check-int8; auto: first "
+                         "supported of fbgemm, x86, onednn, qnnpack (onednn with Debian's torch "
+                         "1.13, measured fastest there at 1 and 2 threads)")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
+    if a.train and (a.int8 or a.check_int8):
+        ap.error("--int8 and --check-int8 are inference only; drop --train")
 
     torch.set_num_threads(a.threads)
     try:
@@ -207,12 +291,22 @@ def main():
     m = VLBertVQA(H, NL, NH, I, V, A)
     gen = torch.Generator().manual_seed(7)
     ids, types, mask_pos, boxes, wh, feats, label = make_batch(B, Lt, Lo, V, A, gen)
+    n_params = sum(p.numel() for p in m.parameters())  # before quantization hides weights
     opt = None
+    engine, check = "", {}
     if a.train:
         m.train()
         opt = torch.optim.AdamW(m.parameters(), lr=1e-5, eps=1e-6, weight_decay=1e-4, foreach=a.foreach)
     else:
         m.eval()
+        if a.int8 or a.check_int8:
+            engine = pick_engine(a.quant_engine)
+        if a.check_int8:
+            q, check = check_int8(m, (ids, types, mask_pos, boxes, wh, feats), a.answers_only)
+            if a.int8:
+                m = q
+        elif a.int8:
+            m = quantize_int8(m)
     setup_ms = (time.perf_counter() - t0) * 1e3
     loss_val = 0.0
 
@@ -248,17 +342,26 @@ def main():
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "cpu_ms_per_step": cpu_ms,
         "threads": a.threads, "train": a.train, "size": a.size, "batch": B, "text_len": Lt,
         "regions": Lo, "seq_len": Lt + Lo + 1, "steps": a.steps, "warmup": a.warmup,
-        "flops_per_step": fl, "params": sum(p.numel() for p in m.parameters()),
+        "flops_per_step": fl, "params": n_params,
         "loss": loss_val, "setup_ms": setup_ms, "impl": "torch", "torch": torch.__version__,
         "torch_threads": torch.get_num_threads(), "foreach": a.foreach,
         "all_rows": not a.answers_only and not a.train,
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE", ""), "times_ms": times,
+        "int8": a.int8, "quant_engine": engine if a.int8 else "",
     }
+    if check:
+        res.update(check, check_quant_engine=engine)
     if a.json:
         print(json.dumps(res))
     else:
+        if check:
+            print("int8 check (%s engine, %s, batch %d): answer logits relative L2 error %.3g, max abs diff %.3g "
+                  "(max |logit| %.3g), top-1 agreement %.3f"
+                  % (engine, "answers-only" if a.answers_only else "all rows", B, check["int8_rel_l2"],
+                     check["int8_max_abs_diff"], check["int8_max_abs_logit"], check["int8_top1_agree"]))
+        what = "train step" if a.train else ("int8 inference (%s)" % engine if a.int8 else "inference")
         print("torch %s %s: %.1f ms/step (min %.1f, max %.1f), %.2f seq/s, %.1f GFLOP/s, peak RSS %.0f MB"
-              % (a.size, "train step" if a.train else "inference", med, min(times), max(times),
+              % (a.size, what, med, min(times), max(times),
                  res["seq_per_s"], res["gflops"], res["peak_rss_mb"]))
 
 
