@@ -39,6 +39,7 @@ type benchModelOptions struct {
 	Regions    int // boxes per sample, box 0 the whole image
 	Train      bool
 	AllRows    bool // inference: the last layer for every row, not just the [MASK] rows
+	Int8       bool // inference: the encoder's Linear layers in int8 (model.QuantizeInt8)
 	Threads    int  // 0: parallel.Threads()
 	Steps      int  // timed steps
 	Warmup     int  // untimed steps first
@@ -59,6 +60,7 @@ type benchModelResult struct {
 	Threads     int       `json:"threads"`
 	Train       bool      `json:"train"`
 	AllRows     bool      `json:"all_rows"` // inference ran the last layer for every row
+	Int8        bool      `json:"int8"`     // inference ran the encoder's Linear layers in int8
 	Size        string    `json:"size"`
 	Batch       int       `json:"batch"`
 	TextLen     int       `json:"text_len"`
@@ -87,6 +89,7 @@ func benchModelCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.IntVar(&opts.Regions, "regions", 36, "regions (boxes) per sample, at least 1")
 	fs.BoolVar(&opts.Train, "train", false, "time forward + backward + gradient clipping + AdamW step instead of inference")
 	fs.BoolVar(&opts.AllRows, "all-rows", false, "inference: run the last layer for every row, as the original does (default: the [MASK] rows only, what predict and serve do)")
+	fs.BoolVar(&opts.Int8, "int8", false, "inference: run the encoder's Linear layers in int8 (per-channel int8 weights, per-token 7-bit inputs; opt-in, answers differ from float32 by ~1%)")
 	fs.IntVar(&opts.Threads, "threads", 0, "worker threads, also GOMAXPROCS (0: current GOMAXPROCS)")
 	fs.IntVar(&opts.Steps, "steps", 5, "timed steps; the median is reported")
 	fs.IntVar(&opts.Warmup, "warmup", 2, "untimed steps before timing")
@@ -224,6 +227,9 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	case opts.Warmup < 0:
 		return usagef("--warmup must be at least 0 (got %d)", opts.Warmup)
 	}
+	if opts.Int8 && opts.Train {
+		return usagef("--int8 is an inference mode; it cannot be combined with --train")
+	}
 	threads := opts.Threads
 	if threads == 0 {
 		threads = parallel.Threads()
@@ -242,6 +248,11 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	m.InitWeights(1)
 	m.Inference = !opts.Train // inference reuses one layer's activation buffers
 	m.AllRows = opts.AllRows
+	if opts.Int8 {
+		if err := m.QuantizeInt8(); err != nil {
+			return fmt.Errorf("bench model: %w", err)
+		}
+	}
 	bt := benchVQABatch(&cfg, opts.Batch, opts.TextLen, opts.Regions)
 	var opt *optim.AdamW
 	if opts.Train {
@@ -334,7 +345,7 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	res := benchModelResult{
 		SeqPerS: float64(opts.Batch) / (med / 1e3), GFLOPS: flops / (med / 1e3) / 1e9, MsPerStep: med,
 		MinMs: sorted[0], MaxMs: sorted[len(sorted)-1], PeakRSSMB: peakRSSMB(), CPUMsStep: cpuMs / float64(opts.Steps),
-		Threads: threads, Train: opts.Train, AllRows: opts.AllRows && !opts.Train, Size: opts.Size, Batch: opts.Batch, TextLen: opts.TextLen,
+		Threads: threads, Train: opts.Train, AllRows: opts.AllRows && !opts.Train, Int8: opts.Int8, Size: opts.Size, Batch: opts.Batch, TextLen: opts.TextLen,
 		Regions: opts.Regions, SeqLen: m.SeqLen(), Steps: opts.Steps, Warmup: opts.Warmup,
 		FlopsStep: flops, Params: m.Params.Count(),
 		AllocsStep:  float64(ms1.Mallocs-ms0.Mallocs) / n,

@@ -20,9 +20,9 @@ func (m *Model) layerForward(l int, x []float32) {
 	la.dFF = m.dropout(m.Cfg.HiddenDropout, siteLayerBase+4*l+2)
 
 	la.q, la.k, la.v = a.allocUninit(N*H), a.allocUninit(N*H), a.allocUninit(N*H)
-	w.q.forward(la.q, x, N)
-	w.k.forward(la.k, x, N)
-	w.v.forward(la.v, x, N)
+	m.encoderLinear(&w.q, la.q, x, N)
+	m.encoderLinear(&w.k, la.k, x, N)
+	m.encoderLinear(&w.v, la.v, x, N)
 	la.probs, la.ctx = a.allocUninit(B*NH*L*L), a.allocUninit(N*H)
 	kernels.AttentionForward(la.ctx, la.probs, la.q, la.k, la.v, c.maskAdd, B, L, H, NH, la.dAttn)
 	m.layerTailForward(l, x, N)
@@ -36,7 +36,7 @@ func (m *Model) layerTailForward(l int, resid []float32, n int) {
 	H, I := m.Cfg.HiddenSize, m.Cfg.IntermediateSize
 	a := &m.acts
 	la.ao = a.allocUninit(n * H)
-	w.attnOut.forward(la.ao, la.ctx, n)
+	m.encoderLinear(&w.attnOut, la.ao, la.ctx, n)
 	la.aoDrop = la.ao
 	if la.dAttnOut.P > 0 {
 		la.aoDrop = a.allocUninit(n * H)
@@ -47,10 +47,10 @@ func (m *Model) layerTailForward(l int, resid []float32, n int) {
 	w.ln1.addForward(la.h1, la.mean1, la.rstd1, la.res1, la.aoDrop, resid, n, H)
 
 	la.ff1, la.gelu = a.allocUninit(n*I), a.allocUninit(n*I)
-	w.inter.forward(la.ff1, la.h1, n)
+	m.encoderLinear(&w.inter, la.ff1, la.h1, n)
 	kernels.GELUForward(la.gelu, la.ff1)
 	la.ff2 = a.allocUninit(n * H)
-	w.out.forward(la.ff2, la.gelu, n)
+	m.encoderLinear(&w.out, la.ff2, la.gelu, n)
 	la.ff2Drop = la.ff2
 	if la.dFF.P > 0 {
 		la.ff2Drop = a.allocUninit(n * H)
@@ -76,14 +76,14 @@ func (m *Model) layerForwardRows(l int, x []float32, rows []int32) {
 	la.dAttn, la.dAttnOut, la.dFF = kernels.Dropout{}, kernels.Dropout{}, kernels.Dropout{}
 
 	la.k, la.v = a.allocUninit(N*H), a.allocUninit(N*H)
-	w.k.forward(la.k, x, N)
-	w.v.forward(la.v, x, N)
+	m.encoderLinear(&w.k, la.k, x, N)
+	m.encoderLinear(&w.v, la.v, x, N)
 	xr := a.allocUninit(B * H)
 	for b, p := range rows {
 		copy(xr[b*H:(b+1)*H], x[(b*L+int(p))*H:(b*L+int(p)+1)*H])
 	}
 	la.q = a.allocUninit(B * H)
-	w.q.forward(la.q, xr, B)
+	m.encoderLinear(&w.q, la.q, xr, B)
 	la.probs, la.ctx = a.allocUninit(B*NH*L), a.allocUninit(B*H)
 	kernels.AttentionRowForward(la.ctx, la.probs, la.q, la.k, la.v, c.maskAdd, B, L, H, NH)
 	m.layerTailForward(l, xr, B)

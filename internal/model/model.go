@@ -5,6 +5,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/heads"
 	"github.com/vlbert/vlbert/internal/kernels"
+	"github.com/vlbert/vlbert/internal/quant"
 )
 
 // Model is one task module (VQA or pretraining) with its parameters, gradients and
@@ -117,6 +118,7 @@ func pv(p *Params, name string) view { return view{p.View(name), p.GradView(name
 type linearView struct {
 	w, b    view
 	in, out int
+	int8    *quant.Linear // encoder layers after QuantizeInt8; nil otherwise
 }
 
 func linearOf(p *Params, prefix string) linearView {
