@@ -11,9 +11,10 @@ import (
 )
 
 func TestBenchModelJSON(t *testing.T) {
-	for _, train := range []bool{false, true} {
+	for _, mode := range []struct{ train, int8 bool }{{false, false}, {true, false}, {false, true}} {
+		train := mode.train
 		var out bytes.Buffer
-		opts := benchModelOptions{Size: "small", Batch: 2, TextLen: 9, Regions: 4, Train: train, Threads: 1, Steps: 3, Warmup: 1, JSON: true}
+		opts := benchModelOptions{Size: "small", Batch: 2, TextLen: 9, Regions: 4, Train: train, Int8: mode.int8, Threads: 1, Steps: 3, Warmup: 1, JSON: true}
 		if err := runBenchModel(context.Background(), opts, &out); err != nil {
 			t.Fatal(err)
 		}
@@ -23,12 +24,12 @@ func TestBenchModelJSON(t *testing.T) {
 		}
 		var raw map[string]any
 		_ = json.Unmarshal(out.Bytes(), &raw)
-		for _, key := range []string{"seq_per_s", "gflops", "ms_per_step", "peak_rss_mb", "min_ms", "max_ms", "threads", "train", "cpu_ms_per_step"} {
+		for _, key := range []string{"seq_per_s", "gflops", "ms_per_step", "peak_rss_mb", "min_ms", "max_ms", "threads", "train", "int8", "cpu_ms_per_step"} {
 			if _, ok := raw[key]; !ok {
 				t.Errorf("JSON %s lacks %q", out.String(), key)
 			}
 		}
-		if res.Train != train || res.Threads != 1 || res.Batch != 2 || res.SeqLen != 9+4+1 || res.Steps != 3 || len(res.TimesMs) != 3 {
+		if res.Train != train || res.Int8 != mode.int8 || res.Threads != 1 || res.Batch != 2 || res.SeqLen != 9+4+1 || res.Steps != 3 || len(res.TimesMs) != 3 {
 			t.Errorf("JSON %s does not echo the options", out.String())
 		}
 		if !(res.MinMs > 0 && res.MinMs <= res.MsPerStep && res.MsPerStep <= res.MaxMs) {
@@ -43,6 +44,14 @@ func TestBenchModelJSON(t *testing.T) {
 		if train && !(res.Loss > 0) {
 			t.Errorf("training loss %g, want > 0", res.Loss)
 		}
+	}
+}
+
+func TestBenchModelInt8Train(t *testing.T) {
+	opts := benchModelOptions{Size: "small", Batch: 1, TextLen: 6, Regions: 2, Train: true, Int8: true, Threads: 1, Steps: 1, JSON: true}
+	err := runBenchModel(context.Background(), opts, new(bytes.Buffer))
+	if err == nil || !strings.Contains(err.Error(), "--int8") {
+		t.Fatalf("--int8 --train: error %v, want one naming --int8", err)
 	}
 }
 

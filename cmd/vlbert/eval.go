@@ -12,7 +12,11 @@ import (
 type evalOptions struct {
 	cfg, ckpt, split string
 	sets             setFlags
+	int8             bool // encoder Linear layers in int8
 }
+
+// int8FlagHelp is the --int8 flag of every command that runs a checkpoint.
+const int8FlagHelp = "run the encoder's Linear layers in int8 (per-channel int8 weights, per-token 7-bit inputs): ~1.6x faster on AVX2, answers within ~1% of float32"
 
 func init() {
 	register(&command{name: "eval", summary: "validation metrics of a checkpoint: vlbert eval --cfg CFG --ckpt FILE",
@@ -23,6 +27,7 @@ func init() {
 			fs.StringVar(&o.ckpt, "ckpt", "", "checkpoint: vlbert .safetensors or original .model")
 			fs.StringVar(&o.split, "split", "val", "split with labels: val or train")
 			fs.Var(&o.sets, "set", "override a config key, KEY=VALUE (repeatable)")
+			fs.BoolVar(&o.int8, "int8", false, int8FlagHelp)
 			if err := parseFlags(fs, args); err != nil {
 				return err
 			}
@@ -41,7 +46,7 @@ func runEval(ctx context.Context, o evalOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	m, names, err := train.Evaluate(ctx, cfg, o.ckpt, o.split)
+	m, names, err := train.Evaluate(ctx, cfg, o.ckpt, o.split, train.InferenceOptions{Int8: o.int8})
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ func init() {
 			var o groundOptions
 			fs := newFlagSet("ground", stderr)
 			o.registerModel(fs)
+			o.registerInt8(fs)
 			o.registerInput(fs)
 			fs.StringVar(&o.expression, "expression", "", "the referring expression, e.g. \"the man on the left\"")
 			fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")

@@ -29,6 +29,7 @@ func init() {
 			var o serveOptions
 			fs := newFlagSet("serve", stderr)
 			o.registerModel(fs)
+			o.registerInt8(fs)
 			fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
 			fs.IntVar(&o.workers, "workers", 1, "model replicas (each holds a copy of the weights; 1 is best on few cores)")
 			fs.IntVar(&o.maxInFlight, "max-inflight", 0, "admitted inference requests; more get 429 (default 2 per worker)")
@@ -78,7 +79,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	fmt.Fprintf(stdout, "serving %s (%s, %d worker(s), image input %v) on http://%s\n", o.ckpt, p.Model.Task, p.Workers(), p.HasVisual(), ln.Addr())
+	fmt.Fprintf(stdout, "serving %s (%s, %d worker(s), image input %v, int8 %v) on http://%s\n", o.ckpt, p.Model.Task, p.Workers(), p.HasVisual(), p.Int8, ln.Addr())
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

@@ -19,6 +19,7 @@ type testOptions struct {
 	cfg, ckpt, split, out string
 	qa2rCfg, qa2rCkpt     string // VCR: the QA→R model, for the merged Q2AR file
 	sets                  setFlags
+	int8                  bool // encoder Linear layers in int8
 }
 
 func init() {
@@ -33,6 +34,7 @@ func init() {
 			fs.StringVar(&o.qa2rCfg, "qa2r-cfg", "", "VCR: config of the QA2R model; with --qa2r-ckpt, --cfg/--ckpt must be the Q2A model and the merged {name}_test_result_Q2AR.csv leaderboard file is written too")
 			fs.StringVar(&o.qa2rCkpt, "qa2r-ckpt", "", "VCR: checkpoint of the QA2R model (see --qa2r-cfg)")
 			fs.Var(&o.sets, "set", "override a config key, KEY=VALUE (repeatable; applies to both VCR configs)")
+			fs.BoolVar(&o.int8, "int8", false, int8FlagHelp)
 			if err := parseFlags(fs, args); err != nil {
 				return err
 			}
@@ -56,7 +58,7 @@ func runTest(ctx context.Context, o testOptions, stdout io.Writer) error {
 	if o.qa2rCfg != "" {
 		files, err = testQ2AR(ctx, o, out)
 	} else {
-		files, err = predict(ctx, o.cfg, o.ckpt, o.split, out, o.sets, "")
+		files, err = predict(ctx, o.cfg, o.ckpt, o.split, out, o.sets, "", o.int8)
 	}
 	if err != nil {
 		return err
@@ -69,7 +71,7 @@ func runTest(ctx context.Context, o testOptions, stdout io.Writer) error {
 
 // predict runs train.Predict for cfgPath on split. A non-empty vcrTask is
 // the DATASET.TASK the config must have.
-func predict(ctx context.Context, cfgPath, ckpt, split, out string, sets []string, vcrTask string) ([]string, error) {
+func predict(ctx context.Context, cfgPath, ckpt, split, out string, sets []string, vcrTask string, int8 bool) ([]string, error) {
 	cfg, err := loadConfig(cfgPath, sets)
 	if err != nil {
 		return nil, err
@@ -89,18 +91,18 @@ func predict(ctx context.Context, cfgPath, ckpt, split, out string, sets []strin
 			}
 		}
 	}
-	return train.Predict(ctx, cfg, cfgPath, ckpt, split, out)
+	return train.Predict(ctx, cfg, cfgPath, ckpt, split, out, train.InferenceOptions{Int8: int8})
 }
 
 // testQ2AR runs the Q2A and the QA2R model on the same questions and writes
 // vcr/test.py's three CSV files (named after the Q2A config) through
 // train.WriteVCRResults; the per-model files of each run stay beside them.
 func testQ2AR(ctx context.Context, o testOptions, out string) ([]string, error) {
-	qa, err := predict(ctx, o.cfg, o.ckpt, o.split, out, o.sets, "Q2A")
+	qa, err := predict(ctx, o.cfg, o.ckpt, o.split, out, o.sets, "Q2A", o.int8)
 	if err != nil {
 		return nil, err
 	}
-	qar, err := predict(ctx, o.qa2rCfg, o.qa2rCkpt, o.split, out, o.sets, "QA2R")
+	qar, err := predict(ctx, o.qa2rCfg, o.qa2rCkpt, o.split, out, o.sets, "QA2R", o.int8)
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,7 @@ func init() {
 			var o vcrOptions
 			fs := newFlagSet("vcr", stderr)
 			o.registerModel(fs)
+			o.registerInt8(fs)
 			o.registerInput(fs)
 			fs.StringVar(&o.question, "question", "", "the question (for QA→R: the question and the chosen answer)")
 			fs.Var(&o.choices, "choice", "an answer (or rationale) choice; repeat it, 4 times for VCR")

@@ -24,6 +24,12 @@ type inferFlags struct {
 	features, image, boxes       string
 	imageID                      int64
 	maxRegions, maxTokens        int
+	int8                         bool
+}
+
+// registerInt8 adds --int8, for the commands that print answers.
+func (f *inferFlags) registerInt8(fs *flag.FlagSet) {
+	fs.BoolVar(&f.int8, "int8", false, int8FlagHelp)
 }
 
 func (f *inferFlags) registerModel(fs *flag.FlagSet) {
@@ -62,7 +68,7 @@ func (f *inferFlags) check(cmd string, needInput bool) error {
 
 func (f *inferFlags) load(workers int) (*infer.Pipeline, error) {
 	return infer.Load(infer.Options{Checkpoint: f.ckpt, Config: f.cfg, Answers: f.answers, Backbone: f.backbone,
-		Workers: workers, Limits: infer.Limits{MaxTokens: f.maxTokens, MaxRegions: f.maxRegions}})
+		Workers: workers, Limits: infer.Limits{MaxTokens: f.maxTokens, MaxRegions: f.maxRegions}, Int8: f.int8})
 }
 
 // regions reads the input image's regions. With --features and --image both,
@@ -181,6 +187,7 @@ func init() {
 			var o vqaOptions
 			fs := newFlagSet("vqa", stderr)
 			o.registerModel(fs)
+			o.registerInt8(fs)
 			o.registerInput(fs)
 			fs.StringVar(&o.question, "question", "", "the question")
 			fs.IntVar(&o.topK, "top-k", 5, "print this many answers")

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -59,6 +60,42 @@ func TestVQACommand(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &res); err != nil || len(res.Answers) != 3 || res.Question != o.question {
 		t.Fatalf("JSON output %q: %v", out.String(), err)
 	}
+	// --int8: the same question through the int8 encoder; logits within a few
+	// percent of float32 (answers may reorder only among near ties).
+	out.Reset()
+	o.int8, o.topK = true, 0
+	if err := runVQA(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	var res8 struct{ Answers []infer.Answer }
+	if err := json.Unmarshal(out.Bytes(), &res8); err != nil || len(res8.Answers) == 0 {
+		t.Fatalf("int8 JSON output %q: %v", out.String(), err)
+	}
+	f32 := map[string]float64{}
+	o.int8 = false
+	out.Reset()
+	if err := runVQA(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	var all struct{ Answers []infer.Answer }
+	if err := json.Unmarshal(out.Bytes(), &all); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range all.Answers {
+		f32[a.Answer] = a.Logit
+	}
+	same := true
+	for _, a := range res8.Answers {
+		d := math.Abs(a.Logit - f32[a.Answer])
+		same = same && d == 0
+		if d > 0.05*(1+math.Abs(f32[a.Answer])) {
+			t.Errorf("answer %q: int8 logit %v, float32 %v", a.Answer, a.Logit, f32[a.Answer])
+		}
+	}
+	if same {
+		t.Error("--int8 gave exactly the float32 logits: the int8 path did not run")
+	}
+	o.topK = 3
 	// The same through the command line, with a usage error.
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), []string{"vqa", "--ckpt", ckpt, "--question", "what?"}, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), "--features") {

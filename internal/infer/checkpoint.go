@@ -40,6 +40,9 @@ type Options struct {
 	Visual  *visual.Config
 	Workers int    // model replicas (0 means 1)
 	Limits  Limits // zero fields take the defaults
+	// Int8 runs the encoder's Linear layers in int8 (model.QuantizeInt8) for
+	// answers; attention maps (visualize) stay float32.
+	Int8 bool
 }
 
 // Limits bound what one request may ask for.
@@ -146,6 +149,11 @@ func Load(o Options) (*Pipeline, error) {
 		return nil, err
 	}
 	p.Source = o.Checkpoint
+	if o.Int8 {
+		if err := p.QuantizeInt8(); err != nil {
+			return nil, err
+		}
+	}
 	if o.Backbone != "" {
 		if visualSD, err = readVisual(o.Backbone); err != nil {
 			return nil, err

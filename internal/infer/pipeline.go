@@ -31,6 +31,7 @@ type Pipeline struct {
 	Tok     *tokenizer.Tokenizer
 	Limits  Limits
 	Source  string // the checkpoint path, for logs
+	Int8    bool   // the encoders run in int8 (QuantizeInt8)
 
 	workers chan *model.Model
 	n       int
@@ -67,6 +68,26 @@ func newPipeline(cfg *config.Config, m *model.Model, answers []string, workers i
 		p.workers <- r
 	}
 	return p, nil
+}
+
+// QuantizeInt8 switches every replica's encoder to int8 (model.QuantizeInt8);
+// call it before serving requests.
+func (p *Pipeline) QuantizeInt8() error {
+	ms := make([]*model.Model, 0, p.n)
+	defer func() {
+		for _, m := range ms {
+			p.workers <- m
+		}
+	}()
+	for range p.n {
+		m := <-p.workers
+		ms = append(ms, m)
+		if err := m.QuantizeInt8(); err != nil {
+			return fmt.Errorf("infer: %w", err)
+		}
+	}
+	p.Int8 = true
+	return nil
 }
 
 // Workers is the number of model replicas.

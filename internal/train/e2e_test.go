@@ -292,7 +292,7 @@ func TestE2ERunResumeEvaluate(t *testing.T) {
 	}
 
 	cfg := tinyE2E(t, "ground", t.TempDir(), over...)
-	val, names, err := Evaluate(context.Background(), cfg, straight.Checkpoint, "val")
+	val, names, err := Evaluate(context.Background(), cfg, straight.Checkpoint, "val", InferenceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,7 +300,7 @@ func TestE2ERunResumeEvaluate(t *testing.T) {
 		t.Errorf("Evaluate gave %v (%v)", val, names)
 	}
 	out := t.TempDir()
-	files, err := Predict(context.Background(), cfg, cfgName, straight.Checkpoint, "val", out)
+	files, err := Predict(context.Background(), cfg, cfgName, straight.Checkpoint, "val", out, InferenceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -717,7 +717,7 @@ func TestE2EPredictVCR(t *testing.T) {
 	}
 	ckpt := filepath.Join(out, "init.safetensors")
 	saveWeights(t, m, ckpt)
-	files, err := Predict(context.Background(), cfg, "vcr.yaml", ckpt, "val", out)
+	files, err := Predict(context.Background(), cfg, "vcr.yaml", ckpt, "val", out, InferenceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

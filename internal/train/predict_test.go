@@ -47,7 +47,7 @@ func TestPredictVQA(t *testing.T) {
 	ckpt := filepath.Join(out, "forced.safetensors")
 	saveWeights(t, m, ckpt)
 
-	files, err := Predict(context.Background(), cfg, "configs/synth/vqa.yaml", ckpt, "val", out)
+	files, err := Predict(context.Background(), cfg, "configs/synth/vqa.yaml", ckpt, "val", out, InferenceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

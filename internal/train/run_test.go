@@ -160,7 +160,7 @@ func TestVQALearns(t *testing.T) {
 	// Evaluate on the last epoch's checkpoint reproduces the validation the
 	// run logged at that epoch.
 	cfg := tinyConfig(t, "vqa", worldDir, t.TempDir(), "TRAIN.END_EPOCH=3")
-	got, names, err := Evaluate(context.Background(), cfg, res.Checkpoint, "val")
+	got, names, err := Evaluate(context.Background(), cfg, res.Checkpoint, "val", InferenceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -169,10 +169,19 @@ func TestVQALearns(t *testing.T) {
 			t.Errorf("%s: Evaluate %v, training validation %v", n, got[n], res.Val[n])
 		}
 	}
+	// With the encoder in int8 the metrics move by the rounding only.
+	q8, _, err := Evaluate(context.Background(), cfg, res.Checkpoint, "val", InferenceOptions{Int8: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("int8 evaluation %v, float32 %v", q8, got)
+	if q8["AnsLoss"] == got["AnsLoss"] || math.Abs(q8["AnsLoss"]-got["AnsLoss"]) > 0.02*got["AnsLoss"] || math.Abs(q8["SoftAcc"]-got["SoftAcc"]) > 0.03 {
+		t.Errorf("int8 evaluation %v, float32 %v: want the loss within 2%% (but not equal) and SoftAcc within 0.03", q8, got)
+	}
 	// Evaluation runs in Inference mode (the last layer for the [MASK] rows only);
 	// the full last layer gives the same metrics, and the mode is restored after.
 	task := mustTask(t, cfg, "val")
-	m, err := loadForInference(cfg, task, res.Checkpoint)
+	m, err := loadForInference(cfg, task, res.Checkpoint, InferenceOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -104,7 +104,7 @@ func TestPredictVCR(t *testing.T) {
 			}
 			ckpt := filepath.Join(out, "init.safetensors")
 			saveWeights(t, m, ckpt)
-			files, err := Predict(context.Background(), cfg, "configs/synth/vcr.yaml", ckpt, "val", out)
+			files, err := Predict(context.Background(), cfg, "configs/synth/vcr.yaml", ckpt, "val", out, InferenceOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
