@@ -134,16 +134,21 @@ func (l *Linear) Forward(y, x []float32, m int) {
 	// Work units: blocks of rowBlock rows (whose quantized inputs stay in L2 while
 	// every panel of W streams past them) times groups of panels; few rows (the
 	// answers-only last layer) split over the panels instead.
+	// The unit count is a multiple of the thread count, and units split the tiles
+	// evenly, so that every worker gets the same share.
 	tiles, panels := mp/mr, l.np/nr
+	t := parallel.Threads()
 	rowBlocks := (tiles + tilesPerBlock - 1) / tilesPerBlock
 	groups := 1
-	if t := parallel.Threads(); rowBlocks < 2*t {
+	if rowBlocks < 2*t {
 		groups = min(panels, (2*t+rowBlocks-1)/rowBlocks)
+	} else {
+		rowBlocks = roundUp(rowBlocks, t)
 	}
-	parallel.ForArgs(rowBlocks*groups, 1, productArgs{l, s, y, m, tiles, panels, groups}, productUnits)
+	parallel.ForArgs(rowBlocks*groups, 1, productArgs{l, s, y, m, tiles, panels, rowBlocks, groups}, productUnits)
 }
 
-// tilesPerBlock is the row block of one work unit, in tiles (48 rows).
+// tilesPerBlock is the most rows a work unit has, in tiles (48 rows).
 const tilesPerBlock = 8
 
 type quantizeArgs struct {
@@ -153,20 +158,20 @@ type quantizeArgs struct {
 }
 
 type productArgs struct {
-	l                      *Linear
-	s                      *scratch
-	y                      []float32
-	m, tiles, panels, grps int
+	l                            *Linear
+	s                            *scratch
+	y                            []float32
+	m, tiles, panels, blks, grps int
 }
 
-// productUnits runs work units [lo, hi): unit u is row block u/grps, panel group
-// u%grps.
+// productUnits runs work units [lo, hi): unit u is row block u/grps (of blks
+// blocks over the tiles), panel group u%grps.
 func productUnits(a *productArgs, lo, hi int) {
 	l, s := a.l, a.s
 	var edge [mr * nr]float32
 	for u := lo; u < hi; u++ {
 		rb, g := u/a.grps, u%a.grps
-		t0, t1 := rb*tilesPerBlock, min((rb+1)*tilesPerBlock, a.tiles)
+		t0, t1 := rb*a.tiles/a.blks, (rb+1)*a.tiles/a.blks
 		p0, p1 := g*a.panels/a.grps, (g+1)*a.panels/a.grps
 		for p := p0; p < p1; p++ {
 			wp := l.w[p*nr*l.kp : (p+1)*nr*l.kp]
