@@ -20,6 +20,7 @@ import (
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/optim"
 	"github.com/vlbert/vlbert/internal/parallel"
+	"github.com/vlbert/vlbert/internal/quant"
 )
 
 // `vlbert bench model` registers itself as a target of `vlbert bench` (bench.go's
@@ -70,14 +71,15 @@ type benchModelResult struct {
 	Warmup      int       `json:"warmup"`
 	FlopsStep   float64   `json:"flops_per_step"` // matmul FLOPs (see modelFlops)
 	Params      int       `json:"params"`
-	AllocsStep  float64   `json:"allocs_per_step"`    // heap allocations per timed step
-	AllocMBStep float64   `json:"alloc_mb_per_step"`  // heap bytes allocated per timed step
-	Kernel      string    `json:"kernel"`             // gemm micro-kernel
-	Loss        float64   `json:"loss,omitempty"`     // last training loss (sanity)
-	SetupMs     float64   `json:"setup_ms"`           // model build + weight init
-	GoMaxProcs  int       `json:"gomaxprocs"`         // during the timed steps
-	Impl        string    `json:"impl"`               // "vlbert"
-	TimesMs     []float64 `json:"times_ms,omitempty"` // every timed step, in order
+	AllocsStep  float64   `json:"allocs_per_step"`       // heap allocations per timed step
+	AllocMBStep float64   `json:"alloc_mb_per_step"`     // heap bytes allocated per timed step
+	Kernel      string    `json:"kernel"`                // gemm micro-kernel
+	Int8Kernel  string    `json:"int8_kernel,omitempty"` // quant micro-kernel, with --int8
+	Loss        float64   `json:"loss,omitempty"`        // last training loss (sanity)
+	SetupMs     float64   `json:"setup_ms"`              // model build + weight init
+	GoMaxProcs  int       `json:"gomaxprocs"`            // during the timed steps
+	Impl        string    `json:"impl"`                  // "vlbert"
+	TimesMs     []float64 `json:"times_ms,omitempty"`    // every timed step, in order
 }
 
 func benchModelCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -248,10 +250,12 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	m.InitWeights(1)
 	m.Inference = !opts.Train // inference reuses one layer's activation buffers
 	m.AllRows = opts.AllRows
+	int8Kernel := ""
 	if opts.Int8 {
 		if err := m.QuantizeInt8(); err != nil {
 			return fmt.Errorf("bench model: %w", err)
 		}
+		int8Kernel = quant.KernelName()
 	}
 	bt := benchVQABatch(&cfg, opts.Batch, opts.TextLen, opts.Regions)
 	var opt *optim.AdamW
@@ -350,7 +354,7 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 		FlopsStep: flops, Params: m.Params.Count(),
 		AllocsStep:  float64(ms1.Mallocs-ms0.Mallocs) / n,
 		AllocMBStep: float64(ms1.TotalAlloc-ms0.TotalAlloc) / n / (1 << 20),
-		Kernel:      gemm.KernelName(), Loss: float64(loss), SetupMs: setupMs, GoMaxProcs: runtime.GOMAXPROCS(0),
+		Kernel:      gemm.KernelName(), Int8Kernel: int8Kernel, Loss: float64(loss), SetupMs: setupMs, GoMaxProcs: runtime.GOMAXPROCS(0),
 		Impl: "vlbert", TimesMs: times,
 	}
 	if opts.JSON {

@@ -29,6 +29,9 @@ func TestBenchModelJSON(t *testing.T) {
 				t.Errorf("JSON %s lacks %q", out.String(), key)
 			}
 		}
+		if (res.Int8Kernel != "") != mode.int8 {
+			t.Errorf("int8_kernel %q with --int8=%v", res.Int8Kernel, mode.int8)
+		}
 		if res.Train != train || res.Int8 != mode.int8 || res.Threads != 1 || res.Batch != 2 || res.SeqLen != 9+4+1 || res.Steps != 3 || len(res.TimesMs) != 3 {
 			t.Errorf("JSON %s does not echo the options", out.String())
 		}

@@ -12,9 +12,20 @@ import (
 // withGeneric runs f with the assembly switched off (a no-op where there is none).
 func withGeneric(t *testing.T, f func()) {
 	t.Helper()
-	prev := useAVX2
-	useAVX2 = false
-	defer func() { useAVX2 = prev }()
+	withKernel(t, "generic", func() {
+		prev := useAVX2
+		useAVX2 = false
+		defer func() { useAVX2 = prev }()
+		f()
+	})
+}
+
+// withKernel runs f with the micro-kernel name.
+func withKernel(t *testing.T, name string, f func()) {
+	t.Helper()
+	prev := tileKernel
+	tileKernel = name
+	defer func() { tileKernel = prev }()
 	f()
 }
 
@@ -30,11 +41,16 @@ func randFloats(rng *rand.Rand, n int, scale float64) []float32 {
 // random quantized data: the int32 sums are exact in both, so the outputs agree to
 // the last bit but for the rare double rounding of the Go epilogue.
 func TestTileMatchesGeneric(t *testing.T) {
-	if !useAVX2 {
-		t.Skip("no AVX2 kernel on this CPU")
+	for _, k := range Kernels() {
+		if k != "generic" {
+			t.Run(k, func(t *testing.T) { testTile(t, k) })
+		}
 	}
+}
+
+func testTile(t *testing.T, kernel string) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, groups := range []int{1, 2, 7, 192, 768} {
+	for _, groups := range []int{1, 2, 3, 7, 192, 768} {
 		lda := groups*kq + 12
 		a := make([]uint8, mr*lda)
 		for i := range a {
@@ -51,8 +67,17 @@ func TestTileMatchesGeneric(t *testing.T) {
 		sw, sumW, bias := randFloats(rng, nr, 0.01), randFloats(rng, nr, 100), randFloats(rng, nr, 1)
 		const ldy = nr + 3
 		got, want := make([]float32, mr*ldy), make([]float32, mr*ldy)
-		tile(groups, a, lda, b, got, ldy, sx, zx, sw, sumW, bias)
-		withGeneric(t, func() { tileGeneric(groups, a, lda, b, want, ldy, sx, zx, sw, sumW, bias) })
+		tileWith(kernel, groups, a, lda, b, got, ldy, sx, zx, sw, sumW, bias)
+		tileGeneric(groups, a, lda, b, want, ldy, sx, zx, sw, sumW, bias)
+		if kernel != "avx2" && hasAVX2 { // the assembly kernels agree to the bit
+			avx2 := make([]float32, mr*ldy)
+			tileWith("avx2", groups, a, lda, b, avx2, ldy, sx, zx, sw, sumW, bias)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(avx2[i]) {
+					t.Fatalf("groups %d: y[%d] = %v, avx2 kernel %v", groups, i, got[i], avx2[i])
+				}
+			}
+		}
 		for i := range got {
 			if d := math.Abs(float64(got[i] - want[i])); d > 1e-6*math.Abs(float64(want[i]))+1e-30 {
 				t.Fatalf("groups %d: y[%d] = %v, Go kernel %v", groups, i, got[i], want[i])
@@ -67,7 +92,7 @@ func TestTileMatchesGeneric(t *testing.T) {
 		for i := range ones {
 			ones[i] = 1
 		}
-		tile(groups, a, lda, b, got, ldy, one, zero, ones, zero, zero)
+		tileWith(kernel, groups, a, lda, b, got, ldy, one, zero, ones, zero, zero)
 		for r := 0; r < mr; r++ {
 			for c := 0; c < nr; c++ {
 				var sum int64
@@ -182,7 +207,7 @@ func refLinear(x, w, bias []float32, m, n, k int) []float64 {
 func TestLinearExactOnGrid(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	shapes := [][3]int{{1, 1, 1}, {5, 15, 3}, {6, 16, 4}, {7, 17, 5}, {13, 40, 64}, {50, 33, 771}, {97, 64, 128}}
-	for _, generic := range []bool{false, true} {
+	for _, kernel := range Kernels() {
 		for _, sh := range shapes {
 			m, n, k := sh[0], sh[1], sh[2]
 			x, w, bias := gridProblem(rng, m, n, k)
@@ -193,15 +218,15 @@ func TestLinearExactOnGrid(t *testing.T) {
 			y := make([]float32, m*n+1)
 			y[m*n] = 42 // sentinel: nothing past m*n is written
 			run := func() { l.Forward(y, x, m) }
-			if generic {
+			if kernel == "generic" {
 				withGeneric(t, run)
 			} else {
-				run()
+				withKernel(t, kernel, run)
 			}
 			want := refLinear(x, w, bias, m, n, k)
 			for i, v := range want {
 				if d := math.Abs(float64(y[i]) - v); d > 1e-5*(1+math.Abs(v)) {
-					t.Fatalf("generic=%v m,n,k=%d,%d,%d: y[%d] = %v, want %v", generic, m, n, k, i, y[i], v)
+					t.Fatalf("%s m,n,k=%d,%d,%d: y[%d] = %v, want %v", kernel, m, n, k, i, y[i], v)
 				}
 			}
 			if y[m*n] != 42 {
