@@ -150,7 +150,7 @@ func TestQuantizeRowSpecial(t *testing.T) {
 		t.Fatalf("zero row: scale %v zero %v, want 0, 0", s, z)
 	}
 	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
-		for _, pos := range []int{0, 17, 39} {
+		for _, pos := range []int{0, 9, 17, 30, 39} { // each vector of the unrolled loop, and the tail
 			x := make([]float32, 40)
 			x[3] = 1
 			x[pos] = bad
