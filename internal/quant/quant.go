@@ -81,14 +81,13 @@ func NewLinear(w, bias []float32, n, k int) (*Linear, error) {
 			amax = max(amax, abs32(v))
 		}
 		scale := amax / 127
-		inv := float32(0)
-		if scale > 0 {
-			inv = 1 / scale
-		}
 		sum := 0
 		for i, v := range wj {
-			q := int(math.RoundToEven(float64(v * inv)))
-			q = min(max(q, -127), 127)
+			q := 0
+			if scale > 0 { // in float64: 1/scale can overflow float32 for subnormal rows
+				q = int(math.RoundToEven(float64(v) / float64(scale)))
+				q = min(max(q, -127), 127)
+			}
 			row[i] = int8(q)
 			sum += q
 		}
@@ -102,9 +101,6 @@ func NewLinear(w, bias []float32, n, k int) (*Linear, error) {
 	}
 	return l, nil
 }
-
-// Bytes is the memory the quantized layer holds.
-func (l *Linear) Bytes() int { return len(l.w) + 4*(len(l.sw)+len(l.sumW)+len(l.bias)) }
 
 // Forward computes y [m, N] = x [m, K]·Wᵀ + b. x is not modified.
 func (l *Linear) Forward(y, x []float32, m int) {
@@ -131,10 +127,10 @@ func (l *Linear) Forward(y, x []float32, m int) {
 		}
 	})
 
-	// Work units: blocks of rowBlock rows (whose quantized inputs stay in L2 while
-	// every panel of W streams past them) times groups of panels; few rows (the
-	// answers-only last layer) split over the panels instead.
-	// The unit count is a multiple of the thread count, and units split the tiles
+	// Work units: blocks of up to tilesPerBlock row tiles (whose quantized inputs
+	// stay in L2 while every panel of W streams past them) times groups of panels;
+	// few rows (the answers-only last layer) split over the panels instead. The
+	// unit count is a multiple of the thread count and the units split the tiles
 	// evenly, so that every worker gets the same share.
 	tiles, panels := mp/mr, l.np/nr
 	t := parallel.Threads()
@@ -209,8 +205,8 @@ var scratchPool parallel.FreeList[scratch]
 func quantizeRow(q []uint8, x []float32) (s, z float32) {
 	lo, hi := minMax(x)
 	lo, hi = min(lo, 0), max(hi, 0)
-	if hi == lo { // an all-zero row: y = b exactly
-		clear(q)
+	if hi-lo < tinyRange { // an all-zero row (y = b exactly), or one so close to it
+		clear(q) // that 1/s would overflow: y = b to within ~1e-30·|W|
 		return 0, 0
 	}
 	if !(hi > lo) || math.IsInf(float64(hi-lo), 0) {
@@ -226,6 +222,9 @@ func quantizeRow(q []uint8, x []float32) (s, z float32) {
 	quantizeInto(q, x, inv, z)
 	return s, z
 }
+
+// tinyRange is the narrowest input range quantized; narrower rows count as zero.
+const tinyRange = 1e-30
 
 // quantizeGeneric is quantizeInto in Go: round(x·inv) with ties to even (what
 // VCVTPS2DQ does in the default rounding mode) plus z, clamped to [0, 127].

@@ -331,3 +331,37 @@ func TestNewLinearErrors(t *testing.T) {
 	}()
 	l.Forward(make([]float32, 3), make([]float32, 6), 2)
 }
+
+// TestTinyValues: subnormal weights and inputs whose reciprocal scale would overflow
+// float32 give finite, correct outputs instead of garbage.
+func TestTinyValues(t *testing.T) {
+	const n, k = 3, 40
+	w := make([]float32, n*k)
+	for i := range w {
+		w[i] = 1
+	}
+	for p := 0; p < k; p++ {
+		w[k+p] = 1e-41 * float32(p%3-1) // a subnormal row
+	}
+	l, err := NewLinear(w, []float32{0.5, 0.25, -1}, n, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 2*k)
+	for p := 0; p < k; p++ {
+		x[p] = 1e-38 * float32(p%5) // tiny row: counts as zero
+		x[k+p] = float32(p%7) - 3
+	}
+	y := make([]float32, 2*n)
+	l.Forward(y, x, 2)
+	want := refLinear(x, w, []float32{0.5, 0.25, -1}, 2, n, k)
+	for i, v := range want {
+		var mass float64 // Σ|x·w|: the scale of the rounding error
+		for p := 0; p < k; p++ {
+			mass += math.Abs(float64(x[i/n*k+p]) * float64(w[i%n*k+p]))
+		}
+		if math.IsNaN(float64(y[i])) || math.Abs(float64(y[i])-v) > 0.01*mass+1e-6 {
+			t.Errorf("y[%d] = %v, want %v (Σ|x·w| = %v)", i, y[i], v, mass)
+		}
+	}
+}
