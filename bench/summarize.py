@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Summarise compare.sh results (JSON lines): per (threads, mode) the median ms/step of
 every configuration, and per-round ratios config_ms / vlbert_ms (>1: vlbert faster), for
-wall time and, where both runs report it, process CPU time per step."""
+wall time and, where both runs report it, process CPU time per step; for int8 runs
+also PyTorch's float32 inference of the same round against vlbert's int8."""
 import json
 import statistics
 import sys
@@ -56,6 +57,15 @@ def main(paths):
         if best:
             print(f"fastest PyTorch config: {best[0]}; torch/vlbert wall-time ratio min/med/max {mmm(best[2])}, "
                   f"CPU-time ratio {mmm(best[3])} (>1: vlbert faster)")
+        # vlbert int8 against PyTorch's float32 runs of the same round (infer mode).
+        if mode.startswith("int8") and (threads, "infer") in groups:
+            fp = defaultdict(dict)
+            for r in groups[(threads, "infer")]:
+                fp[r["config"]][r["round"]] = r
+            for cfg in sorted(c for c in fp if c != "vlbert"):
+                ratios = [fp[cfg][k]["ms_per_step"] / vl[k]["ms_per_step"] for k in fp[cfg] if k in vl]
+                if ratios:
+                    print(f"PyTorch float32 {cfg} / vlbert int8, same rounds: wall-time ratio min/med/max {mmm(ratios)}")
 
 
 if __name__ == "__main__":
