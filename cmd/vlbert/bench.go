@@ -75,6 +75,7 @@ type benchGemmResult struct {
 	Threads   int     `json:"threads"`
 	Backend   string  `json:"backend"`
 	Kernel    string  `json:"kernel"`
+	Blocking  [3]int  `json:"blocking,omitempty"` // go backend: mc, kc, nc (VLBERT_GEMM_BLOCKING)
 	MinGFLOPS float64 `json:"min_gflops"`
 	MaxGFLOPS float64 `json:"max_gflops"`
 	Runs      int     `json:"runs"`
@@ -189,6 +190,10 @@ func runBenchGemm(ctx context.Context, opts benchGemmOptions, stdout io.Writer) 
 		GFLOPS: rates[len(rates)/2], M: m, K: k, N: n, TransA: opts.TransA, TransB: opts.TransB,
 		Threads: threads, Backend: opts.Backend, Kernel: kernel,
 		MinGFLOPS: rates[0], MaxGFLOPS: rates[len(rates)-1], Runs: opts.Runs,
+	}
+	if opts.Backend == "go" {
+		mc, kc, nc := gemm.Blocking()
+		res.Blocking = [3]int{mc, kc, nc}
 	}
 	if opts.JSON {
 		return json.NewEncoder(stdout).Encode(res)

@@ -14,9 +14,10 @@
 // not transposed) in place instead. Micro-kernels are Go assembly for AVX-512 (12x32)
 // and AVX2+FMA (6x16), chosen at run time from CPU features, and plain Go (4x4)
 // everywhere else; the environment variable VLBERT_GEMM_KERNEL (generic, avx2,
-// avx512) forces one. On amd64 the packing routines are AVX assembly that prefetch the
-// rows they read next (weights and activations are rarely in cache, and one row's run
-// of KC floats is too short for the hardware prefetcher). SgemmBias adds a bias row in
+// avx512) forces one, and VLBERT_GEMM_BLOCKING="mc,kc,nc" sets its cache blocking
+// (for tuning on a new CPU). On amd64 the packing routines are AVX assembly that
+// prefetch the rows they read next (weights and activations are rarely in cache, and
+// one row's run of KC floats is too short for the hardware prefetcher). SgemmBias adds a bias row in
 // the micro-kernel's final store instead of a separate pass over C.
 // Work is split over parallel.Threads() workers by rows of C (by columns when C has
 // few rows) in chunks that idle workers take (on parallel's worker pool, with pooled
@@ -105,18 +106,44 @@ var active = chooseKernel()
 // VLBERT_GEMM_KERNEL names; an unknown or unsupported name falls back to the fastest
 // with a message on stderr (a bad environment must not stop a long training run).
 func chooseKernel() *kernel {
-	best := supportedKernels()[0]
-	name := os.Getenv("VLBERT_GEMM_KERNEL")
-	if name == "" {
-		return best
+	k := supportedKernels()[0]
+	if name := os.Getenv("VLBERT_GEMM_KERNEL"); name != "" {
+		named, err := kernelByName(name)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "vlbert: VLBERT_GEMM_KERNEL: %v; using %s\n", err, k.name)
+		} else {
+			k = named
+		}
 	}
-	k, err := kernelByName(name)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "vlbert: VLBERT_GEMM_KERNEL: %v; using %s\n", err, best.name)
-		return best
+	if spec := os.Getenv("VLBERT_GEMM_BLOCKING"); spec != "" {
+		blocked, err := withBlocking(k, spec)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "vlbert: VLBERT_GEMM_BLOCKING: %v; using %d,%d,%d\n", err, k.mc, k.kc, k.nc)
+		} else {
+			k = blocked
+		}
 	}
 	return k
 }
+
+// withBlocking returns a copy of k with the cache blocking "mc,kc,nc" (for tuning on
+// a new CPU: the A block is mc x kc floats, the B block kc x nc; mc a multiple of the
+// tile's rows, nc of its columns).
+func withBlocking(k *kernel, spec string) (*kernel, error) {
+	var mc, kc, nc int
+	if n, err := fmt.Sscanf(spec, "%d,%d,%d", &mc, &kc, &nc); err != nil || n != 3 {
+		return nil, fmt.Errorf("gemm: blocking %q: want mc,kc,nc", spec)
+	}
+	if mc <= 0 || mc%k.mr != 0 || kc <= 0 || kc > 1<<16 || nc <= 0 || nc%k.nr != 0 || mc > 1<<16 || nc > 1<<20 {
+		return nil, fmt.Errorf("gemm: blocking %q for kernel %s: want mc a positive multiple of %d, nc of %d, 0 < kc <= 65536", spec, k.name, k.mr, k.nr)
+	}
+	c := *k
+	c.mc, c.kc, c.nc = mc, kc, nc
+	return &c, nil
+}
+
+// Blocking is the active kernel's cache blocking: mc, kc, nc.
+func Blocking() (mc, kc, nc int) { return active.mc, active.kc, active.nc }
 
 func kernelByName(name string) (*kernel, error) {
 	for _, k := range supportedKernels() {

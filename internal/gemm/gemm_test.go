@@ -594,3 +594,31 @@ func TestTileKernels(t *testing.T) {
 		}
 	}
 }
+
+// TestWithBlocking: VLBERT_GEMM_BLOCKING's parser accepts only blockings the driver
+// can run, and an unusual one (blocks of a few tiles, a prime depth block) still
+// gives correct products on every kernel.
+func TestWithBlocking(t *testing.T) {
+	for _, bad := range []string{"", "1,2", "a,b,c", "7,256,3072", "0,256,3072", "-6,256,3072", "12,0,32", "12,256,33", "12,256,0"} {
+		if _, err := withBlocking(avx2, bad); err == nil {
+			t.Errorf("blocking %q accepted", bad)
+		}
+	}
+	rng := rand.New(rand.NewPCG(11, 12))
+	for _, k := range testKernels(t) {
+		spec := fmt.Sprintf("%d,%d,%d", 2*k.mr, 37, 3*k.nr)
+		b, err := withBlocking(k, spec)
+		if err != nil {
+			t.Fatalf("%s: %v", k.name, err)
+		}
+		if b.mc != 2*k.mr || b.kc != 37 || b.nc != 3*k.nr || k.kc == 37 {
+			t.Fatalf("%s: blocking %d,%d,%d after %q (original changed: kc %d)", k.name, b.mc, b.kc, b.nc, spec, k.kc)
+		}
+		for _, tb := range []bool{false, true} {
+			tc := newCase(rng, false, tb, 5*k.mr+1, 7*k.nr+3, 200, 1, 0.5, 2)
+			tc.check(t, k.name+" "+spec, func(transA, transB bool, m, n, kk int, alpha float32, a []float32, lda int, bb []float32, ldb int, beta float32, c []float32, ldc int) {
+				sgemm(b, 2, transA, transB, m, n, kk, alpha, a, lda, bb, ldb, beta, c, ldc)
+			})
+		}
+	}
+}
