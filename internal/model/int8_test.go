@@ -49,7 +49,7 @@ func TestInt8Inference(t *testing.T) {
 	}
 	for b := 0; b < B; b++ {
 		row, wrow := got[b*A:(b+1)*A], want[b*A:(b+1)*A]
-		if wi, gi := argmax(wrow), argmax(row); wi != gi {
+		if wi, gi := slices.Index(wrow, slices.Max(wrow)), slices.Index(row, slices.Max(row)); wi != gi {
 			// Only a near tie may flip.
 			if s := slices.Clone(wrow); wrow[wi]-wrow[gi] > 0.02*(slices.Max(s)-slices.Min(s)) {
 				t.Errorf("sample %d: int8 answer %d, float32 %d", b, gi, wi)
@@ -64,14 +64,4 @@ func TestInt8Inference(t *testing.T) {
 	if got := forward(); !slices.Equal(got, want) {
 		t.Error("after DropInt8 the inference forward differs from float32")
 	}
-}
-
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
 }

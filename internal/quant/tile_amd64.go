@@ -14,6 +14,8 @@ var (
 	hasVNNI = hasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VNNI
 )
 
+//go:generate go run asm/gen.go
+
 // useAVX2 selects the assembly row quantizer and min/max; tests switch it off to
 // run the Go ones.
 var useAVX2 = hasAVX2
