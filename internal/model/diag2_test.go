@@ -66,7 +66,7 @@ func realBatch(rng *rand.Rand, w *synth.World, B, A int, multi bool) *VQABatch {
 
 func TestDiagRealFeatures(t *testing.T) {
 	if os.Getenv("VLBERT_DIAG") == "" {
-		t.Skip()
+		t.Skip("diagnostic of the synthetic world's VQA learning (minutes): set VLBERT_DIAG=1 to run")
 	}
 	w, err := synth.Generate(synth.DefaultConfig())
 	if err != nil {
