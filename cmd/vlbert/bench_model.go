@@ -91,7 +91,7 @@ func benchModelCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.IntVar(&opts.Regions, "regions", 36, "regions (boxes) per sample, at least 1")
 	fs.BoolVar(&opts.Train, "train", false, "time forward + backward + gradient clipping + AdamW step instead of inference")
 	fs.BoolVar(&opts.AllRows, "all-rows", false, "inference: run the last layer for every row, as the original does (default: the [MASK] rows only, what predict and serve do)")
-	fs.BoolVar(&opts.Int8, "int8", false, "inference: "+int8FlagHelp)
+	int8Flag(fs, &opts.Int8)
 	fs.IntVar(&opts.Threads, "threads", 0, "worker threads, also GOMAXPROCS (0: current GOMAXPROCS)")
 	fs.IntVar(&opts.Steps, "steps", 5, "timed steps; the median is reported")
 	fs.IntVar(&opts.Warmup, "warmup", 2, "untimed steps before timing")

@@ -42,6 +42,7 @@ func init() {
 				fmt.Fprintln(stderr, "\nEndpoints: POST /v1/vqa {\"question\", \"features\" | \"image\"+\"boxes\", \"top_k\"},")
 				fmt.Fprintln(stderr, "POST /v1/ground {\"expression\", ...}, POST /v1/vcr {\"question\", \"choices\", ...},")
 				fmt.Fprintln(stderr, "POST /v1/attention {\"text\", \"layer\", ...}, GET /healthz, GET /metrics (Prometheus).")
+				fmt.Fprintln(stderr, "With --int8, /v1/attention still runs float32 (it reads every layer's attention maps).")
 				fmt.Fprintln(stderr, "SIGTERM or SIGINT stops accepting and lets admitted requests finish.")
 				fmt.Fprintln(stderr)
 				fs.PrintDefaults()

@@ -34,7 +34,7 @@ func init() {
 			fs.StringVar(&o.qa2rCfg, "qa2r-cfg", "", "VCR: config of the QA2R model; with --qa2r-ckpt, --cfg/--ckpt must be the Q2A model and the merged {name}_test_result_Q2AR.csv leaderboard file is written too")
 			fs.StringVar(&o.qa2rCkpt, "qa2r-ckpt", "", "VCR: checkpoint of the QA2R model (see --qa2r-cfg)")
 			fs.Var(&o.sets, "set", "override a config key, KEY=VALUE (repeatable; applies to both VCR configs)")
-			fs.BoolVar(&o.int8, "int8", false, int8FlagHelp)
+			int8Flag(fs, &o.int8)
 			if err := parseFlags(fs, args); err != nil {
 				return err
 			}
@@ -71,7 +71,7 @@ func runTest(ctx context.Context, o testOptions, stdout io.Writer) error {
 
 // predict runs train.Predict for cfgPath on split. A non-empty vcrTask is
 // the DATASET.TASK the config must have.
-func predict(ctx context.Context, cfgPath, ckpt, split, out string, sets []string, vcrTask string, int8 bool) ([]string, error) {
+func predict(ctx context.Context, cfgPath, ckpt, split, out string, sets []string, vcrTask string, useInt8 bool) ([]string, error) {
 	cfg, err := loadConfig(cfgPath, sets)
 	if err != nil {
 		return nil, err
@@ -91,7 +91,7 @@ func predict(ctx context.Context, cfgPath, ckpt, split, out string, sets []strin
 			}
 		}
 	}
-	return train.Predict(ctx, cfg, cfgPath, ckpt, split, out, train.InferenceOptions{Int8: int8})
+	return train.Predict(ctx, cfg, cfgPath, ckpt, split, out, train.InferenceOptions{Int8: useInt8})
 }
 
 // testQ2AR runs the Q2A and the QA2R model on the same questions and writes

@@ -28,8 +28,12 @@ type inferFlags struct {
 }
 
 // registerInt8 adds --int8, for the commands that print answers.
-func (f *inferFlags) registerInt8(fs *flag.FlagSet) {
-	fs.BoolVar(&f.int8, "int8", false, int8FlagHelp)
+func (f *inferFlags) registerInt8(fs *flag.FlagSet) { int8Flag(fs, &f.int8) }
+
+// int8Flag registers --int8 (model.QuantizeInt8) on a command that runs a checkpoint.
+func int8Flag(fs *flag.FlagSet, p *bool) {
+	fs.BoolVar(p, "int8", false, "run the encoder's Linear layers in int8 (per-channel int8 weights, per-token 7-bit inputs, int32 sums): "+
+		"~1.8x faster than float32 with AVX2, more with AVX512-VNNI; logits move by a few percent, answers rarely")
 }
 
 func (f *inferFlags) registerModel(fs *flag.FlagSet) {

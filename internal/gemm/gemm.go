@@ -32,6 +32,8 @@ package gemm
 import (
 	"fmt"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/vlbert/vlbert/internal/parallel"
 )
@@ -95,7 +97,7 @@ func SetKernel(name string) (string, error) {
 		return active.name, err
 	}
 	prev := active.name
-	active = k
+	active = applyBlockingEnv(k)
 	return prev, nil
 }
 
@@ -115,27 +117,44 @@ func chooseKernel() *kernel {
 			k = named
 		}
 	}
-	if spec := os.Getenv("VLBERT_GEMM_BLOCKING"); spec != "" {
-		blocked, err := withBlocking(k, spec)
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "vlbert: VLBERT_GEMM_BLOCKING: %v; using %d,%d,%d\n", err, k.mc, k.kc, k.nc)
-		} else {
-			k = blocked
-		}
+	return applyBlockingEnv(k)
+}
+
+// applyBlockingEnv returns k with the blocking VLBERT_GEMM_BLOCKING sets, if any
+// (a copy: the kernel tables keep their defaults), or k itself, with a message on
+// stderr when the setting does not fit k.
+func applyBlockingEnv(k *kernel) *kernel {
+	spec := os.Getenv("VLBERT_GEMM_BLOCKING")
+	if spec == "" {
+		return k
 	}
-	return k
+	blocked, err := withBlocking(k, spec)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "vlbert: VLBERT_GEMM_BLOCKING: %v; using %d,%d,%d\n", err, k.mc, k.kc, k.nc)
+		return k
+	}
+	return blocked
 }
 
 // withBlocking returns a copy of k with the cache blocking "mc,kc,nc" (for tuning on
 // a new CPU: the A block is mc x kc floats, the B block kc x nc; mc a multiple of the
 // tile's rows, nc of its columns).
 func withBlocking(k *kernel, spec string) (*kernel, error) {
-	var mc, kc, nc int
-	if n, err := fmt.Sscanf(spec, "%d,%d,%d", &mc, &kc, &nc); err != nil || n != 3 {
-		return nil, fmt.Errorf("gemm: blocking %q: want mc,kc,nc", spec)
+	bad := fmt.Errorf("gemm: blocking %q: want mc,kc,nc (three integers)", spec)
+	parts := strings.Split(spec, ",")
+	if len(parts) != 3 {
+		return nil, bad
 	}
-	if mc <= 0 || mc%k.mr != 0 || kc <= 0 || kc > 1<<16 || nc <= 0 || nc%k.nr != 0 || mc > 1<<16 || nc > 1<<20 {
-		return nil, fmt.Errorf("gemm: blocking %q for kernel %s: want mc a positive multiple of %d, nc of %d, 0 < kc <= 65536", spec, k.name, k.mr, k.nr)
+	var v [3]int
+	for i, part := range parts {
+		var err error
+		if v[i], err = strconv.Atoi(strings.TrimSpace(part)); err != nil {
+			return nil, bad
+		}
+	}
+	mc, kc, nc := v[0], v[1], v[2]
+	if mc <= 0 || mc%k.mr != 0 || mc > 1<<16 || kc <= 0 || kc > 1<<16 || nc <= 0 || nc%k.nr != 0 || nc > 1<<20 {
+		return nil, fmt.Errorf("gemm: blocking %q for kernel %s: want mc a multiple of %d in (0, 65536], kc in (0, 65536], nc a multiple of %d in (0, 1048576]", spec, k.name, k.mr, k.nr)
 	}
 	c := *k
 	c.mc, c.kc, c.nc = mc, kc, nc

@@ -599,7 +599,7 @@ func TestTileKernels(t *testing.T) {
 // can run, and an unusual one (blocks of a few tiles, a prime depth block) still
 // gives correct products on every kernel.
 func TestWithBlocking(t *testing.T) {
-	for _, bad := range []string{"", "1,2", "a,b,c", "7,256,3072", "0,256,3072", "-6,256,3072", "12,0,32", "12,256,33", "12,256,0"} {
+	for _, bad := range []string{"", "1,2", "a,b,c", "96,256,4096xyz", "96,256,4096,7", "7,256,3072", "0,256,3072", "-6,256,3072", "12,0,32", "12,256,33", "12,256,0"} {
 		if _, err := withBlocking(avx2, bad); err == nil {
 			t.Errorf("blocking %q accepted", bad)
 		}

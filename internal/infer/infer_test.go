@@ -21,12 +21,19 @@ import (
 
 func loadVQA(t *testing.T, workers int) (*infer.Pipeline, *infertest.Scene) {
 	t.Helper()
+	return loadVQAWith(t, infer.Options{Workers: workers})
+}
+
+// loadVQAWith loads a fresh test checkpoint with o (its Checkpoint is set here).
+func loadVQAWith(t *testing.T, o infer.Options) (*infer.Pipeline, *infertest.Scene) {
+	t.Helper()
 	dir := t.TempDir()
 	ck, err := infertest.WriteVQA(dir, 7)
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := infer.Load(infer.Options{Checkpoint: ck, Workers: workers})
+	o.Checkpoint = ck
+	p, err := infer.Load(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,11 +97,18 @@ func TestVQAFromSafetensors(t *testing.T) {
 	}
 }
 
-// Concurrent requests on a pool of replicas give exactly the serial answers.
+// Concurrent requests on a pool of replicas give exactly the serial answers, in
+// float32 and with the replicas sharing one set of int8 weights.
 func TestVQAConcurrentMatchesSerial(t *testing.T) {
-	p, _ := loadVQA(t, 2)
-	if p.Workers() != 2 {
-		t.Fatalf("%d workers", p.Workers())
+	for _, q8 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("int8=%v", q8), func(t *testing.T) { testConcurrentMatchesSerial(t, q8) })
+	}
+}
+
+func testConcurrentMatchesSerial(t *testing.T, useInt8 bool) {
+	p, _ := loadVQAWith(t, infer.Options{Workers: 2, Int8: useInt8})
+	if p.Workers() != 2 || p.Int8 != useInt8 {
+		t.Fatalf("%d workers, Int8 %v", p.Workers(), p.Int8)
 	}
 	qs := []string{"what color is the circle?", "how many squares are there?", "is there a red diamond?", "what shape is left of the triangle?"}
 	var regs []*infer.Regions

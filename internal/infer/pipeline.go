@@ -65,13 +65,20 @@ func newPipeline(cfg *config.Config, m *model.Model, answers []string, workers i
 			return nil, err
 		}
 		copy(r.Params.Data, m.Params.Data)
+		if m.Int8() { // a model quantized by the caller: the replicas answer alike
+			if err := r.ShareInt8(m); err != nil {
+				return nil, fmt.Errorf("infer: %w", err)
+			}
+		}
 		p.workers <- r
 	}
+	p.Int8 = m.Int8()
 	return p, nil
 }
 
-// QuantizeInt8 switches every replica's encoder to int8 (model.QuantizeInt8);
-// call it before serving requests.
+// QuantizeInt8 switches every replica's encoder to int8 (model.QuantizeInt8 once,
+// the int8 weights shared by all replicas); call it before serving requests. On
+// error nothing changes.
 func (p *Pipeline) QuantizeInt8() error {
 	ms := make([]*model.Model, 0, p.n)
 	defer func() {
@@ -80,9 +87,16 @@ func (p *Pipeline) QuantizeInt8() error {
 		}
 	}()
 	for range p.n {
-		m := <-p.workers
-		ms = append(ms, m)
-		if err := m.QuantizeInt8(); err != nil {
+		ms = append(ms, <-p.workers)
+	}
+	if err := ms[0].QuantizeInt8(); err != nil {
+		return fmt.Errorf("infer: %w", err)
+	}
+	for _, m := range ms[1:] {
+		if err := m.ShareInt8(ms[0]); err != nil {
+			for _, m := range ms {
+				m.DropInt8()
+			}
 			return fmt.Errorf("infer: %w", err)
 		}
 	}

@@ -3,6 +3,7 @@ package model
 import (
 	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -63,5 +64,32 @@ func TestInt8Inference(t *testing.T) {
 	m.AllRows = true
 	if got := forward(); !slices.Equal(got, want) {
 		t.Error("after DropInt8 the inference forward differs from float32")
+	}
+}
+
+// TestQuantizeInt8Errors: a NaN weight in a later layer leaves the model in float32
+// (no half-quantized encoder); ShareInt8 hands a replica the same int8 layers.
+func TestQuantizeInt8Errors(t *testing.T) {
+	m, _ := tinyVQA(t)
+	if len(m.core.layers) < 2 {
+		t.Fatalf("tiny config has %d layers; the test needs 2", len(m.core.layers))
+	}
+	w := m.core.layers[1].inter.w.w
+	saved := w[3]
+	w[3] = float32(math.NaN())
+	err := m.QuantizeInt8()
+	if err == nil || !strings.Contains(err.Error(), "layer 1") {
+		t.Fatalf("QuantizeInt8 with a NaN weight in layer 1: error %v", err)
+	}
+	if m.Int8() || m.core.layers[0].q.int8 != nil {
+		t.Fatal("a failed QuantizeInt8 left int8 layers behind")
+	}
+	w[3] = saved
+	if err := m.QuantizeInt8(); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := tinyVQA(t)
+	if err := r.ShareInt8(m); err != nil || !r.Int8() || r.core.layers[1].out.int8 != m.core.layers[1].out.int8 {
+		t.Fatalf("ShareInt8: %v, Int8 %v", err, r.Int8())
 	}
 }

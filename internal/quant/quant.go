@@ -38,7 +38,7 @@ const (
 
 // Linear is an int8 Linear layer: y = x·Wᵀ + b for x [M, K], y [M, N].
 type Linear struct {
-	N, K int
+	n, k int       // output channels, input features
 	kp   int       // K rounded up to kq
 	np   int       // N rounded up to nr
 	w    []int8    // packed: np/nr panels of [kp/kq][nr][kq] bytes
@@ -64,7 +64,7 @@ func NewLinear(w, bias []float32, n, k int) (*Linear, error) {
 	if bias != nil && len(bias) != n {
 		return nil, fmt.Errorf("quant: bias has %d elements, want %d", len(bias), n)
 	}
-	l := &Linear{N: n, K: k, kp: roundUp(k, kq), np: roundUp(n, nr)}
+	l := &Linear{n: n, k: k, kp: roundUp(k, kq), np: roundUp(n, nr)}
 	l.w = make([]int8, l.np*l.kp)
 	l.sw = make([]float32, l.np)
 	l.sumW = make([]float32, l.np)
@@ -102,10 +102,13 @@ func NewLinear(w, bias []float32, n, k int) (*Linear, error) {
 	return l, nil
 }
 
-// Forward computes y [m, N] = x [m, K]·Wᵀ + b. x is not modified.
+// Shape returns the layer's output channels n and input features k.
+func (l *Linear) Shape() (n, k int) { return l.n, l.k }
+
+// Forward computes y [m, n] = x [m, k]·Wᵀ + b. x is not modified.
 func (l *Linear) Forward(y, x []float32, m int) {
-	if m < 0 || len(x) < m*l.K || len(y) < m*l.N {
-		panic(fmt.Sprintf("quant: Forward of %d rows: x has %d elements (need %d), y %d (need %d)", m, len(x), m*l.K, len(y), m*l.N))
+	if m < 0 || len(x) < m*l.k || len(y) < m*l.n {
+		panic("quant: Forward: negative row count or x, y too short for m rows")
 	}
 	if m == 0 {
 		return
@@ -119,7 +122,7 @@ func (l *Linear) Forward(y, x []float32, m int) {
 	clear(s.q[m*l.kp : mp*l.kp])
 	clear(s.sx[m:mp])
 	clear(s.zx[m:mp])
-	parallel.ForArgs(m, 16, quantizeArgs{s, x, l.K, l.kp}, func(a *quantizeArgs, lo, hi int) {
+	parallel.ForArgs(m, 16, quantizeArgs{s, x, l.k, l.kp}, func(a *quantizeArgs, lo, hi int) {
 		for i := lo; i < hi; i++ {
 			q := a.s.q[i*a.kp : (i+1)*a.kp]
 			a.s.sx[i], a.s.zx[i] = quantizeRow(q[:a.k], a.x[i*a.k:(i+1)*a.k])
@@ -128,16 +131,17 @@ func (l *Linear) Forward(y, x []float32, m int) {
 	})
 
 	// Work units: blocks of up to tilesPerBlock row tiles (whose quantized inputs
-	// stay in L2 while every panel of W streams past them) times groups of panels;
-	// few rows (the answers-only last layer) split over the panels instead. The
-	// unit count is a multiple of the thread count and the units split the tiles
-	// evenly, so that every worker gets the same share.
+	// stay in L2 while every panel of W streams past them) times groups of panels.
+	// With many blocks the block count is a multiple of the thread count and the
+	// blocks split the tiles evenly; with few (the answers-only last layer, or many
+	// threads) every panel is a unit of its own, so that the units, which workers
+	// take in equal contiguous runs, are small enough to balance.
 	tiles, panels := mp/mr, l.np/nr
 	t := parallel.Threads()
 	rowBlocks := (tiles + tilesPerBlock - 1) / tilesPerBlock
 	groups := 1
 	if rowBlocks < 2*t {
-		groups = min(panels, (2*t+rowBlocks-1)/rowBlocks)
+		groups = panels
 	} else {
 		rowBlocks = roundUp(rowBlocks, t)
 	}
@@ -172,18 +176,18 @@ func productUnits(a *productArgs, lo, hi int) {
 		for p := p0; p < p1; p++ {
 			wp := l.w[p*nr*l.kp : (p+1)*nr*l.kp]
 			j0 := p * nr
-			cols := min(nr, l.N-j0)
+			cols := min(nr, l.n-j0)
 			for t := t0; t < t1; t++ {
 				i0 := t * mr
 				rows := min(mr, a.m-i0)
 				qa := s.q[i0*l.kp:]
 				if rows == mr && cols == nr {
-					tile(l.kp/kq, qa, l.kp, wp, a.y[i0*l.N+j0:], l.N, s.sx[i0:], s.zx[i0:], l.sw[j0:], l.sumW[j0:], l.bias[j0:])
+					tile(l.kp/kq, qa, l.kp, wp, a.y[i0*l.n+j0:], l.n, s.sx[i0:], s.zx[i0:], l.sw[j0:], l.sumW[j0:], l.bias[j0:])
 					continue
 				}
 				tile(l.kp/kq, qa, l.kp, wp, edge[:], nr, s.sx[i0:], s.zx[i0:], l.sw[j0:], l.sumW[j0:], l.bias[j0:])
 				for r := 0; r < rows; r++ {
-					copy(a.y[(i0+r)*l.N+j0:(i0+r)*l.N+j0+cols], edge[r*nr:r*nr+cols])
+					copy(a.y[(i0+r)*l.n+j0:(i0+r)*l.n+j0+cols], edge[r*nr:r*nr+cols])
 				}
 			}
 		}

@@ -108,7 +108,8 @@ func testTile(t *testing.T, kernel string) {
 }
 
 // TestQuantizeRowMatchesGeneric: the assembly row quantizer gives the same bytes,
-// scale and zero point as the Go one, for every tail length.
+// scale and zero point as the Go one, for every tail length (without AVX2 both
+// sides are the Go one, and only the dequantization bound is checked).
 func TestQuantizeRowMatchesGeneric(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	for _, n := range []int{1, 7, 8, 31, 32, 33, 63, 100, 768, 3072 + 5} {
@@ -310,6 +311,7 @@ func TestNewLinearErrors(t *testing.T) {
 		words string
 	}{
 		{w, nil, 0, 6, "shape"},
+		{w, nil, 1, maxK + 1, "shape"},
 		{w, nil, 2, 2, "elements"},
 		{w, make([]float32, 3), 2, 3, "bias"},
 		{[]float32{1, float32(math.NaN()), 0, 0, 0, 0}, nil, 2, 3, "NaN"},
@@ -362,6 +364,40 @@ func TestTinyValues(t *testing.T) {
 		}
 		if math.IsNaN(float64(y[i])) || math.Abs(float64(y[i])-v) > 0.01*mass+1e-6 {
 			t.Errorf("y[%d] = %v, want %v (Σ|x·w| = %v)", i, y[i], v, mass)
+		}
+	}
+}
+
+// TestTileAtMaxK: at the largest depth NewLinear accepts, all-127 inputs against
+// all-(−127) weights give the exact int32 sum (no overflow) in every kernel.
+func TestTileAtMaxK(t *testing.T) {
+	if testing.Short() {
+		t.Skip("16 MB of operands")
+	}
+	groups := maxK / kq
+	a := make([]uint8, (mr-1)*maxK+maxK)
+	for i := range a {
+		a[i] = 127
+	}
+	b := make([]int8, groups*nr*kq)
+	for i := range b {
+		b[i] = -127
+	}
+	one, zero, ones := make([]float32, mr), make([]float32, nr), make([]float32, nr)
+	for i := range one {
+		one[i] = 1
+	}
+	for i := range ones {
+		ones[i] = 1
+	}
+	want := float32(-127 * 127 * maxK)
+	for _, k := range Kernels() {
+		y := make([]float32, mr*nr)
+		tileWith(k, groups, a, maxK, b, y, nr, one, zero, ones, zero, zero)
+		for i, v := range y {
+			if v != want {
+				t.Fatalf("%s: y[%d] = %v, want %v", k, i, v, want)
+			}
 		}
 	}
 }
