@@ -15,7 +15,6 @@ type evalOptions struct {
 	int8             bool // encoder Linear layers in int8
 }
 
-
 func init() {
 	register(&command{name: "eval", summary: "validation metrics of a checkpoint: vlbert eval --cfg CFG --ckpt FILE",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
