@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -51,12 +52,16 @@ func TestDemoQuick(t *testing.T) {
 		return v
 	}
 	for _, c := range []struct{ metric, baseline string }{
-		{"vqa_accuracy", "vqa_majority_baseline"}, {"vqa_accuracy_from_scratch", "vqa_majority_baseline"},
+		{"vqa_accuracy", "vqa_majority_baseline"}, {"vqa_accuracy_from_scratch", "vqa_majority_baseline"}, {"vqa_accuracy_int8", "vqa_majority_baseline"},
 		{"grounding_accuracy", "grounding_random_baseline"}, {"vcr_accuracy", "vcr_random_baseline"},
 	} {
 		if m, base := num(c.metric), num(c.baseline); !(m > base) {
 			t.Errorf("%s = %.3f, not above %s = %.3f", c.metric, m, c.baseline, base)
 		}
+	}
+	// Int8 answers score like float32 ones through the same pipeline.
+	if a, b := num("vqa_accuracy_int8"), num("vqa_accuracy_pipeline"); math.Abs(a-b) > 0.05 {
+		t.Errorf("vqa_accuracy_int8 = %.3f, float32 through the same pipeline %.3f", a, b)
 	}
 	if v := num("mlm_accuracy"); !(v > 0) {
 		t.Errorf("mlm_accuracy = %v", v)

@@ -75,6 +75,8 @@ func metricRows(rp *Report) []metricRow {
 	return []metricRow{
 		{"VQA", "soft accuracy (val)", fmtAcc(rp.VQAAccuracy), fmtAcc(rp.VQAAccuracyFromScratch),
 			b(rp.VQAMajorityBaseline) + " (always “" + rp.VQAMajorityAnswer + "”)", beats(rp.VQAAccuracy, rp.VQAMajorityBaseline)},
+		{"VQA, encoder in int8 (--int8)", "soft accuracy (val) through the inference pipeline; float32 there: " + fmtAcc(rp.VQAAccuracyPipeline),
+			fmtAcc(rp.VQAAccuracyInt8), "", b(rp.VQAMajorityBaseline), beats(rp.VQAAccuracyInt8, rp.VQAMajorityBaseline)},
 		{"Grounding (RefCOCO+ style)", "box accuracy @ IoU ≥ 0.5 (val)", fmtAcc(rp.GroundingAccuracy), fmtAcc(rp.GroundingFromScratch),
 			b(rp.GroundingRandomBaseline) + " (random box)", beats(rp.GroundingAccuracy, rp.GroundingRandomBaseline)},
 		{"VCR style (Q→A)", "4-choice accuracy (val)", fmtAcc(rp.VCRAccuracy), fmtAcc(rp.VCRFromScratch), b(rp.VCRRandomBaseline) + " (random choice)", beats(rp.VCRAccuracy, rp.VCRRandomBaseline)},

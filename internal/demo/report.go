@@ -23,6 +23,8 @@ type Report struct {
 	VQAMajorityBaseline     float64            `json:"vqa_majority_baseline"`
 	VQAMajorityAnswer       string             `json:"vqa_majority_answer"`
 	VQAAccuracyFromScratch  *float64           `json:"vqa_accuracy_from_scratch"`
+	VQAAccuracyInt8         *float64           `json:"vqa_accuracy_int8"`     // pre-trained model, encoder in int8, answered through the inference pipeline
+	VQAAccuracyPipeline     *float64           `json:"vqa_accuracy_pipeline"` // the same questions through the same pipeline in float32
 	GroundingAccuracy       *float64           `json:"grounding_accuracy"`
 	GroundingRandomBaseline float64            `json:"grounding_random_baseline"`
 	GroundingFromScratch    *float64           `json:"grounding_accuracy_from_scratch"`
@@ -133,6 +135,11 @@ func (rp *Report) summary(w io.Writer) {
 	}
 	line("VQA accuracy (pre-trained)", rp.VQAAccuracy, fmt.Sprintf("(majority baseline %.3f)", rp.VQAMajorityBaseline))
 	line("VQA accuracy (from scratch)", rp.VQAAccuracyFromScratch, "")
+	pipe := ""
+	if rp.VQAAccuracyPipeline != nil {
+		pipe = fmt.Sprintf("(float32, same pipeline: %.3f)", *rp.VQAAccuracyPipeline)
+	}
+	line("VQA accuracy (pre-trained, --int8)", rp.VQAAccuracyInt8, pipe)
 	line("grounding accuracy (pre-trained)", rp.GroundingAccuracy, fmt.Sprintf("(random box %.3f)", rp.GroundingRandomBaseline))
 	line("grounding accuracy (from scratch)", rp.GroundingFromScratch, "")
 	line("VCR accuracy (pre-trained)", rp.VCRAccuracy, fmt.Sprintf("(random %.2f)", rp.VCRRandomBaseline))
