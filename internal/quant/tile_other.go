@@ -5,6 +5,8 @@ package quant
 // useAVX2 is always false here (a variable so that tests can set it).
 var useAVX2 = false
 
+const hasAVX2 = false
+
 var tileKernel = "generic"
 
 // Kernels lists the micro-kernels this CPU can run.
