@@ -244,7 +244,7 @@ func writeError(w http.ResponseWriter, code int, msg string) int {
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"status": "ok", "module": s.p.Model.Task.String(), "workers": s.p.Workers(),
-		"in_flight": s.met.inFlight.Load(), "max_in_flight": cap(s.sem), "image_input": s.p.HasVisual(),
+		"in_flight": s.met.inFlight.Load(), "max_in_flight": cap(s.sem), "image_input": s.p.HasVisual(), "int8": s.p.Int8,
 	})
 }
 

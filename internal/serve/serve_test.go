@@ -254,7 +254,8 @@ func TestHealthzAndMetrics(t *testing.T) {
 	post(t, s.Handler(), "/v1/vqa", `{`)
 	rec := httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
-	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"status":"ok"`) || !strings.Contains(rec.Body.String(), `"module":"ResNetVLBERT"`) {
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"status":"ok"`) || !strings.Contains(rec.Body.String(), `"module":"ResNetVLBERT"`) ||
+		!strings.Contains(rec.Body.String(), `"int8":false`) {
 		t.Fatalf("healthz: %d %s", rec.Code, rec.Body)
 	}
 	rec = httptest.NewRecorder()
