@@ -39,7 +39,13 @@ func (r *runner) vqaByType(ctx context.Context) error {
 	}
 	// The pre-trained model also answers with its encoder in int8 (--int8): the
 	// report shows what that costs in accuracy, against the same pipeline in float32.
-	var pipelineF32 float64
+	// The int8 pass reuses the pre-trained pipeline (quantized in place) and the
+	// regions it parsed.
+	var (
+		pipelineF32 float64
+		pre         *infer.Pipeline
+		preRegions  map[int64]*infer.Regions
+	)
 	for _, m := range []struct {
 		phase string
 		int8  bool
@@ -49,12 +55,23 @@ func (r *runner) vqaByType(ctx context.Context) error {
 		if !ok {
 			continue
 		}
-		p, err := infer.Load(infer.Options{Checkpoint: run.ckpt, Int8: m.int8})
-		if err != nil {
-			return fmt.Errorf("loading %s: %w", run.ckpt, err)
+		var p *infer.Pipeline
+		regions := map[int64]*infer.Regions{}
+		if m.int8 {
+			p, regions = pre, preRegions
+			if err := p.QuantizeInt8(); err != nil {
+				return err
+			}
+		} else {
+			var err error
+			if p, err = infer.Load(infer.Options{Checkpoint: run.ckpt}); err != nil {
+				return fmt.Errorf("loading %s: %w", run.ckpt, err)
+			}
+			if phase == PhaseVQA {
+				pre, preRegions = p, regions
+			}
 		}
 		sum := map[string]float64{}
-		regions := map[int64]*infer.Regions{}
 		for _, e := range entries {
 			reg := regions[e.ImageID]
 			if reg == nil {

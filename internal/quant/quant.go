@@ -78,7 +78,7 @@ func NewLinear(w, bias []float32, n, k int) (*Linear, error) {
 			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
 				return nil, fmt.Errorf("quant: weight row %d holds %v", j, v)
 			}
-			amax = max(amax, abs32(v))
+			amax = max(amax, float32(math.Abs(float64(v))))
 		}
 		scale := amax / 127
 		sum := 0
@@ -276,8 +276,6 @@ func tileGeneric(groups int, a []uint8, lda int, b []int8, y []float32, ldy int,
 func fma32(a, b, c float32) float32 { return float32(math.FMA(float64(a), float64(b), float64(c))) }
 
 var nanF = float32(math.NaN())
-
-func abs32(v float32) float32 { return math.Float32frombits(math.Float32bits(v) &^ (1 << 31)) }
 
 func roundUp(n, m int) int { return (n + m - 1) / m * m }
 

@@ -117,7 +117,7 @@ func TestQuantizeRowMatchesGeneric(t *testing.T) {
 			x := randFloats(rng, n, 2)
 			if trial == 1 { // all positive: zero point 0
 				for i := range x {
-					x[i] = abs32(x[i])
+					x[i] = float32(math.Abs(float64(x[i])))
 				}
 			}
 			if trial == 2 { // ties at the half steps
