@@ -60,7 +60,7 @@ func diagTrain(t *testing.T, inject bool, scaleObj float32, lr float64, steps in
 	cfg.HiddenSize, cfg.VisualSize, cfg.ImageFinalDim, cfg.IntermediateSize = 32, 32, 32, 64
 	cfg.NumAttentionHeads = 4
 	cfg.VisualScaleObjectInit = scaleObj
-	m, err := New(cfg)
+	m, err := NewVQA(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,10 +76,10 @@ func diagTrain(t *testing.T, inject bool, scaleObj float32, lr float64, steps in
 		bt := diagBatch(rng, 16, A, inject)
 		m.Step = uint64(step)
 		m.ZeroGrad()
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			t.Fatal(err)
 		}
-		m.BackwardVQA(1)
+		m.Backward(1)
 		if step == 1 || step%100 == 0 {
 			g := m.Params.Grad[lnObj.Offset : lnObj.Offset+lnObj.Size]
 			var s float64
@@ -101,7 +101,7 @@ func diagTrain(t *testing.T, inject bool, scaleObj float32, lr float64, steps in
 	correct, total := 0, 0
 	for k := 0; k < 8; k++ {
 		bt := diagBatch(erng, 16, A, inject)
-		o, err := m.ForwardVQA(bt)
+		o, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -37,9 +37,9 @@ type Task interface {
 	// Forward runs the model with labels and returns the loss whose gradient
 	// Backward propagates (the original's outputs mean) and the named loss
 	// outputs for the loss loggers; it adds the batch to mt.
-	Forward(m *model.Model, b Batch, mt *Metrics) (loss float32, outputs map[string]float32, err error)
+	Forward(m model.Module, b Batch, mt *Metrics) (loss float32, outputs map[string]float32, err error)
 	// Backward back-propagates dloss·loss through the last Forward.
-	Backward(m *model.Model, dloss float32)
+	Backward(m model.Module, dloss float32)
 	// Close releases open files.
 	Close() error
 
@@ -56,7 +56,7 @@ func (s *shard) setShard(rank, world int) { s.rank, s.world = rank, world }
 type Predictor interface {
 	// Predict runs inference on b (test split, no labels) and keeps the
 	// results.
-	Predict(m *model.Model, b Batch) error
+	Predict(m model.Module, b Batch) error
 	// WriteResults writes the kept results under dir, named after name
 	// (the config file's base name) and split, and returns the files.
 	WriteResults(dir, name, split string) ([]string, error)
