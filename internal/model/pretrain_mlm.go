@@ -93,4 +93,3 @@ func (m *Pretrain) mlmBackwardSparse(dloss float32, B, BT, Lm, L int) []float32 
 	}
 	return dtext
 }
-
