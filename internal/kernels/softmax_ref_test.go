@@ -4,6 +4,9 @@ import (
 	"math"
 )
 
+// SoftmaxForward and SoftmaxBackward are the plain row softmax, a reference for
+// the attention kernel's fused one (the encoder uses no other softmax).
+//
 // SoftmaxForward computes a row-wise softmax with max subtraction.
 //
 //	out [N,C] overwritten (may alias inp)
