@@ -9,7 +9,7 @@ import (
 	"github.com/vlbert/vlbert/internal/npy"
 )
 
-// Attention is VisualLinguisticBert's attention for one input (spec §5.7): the
+// Attention is VisualLinguisticBert's attention for one input (pretrain/vis_attention_maps.py, resnet_vlbert_for_attention_vis.py): the
 // sequence is [text | [IMG] 1..n | [END]], text being "[CLS] caption [SEP]" for
 // pretraining checkpoints, "[CLS] expression [SEP]" for RefCOCO+ ones and
 // "[CLS] question [SEP] [MASK] [SEP]" for VQA ones. VCR checkpoints are not

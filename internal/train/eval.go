@@ -51,7 +51,7 @@ func Predict(ctx context.Context, cfg *config.Config, cfgPath, ckpt, split, outD
 	if err != nil {
 		return nil, err
 	}
-	s.Shuffle = false // results map back to ids in order (spec §7.2.18)
+	s.Shuffle = false // results map back to ids in order (vqa/function/test.py and refcoco/function/test.py map results by sequential index)
 	batches, err := s.Batches(0)
 	if err != nil {
 		return nil, err

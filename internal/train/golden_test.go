@@ -15,7 +15,7 @@ import (
 	"github.com/vlbert/vlbert/internal/weights"
 )
 
-// These tests run the golden optimizer steps of /work/shared/golden end to
+// These tests run the golden optimizer steps of testdata/golden end to
 // end through Trainer.Step: model forward and backward on the golden batch,
 // schedule, clip, AdamW. Numbers from manifest.json "training".
 

@@ -23,7 +23,7 @@ import (
 	"github.com/vlbert/vlbert/internal/visual"
 )
 
-// vcrTask is ResNetVLBERT on VCR (spec §1.6(c), §3.2): DATASET.TASK Q2A or
+// vcrTask is ResNetVLBERT on VCR (vcr/modules/resnet_vlbert_for_vcr.py on vcr/data/datasets/vcr.py): DATASET.TASK Q2A or
 // QA2R, four "[CLS] query [SEP] choice [SEP]" sequences per question, one
 // logit each (pooler → Linear(1)), softmax cross-entropy (or sigmoid BCE)
 // over the four; metric and host metric Acc.
@@ -288,7 +288,7 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	if w0 <= 0 || h0 <= 0 {
 		return nil, fmt.Errorf("train: vcr annot_id %s: no image size", a.AnnotID)
 	}
-	// VCR flips boxes (and masks) but not the text (spec §3.2).
+	// VCR flips boxes (and masks) but not the text (vcr/data/datasets/vcr.py, __getitem__: no left/right swap).
 	e.imInfo, _ = s.transform.Apply(rng, e.boxes, n, stride, w0, h0)
 	return e, nil
 }
