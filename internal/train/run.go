@@ -65,6 +65,9 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if err := CheckDataPaths(cfg); err != nil { // before anything is written
+		return nil, err
+	}
 	r := newRun(ctx, cfg, opts, start)
 	closeOutput, err := r.openOutput()
 	if err != nil {

@@ -2,7 +2,9 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -67,6 +69,9 @@ type Predictor interface {
 func NewTask(cfg *config.Config, splits ...string) (Task, error) {
 	mc, err := modelConfig(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckDataPaths(cfg); err != nil {
 		return nil, err
 	}
 	if isE2E(cfg) {
@@ -182,4 +187,20 @@ func parallelFor(n, workers int, f func(i int) error) error {
 
 func workers(cfg *config.Config) int {
 	return max(1, min(cfg.NumWorkersPerGPU*cfg.NumGPUs(), 4))
+}
+
+// CheckDataPaths reports a DATASET.DATASET_PATH that does not exist before any
+// reader names the first file it misses there. The shipped configs/synth
+// configs read the synthetic world that "vlbert demo" writes, so the message
+// says how to get it.
+func CheckDataPaths(cfg *config.Config) error {
+	for _, ds := range cfg.Datasets {
+		if ds.DatasetPath == "" {
+			return fmt.Errorf("train: DATASET.DATASET_PATH is empty; set it to the data set's directory")
+		}
+		if _, err := os.Stat(ds.DatasetPath); err != nil {
+			return fmt.Errorf("train: DATASET.DATASET_PATH %s does not exist (%w); the configs in configs/synth read the synthetic world that `vlbert demo` writes to demo-out/data: run `vlbert demo` first (--quick for a small one), or set DATASET.DATASET_PATH to your data (--set DATASET.DATASET_PATH=DIR)", ds.DatasetPath, errors.Unwrap(err))
+		}
+	}
+	return nil
 }
