@@ -196,7 +196,7 @@ func workers(cfg *config.Config) int {
 func CheckDataPaths(cfg *config.Config) error {
 	for _, ds := range cfg.Datasets {
 		if ds.DatasetPath == "" {
-			return fmt.Errorf("train: DATASET.DATASET_PATH is empty; set it to the data set's directory")
+			continue // a text corpus names its file alone
 		}
 		if _, err := os.Stat(ds.DatasetPath); err != nil {
 			return fmt.Errorf("train: DATASET.DATASET_PATH %s does not exist (%w); the configs in configs/synth read the synthetic world that `vlbert demo` writes to demo-out/data: run `vlbert demo` first (--quick for a small one), or set DATASET.DATASET_PATH to your data (--set DATASET.DATASET_PATH=DIR)", ds.DatasetPath, errors.Unwrap(err))
