@@ -6,9 +6,11 @@ import (
 	"io"
 	"log"
 	"net"
+	"runtime"
 	"strings"
 	"time"
 
+	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/serve"
 )
 
@@ -24,6 +26,7 @@ type serveOptions struct {
 	maxBodyReads   int
 	minBodyRate    int64
 	allowHosts     string
+	httpProc       bool
 	quiet          bool
 }
 
@@ -43,6 +46,7 @@ func init() {
 			fs.IntVar(&o.maxBodyReads, "max-body-reads", 16, "request bodies read and validated at once; more get 429")
 			fs.Int64Var(&o.minBodyRate, "min-body-rate", 256<<10, "bytes/s a client must keep up while sending its body (deadline 2 s + size/rate); slower ones get 408")
 			fs.StringVar(&o.allowHosts, "allow-host", "", "comma-separated Host names answered besides loopback ones when --addr is a loopback address")
+			fs.BoolVar(&o.httpProc, "http-proc", true, "run Go with one processor more than the model's threads, so 429s and /healthz never wait behind a forward pass")
 			fs.BoolVar(&o.quiet, "quiet", false, "no request log")
 			fs.Usage = func() {
 				fmt.Fprintln(stderr, "usage: vlbert serve --ckpt C [--cfg CFG] [--addr 127.0.0.1:8080]")
@@ -90,6 +94,12 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 	}
 	if !o.quiet {
 		cfg.Logger = log.New(stderr, "vlbert serve: ", log.LstdFlags|log.Lmicroseconds)
+	}
+	if o.httpProc && runtime.GOMAXPROCS(0) <= parallel.Threads() {
+		// The model's kernels keep parallel.Threads() goroutines busy; one more
+		// processor lets the HTTP side (admission, 429s, /healthz, /metrics)
+		// run beside a forward pass instead of after it.
+		runtime.GOMAXPROCS(parallel.Threads() + 1)
 	}
 	s := serve.New(p, cfg)
 	ln, err := net.Listen("tcp", o.addr)
