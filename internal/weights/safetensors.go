@@ -53,6 +53,39 @@ func ReadSafetensors(path string) (map[string]*Tensor, map[string]string, error)
 	return tensors, meta, nil
 }
 
+// ReadSafetensorsMetadata reads only the "__metadata__" of a safetensors
+// file's header (cheap: the data is not read or verified).
+func ReadSafetensorsMetadata(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	var lenBuf [8]byte
+	if _, err := f.ReadAt(lenBuf[:], 0); err != nil {
+		return nil, fmt.Errorf("weights: %s: safetensors: %v", path, unexpectedEOF(err))
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if n > maxSafetensorsHeader || int64(n) > st.Size()-8 {
+		return nil, fmt.Errorf("weights: %s: safetensors: header length %d does not fit (file %d bytes, limit %d)", path, n, st.Size(), maxSafetensorsHeader)
+	}
+	header := make([]byte, n)
+	if _, err := f.ReadAt(header, 8); err != nil {
+		return nil, fmt.Errorf("weights: %s: safetensors: header: %v", path, unexpectedEOF(err))
+	}
+	var h struct {
+		Meta map[string]string `json:"__metadata__"`
+	}
+	if err := json.Unmarshal(header, &h); err != nil {
+		return nil, fmt.Errorf("weights: %s: safetensors: header JSON: %v", path, err)
+	}
+	return h.Meta, nil
+}
+
 type stEntry struct {
 	DType       *string  `json:"dtype"`
 	Shape       *[]int64 `json:"shape"`
