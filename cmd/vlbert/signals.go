@@ -76,4 +76,3 @@ func resumeCommand(o trainOptions) string {
 	}
 	return strings.Join(append(parts, "--resume"), " ")
 }
-
