@@ -129,10 +129,13 @@ func (tr *Trainer) resume(prefix string, force bool, log io.Writer) error {
 	if err != nil || c.path == "" {
 		return err
 	}
+	for _, w := range c.warnings {
+		fmt.Fprintf(log, "warning: %s\n", w)
+	}
 	if c.torch {
 		err = tr.loadTorchResume(c, tr.batchesPerEpoch)
 	} else {
-		err = tr.loadOwnCheckpoint(c.path)
+		err = tr.loadCandidate(c)
 	}
 	if err != nil {
 		return fmt.Errorf("train: resume: %w", err)

@@ -145,10 +145,16 @@ func (r *trainRun) openOutput() (closeLog func(), err error) {
 	if err := os.MkdirAll(r.outDir, 0o755); err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	w, closeLog, err := openLog(r.outDir, r.opts)
+	w, closeFile, err := openLog(r.outDir, r.opts)
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := prepareOutputDir(r.outDir, r.prefix, w)
+	if err != nil {
+		closeFile()
+		return nil, err
+	}
+	closeLog = func() { unlock(); closeFile() }
 	if err := saveConfigCopy(r.cfg, r.outDir, r.opts.CfgPath); err != nil {
 		closeLog()
 		return nil, err
