@@ -71,45 +71,17 @@ func checkLen(name string, got, want int) {
 //	weight [K, C, KH, KW]
 //	bias   [K] or nil (nil: no bias, as in the ResNet convolutions)
 //	out    [N, K, OH, OW], overwritten
-//	col    scratch of at least cv.ColSize(H, W) floats, or nil to allocate one
+//	col    unused (it was the im2col scratch; kept for callers), may be nil
 //
-// For each image it forms col [C·KH·KW, OH·OW] (im2col) and computes
-// out_n = weight · col with gemm.Sgemm.
+// For each image it computes out_n = weight · im2col(x_n) with one GEMM whose
+// B panels are packed straight from the image (no im2col matrix), the bias
+// added in the GEMM's epilogue.
 func Conv2DForward(out, inp, weight, bias, col []float32, cv Conv2D, N, H, W int) {
-	OH, OW := cv.check(N, H, W)
-	ckk, ohw, chw := cv.C*cv.KH*cv.KW, OH*OW, cv.C*H*W
-	checkLen("conv inp", len(inp), N*chw)
-	checkLen("conv out", len(out), N*cv.K*ohw)
-	checkLen("conv weight", len(weight), cv.WeightSize())
 	if bias != nil {
+		cv.check(N, H, W)
 		checkLen("conv bias", len(bias), cv.K)
 	}
-	if !cv.pointwise() {
-		if col == nil {
-			col = make([]float32, ckk*ohw)
-		}
-		checkLen("conv col", len(col), ckk*ohw)
-	}
-	for n := 0; n < N; n++ {
-		x := inp[n*chw : (n+1)*chw]
-		y := out[n*cv.K*ohw : (n+1)*cv.K*ohw]
-		b := x
-		if !cv.pointwise() {
-			im2col(col, x, cv, H, W, OH, OW)
-			b = col
-		}
-		gemm.Sgemm(false, false, cv.K, ohw, ckk, 1, weight, ckk, b, ohw, 0, y, ohw)
-		if bias != nil {
-			parallel.For(cv.K, 16, func(lo, hi int) {
-				for k := lo; k < hi; k++ {
-					row := y[k*ohw : (k+1)*ohw]
-					for i := range row {
-						row[i] += bias[k]
-					}
-				}
-			})
-		}
-	}
+	convFused(nil, out, inp, weight, nil, bias, nil, false, cv, N, H, W)
 }
 
 // Conv2DBackward computes the gradients of Conv2DForward without bias.

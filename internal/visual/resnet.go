@@ -141,7 +141,7 @@ func (n *Network) Backbone(images []float32, N, H, W int) (feat []float32, FH, F
 	n.h1, n.w1 = n.Conv1.OutSize(H, W)
 	n.c1 = grow(n.c1, N*n.Conv1.K*n.h1*n.w1)
 	var s, b []float32
-	convBN(&n.ws, n.c1, images, n.W1, n.Conv1, n.BN1, &s, &b, true, N, H, W)
+	convBN(&n.ws, n.c1, images, n.W1, n.Conv1, n.BN1, &s, &b, nil, true, N, H, W)
 	n.hp, n.wp = n.Pool.OutSize(n.h1, n.w1)
 	n.pooled = grow(n.pooled, N*n.Conv1.K*n.hp*n.wp)
 	if cap(n.argmax) < len(n.pooled) {
