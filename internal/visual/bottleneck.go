@@ -2,7 +2,6 @@ package visual
 
 import (
 	"fmt"
-
 )
 
 // Workspace holds scratch buffers that the layers of one network share during a
