@@ -45,13 +45,14 @@ func (p *convPacker) PackB(dst []float32, p0, kc, j0, nw, nr int) {
 		nRuns++
 		j += n
 	}
+	// (c, kh, kw) of row p0, then stepped row by row (no divisions per row).
 	khkw := cv.KH * cv.KW
+	c, kh, kw := p0/khkw, (p0%khkw)/cv.KW, p0%cv.KW
 	for pp := 0; pp < kc; pp++ {
-		row := p0 + pp
-		c, t := row/khkw, row%khkw
-		ihOff := (t/cv.KW)*cv.Dilation - cv.Pad
-		iwOff := (t%cv.KW)*cv.Dilation - cv.Pad
+		ihOff := kh*cv.Dilation - cv.Pad
+		iwOff := kw*cv.Dilation - cv.Pad
 		d := dst[pp*nr : pp*nr+nr]
+		plane := p.x[c*hw:]
 		for _, r := range runs[:nRuns] {
 			out := d[r.off : r.off+r.n]
 			ih := r.oh*cv.Stride + ihOff
@@ -59,7 +60,7 @@ func (p *convPacker) PackB(dst []float32, p0, kc, j0, nw, nr int) {
 				clear(out)
 				continue
 			}
-			src := p.x[r.base+c*hw+ih*W : r.base+c*hw+(ih+1)*W]
+			src := plane[r.base+ih*W : r.base+(ih+1)*W]
 			iw0 := r.ow0*cv.Stride + iwOff
 			if cv.Stride == 1 {
 				lo := min(max(0, -iw0), r.n)
@@ -67,6 +68,13 @@ func (p *convPacker) PackB(dst []float32, p0, kc, j0, nw, nr int) {
 				clear(out[:lo])
 				copy(out[lo:hi], src[iw0+lo:iw0+hi])
 				clear(out[hi:])
+				continue
+			}
+			if last := iw0 + (r.n-1)*cv.Stride; iw0 >= 0 && last < W {
+				src = src[iw0 : last+1]
+				for i := range out {
+					out[i] = src[i*cv.Stride]
+				}
 				continue
 			}
 			for i := range out {
@@ -78,6 +86,12 @@ func (p *convPacker) PackB(dst []float32, p0, kc, j0, nw, nr int) {
 			}
 		}
 		clear(d[nw:])
+		if kw++; kw == cv.KW {
+			kw = 0
+			if kh++; kh == cv.KH {
+				kh, c = 0, c+1
+			}
+		}
 	}
 }
 
