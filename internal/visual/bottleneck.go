@@ -11,6 +11,7 @@ import (
 type Workspace struct {
 	col, a, b, c []float32
 	tmp          []float32 // batched convolution output (convFused)
+	dyc, colc    []float32 // batched convolution backward (convBackward)
 }
 
 func (ws *Workspace) colFor(cv Conv2D, H, W int) []float32 {
@@ -152,7 +153,7 @@ func (b *Bottleneck) Backward(ws *Workspace, dinp, dout []float32) {
 	if b.HasDown {
 		ws.b = grow(ws.b, len(g))
 		BatchNormBackward(ws.b, g, b.sd, N, b.Down.K, b.oh*b.ow)
-		Conv2DBackward(dinp, grad(b.WDown), ws.b, b.x, b.WDown.Data, ws.colFor(b.Down, b.h, b.w), b.Down, N, b.h, b.w)
+		convBackward(ws, dinp, grad(b.WDown), ws.b, b.x, b.WDown.Data, b.Down, N, b.h, b.w)
 	} else if dinp != nil {
 		copy(dinp, g)
 	}
@@ -161,20 +162,18 @@ func (b *Bottleneck) Backward(ws *Workspace, dinp, dout []float32) {
 	BatchNormBackward(g, g, b.s3, N, b.Conv3.K, b.oh*b.ow)
 	ws.b = grow(ws.b, len(b.y2))
 	dy2 := ws.b
-	Conv2DBackward(dy2, grad(b.W3), g, b.y2, b.W3.Data, nil, b.Conv3, N, b.oh, b.ow)
-	ReLUBackward(dy2, b.y2, dy2)
-	BatchNormBackward(dy2, dy2, b.s2, N, b.Conv2.K, b.oh*b.ow)
+	convBackward(ws, dy2, grad(b.W3), g, b.y2, b.W3.Data, b.Conv3, N, b.oh, b.ow)
+	reluBNBackward(dy2, b.y2, dy2, b.s2, N, b.Conv2.K, b.oh*b.ow)
 	ws.c = grow(ws.c, len(b.y1))
 	dy1 := ws.c
-	Conv2DBackward(dy1, grad(b.W2), dy2, b.y1, b.W2.Data, ws.colFor(b.Conv2, b.h1, b.w1), b.Conv2, N, b.h1, b.w1)
-	ReLUBackward(dy1, b.y1, dy1)
-	BatchNormBackward(dy1, dy1, b.s1, N, b.Conv1.K, b.h1*b.w1)
+	convBackward(ws, dy1, grad(b.W2), dy2, b.y1, b.W2.Data, b.Conv2, N, b.h1, b.w1)
+	reluBNBackward(dy1, b.y1, dy1, b.s1, N, b.Conv1.K, b.h1*b.w1)
 	var dx []float32
 	if dinp != nil {
 		ws.b = grow(ws.b, len(b.x))
 		dx = ws.b
 	}
-	Conv2DBackward(dx, grad(b.W1), dy1, b.x, b.W1.Data, ws.colFor(b.Conv1, b.h, b.w), b.Conv1, N, b.h, b.w)
+	convBackward(ws, dx, grad(b.W1), dy1, b.x, b.W1.Data, b.Conv1, N, b.h, b.w)
 	for i, v := range dx {
 		dinp[i] += v
 	}

@@ -141,13 +141,19 @@ func Conv2DBackward(dinp, dweight, dout, inp, weight, col []float32, cv Conv2D, 
 // im2col writes col[(c·KH+kh)·KW+kw, oh·OW+ow] = x[c, oh·s−p+kh·d, ow·s−p+kw·d]
 // (zero outside the image) for one image x [C, H, W].
 func im2col(col, x []float32, cv Conv2D, H, W, OH, OW int) {
+	im2colLD(col, OH*OW, x, cv, H, W, OH, OW)
+}
+
+// im2colLD is im2col into rows that start ld floats apart (ld >= OH·OW): one
+// image's columns inside the im2col matrix of several images.
+func im2colLD(col []float32, ld int, x []float32, cv Conv2D, H, W, OH, OW int) {
 	ohw := OH * OW
 	parallel.For(cv.C, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			plane := x[c*H*W : (c+1)*H*W]
 			for kh := 0; kh < cv.KH; kh++ {
 				for kw := 0; kw < cv.KW; kw++ {
-					row := col[((c*cv.KH+kh)*cv.KW+kw)*ohw:][:ohw]
+					row := col[((c*cv.KH+kh)*cv.KW+kw)*ld:][:ohw]
 					dx := kw*cv.Dilation - cv.Pad
 					for oh := 0; oh < OH; oh++ {
 						dst := row[oh*OW : (oh+1)*OW]
@@ -189,6 +195,11 @@ func im2col(col, x []float32, cv Conv2D, H, W, OH, OW int) {
 // every col entry that im2col copied from each pixel. Channels are disjoint, so
 // workers never share an output element.
 func col2im(dx, col []float32, cv Conv2D, H, W, OH, OW int) {
+	col2imLD(dx, col, OH*OW, cv, H, W, OH, OW)
+}
+
+// col2imLD is col2im from rows that start ld floats apart (see im2colLD).
+func col2imLD(dx, col []float32, ld int, cv Conv2D, H, W, OH, OW int) {
 	ohw := OH * OW
 	parallel.For(cv.C, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
@@ -196,7 +207,7 @@ func col2im(dx, col []float32, cv Conv2D, H, W, OH, OW int) {
 			clear(plane)
 			for kh := 0; kh < cv.KH; kh++ {
 				for kw := 0; kw < cv.KW; kw++ {
-					row := col[((c*cv.KH+kh)*cv.KW+kw)*ohw:][:ohw]
+					row := col[((c*cv.KH+kh)*cv.KW+kw)*ld:][:ohw]
 					dxo := kw*cv.Dilation - cv.Pad
 					for oh := 0; oh < OH; oh++ {
 						ih := oh*cv.Stride - cv.Pad + kh*cv.Dilation

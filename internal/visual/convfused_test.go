@@ -91,3 +91,55 @@ func TestConvFusedMatchesUnfused(t *testing.T) {
 		}
 	}
 }
+
+// TestConvBackwardBatched checks the batched backward of many small images
+// against the per-image Conv2DBackward (itself checked by finite differences
+// in conv_test.go): the same gradients up to the order of the sums, dweight
+// accumulated onto what it held, dinp overwritten.
+func TestConvBackwardBatched(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for _, tc := range []struct {
+		name    string
+		cv      Conv2D
+		N, H, W int
+	}{
+		{"3x3dil2", Conv2D{C: 12, K: 10, KH: 3, KW: 3, Stride: 1, Pad: 2, Dilation: 2}, 6, 14, 14},
+		{"1x1", Conv2D{C: 16, K: 24, KH: 1, KW: 1, Stride: 1, Dilation: 1}, 5, 7, 7},
+		{"1x1s2", Conv2D{C: 8, K: 6, KH: 1, KW: 1, Stride: 2, Dilation: 1}, 3, 9, 9},
+	} {
+		OH, OW := tc.cv.OutSize(tc.H, tc.W)
+		x := randSlice(rng, tc.N*tc.cv.C*tc.H*tc.W, 1)
+		w := randSlice(rng, tc.cv.WeightSize(), 0.3)
+		dy := randSlice(rng, tc.N*tc.cv.K*OH*OW, 1)
+		dw0 := randSlice(rng, tc.cv.WeightSize(), 1)
+		wantDx := make([]float32, len(x))
+		wantDw := append([]float32(nil), dw0...)
+		Conv2DBackward(wantDx, wantDw, dy, x, w, nil, tc.cv, tc.N, tc.H, tc.W)
+		for _, group := range []bool{false, true} {
+			gotDx := randSlice(rng, len(x), 1) // overwritten
+			gotDw := append([]float32(nil), dw0...)
+			ws := &Workspace{}
+			if group {
+				// Groups of fewer images than N: several products.
+				withGroupFloats(tc.cv.C*tc.cv.KH*tc.cv.KW*OH*OW*2, func() {
+					convBackward(ws, gotDx, gotDw, dy, x, w, tc.cv, tc.N, tc.H, tc.W)
+				})
+			} else {
+				convBackward(ws, gotDx, gotDw, dy, x, w, tc.cv, tc.N, tc.H, tc.W)
+			}
+			if d := maxAbsDiff32(gotDx, wantDx); d > 1e-4 {
+				t.Errorf("%s group=%v: dinp differs by %g", tc.name, group, d)
+			}
+			if d := maxAbsDiff32(gotDw, wantDw); d > 1e-3 {
+				t.Errorf("%s group=%v: dweight differs by %g", tc.name, group, d)
+			}
+		}
+	}
+}
+
+func withGroupFloats(n int, fn func()) {
+	prev := groupFloats
+	groupFloats = n
+	defer func() { groupFloats = prev }()
+	fn()
+}
