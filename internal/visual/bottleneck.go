@@ -2,6 +2,8 @@ package visual
 
 import (
 	"fmt"
+
+	"github.com/vlbert/vlbert/internal/quant"
 )
 
 // Workspace holds scratch buffers that the layers of one network share during a
@@ -12,6 +14,9 @@ type Workspace struct {
 	col, a, b, c []float32
 	tmp          []float32 // batched convolution output (convFused)
 	dyc, colc    []float32 // batched convolution backward (convBackward)
+	rows, yrows  []float32 // int8 convolutions (convInt8)
+	// int8 holds the int8 convolutions by weight (QuantizeInt8), nil for float32.
+	int8 map[*Param]*quant.Linear
 }
 
 func (ws *Workspace) colFor(cv Conv2D, H, W int) []float32 {
@@ -89,6 +94,10 @@ func (b *Bottleneck) OutSize(H, W int) (OH, OW int) {
 // fused convolution (convFused), with the BN affine cached in scale/shift.
 // residual may be nil.
 func convBN(ws *Workspace, out, x []float32, w *Param, cv Conv2D, bn bnParams, scale, shift *[]float32, residual []float32, relu bool, N, H, W int) {
+	if ql := ws.int8[w]; ql != nil {
+		convInt8(ws, out, x, ql, residual, relu, cv, N, H, W)
+		return
+	}
 	*scale, *shift = grow(*scale, cv.K), grow(*shift, cv.K)
 	bn.frozen().ScaleShift(*scale, *shift)
 	convFused(ws, out, x, w.Data, *scale, *shift, residual, relu, cv, N, H, W)

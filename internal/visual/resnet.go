@@ -274,7 +274,12 @@ func applyMask(out, x, mask []float32, R, K, HW int) {
 // which cuts a 600x1000 forward's memory several-fold. Backward panics in this
 // mode. The body4 map returned by Backbone stays valid through
 // ForwardFromFeatures.
-func (n *Network) SetInference(on bool) { n.inference = on }
+func (n *Network) SetInference(on bool) {
+	n.inference = on
+	if !on {
+		n.ws.int8 = nil // int8 is for inference only
+	}
+}
 
 // inferBufs are the buffers that blocks share in inference mode.
 type inferBufs struct {
