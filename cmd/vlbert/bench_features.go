@@ -44,6 +44,7 @@ type benchCNNOptions struct {
 	JSON          bool
 	CPUProfile    string
 	Train         bool // e2e: forward + backward
+	Int8          bool // features: int8 convolutions (visual.Network.QuantizeInt8)
 }
 
 // benchCNNResult is the JSON that `--json` prints.
@@ -69,6 +70,7 @@ type benchCNNResult struct {
 	Steps        int                `json:"steps"`
 	Warmup       int                `json:"warmup"`
 	Kernel       string             `json:"kernel"`
+	Int8         bool               `json:"int8"`
 	Load1        float64            `json:"load1"` // 1-minute load average before the run
 	SetupMs      float64            `json:"setup_ms"`
 	StepMsValues []float64          `json:"step_ms"`
@@ -76,6 +78,9 @@ type benchCNNResult struct {
 
 func benchFeaturesCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	opts, err := parseBenchCNN("bench features", args, 1, 36, stderr)
+	if err == nil && opts.Int8 && opts.Train {
+		err = usagef("--int8 is an inference mode")
+	}
 	if err != nil {
 		return err
 	}
@@ -103,6 +108,9 @@ func parseBenchCNN(name string, args []string, images, boxes int, stderr io.Writ
 	fs.IntVar(&opts.Warmup, "warmup", 1, "untimed steps first")
 	fs.BoolVar(&opts.JSON, "json", false, "print one JSON object")
 	fs.StringVar(&opts.CPUProfile, "cpuprofile", "", "write a pprof CPU profile of the timed steps to this file")
+	if name == "bench features" {
+		fs.BoolVar(&opts.Int8, "int8", false, "int8 convolutions (batch norm folded into per-channel int8 weights, 7-bit per-pixel activations)")
+	}
 	if err := parseFlags(fs, args); err != nil {
 		return opts, err
 	}
@@ -234,6 +242,11 @@ func runBenchCNN(ctx context.Context, opts benchCNNOptions, stdout io.Writer) er
 	} else {
 		net.SetInference(true)
 	}
+	if opts.Int8 {
+		if err := net.QuantizeInt8(); err != nil {
+			return fmt.Errorf("bench features: %w", err)
+		}
+	}
 	N, H, W, R := opts.Images, opts.Height, opts.Width, opts.Images*opts.Boxes
 	rng := rand.New(rand.NewPCG(2, 2))
 	images := make([]float32, N*3*H*W)
@@ -306,7 +319,7 @@ func runBenchCNN(ctx context.Context, opts benchCNNOptions, stdout io.Writer) er
 		ImagesPerS: float64(N) / (med / 1000), CPUMsStep: cpuMs, GFLOPS: flops / (med / 1000) / 1e9,
 		FlopsStep: flops, BackboneGF: bbF / 1e9, HeadGF: headF / 1e9, StageMs: map[string]float64{},
 		PeakRSSMB: peakRSSMB(), Threads: threads, Images: N, Boxes: opts.Boxes, Height: H, Width: W,
-		Steps: opts.Steps, Warmup: opts.Warmup, Kernel: gemm.KernelName(), Load1: load, SetupMs: setupMs, StepMsValues: ms,
+		Steps: opts.Steps, Warmup: opts.Warmup, Kernel: gemm.KernelName(), Int8: opts.Int8, Load1: load, SetupMs: setupMs, StepMsValues: ms,
 	}
 	if opts.Train {
 		res.Bench = "e2e"
@@ -319,6 +332,9 @@ func runBenchCNN(ctx context.Context, opts benchCNNOptions, stdout io.Writer) er
 	}
 	if opts.JSON {
 		return json.NewEncoder(stdout).Encode(res)
+	}
+	if opts.Int8 {
+		res.Bench += " --int8"
 	}
 	_, err := fmt.Fprintf(stdout, "vlbert bench %s %dx%d images=%d boxes=%d threads=%d kernel=%s: %.1f ms/step (min %.1f, max %.1f over %d), %.3f images/s, %.1f GFLOP/s, cpu %.1f ms/step, peak RSS %.0f MB, load %.2f\n  stages (ms): %v backward %.1f\n",
 		res.Bench, H, W, N, opts.Boxes, threads, res.Kernel, med, res.MinMs, res.MaxMs, opts.Steps, res.ImagesPerS, res.GFLOPS, cpuMs, res.PeakRSSMB, load, res.StageMs, res.BackwardMs)
