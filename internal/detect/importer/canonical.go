@@ -267,3 +267,57 @@ func (c Config) Validate(source string, w Weights) error {
 	}
 	return nil
 }
+
+// InferConfig reads the sizes of a network from its canonical tensors: the
+// block counts from which res<N><block> names are present, the widths from
+// the weight shapes. Anchor scales and ratios, strides, the pooled size and
+// BNEps are not stored in the weights; they come from base, whose
+// NumAnchors must agree with rpn_cls_score. source is quoted in errors. The
+// result still has to pass Validate.
+func InferConfig(source string, w Weights, base Config) (Config, error) {
+	c := base
+	dim := func(name string, axis int) (int, error) {
+		t, ok := w[name]
+		if !ok {
+			return 0, fmt.Errorf("detect weights: %s: missing %s", source, name)
+		}
+		if len(t.Shape) <= axis {
+			return 0, fmt.Errorf("detect weights: %s: %s has shape %v, want at least %d dimensions", source, name, t.Shape, axis+1)
+		}
+		return t.Shape[axis], nil
+	}
+	var err error
+	get := func(dst *int, name string, axis int) {
+		if err == nil {
+			*dst, err = dim(name, axis)
+		}
+	}
+	get(&c.StemWidth, "conv1.weight", 0)
+	for s := range 4 {
+		get(&c.Bottleneck[s], BlockName(s, 0)+"_branch2a.weight", 0)
+		c.Blocks[s] = 0
+		for w[BlockName(s, c.Blocks[s])+"_branch2a.weight"] != nil {
+			c.Blocks[s]++
+		}
+	}
+	var out2 int
+	get(&out2, "res2a_branch2c.weight", 0)
+	get(&c.RPNWidth, RPNConv+".weight", 0)
+	var rpnCls int
+	get(&rpnCls, RPNClsScore+".weight", 0)
+	get(&c.NumClasses, ClsScore+".weight", 0)
+	get(&c.NumAttributes, AttrScore+".weight", 0)
+	get(&c.EmbedDim, ClsEmbed+".weight", 1)
+	get(&c.AttrHidden, FcAttr+".weight", 0)
+	if err != nil {
+		return c, err
+	}
+	if c.Bottleneck[0] <= 0 || out2%c.Bottleneck[0] != 0 {
+		return c, fmt.Errorf("detect weights: %s: res2a_branch2c has %d outputs, not a multiple of the bottleneck width %d", source, out2, c.Bottleneck[0])
+	}
+	c.Expansion = out2 / c.Bottleneck[0]
+	if rpnCls != 2*c.NumAnchors() {
+		return c, fmt.Errorf("detect weights: %s: %s has %d outputs, want 2 x %d anchors", source, RPNClsScore, rpnCls, c.NumAnchors())
+	}
+	return c, nil
+}

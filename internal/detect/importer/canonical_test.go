@@ -104,3 +104,34 @@ func TestValidate(t *testing.T) {
 		t.Errorf("negative variance: %v", err)
 	}
 }
+
+func zeroWeights(c Config) Weights {
+	w := Weights{}
+	for _, p := range c.Params() {
+		n := 1
+		for _, d := range p.Shape {
+			n *= d
+		}
+		w[p.Name] = weights.NewF32(make([]float32, n), p.Shape...)
+	}
+	return w
+}
+
+func TestInferConfig(t *testing.T) {
+	for _, c := range []Config{Default(), tinyConfig()} {
+		got, err := InferConfig("x", zeroWeights(c), Default())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Blocks != c.Blocks || got.Bottleneck != c.Bottleneck || got.Expansion != c.Expansion ||
+			got.StemWidth != c.StemWidth || got.NumClasses != c.NumClasses || got.NumAttributes != c.NumAttributes ||
+			got.RPNWidth != c.RPNWidth || got.EmbedDim != c.EmbedDim || got.AttrHidden != c.AttrHidden {
+			t.Errorf("inferred %+v, want %+v", got, c)
+		}
+	}
+	w := zeroWeights(tinyConfig())
+	delete(w, "rpn_cls_score.weight")
+	if _, err := InferConfig("f.bin", w, Default()); err == nil || !strings.Contains(err.Error(), "rpn_cls_score.weight") || !strings.Contains(err.Error(), "f.bin") {
+		t.Errorf("got %v", err)
+	}
+}
