@@ -212,6 +212,9 @@ func parseNet(b []byte) ([]caffeLayer, error) {
 		layers = append(layers, l)
 		return nil
 	})
+	if err != nil && len(layers) > 0 && !strings.HasPrefix(err.Error(), "layer ") {
+		err = fmt.Errorf("%w (after %d complete layers, the last %q: a truncated file?)", err, len(layers), layers[len(layers)-1].name)
+	}
 	return layers, err
 }
 
