@@ -373,7 +373,11 @@ func appendFloats(dst *[]float32, typ protowire.Type, v []byte, x uint64) error 
 			u, _ := protowire.ConsumeFixed32(v[4*i:])
 			out[i] = math.Float32frombits(u)
 		}
-		*dst = append(*dst, out...)
+		if *dst == nil { // the usual single packed field: no second copy
+			*dst = out
+		} else {
+			*dst = append(*dst, out...)
+		}
 	default:
 		return fmt.Errorf("float data has wire type %d", typ)
 	}
