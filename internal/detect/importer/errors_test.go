@@ -73,6 +73,9 @@ func TestLoadUnknownFormat(t *testing.T) {
 	if _, err := Load(empty); err == nil || !strings.Contains(err.Error(), "empty") {
 		t.Errorf("empty file: %v", err)
 	}
+	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "directory without") {
+		t.Errorf("empty directory: %v", err)
+	}
 	if _, err := Load(filepath.Join(t.TempDir(), "absent.bin")); err == nil {
 		t.Error("absent file: no error")
 	}

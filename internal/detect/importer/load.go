@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 )
@@ -125,8 +126,16 @@ func (r *Result) Summary() string {
 // vlbert's safetensors, a torch.save file (HF pytorch_model.bin or MILVLG
 // .pth, told apart by their key names), or a Caffe protobuf. For an HF file
 // the config.yaml beside it is read when present. The error says which
-// formats were tried and why each failed.
+// formats were tried and why each failed. A directory is searched for
+// detector.safetensors, pytorch_model.bin, bua-*.pth or *.caffemodel.
 func Load(path string) (*Result, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		p, err := findWeightsIn(path)
+		if err != nil {
+			return nil, err
+		}
+		path = p
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("detector weights: %w", err)
@@ -160,6 +169,22 @@ func Load(path string) (*Result, error) {
 	}
 	return nil, fmt.Errorf("detector weights: %s is none of the known formats (vlbert safetensors, Caffe .caffemodel, HF pytorch_model.bin, MILVLG .pth):\n  %s",
 		path, strings.Join(why, "\n  "))
+}
+
+// findWeightsIn returns the one detector weight file in dir.
+func findWeightsIn(dir string) (string, error) {
+	var found []string
+	for _, pattern := range []string{"detector.safetensors", "pytorch_model.bin", "bua-*.pth", "*.caffemodel"} {
+		m, _ := filepath.Glob(filepath.Join(dir, pattern))
+		found = append(found, m...)
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("detector weights: %s is a directory without detector.safetensors, pytorch_model.bin, bua-*.pth or *.caffemodel", dir)
+	case 1:
+		return found[0], nil
+	}
+	return "", fmt.Errorf("detector weights: %s holds several weight files (%s): name one", dir, strings.Join(found, ", "))
 }
 
 // isSafetensorsHead: an 8-byte little-endian header length, then '{'.

@@ -71,7 +71,7 @@ func TestReleasesRoundTrip(t *testing.T) {
 		requireSameWeights(t, "caffemodel", r.Weights, want)
 	}
 
-	hf, err := Load("testdata/hf/pytorch_model.bin")
+	hf, err := Load("testdata/hf") // the directory: pytorch_model.bin + config.yaml
 	if err != nil {
 		t.Fatal(err)
 	}
