@@ -278,12 +278,12 @@ def iou_matrix(boxes):
 
 
 def nms(boxes, scores, thresh, limit=0, iou=None):
-    """gpu_nms: order by score, keep greedily, drop later boxes with IoU > thresh."""
+    """gpu_nms: order by score, keep greedily, drop later boxes with IoU > thresh.
+    iou (optional) is iou_matrix(boxes), reused when many score vectors share the boxes."""
     order = argsort_desc(scores)
-    if iou is None:
-        iou = iou_matrix(boxes[order])
-    else:
-        iou = iou[np.ix_(order, order)]
+    b = boxes[order].astype(np.float32)
+    one = np.float32(1)
+    area = (b[:, 2] - b[:, 0] + one) * (b[:, 3] - b[:, 1] + one)
     removed = np.zeros(len(order), bool)
     keep = []
     for i in range(len(order)):
@@ -292,7 +292,16 @@ def nms(boxes, scores, thresh, limit=0, iou=None):
         keep.append(order[i])
         if limit and len(keep) == limit:
             break
-        removed |= iou[i] > thresh
+        if iou is not None:
+            ovr = iou[order[i], order[i + 1:]]
+        else:
+            l = np.maximum(b[i, 0], b[i + 1:, 0])
+            t = np.maximum(b[i, 1], b[i + 1:, 1])
+            r = np.minimum(b[i, 2], b[i + 1:, 2])
+            bo = np.minimum(b[i, 3], b[i + 1:, 3])
+            inter = np.maximum(r - l + one, np.float32(0)) * np.maximum(bo - t + one, np.float32(0))
+            ovr = inter / (area[i] + area[i + 1:] - inter)
+        removed[i + 1:] |= ovr > thresh
     return np.array(keep, dtype=np.int64)
 
 # ---------------------------------------------------------------- network

@@ -172,7 +172,7 @@ func TestStagesGolden(t *testing.T) {
 	grois := boxesOf(z["rois"])
 	P, C4 := n.Cfg.PooledSize, n.Cfg.StageOut(2)
 	pooled := make([]float32, 2*C4*P*P)
-	RoIPool(pooled, gfeat, C4, FH, FW, grois[:2], P, 1.0/16)
+	RoIPool(pooled, gfeat, C4, FH, FW, grois[:2], P, 1.0/16, false)
 	closeTo(t, "roi pooling", pooled, z["pooled2"].F32, 0, 0)
 
 	head := n.Head(gfeat, FH, FW, grois)

@@ -31,31 +31,34 @@ func (n *Network) Head(feat []float32, FH, FW int, rois []Box) HeadOutput {
 		hi := min(lo+chunk, R)
 		m := hi - lo
 		ws.pooled = grow(ws.pooled, m*C4*P*P)
-		RoIPool(ws.pooled, feat, C4, FH, FW, rois[lo:hi], P, 1/float32(n.Cfg.FeatStride))
+		RoIPool(ws.pooled, feat, C4, FH, FW, rois[lo:hi], P, 1/float32(n.Cfg.FeatStride), true)
 		x, h, w := ws.pooled, P, P
 		cur := 0
 		for i := range n.stages[3] {
 			b := &n.stages[3][i]
 			oh, ow := b.b2b.cv.OutSize(b.branch2a.cv.OutSize(h, w))
 			ws.headAct[cur] = grow(ws.headAct[cur], m*b.b2c.cv.K*oh*ow)
-			h, w = b.forward(ws, ws.headAct[cur], x, m, h, w)
+			h, w = b.forwardCN(ws, ws.headAct[cur], x, m, h, w)
 			x, cur = ws.headAct[cur], 1-cur
 		}
-		avgPoolCaffe(pool5[lo*F:hi*F], x, m*F, h*w)
+		avgPoolCaffe(pool5[lo*F:hi*F], x, m, F, h*w)
 	}
 	return n.heads(pool5, R)
 }
 
-// avgPoolCaffe is pool5 (global AVE pooling): each plane summed in row-major
-// order in float32, then divided by its size, as Caffe's PoolingLayer does.
-func avgPoolCaffe(out, inp []float32, NC, HW int) {
-	parallel.For(NC, 64, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			var s float32
-			for _, v := range inp[p*HW : (p+1)*HW] {
-				s += v
+// avgPoolCaffe is pool5 (global AVE pooling) of the channel-major res5
+// output inp [F, R, HW] into out [R, F]: each plane summed in row-major order
+// in float32, then divided by its size, as Caffe's PoolingLayer does.
+func avgPoolCaffe(out, inp []float32, R, F, HW int) {
+	parallel.For(F, 64, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			for r := 0; r < R; r++ {
+				var s float32
+				for _, v := range inp[(c*R+r)*HW : (c*R+r+1)*HW] {
+					s += v
+				}
+				out[r*F+c] = s / float32(HW)
 			}
-			out[p] = s / float32(HW)
 		}
 	})
 }

@@ -47,8 +47,9 @@ type Network struct {
 	RPNNMSThresh            float32
 	RPNMinSize              float64
 
-	// HeadChunk is how many RoIs go through res5 together (bounds memory:
-	// about HeadChunk·14·14·(2048+1024+2·512)·4 bytes plus im2col).
+	// HeadChunk is how many RoIs go through res5 together: larger chunks
+	// make larger matrix products, each RoI costs about 10 MB of buffers
+	// (14·14·(1024 + 3·2048 + 2·512 + 9·512) floats).
 	HeadChunk int
 
 	ws buffers

@@ -30,7 +30,7 @@ func TestRoIPoolMatchesTorchvision(t *testing.T) {
 	C, H, W := f.Shape[0], f.Shape[1], f.Shape[2]
 	rois := boxesOf(z["roi_boxes"])
 	out := make([]float32, len(rois)*C*7*7)
-	RoIPool(out, f.F32, C, H, W, rois, 7, 1.0/16)
+	RoIPool(out, f.F32, C, H, W, rois, 7, 1.0/16, false)
 	closeTo(t, "roi_pool", out, z["roi_pooled"].F32, 0, 0)
 	for i := 2 * C * 49; i < 3*C*49; i++ {
 		if out[i] != 0 {

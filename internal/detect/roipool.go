@@ -11,13 +11,14 @@ import (
 // computes the same) for one image:
 //
 //	feat [C, H, W]; rois [R] in the scaled image's pixels; out [R, C, P, P]
+//	(or [C, R, P, P] with channelMajor, the res5 head's layout)
 //
 // In float32 as Caffe's Dtype: the RoI corners are scaled by spatialScale
 // and rounded with C's round() (half away from zero); the RoI is at least
 // 1x1 (end − start + 1, the +1 convention); bin (ph, pw) spans
 // [floor(ph·bin), ceil((ph+1)·bin)) offset by the RoI start and clipped to
 // the map; an empty bin gives 0, otherwise the maximum.
-func RoIPool(out, feat []float32, C, H, W int, rois []Box, P int, spatialScale float32) {
+func RoIPool(out, feat []float32, C, H, W int, rois []Box, P int, spatialScale float32, channelMajor bool) {
 	R := len(rois)
 	checkLen("roipool feat", len(feat), C*H*W)
 	checkLen("roipool out", len(out), R*C*P*P)
@@ -32,7 +33,11 @@ func RoIPool(out, feat []float32, C, H, W int, rois []Box, P int, spatialScale f
 			rh, rw := max(y2-y1+1, 1), max(x2-x1+1, 1)
 			binH, binW := float32(rh)/float32(P), float32(rw)/float32(P)
 			plane := feat[c*H*W : (c+1)*H*W]
-			dst := out[rc*P*P : (rc+1)*P*P]
+			o := rc
+			if channelMajor {
+				o = c*R + r
+			}
+			dst := out[o*P*P : (o+1)*P*P]
 			for ph := 0; ph < P; ph++ {
 				hs := int(math.Floor(float64(float32(ph) * binH)))
 				he := int(math.Ceil(float64(float32(ph+1) * binH)))
