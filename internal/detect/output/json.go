@@ -106,9 +106,15 @@ func CheckJSON(name string, data []byte) (id string, err error) {
 	} else {
 		id = string(raw)
 	}
-	opt := features.Options{Features: true, FeatureDim: -1, NumAttrs: -1, Attrs: true}
+	// Widths are inferred from the byte counts; with no boxes there is
+	// nothing to infer from and any width fits the empty arrays.
+	width := -1
+	if string(doc["num_boxes"]) == "0" {
+		width = 1
+	}
+	opt := features.Options{Features: true, FeatureDim: width, NumAttrs: width, Attrs: true}
 	if _, ok := doc["classes"]; ok {
-		opt.Classes, opt.NumClasses = true, -1
+		opt.Classes, opt.NumClasses = true, width
 	}
 	if _, err := features.ParseJSON(name, data, opt); err != nil {
 		return "", fmt.Errorf("output: %w", err)

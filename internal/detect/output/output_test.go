@@ -75,13 +75,16 @@ func TestJSONReadBackByVlbert(t *testing.T) {
 	if err := WriteJSON(dir, "dog", im2); err != nil {
 		t.Fatal(err)
 	}
+	if err := WriteJSON(dir, "empty", testImage("5", 0, 5, 6, 4)); err != nil { // no boxes: still done
+		t.Fatal(err)
+	}
 	os.WriteFile(filepath.Join(dir, "broken.json"), data[:len(data)/2], 0o644)
 	os.WriteFile(filepath.Join(dir, "notes.txt"), []byte("x"), 0o644)
 	done, bad, err := DoneJSON(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(done) != 2 || !done["dog"] || !done["COCO_val2014_000000000042"] || len(bad) != 1 || !strings.Contains(bad[0], "broken.json") {
+	if len(done) != 3 || !done["dog"] || !done["empty"] || !done["COCO_val2014_000000000042"] || len(bad) != 1 || !strings.Contains(bad[0], "broken.json") {
 		t.Errorf("done %v, bad %v", done, bad)
 	}
 	if d, b, err := DoneJSON(filepath.Join(dir, "absent")); err != nil || len(d) != 0 || len(b) != 0 {
