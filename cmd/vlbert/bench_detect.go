@@ -151,4 +151,3 @@ func runBenchDetect(ctx context.Context, o benchDetectOptions) (*benchDetectResu
 		Height: o.Height, Width: o.Width, LoadMs: loadMs,
 	}, nil
 }
-

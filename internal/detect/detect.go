@@ -31,13 +31,17 @@ var Stages = []string{"preprocess", "trunk", "rpn", "proposals", "head"}
 // (TEST.SCALES 600, TEST.MAX_SIZE 1000).
 func (n *Network) Detect(img *visual.RGBImage) (*Result, error) {
 	t := time.Now()
-	pre, err := Preprocess(img, 600, 1000)
+	prep := preprocessCV
+	if n.Behaviour.ResizePIL {
+		prep = preprocessPIL
+	}
+	pre, err := prep(img, 600, 1000, n.Behaviour.PixelMeans)
 	if err != nil {
 		return nil, err
 	}
-	prep := ms(t)
+	prepMs := ms(t)
 	res := n.Forward(pre)
-	res.StagesMs["preprocess"] = prep
+	res.StagesMs["preprocess"] = prepMs
 	return res, nil
 }
 

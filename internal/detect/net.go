@@ -47,6 +47,8 @@ type Network struct {
 	RPNNMSThresh            float32
 	RPNMinSize              float64
 
+	Behaviour Behaviour
+
 	// HeadChunk is how many RoIs go through res5 together: larger chunks
 	// make larger matrix products, each RoI costs about 10 MB of buffers
 	// (14·14·(1024 + 3·2048 + 2·512 + 9·512) floats).
@@ -68,7 +70,7 @@ func Load(cfg importer.Config, w importer.Weights, source string) (*Network, err
 	if err := cfg.Validate(source, w); err != nil {
 		return nil, err
 	}
-	n := &Network{Cfg: cfg, PreNMSTopN: 6000, PostNMSTopN: 300, RPNNMSThresh: 0.7, RPNMinSize: 16, HeadChunk: 16}
+	n := &Network{Cfg: cfg, PreNMSTopN: 6000, PostNMSTopN: 300, RPNNMSThresh: 0.7, RPNMinSize: 16, HeadChunk: 16, Behaviour: CaffeBehaviour()}
 	n.conv1 = foldConv(cfg, w, cfg.Stem())
 	for s := range 4 {
 		for _, bs := range cfg.Stage(s) {

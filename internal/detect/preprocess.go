@@ -50,6 +50,10 @@ func ImScale(w, h, target, maxSize int) float64 {
 // loops compute the same products and sums; where a build fuses them into
 // FMA the result can differ in the last bit.
 func Preprocess(img *visual.RGBImage, target, maxSize int) (*Image, error) {
+	return preprocessCV(img, target, maxSize, PixelMeansBGR)
+}
+
+func preprocessCV(img *visual.RGBImage, target, maxSize int, means [3]float32) (*Image, error) {
 	if img == nil || img.W <= 0 || img.H <= 0 || len(img.Pix) != img.W*img.H*3 {
 		return nil, fmt.Errorf("detect: preprocess: invalid image")
 	}
@@ -72,7 +76,7 @@ func Preprocess(img *visual.RGBImage, target, maxSize int) (*Image, error) {
 			ch := 2 - c // BGR plane c reads RGB channel 2−c
 			for y := 0; y < H; y++ {
 				for x := 0; x < W; x++ {
-					src[x] = float32(img.Pix[(y*W+x)*3+ch]) - PixelMeansBGR[c]
+					src[x] = float32(img.Pix[(y*W+x)*3+ch]) - means[c]
 				}
 				dst := rows[y*ow : (y+1)*ow]
 				for dx := range dst {
@@ -117,4 +121,42 @@ func linearCoeffs(inSize, outSize int, inv float64) (ofs []int, w []float32) {
 		w[2*d], w[2*d+1] = 1-f, f
 	}
 	return ofs, w
+}
+
+// preprocessPIL is the HF demo's processing_image.py: detectron2's
+// ResizeShortestEdge size rule (the short side to target, the long side at
+// most maxSize, each rounded as int(x + 0.5)), PIL's bilinear resize of the
+// 8-bit image (visual.ResizeBilinear is PIL-exact), then BGR minus means.
+// Scale is the vertical factor newH/h (the demo scales x and y back
+// separately; they differ by the rounding only).
+func preprocessPIL(img *visual.RGBImage, target, maxSize int, means [3]float32) (*Image, error) {
+	if img == nil || img.W <= 0 || img.H <= 0 || len(img.Pix) != img.W*img.H*3 {
+		return nil, fmt.Errorf("detect: preprocess: invalid image")
+	}
+	h, w := float64(img.H), float64(img.W)
+	s := float64(target) / min(h, w)
+	nh, nw := float64(target), s*w
+	if h >= w {
+		nh, nw = s*h, float64(target)
+	}
+	if m := max(nh, nw); m > float64(maxSize) {
+		k := float64(maxSize) / m
+		nh, nw = nh*k, nw*k
+	}
+	oh, ow := int(nh+0.5), int(nw+0.5)
+	if oh <= 0 || ow <= 0 {
+		return nil, fmt.Errorf("detect: preprocess: %dx%d image resizes to %dx%d", img.W, img.H, ow, oh)
+	}
+	r := img
+	if ow != img.W || oh != img.H {
+		r = visual.ResizeBilinear(img, ow, oh)
+	}
+	out := &Image{Data: make([]float32, 3*oh*ow), H: oh, W: ow, Scale: float64(oh) / h, OrigH: img.H, OrigW: img.W, TargetSize: target, MaxSize: maxSize}
+	for c := 0; c < 3; c++ {
+		plane := out.Data[c*oh*ow : (c+1)*oh*ow]
+		for i := range plane {
+			plane[i] = float32(r.Pix[i*3+2-c]) - means[c]
+		}
+	}
+	return out, nil
 }

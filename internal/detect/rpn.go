@@ -55,6 +55,9 @@ func (n *Network) RPN(feat []float32, FH, FW int) RPNOutput {
 // kept, NMS at RPNNMSThresh, and the first PostNMSTopN returned with their
 // scores. imScale is im_info[2], a float32 in the original blob.
 func (n *Network) Proposals(r RPNOutput, imH, imW int, imScale float32) (boxes []Box, scores []float32) {
+	if n.Behaviour.Detectron2Boxes {
+		return n.proposalsDetectron2(r, imH, imW)
+	}
 	A := n.Cfg.NumAnchors()
 	hw := r.FH * r.FW
 	stride := float64(n.Cfg.FeatStride)
@@ -71,7 +74,11 @@ func (n *Network) Proposals(r RPNOutput, imH, imW int, imScale float32) (boxes [
 				// The anchors are float64 in the layer, cast to float32 by bbox_transform_inv.
 				anchor := Box{float32(an[0] + sx), float32(an[1] + sy), float32(an[2] + sx), float32(an[3] + sy)}
 				d := r.Deltas[4*a*hw+p:]
-				b := clipBox(bboxTransformInv(anchor, d[0], d[hw], d[2*hw], d[3*hw]), fw, fh)
+				dw, dh := d[2*hw], d[3*hw]
+				if c := n.Behaviour.DeltaClamp; c > 0 {
+					dw, dh = min(dw, c), min(dh, c)
+				}
+				b := clipBox(bboxTransformInv(anchor, d[0], d[hw], dw, dh), fw, fh)
 				// proposal_layer.py, _filter_boxes: +1 widths, >= min_size.
 				if b[2]-b[0]+1 >= minSize && b[3]-b[1]+1 >= minSize {
 					all = append(all, b)

@@ -238,19 +238,7 @@ func selectHFDemo(res *Result, o SelectOptions) *Selection {
 // +1, suppression of IoU > thresh, order by descending score (ties: lower
 // index first, as torch's stable sort).
 func nmsTorchvision(boxes []Box, scores []float32, thresh float32) []int {
-	order := argsortDesc(scores)
-	// argsortDesc puts the higher index first among ties; torch.sort(descending)
-	// is stable, lower index first: reverse each run of equal scores.
-	for i := 0; i < len(order); {
-		j := i
-		for j < len(order) && scores[order[j]] == scores[order[i]] {
-			j++
-		}
-		for a, b := i, j-1; a < b; a, b = a+1, b-1 {
-			order[a], order[b] = order[b], order[a]
-		}
-		i = j
-	}
+	order := stableTies(argsortDesc(scores), scores) // torch.sort is stable
 	area := func(b Box) float32 { return (b[2] - b[0]) * (b[3] - b[1]) }
 	removed := make([]bool, len(order))
 	var keep []int

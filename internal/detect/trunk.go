@@ -135,9 +135,17 @@ func (n *Network) Trunk(img []float32, H, W int) (feat []float32, FH, FW int) {
 	h, w := c1.OutSize(H, W)
 	ws.act[0] = grow(ws.act[0], c1.K*h*w)
 	n.conv1.forward(ws, ws.act[0], img, true, 1, H, W)
-	ph, pw := caffePoolSize(h, 3, 2, 0), caffePoolSize(w, 3, 2, 0)
-	ws.act[1] = grow(ws.act[1], c1.K*ph*pw)
-	maxPoolCaffe(ws.act[1], ws.act[0], c1.K, h, w, 3, 2, 0)
+	var ph, pw int
+	if n.Behaviour.StemPoolCeil {
+		ph, pw = caffePoolSize(h, 3, 2, 0), caffePoolSize(w, 3, 2, 0)
+		ws.act[1] = grow(ws.act[1], c1.K*ph*pw)
+		maxPoolCaffe(ws.act[1], ws.act[0], c1.K, h, w, 3, 2, 0)
+	} else { // detectron2's stem: MaxPool2d(3, 2, padding=1), floor mode
+		mp := visual.MaxPool{Kernel: 3, Stride: 2, Pad: 1}
+		ph, pw = mp.OutSize(h, w)
+		ws.act[1] = grow(ws.act[1], c1.K*ph*pw)
+		visual.MaxPoolForward(ws.act[1], nil, ws.act[0], mp, c1.K, h, w)
+	}
 	cur, h, w := 1, ph, pw
 	for s := 0; s < 3; s++ {
 		for i := range n.stages[s] {
