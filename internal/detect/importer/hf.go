@@ -261,7 +261,7 @@ func fromHF(path string, sd map[string]*weights.Tensor, hc hfConfig) (*Result, e
 	}
 	if std[0] != 1 || std[1] != 1 || std[2] != 1 { // conv(pad((x-m)/s)) = conv_{w/s}(pad(x-m)): exact
 		scaleInputChannels(conv1, std)
-		notes = append(notes, fmt.Sprintf("PIXEL_STD %v folded into conv1", std))
+		notes = append(notes, fmt.Sprintf("PIXEL_STD %v (BGR order) folded into conv1", std))
 	}
 
 	// RPN: one objectness logit per anchor -> Caffe's (background, foreground)

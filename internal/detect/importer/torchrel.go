@@ -78,7 +78,9 @@ func (m *d2Mapper) conv(prefix string, s ConvSpec) error {
 		}
 		m.put(p[1], t)
 	}
-	m.used[prefix+".norm.num_batches_tracked"] = true
+	if _, ok := m.sd[prefix+".norm.num_batches_tracked"]; ok { // BatchNorm2d's counter: not a weight
+		m.used[prefix+".norm.num_batches_tracked"] = true
+	}
 	return nil
 }
 

@@ -36,6 +36,14 @@ ATTRS = 4  # with "no attribute"
 EMBED = 3
 ATTR_HIDDEN = 7
 
+# DETECT_GEN_FULL=DIR writes the published full-size network (64M
+# parameters, about 256 MB per file) to DIR instead, for timing the
+# importers; those files are never committed.
+if os.environ.get("DETECT_GEN_FULL"):
+    HERE = os.environ["DETECT_GEN_FULL"]
+    STEM, BLOCKS, BOTTLENECK, EXPANSION = 64, [3, 4, 23, 3], [64, 128, 256, 512], 4
+    RPN_WIDTH, CLASSES, ATTRS, EMBED, ATTR_HIDDEN = 512, 1601, 401, 256, 512
+
 
 def vals(*shape, positive=False):
     v = rng.randint(-512, 513, size=shape).astype(np.float32) / 1024
