@@ -21,7 +21,7 @@ type convertOptions struct {
 }
 
 func init() {
-	register(&command{name: "convert", summary: "convert an original PyTorch checkpoint (.model / .bin) to safetensors",
+	register(&command{name: "convert", summary: "convert an original PyTorch checkpoint (.model / .bin) or detector weights (.caffemodel, HF frcnn .bin, MILVLG .pth) to safetensors",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			fs := newFlagSet("convert", stderr)
 			var o convertOptions
@@ -55,6 +55,9 @@ func init() {
 //     optimizer.steps as JSON when they differ), optimizer.param_groups
 //     (JSON), validation_monitor.best_epoch / best_val.
 func runConvert(ctx context.Context, o convertOptions, stdout io.Writer) error {
+	if handled, err := convertDetector(ctx, o, stdout); handled { // detector releases: convert_detector.go
+		return err
+	}
 	ck, err := weights.ReadTorch(o.ckpt)
 	if err != nil {
 		return err
