@@ -206,45 +206,14 @@ func (o dataCheckOptions) limit(n int) int {
 
 func checkVQA(ctx context.Context, c *checker, cfg *config.Config, opts dataCheckOptions, tok *tokenizer.Tokenizer, fs *zipfs.FS) error {
 	ds := cfg.Dataset()
-	var (
-		entries []vqa.Entry
-		boxFile func(*vqa.Entry) string
-		vocab   *vqa.AnswerVocab
-		d       *vqa.Dataset
-	)
-	if synth.IsWorld(ds.DatasetPath) {
-		// The trainer reads a world in its own layout; its loader is run below.
-		sp, err := cfg.Split(ds, opts.Mode)
-		if err != nil {
-			return err
-		}
-		set := sp.ImageSet
-		q := filepath.Join(ds.DatasetPath, synth.Layout.VQA, "v2_OpenEnded_mscoco_"+set+"_questions.json")
-		a := filepath.Join(ds.DatasetPath, synth.Layout.VQA, "v2_mscoco_"+set+"_annotations.json")
-		if opts.Mode == "test" {
-			a = ""
-		}
-		if entries, err = vqa.LoadQuestions(q, a); err != nil {
-			return err
-		}
-		boxFile = func(e *vqa.Entry) string { return synth.FeatureFile(ds.DatasetPath, e.ImageID) }
-		vf := ds.AnswerVocabFile
-		if vf == "" {
-			vf = filepath.Join(ds.DatasetPath, synth.Layout.Answers)
-		}
-		if vocab, err = vqa.LoadAnswerVocab(vf, true); err != nil {
-			return err
-		}
-	} else {
-		var err error
-		if d, err = vqa.FromConfig(cfg, opts.Mode, tok, fs); err != nil {
-			return err
-		}
-		entries, boxFile, vocab = d.Entries, d.BoxFile, d.Vocab
+	d, err := vqa.FromConfig(cfg, opts.Mode, tok, fs)
+	if err != nil {
+		return err
 	}
+	entries, vocab := d.Entries, d.Vocab
 	n := opts.limit(len(entries))
 	fmt.Fprintf(c.out, "vqa %s: %d questions, %d answers in the vocabulary; checking %d\n", opts.Mode, len(entries), vocabLen(vocab), n)
-	if d != nil && vocab != nil && vocab.Len() != ds.AnswerVocabSize { // on a world, the training loader reports it
+	if vocab != nil && vocab.Len() != ds.AnswerVocabSize {
 		c.problem("the answer vocabulary has %d answers, DATASET.ANSWER_VOCAB_SIZE is %d", vocab.Len(), ds.AnswerVocabSize)
 	}
 	var qlen, boxes stat
@@ -266,7 +235,7 @@ func checkVQA(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 			continue
 		}
 		images[e.ImageID] = true
-		rec, err := features.LoadJSON(fs, boxFile(e), features.Options{})
+		rec, err := features.LoadJSON(fs, d.BoxFile(e), features.Options{})
 		if err != nil {
 			// The example check below reports it with the question.
 			continue
@@ -278,10 +247,6 @@ func checkVQA(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 	if answered > 0 {
 		fmt.Fprintf(c.out, "vqa %s: %d of %d questions (%.1f%%) have their multiple-choice answer in the answer vocabulary\n",
 			opts.Mode, known, answered, 100*float64(known)/float64(answered))
-	}
-	if d == nil {
-		checkLoader(ctx, c, cfg, opts, true)
-		return nil
 	}
 	exs := checkExamples(ctx, c, n, opts, d.Example)
 	for _, e := range exs {
@@ -627,7 +592,7 @@ func checkVCR(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 	fmt.Fprintf(c.out, "vcr %s: truncated to %d wordpieces: %s\n", opts.Mode, seqLen, strings.Join(tr, ", "))
 	fmt.Fprintf(c.out, "vcr %s: vocabulary: %v\n", opts.Mode, cov)
 	// The trainer reads VCR with precomputed features (a synthetic world's
-	// frcnn/ next to DATASET_PATH) and one task per model: Q2AR runs its
+	// vgbua_res101_precomputed/ next to DATASET_PATH) and one task per model: Q2AR runs its
 	// loader once per task. After problems above it would only repeat them.
 	if c.problems > problemsBefore {
 		fmt.Fprintf(c.out, "training loader: not run: fix the problems above first\n")
@@ -795,8 +760,8 @@ func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts data
 	// refer.py: DATASET_PATH/refcoco+/refs(unc).p and instances.json; the
 	// COCO train2014 instances give image sizes and GT candidates (a world
 	// has one instances file for both).
-	dir := filepath.Join(ds.DatasetPath, synth.Layout.RefCOCO)
-	refsPath, referPath := filepath.Join(dir, "refs(unc).p"), filepath.Join(dir, "instances.json")
+	files := refcoco.FromConfig(cfg)
+	refsPath, referPath := files.Refs, files.Instances
 	refs, err := refcoco.ReadRefs(refsPath)
 	if err != nil {
 		return err
@@ -807,14 +772,14 @@ func checkRefCOCO(ctx context.Context, c *checker, cfg *config.Config, opts data
 	}
 	coco, cocoPath := refer, referPath
 	if !world {
-		cocoPath = filepath.Join(ds.DatasetPath, "annotations", "instances_train2014.json")
+		cocoPath = files.COCO
 		if coco, err = refcoco.ReadInstances(cocoPath); err != nil {
 			return err
 		}
 	}
 	var props refcoco.Proposals
 	if !world && boxSrc != refcoco.BoxesGT {
-		if props, err = refcoco.ReadProposals(filepath.Join(dir, "proposal", "res101_coco_minus_refer_notime_dets.json")); err != nil {
+		if props, err = refcoco.ReadProposals(files.Proposals); err != nil {
 			return err
 		}
 	}
@@ -993,12 +958,7 @@ func refCandidates(fs *zipfs.FS, cfg *config.Config, world bool, s *refcoco.Samp
 		}
 		return boxes, nprop, nil
 	}
-	// refcoco.py: every image is DATASET_PATH/train2014/COCO_train2014_{id:012d}.jpg.
-	path, err := vqa.Catalog{DataPath: ds.DatasetPath, ZipMode: ds.ZipMode}.ImageFile("train2014", s.ImageID)
-	if err != nil {
-		return nil, 0, err
-	}
-	if err := checkImage(fs, path); err != nil {
+	if err := checkImage(fs, refcoco.FromConfig(cfg).Image(s.ImageID)); err != nil {
 		return nil, 0, err
 	}
 	boxes, err := refcoco.Candidates(s, src, coco, props, ds.AddImageAsABox)

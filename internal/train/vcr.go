@@ -32,7 +32,7 @@ import (
 // (IMAGE_SET/img_fn) and the metadata boxes, with the box-relative
 // segmentation masks (DATASET.MASK_SIZE, flipped with the image) gating the
 // res5 output. With precomputed features, those of an image come from the
-// bottom-up-attention file frcnn/{image}.json next to the VCR directory (the
+// bottom-up-attention file vgbua_res101_precomputed/.../{image}.json next to the VCR directory (the
 // synthetic world's layout), whose boxes must be the metadata boxes in the
 // same order; the whole-image box comes first with the file's
 // image_box_feature, else the mean of the box features (as VQA).
