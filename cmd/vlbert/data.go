@@ -591,14 +591,14 @@ func checkVCR(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 	}
 	fmt.Fprintf(c.out, "vcr %s: truncated to %d wordpieces: %s\n", opts.Mode, seqLen, strings.Join(tr, ", "))
 	fmt.Fprintf(c.out, "vcr %s: vocabulary: %v\n", opts.Mode, cov)
-	// The trainer reads VCR with precomputed features (a synthetic world's
-	// vgbua_res101_precomputed/ next to DATASET_PATH) and one task per model: Q2AR runs its
-	// loader once per task. After problems above it would only repeat them.
+	// The trainer reads VCR end to end or with precomputed features
+	// (vcr.FeatureDir) and one task per model: Q2AR runs its loader once per
+	// task. After problems above it would only repeat them.
 	if c.problems > problemsBefore {
 		fmt.Fprintf(c.out, "training loader: not run: fix the problems above first\n")
 		return nil
 	}
-	world := synth.IsWorld(filepath.Dir(filepath.Clean(ds.DatasetPath))) && !ds.ZipMode
+	required := !ds.ZipMode // the trainer reads no VCR zip archives
 	for _, t := range tasks {
 		tc := *cfg
 		tc.Datasets = append([]config.Dataset(nil), cfg.Datasets...)
@@ -606,7 +606,7 @@ func checkVCR(ctx context.Context, c *checker, cfg *config.Config, opts dataChec
 		if len(tasks) > 1 {
 			fmt.Fprintf(c.out, "vcr %s: %s:\n", opts.Mode, t)
 		}
-		checkLoader(ctx, c, &tc, opts, world)
+		checkLoader(ctx, c, &tc, opts, required)
 	}
 	return nil
 }

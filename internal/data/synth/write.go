@@ -105,17 +105,29 @@ func Write(w *World, dir string) error {
 	if err := writeRefCOCO(rng, dir, w); err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(dir, Layout.Complete), w.Config)
+	return writeJSON(filepath.Join(dir, Layout.Complete), completeMarker{layoutVersion, w.Config})
 }
 
-// IsComplete reports whether dir holds a finished data set generated from cfg.
+// layoutVersion numbers Layout: a world written in an older layout (version 1,
+// features in frcnn/ and VQA image sets "train"/"val") is not complete, so
+// the demo writes it again.
+const layoutVersion = 2
+
+// completeMarker is the COMPLETE file's content.
+type completeMarker struct {
+	Layout int    `json:"layout"`
+	Config Config `json:"config"`
+}
+
+// IsComplete reports whether dir holds a finished data set generated from cfg
+// in the current layout.
 func IsComplete(dir string, cfg Config) bool {
 	b, err := os.ReadFile(filepath.Join(dir, Layout.Complete))
 	if err != nil {
 		return false
 	}
-	var got Config
-	return json.Unmarshal(b, &got) == nil && got == cfg
+	var got completeMarker
+	return json.Unmarshal(b, &got) == nil && got.Layout == layoutVersion && got.Config == cfg
 }
 
 // writeScenes writes every scene's files on all cores. Each scene draws its detector
