@@ -102,7 +102,7 @@ func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 	if len(cfg.Scales) < 2 {
 		return nil, fmt.Errorf("train: SCALES needs (short side, max long side), got %v", cfg.Scales)
 	}
-	cats, err := VCRCategories(ds.DatasetPath)
+	cats, err := vcr.DataCategories(ds.DatasetPath)
 	if err != nil {
 		return nil, err
 	}
@@ -185,15 +185,6 @@ func (t *vcrTask) aspectGroups(s *vcrSet, workers int) ([]int, error) {
 	return groups, nil
 }
 
-// VCRCategories is the object class list of the VCR data in dir: its
-// categories.txt when present, else nil (the original 81 COCO classes).
-func VCRCategories(dir string) ([]string, error) {
-	path := filepath.Join(dir, vcr.CategoriesFile)
-	if _, err := os.Stat(path); err == nil {
-		return vcr.ReadCategories(path)
-	}
-	return nil, nil
-}
 
 func (t *vcrTask) HostMetric() string { return "Acc" }
 

@@ -109,3 +109,13 @@ func indexCategories(cats []string) (map[string]int, error) {
 func FeatureDir(datasetPath string) string {
 	return filepath.Join(filepath.Dir(filepath.Clean(datasetPath)), "vgbua_res101_precomputed", "trainval2014_resnet101_faster_rcnn_genome")
 }
+
+// DataCategories is the object class list of the VCR data in dir: its
+// CategoriesFile when present, else nil (the original 81 COCO classes).
+func DataCategories(dir string) ([]string, error) {
+	path := filepath.Join(dir, CategoriesFile)
+	if _, err := os.Stat(path); err == nil {
+		return ReadCategories(path)
+	}
+	return nil, nil
+}
