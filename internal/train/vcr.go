@@ -185,7 +185,6 @@ func (t *vcrTask) aspectGroups(s *vcrSet, workers int) ([]int, error) {
 	return groups, nil
 }
 
-
 func (t *vcrTask) HostMetric() string { return "Acc" }
 
 func (t *vcrTask) MetricNames() []string {
