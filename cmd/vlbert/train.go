@@ -6,9 +6,7 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
 
-	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/logging"
 	"github.com/vlbert/vlbert/internal/train"
@@ -23,12 +21,6 @@ type trainOptions struct {
 	checkpointEvery int
 	valEvery        int
 }
-
-// setFlags collects repeated --set KEY=VALUE overrides.
-type setFlags []string
-
-func (s *setFlags) String() string     { return strings.Join(*s, " ") }
-func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
 
 func init() {
 	register(&command{name: "train", summary: "pre-train or fine-tune from a config (VQA, pretraining), with resume",
@@ -60,18 +52,6 @@ func init() {
 			}
 			return runTrain(ctx, o, stdout)
 		}})
-}
-
-// loadConfig reads a config and applies --set overrides.
-func loadConfig(path string, sets []string) (*config.Config, error) {
-	cfg, err := config.Load(path, "")
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.SetAll(sets); err != nil {
-		return nil, err
-	}
-	return cfg, nil
 }
 
 func runTrain(ctx context.Context, o trainOptions, stdout io.Writer) error {
