@@ -136,7 +136,7 @@ func Load(o Options) (*Pipeline, error) {
 		}
 		modelSD[k] = t
 	}
-	rep, err := m.LoadTorchStateDict(modelSD, o.Checkpoint, false)
+	rep, err := m.Base().LoadTorchStateDict(modelSD, o.Checkpoint, false)
 	if err != nil {
 		return nil, fmt.Errorf("infer: %w", err)
 	}
@@ -284,9 +284,9 @@ func SaveCheckpoint(path string, m *model.Model, cfg *config.Config, answers []s
 		}
 		meta[MetaAnswers] = string(b)
 	}
-	tensors := make(map[string]*weights.Tensor, len(m.Params.List))
-	for _, q := range m.Params.List {
-		tensors[q.Name] = weights.NewF32(m.Params.Data[q.Offset:q.Offset+q.Size], q.Shape...)
+	tensors := make(map[string]*weights.Tensor, len(m.Base().Params.List))
+	for _, q := range m.Base().Params.List {
+		tensors[q.Name] = weights.NewF32(m.Base().Params.Data[q.Offset:q.Offset+q.Size], q.Shape...)
 	}
 	return weights.WriteSafetensors(path, tensors, meta)
 }

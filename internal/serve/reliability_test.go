@@ -236,9 +236,9 @@ func TestNaNAnswerIsAnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.InitWeights(1)
-	for i := range m.Params.Data {
-		m.Params.Data[i] = float32(math.NaN())
+	m.Base().InitWeights(1)
+	for i := range m.Base().Params.Data {
+		m.Base().Params.Data[i] = float32(math.NaN())
 	}
 	p, err := infer.New(cfg, m, infertest.Answers(), 1, infer.Limits{})
 	if err != nil {

@@ -42,7 +42,7 @@ type Options struct {
 	Comm dist.Comm
 
 	// NoDropout trains with every dropout site off, even the ones the
-	// original hard-codes (see model.Model.NoDropout): for equivalence checks.
+	// original hard-codes (see model.Encoder.NoDropout): for equivalence checks.
 	NoDropout bool
 }
 
@@ -66,6 +66,9 @@ type Result struct {
 func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error) {
 	start := time.Now()
 	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if err := CheckDataPaths(cfg); err != nil { // before anything is written
 		return nil, err
 	}
 	r := newRun(ctx, cfg, opts, start)
@@ -193,8 +196,8 @@ func (r *trainRun) prepare(task Task) error {
 	if err != nil {
 		return err
 	}
-	m.NoDropout = r.opts.NoDropout
-	if err := r.comm.BroadcastF32(m.Params.Data); err != nil { // rank 0's weights everywhere
+	m.Base().NoDropout = r.opts.NoDropout
+	if err := r.comm.BroadcastF32(m.Base().Params.Data); err != nil { // rank 0's weights everywhere
 		return err
 	}
 	if r.tr, err = newTrainer(r.cfg, task, m, r.perEpoch, r.comm); err != nil {
@@ -470,7 +473,7 @@ func (tr *Trainer) failure(err error, res *Result) error {
 // original ValidationMonitor's evaluation).
 func (tr *Trainer) validate(ctx context.Context) (map[string]float64, error) {
 	defer func() { tr.Model.Train = true }()
-	return evaluate(ctx, tr.Cfg, tr.Task, tr.Model, "val", tr.comm)
+	return evaluate(ctx, tr.Cfg, tr.Task, tr.Module, "val", tr.comm)
 }
 
 // inferenceMode sets m.Inference (no per-layer activations kept; VQA computes the
@@ -483,9 +486,9 @@ func inferenceMode(m *model.Model) (restore func()) {
 }
 
 // evaluate runs split through m (labels needed) and returns the metrics.
-func evaluate(ctx context.Context, cfg *config.Config, task Task, m *model.Model, split string, comm dist.Comm) (map[string]float64, error) {
-	m.Train = false
-	defer inferenceMode(m)()
+func evaluate(ctx context.Context, cfg *config.Config, task Task, m model.Module, split string, comm dist.Comm) (map[string]float64, error) {
+	m.Base().Train = false
+	defer inferenceMode(m.Base())()
 	defer e2eInference(task)()
 	s, err := task.Sampler(split)
 	if err != nil {
