@@ -51,6 +51,18 @@ func runningOf(m *Metrics) *runningMetrics {
 func (r *trainRun) resumedLogs() error {
 	tr := r.tr
 	if tr.resumedFrom == "" {
+		// A fresh start: records of an earlier run here that left no
+		// checkpoint (killed before its first) would be logged again.
+		if r.rank0 {
+			n, err := logging.TruncateMetrics(filepath.Join(r.outDir, "metrics.jsonl"), func(logging.Record) bool { return false })
+			if err != nil {
+				return err
+			}
+			if n > 0 {
+				r.purgeAll = true
+				fmt.Fprintf(r.log, "metrics.jsonl: removed %d records of an earlier run here that left no checkpoint; this run starts from scratch\n", n)
+			}
+		}
 		return nil
 	}
 	st := tr.State
@@ -111,10 +123,23 @@ func isValRecord(rec logging.Record) bool {
 
 // purgeTensorBoard marks the resume step in the new event file.
 func (r *trainRun) purgeTensorBoard() error {
-	if r.tr.resumedFrom == "" || r.lg.tb == nil {
+	if r.tr.resumedFrom == "" && !r.purgeAll || r.lg.tb == nil {
 		return nil
 	}
 	return r.lg.tb.AddSessionStart(int64(r.tr.State.Global))
+}
+
+// syncLogs makes the logs durable before a checkpoint is written: a
+// checkpoint at global batch g promises that every step before g is logged,
+// so a resume from it (which logs from g on) leaves no gap.
+func (r *trainRun) syncLogs() error {
+	if r.lg == nil || r.lg.metrics == nil {
+		return nil
+	}
+	if err := r.lg.metrics.Sync(); err != nil {
+		return err
+	}
+	return r.lg.tb.Flush()
 }
 
 // resetEpochMetrics starts an epoch's running averages: empty, or, for the

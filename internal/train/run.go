@@ -119,6 +119,7 @@ type trainRun struct {
 	// restoreRunning holds the running averages of the checkpoint resumed
 	// from, until the resumed epoch starts (logresume.go).
 	restoreRunning *runningMetrics
+	purgeAll       bool // a fresh start found an earlier run's logs
 }
 
 func newRun(ctx context.Context, cfg *config.Config, opts Options, start time.Time) *trainRun {
@@ -413,6 +414,9 @@ func (r *trainRun) stopAfterReached() bool {
 func (r *trainRun) save(path string) error {
 	if !r.rank0 {
 		return nil
+	}
+	if err := r.syncLogs(); err != nil {
+		return err
 	}
 	return r.tr.saveCheckpoint(path, r.metrics)
 }
