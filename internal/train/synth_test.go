@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(runChild(dir))
 	}
+	if dir := os.Getenv(chaosEnv); dir != "" {
+		os.Exit(runChaosChild(dir))
+	}
 	dir, err := os.MkdirTemp("", "vlbert-train-world-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
