@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/vlbert/vlbert/internal/weights"
 )
 
 // builder appends nodes and initializers to a graph. Value names are unique:
@@ -113,6 +115,9 @@ func (b *builder) lookup(name string, shape []int) (Weight, bool) {
 		return Weight{}, false
 	}
 	w, ok := b.weights[name]
+	if !ok { // vlbert.encoder... for VCR's vlbert._module.encoder..., as weights.CanonicalKey spells it
+		w, ok = b.weights[weights.CanonicalKey(name)]
+	}
 	switch {
 	case !ok:
 		b.err = fmt.Errorf("onnx: the checkpoint has no tensor %q", name)

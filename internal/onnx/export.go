@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Task is the original module an exported graph reproduces.
@@ -121,11 +122,13 @@ func Build(spec Spec, w Weights, opt Options) (*Model, error) {
 		{"int8", strconv.FormatBool(opt.Int8)},
 	}
 	if len(spec.Answers) > 0 {
-		a, err := json.Marshal(spec.Answers)
-		if err != nil {
+		var a strings.Builder
+		enc := json.NewEncoder(&a)
+		enc.SetEscapeHTML(false) // "<unk>" stays readable
+		if err := enc.Encode(spec.Answers); err != nil {
 			return nil, err
 		}
-		meta = append(meta, StringStringKV{"answers", string(a)})
+		meta = append(meta, StringStringKV{"answers", strings.TrimSuffix(a.String(), "\n")})
 	}
 	return &Model{
 		IRVersion:       IRVersion,

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"runtime/debug"
+
+	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/data/vqa"
+	"github.com/vlbert/vlbert/internal/onnx"
+	"github.com/vlbert/vlbert/internal/weights"
+)
+
+// exportOptions are the flags of "vlbert export".
+type exportOptions struct {
+	Config     string // YAML config; required for original PyTorch checkpoints
+	Checkpoint string // original .model/.pth or vlbert safetensors
+	Out        string // MODEL.onnx
+	Opset      int64
+	Int8       bool
+	Answers    string // VQA answer file for the metadata; default: checkpoint metadata, then ANSWER_VOCAB_FILE
+}
+
+func init() {
+	register(&command{name: "export", summary: "export a VQA, RefCOCO+ or VCR model to ONNX (for ONNX Runtime, TensorRT, ...)",
+		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			var o exportOptions
+			fs := newFlagSet("export", stderr)
+			fs.StringVar(&o.Config, "cfg", "", "experiment YAML `config` (required for original PyTorch checkpoints; default: the one inside a vlbert checkpoint)")
+			fs.StringVar(&o.Checkpoint, "ckpt", "", "`checkpoint`: original .model/.pth or vlbert safetensors")
+			fs.StringVar(&o.Out, "out", "", "output `MODEL.onnx` (weights past 1.8 GB go to MODEL.onnx.data)")
+			fs.Int64Var(&o.Opset, "opset", 17, "ONNX opset (only 17: LayerNormalization)")
+			fs.BoolVar(&o.Int8, "int8", false, "quantize the encoder's Linear layers (int8 weights, per-token 7-bit activations, as vlbert --int8)")
+			fs.StringVar(&o.Answers, "answers", "", "VQA answer `file` (one answer a line) for the model's metadata")
+			fs.Usage = func() {
+				fmt.Fprintln(stderr, "usage: vlbert export --cfg CFG --ckpt C --out MODEL.onnx [--opset 17] [--int8]")
+				fmt.Fprintln(stderr, "\nWrites one ONNX graph (IR 8, opset 17, standard operators) of the config's task module on")
+				fmt.Fprintln(stderr, "precomputed region features, taking the original module's inputs. See README, \"Run on a GPU\".")
+				fmt.Fprintln(stderr)
+				fs.PrintDefaults()
+			}
+			if err := parseFlags(fs, args); err != nil {
+				return err
+			}
+			if o.Checkpoint == "" || o.Out == "" {
+				return usagef("export: --ckpt and --out are required")
+			}
+			return runExport(ctx, o, stdout, stderr)
+		}})
+}
+
+// runExport reads the checkpoint and config, builds the graph and writes it.
+func runExport(ctx context.Context, o exportOptions, out, stderr io.Writer) error {
+	var (
+		sd   map[string]*weights.Tensor
+		meta map[string]string
+		err  error
+	)
+	if weights.IsSafetensors(o.Checkpoint) {
+		if sd, meta, err = weights.ReadSafetensors(o.Checkpoint); err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+	} else {
+		ck, err := weights.ReadTorch(o.Checkpoint)
+		if err != nil {
+			return fmt.Errorf("export: %w", err)
+		}
+		sd = ck.StateDict
+	}
+	var cfg *config.Config
+	switch {
+	case o.Config != "":
+		cfg, err = config.Load(o.Config, "")
+	case meta["config"] != "":
+		cfg, err = config.Parse([]byte(meta["config"]), o.Checkpoint+" (metadata config)", "")
+	default:
+		return fmt.Errorf("export: %s carries no config; pass the experiment's YAML config (--cfg)", o.Checkpoint)
+	}
+	if err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	spec, err := onnx.SpecFromConfig(cfg)
+	if err != nil {
+		return fmt.Errorf("export: %s: %w", o.Checkpoint, err)
+	}
+	spec.Version = buildVersion()
+	if spec.Task == onnx.TaskVQA {
+		if spec.Answers, err = exportAnswers(o, meta, cfg); err != nil {
+			return err
+		}
+		if spec.Answers == nil {
+			fmt.Fprintln(stderr, "export: warning: no answer list found (--answers, checkpoint metadata or DATASET.ANSWER_VOCAB_FILE); the model's metadata will not name the answers")
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m, err := onnx.Build(spec, onnx.WeightsFromStateDict(sd), onnx.Options{Opset: o.Opset, Int8: o.Int8})
+	if err != nil {
+		return fmt.Errorf("export: %s: %w", o.Checkpoint, err)
+	}
+	if err := onnx.Write(o.Out, m, onnx.InlineLimit); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	var n int64
+	for _, t := range m.Graph.Initializer {
+		n += int64(len(t.RawData))
+		for _, kv := range t.External {
+			if kv.Key == "length" {
+				var l int64
+				fmt.Sscan(kv.Value, &l)
+				n += l
+			}
+		}
+	}
+	_, err = fmt.Fprintf(out, "exported %s (%d layers, hidden %d, %d nodes, %.1f MB of weights) to %s\n",
+		spec.Task, spec.Layers, spec.Hidden, len(m.Graph.Nodes), float64(n)/1e6, o.Out)
+	return err
+}
+
+// exportAnswers finds the VQA answer list: --answers, the checkpoint's "answers"
+// metadata, then the config's ANSWER_VOCAB_FILE if it exists; nil when none does.
+func exportAnswers(o exportOptions, meta map[string]string, cfg *config.Config) ([]string, error) {
+	file := o.Answers
+	if file == "" {
+		if s := meta["answers"]; s != "" {
+			var a []string
+			if err := json.Unmarshal([]byte(s), &a); err != nil {
+				return nil, fmt.Errorf("export: %s: metadata \"answers\" is not a JSON array of strings: %w", o.Checkpoint, err)
+			}
+			return a, nil
+		}
+		if len(cfg.Datasets) > 0 {
+			file = cfg.Dataset().AnswerVocabFile
+		}
+		if file == "" {
+			return nil, nil
+		}
+		if v, err := vqa.LoadAnswerVocab(file, true); err == nil {
+			return v.Answers, nil
+		}
+		return nil, nil
+	}
+	v, err := vqa.LoadAnswerVocab(file, true)
+	if err != nil {
+		return nil, fmt.Errorf("export: %w", err)
+	}
+	return v.Answers, nil
+}
+
+// buildVersion is the module version the binary was built from ("(devel)" in a
+// work tree), as "vlbert version" prints it.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
