@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -24,7 +25,7 @@ func checkModel(t *testing.T, path string) {
 	t.Helper()
 	py := "/usr/bin/python3"
 	if err := exec.Command(py, "-c", "import onnx").Run(); err != nil {
-		t.Skipf("ONNX checker unavailable (%s -c 'import onnx': %v); .ci/run installs Debian's python3-onnx", py, err)
+		missingTool(t, "ONNX checker unavailable (%s -c 'import onnx': %v); .ci/run installs Debian's python3-onnx", py, err)
 	}
 	out, err := exec.Command(py, "-c", "import sys, onnx; onnx.checker.check_model(sys.argv[1], full_check=True)", path).CombinedOutput()
 	if err != nil {
@@ -38,7 +39,7 @@ func checkModel(t *testing.T, path string) {
 func ortNodePath(t *testing.T) string {
 	t.Helper()
 	if _, err := exec.LookPath("node"); err != nil {
-		t.Skip("ONNX Runtime check skipped: no node on PATH (.ci/run installs nodejs and npm's onnxruntime-node)")
+		missingTool(t, "ONNX Runtime check skipped: no node on PATH (.ci/run installs nodejs and npm's onnxruntime-node)")
 	}
 	dir := os.Getenv("VLBERT_ORT_NODE_MODULES")
 	if dir == "" {
@@ -51,17 +52,30 @@ func ortNodePath(t *testing.T) string {
 	cmd := exec.Command("node", "-e", "require('onnxruntime-node')")
 	cmd.Env = append(os.Environ(), "NODE_PATH="+dir)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("ONNX Runtime check skipped: onnxruntime-node does not load from %s (%v: %s); install it with .ci/run or set VLBERT_ORT_NODE_MODULES",
+		missingTool(t, "ONNX Runtime check skipped: onnxruntime-node does not load from %s (%v: %s); install it with .ci/run or set VLBERT_ORT_NODE_MODULES",
 			dir, err, firstLine(string(out)))
 	}
 	return dir
 }
 
-func firstLine(s string) string {
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		return s[:i]
+// missingTool skips the test, saying which tool is missing, or fails it when
+// VLBERT_REQUIRE_ONNX_TOOLS is set (CI, where .ci/run installed the tools).
+func missingTool(t *testing.T, format string, args ...any) {
+	t.Helper()
+	if os.Getenv("VLBERT_REQUIRE_ONNX_TOOLS") != "" {
+		t.Fatalf("VLBERT_REQUIRE_ONNX_TOOLS is set but: "+format, args...)
 	}
-	return s
+	t.Skipf(format, args...)
+}
+
+// firstLine is the first line of node's output that names an error.
+func firstLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "Error") {
+			return strings.TrimSpace(l)
+		}
+	}
+	return strings.TrimSpace(s)
 }
 
 // ortTensor is one named input or output of a run.
@@ -170,9 +184,7 @@ func runORT(t *testing.T, model string, runs [][]ortTensor, repeat int) []ortRun
 
 func filepathSafe(run int, name string) string { return "in" + itoa(run) + "_" + name + ".bin" }
 
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(i)) }
-
-func fmtInt(i int) string { b, _ := json.Marshal(i); return string(b) }
+func itoa(i int) string { return strconv.Itoa(i) }
 
 // compareTol checks |got − want| <= atol + rtol·|want| element by element (the
 // golden tolerance of vlbert's parity tests) and logs the largest difference.
