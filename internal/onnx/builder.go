@@ -214,17 +214,13 @@ func (b *builder) maxAll(x string) string { return b.op("ReduceMax", []string{x}
 // arange is Range(0, n) for a 0-D int64 n.
 func (b *builder) arange(n string) string { return b.op("Range", []string{b.s64(0), n, b.s64(1)}) }
 
-// compactOrder returns, for a validity mask valid (float 0/1, [..., S] along the
-// last axis, S given as the 1-D int64 k), the indices that put the valid positions
-// first in their original order and the invalid ones after them: TopK of
-// valid·2^20 − position (distinct keys, exact in float32 for S < 2^20).
-func (b *builder) compactOrder(valid, k string, axis int64) string {
-	n := b.dimScalar(valid, axis)
-	pos := b.cast(b.arange(n), Float)
+// compactOrder returns, for a validity mask valid (float 0/1 [..., S]), the first k
+// (a 1-D int64 [1]) indices along the last axis of the order that puts the valid
+// positions first, in their original order, and the invalid ones after them: TopK
+// of valid·2^20 − position (distinct keys, exact in float32 for S < 2^20).
+func (b *builder) compactOrder(valid, k string) string {
+	pos := b.cast(b.arange(b.dimScalar(valid, -1)), Float)
 	key := b.bin("Sub", b.bin("Mul", valid, b.sf(1<<20)), pos)
-	if axis != -1 {
-		panic("onnx: compactOrder along the last axis only")
-	}
 	return b.opN("TopK", []string{key, k}, 2, aInt("axis", -1), aInt("largest", 1), aInt("sorted", 1))[1]
 }
 

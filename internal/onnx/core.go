@@ -48,9 +48,9 @@ func (e *exporter) core(in coreInputs, prefix string) coreOutputs {
 	valid := b.op("Concat", []string{textValid, in.objMask, ones}, aInt("axis", 1))
 	nText := b.cast(b.sumKeep(textValid, 1), Int64)
 	nObj := b.cast(b.sumKeep(in.objMask, 1), Int64)
-	total := b.bin("Add", nText, nObj)                    // [N,1]: the END slot
-	L := b.bin("Add", b.maxAll(total), b.s64(1))          // 0-D
-	order := b.compactOrder(valid, b.unsqueeze(L, 0), -1) // [N,L]
+	total := b.bin("Add", nText, nObj)                // [N,1]: the END slot
+	L := b.bin("Add", b.maxAll(total), b.s64(1))      // 0-D
+	order := b.compactOrder(valid, b.unsqueeze(L, 0)) // [N,L]
 	gathered := b.op("GatherND", []string{all, b.unsqueeze(order, -1)}, aInt("batch_dims", 1))
 	slot := b.unsqueeze(b.arange(L), 0) // [1,L]
 	used := b.bin("LessOrEqual", slot, total)

@@ -91,6 +91,7 @@ type ortRun struct {
 	Outputs map[string]ortTensor
 	Err     string
 	MS      float64 // median wall time of the run (repeat > 1)
+	MinMS   float64 // fastest
 }
 
 // runORT runs the model once per input set with examples/onnxruntime/run.js.
@@ -144,7 +145,8 @@ func runORT(t *testing.T, model string, runs [][]ortTensor, repeat int) []ortRun
 			} `json:"outputs"`
 			Error string `json:"error"`
 		} `json:"runs"`
-		MS []*float64 `json:"ms"`
+		MS    []*float64 `json:"ms"`
+		MinMS []*float64 `json:"min_ms"`
 	}
 	js, err := os.ReadFile(filepath.Join(dir, "response.json"))
 	if err != nil {
@@ -158,6 +160,9 @@ func runORT(t *testing.T, model string, runs [][]ortTensor, repeat int) []ortRun
 		res[i] = ortRun{Err: r.Error, Outputs: map[string]ortTensor{}}
 		if i < len(resp.MS) && resp.MS[i] != nil {
 			res[i].MS = *resp.MS[i]
+		}
+		if i < len(resp.MinMS) && resp.MinMS[i] != nil {
+			res[i].MinMS = *resp.MinMS[i]
 		}
 		for _, o := range r.Outputs {
 			raw, err := os.ReadFile(filepath.Join(dir, o.File))

@@ -23,7 +23,7 @@ func (e *exporter) vqa() {
 	qValid := b.cast(b.bin("Greater", question, b.s64(0)), Float)
 	nq := b.cast(b.sumKeep(qValid, 1), Int64) // [B,1]
 	T := b.dim(question, 1)
-	packed := b.op("GatherElements", []string{question, b.compactOrder(qValid, T, -1)}, aInt("axis", 1))
+	packed := b.op("GatherElements", []string{question, b.compactOrder(qValid, T)}, aInt("axis", 1))
 	lt := b.bin("Add", b.maxAll(nq), b.s64(4))
 	t := b.unsqueeze(b.arange(lt), 0) // [1,Lt]
 	zerosB := b.bin("Mul", nq, b.s64(0))
@@ -112,7 +112,7 @@ func (e *exporter) vcr() {
 		id := b.op("Gather", []string{x, b.s64(0)}, aInt("axis", axis))
 		tag := b.op("Gather", []string{x, b.s64(1)}, aInt("axis", axis))
 		valid := b.cast(b.bin("Greater", id, b.s64(0)), Float)
-		order := b.compactOrder(valid, b.dim(id, -1), -1)
+		order := b.compactOrder(valid, b.dim(id, -1))
 		return b.op("GatherElements", []string{id, order}, aInt("axis", axis-1)),
 			b.op("GatherElements", []string{tag, order}, aInt("axis", axis-1)),
 			b.cast(b.sumKeep(valid, axis-1), Int64)

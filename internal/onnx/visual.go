@@ -47,7 +47,7 @@ func (e *exporter) visual(boxes, imInfo string, vcrMask bool) visualOutputs {
 	reps := b.op("Relu", []string{b.linear(x, "image_feature_extractor.obj_downsample.1", geomDim+s.FeatureDim, s.Hidden)})
 
 	// pad_sequence: the k-th valid box of a sample goes to slot k.
-	order := b.compactOrder(mask, lo, -1)
+	order := b.compactOrder(mask, lo)
 	packed := b.op("GatherND", []string{reps, b.unsqueeze(order, -1)}, aInt("batch_dims", 1))
 	slot := b.cast(b.unsqueeze(b.arange(b.squeeze(lo, 0)), 0), Float)
 	objReps := b.where(b.unsqueeze(b.bin("Less", slot, count), -1), packed, b.sf(0))
