@@ -28,7 +28,7 @@ import (
 
 // featuresOptions are the flags of `vlbert features`: region features of the
 // user's images and boxes, written as bottom-up-attention per-image JSON files
-// (spec §4.1) so that the precomputed-feature configs can read them.
+// (the bottom-up-attention JSON that vqa/data/datasets/vqa.py, VQA.__getitem__, reads) so that the precomputed-feature configs can read them.
 type featuresOptions struct {
 	images, boxes, out, ckpt string
 	threads                  int
@@ -45,7 +45,7 @@ type featuresOptions struct {
 
 const featuresDoc = `Computes region features for the images in --images (a directory, or one
 image file) and the boxes in --boxes, and writes one bottom-up-attention JSON file
-per image into --out (the format the precomputed configs read, spec §4.1).
+per image into --out (the frcnn JSON that vqa/data/datasets/vqa.py reads).
 
 --boxes is a JSON object mapping each image's path relative to --images (or, for a
 single --images FILE, its base name) to its boxes [[x1, y1, x2, y2], ...] in

@@ -3,6 +3,7 @@ package visual
 import (
 	"fmt"
 
+	"github.com/vlbert/vlbert/internal/kernels"
 	"github.com/vlbert/vlbert/internal/parallel"
 )
 
@@ -167,7 +168,7 @@ func (b *Bottleneck) Backward(ws *Workspace, dinp, dout []float32) {
 	// g = d(pre-ReLU sum), shared by the residual and the main path.
 	ws.a = grow(ws.a, len(b.out))
 	g := ws.a
-	ReLUBackward(g, b.out, dout)
+	kernels.ReLUBackward(g, b.out, dout)
 
 	// Residual branch.
 	if b.HasDown {
@@ -183,12 +184,12 @@ func (b *Bottleneck) Backward(ws *Workspace, dinp, dout []float32) {
 	ws.b = grow(ws.b, len(b.y2))
 	dy2 := ws.b
 	Conv2DBackward(dy2, grad(b.W3), g, b.y2, b.W3.Data, nil, b.Conv3, N, b.oh, b.ow)
-	ReLUBackward(dy2, b.y2, dy2)
+	kernels.ReLUBackward(dy2, b.y2, dy2)
 	BatchNormBackward(dy2, dy2, b.s2, N, b.Conv2.K, b.oh*b.ow)
 	ws.c = grow(ws.c, len(b.y1))
 	dy1 := ws.c
 	Conv2DBackward(dy1, grad(b.W2), dy2, b.y1, b.W2.Data, ws.colFor(b.Conv2, b.h1, b.w1), b.Conv2, N, b.h1, b.w1)
-	ReLUBackward(dy1, b.y1, dy1)
+	kernels.ReLUBackward(dy1, b.y1, dy1)
 	BatchNormBackward(dy1, dy1, b.s1, N, b.Conv1.K, b.h1*b.w1)
 	var dx []float32
 	if dinp != nil {

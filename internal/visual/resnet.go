@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/vlbert/vlbert/internal/kernels"
 )
 
 // Config describes the visual network: a ResNet C4 backbone plus the res5 RoI head.
@@ -347,7 +349,7 @@ func (n *Network) Backward(dfeats []float32) {
 	n.tmpGrad[0] = grow(n.tmpGrad[0], len(n.c1))
 	dc1 := n.tmpGrad[0]
 	MaxPoolBackward(dc1, g, n.argmax, n.n*n.Conv1.K, n.h1, n.w1, n.hp, n.wp)
-	ReLUBackward(dc1, n.c1, dc1)
+	kernels.ReLUBackward(dc1, n.c1, dc1)
 	s, b := make([]float32, n.Conv1.K), make([]float32, n.Conv1.K)
 	n.BN1.frozen().ScaleShift(s, b)
 	BatchNormBackward(dc1, dc1, s, n.n, n.Conv1.K, n.h1*n.w1)
