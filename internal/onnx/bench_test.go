@@ -40,16 +40,14 @@ func TestMeasureOnnxRuntime(t *testing.T) {
 	t.Setenv("ORT_THREADS", strconv.Itoa(threads))
 
 	c := model.BaseConfig(model.TaskVQA)
-	m, err := model.New(c)
+	m, err := model.NewVQA(c)
 	if err != nil {
 		t.Fatal(err)
 	}
 	m.InitWeights(1)
-	spec := Spec{Task: TaskVQA, Hidden: c.HiddenSize, Layers: c.NumHiddenLayers, Heads: c.NumAttentionHeads,
-		Intermediate: c.IntermediateSize, Vocab: c.VocabSize, MaxPositions: c.MaxPositionEmbeddings,
-		TypeVocab: c.TypeVocabSize, FeatureDim: model.FeatureDim, AnswerVocab: c.AnswerVocabSize, Version: "bench"}
-	p32 := exportTo(t, spec, weightsOf(m), Options{})
-	p8 := exportTo(t, spec, weightsOf(m), Options{Int8: true})
+	spec := specOf(c)
+	p32 := exportTo(t, spec, weightsOf(m.Base()), Options{})
+	p8 := exportTo(t, spec, weightsOf(m.Base()), Options{Int8: true})
 
 	rng := rand.New(rand.NewPCG(1, 1))
 	s := shape{B: B, T: textLen - 4, R: regions + 1}
@@ -74,7 +72,7 @@ func TestMeasureOnnxRuntime(t *testing.T) {
 		var ts []float64
 		for r := 0; r < reps; r++ {
 			t0 := time.Now()
-			if _, err := m.ForwardVQA(bt); err != nil {
+			if _, err := m.Forward(bt); err != nil {
 				t.Fatal(err)
 			}
 			ts = append(ts, float64(time.Since(t0).Microseconds())/1000)

@@ -17,8 +17,13 @@ import (
 // tolerance for most logits, and everywhere within a tenth of the int8-vs-float32
 // difference.
 func TestInt8Parity(t *testing.T) {
-	m, spec := smallModel(t, model.TaskVQA, 11)
-	path := exportTo(t, spec, weightsOf(m), Options{Int8: true})
+	c, spec := smallConfig(model.TaskVQA)
+	m, err := model.NewVQA(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomize(m.Base(), 11)
+	path := exportTo(t, spec, weightsOf(m.Base()), Options{Int8: true})
 	checkModel(t, path)
 	rng := rand.New(rand.NewPCG(12, 12))
 	var runs [][]ortTensor
@@ -27,7 +32,7 @@ func TestInt8Parity(t *testing.T) {
 		boxes, info := boxesFor(rng, s, -2)
 		q := tokens(rng, s.B, s.T, s.nText, s.holeText, spec.Vocab)
 		bt := &model.VQABatch{Boxes: model.Boxes{B: s.B, NB: s.R, Data: boxes, ImInfo: info, InfoW: 4}, LQ: s.T, Question: to32(q)}
-		out, err := m.ForwardVQA(bt)
+		out, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -36,7 +41,7 @@ func TestInt8Parity(t *testing.T) {
 			t.Fatal(err)
 		}
 		m.Inference = true
-		out, err = m.ForwardVQA(bt)
+		out, err = m.Forward(bt)
 		m.Inference = false
 		m.DropInt8()
 		if err != nil {

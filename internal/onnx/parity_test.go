@@ -12,29 +12,22 @@ import (
 // This file is the glue to vlbert's own forward (package model): small random
 // models of each task, exported and run by ONNX Runtime, must give vlbert's outputs.
 
-// smallModel is a random model of task (hidden 32, two layers) whose weights are
-// the usual initialisation plus N(0, 0.1) noise on every tensor, so that LayerNorm
-// gains, biases and embeddings all matter and the logits spread over a few units.
-func smallModel(t *testing.T, task model.Task, seed uint64) (*model.Model, Spec) {
-	t.Helper()
+// smallConfig is a small network of task (hidden 32, two layers).
+func smallConfig(task model.Task) (model.Config, Spec) {
 	c := model.BaseConfig(task)
 	c.HiddenSize, c.VisualSize, c.ImageFinalDim = 32, 32, 32
 	c.NumHiddenLayers, c.NumAttentionHeads, c.IntermediateSize = 2, 4, 64
 	c.VocabSize, c.MaxPositionEmbeddings, c.AnswerVocabSize = 160, 64, 24
 	c.VisualScaleTextInit, c.VisualScaleObjectInit = 1, 1
-	m, err := model.New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m.InitWeights(seed)
-	rng := rand.New(rand.NewPCG(seed, 7))
-	for i := range m.Params.Data {
-		m.Params.Data[i] += float32(rng.NormFloat64() * 0.1)
-	}
+	return c, specOf(c)
+}
+
+// specOf is the export Spec of a model configuration.
+func specOf(c model.Config) Spec {
 	spec := Spec{Hidden: c.HiddenSize, Layers: c.NumHiddenLayers, Heads: c.NumAttentionHeads,
 		Intermediate: c.IntermediateSize, Vocab: c.VocabSize, MaxPositions: c.MaxPositionEmbeddings,
 		TypeVocab: c.TypeVocabSize, Pooler: c.WithPooler, FeatureDim: model.FeatureDim, Version: "test"}
-	switch task {
+	switch c.Task {
 	case model.TaskVQA:
 		spec.Task, spec.AnswerVocab = TaskVQA, c.AnswerVocabSize
 	case model.TaskRefCOCO:
@@ -42,11 +35,22 @@ func smallModel(t *testing.T, task model.Task, seed uint64) (*model.Model, Spec)
 	case model.TaskVCR:
 		spec.Task = TaskVCR
 	}
-	return m, spec
+	return spec
+}
+
+// randomize gives m the usual initialisation plus N(0, 0.1) noise on every tensor,
+// so that LayerNorm gains, biases and embeddings all matter and the logits spread
+// over a few units.
+func randomize(m *model.Encoder, seed uint64) {
+	m.InitWeights(seed)
+	rng := rand.New(rand.NewPCG(seed, 7))
+	for i := range m.Params.Data {
+		m.Params.Data[i] += float32(rng.NormFloat64() * 0.1)
+	}
 }
 
 // weightsOf is the model's parameter table by checkpoint key.
-func weightsOf(m *model.Model) Weights {
+func weightsOf(m *model.Encoder) Weights {
 	w := Weights{}
 	for _, p := range m.Params.List {
 		w[p.Name] = Weight{Shape: p.Shape, Data: m.Params.View(p.Name)}
@@ -137,8 +141,13 @@ func to32(v []int64) []int32 {
 const tolAbs, tolRel = 2e-4, 1e-4
 
 func TestVQAParity(t *testing.T) {
-	m, spec := smallModel(t, model.TaskVQA, 1)
-	path := exportTo(t, spec, weightsOf(m), Options{})
+	c, spec := smallConfig(model.TaskVQA)
+	m, err := model.NewVQA(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomize(m.Base(), 1)
+	path := exportTo(t, spec, weightsOf(m.Base()), Options{})
 	checkModel(t, path)
 	rng := rand.New(rand.NewPCG(2, 2))
 	var runs [][]ortTensor
@@ -146,7 +155,7 @@ func TestVQAParity(t *testing.T) {
 	for _, s := range parityShapes {
 		boxes, info := boxesFor(rng, s, -2)
 		q := tokens(rng, s.B, s.T, s.nText, s.holeText, spec.Vocab)
-		out, err := m.ForwardVQA(&model.VQABatch{Boxes: model.Boxes{B: s.B, NB: s.R, Data: boxes, ImInfo: info, InfoW: 4}, LQ: s.T, Question: to32(q)})
+		out, err := m.Forward(&model.VQABatch{Boxes: model.Boxes{B: s.B, NB: s.R, Data: boxes, ImInfo: info, InfoW: 4}, LQ: s.T, Question: to32(q)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,8 +173,13 @@ func TestVQAParity(t *testing.T) {
 }
 
 func TestRefCOCOParity(t *testing.T) {
-	m, spec := smallModel(t, model.TaskRefCOCO, 3)
-	path := exportTo(t, spec, weightsOf(m), Options{})
+	c, spec := smallConfig(model.TaskRefCOCO)
+	m, err := model.NewRefCOCO(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomize(m.Base(), 3)
+	path := exportTo(t, spec, weightsOf(m.Base()), Options{})
 	checkModel(t, path)
 	rng := rand.New(rand.NewPCG(4, 4))
 	var runs [][]ortTensor
@@ -173,7 +187,7 @@ func TestRefCOCOParity(t *testing.T) {
 	for _, s := range parityShapes {
 		boxes, info := boxesFor(rng, s, -2)
 		e := tokens(rng, s.B, s.T, s.nText, s.holeText, spec.Vocab)
-		out, err := m.ForwardRefCOCO(&model.RefCOCOBatch{Boxes: model.Boxes{B: s.B, NB: s.R, Data: boxes, ImInfo: info, InfoW: 4}, LE: s.T, Expression: to32(e)})
+		out, err := m.Forward(&model.RefCOCOBatch{Boxes: model.Boxes{B: s.B, NB: s.R, Data: boxes, ImInfo: info, InfoW: 4}, LE: s.T, Expression: to32(e)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -193,8 +207,13 @@ func TestRefCOCOParity(t *testing.T) {
 }
 
 func TestVCRParity(t *testing.T) {
-	m, spec := smallModel(t, model.TaskVCR, 5)
-	path := exportTo(t, spec, weightsOf(m), Options{})
+	c, spec := smallConfig(model.TaskVCR)
+	m, err := model.NewVCR(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	randomize(m.Base(), 5)
+	path := exportTo(t, spec, weightsOf(m.Base()), Options{})
 	checkModel(t, path)
 	rng := rand.New(rand.NewPCG(6, 6))
 	var runs [][]ortTensor
@@ -220,7 +239,7 @@ func TestVCRParity(t *testing.T) {
 			qTags = append(qTags, tag(s.T, b)...)
 			aTags = append(aTags, tag(vcrChoices*la, b)...)
 		}
-		out, err := m.ForwardVCR(&model.VCRBatch{Boxes: model.Boxes{B: s.B, NB: s.R, Data: boxes, ImInfo: info, InfoW: 4},
+		out, err := m.Forward(&model.VCRBatch{Boxes: model.Boxes{B: s.B, NB: s.R, Data: boxes, ImInfo: info, InfoW: 4},
 			LQ: s.T, LA: la, Question: to32(q), QTags: qTags, Answers: to32(a), ATags: aTags})
 		if err != nil {
 			t.Fatal(err)
