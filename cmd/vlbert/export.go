@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"runtime/debug"
 
 	"github.com/vlbert/vlbert/internal/config"
@@ -121,31 +122,33 @@ func runExport(ctx context.Context, o exportOptions, out, stderr io.Writer) erro
 }
 
 // exportAnswers finds the VQA answer list: --answers, the checkpoint's "answers"
-// metadata, then the config's ANSWER_VOCAB_FILE if it exists; nil when none does.
+// metadata, then the ANSWER_VOCAB_FILE of a --cfg config if that file exists; nil
+// when none does. A path inside a checkpoint's embedded config is never opened (a
+// checkpoint is data; see infer.loadAnswers).
 func exportAnswers(o exportOptions, meta map[string]string, cfg *config.Config) ([]string, error) {
-	file := o.Answers
-	if file == "" {
-		if s := meta["answers"]; s != "" {
-			var a []string
-			if err := json.Unmarshal([]byte(s), &a); err != nil {
-				return nil, fmt.Errorf("export: %s: metadata \"answers\" is not a JSON array of strings: %w", o.Checkpoint, err)
-			}
-			return a, nil
+	if o.Answers != "" {
+		v, err := vqa.LoadAnswerVocab(o.Answers, true)
+		if err != nil {
+			return nil, fmt.Errorf("export: %w", err)
 		}
-		if len(cfg.Datasets) > 0 {
-			file = cfg.Dataset().AnswerVocabFile
+		return v.Answers, nil
+	}
+	if s := meta["answers"]; s != "" {
+		var a []string
+		if err := json.Unmarshal([]byte(s), &a); err != nil {
+			return nil, fmt.Errorf("export: %s: metadata \"answers\" is not a JSON array of strings: %w", o.Checkpoint, err)
 		}
-		if file == "" {
-			return nil, nil
-		}
-		if v, err := vqa.LoadAnswerVocab(file, true); err == nil {
-			return v.Answers, nil
-		}
+		return a, nil
+	}
+	if o.Config == "" || len(cfg.Datasets) == 0 || cfg.Dataset().AnswerVocabFile == "" {
 		return nil, nil
 	}
-	v, err := vqa.LoadAnswerVocab(file, true)
+	if _, err := os.Stat(cfg.Dataset().AnswerVocabFile); err != nil {
+		return nil, nil
+	}
+	v, err := vqa.LoadAnswerVocab(cfg.Dataset().AnswerVocabFile, true)
 	if err != nil {
-		return nil, fmt.Errorf("export: %w", err)
+		return nil, fmt.Errorf("export: the config's DATASET.ANSWER_VOCAB_FILE: %w", err)
 	}
 	return v.Answers, nil
 }

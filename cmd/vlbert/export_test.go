@@ -3,12 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/vlbert/vlbert/internal/onnx"
+	"github.com/vlbert/vlbert/internal/weights"
 )
 
 // TestExportGoldenVQA exports the original's golden VQA checkpoint with an answer
@@ -80,5 +83,49 @@ func TestExportErrors(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run(context.Background(), []string{"export", "--cfg", "x.yaml"}, &bytes.Buffer{}, &stderr); code != 2 {
 		t.Errorf("missing --ckpt/--out: exit code %d, want 2 (%s)", code, stderr.String())
+	}
+}
+
+// TestExportSafetensors: a vlbert checkpoint carries its config and answers, so
+// export needs neither --cfg nor --answers.
+func TestExportSafetensors(t *testing.T) {
+	dir := t.TempDir()
+	ck, err := weights.ReadTorch("../../testdata/golden/vqa_ckpt_zip.model")
+	if err != nil {
+		t.Fatal(err)
+	}
+	yaml, err := os.ReadFile("../../testdata/golden/vqa_small.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	answers := make([]string, 64)
+	for i := range answers {
+		answers[i] = fmt.Sprintf("a%d", i)
+	}
+	aj, _ := json.Marshal(answers)
+	st := filepath.Join(dir, "vqa.safetensors")
+	if err := weights.WriteSafetensors(st, ck.StateDict, map[string]string{"config": string(yaml), "answers": string(aj)}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "vqa.onnx")
+	if err := runExport(context.Background(), exportOptions{Checkpoint: st, Out: out, Opset: 17}, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnx.Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := ""
+	for _, kv := range m.Metadata {
+		if kv.Key == "answers" {
+			got = kv.Value
+		}
+	}
+	if got != string(aj) {
+		t.Errorf("answers metadata %q, want %s", got, aj)
 	}
 }
