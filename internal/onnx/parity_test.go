@@ -83,7 +83,7 @@ type shape struct {
 var parityShapes = []shape{
 	{B: 1, T: 5, R: 3, nBoxes: []int{3}, nText: []int{4}},
 	{B: 2, T: 9, R: 7, nBoxes: []int{7, 4}, nText: []int{6, 9}, holeText: true},
-	{B: 3, T: 4, R: 12, nBoxes: []int{5, 12, 1}, nText: []int{4, 1, 3}},
+	{B: 3, T: 4, R: 12, nBoxes: []int{5, 12, 0}, nText: []int{4, 0, 3}}, // an empty question, a sample without boxes
 }
 
 // boxesFor makes [B,R,4+F] boxes: box 0 the whole image, others random inside it,
