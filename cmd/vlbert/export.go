@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data/vqa"
@@ -22,6 +23,9 @@ type exportOptions struct {
 	Opset      int64
 	Int8       bool
 	Answers    string // VQA answer file for the metadata; default: checkpoint metadata, then ANSWER_VOCAB_FILE
+	// Precomputed exports an e2e config's precomputed-feature path (boxes carry
+	// RoI-head features) instead of putting the ResNet in the graph.
+	Precomputed bool
 }
 
 func init() {
@@ -35,10 +39,12 @@ func init() {
 			fs.Int64Var(&o.Opset, "opset", 17, "ONNX opset (only 17: LayerNormalization)")
 			fs.BoolVar(&o.Int8, "int8", false, "quantize the encoder's Linear layers (int8 weights, per-token 7-bit activations, as vlbert --int8)")
 			fs.StringVar(&o.Answers, "answers", "", "VQA answer `file` (one answer a line) for the model's metadata")
+			fs.BoolVar(&o.Precomputed, "precomputed", false, "for an e2e config: take region features in boxes instead of images (no ResNet in the graph)")
 			fs.Usage = func() {
 				fmt.Fprintln(stderr, "usage: vlbert export --cfg CFG --ckpt C --out MODEL.onnx [--opset 17] [--int8]")
-				fmt.Fprintln(stderr, "\nWrites one ONNX graph (IR 8, opset 17, standard operators) of the config's task module on")
-				fmt.Fprintln(stderr, "precomputed region features, taking the original module's inputs. See README, \"Run on a GPU\".")
+				fmt.Fprintln(stderr, "\nWrites one ONNX graph (IR 8, opset 17, standard operators) of the config's task module,")
+				fmt.Fprintln(stderr, "taking the original module's inputs: precomputed region features, or, for e2e configs, images")
+				fmt.Fprintln(stderr, "with the ResNet-101 C4 and RoIAlign inside. See README, \"Run on a GPU\".")
 				fmt.Fprintln(stderr)
 				fs.PrintDefaults()
 			}
@@ -87,6 +93,9 @@ func runExport(ctx context.Context, o exportOptions, out, stderr io.Writer) erro
 		return fmt.Errorf("export: %s: %w", o.Checkpoint, err)
 	}
 	spec.Version = buildVersion()
+	if o.Precomputed {
+		spec.E2E = nil
+	}
 	if spec.Task == onnx.TaskVQA {
 		if spec.Answers, err = exportAnswers(o, meta, cfg); err != nil {
 			return err
@@ -100,6 +109,9 @@ func runExport(ctx context.Context, o exportOptions, out, stderr io.Writer) erro
 	}
 	m, err := onnx.Build(spec, onnx.WeightsFromStateDict(sd), onnx.Options{Opset: o.Opset, Int8: o.Int8})
 	if err != nil {
+		if spec.E2E != nil && strings.Contains(err.Error(), "image_feature_extractor.backbone.") {
+			return fmt.Errorf("export: %s: %w (an e2e config puts the ResNet in the graph; --precomputed exports the precomputed-feature path instead)", o.Checkpoint, err)
+		}
 		return fmt.Errorf("export: %s: %w", o.Checkpoint, err)
 	}
 	if err := onnx.Write(o.Out, m, onnx.InlineLimit); err != nil {
@@ -116,8 +128,12 @@ func runExport(ctx context.Context, o exportOptions, out, stderr io.Writer) erro
 			}
 		}
 	}
-	_, err = fmt.Fprintf(out, "exported %s (%d layers, hidden %d, %d nodes, %.1f MB of weights) to %s\n",
-		spec.Task, spec.Layers, spec.Hidden, len(m.Graph.Nodes), float64(n)/1e6, o.Out)
+	path := "precomputed features"
+	if spec.E2E != nil {
+		path = "images, ResNet-101 C4 in the graph"
+	}
+	_, err = fmt.Fprintf(out, "exported %s (%s; %d layers, hidden %d, %d nodes, %.1f MB of weights) to %s\n",
+		spec.Task, path, spec.Layers, spec.Hidden, len(m.Graph.Nodes), float64(n)/1e6, o.Out)
 	return err
 }
 

@@ -80,6 +80,24 @@ func TestExportErrors(t *testing.T) {
 			t.Errorf("%s written despite the error", c.o.Out)
 		}
 	}
+	// An e2e config without ResNet weights in the checkpoint: the error says so and
+	// points at --precomputed, which then works.
+	e2eCfg := filepath.Join(dir, "e2e.yaml")
+	y, err := os.ReadFile("../../testdata/golden/vqa_small.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e2eCfg, []byte(strings.Replace(string(y), "IMAGE_FEAT_PRECOMPUTED: true", "IMAGE_FEAT_PRECOMPUTED: false", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	o := exportOptions{Config: e2eCfg, Checkpoint: "../../testdata/golden/vqa_ckpt_zip.model", Out: filepath.Join(dir, "f.onnx"), Opset: 17}
+	if err := runExport(context.Background(), o, &bytes.Buffer{}, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "--precomputed") {
+		t.Errorf("e2e config, no ResNet weights: %v", err)
+	}
+	o.Precomputed = true
+	if err := runExport(context.Background(), o, &bytes.Buffer{}, &bytes.Buffer{}); err != nil {
+		t.Errorf("--precomputed: %v", err)
+	}
 	var stderr bytes.Buffer
 	if code := run(context.Background(), []string{"export", "--cfg", "x.yaml"}, &bytes.Buffer{}, &stderr); code != 2 {
 		t.Errorf("missing --ckpt/--out: exit code %d, want 2 (%s)", code, stderr.String())

@@ -5,10 +5,12 @@
 // Build turns a Spec (NETWORK.VLBERT's sizes and the task, see SpecFromConfig) and
 // the checkpoint's tensors (Weights, keyed by the original state_dict names) into a
 // Model; Write saves it, moving the weights to MODEL.onnx.data past InlineLimit.
-// The graph is the original module's inference_forward on precomputed region
-// features (vqa/modules/resnet_vlbert_for_vqa.py, refcoco/modules/
-// resnet_vlbert_for_refcoco.py, vcr/modules/resnet_vlbert_for_vcr.py, with
-// common/fast_rcnn.py and common/visual_linguistic_bert.py): it takes the module's
+// The graph is the original module's inference_forward (vqa/modules/
+// resnet_vlbert_for_vqa.py, refcoco/modules/resnet_vlbert_for_refcoco.py,
+// vcr/modules/resnet_vlbert_for_vcr.py, with common/fast_rcnn.py and
+// common/visual_linguistic_bert.py) on precomputed region features, or, for e2e
+// configs (Spec.E2E), on images with the ResNet-101 C4 backbone, the legacy
+// RoIAlign (ONNX RoiAlign, output_half_pixel) and the res5 head inside: it takes the module's
 // own inputs and derives the rest inside the graph, with dynamic batch, text length
 // and region count. The parts whose size depends on the data (the text layout, the
 // trimming of boxes and VL-BERT's compaction of [text | objects | END]) are written
@@ -22,7 +24,7 @@
 // numbers of onnx.proto; Unmarshal reads back the subset written here, with errors
 // naming the message and field.
 //
-// What it is not: a general ONNX library, or the e2e visual path (the ResNet and
-// RoIAlign are not in the graph: an e2e config exports its precomputed path, fed
-// with RoI-head features), or the pre-training heads.
+// What it is not: a general ONNX library, the image preprocessing (decode, resize,
+// normalise: the graph takes the original's image tensor), or the pre-training
+// heads.
 package onnx

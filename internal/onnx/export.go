@@ -27,10 +27,14 @@ type Spec struct {
 	MaxPositions int // max_position_embeddings
 	TypeVocab    int // type_vocab_size
 	Pooler       bool
-	FeatureDim   int      // width of a precomputed region feature (2048)
-	AnswerVocab  int      // VQA: DATASET.ANSWER_VOCAB_SIZE
-	Answers      []string // VQA: the answer list (metadata), empty or AnswerVocab long
-	Version      string   // vlbert's version (metadata)
+	FeatureDim   int // width of a region feature (2048)
+	// E2E, when set, puts the visual network in the graph (the e2e configs,
+	// IMAGE_FEAT_PRECOMPUTED false): the inputs are images and boxes instead of
+	// boxes with precomputed features.
+	E2E         *VisualNet
+	AnswerVocab int      // VQA: DATASET.ANSWER_VOCAB_SIZE
+	Answers     []string // VQA: the answer list (metadata), empty or AnswerVocab long
+	Version     string   // vlbert's version (metadata)
 }
 
 // Options are the export's choices.
@@ -53,6 +57,14 @@ func (s *Spec) Validate() error {
 	}
 	if s.Hidden%s.Heads != 0 {
 		return fmt.Errorf("onnx: hidden_size %d is not a multiple of num_attention_heads %d", s.Hidden, s.Heads)
+	}
+	if v := s.E2E; v != nil {
+		if v.Width <= 0 || v.HeadBlocks <= 0 || v.Blocks[0] <= 0 || v.Blocks[1] <= 0 || v.Blocks[2] <= 0 || v.PooledH <= 0 || v.PooledW <= 0 || !(v.SpatialScale > 0) {
+			return fmt.Errorf("onnx: invalid visual network %+v", *v)
+		}
+		if 32*v.Width != s.FeatureDim {
+			return fmt.Errorf("onnx: the visual network's %d-d features do not fit obj_downsample's %d", 32*v.Width, s.FeatureDim)
+		}
 	}
 	if s.TypeVocab < 3 {
 		return fmt.Errorf("onnx: type_vocab_size %d, want >= 3 (type 2 marks visual tokens)", s.TypeVocab)

@@ -87,6 +87,19 @@ func TestSpecFromConfig(t *testing.T) {
 	if s.Task != TaskVQA || s.Hidden != 64 || s.Layers != 2 || s.Heads != 4 || s.AnswerVocab != 64 || s.FeatureDim != 2048 {
 		t.Errorf("spec %+v", s)
 	}
+	if s.E2E != nil {
+		t.Error("a precomputed config gave an e2e spec")
+	}
+	s, err = load(t, "NETWORK.IMAGE_FEAT_PRECOMPUTED=false", "NETWORK.IMAGE_C5_DILATED=true", "NETWORK.IMAGE_STRIDE_IN_1x1=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := s.E2E; v == nil || v.Blocks != [3]int{3, 4, 23} || !v.C5Dilated || !v.StrideIn1x1 || v.PooledH != 14 || v.SpatialScale != 1.0/16 {
+		t.Errorf("e2e spec %+v", s.E2E)
+	}
+	if _, err := load(t, "NETWORK.IMAGE_FEAT_PRECOMPUTED=false", "NETWORK.IMAGE_NUM_LAYERS=50"); err == nil || !strings.Contains(err.Error(), "IMAGE_NUM_LAYERS=50") {
+		t.Errorf("ResNet-50: %v", err)
+	}
 	for _, bad := range []struct{ set, want string }{
 		{"NETWORK.VLBERT.object_word_embed_mode=1", "object_word_embed_mode=1"},
 		{"NETWORK.CLASSIFIER_TYPE=2fc", "CLASSIFIER_TYPE"},

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/visual"
 	"github.com/vlbert/vlbert/internal/weights"
 )
 
@@ -13,9 +14,10 @@ import (
 const FeatureDim = 2048
 
 // SpecFromConfig reads the network an experiment config describes. It rejects
-// the settings whose forward the exported graph does not reproduce; an e2e config
-// (IMAGE_FEAT_PRECOMPUTED false) exports its precomputed-feature path, which takes
-// the RoI-head features in boxes[:, :, 4:].
+// the settings whose forward the exported graph does not reproduce. An e2e config
+// (IMAGE_FEAT_PRECOMPUTED false) puts the visual network in the graph (Spec.E2E:
+// ResNet-101 C4 with the config's IMAGE_STRIDE_IN_1x1 and IMAGE_C5_DILATED, as
+// internal/visual builds it); set Spec.E2E to nil to export its precomputed path.
 func SpecFromConfig(c *config.Config) (Spec, error) {
 	n, v := &c.Network, &c.Network.VLBERT
 	s := Spec{Hidden: v.HiddenSize, Layers: v.NumHiddenLayers, Heads: v.NumAttentionHeads,
@@ -60,6 +62,16 @@ func SpecFromConfig(c *config.Config) (Spec, error) {
 			return s, fmt.Errorf("onnx: %s is not supported", b.what)
 		}
 	}
+	if !n.ImageFeatPrecomputed {
+		if n.ImageNumLayers != 101 {
+			return s, fmt.Errorf("onnx: NETWORK.IMAGE_NUM_LAYERS=%d is not supported (the e2e network is ResNet-101)", n.ImageNumLayers)
+		}
+		vc := visual.ResNet101C4()
+		vc.StrideIn1x1, vc.C5Dilated = n.ImageStrideIn1x1, n.ImageC5Dilated
+		ra := vc.RoIAlign
+		s.E2E = &VisualNet{Blocks: vc.Blocks, HeadBlocks: vc.HeadBlocks, Width: vc.Width, StrideIn1x1: vc.StrideIn1x1,
+			C5Dilated: vc.C5Dilated, PooledH: ra.PooledH, PooledW: ra.PooledW, SpatialScale: ra.SpatialScale, SamplingRatio: ra.SamplingRatio}
+	}
 	return s, s.Validate()
 }
 
@@ -74,6 +86,15 @@ func WeightsFromStateDict(sd map[string]*weights.Tensor) Weights {
 			continue
 		}
 		w[strings.TrimPrefix(k, "module.")] = Weight{Shape: t.Shape, Data: t.F32}
+	}
+	// The RoI head is also saved as head.0.* (FastRCNN.head wraps it): keep the
+	// canonical name too.
+	for k, t := range w {
+		if c := weights.CanonicalKey(k); c != k {
+			if _, ok := w[c]; !ok {
+				w[c] = t
+			}
+		}
 	}
 	return w
 }

@@ -13,11 +13,9 @@ const (
 // embedding for every box, and final_mlp on the [MASK] position.
 func (e *exporter) vqa() {
 	b, s := e.b, e.spec
-	boxes := e.input("boxes", Float, []Dim{{Param: "batch"}, {Param: "boxes"}, {Value: int64(4 + s.FeatureDim)}},
-		"boxes [B,R,4+F]: x1,y1,x2,y2 in the resized image's pixels, then the region feature; padding rows have x1 = -2")
-	imInfo := e.input("im_info", Float, []Dim{{Param: "batch"}, {Value: 4}}, "im_info [B,4]: resized width, height, scale_x, scale_y")
+	vin := e.visualInputs(false)
 	question := e.input("question", Int64, []Dim{{Param: "batch"}, {Param: "question_len"}}, "question [B,T] wordpiece ids, 0 = padding (no [CLS]/[SEP])")
-	vis := e.visual(boxes, imInfo, false)
+	vis := e.visual(vin, false)
 
 	b.scope = "text"
 	qValid := b.cast(b.bin("Greater", question, b.s64(0)), Float)
@@ -52,11 +50,9 @@ func (e *exporter) vqa() {
 // box count with -10000, and the best box in original-image coordinates.
 func (e *exporter) refcoco() {
 	b, s := e.b, e.spec
-	boxes := e.input("boxes", Float, []Dim{{Param: "batch"}, {Param: "boxes"}, {Value: int64(4 + s.FeatureDim)}},
-		"boxes [B,R,4+F]: x1,y1,x2,y2 in the resized image's pixels, then the region feature; padding rows have x1 = -2")
-	imInfo := e.input("im_info", Float, []Dim{{Param: "batch"}, {Value: 4}}, "im_info [B,4]: resized width, height, scale_x, scale_y")
+	vin := e.visualInputs(false)
 	expr := e.input("expression", Int64, []Dim{{Param: "batch"}, {Param: "expression_len"}}, "expression [B,T] wordpiece ids, 0 = padding (no [CLS]/[SEP])")
-	vis := e.visual(boxes, imInfo, false)
+	vis := e.visual(vin, false)
 
 	b.scope = "text"
 	zeros := b.bin("Mul", b.sliceC(expr, 1, 0, 1), b.s64(0)) // [B,1]
@@ -76,14 +72,14 @@ func (e *exporter) refcoco() {
 		b.op("GatherND", []string{out.hidden, b.unsqueeze(at, -1)}, aInt("batch_dims", 1)), b.sf(0))
 	H := s.Hidden
 	logits := b.squeeze(b.linear(b.gelu(b.linear(objOut, "final_mlp.0.dense", H, H)), "final_mlp.2", H, 1), -1) // [B,Lo]
-	nb := b.dim(boxes, 1)
+	nb := b.dim(vin.boxes, 1)
 	pads := b.op("Concat", []string{b.i64(0, 0, 0), b.bin("Sub", nb, vis.lo)}, aInt("axis", 0))
 	logits = b.op("Pad", []string{logits, pads, b.sf(-10000)}, &Attribute{Name: "mode", Type: attrString, S: "constant"})
 	e.output(logits, "label_logits", []Dim{{Param: "batch"}, {Param: "boxes"}}, "label_logits [B,R]: one score per box; -10000 past the last valid box")
 
 	best := b.op("ArgMax", []string{logits}, aInt("axis", 1), aInt("keepdims", 1)) // [B,1]
 	box := b.op("GatherND", []string{vis.boxes, best}, aInt("batch_dims", 1))      // [B,4]
-	scale := b.sliceC(imInfo, 1, 2, 4)
+	scale := b.sliceC(vin.imInfo, 1, 2, 4)
 	pred := b.bin("Div", box, b.op("Concat", []string{scale, scale}, aInt("axis", 1)))
 	e.output(pred, "pred_boxes", []Dim{{Param: "batch"}, {Value: 4}}, "pred_boxes [B,4]: the best-scoring box, x1,y1,x2,y2 in original-image pixels (divided by im_info's scales)")
 }
@@ -98,14 +94,12 @@ const vcrChoices = 4
 // 0), VL-BERT on the four sequences, final_mlp on the pooled output.
 func (e *exporter) vcr() {
 	b, s := e.b, e.spec
-	boxes := e.input("boxes", Float, []Dim{{Param: "batch"}, {Param: "boxes"}, {Value: int64(4 + s.FeatureDim)}},
-		"boxes [B,R,4+F]: x1,y1,x2,y2 in the resized image's pixels, then the region feature; box 0 is the whole image; padding rows have y2 = -1 (VCR's mask is boxes[:, :, 3] > -0.5)")
-	imInfo := e.input("im_info", Float, []Dim{{Param: "batch"}, {Value: 4}}, "im_info [B,4]: resized width, height, scale_x, scale_y")
+	vin := e.visualInputs(true)
 	question := e.input("question", Int64, []Dim{{Param: "batch"}, {Param: "question_len"}, {Value: 2}},
 		"question [B,Tq,2]: (wordpiece id, grounding tag) per token; id 0 = padding; the tag is a box index (0 = image, <0 = none)")
 	answers := e.input("answer_choices", Int64, []Dim{{Param: "batch"}, {Value: vcrChoices}, {Param: "answer_len"}, {Value: 2}},
 		"answer_choices [B,4,Ta,2]: (wordpiece id, grounding tag) per token of each choice; id 0 = padding")
-	vis := e.visual(boxes, imInfo, true)
+	vis := e.visual(vin, true)
 
 	b.scope = "text"
 	pack := func(x string, axis int64) (ids, tags, n string) {

@@ -20,8 +20,12 @@ type visualOutputs struct {
 // to im_info's width and height (common/utils/bbox.py coordinate_embeddings), and
 // obj_downsample (Linear + ReLU) on [geometry ; feature], then pad_sequence's
 // packing of each sample's valid boxes to the front.
-func (e *exporter) visual(boxes, imInfo string, vcrMask bool) visualOutputs {
+//
+// With Spec.E2E the features come from the CNN on image (cnnFeatures) instead of
+// boxes[:, :, 4:]; masks ("" for none) gates VCR's RoI head.
+func (e *exporter) visual(in visualInputs, vcrMask bool) visualOutputs {
 	b, s := e.b, e.spec
+	boxes, imInfo := in.boxes, in.imInfo
 	b.scope = "visual"
 	col, thr := int64(0), float32(-1.5)
 	if vcrMask {
@@ -33,7 +37,12 @@ func (e *exporter) visual(boxes, imInfo string, vcrMask bool) visualOutputs {
 	boxes = b.slice(boxes, 1, 0, lo)
 	mask := b.slice(valid, 1, 0, lo)
 	coords := b.sliceC(boxes, 2, 0, 4)
-	feat := b.sliceC(boxes, 2, 4, math.MaxInt64)
+	var feat string
+	if s.E2E != nil {
+		feat = e.cnnFeatures(in.image, coords, in.masks, lo)
+	} else {
+		feat = b.sliceC(boxes, 2, 4, math.MaxInt64)
+	}
 
 	// p = [xc/w, yc/h, bw/w, bh/h]·100, then sin and cos of p/1000^(k/256).
 	x1y1, x2y2 := b.sliceC(coords, 2, 0, 2), b.sliceC(coords, 2, 2, 4)
@@ -53,6 +62,49 @@ func (e *exporter) visual(boxes, imInfo string, vcrMask bool) visualOutputs {
 	objReps := b.where(b.unsqueeze(b.bin("Less", slot, count), -1), packed, b.sf(0))
 	b.scope = ""
 	return visualOutputs{objReps: objReps, boxMask: mask, lo: lo, boxes: coords}
+}
+
+// visualInputs are the graph inputs the visual path reads.
+type visualInputs struct {
+	boxes, imInfo string
+	image, masks  string // e2e only; masks for VCR
+}
+
+const boxDoc = "x1,y1,x2,y2 in the resized image's pixels"
+
+// visualInputs declares the task's visual inputs: boxes [B,R,4+F] with
+// precomputed features, or, e2e, image [B,3,H,W] and boxes [B,R,4] (VCR: [B,R,6],
+// x1,y1,x2,y2,score,class, and masks [B,R,PH,PW]). im_info is [B,4] either way.
+func (e *exporter) visualInputs(vcr bool) visualInputs {
+	s := e.spec
+	var in visualInputs
+	pad := "padding rows have x1 = -2"
+	if vcr {
+		pad = "padding rows have y2 = -1 (VCR's mask is boxes[:, :, 3] > -0.5)"
+	}
+	batch, regions := Dim{Param: "batch"}, Dim{Param: "boxes"}
+	if v := s.E2E; v != nil {
+		in.image = e.input("image", Float, []Dim{batch, {Value: 3}, {Param: "height"}, {Param: "width"}},
+			"image [B,3,H,W]: the resized, padded images as the original's transforms make them (BGR ×255 minus PIXEL_MEANS)")
+		cols, what := int64(4), "boxes [B,R,4]: "+boxDoc+"; box 0 the whole image; "+pad
+		if vcr {
+			cols, what = 6, "boxes [B,R,6]: "+boxDoc+", score, class (the last two unused); box 0 the whole image; "+pad
+		}
+		in.boxes = e.input("boxes", Float, []Dim{batch, regions, {Value: cols}}, what)
+		if vcr {
+			ph, pw := v.PooledH, v.PooledW
+			if !v.C5Dilated {
+				ph, pw = (ph-1)/2+1, (pw-1)/2+1
+			}
+			in.masks = e.input("masks", Float, []Dim{batch, regions, {Value: int64(ph)}, {Value: int64(pw)}},
+				"masks [B,R,14,14]: each box's instance mask on the RoI head's output grid (segms)")
+		}
+	} else {
+		in.boxes = e.input("boxes", Float, []Dim{batch, regions, {Value: int64(4 + s.FeatureDim)}},
+			"boxes [B,R,4+F]: "+boxDoc+", then the region feature; box 0 the whole image; "+pad)
+	}
+	in.imInfo = e.input("im_info", Float, []Dim{batch, {Value: 4}}, "im_info [B,4]: resized width, height, scale_x, scale_y")
+	return in
 }
 
 // geomFreq is dim_mat = 1000^(k/256), k < 256, rounded to float32 as vlbert's
