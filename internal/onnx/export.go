@@ -126,12 +126,17 @@ func Build(spec Spec, w Weights, opt Options) (*Model, error) {
 	}
 	e.b.g.Name = "vlbert_" + string(spec.Task)
 	e.b.g.DocString = docString(spec.Task)
+	if spec.E2E != nil {
+		e.b.g.DocString += " E2E: the ResNet-101 C4 backbone, RoIAlign and res5 head are in the graph: inputs image [B,3,H,W] and boxes [B,R,4] " +
+			"(VCR: [B,R,6] x1,y1,x2,y2,score,class, and masks [B,R,14,14]) instead of boxes with features."
+	}
 	meta := []StringStringKV{
 		{"vlbert_version", spec.Version},
 		{"task", string(spec.Task)},
 		{"hidden_size", strconv.Itoa(spec.Hidden)},
 		{"num_hidden_layers", strconv.Itoa(spec.Layers)},
 		{"int8", strconv.FormatBool(opt.Int8)},
+		{"visual_path", map[bool]string{true: "e2e", false: "precomputed"}[spec.E2E != nil]},
 	}
 	if len(spec.Answers) > 0 {
 		var a strings.Builder
