@@ -3,6 +3,7 @@ package onnx
 import (
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -235,4 +236,89 @@ func TestE2EVCRParity(t *testing.T) {
 		t.Fatal(res[0].Err)
 	}
 	compareTol(t, "e2e VCR label_logits", res[0].Outputs["label_logits"].F32, out.Logits, tolAbs, tolRel)
+}
+
+// TestRoiAlignGolden: ONNX RoiAlign with output_half_pixel, 14x14, 1/16, one
+// sample per bin, run by ONNX Runtime, reproduces the original's legacy RoIAlign
+// (maskrcnn-benchmark ROIAlign, aligned=False) on its golden case.
+func TestRoiAlignGolden(t *testing.T) {
+	feat, rois, want := readNpy(t, "op_roialign_in_features"), readNpy(t, "op_roialign_in_rois"), readNpy(t, "op_roialign_out")
+	R := rois.Shape[0]
+	boxes, idx := make([]float32, 0, 4*R), make([]int64, R)
+	for r := 0; r < R; r++ {
+		idx[r] = int64(rois.F32[r*5])
+		boxes = append(boxes, rois.F32[r*5+1:r*5+5]...)
+	}
+	b := newBuilder(nil)
+	e := &exporter{b: b}
+	e.input("x", Float, []Dim{{Param: "n"}, {Param: "c"}, {Param: "h"}, {Param: "w"}}, "")
+	e.input("rois", Float, []Dim{{Param: "r"}, {Value: 4}}, "")
+	e.input("batch_indices", Int64, []Dim{{Param: "r"}}, "")
+	ra := visual.DefaultRoIAlign
+	y := b.op("RoiAlign", []string{"x", "rois", "batch_indices"},
+		&Attribute{Name: "coordinate_transformation_mode", Type: attrString, S: "output_half_pixel"},
+		&Attribute{Name: "mode", Type: attrString, S: "avg"},
+		aInt("output_height", int64(ra.PooledH)), aInt("output_width", int64(ra.PooledW)),
+		aInt("sampling_ratio", int64(ra.SamplingRatio)), aFloat("spatial_scale", ra.SpatialScale))
+	e.output(y, "y", []Dim{{Param: "r"}, {Param: "c"}, {Value: 14}, {Value: 14}}, "")
+	b.g.Name = "roialign"
+	m := &Model{IRVersion: IRVersion, Opsets: []OpsetID{{Version: 17}}, Graph: b.g}
+	path := filepath.Join(t.TempDir(), "roialign.onnx")
+	if err := Write(path, m, InlineLimit); err != nil {
+		t.Fatal(err)
+	}
+	checkModel(t, path)
+	res := runORT(t, path, [][]ortTensor{{{Name: "x", Dims: feat.Shape, F32: feat.F32},
+		{Name: "rois", Dims: []int{R, 4}, F32: boxes}, {Name: "batch_indices", Dims: []int{R}, I64: idx}}}, 1)
+	if res[0].Err != "" {
+		t.Fatal(res[0].Err)
+	}
+	compareTol(t, "RoiAlign vs the original's ROIAlign", res[0].Outputs["y"].F32, want.F32, 5e-5, 1e-5)
+}
+
+// TestBottleneckGolden: the graph's Bottleneck (Caffe-style stride in conv1,
+// frozen BN, downsample), run by ONNX Runtime, reproduces the original
+// resnet.py Bottleneck on its golden cases (dilated res5 head block, stride 2).
+func TestBottleneckGolden(t *testing.T) {
+	keys := []string{"conv1.weight", "conv2.weight", "conv3.weight", "downsample.0.weight"}
+	for _, bn := range []string{"bn1", "bn2", "bn3", "downsample.1"} {
+		for _, s := range []string{"weight", "bias", "running_mean", "running_var"} {
+			keys = append(keys, bn+"."+s)
+		}
+	}
+	for _, tc := range []struct {
+		name             string
+		stride, dilation int
+	}{{"dilated", 1, 2}, {"stride2", 2, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := Weights{}
+			for _, k := range keys {
+				a := readNpy(t, "op_bottleneck_"+tc.name+"_w__"+strings.ReplaceAll(k, ".", "_"))
+				w[visualPrefix+"blk."+k] = Weight{Shape: a.Shape, Data: a.F32}
+			}
+			in, want := readNpy(t, "op_bottleneck_"+tc.name+"_in"), readNpy(t, "op_bottleneck_"+tc.name+"_out")
+			b := newBuilder(w)
+			e := &exporter{b: b}
+			e.input("x", Float, []Dim{{Param: "n"}, {Value: 32}, {Param: "h"}, {Param: "w"}}, "")
+			y := e.bottleneck("x", "blk", 32, 16, tc.stride, tc.dilation, true, true)
+			e.output(y, "y", []Dim{{Param: "n"}, {Value: 64}, {Param: "oh"}, {Param: "ow"}}, "")
+			if b.err != nil {
+				t.Fatal(b.err)
+			}
+			b.g.Name = "bottleneck"
+			path := filepath.Join(t.TempDir(), "bottleneck.onnx")
+			if err := Write(path, &Model{IRVersion: IRVersion, Opsets: []OpsetID{{Version: 17}}, Graph: b.g}, InlineLimit); err != nil {
+				t.Fatal(err)
+			}
+			checkModel(t, path)
+			res := runORT(t, path, [][]ortTensor{{{Name: "x", Dims: in.Shape, F32: in.F32}}}, 1)
+			if res[0].Err != "" {
+				t.Fatal(res[0].Err)
+			}
+			if got := res[0].Outputs["y"].Dims; fmt.Sprint(got) != fmt.Sprint(want.Shape) {
+				t.Fatalf("output dims %v, golden %v", got, want.Shape)
+			}
+			compareTol(t, "Bottleneck vs the original's", res[0].Outputs["y"].F32, want.F32, 1e-5, 1e-5)
+		})
+	}
 }
