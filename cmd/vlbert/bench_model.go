@@ -243,7 +243,7 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	defer runtime.GOMAXPROCS(prevProcs)
 
 	setup := time.Now()
-	m, err := model.New(cfg)
+	m, err := model.NewVQA(cfg)
 	if err != nil {
 		return fmt.Errorf("bench model: %w", err)
 	}
@@ -278,18 +278,18 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	step := func(i int) error {
 		if opts.Train {
 			m.Train, m.Seed, m.Step = true, 1, uint64(i)
-			out, err := m.ForwardVQA(bt)
+			out, err := m.Forward(bt)
 			if err != nil {
 				return fmt.Errorf("bench model: %w", err)
 			}
 			loss = out.Loss
-			m.BackwardVQA(1)
+			m.Backward(1)
 			optim.ClipGradNorm(m.Params.Grad, 1)
 			opt.Step(m.Params.Data, m.Params.Grad, nil)
 			m.ZeroGrad()
 			return nil
 		}
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			return fmt.Errorf("bench model: %w", err)
 		}
 		return nil

@@ -110,6 +110,9 @@ func runDataCheck(ctx context.Context, opts dataCheckOptions, out io.Writer) err
 	if err != nil {
 		return err
 	}
+	if err := train.CheckDataPaths(cfg); err != nil {
+		return fmt.Errorf("data check: %w", err)
+	}
 	tok, err := train.Tokenizer(cfg)
 	if err != nil {
 		return err

@@ -69,7 +69,7 @@ func runForward(ctx context.Context, o forwardOptions, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if _, err := m.LoadTorchStateDict(sd, o.ckpt, true); err != nil {
+	if _, err := m.Base().LoadTorchStateDict(sd, o.ckpt, true); err != nil {
 		return err
 	}
 	in, err := npy.ReadNpz(o.inputs)
@@ -80,22 +80,28 @@ func runForward(ctx context.Context, o forwardOptions, stdout io.Writer) error {
 		return err
 	}
 	out := map[string]*npy.Array{}
-	switch mc.Task {
-	case model.TaskVQA:
+	switch m := m.(type) {
+	case *model.VQA:
 		err = forwardVQA(m, in, out, o.backward, o.inputs)
-	case model.TaskRefCOCO:
+	case *model.RefCOCO:
 		err = forwardRefCOCO(m, in, out, o.backward, o.inputs)
 	default:
-		err = forwardPretrain(m, in, out, o.backward, o.inputs)
+		pt, ok := model.AsPretrain(m)
+		if !ok {
+			return fmt.Errorf("forward: %s is not supported", mc.Task)
+		}
+		_, multi := m.(*model.PretrainMultitask)
+		err = forwardPretrain(pt, multi, in, out, o.backward, o.inputs)
 	}
 	if err != nil {
 		return err
 	}
-	addCore(m, out)
+	addCore(m.Base(), out)
 	if o.backward {
-		for _, name := range m.Params.Names() {
-			q, _ := m.Params.Lookup(name)
-			out["grad."+name] = npy.NewF32(slices.Clone(m.Params.GradView(name)), q.Shape...)
+		p := m.Base().Params
+		for _, name := range p.Names() {
+			q, _ := p.Lookup(name)
+			out["grad."+name] = npy.NewF32(slices.Clone(p.GradView(name)), q.Shape...)
 		}
 	}
 	if err := npy.WriteNpz(o.out, out); err != nil {
@@ -172,7 +178,7 @@ func toI32(a *npy.Array) []int32 {
 	return out
 }
 
-func forwardVQA(m *model.Model, in map[string]*npy.Array, out map[string]*npy.Array, backward bool, src string) error {
+func forwardVQA(m *model.VQA, in map[string]*npy.Array, out map[string]*npy.Array, backward bool, src string) error {
 	r := batchReader{src, in}
 	bx, err := r.boxes()
 	if err != nil {
@@ -199,7 +205,7 @@ func forwardVQA(m *model.Model, in map[string]*npy.Array, out map[string]*npy.Ar
 		}
 		bt.Label = lab.F32
 	}
-	res, err := m.ForwardVQA(bt)
+	res, err := m.Forward(bt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
@@ -211,12 +217,12 @@ func forwardVQA(m *model.Model, in map[string]*npy.Array, out map[string]*npy.Ar
 	}
 	if backward {
 		m.ZeroGrad()
-		m.BackwardVQA(1)
+		m.Backward(1)
 	}
 	return nil
 }
 
-func forwardRefCOCO(m *model.Model, in map[string]*npy.Array, out map[string]*npy.Array, backward bool, src string) error {
+func forwardRefCOCO(m *model.RefCOCO, in map[string]*npy.Array, out map[string]*npy.Array, backward bool, src string) error {
 	r := batchReader{src, in}
 	bx, err := r.boxes()
 	if err != nil {
@@ -240,7 +246,7 @@ func forwardRefCOCO(m *model.Model, in map[string]*npy.Array, out map[string]*np
 		}
 		bt.Label = lab.F32
 	}
-	res, err := m.ForwardRefCOCO(bt)
+	res, err := m.Forward(bt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
@@ -252,12 +258,12 @@ func forwardRefCOCO(m *model.Model, in map[string]*npy.Array, out map[string]*np
 	}
 	if backward {
 		m.ZeroGrad()
-		m.BackwardRefCOCO(1)
+		m.Backward(1)
 	}
 	return nil
 }
 
-func forwardPretrain(m *model.Model, in map[string]*npy.Array, out map[string]*npy.Array, backward bool, src string) error {
+func forwardPretrain(m *model.Pretrain, multi bool, in map[string]*npy.Array, out map[string]*npy.Array, backward bool, src string) error {
 	r := batchReader{src, in}
 	bx, err := r.boxes()
 	if err != nil {
@@ -316,7 +322,6 @@ func forwardPretrain(m *model.Model, in map[string]*npy.Array, out map[string]*n
 		}
 		bt.MVRCLabels = lab.F32
 	}
-	multi := m.Cfg.Task == model.TaskPretrainMultitask
 	if multi {
 		aux, err := r.get("aux_text", false, 2)
 		if err != nil {
@@ -332,7 +337,7 @@ func forwardPretrain(m *model.Model, in map[string]*npy.Array, out map[string]*n
 		bt.BA, bt.LA, bt.AuxText, bt.AuxMLMLabels = aux.Shape[0], aux.Shape[1], toI32(aux), toI32(auxLab)
 	}
 	m.AllMLMLogits = true // the dump holds every position's scores, as the original's
-	res, err := m.ForwardPretrain(bt)
+	res, err := m.Forward(bt)
 	if err != nil {
 		return fmt.Errorf("%s: %w", src, err)
 	}
@@ -363,7 +368,7 @@ func forwardPretrain(m *model.Model, in map[string]*npy.Array, out map[string]*n
 	out["total_loss"] = scalar(res.Total)
 	if backward {
 		m.ZeroGrad()
-		m.BackwardPretrain(1)
+		m.Backward(1)
 	}
 	return nil
 }

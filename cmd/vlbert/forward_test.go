@@ -223,11 +223,11 @@ func TestForwardRefCOCO(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.InitWeights(5)
+	m.Base().InitWeights(5)
 	sd := map[string]*weights.Tensor{}
-	for _, name := range m.Params.Names() {
-		q, _ := m.Params.Lookup(name)
-		sd["module."+name] = weights.NewF32(slices.Clone(m.Params.View(name)), q.Shape...)
+	for _, name := range m.Base().Params.Names() {
+		q, _ := m.Base().Params.Lookup(name)
+		sd["module."+name] = weights.NewF32(slices.Clone(m.Base().Params.View(name)), q.Shape...)
 	}
 	ckpt := filepath.Join(dir, "ref.safetensors")
 	if err := weights.WriteSafetensors(ckpt, sd, nil); err != nil {

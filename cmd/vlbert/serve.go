@@ -6,8 +6,11 @@ import (
 	"io"
 	"log"
 	"net"
+	"runtime"
+	"strings"
 	"time"
 
+	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/serve"
 )
 
@@ -20,6 +23,10 @@ type serveOptions struct {
 	maxBody        int64
 	maxPixels      int64
 	requestTimeout time.Duration
+	maxBodyReads   int
+	minBodyRate    int64
+	allowHosts     string
+	httpProc       bool
 	quiet          bool
 }
 
@@ -36,6 +43,10 @@ func init() {
 			fs.Int64Var(&o.maxBody, "max-body", 16<<20, "request body limit in bytes")
 			fs.Int64Var(&o.maxPixels, "max-image-pixels", 4_000_000, "decoded image limit (width·height)")
 			fs.DurationVar(&o.requestTimeout, "request-timeout", time.Minute, "per inference request, waiting for a replica included")
+			fs.IntVar(&o.maxBodyReads, "max-body-reads", 16, "request bodies read and validated at once; more get 429")
+			fs.Int64Var(&o.minBodyRate, "min-body-rate", 256<<10, "bytes/s a client must keep up while sending its body (deadline 2 s + size/rate); slower ones get 408")
+			fs.StringVar(&o.allowHosts, "allow-host", "", "comma-separated Host names answered besides loopback ones when --addr is a loopback address")
+			fs.BoolVar(&o.httpProc, "http-proc", true, "run Go with one processor more than the model's threads, so 429s and /healthz never wait behind a forward pass")
 			fs.BoolVar(&o.quiet, "quiet", false, "no request log")
 			fs.Usage = func() {
 				fmt.Fprintln(stderr, "usage: vlbert serve --ckpt C [--cfg CFG] [--addr 127.0.0.1:8080]")
@@ -43,6 +54,8 @@ func init() {
 				fmt.Fprintln(stderr, "POST /v1/ground {\"expression\", ...}, POST /v1/vcr {\"question\", \"choices\", ...},")
 				fmt.Fprintln(stderr, "POST /v1/attention {\"text\", \"layer\", ...}, GET /healthz, GET /metrics (Prometheus).")
 				fmt.Fprintln(stderr, "With --int8, /v1/attention still runs float32 (it reads every layer's attention maps).")
+				fmt.Fprintln(stderr, "Requests must send Content-Type: application/json; on a loopback --addr, only loopback")
+				fmt.Fprintln(stderr, "Host names are answered (--allow-host adds more). A full server answers 429 at once.")
 				fmt.Fprintln(stderr, "SIGTERM or SIGINT stops accepting and lets admitted requests finish.")
 				fmt.Fprintln(stderr)
 				fs.PrintDefaults()
@@ -70,10 +83,23 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 	cfg := serve.Config{
 		Limits:         serve.Limits{MaxBodyBytes: o.maxBody, MaxRegions: o.maxRegions, MaxImagePixels: o.maxPixels, MaxTokens: o.maxTokens},
 		MaxInFlight:    o.maxInFlight,
+		MaxBodyReads:   o.maxBodyReads,
+		MinBodyRate:    o.minBodyRate,
 		RequestTimeout: o.requestTimeout,
+	}
+	for _, h := range strings.Split(o.allowHosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.AllowedHosts = append(cfg.AllowedHosts, h)
+		}
 	}
 	if !o.quiet {
 		cfg.Logger = log.New(stderr, "vlbert serve: ", log.LstdFlags|log.Lmicroseconds)
+	}
+	if o.httpProc && runtime.GOMAXPROCS(0) <= parallel.Threads() {
+		// The model's kernels keep parallel.Threads() goroutines busy; one more
+		// processor lets the HTTP side (admission, 429s, /healthz, /metrics)
+		// run beside a forward pass instead of after it.
+		runtime.GOMAXPROCS(parallel.Threads() + 1)
 	}
 	s := serve.New(p, cfg)
 	ln, err := net.Listen("tcp", o.addr)

@@ -103,7 +103,7 @@ func runTrain(ctx context.Context, o trainOptions, stdout io.Writer) error {
 		return nil
 	}
 	if res.Interrupted {
-		fmt.Fprintf(stdout, "stopped at epoch %d batch %d; continue with: vlbert train --cfg %s --resume\n", res.State.Epoch, res.State.Batch, o.cfg)
+		fmt.Fprintf(stdout, "stopped at epoch %d batch %d; continue with: %s\n", res.State.Epoch, res.State.Batch, resumeCommand(o))
 	} else {
 		fmt.Fprintf(stdout, "done: %d epochs, %d batches, %d updates in %s\n", res.State.Epoch, res.State.Global, res.State.Updates, res.Elapsed.Round(1e6))
 	}
@@ -113,6 +113,11 @@ func runTrain(ctx context.Context, o trainOptions, stdout io.Writer) error {
 	}
 	if res.Best != "" {
 		fmt.Fprintf(stdout, "best: %s (epoch %d, %f)\n", res.Best, res.State.BestEpoch, res.State.BestVal)
+	}
+	// Stopped by a signal, after the checkpoint: exit 128+signal, so that a
+	// scheduler does not take the run for finished.
+	if sc, ok := stoppedBy(ctx); ok && res.Interrupted {
+		return exitError{code: sc.exitCode(), msg: sc.Error()}
 	}
 	return nil
 }

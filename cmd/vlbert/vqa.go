@@ -39,7 +39,7 @@ func int8Flag(fs *flag.FlagSet, p *bool) {
 func (f *inferFlags) registerModel(fs *flag.FlagSet) {
 	fs.StringVar(&f.ckpt, "ckpt", "", "checkpoint: vlbert safetensors (config and answers inside) or an original .model")
 	fs.StringVar(&f.cfg, "cfg", "", "YAML config (required for an original .model; overrides the one inside a safetensors checkpoint)")
-	fs.StringVar(&f.answers, "answers", "", "VQA answer file, one answer a line (default: the checkpoint's list, then DATASET.ANSWER_VOCAB_FILE)")
+	fs.StringVar(&f.answers, "answers", "", "VQA answer file, one answer a line (default: the list stored in the checkpoint; required for checkpoints without one)")
 	fs.StringVar(&f.backbone, "backbone", "", "ResNet-101 weights for --image inputs when the checkpoint has none (e2e VL-BERT checkpoint or resnet101 .pth)")
 	fs.IntVar(&f.maxRegions, "max-regions", 100, "at most this many boxes")
 	fs.IntVar(&f.maxTokens, "max-tokens", 64, "at most this many wordpieces of text")

@@ -10,7 +10,7 @@ const (
 	MVRCOpPad   = 0
 )
 
-// CollateVQA pads and stacks VQA examples (spec §1.6, vqa collate_batch). All
+// CollateVQA pads and stacks VQA examples (vqa/data/collate_batch.py, BatchCollator). All
 // examples must share BoxDim and, if labelled, the answer count; a mix of
 // labelled and unlabelled examples is an error.
 func CollateVQA(exs []*VQAExample) (*VQABatch, error) {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vlbert/vlbert/internal/npy"
+	"github.com/vlbert/vlbert/internal/visual"
 )
 
 func readGolden(t *testing.T, name string) *npy.Array {
@@ -136,6 +137,8 @@ func TestCollateErrors(t *testing.T) {
 	}
 }
 
+// TestResizeSize: BoxTransform resizes with visual.ResizeSize (the pixels'
+// size), on the cases of the shipped configs' 600/1000 scales.
 func TestResizeSize(t *testing.T) {
 	for _, c := range []struct{ w, h, ow, oh int }{
 		{640, 480, 800, 600},
@@ -146,7 +149,7 @@ func TestResizeSize(t *testing.T) {
 		{600, 600, 600, 600},
 		{300, 1000, 300, 1000}, // long side capped: size = int(1000*300/1000) = 300 = w: unchanged
 	} {
-		ow, oh := ResizeSize(c.w, c.h, 600, 1000)
+		ow, oh := visual.ResizeSize(c.w, c.h, 600, 1000)
 		if ow != c.ow || oh != c.oh {
 			t.Errorf("ResizeSize(%d,%d) = %d,%d want %d,%d", c.w, c.h, ow, oh, c.ow, c.oh)
 		}

@@ -1,6 +1,6 @@
 package data
 
-// VQAExample is one VQA question with its image's regions (spec §1.6b, §3.1).
+// VQAExample is one VQA question with its image's regions (vqa/data/datasets/vqa.py, VQA.__getitem__).
 type VQAExample struct {
 	Index      int   // position in the dataset (the original maps results back by it)
 	QuestionID int64 // VQA question_id
@@ -22,7 +22,7 @@ type VQAExample struct {
 }
 
 // PretrainExample is one Conceptual Captions image-caption pair with its MLM and
-// MVRC targets (spec §2.2).
+// MVRC targets (pretrain/data/datasets/conceptual_captions.py, __getitem__).
 type PretrainExample struct {
 	Index int
 
@@ -44,7 +44,7 @@ type PretrainExample struct {
 	NumClasses int
 }
 
-// TextExample is one text-only corpus sequence (spec §2.2, general_corpus):
+// TextExample is one text-only corpus sequence (pretrain/data/datasets/general_corpus.py):
 // wordpiece ids with no [CLS]/[SEP], at most 64 long.
 type TextExample struct {
 	Index     int

@@ -29,7 +29,7 @@ type MLM struct {
 
 	// RandomLow, if > 0, draws random replacement tokens from [RandomLow, V)
 	// instead of the whole vocabulary. The original draws from all of it,
-	// [PAD], [unused*] and [CLS] included (spec §7.2.6); 999 skips those.
+	// [PAD], [unused*] and [CLS] included (conceptual_captions.py, random_word_wwm); 999 skips those.
 	RandomLow int
 	// ForceMask, if set, masks one uniformly chosen word with [MASK] when no
 	// word was selected, so a sequence always has a target. The original has
@@ -200,7 +200,7 @@ func RemeanImageBox(boxes []float32, ops []int64, stride, dim int) {
 // TruncateCC returns how many text tokens and boxes the Conceptual Captions
 // sample keeps when textLen+boxLen exceeds seqLen: the longer of the two (text on
 // ties) is decremented until the sum fits, then text is floored at 2 and boxes
-// at 1 (spec §2.2.11; the floors are applied after the loop, so the sum may still
+// at 1 (conceptual_captions.py, random_mask_region; the floors are applied after the loop, so the sum may still
 // exceed seqLen). When the sum already fits, nothing is cut.
 func TruncateCC(textLen, boxLen, seqLen int) (textKeep, boxKeep int) {
 	if textLen+boxLen <= seqLen {

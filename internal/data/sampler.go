@@ -7,7 +7,7 @@ import (
 )
 
 // Sampler is the original's DistributedSampler followed by a BatchSampler or,
-// with Groups, a GroupedBatchSampler (spec §5.2, §3.3 ASPECT_GROUPING).
+// with Groups, a GroupedBatchSampler (vqa/data/samplers/grouped_batch_sampler.py, GroupedBatchSampler, with ASPECT_GROUPING).
 //
 // Each epoch the N dataset indices are permuted with a PCG seeded by (Seed,
 // epoch) — the same permutation on every rank —, padded by repeating the head

@@ -1,6 +1,10 @@
 package data
 
-import "math/rand/v2"
+import (
+	"math/rand/v2"
+
+	"github.com/vlbert/vlbert/internal/visual"
+)
 
 // BoxTransform is the geometric part of the original image transforms (Resize,
 // RandomHorizontalFlip) applied to boxes and im_info; the pixel part (resampling,
@@ -9,28 +13,6 @@ import "math/rand/v2"
 type BoxTransform struct {
 	MinSize, MaxSize int     // SCALES: 600, 1000 (VCR 1200)
 	FlipProb         float64 // TRAIN.FLIP_PROB 0.5; 0 at val/test
-}
-
-// ResizeSize is maskrcnn-benchmark's get_size: the short side becomes minSize
-// unless the long side would exceed maxSize, in which case the size shrinks to
-// int(maxSize·short/long). Sizes truncate toward zero. The original computes
-// size·h/w with float32 tensors; so does this.
-func ResizeSize(w, h, minSize, maxSize int) (ow, oh int) {
-	size := minSize
-	if maxSize > 0 {
-		minOrig := float64(min(w, h))
-		maxOrig := float64(max(w, h))
-		if maxOrig/minOrig*float64(size) > float64(maxSize) {
-			size = int(float64(maxSize) * minOrig / maxOrig)
-		}
-	}
-	if (w <= h && w == size) || (h <= w && h == size) {
-		return w, h
-	}
-	if w < h {
-		return size, int(float32(size) * float32(h) / float32(w))
-	}
-	return int(float32(size) * float32(w) / float32(h)), size
 }
 
 // Apply transforms the first 4 columns of boxes [n, stride] in place for an
@@ -44,7 +26,7 @@ func (t BoxTransform) Apply(rng *rand.Rand, boxes []float32, n, stride, w0, h0 i
 	}
 	w, h := w0, h0
 	if t.MinSize > 0 {
-		w, h = ResizeSize(w0, h0, t.MinSize, t.MaxSize)
+		w, h = visual.ResizeSize(w0, h0, t.MinSize, t.MaxSize) // the pixels get the same size
 	}
 	fw, fh := float32(w), float32(h)
 	sx, sy := fw/float32(w0), fh/float32(h0)

@@ -3,8 +3,10 @@ package demo
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 
 	"github.com/vlbert/vlbert/internal/data/synth"
@@ -93,9 +95,11 @@ func (r *runner) vqaByType(ctx context.Context) error {
 				sum[e.QuestionType] += vqa.Accuracy(res.Answers[0].Answer, e.Answers)
 			}
 		}
+		// Sum in key order: a map's order varies from run to run, and so would
+		// the last bit of the total.
 		var total float64
-		for _, v := range sum {
-			total += v
+		for _, k := range slices.Sorted(maps.Keys(sum)) {
+			total += sum[k]
 		}
 		total /= float64(len(entries))
 		if m.int8 {

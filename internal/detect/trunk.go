@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vlbert/vlbert/internal/kernels"
 	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/visual"
 )
@@ -38,7 +39,7 @@ func (c *conv) forward(ws *buffers, out, x []float32, relu bool, N, H, W int) (O
 	}
 	visual.Conv2DForward(out[:N*c.cv.K*OH*OW], x, c.w, c.b, col, c.cv, N, H, W)
 	if relu {
-		visual.ReLUForward(out[:N*c.cv.K*OH*OW], out[:N*c.cv.K*OH*OW])
+		kernels.ReLUForward(out[:N*c.cv.K*OH*OW], out[:N*c.cv.K*OH*OW])
 	}
 	return OH, OW
 }

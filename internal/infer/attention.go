@@ -9,7 +9,7 @@ import (
 	"github.com/vlbert/vlbert/internal/npy"
 )
 
-// Attention is VisualLinguisticBert's attention for one input (spec §5.7): the
+// Attention is VisualLinguisticBert's attention for one input (pretrain/vis_attention_maps.py, resnet_vlbert_for_attention_vis.py): the
 // sequence is [text | [IMG] 1..n | [END]], text being "[CLS] caption [SEP]" for
 // pretraining checkpoints, "[CLS] expression [SEP]" for RefCOCO+ ones and
 // "[CLS] question [SEP] [MASK] [SEP]" for VQA ones. VCR checkpoints are not
@@ -38,30 +38,33 @@ func (p *Pipeline) Attention(ctx context.Context, text string, r *Regions) (*Att
 	bx := p.modelBoxes(r)
 	a := &Attention{Regions: r, ImageBox: p.imageBox()}
 	var labels []string
-	err = p.withModel(ctx, func(m *model.Model) error {
-		m.Inference = false // CoreOutputs needs every layer's attention probabilities
-		switch m.Cfg.Task {
-		case model.TaskVQA:
-			out, err := m.ForwardVQA(&model.VQABatch{Boxes: bx, LQ: len(ids), Question: ids})
+	err = p.withModel(ctx, func(m model.Module) error {
+		e := m.Base()
+		e.Inference = false // CoreOutputs needs every layer's attention probabilities
+		switch m := m.(type) {
+		case *model.VQA:
+			out, err := m.Forward(&model.VQABatch{Boxes: bx, LQ: len(ids), Question: ids})
 			if err != nil {
 				return fmt.Errorf("%w: %w", ErrInput, err)
 			}
 			a.Answers = topAnswers(out.Logits, p.Answers, 5)
 			labels = append(append([]string{"[CLS]"}, toks...), "[SEP]", "[MASK]", "[SEP]")
-		case model.TaskRefCOCO:
-			if _, err := m.ForwardRefCOCO(&model.RefCOCOBatch{Boxes: bx, LE: len(ids), Expression: ids}); err != nil {
+		case *model.RefCOCO:
+			if _, err := m.Forward(&model.RefCOCOBatch{Boxes: bx, LE: len(ids), Expression: ids}); err != nil {
 				return fmt.Errorf("%w: %w", ErrInput, err)
 			}
 			labels = append(append([]string{"[CLS]"}, toks...), "[SEP]")
-		case model.TaskPretrain, model.TaskPretrainMultitask:
-			if err := p.forwardCaption(m, bx, ids); err != nil {
+		default:
+			pt, ok := model.AsPretrain(m)
+			if !ok {
+				return fmt.Errorf("%w: attention maps of %s checkpoints (four question-answer rows) are not implemented", ErrUnsupported, e.Cfg.Task)
+			}
+			if err := p.forwardCaption(pt, bx, ids); err != nil {
 				return err
 			}
 			labels = append(append([]string{"[CLS]"}, toks...), "[SEP]")
-		default:
-			return fmt.Errorf("%w: attention maps of %s checkpoints (four question-answer rows) are not implemented", ErrUnsupported, m.Cfg.Task)
 		}
-		co := m.CoreOutputs()
+		co := e.CoreOutputs()
 		a.Layers, a.Heads, a.L = co.Layers, co.NH, co.L
 		a.Probs = co.AttentionProbs // B == 1: [Layers, 1, NH, L, L] is [Layers, NH, L, L]
 		return nil
@@ -92,7 +95,7 @@ func (p *Pipeline) Attention(ctx context.Context, text string, r *Regions) (*Att
 
 // forwardCaption runs a pretraining module on "[CLS] caption [SEP]" with nothing
 // masked, as the original attention visualisation does.
-func (p *Pipeline) forwardCaption(m *model.Model, bx model.Boxes, ids []int32) error {
+func (p *Pipeline) forwardCaption(m *model.Pretrain, bx model.Boxes, ids []int32) error {
 	LT := len(ids) + 2
 	text := make([]int32, 0, LT)
 	text = append(append(append(text, model.ClsID), ids...), model.SepID)
@@ -104,7 +107,7 @@ func (p *Pipeline) forwardCaption(m *model.Model, bx model.Boxes, ids []int32) e
 	if m.Cfg.WithMVRCLoss {
 		bt.MVRCLabels = make([]float32, bx.NB*m.Cfg.RegionClasses)
 	}
-	if _, err := m.ForwardPretrain(bt); err != nil {
+	if _, err := m.Forward(bt); err != nil {
 		return fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	return nil

@@ -136,7 +136,7 @@ func Load(o Options) (*Pipeline, error) {
 		}
 		modelSD[k] = t
 	}
-	rep, err := m.LoadTorchStateDict(modelSD, o.Checkpoint, false)
+	rep, err := m.Base().LoadTorchStateDict(modelSD, o.Checkpoint, false)
 	if err != nil {
 		return nil, fmt.Errorf("infer: %w", err)
 	}
@@ -206,8 +206,10 @@ func isSafetensors(path string) (bool, error) {
 	return head[8] == '{' && n > 0 && n < 1<<32, nil
 }
 
-// loadAnswers finds the VQA answer list: Options.Answers, then the checkpoint
-// metadata, then the config's ANSWER_VOCAB_FILE.
+// loadAnswers finds the VQA answer list: Options.Answers, else the
+// checkpoint's metadata. A path stored in a checkpoint (its config's
+// DATASET.ANSWER_VOCAB_FILE) is never opened: a checkpoint is data, and one
+// crafted to point at another file must not make the loader read it.
 func loadAnswers(o Options, meta map[string]string, cfg *config.Config) ([]string, error) {
 	if o.Answers != "" {
 		v, err := vqa.LoadAnswerVocab(o.Answers, true)
@@ -224,14 +226,7 @@ func loadAnswers(o Options, meta map[string]string, cfg *config.Config) ([]strin
 		}
 		return a, nil
 	}
-	if f := cfg.Dataset().AnswerVocabFile; f != "" {
-		v, err := vqa.LoadAnswerVocab(f, true)
-		if err != nil {
-			return nil, fmt.Errorf("infer: the config's DATASET.ANSWER_VOCAB_FILE: %w", err)
-		}
-		return v.Answers, nil
-	}
-	return nil, fmt.Errorf("infer: %s has no answer list: pass an answer file, or use a checkpoint with %q metadata, or set DATASET.ANSWER_VOCAB_FILE", o.Checkpoint, MetaAnswers)
+	return nil, fmt.Errorf("infer: %s has no answer list inside (a checkpoint written before vlbert stored it, or an original .model): pass the answer file with --answers FILE", o.Checkpoint)
 }
 
 // visualConfig is the e2e visual network of cfg: ResNet-101 C4, with the
@@ -289,9 +284,9 @@ func SaveCheckpoint(path string, m *model.Model, cfg *config.Config, answers []s
 		}
 		meta[MetaAnswers] = string(b)
 	}
-	tensors := make(map[string]*weights.Tensor, len(m.Params.List))
-	for _, q := range m.Params.List {
-		tensors[q.Name] = weights.NewF32(m.Params.Data[q.Offset:q.Offset+q.Size], q.Shape...)
+	tensors := make(map[string]*weights.Tensor, len(m.Base().Params.List))
+	for _, q := range m.Base().Params.List {
+		tensors[q.Name] = weights.NewF32(m.Base().Params.Data[q.Offset:q.Offset+q.Size], q.Shape...)
 	}
 	return weights.WriteSafetensors(path, tensors, meta)
 }

@@ -9,7 +9,8 @@
 // its config in the metadata key "config" (YAML in the original schema) and,
 // for VQA, its answer list in the metadata key "answers" (a JSON array of
 // strings, classifier row order). An answer file given in Options.Answers wins
-// over both; the config's DATASET.ANSWER_VOCAB_FILE is the last resort.
+// over both. A path stored in a checkpoint (DATASET.ANSWER_VOCAB_FILE) is never
+// opened: without a stored list, Options.Answers is required.
 //
 // Concurrency: a model.Model owns its activation arenas and is not safe for
 // concurrent use, so the pipeline keeps a pool of Options.Workers model replicas

@@ -33,7 +33,7 @@ type Pipeline struct {
 	Source  string // the checkpoint path, for logs
 	Int8    bool   // the encoders run in int8 (QuantizeInt8)
 
-	workers chan *model.Model
+	workers chan model.Module
 	n       int
 
 	visMu  sync.Mutex
@@ -44,35 +44,35 @@ type Pipeline struct {
 // New builds a pipeline around an in-memory model (its weights are copied into
 // each of workers replicas; m itself becomes the first). answers is required
 // for a VQA model.
-func New(cfg *config.Config, m *model.Model, answers []string, workers int, lim Limits) (*Pipeline, error) {
+func New(cfg *config.Config, m model.Module, answers []string, workers int, lim Limits) (*Pipeline, error) {
 	return newPipeline(cfg, m, answers, workers, lim)
 }
 
-func newPipeline(cfg *config.Config, m *model.Model, answers []string, workers int, lim Limits) (*Pipeline, error) {
-	if m.Cfg.Task == model.TaskVQA && len(answers) != m.Cfg.AnswerVocabSize {
-		return nil, fmt.Errorf("infer: %d answers for a classifier of %d", len(answers), m.Cfg.AnswerVocabSize)
+func newPipeline(cfg *config.Config, m model.Module, answers []string, workers int, lim Limits) (*Pipeline, error) {
+	if m.Base().Cfg.Task == model.TaskVQA && len(answers) != m.Base().Cfg.AnswerVocabSize {
+		return nil, fmt.Errorf("infer: %d answers for a classifier of %d", len(answers), m.Base().Cfg.AnswerVocabSize)
 	}
 	if workers <= 0 {
 		workers = 1
 	}
-	m.Train = false
-	p := &Pipeline{Config: cfg, Model: m.Cfg, Answers: answers, Tok: tokenizer.Default(true),
-		Limits: lim.withDefaults(), workers: make(chan *model.Model, workers), n: workers}
+	m.Base().Train = false
+	p := &Pipeline{Config: cfg, Model: m.Base().Cfg, Answers: answers, Tok: tokenizer.Default(true),
+		Limits: lim.withDefaults(), workers: make(chan model.Module, workers), n: workers}
 	p.workers <- m
 	for i := 1; i < workers; i++ {
-		r, err := model.New(m.Cfg)
+		r, err := model.New(m.Base().Cfg)
 		if err != nil {
 			return nil, err
 		}
-		copy(r.Params.Data, m.Params.Data)
-		if m.Int8() { // a model quantized by the caller: the replicas answer alike
-			if err := r.ShareInt8(m); err != nil {
+		copy(r.Base().Params.Data, m.Base().Params.Data)
+		if m.Base().Int8() { // a model quantized by the caller: the replicas answer alike
+			if err := r.Base().ShareInt8(m.Base()); err != nil {
 				return nil, fmt.Errorf("infer: %w", err)
 			}
 		}
 		p.workers <- r
 	}
-	p.Int8 = m.Int8()
+	p.Int8 = m.Base().Int8()
 	return p, nil
 }
 
@@ -80,7 +80,7 @@ func newPipeline(cfg *config.Config, m *model.Model, answers []string, workers i
 // the int8 weights shared by all replicas); call it before serving requests. On
 // error nothing changes.
 func (p *Pipeline) QuantizeInt8() error {
-	ms := make([]*model.Model, 0, p.n)
+	ms := make([]model.Module, 0, p.n)
 	defer func() {
 		for _, m := range ms {
 			p.workers <- m
@@ -89,13 +89,13 @@ func (p *Pipeline) QuantizeInt8() error {
 	for range p.n {
 		ms = append(ms, <-p.workers)
 	}
-	if err := ms[0].QuantizeInt8(); err != nil {
+	if err := ms[0].Base().QuantizeInt8(); err != nil {
 		return fmt.Errorf("infer: %w", err)
 	}
 	for _, m := range ms[1:] {
-		if err := m.ShareInt8(ms[0]); err != nil {
+		if err := m.Base().ShareInt8(ms[0].Base()); err != nil {
 			for _, m := range ms {
-				m.DropInt8()
+				m.Base().DropInt8()
 			}
 			return fmt.Errorf("infer: %w", err)
 		}
@@ -108,7 +108,7 @@ func (p *Pipeline) QuantizeInt8() error {
 func (p *Pipeline) Workers() int { return p.n }
 
 // withModel runs fn on a free replica, waiting for one until ctx ends.
-func (p *Pipeline) withModel(ctx context.Context, fn func(m *model.Model) error) error {
+func (p *Pipeline) withModel(ctx context.Context, fn func(m model.Module) error) error {
 	select {
 	case m := <-p.workers:
 		defer func() { p.workers <- m }()
@@ -122,7 +122,8 @@ func (p *Pipeline) withModel(ctx context.Context, fn func(m *model.Model) error)
 }
 
 // SetVisual builds the e2e visual network from weights (checkpoint keys as
-// visual.CanonicalKey accepts them); image inputs need it.
+// visual.CanonicalKey accepts them); image inputs need it. After QuantizeInt8
+// (--int8) its convolutions run in int8 too (visual.Network.QuantizeInt8).
 func (p *Pipeline) SetVisual(vc visual.Config, sd map[string]visual.Tensor) error {
 	if vc.FeatureDim() != model.FeatureDim {
 		return fmt.Errorf("infer: visual network gives %d-d features, the model wants %d", vc.FeatureDim(), model.FeatureDim)
@@ -134,6 +135,11 @@ func (p *Pipeline) SetVisual(vc visual.Config, sd map[string]visual.Tensor) erro
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("infer: the visual weights lack %s", short(missing))
+	}
+	if p.Int8 { // --int8 covers the image path too: int8 convolutions
+		if err := n.QuantizeInt8(); err != nil {
+			return fmt.Errorf("infer: %w", err)
+		}
 	}
 	p.visMu.Lock()
 	p.vis, p.visCfg = n, vc
@@ -170,5 +176,5 @@ func (p *Pipeline) tokenize(what, text string) ([]string, []int32, error) {
 // Hold runs fn while holding one model replica, so that no request can use it
 // meanwhile (tests use it to fill the pool; it also fences maintenance work).
 func (p *Pipeline) Hold(ctx context.Context, fn func()) error {
-	return p.withModel(ctx, func(*model.Model) error { fn(); return nil })
+	return p.withModel(ctx, func(model.Module) error { fn(); return nil })
 }

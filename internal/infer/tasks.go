@@ -56,9 +56,9 @@ func (p *Pipeline) Ground(ctx context.Context, expression string, r *Regions) (*
 	}
 	bx := p.modelBoxes(r)
 	logits := make([]float32, bx.NB)
-	err = p.withModel(ctx, func(m *model.Model) error {
-		m.Inference = true
-		out, err := m.ForwardRefCOCO(&model.RefCOCOBatch{Boxes: bx, LE: len(ids), Expression: ids})
+	err = p.withModel(ctx, func(m model.Module) error {
+		m.Base().Inference = true
+		out, err := m.(*model.RefCOCO).Forward(&model.RefCOCOBatch{Boxes: bx, LE: len(ids), Expression: ids})
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInput, err)
 		}
@@ -120,9 +120,9 @@ func (p *Pipeline) VCR(ctx context.Context, question string, choices []string, r
 		copy(bt.Answers[c*la:], ids)
 	}
 	logits := make([]float32, model.VCRChoices)
-	err = p.withModel(ctx, func(m *model.Model) error {
-		m.Inference = true
-		out, err := m.ForwardVCR(bt)
+	err = p.withModel(ctx, func(m model.Module) error {
+		m.Base().Inference = true
+		out, err := m.(*model.VCR).Forward(bt)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInput, err)
 		}

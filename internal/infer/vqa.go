@@ -40,9 +40,9 @@ func (p *Pipeline) VQA(ctx context.Context, question string, r *Regions, topK in
 	}
 	bt := &model.VQABatch{Boxes: p.modelBoxes(r), LQ: len(ids), Question: ids}
 	logits := make([]float32, p.Model.AnswerVocabSize)
-	err = p.withModel(ctx, func(m *model.Model) error {
-		m.Inference = true // answers only: reuse one layer's activations
-		out, err := m.ForwardVQA(bt)
+	err = p.withModel(ctx, func(m model.Module) error {
+		m.Base().Inference = true // answers only: reuse one layer's activations
+		out, err := m.(*model.VQA).Forward(bt)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrInput, err)
 		}

@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"math"
+	"slices"
 	"testing"
 )
 
@@ -31,6 +32,26 @@ func TestTanh(t *testing.T) {
 		TanhBackward(dd, o, big)
 		return [][]float32{o, dd}
 	})
+}
+
+// TestReLUNaN fixes the one NaN rule of every ReLU in vlbert (encoder heads, the
+// obj_downsample path, the ResNet): NaN passes through the forward, as torch.relu
+// does, so a diverging CNN shows up as a NaN loss that training stops on instead
+// of a silent 0; its gradient is 0 (NaN > 0 is false), as ReLU's backward in
+// PyTorch (threshold_backward) gives for a non-positive output.
+func TestReLUNaN(t *testing.T) {
+	nan := float32(math.NaN())
+	x := []float32{nan, -1, 2, float32(math.Inf(-1)), float32(math.Inf(1))}
+	out := make([]float32, len(x))
+	ReLUForward(out, x)
+	if !math.IsNaN(float64(out[0])) || out[1] != 0 || out[2] != 2 || out[3] != 0 || !math.IsInf(float64(out[4]), 1) {
+		t.Errorf("ReLUForward(%v) = %v, want [NaN 0 2 0 +Inf]", x, out)
+	}
+	d := make([]float32, len(x))
+	ReLUBackward(d, out, []float32{5, 5, 5, 5, 5})
+	if want := []float32{0, 0, 5, 0, 5}; !slices.Equal(d, want) {
+		t.Errorf("ReLUBackward = %v, want %v", d, want)
+	}
 }
 
 func TestReLU(t *testing.T) {

@@ -62,39 +62,6 @@ func geluBackRangeGo(o, x, d []float32) {
 	}
 }
 
-// BiasGELUForward adds bias to every row of inp and applies GELU, keeping the pre-GELU
-// sum for backward: pre = inp + bias, out = GELU(pre). It fuses a Linear's bias add with
-// the activation (call LinearForward with a nil bias first). Its backward is
-// GELUBackward(dpre, pre, dout) followed by SumRows(dbias, dpre, N, C).
-//
-//	out  [N,C] overwritten     pre [N,C] overwritten (may alias inp)
-//	inp  [N,C]                 bias [C]
-func BiasGELUForward(out, pre, inp, bias []float32, N, C int) {
-	const fn = "BiasGELUForward"
-	nonNeg(fn, N, C)
-	need(fn, "out", out, N*C)
-	need(fn, "pre", pre, N*C)
-	need(fn, "inp", inp, N*C)
-	need(fn, "bias", bias, C)
-	chunk := rowChunk(C)/4 + 1
-	if serial(N, chunk) {
-		biasGELURows(out, pre, inp, bias, 0, N, C)
-		return
-	}
-	forRows4(N, chunk, out, pre, inp, bias, C, biasGELURows)
-}
-
-func biasGELURows(out, pre, inp, bias []float32, lo, hi, C int) {
-	bias = bias[:C]
-	for n := lo; n < hi; n++ {
-		x, p, o := inp[n*C:(n+1)*C], pre[n*C:(n+1)*C], out[n*C:(n+1)*C]
-		for i, v := range x {
-			p[i] = v + bias[i]
-		}
-		geluRange(o, p)
-	}
-}
-
 // geluRangeAVX2 runs the AVX2 kernel on whole vectors and on a padded copy of the
 // last len%8 elements, so every element gets the same arithmetic wherever a parallel
 // chunk boundary falls (results do not depend on the thread count).

@@ -5,7 +5,7 @@
 //
 // TensorBoard files are TFRecord-framed tensorboard.Event protocol buffers,
 // encoded by hand with protowire (no generated code). The scalar names follow
-// the original trainer (spec §5.6): TagTrainLoss, LRTag(i), InitialLRTag(i),
+// the original trainer (common/trainer.py, train): TagTrainLoss, LRTag(i), InitialLRTag(i),
 // TagGradNorm, TrainTag(metric), ValTag(metric).
 //
 // Writers are safe for concurrent use. Values from outside (event files read

@@ -24,7 +24,7 @@ func TestStepAllocatesNothing(t *testing.T) {
 		t.Skip("the race detector allocates in sync primitives")
 	}
 	defer parallel.SetThreads(parallel.SetThreads(2))
-	m, err := New(parallelConfig(TaskVQA))
+	m, err := NewVQA(parallelConfig(TaskVQA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,10 +44,10 @@ func TestStepAllocatesNothing(t *testing.T) {
 	m.Train = true
 	step := func() {
 		m.Step++
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			t.Fatal(err)
 		}
-		m.BackwardVQA(1)
+		m.Backward(1)
 	}
 	for range 3 {
 		step()
@@ -56,17 +56,17 @@ func TestStepAllocatesNothing(t *testing.T) {
 		t.Errorf("VQA forward+backward allocates %v times per step with 2 threads, want 0", n)
 	}
 
-	p, err := New(parallelConfig(TaskPretrainMultitask))
+	p, err := NewPretrainMultitask(parallelConfig(TaskPretrainMultitask))
 	if err != nil {
 		t.Fatal(err)
 	}
 	randomizeParams(p, 2)
 	pb := pretrainBatch(rand.New(rand.NewPCG(4, 4)), true)
 	pstep := func() {
-		if _, err := p.ForwardPretrain(pb); err != nil {
+		if _, err := p.Forward(pb); err != nil {
 			t.Fatal(err)
 		}
-		p.BackwardPretrain(1)
+		p.Backward(1)
 	}
 	for range 3 {
 		pstep()

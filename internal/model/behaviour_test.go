@@ -11,8 +11,8 @@ import (
 	"github.com/vlbert/vlbert/internal/parallel"
 )
 
-func tinyVQA(t testing.TB) (*Model, *VQABatch) {
-	m, err := New(tinyConfig(TaskVQA))
+func tinyVQA(t testing.TB) (*VQA, *VQABatch) {
+	m, err := NewVQA(tinyConfig(TaskVQA))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -27,7 +27,7 @@ func TestDropoutDeterminism(t *testing.T) {
 	m, bt := tinyVQA(t)
 	logits := func(train bool, step uint64) []float32 {
 		m.Train, m.Step = train, step
-		o, err := m.ForwardVQA(bt)
+		o, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,7 +53,7 @@ func TestForwardDataErrors(t *testing.T) {
 	for i := 0; i < len(empty.Boxes.Data); i += boxStride {
 		empty.Boxes.Data[i] = -2
 	}
-	if _, err := m.ForwardVQA(&empty); err == nil || !strings.Contains(err.Error(), "no valid box") {
+	if _, err := m.Forward(&empty); err == nil || !strings.Contains(err.Error(), "no valid box") {
 		t.Errorf("no boxes: err = %v", err)
 	}
 	long := *bt
@@ -62,16 +62,16 @@ func TestForwardDataErrors(t *testing.T) {
 	for i := range long.Question {
 		long.Question[i] = 9
 	}
-	if _, err := m.ForwardVQA(&long); err == nil || !strings.Contains(err.Error(), "max_position_embeddings") {
+	if _, err := m.Forward(&long); err == nil || !strings.Contains(err.Error(), "max_position_embeddings") {
 		t.Errorf("long sequence: err = %v", err)
 	}
 	bad := *bt
 	bad.Boxes.ImInfo = []float32{0, 0, 1, 1, 300, 200, 1, 1}
-	if _, err := m.ForwardVQA(&bad); err == nil || !strings.Contains(err.Error(), "im_info") {
+	if _, err := m.Forward(&bad); err == nil || !strings.Contains(err.Error(), "im_info") {
 		t.Errorf("zero image size: err = %v", err)
 	}
 	// The model still works after errors.
-	if _, err := m.ForwardVQA(bt); err != nil {
+	if _, err := m.Forward(bt); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -80,15 +80,15 @@ func TestForwardDataErrors(t *testing.T) {
 // again: results must not depend on what the arena held before.
 func TestShapeChangesReuseArena(t *testing.T) {
 	m, bt := tinyVQA(t)
-	o, _ := m.ForwardVQA(bt)
+	o, _ := m.Forward(bt)
 	want := slices.Clone(o.Logits)
 	rng := rand.New(rand.NewPCG(9, 9))
 	small := &VQABatch{Boxes: randomBoxes(rng, []int{1}, 1), LQ: 1, Question: []int32{5}, Label: make([]float32, 5)}
-	if _, err := m.ForwardVQA(small); err != nil {
+	if _, err := m.Forward(small); err != nil {
 		t.Fatal(err)
 	}
-	m.BackwardVQA(1)
-	o, _ = m.ForwardVQA(bt)
+	m.Backward(1)
+	o, _ = m.Forward(bt)
 	if !slices.Equal(o.Logits, want) {
 		t.Error("logits changed after running another batch shape")
 	}
@@ -96,7 +96,8 @@ func TestShapeChangesReuseArena(t *testing.T) {
 
 // arenaPrint identifies the arenas' storage (first and last chunk, chunk counts); it
 // changes if a pass had to grow one.
-func arenaPrint(m *Model) [9]uintptr {
+func arenaPrint(mod Module) [9]uintptr {
+	m := mod.Base()
 	var p [9]uintptr
 	if len(m.acts.chunks) > 0 && len(m.grads.chunks) > 0 && len(m.ints.chunks) > 0 {
 		p[0] = uintptr(unsafe.Pointer(&m.acts.chunks[0][0]))
@@ -119,10 +120,10 @@ func TestSteadyStateAllocations(t *testing.T) {
 	m.Train = true
 	step := func() {
 		m.Step++
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			t.Fatal(err)
 		}
-		m.BackwardVQA(1)
+		m.Backward(1)
 	}
 	step()
 	step()
@@ -133,17 +134,17 @@ func TestSteadyStateAllocations(t *testing.T) {
 	}
 	t.Logf("VQA forward+backward: %v allocations per step (kernels)", n)
 
-	p, err := New(tinyConfig(TaskPretrainMultitask))
+	p, err := NewPretrainMultitask(tinyConfig(TaskPretrainMultitask))
 	if err != nil {
 		t.Fatal(err)
 	}
 	randomizeParams(p, 2)
 	pb := pretrainBatch(rand.New(rand.NewPCG(4, 4)), true)
 	pstep := func() {
-		if _, err := p.ForwardPretrain(pb); err != nil {
+		if _, err := p.Forward(pb); err != nil {
 			t.Fatal(err)
 		}
-		p.BackwardPretrain(1)
+		p.Backward(1)
 	}
 	pstep()
 	pstep()
@@ -156,7 +157,7 @@ func TestSteadyStateAllocations(t *testing.T) {
 }
 
 func TestRefCOCOForward(t *testing.T) {
-	m, err := New(tinyConfig(TaskRefCOCO))
+	m, err := NewRefCOCO(tinyConfig(TaskRefCOCO))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestRefCOCOForward(t *testing.T) {
 	bx := randomBoxes(rng, []int{3, 2}, 5)
 	bx.ImInfo[2], bx.ImInfo[3] = 2, 4 // resize ratios of sample 0
 	bt := &RefCOCOBatch{Boxes: bx, LE: 3, Expression: []int32{7, 8, 0, 9, 0, 0}}
-	o, err := m.ForwardRefCOCO(bt)
+	o, err := m.Forward(bt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -198,18 +199,18 @@ func TestRefCOCOForward(t *testing.T) {
 func TestThreadInvariance(t *testing.T) {
 	run := func(threads int) ([]float32, []float32) {
 		defer parallel.SetThreads(parallel.SetThreads(threads))
-		m, err := New(smallConfig(TaskPretrain))
+		m, err := NewPretrain(smallConfig(TaskPretrain))
 		if err != nil {
 			t.Fatal(err)
 		}
 		randomizeParams(m, 4)
 		m.Train, m.Seed, m.Step = true, 3, 7
 		bt := ptGoldenBatch(t)
-		o, err := m.ForwardPretrain(bt)
+		o, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.BackwardPretrain(1)
+		m.Backward(1)
 		return slices.Clone(o.MLMRowLogits), slices.Clone(m.Params.Grad)
 	}
 	l1, g1 := run(1)
@@ -229,7 +230,7 @@ func TestBoxTrimming(t *testing.T) {
 		bx.Data[1*boxStride+k] = -2
 	}
 	bt := &VQABatch{Boxes: bx, LQ: 1, Question: []int32{5, 6}}
-	o, err := m.ForwardVQA(bt)
+	o, err := m.Forward(bt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -242,7 +243,7 @@ func TestBoxTrimming(t *testing.T) {
 // every parameter gradient of scoring all positions (multitask, with aux rows), and a
 // batch with no predicted position gives a zero MLM loss without failing.
 func TestSparseMLMMatchesAll(t *testing.T) {
-	m, err := New(smallConfig(TaskPretrainMultitask))
+	m, err := NewPretrainMultitask(smallConfig(TaskPretrainMultitask))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,11 +259,11 @@ func TestSparseMLMMatchesAll(t *testing.T) {
 	run := func(all bool) (*PretrainOutput, []float32) {
 		m.AllMLMLogits = all
 		m.ZeroGrad()
-		o, err := m.ForwardPretrain(bt)
+		o, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.BackwardPretrain(1)
+		m.Backward(1)
 		return o, slices.Clone(m.Params.Grad)
 	}
 	full, gFull := run(true)

@@ -8,7 +8,7 @@ import (
 // BenchmarkVQAStepSmall is one forward+backward of the golden-sized model (hidden 64,
 // 2 layers) on a batch of 2; run with -benchmem to see steady-state allocations.
 func BenchmarkVQAStepSmall(b *testing.B) {
-	m, err := New(smallConfig(TaskVQA))
+	m, err := NewVQA(smallConfig(TaskVQA))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -20,23 +20,23 @@ func BenchmarkVQAStepSmall(b *testing.B) {
 		bt.Question[i] = int32(1000 + i)
 	}
 	for i := 0; i < 2; i++ {
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			b.Fatal(err)
 		}
-		m.BackwardVQA(1)
+		m.Backward(1)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		m.Step = uint64(i)
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			b.Fatal(err)
 		}
-		m.BackwardVQA(1)
+		m.Backward(1)
 	}
 }
 
-func baseVQA(b *testing.B) (*Model, *VQABatch) {
-	m, err := New(BaseConfig(TaskVQA))
+func baseVQA(b *testing.B) (*VQA, *VQABatch) {
+	m, err := NewVQA(BaseConfig(TaskVQA))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,13 +59,13 @@ func baseVQA(b *testing.B) (*Model, *VQABatch) {
 func BenchmarkVQAForwardBase(b *testing.B) {
 	m, bt := baseVQA(b)
 	for i := 0; i < 2; i++ { // the arena settles after the second pass
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -76,17 +76,17 @@ func BenchmarkVQAForwardBase(b *testing.B) {
 func BenchmarkVQAStepBase(b *testing.B) {
 	m, bt := baseVQA(b)
 	for i := 0; i < 2; i++ {
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			b.Fatal(err)
 		}
-		m.BackwardVQA(1)
+		m.Backward(1)
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			b.Fatal(err)
 		}
-		m.BackwardVQA(1)
+		m.Backward(1)
 	}
 	b.ReportMetric(float64(8*b.N)/b.Elapsed().Seconds(), "seq/s")
 }

@@ -22,34 +22,9 @@ const (
 // VCRObjectClasses is the COCO class count of VCR's CNN regularisation head.
 const VCRObjectClasses = 81
 
-// maskVisualEmbedding reports whether the pretraining module owns
-// object_mask_visual_embedding and puts it in place of masked RoI features: always with
-// precomputed features; in e2e mode only the multitask module with MASK_RAW_PIXELS=false
-// (otherwise the pixels are masked in the dataset).
-func (c *Config) maskVisualEmbedding() bool {
-	return !c.E2E || c.Task == TaskPretrainMultitask && !c.MaskRawPixels
-}
-
-// corePrefix is where VisualLinguisticBert's keys live: VCR wraps it in TimeDistributed.
-func (c *Config) corePrefix() string {
-	if c.Task == TaskVCR {
-		return "vlbert._module."
-	}
-	return "vlbert."
-}
-
 func (t Task) String() string {
-	switch t {
-	case TaskVQA:
-		return "ResNetVLBERT"
-	case TaskPretrain:
-		return "ResNetVLBERTForPretraining"
-	case TaskPretrainMultitask:
-		return "ResNetVLBERTForPretrainingMultitask"
-	case TaskRefCOCO:
-		return "ResNetVLBERT (RefCOCO)"
-	case TaskVCR:
-		return "ResNetVLBERT (VCR)"
+	if s, ok := taskSpecs[t]; ok {
+		return s.name
 	}
 	return fmt.Sprintf("Task(%d)", int(t))
 }
@@ -132,12 +107,8 @@ func BaseConfig(task Task) Config {
 		RegionClasses: 1601, ImageFinalDim: 768, ClassifierType: "mlm", ClassifierDrop: 0.1,
 		AnswerVocabSize: 3129,
 	}
-	switch task {
-	case TaskPretrain, TaskPretrainMultitask:
-		c.WithMLMLoss, c.WithMVRCLoss, c.MaskRawPixels = true, true, true
-	case TaskVCR:
-		c.WithPooler, c.ClassifierType, c.ClassifierSigmoid = true, "1fc", true
-		c.AnsLossWeight, c.CNNRegLossTop, c.CNNLossWeight = 1, true, 1
+	if s, ok := taskSpecs[task]; ok {
+		s.base(&c)
 	}
 	return c
 }
@@ -179,34 +150,9 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("model: config %s = %g, want in [0, 1)", p.name, p.v)
 		}
 	}
-	switch c.Task {
-	case TaskVQA:
-		if c.ClassifierType != "mlm" {
-			return fmt.Errorf("model: VQA CLASSIFIER_TYPE %q is not supported (only \"mlm\")", c.ClassifierType)
-		}
-		if c.AnswerVocabSize <= 0 {
-			return fmt.Errorf("model: DATASET.ANSWER_VOCAB_SIZE = %d, want > 0", c.AnswerVocabSize)
-		}
-	case TaskRefCOCO:
-	case TaskVCR:
-		if !c.WithPooler {
-			return fmt.Errorf("model: the VCR head reads the pooler: with_pooler must be true")
-		}
-		if c.CNNRegDropout < 0 || c.CNNRegDropout >= 1 {
-			return fmt.Errorf("model: CNN_REG_DROPOUT = %g, want in [0, 1)", c.CNNRegDropout)
-		}
-	case TaskPretrain, TaskPretrainMultitask:
-		if c.WithRelLoss && !c.WithPooler {
-			return fmt.Errorf("model: WITH_REL_LOSS needs with_pooler")
-		}
-		if c.WithMVRCLoss && c.RegionClasses <= 0 {
-			return fmt.Errorf("model: visual_region_classes = %d, want > 0", c.RegionClasses)
-		}
-		if c.Task == TaskPretrainMultitask && !c.WithMLMLoss {
-			return fmt.Errorf("model: the multitask pretraining module needs WITH_MLM_LOSS")
-		}
-	default:
+	s, ok := taskSpecs[c.Task]
+	if !ok {
 		return fmt.Errorf("model: unknown task %d", int(c.Task))
 	}
-	return nil
+	return s.validate(c)
 }

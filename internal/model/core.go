@@ -113,11 +113,11 @@ type layerActs struct {
 }
 
 // SeqLen is the concatenated length L of the last core forward.
-func (m *Model) SeqLen() int { return m.c.L }
+func (m *Encoder) SeqLen() int { return m.c.L }
 
 // validateCore checks the shapes of in (programmer errors panic) and the id ranges
 // (data errors are returned).
-func (m *Model) validateCore(in *CoreInput) error {
+func (m *Encoder) validateCore(in *CoreInput) error {
 	H := m.Cfg.HiddenSize
 	if in.B <= 0 || in.Lt <= 0 || in.Lo < 0 {
 		panic(fmt.Sprintf("model: core batch B=%d Lt=%d Lo=%d", in.B, in.Lt, in.Lo))
@@ -145,7 +145,7 @@ func (m *Model) validateCore(in *CoreInput) error {
 
 // coreForward runs VisualLinguisticBert on in. It fills m.c; textOut, objOut and
 // pooled are the outputs.
-func (m *Model) coreForward(in *CoreInput) error {
+func (m *Encoder) coreForward(in *CoreInput) error {
 	if err := m.validateCore(in); err != nil {
 		return err
 	}
@@ -216,7 +216,7 @@ func (m *Model) coreForward(in *CoreInput) error {
 // splitHidden copies hidden [B*L*H] into the text view [B*Lt*H] (the first Lt slots,
 // zero past L) and scatters the object slots back to [B*Lo*H] (zeros elsewhere), as
 // output_text_and_object_separately does.
-func (m *Model) splitHidden(text, obj, hidden []float32) {
+func (m *Encoder) splitHidden(text, obj, hidden []float32) {
 	c := &m.c
 	B, Lt, Lo, L, H := c.in.B, c.in.Lt, c.in.Lo, c.L, m.Cfg.HiddenSize
 	n := min(Lt, L)
@@ -232,7 +232,7 @@ func (m *Model) splitHidden(text, obj, hidden []float32) {
 
 // mergeHiddenGrad is splitHidden's adjoint: dhidden (overwritten) from dtext and dobj
 // (either may be nil).
-func (m *Model) mergeHiddenGrad(dhidden, dtext, dobj []float32) {
+func (m *Encoder) mergeHiddenGrad(dhidden, dtext, dobj []float32) {
 	c := &m.c
 	B, Lt, Lo, L, H := c.in.B, c.in.Lt, c.in.Lo, c.L, m.Cfg.HiddenSize
 	clear(dhidden)
@@ -265,7 +265,7 @@ type coreGrads struct {
 // coreBackward back-propagates from the gradients of the outputs of the last
 // coreForward: dtext [B*Lt*H], dobj [B*Lo*H], dpooled [B*H]; any may be nil.
 // Parameter gradients accumulate.
-func (m *Model) coreBackward(dtext, dobj, dpooled []float32) coreGrads {
+func (m *Encoder) coreBackward(dtext, dobj, dpooled []float32) coreGrads {
 	c := &m.c
 	if c.reused {
 		panic("model: Backward after a forward with Inference set (its activations were not kept)")

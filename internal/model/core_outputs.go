@@ -18,7 +18,7 @@ type CoreOutputs struct {
 
 // CoreOutputs copies the tensors of the last Forward's VisualLinguisticBert call.
 // It panics after a forward with Inference set (per-layer tensors were not kept).
-func (m *Model) CoreOutputs() *CoreOutputs {
+func (m *Encoder) CoreOutputs() *CoreOutputs {
 	c := &m.c
 	if c.reused {
 		panic("model: CoreOutputs after a forward with Inference set (per-layer tensors were not kept)")

@@ -22,7 +22,7 @@ const initExternal initKind = -1
 // external parameter's storage (the original's head.0.* duplicates of
 // roi_head_feature_extractor.*), shape-checked and otherwise ignored when
 // loading.
-func NewE2E(cfg Config, before, after []ExternalParam, aliases []Alias) (*Model, error) {
+func NewE2E(cfg Config, before, after []ExternalParam, aliases []Alias) (Module, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -47,5 +47,5 @@ func NewE2E(cfg Config, before, after []ExternalParam, aliases []Alias) (*Model,
 		return nil, err
 	}
 	b.aliases = append(append(b.aliases, own.Aliases...), aliases...)
-	return bind(cfg, b.build()), nil
+	return cfg.spec().bind(newEncoder(cfg, b.build())), nil
 }

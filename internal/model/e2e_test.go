@@ -12,17 +12,18 @@ import (
 // and the forward is New's.
 func TestNewE2E(t *testing.T) {
 	cfg := tinyConfig(TaskRefCOCO)
-	ref, err := New(cfg)
+	ref, err := NewRefCOCO(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	before := []ExternalParam{{"image_feature_extractor.backbone.conv1.weight", []int{2, 3}}}
 	after := []ExternalParam{{"image_feature_extractor.backbone.bn1.running_var", []int{4}}}
 	alias := []Alias{{"image_feature_extractor.head.0.w", "image_feature_extractor.backbone.conv1.weight"}}
-	m, err := NewE2E(cfg, before, after, alias)
+	mod, err := NewE2E(cfg, before, after, alias)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := mod.(*RefCOCO)
 	L := m.Params.List
 	if len(L) != len(ref.Params.List)+2 || L[0].Name != before[0].Name || L[0].Offset != 0 || L[len(L)-1].Name != after[0].Name ||
 		L[len(L)-1].Offset+L[len(L)-1].Size != len(m.Params.Data) || len(m.Params.Data) != len(ref.Params.Data)+10 {
@@ -58,12 +59,12 @@ func TestNewE2E(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 5))
 	bt := &RefCOCOBatch{Boxes: randomBoxes(rng, []int{4, 2}, 5), LE: 4,
 		Expression: []int32{7, 8, 9, 0, 11, 12, 0, 0}, Label: []float32{1, 0, 1, 0, -1, 0, 1, -1, -1, -1}}
-	a, err := ref.ForwardRefCOCO(bt)
+	a, err := ref.Forward(bt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	la := a.Loss
-	b, err := m.ForwardRefCOCO(bt)
+	b, err := m.Forward(bt)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 // [text | objects | END | padding], token types (text given, objects and END 2,
 // padding 0), position ids (text k, objects n_t, END n_t+1, padding k), then
 // LayerNorm(vl + pos + type) and dropout. It also builds the additive attention mask.
-func (m *Model) embedForward() error {
+func (m *Encoder) embedForward() error {
 	c := &m.c
 	in := &c.in
 	B, Lt, Lo, H := in.B, in.Lt, in.Lo, m.Cfg.HiddenSize
@@ -120,7 +120,7 @@ func (m *Model) embedForward() error {
 
 // embedBackward takes d(embedding output) [B*L*H] and returns the gradients of the
 // text visual features, object visual parts and object linguistic parts.
-func (m *Model) embedBackward(dout []float32) coreGrads {
+func (m *Encoder) embedBackward(dout []float32) coreGrads {
 	c := &m.c
 	in := &c.in
 	B, Lt, Lo, L, H := in.B, in.Lt, in.Lo, c.L, m.Cfg.HiddenSize

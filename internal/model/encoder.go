@@ -7,7 +7,7 @@ import "github.com/vlbert/vlbert/internal/kernels"
 //	a   = Dropout(Dense(Attention(Q x, K x, V x, mask)))    attention dropout inside
 //	h1  = LN(a + x)
 //	out = LN(Dropout(Dense2(GELU(Dense1(h1)))) + h1)
-func (m *Model) layerForward(l int, x []float32) {
+func (m *Encoder) layerForward(l int, x []float32) {
 	c := &m.c
 	w := &m.core.layers[l]
 	la := &c.layers[l]
@@ -30,7 +30,7 @@ func (m *Model) layerForward(l int, x []float32) {
 
 // layerTailForward runs everything after the attention context la.ctx [n*H] of layer
 // l: output dense, dropout, LN(· + resid), FFN, dropout, LN(· + h1) into la.out.
-func (m *Model) layerTailForward(l int, resid []float32, n int) {
+func (m *Encoder) layerTailForward(l int, resid []float32, n int) {
 	w := &m.core.layers[l]
 	la := &m.c.layers[l]
 	H, I := m.Cfg.HiddenSize, m.Cfg.IntermediateSize
@@ -65,7 +65,7 @@ func (m *Model) layerTailForward(l int, resid []float32, n int) {
 // sequence, rows[b] (a position in 0..L): keys and values still come from every row,
 // but the query, the attention output and the FFN run on the chosen rows only, and
 // la.out is [B*H]. Inference only (no dropout, nothing kept for backward).
-func (m *Model) layerForwardRows(l int, x []float32, rows []int32) {
+func (m *Encoder) layerForwardRows(l int, x []float32, rows []int32) {
 	c := &m.c
 	w := &m.core.layers[l]
 	la := &c.layers[l]
@@ -91,7 +91,7 @@ func (m *Model) layerForwardRows(l int, x []float32, rows []int32) {
 
 // layerBackward takes d(out) of layer l and returns d(in) (a fresh buffer from the
 // backward arena).
-func (m *Model) layerBackward(l int, dout []float32) []float32 {
+func (m *Encoder) layerBackward(l int, dout []float32) []float32 {
 	c := &m.c
 	w := &m.core.layers[l]
 	la := &c.layers[l]

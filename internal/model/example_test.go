@@ -12,7 +12,7 @@ func Example() {
 	cfg.HiddenSize, cfg.VisualSize, cfg.ImageFinalDim = 16, 16, 16
 	cfg.NumHiddenLayers, cfg.NumAttentionHeads, cfg.IntermediateSize = 1, 2, 32
 	cfg.VocabSize, cfg.MaxPositionEmbeddings, cfg.AnswerVocabSize = 200, 32, 3 // ids 101-103 are [CLS] [SEP] [MASK]
-	m, err := model.New(cfg)
+	m, err := model.NewVQA(cfg)
 	if err != nil {
 		panic(err)
 	}
@@ -36,7 +36,7 @@ func Example() {
 	var first, last float32
 	for step := 0; step < 30; step++ {
 		m.ZeroGrad()
-		out, err := m.ForwardVQA(batch)
+		out, err := m.Forward(batch)
 		if err != nil {
 			panic(err)
 		}
@@ -44,7 +44,7 @@ func Example() {
 			first = out.Loss
 		}
 		last = out.Loss
-		m.BackwardVQA(1)
+		m.Backward(1)
 		for i, g := range m.Params.Grad {
 			m.Params.Data[i] -= 0.05 * g
 		}

@@ -80,10 +80,11 @@ func TestFromConfigVCR(t *testing.T) {
 	if got.Task != TaskVCR || !got.CNNRegLossTop || !got.ClassifierSigmoid || got.AnsLossWeight != 1 || got.CNNLossWeight != 1 {
 		t.Errorf("got %+v", got)
 	}
-	m, err := New(got)
+	mod, err := New(got)
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := mod.Base()
 	if _, ok := m.Params.Lookup("cnn_loss_reg.2.weight"); !ok {
 		t.Error("no cnn_loss_reg head")
 	}

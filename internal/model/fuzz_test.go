@@ -11,12 +11,12 @@ func FuzzForward(f *testing.F) {
 	f.Add([]byte{3, 2, 7, 8, 9, 0, 1, 0, 5}, uint64(1))
 	f.Add([]byte{0, 0, 0}, uint64(2))
 	f.Add([]byte{255, 1, 200, 100, 103, 0}, uint64(3))
-	vqa, err := New(tinyConfig(TaskVQA))
+	vqa, err := NewVQA(tinyConfig(TaskVQA))
 	if err != nil {
 		f.Fatal(err)
 	}
 	randomizeParams(vqa, 1)
-	pt, err := New(tinyConfig(TaskPretrainMultitask))
+	pt, err := NewPretrainMultitask(tinyConfig(TaskPretrainMultitask))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -40,9 +40,9 @@ func FuzzForward(f *testing.F) {
 			ids[i] = int32(int8(rest[i%len(rest)])) * 2 // some negative, some beyond the vocabulary
 		}
 		label := make([]float32, B*vqa.Cfg.AnswerVocabSize)
-		if o, err := vqa.ForwardVQA(&VQABatch{Boxes: bx, LQ: L, Question: ids, Label: label}); err == nil {
+		if o, err := vqa.Forward(&VQABatch{Boxes: bx, LQ: L, Question: ids, Label: label}); err == nil {
 			_ = o.Loss
-			vqa.BackwardVQA(1)
+			vqa.Backward(1)
 		}
 		mlm := make([]int32, B*L)
 		for i := range mlm {
@@ -56,8 +56,8 @@ func FuzzForward(f *testing.F) {
 			bt.MVRCOps[i] = int32(rng.IntN(2))
 			bt.MVRCLabels[i*R] = 1
 		}
-		if _, err := pt.ForwardPretrain(bt); err == nil {
-			pt.BackwardPretrain(1)
+		if _, err := pt.Forward(bt); err == nil {
+			pt.Backward(1)
 		}
 	})
 }

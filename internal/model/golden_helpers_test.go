@@ -123,12 +123,13 @@ func smallConfig(task Task) Config {
 	return c
 }
 
-func loadGoldenModel(t *testing.T, task Task, ckpt string) *Model {
+func loadGoldenModel[T Module](t *testing.T, task Task, ckpt string) T {
 	t.Helper()
-	m, err := New(smallConfig(task))
+	mod, err := New(smallConfig(task))
 	if err != nil {
 		t.Fatal(err)
 	}
+	m := mod.(T)
 	path := filepath.Join(goldenDir, ckpt)
 	if _, err := os.Stat(path); err != nil {
 		t.Fatalf("checkpoint: %v", err)
@@ -137,7 +138,7 @@ func loadGoldenModel(t *testing.T, task Task, ckpt string) *Model {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.LoadTorchStateDict(ck.StateDict, path, true); err != nil {
+	if _, err := m.Base().LoadTorchStateDict(ck.StateDict, path, true); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -155,7 +156,8 @@ func concatObjVL(vis, ling []float32, B, Lo, H int) []float32 {
 }
 
 // checkCore compares the core tensors of the last forward with prefix_core_*.
-func checkCore(t *testing.T, m *Model, prefix string) {
+func checkCore(t *testing.T, mod Module, prefix string) {
+	m := mod.Base()
 	co := m.CoreOutputs()
 	B, L, H, nl := co.B, co.L, co.H, co.Layers
 	compareF32(t, prefix+"_core_embedding_output", co.EmbeddingOutput, []int{B, L, H}, tolHidden)
@@ -192,7 +194,8 @@ func gradGoldenName(param string) string {
 // checkGradNorm compares the global L2 norm of every gradient (each tensor once, as
 // clip_grad_norm_ over net.parameters() sees them) with the manifest's
 // total_grad_norm_before_clip of the golden training step.
-func checkGradNorm(t *testing.T, m *Model, want float64) {
+func checkGradNorm(t *testing.T, mod Module, want float64) {
+	m := mod.Base()
 	t.Helper()
 	var s float64
 	for _, g := range m.Params.Grad {

@@ -9,7 +9,8 @@ import (
 // gradCheck compares the analytic gradient of loss() with central differences on a
 // few entries of every parameter tensor. The network runs in float32, so eps and
 // the tolerance are loose; golden tests pin the exact values.
-func gradCheck(t *testing.T, m *Model, loss func() float64, backward func(), seed uint64) {
+func gradCheck(t *testing.T, mod Module, loss func() float64, backward func(), seed uint64) {
+	m := mod.Base()
 	t.Helper()
 	m.ZeroGrad()
 	loss()
@@ -54,7 +55,7 @@ func gradCheck(t *testing.T, m *Model, loss func() float64, backward func(), see
 
 func TestGradCheckVQA(t *testing.T) {
 	for _, train := range []bool{false, true} {
-		m, err := New(tinyConfig(TaskVQA))
+		m, err := NewVQA(tinyConfig(TaskVQA))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -64,12 +65,12 @@ func TestGradCheckVQA(t *testing.T) {
 		bt := &VQABatch{Boxes: randomBoxes(rng, []int{3, 2}, 4), LQ: 5,
 			Question: []int32{7, 8, 9, 0, 0, 11, 0, 12, 0, 0}, Label: []float32{0, 0.3, 1, 0, 0, 0.6, 0, 0, 0.9, 0}}
 		gradCheck(t, m, func() float64 {
-			o, err := m.ForwardVQA(bt)
+			o, err := m.Forward(bt)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return float64(o.Loss)
-		}, func() { m.BackwardVQA(1) }, 5)
+		}, func() { m.Backward(1) }, 5)
 	}
 }
 
@@ -109,15 +110,16 @@ func pretrainBatch(rng *rand.Rand, multitask bool) *PretrainBatch {
 func TestGradCheckPretrain(t *testing.T) {
 	for _, task := range []Task{TaskPretrain, TaskPretrainMultitask} {
 		for _, train := range []bool{false, true} {
-			m, err := New(tinyConfig(task))
+			mod, err := New(tinyConfig(task))
 			if err != nil {
 				t.Fatal(err)
 			}
+			m, _ := AsPretrain(mod)
 			randomizeParams(m, 11)
 			m.Train, m.Seed, m.Step = train, 9, 1
 			bt := pretrainBatch(rand.New(rand.NewPCG(4, 4)), task == TaskPretrainMultitask)
 			gradCheck(t, m, func() float64 {
-				o, err := m.ForwardPretrain(bt)
+				o, err := m.Forward(bt)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -125,7 +127,7 @@ func TestGradCheckPretrain(t *testing.T) {
 					t.Fatal("aux MLM loss is 0")
 				}
 				return float64(o.Total)
-			}, func() { m.BackwardPretrain(1) }, 6)
+			}, func() { m.Backward(1) }, 6)
 		}
 	}
 }
@@ -136,14 +138,14 @@ func TestFeatureGrad(t *testing.T) {
 	m, bt := tinyVQA(t)
 	bt.Boxes.FeatGrad = make([]float32, bt.Boxes.B*bt.Boxes.NB*FeatureDim)
 	loss := func() float64 {
-		o, err := m.ForwardVQA(bt)
+		o, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return float64(o.Loss)
 	}
 	loss()
-	m.BackwardVQA(1)
+	m.Backward(1)
 	g := append([]float32(nil), bt.Boxes.FeatGrad...)
 	rng := rand.New(rand.NewPCG(8, 8))
 	nonzero := 0
@@ -179,7 +181,7 @@ func TestFeatureGrad(t *testing.T) {
 
 func TestGradCheckRefCOCO(t *testing.T) {
 	for _, train := range []bool{false, true} {
-		m, err := New(tinyConfig(TaskRefCOCO))
+		m, err := NewRefCOCO(tinyConfig(TaskRefCOCO))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,11 +191,11 @@ func TestGradCheckRefCOCO(t *testing.T) {
 		bt := &RefCOCOBatch{Boxes: randomBoxes(rng, []int{4, 2}, 5), LE: 4,
 			Expression: []int32{7, 8, 9, 0, 11, 12, 0, 0}, Label: []float32{1, 0, 1, 0, -1, 0, 1, -1, -1, -1}}
 		gradCheck(t, m, func() float64 {
-			o, err := m.ForwardRefCOCO(bt)
+			o, err := m.Forward(bt)
 			if err != nil {
 				t.Fatal(err)
 			}
 			return float64(o.Loss)
-		}, func() { m.BackwardRefCOCO(1) }, 7)
+		}, func() { m.Backward(1) }, 7)
 	}
 }

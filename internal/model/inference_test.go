@@ -16,7 +16,7 @@ func TestInferenceMode(t *testing.T) {
 		t.Fatalf("tiny config has %d layers; the test needs at least 2", len(m.core.layers))
 	}
 	forward := func() ([]float32, float32) {
-		o, err := m.ForwardVQA(bt)
+		o, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +46,7 @@ func TestInferenceMode(t *testing.T) {
 	if m.acts.peak >= fullPeak {
 		t.Errorf("Inference forward arena peak %d floats, full forward %d", m.acts.peak, fullPeak)
 	}
-	mustPanicModel(t, "Backward after a forward with Inference", func() { m.BackwardVQA(1) })
+	mustPanicModel(t, "Backward after a forward with Inference", func() { m.Backward(1) })
 	mustPanicModel(t, "CoreOutputs after a forward with Inference", func() { m.CoreOutputs() })
 	// Dropout on (Train) is allowed too and matches the full forward.
 	m.Train, m.Step = true, 3
@@ -56,7 +56,7 @@ func TestInferenceMode(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Error("Inference forward with dropout differs from the full forward")
 	}
-	m.BackwardVQA(1) // a full forward re-enables backward
+	m.Backward(1) // a full forward re-enables backward
 	_ = m.CoreOutputs()
 }
 
@@ -80,11 +80,11 @@ func TestUninitBuffersOverwritten(t *testing.T) {
 		defer func() { poisonUninit = false }()
 		m, bt := tinyVQA(t)
 		m.Train, m.Seed, m.Step = true, 1, 2
-		o, err := m.ForwardVQA(bt)
+		o, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.BackwardVQA(1)
+		m.Backward(1)
 		return slices.Clone(o.Logits), slices.Clone(m.Params.Grad)
 	}
 	l0, g0 := run(false)

@@ -12,7 +12,7 @@ import (
 // 1/0 except the visual LayerNorm gammas (visual_scale_{text,object}_init, 0.0 in all
 // shipped configs), object_mask_visual_embedding 0, and task-head (final_mlp) Linear weights
 // Xavier-uniform. The draw is a pure function of seed (not of PyTorch's RNG).
-func (m *Model) InitWeights(seed uint64) {
+func (m *Encoder) InitWeights(seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
 	std := float64(m.Cfg.InitializerRange)
 	for _, p := range m.Params.List {
@@ -47,13 +47,10 @@ func (m *Model) InitWeights(seed uint64) {
 	}
 }
 
-// InitVQAClassifierFromAnswers sets final_mlp.2.weight row a to the mean of the word
+// InitClassifierFromAnswers sets final_mlp.2.weight row a to the mean of the word
 // embeddings of answer a's wordpiece ids (CLASSIFIER_PRETRAINED), after the word
 // embeddings are loaded. answers has one id list per answer.
-func (m *Model) InitVQAClassifierFromAnswers(answers [][]int) error {
-	if m.Cfg.Task != TaskVQA {
-		return fmt.Errorf("model: answer-embedding classifier init needs the VQA module, not %s", m.Cfg.Task)
-	}
+func (m *VQA) InitClassifierFromAnswers(answers [][]int) error {
 	A, H, V := m.Cfg.AnswerVocabSize, m.Cfg.HiddenSize, m.Cfg.VocabSize
 	if len(answers) != A {
 		return fmt.Errorf("model: %d answers for ANSWER_VOCAB_SIZE %d", len(answers), A)

@@ -17,7 +17,7 @@ import (
 // it is opt-in for that reason.
 //
 // On error (a NaN or infinite weight) the model is left as it was.
-func (m *Model) QuantizeInt8() error {
+func (m *Encoder) QuantizeInt8() error {
 	lins := m.encoderLinears()
 	qs := make([]*quant.Linear, len(lins))
 	for i, lin := range lins {
@@ -36,7 +36,7 @@ func (m *Model) QuantizeInt8() error {
 // ShareInt8 makes m use src's int8 weights (QuantizeInt8 of src), for replicas
 // that hold the same float32 weights: quant.Linear.Forward is safe to call
 // concurrently. Both models must have the same configuration.
-func (m *Model) ShareInt8(src *Model) error {
+func (m *Encoder) ShareInt8(src *Encoder) error {
 	dst, from := m.encoderLinears(), src.encoderLinears()
 	if len(dst) != len(from) {
 		return fmt.Errorf("model: ShareInt8 between models of %d and %d encoder layers", len(dst)/linearsPerLayer, len(from)/linearsPerLayer)
@@ -48,20 +48,20 @@ func (m *Model) ShareInt8(src *Model) error {
 }
 
 // DropInt8 frees the int8 weights; Inference forwards are float32 again.
-func (m *Model) DropInt8() {
+func (m *Encoder) DropInt8() {
 	for _, lin := range m.encoderLinears() {
 		lin.int8 = nil
 	}
 }
 
 // Int8 says whether QuantizeInt8 is in effect.
-func (m *Model) Int8() bool { return len(m.core.layers) > 0 && m.core.layers[0].q.int8 != nil }
+func (m *Encoder) Int8() bool { return len(m.core.layers) > 0 && m.core.layers[0].q.int8 != nil }
 
 // linearsPerLayer is the number of Linear layers of one encoder layer.
 const linearsPerLayer = 6
 
 // encoderLinears lists every encoder layer's Linear layers, layer by layer.
-func (m *Model) encoderLinears() []*linearView {
+func (m *Encoder) encoderLinears() []*linearView {
 	lins := make([]*linearView, 0, linearsPerLayer*len(m.core.layers))
 	for l := range m.core.layers {
 		w := &m.core.layers[l]
@@ -72,7 +72,7 @@ func (m *Model) encoderLinears() []*linearView {
 
 // encoderLinear runs an encoder Linear: int8 in an Inference forward after
 // QuantizeInt8, float32 otherwise.
-func (m *Model) encoderLinear(l *linearView, out, inp []float32, n int) {
+func (m *Encoder) encoderLinear(l *linearView, out, inp []float32, n int) {
 	if l.int8 != nil && m.Inference {
 		l.int8.Forward(out, inp, n)
 		return

@@ -12,11 +12,11 @@ import (
 // and pick the same answers; training forwards and DropInt8 are float32 again,
 // bit for bit.
 func TestInt8Inference(t *testing.T) {
-	m := loadGoldenModel(t, TaskVQA, "vqa_ckpt_legacy.model")
+	m := loadGoldenModel[*VQA](t, TaskVQA, "vqa_ckpt_legacy.model")
 	bt := vqaGoldenBatch(t)
 	forward := func() []float32 {
 		t.Helper()
-		o, err := m.ForwardVQA(bt)
+		o, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -89,7 +89,7 @@ func TestQuantizeInt8Errors(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := tinyVQA(t)
-	if err := r.ShareInt8(m); err != nil || !r.Int8() || r.core.layers[1].out.int8 != m.core.layers[1].out.int8 {
+	if err := r.ShareInt8(m.Encoder); err != nil || !r.Int8() || r.core.layers[1].out.int8 != m.core.layers[1].out.int8 {
 		t.Fatalf("ShareInt8: %v, Int8 %v", err, r.Int8())
 	}
 }

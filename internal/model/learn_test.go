@@ -12,7 +12,7 @@ import (
 func TestVQALearns(t *testing.T) {
 	cfg := tinyConfig(TaskVQA)
 	cfg.HiddenSize, cfg.VisualSize, cfg.ImageFinalDim, cfg.IntermediateSize = 16, 16, 16, 32
-	m, err := New(cfg)
+	m, err := NewVQA(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -36,7 +36,7 @@ func TestVQALearns(t *testing.T) {
 	for step := 1; step <= 200; step++ {
 		m.Step = uint64(step)
 		m.ZeroGrad()
-		o, err := m.ForwardVQA(bt)
+		o, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func TestVQALearns(t *testing.T) {
 			first = o.Loss
 		}
 		last = o.Loss
-		m.BackwardVQA(1)
+		m.Backward(1)
 		c1 := 1 - math.Pow(b1, float64(step))
 		c2 := 1 - math.Pow(b2, float64(step))
 		for i, g := range m.Params.Grad {
@@ -54,7 +54,7 @@ func TestVQALearns(t *testing.T) {
 		}
 	}
 	m.Train = false
-	o, _ := m.ForwardVQA(bt)
+	o, _ := m.Forward(bt)
 	t.Logf("ans_loss: step 1 %.4f, step 200 %.4f (train), eval %.4f", first, last, o.Loss)
 	if !(o.Loss < 0.1*first) {
 		t.Errorf("loss did not fall enough: %.4f -> %.4f", first, o.Loss)

@@ -17,10 +17,10 @@ import (
 // (the original replaces the word and position tables wholesale; here a different
 // vocabulary or position count is an error). Keys the model has no use for are listed
 // in the report's Unexpected; Missing lists the parameters BERT does not provide.
-func (m *Model) LoadBERT(imp *weights.BERTImport, source string) (LoadReport, error) {
+func (m *Encoder) LoadBERT(imp *weights.BERTImport, source string) (LoadReport, error) {
 	var rep LoadReport
 	cp := m.Cfg.corePrefix()
-	pretrain := m.Cfg.Task == TaskPretrain || m.Cfg.Task == TaskPretrainMultitask
+	head := m.Cfg.spec().bertHead
 	loaded := map[string]bool{}
 	put := func(name string, t *weights.Tensor, src string) error {
 		q, ok := m.Params.Lookup(name)
@@ -47,18 +47,9 @@ func (m *Model) LoadBERT(imp *weights.BERTImport, source string) (LoadReport, er
 		t := imp.Tensors[k]
 		var err error
 		switch {
-		case strings.HasPrefix(k, "vlbert.mlm_head."):
-			switch {
-			case pretrain && m.Cfg.WithMLMLoss:
-				err = put(k, t, k)
-			case m.Cfg.Task == TaskVQA && strings.HasPrefix(k, "vlbert.mlm_head.predictions.transform."):
-				err = put("final_mlp.0."+strings.TrimPrefix(k, "vlbert.mlm_head.predictions.transform."), t, k)
-			default:
-				rep.Unexpected = append(rep.Unexpected, k)
-			}
-		case strings.HasPrefix(k, "vlbert.relationsip_head."):
-			if pretrain && m.Cfg.WithRelLoss {
-				err = put(k, t, k)
+		case strings.HasPrefix(k, "vlbert.mlm_head.") || strings.HasPrefix(k, "vlbert.relationsip_head."):
+			if name := head(&m.Cfg, k); name != "" {
+				err = put(name, t, k)
 			} else {
 				rep.Unexpected = append(rep.Unexpected, k)
 			}

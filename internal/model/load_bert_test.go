@@ -64,10 +64,11 @@ func TestLoadBERT(t *testing.T) {
 		if task == TaskVCR {
 			cfg.WithRelLoss = false
 		}
-		m, err := New(cfg)
+		mod, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
+		m := mod.Base()
 		m.InitWeights(1)
 		row2 := slices.Clone(m.Params.View(cfg.corePrefix() + "token_type_embeddings.weight")[2*cfg.HiddenSize:])
 		sd := fakeBERT(cfg)
@@ -115,7 +116,7 @@ func TestLoadBERT(t *testing.T) {
 	}
 	// A vocabulary mismatch is an error naming the tensor.
 	cfg := tinyConfig(TaskVQA)
-	m, _ := New(cfg)
+	m, _ := NewVQA(cfg)
 	cfg.VocabSize++
 	imp, _ := weights.ImportBERT(fakeBERT(cfg))
 	if _, err := m.LoadBERT(imp, "x.bin"); err == nil {

@@ -8,7 +8,7 @@ import (
 
 // LoadTorchStateDict loads a state dict read by weights.ReadTorch (or from
 // safetensors). See Params.LoadStateDict for the rules; source names the file.
-func (m *Model) LoadTorchStateDict(sd map[string]*weights.Tensor, source string, strict bool) (LoadReport, error) {
+func (m *Encoder) LoadTorchStateDict(sd map[string]*weights.Tensor, source string, strict bool) (LoadReport, error) {
 	in := make(map[string]StateTensor, len(sd))
 	for k, t := range sd {
 		if t == nil {
@@ -21,7 +21,7 @@ func (m *Model) LoadTorchStateDict(sd map[string]*weights.Tensor, source string,
 
 // LoadCheckpoint reads an original VL-BERT .model file (legacy or zip torch.save) and
 // loads its state_dict strictly: every parameter must be present with its shape.
-func (m *Model) LoadCheckpoint(path string) error {
+func (m *Encoder) LoadCheckpoint(path string) error {
 	ck, err := weights.ReadTorch(path)
 	if err != nil {
 		return err

@@ -3,14 +3,16 @@ package model
 import (
 	"fmt"
 
-	"github.com/vlbert/vlbert/internal/heads"
 	"github.com/vlbert/vlbert/internal/kernels"
 	"github.com/vlbert/vlbert/internal/quant"
 )
 
-// Model is one task module (VQA or pretraining) with its parameters, gradients and
-// activation arenas.
-type Model struct {
+// Encoder is what every task module shares: the parameter and gradient arenas,
+// FastRCNN's precomputed-feature path (box geometry, obj_downsample),
+// VisualLinguisticBert (embedding, encoder layers, pooler), the activation arenas and
+// the mode flags below. The task modules (VQA, Pretrain, PretrainMultitask, RefCOCO,
+// VCR) embed it and add their heads, losses and state.
+type Encoder struct {
 	Cfg    Config
 	Params *Params
 
@@ -26,29 +28,15 @@ type Model struct {
 	Seed, Step uint64
 	// Inference makes Forward reuse one encoder layer's activation buffers for every
 	// layer instead of keeping all of them (BERT-base at batch 8, L = 101: ~49 MB per
-	// layer, ~0.55 GB in all). Only the outputs survive such a forward: Backward* and
+	// layer, ~0.55 GB in all). Only the outputs survive such a forward: Backward and
 	// CoreOutputs panic after it. Leave it false for training, gradient checks and
-	// per-layer dumps. A VQA Inference forward also runs the last layer's queries,
-	// attention output and FFN for the [MASK] row only (keys and values for every
-	// row), the one row the answer head reads: ~7% fewer FLOPs, same logits to
-	// float32 rounding.
+	// per-layer dumps. (VQA.Forward also computes less of the last layer then; see
+	// VQA.AllRows.)
 	Inference bool
-	// AllRows makes an Inference forward compute the last layer for every row, as
-	// the original does (for benchmarks that compare equal work).
-	AllRows bool
-	// AllMLMLogits makes ForwardPretrain score every text position over the
-	// vocabulary (PretrainOutput.MLMLogits), as the original does, instead of only the
-	// predicted ones (MLMRowLogits); losses and gradients are the same.
-	AllMLMLogits bool
 
 	core  coreWeights
 	objDS linearView // image_feature_extractor.obj_downsample.1
-	heads taskHeads
 	vis   visualActs
-	vqa   vqaState
-	pt    pretrainState
-	ref   refState
-	vcrS  vcrState
 	acts  arena    // forward activations, reset by each Forward
 	ints  intArena // forward index buffers
 	grads arena    // backward scratch, reset by each Backward
@@ -56,36 +44,31 @@ type Model struct {
 	bools [][]bool
 }
 
-// New builds a model for cfg with every parameter zero; call InitWeights or load a
-// state dict next.
-func New(cfg Config) (*Model, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	return bind(cfg, buildParams(&cfg)), nil
+// Module is one task module: VQA, Pretrain, PretrainMultitask, RefCOCO or VCR. Code
+// that treats every task alike (optimizers, checkpoints, int8, inference replicas)
+// works on Base(); each type's Forward and Backward take that task's batch.
+type Module interface {
+	// Base is the shared encoder with the parameters and the mode flags.
+	Base() *Encoder
+	module() // the task types only: an Encoder alone is no Module
 }
 
-// bind makes the model of cfg over the parameter table p: the views of every
-// layer and head into p's arena.
-func bind(cfg Config, p *Params) *Model {
-	m := &Model{Cfg: cfg, Params: p}
-	m.core = bindCore(m.Params, &cfg)
-	m.heads = bindHeads(m.Params, &cfg)
-	if cfg.Task == TaskVCR {
-		m.vcrS.cls = headLinear(m.Params, "final_mlp.1")
-		if cfg.CNNRegLossTop {
-			m.vcrS.cnn = heads.MVRC{Transform: heads.Transform{Dense: headLinear(m.Params, "cnn_loss_reg.0.dense")}, Cls: headLinear(m.Params, "cnn_loss_reg.2")}
-		}
-	}
-	m.objDS = linearOf(m.Params, "image_feature_extractor.obj_downsample.1")
-	return m
+// Base returns e itself; the task modules inherit it, which makes them Modules.
+func (e *Encoder) Base() *Encoder { return e }
+
+// newEncoder binds the shared layers of cfg over the parameter table p.
+func newEncoder(cfg Config, p *Params) *Encoder {
+	e := &Encoder{Cfg: cfg, Params: p}
+	e.core = bindCore(p, &cfg)
+	e.objDS = linearOf(p, "image_feature_extractor.obj_downsample.1")
+	return e
 }
 
 // ZeroGrad clears the gradient arena.
-func (m *Model) ZeroGrad() { m.Params.ZeroGrad() }
+func (m *Encoder) ZeroGrad() { m.Params.ZeroGrad() }
 
 // dropout returns the dropout descriptor for a site; P is 0 (identity) unless training.
-func (m *Model) dropout(p float32, site int) kernels.Dropout {
+func (m *Encoder) dropout(p float32, site int) kernels.Dropout {
 	if !m.Train || m.NoDropout || p == 0 {
 		return kernels.Dropout{}
 	}
@@ -170,3 +153,7 @@ func checkLen(what string, got, want int) {
 		panic(fmt.Sprintf("model: %s has %d values, want %d", what, got, want))
 	}
 }
+
+// Model is the shared encoder under the name that code treating every task alike
+// has used (checkpoints, optimizers, inference replicas): a Module's Base().
+type Model = Encoder

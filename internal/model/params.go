@@ -81,29 +81,16 @@ func (b *paramBuilder) build() *Params {
 }
 
 // buildParams lays out every parameter the configured module owns, in the original
-// module's registration order.
+// module's registration order: FastRCNN's obj_downsample, the object embedding, the
+// module's own pre-encoder parameters, VisualLinguisticBert, then its heads.
 func buildParams(c *Config) *Params {
 	var b paramBuilder
 	H := c.HiddenSize
+	spec := c.spec()
 	b.linear("image_feature_extractor.obj_downsample.1", c.ImageFinalDim, GeomDim+FeatureDim)
 	b.add("object_linguistic_embeddings.weight", initNormal, 1, H)
-	pretrain := c.Task == TaskPretrain || c.Task == TaskPretrainMultitask
-	if pretrain {
-		if c.maskVisualEmbedding() {
-			b.add("object_mask_visual_embedding.weight", initZero, 1, FeatureDim)
-		}
-		if c.WithMVRCLoss {
-			b.add("object_mask_word_embedding.weight", initNormal, 1, H)
-		}
-		if c.Task == TaskPretrainMultitask {
-			b.add("aux_text_visual_embedding.weight", initNormal, 1, H)
-		}
-	}
-	if c.Task == TaskVCR && c.CNNRegLossTop {
-		b.linear("cnn_loss_reg.0.dense", H, H)
-		b.linear("cnn_loss_reg.2", VCRObjectClasses, H)
-	}
-	cp := c.corePrefix()
+	spec.pre(&b, c)
+	cp := spec.corePrefix
 	b.add(cp+"word_embeddings.weight", initNormal, c.VocabSize, H)
 	b.add(cp+"end_embedding.weight", initNormal, 1, H)
 	b.add(cp+"position_embeddings.weight", initNormal, c.MaxPositionEmbeddings, H)
@@ -125,31 +112,7 @@ func buildParams(c *Config) *Params {
 	if c.WithPooler {
 		b.linear(cp+"pooler.dense", H, H)
 	}
-	switch {
-	case pretrain:
-		if c.WithRelLoss {
-			b.linear("vlbert.relationsip_head.caption_image_relationship", 2, H)
-		}
-		if c.WithMLMLoss {
-			b.add("vlbert.mlm_head.predictions.bias", initZero, c.VocabSize)
-			b.linear("vlbert.mlm_head.predictions.transform.dense", H, H)
-			b.layerNorm("vlbert.mlm_head.predictions.transform.LayerNorm", H, initOne)
-			b.aliases = append(b.aliases, Alias{"vlbert.mlm_head.predictions.decoder.weight", "vlbert.word_embeddings.weight"})
-		}
-		if c.WithMVRCLoss {
-			b.linear("vlbert.mvrc_head.transform.dense", H, H)
-			b.linear("vlbert.mvrc_head.region_cls_pred", c.RegionClasses, H)
-		}
-	case c.Task == TaskVCR:
-		b.linear("final_mlp.1", 1, H)
-	case c.Task == TaskRefCOCO:
-		b.linear("final_mlp.0.dense", H, H)
-		b.linear("final_mlp.2", 1, H)
-	case c.Task == TaskVQA:
-		b.linear("final_mlp.0.dense", H, H)
-		b.layerNorm("final_mlp.0.LayerNorm", H, initOne)
-		b.linear("final_mlp.2", c.AnswerVocabSize, H)
-	}
+	spec.post(&b, c)
 	return b.build()
 }
 

@@ -9,7 +9,7 @@ import (
 )
 
 func TestParamTableKeys(t *testing.T) {
-	m, err := New(smallConfig(TaskPretrain))
+	m, err := NewPretrain(smallConfig(TaskPretrain))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,17 +40,18 @@ func TestParamTableKeys(t *testing.T) {
 	if off != len(p.Data) || len(p.Grad) != len(p.Data) {
 		t.Errorf("arena %d/%d floats, table %d", len(p.Data), len(p.Grad), off)
 	}
-	vqa, _ := New(smallConfig(TaskVQA))
+	vqa, _ := NewVQA(smallConfig(TaskVQA))
 	if len(vqa.Params.List) != 51 {
 		t.Errorf("VQA: %d tensors, want 51", len(vqa.Params.List))
 	}
-	multi, _ := New(smallConfig(TaskPretrainMultitask))
+	multi, _ := NewPretrainMultitask(smallConfig(TaskPretrainMultitask))
 	if _, ok := multi.Params.Lookup("aux_text_visual_embedding.weight"); !ok {
 		t.Error("multitask model lacks aux_text_visual_embedding")
 	}
 }
 
-func stateDictOf(m *Model) map[string]StateTensor {
+func stateDictOf(mod Module) map[string]StateTensor {
+	m := mod.Base()
 	sd := map[string]StateTensor{}
 	for _, q := range m.Params.List {
 		sd["module."+q.Name] = StateTensor{Shape: q.Shape, F32: m.Params.Data[q.Offset : q.Offset+q.Size]}
@@ -59,9 +60,9 @@ func stateDictOf(m *Model) map[string]StateTensor {
 }
 
 func TestLoadStateDictErrors(t *testing.T) {
-	src, _ := New(tinyConfig(TaskVQA))
+	src, _ := NewVQA(tinyConfig(TaskVQA))
 	src.InitWeights(3)
-	dst, _ := New(tinyConfig(TaskVQA))
+	dst, _ := NewVQA(tinyConfig(TaskVQA))
 	sd := stateDictOf(src)
 	if _, err := dst.Params.LoadStateDict(sd, "a.model", true); err != nil {
 		t.Fatal(err)
@@ -97,7 +98,7 @@ func TestLoadStateDictErrors(t *testing.T) {
 }
 
 func TestInitWeights(t *testing.T) {
-	m, _ := New(smallConfig(TaskPretrain))
+	m, _ := NewPretrain(smallConfig(TaskPretrain))
 	m.InitWeights(7)
 	p := m.Params
 	for _, name := range []string{"vlbert.visual_ln_text.weight", "vlbert.visual_ln_object.weight", "object_mask_visual_embedding.weight", "vlbert.encoder.layer.1.output.dense.bias"} {
@@ -122,18 +123,18 @@ func TestInitWeights(t *testing.T) {
 	if math.Abs(mean) > 1e-3 || math.Abs(std-0.02) > 1e-3 {
 		t.Errorf("word embeddings mean %g std %g, want N(0, 0.02)", mean, std)
 	}
-	m2, _ := New(smallConfig(TaskPretrain))
+	m2, _ := NewPretrain(smallConfig(TaskPretrain))
 	m2.InitWeights(7)
 	if !slices.Equal(m.Params.Data, m2.Params.Data) {
 		t.Error("InitWeights is not deterministic")
 	}
 }
 
-func TestInitVQAClassifierFromAnswers(t *testing.T) {
-	m, _ := New(tinyConfig(TaskVQA))
+func TestInitClassifierFromAnswers(t *testing.T) {
+	m, _ := NewVQA(tinyConfig(TaskVQA))
 	m.InitWeights(1)
 	answers := [][]int{{5}, {6, 7}, {8}, {9, 10, 11}, {12}}
-	if err := m.InitVQAClassifierFromAnswers(answers); err != nil {
+	if err := m.InitClassifierFromAnswers(answers); err != nil {
 		t.Fatal(err)
 	}
 	H := m.Cfg.HiddenSize
@@ -144,10 +145,10 @@ func TestInitVQAClassifierFromAnswers(t *testing.T) {
 			t.Fatalf("row 1 [%d] = %g, want %g", i, w[H+i], want)
 		}
 	}
-	if err := m.InitVQAClassifierFromAnswers(answers[:4]); err == nil {
+	if err := m.InitClassifierFromAnswers(answers[:4]); err == nil {
 		t.Error("wrong answer count accepted")
 	}
-	if err := m.InitVQAClassifierFromAnswers([][]int{{5}, {}, {1}, {1}, {1}}); err == nil {
+	if err := m.InitClassifierFromAnswers([][]int{{5}, {}, {1}, {1}, {1}}); err == nil {
 		t.Error("empty answer accepted")
 	}
 }
@@ -185,20 +186,21 @@ func TestMaskVisualEmbeddingPresence(t *testing.T) {
 	} {
 		c := tinyConfig(tc.task)
 		c.E2E, c.MaskRawPixels = tc.e2e, tc.maskPix
-		m, err := New(c)
+		mod, err := New(c)
 		if err != nil {
 			t.Fatal(err)
 		}
+		m, _ := AsPretrain(mod)
 		if _, got := m.Params.Lookup("object_mask_visual_embedding.weight"); got != tc.want {
 			t.Errorf("%v e2e=%v MASK_RAW_PIXELS=%v: mask visual embedding %v, want %v", tc.task, tc.e2e, tc.maskPix, got, tc.want)
 		}
 		if !tc.want { // forward/backward still work, masked features pass through
 			bt := pretrainBatch(rand.New(rand.NewPCG(1, 1)), tc.task == TaskPretrainMultitask)
 			randomizeParams(m, 1)
-			if _, err := m.ForwardPretrain(bt); err != nil {
+			if _, err := m.Forward(bt); err != nil {
 				t.Fatal(err)
 			}
-			m.BackwardPretrain(1)
+			m.Backward(1)
 		}
 	}
 }

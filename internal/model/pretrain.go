@@ -50,8 +50,35 @@ type PretrainOutput struct {
 	ObjMask      []bool    // [(B+BA)*Lo]
 }
 
+// Pretrain is the pretraining module, pretrain/modules/resnet_vlbert_for_pretraining.py
+// ::ResNetVLBERTForPretraining: on image-caption rows, the caption-image relationship
+// on the pooler (WITH_REL_LOSS), masked language modelling with the decoder tied to
+// the word embeddings (WITH_MLM_LOSS) and masked RoI classification (WITH_MVRC_LOSS).
+type Pretrain struct {
+	*Encoder
+	// AllMLMLogits makes Forward score every text position over the vocabulary
+	// (PretrainOutput.MLMLogits), as the original does, instead of only the
+	// predicted ones (MLMRowLogits); losses and gradients are the same.
+	AllMLMLogits bool
+
+	multitask bool // text-only aux rows (PretrainMultitask)
+	rel       heads.Linear
+	mlm       heads.MLM
+	mvrc      heads.MVRC
+	st        pretrainState
+}
+
+// PretrainMultitask is pretrain/modules/resnet_vlbert_for_pretraining_multitask.py
+// ::ResNetVLBERTForPretrainingMultitask: Pretrain plus text-only rows (the batch's
+// aux fields) that see aux_text_visual_embedding and no object, with their own MLM
+// loss (mlm_loss_aux).
+type PretrainMultitask struct {
+	Pretrain
+}
+
 type pretrainState struct {
 	out                PretrainOutput
+	rl                 rowLayout
 	mlm                heads.MLMActs
 	mvrc               heads.MVRCActs
 	relProbs, mlmProbs []float32
@@ -66,15 +93,60 @@ type pretrainState struct {
 	nMLM, nAux, nMVRC  int
 }
 
-// ForwardPretrain runs ResNetVLBERTForPretraining(Multitask).forward and its losses.
-func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
-	cfg := &m.Cfg
-	if cfg.Task != TaskPretrain && cfg.Task != TaskPretrainMultitask {
-		panic("model: ForwardPretrain on a " + cfg.Task.String() + " model")
+func bindPretrain(m *Pretrain, e *Encoder, multitask bool) {
+	c, p := &e.Cfg, e.Params
+	m.Encoder, m.multitask = e, multitask
+	if c.WithRelLoss {
+		m.rel = headLinear(p, "vlbert.relationsip_head.caption_image_relationship")
 	}
+	if c.WithMLMLoss {
+		word := pv(p, "vlbert.word_embeddings.weight")
+		bias := pv(p, "vlbert.mlm_head.predictions.bias")
+		m.mlm = heads.MLM{
+			Transform: heads.Transform{Dense: headLinear(p, "vlbert.mlm_head.predictions.transform.dense"),
+				LN: headLN(p, "vlbert.mlm_head.predictions.transform.LayerNorm")},
+			Decoder: heads.Linear{W: word.w, B: bias.w, GW: word.g, GB: bias.g, In: c.HiddenSize, Out: c.VocabSize},
+		}
+	}
+	if c.WithMVRCLoss {
+		m.mvrc = heads.MVRC{
+			Transform: heads.Transform{Dense: headLinear(p, "vlbert.mvrc_head.transform.dense")},
+			Cls:       headLinear(p, "vlbert.mvrc_head.region_cls_pred"),
+		}
+	}
+}
+
+func (*Pretrain) module() {}
+
+func newPretrain(e *Encoder) Module {
+	m := &Pretrain{}
+	bindPretrain(m, e, false)
+	return m
+}
+
+func newPretrainMultitask(e *Encoder) Module {
+	m := &PretrainMultitask{}
+	bindPretrain(&m.Pretrain, e, true)
+	return m
+}
+
+// NewPretrain builds a pretraining module for cfg (cfg.Task must be TaskPretrain)
+// with every parameter zero.
+func NewPretrain(cfg Config) (*Pretrain, error) { return newAs[*Pretrain](cfg, TaskPretrain) }
+
+// NewPretrainMultitask builds a multitask pretraining module for cfg (cfg.Task
+// must be TaskPretrainMultitask) with every parameter zero.
+func NewPretrainMultitask(cfg Config) (*PretrainMultitask, error) {
+	return newAs[*PretrainMultitask](cfg, TaskPretrainMultitask)
+}
+
+// Forward runs the module's forward and its losses. The aux fields of bt are
+// read by PretrainMultitask only.
+func (m *Pretrain) Forward(bt *PretrainBatch) (*PretrainOutput, error) {
+	cfg := &m.Cfg
 	B, NB, H, W, R := bt.Boxes.B, bt.Boxes.NB, cfg.HiddenSize, cfg.VocabSize, cfg.RegionClasses
 	BA := bt.BA
-	if cfg.Task == TaskPretrain {
+	if !m.multitask {
 		BA = 0
 	}
 	checkLen("text", len(bt.Text), B*bt.LT)
@@ -107,7 +179,7 @@ func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
 	}
 	m.acts.reset()
 	m.ints.reset()
-	s := &m.pt
+	s := &m.st
 	s.haveFw = false
 	s.B, s.BA, s.NB = B, BA, NB
 	var maskEmb []float32
@@ -143,46 +215,27 @@ func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
 	for i, id := range ids {
 		textMask[i] = id > 0
 	}
-	o.TextVisual = m.acts.alloc(BT * Lm * H)
-	for b := 0; b < B; b++ {
-		img := o.ObjReps[b*lo*H : b*lo*H+H]
-		for t := 0; t < Lm; t++ {
-			if t < bt.LT {
-				copy(o.TextVisual[(b*Lm+t)*H:], img)
-			}
-		}
-	}
+	s.rl = rowLayout{rows: BT, lt: Lm, images: B, perImage: 1, textLen: bt.LT}
+	in := CoreInput{TextIDs: ids, TextTypes: types, TextMask: textMask}
+	m.encoderInput(&in, s.rl)
 	if BA > 0 {
 		aux := m.Params.View("aux_text_visual_embedding.weight")
 		for r := B * Lm; r < BT*Lm; r++ {
-			copy(o.TextVisual[r*H:], aux)
+			copy(in.TextVisual[r*H:], aux)
 		}
 	}
-	// Objects: linguistic part = object word, or the object [MASK] word for masked RoIs.
-	objVis := o.ObjReps
-	if BA > 0 {
-		objVis = m.acts.alloc(BT * lo * H)
-		copy(objVis, o.ObjReps)
-	}
-	o.ObjLing = m.acts.alloc(BT * lo * H)
-	ling := m.Params.View("object_linguistic_embeddings.weight")
-	var maskWord []float32
+	// A masked RoI's linguistic part is the object [MASK] word.
 	if cfg.WithMVRCLoss {
-		maskWord = m.Params.View("object_mask_word_embedding.weight")
-	}
-	for b := 0; b < B; b++ {
-		for j := 0; j < lo; j++ {
-			src := ling
-			if maskWord != nil && bt.MVRCOps[b*NB+j] == 1 {
-				src = maskWord
+		maskWord := m.Params.View("object_mask_word_embedding.weight")
+		for b := 0; b < B; b++ {
+			for j := 0; j < lo; j++ {
+				if bt.MVRCOps[b*NB+j] == 1 {
+					copy(in.ObjLing[(b*lo+j)*H:], maskWord)
+				}
 			}
-			copy(o.ObjLing[(b*lo+j)*H:], src)
 		}
 	}
-	o.ObjMask = m.boolBuf(1, BT*lo)
-	copy(o.ObjMask, m.vis.boxMask)
-	in := CoreInput{B: BT, Lt: Lm, Lo: lo, TextIDs: ids, TextTypes: types, TextMask: textMask,
-		TextVisual: o.TextVisual, ObjVisual: objVis, ObjLing: o.ObjLing, ObjMask: o.ObjMask}
+	o.TextVisual, o.ObjLing, o.ObjMask = in.TextVisual, in.ObjLing, in.ObjMask
 	if err := m.coreForward(&in); err != nil {
 		return nil, err
 	}
@@ -192,7 +245,7 @@ func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
 
 	if cfg.WithRelLoss {
 		o.RelLogits = m.acts.alloc(BT * 2)
-		m.heads.rel.Forward(o.RelLogits, m.c.pooled, BT)
+		m.rel.Forward(o.RelLogits, m.c.pooled, BT)
 		o.RelLogits = o.RelLogits[:B*2]
 		s.relLabel = bt.RelLabel
 		s.relProbs = m.acts.alloc(B * 2)
@@ -224,7 +277,7 @@ func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
 	}
 	if cfg.WithMVRCLoss {
 		s.mvrcIn = m.c.objOut[:B*lo*H]
-		m.heads.mvrc.Forward(&s.mvrc, &m.acts, s.mvrcIn, B*lo)
+		m.mvrc.Forward(&s.mvrc, &m.acts, s.mvrcIn, B*lo)
 		s.mvrcLab = m.acts.alloc(B * lo * R)
 		for b := 0; b < B; b++ {
 			copy(s.mvrcLab[b*lo*R:(b+1)*lo*R], bt.MVRCLabels[b*NB*R:(b*NB+lo)*R])
@@ -245,80 +298,12 @@ func (m *Model) ForwardPretrain(bt *PretrainBatch) (*PretrainOutput, error) {
 	return o, nil
 }
 
-// mlmForwardAll runs the MLM decoder on every text position, as the original.
-func (m *Model) mlmForwardAll(B, BA, Lm, L int) {
-	s, o, W, BT := &m.pt, &m.pt.out, m.Cfg.VocabSize, B+BA
-	m.heads.mlm.Forward(&s.mlm, &m.acts, m.c.textOut, BT*Lm)
-	logits := s.mlm.Logits
-	for b := 0; b < BT; b++ {
-		for t := L; t < Lm; t++ {
-			fillPadLogits(logits[(b*Lm+t)*W : (b*Lm+t+1)*W])
-		}
-	}
-	s.mlmProbs = m.acts.alloc(BT * Lm * W)
-	o.MLMLoss, s.nMLM = kernels.CrossEntropyForward(s.mlmProbs[:B*Lm*W], logits[:B*Lm*W], s.mlmLabels[:B*Lm], B*Lm, W)
-	o.MLMLogits = logits[:B*Lm*W]
-	if BA > 0 {
-		o.MLMAuxLoss, s.nAux = kernels.CrossEntropyForward(s.mlmProbs[B*Lm*W:], logits[B*Lm*W:], s.mlmLabels[B*Lm:], BA*Lm, W)
-		o.MLMAuxLogits = logits[B*Lm*W:]
-	}
-}
-
-// mlmForwardSparse runs the MLM head on the predicted positions only (label != -1):
-// the other positions' scores never reach the loss, and the decoder over the
-// vocabulary is the largest product of a pretraining step. Same losses and
-// gradients as mlmForwardAll.
-func (m *Model) mlmForwardSparse(B, BA, Lm, L int) {
-	s, o, W, H := &m.pt, &m.pt.out, m.Cfg.VocabSize, m.Cfg.HiddenSize
-	s.mlmSparse = true
-	n, nW := 0, 0
-	for r, l := range s.mlmLabels {
-		if l >= 0 {
-			n++
-			if r < B*Lm {
-				nW++
-			}
-		}
-	}
-	rows, labels := m.ints.alloc(n), m.ints.alloc(n)
-	h := m.acts.allocUninit(n * H)
-	i := 0
-	for r, l := range s.mlmLabels {
-		if l >= 0 {
-			rows[i], labels[i] = int32(r), l
-			copy(h[i*H:(i+1)*H], m.c.textOut[r*H:(r+1)*H])
-			i++
-		}
-	}
-	m.heads.mlm.Forward(&s.mlm, &m.acts, h, n)
-	logits := s.mlm.Logits
-	for i, r := range rows {
-		if int(r)%Lm >= L {
-			fillPadLogits(logits[i*W : (i+1)*W])
-		}
-	}
-	s.mlmProbs = m.acts.alloc(n * W)
-	o.MLMLoss, s.nMLM = kernels.CrossEntropyForward(s.mlmProbs[:nW*W], logits[:nW*W], labels[:nW], nW, W)
-	if BA > 0 {
-		o.MLMAuxLoss, s.nAux = kernels.CrossEntropyForward(s.mlmProbs[nW*W:], logits[nW*W:], labels[nW:], n-nW, W)
-	}
-	o.MLMRows, o.MLMRowLabels, o.MLMRowLogits, o.MLMRowsWVC = rows, labels, logits, nW
-}
-
-// fillPadLogits sets the scores of a position past the sequence to the original's
-// constant -10000 (its loss is then log W, with no gradient).
-func fillPadLogits(row []float32) {
-	for i := range row {
-		row[i] = -10000
-	}
-}
-
-// BackwardPretrain back-propagates dloss·Total through the last ForwardPretrain and
-// accumulates every parameter gradient.
-func (m *Model) BackwardPretrain(dloss float32) {
-	s := &m.pt
+// Backward back-propagates dloss·Total through the last Forward and accumulates
+// every parameter gradient.
+func (m *Pretrain) Backward(dloss float32) {
+	s := &m.st
 	if !s.haveFw {
-		panic("model: BackwardPretrain without ForwardPretrain")
+		panic("model: Pretrain.Backward without Forward")
 	}
 	cfg := &m.Cfg
 	o := &s.out
@@ -330,7 +315,7 @@ func (m *Model) BackwardPretrain(dloss float32) {
 		dlog := m.grads.alloc(BT * 2)
 		kernels.CrossEntropyBackward(dlog[:B*2], s.relProbs, s.relLabel, B, 2, dloss)
 		dpooled = m.grads.alloc(BT * H)
-		m.heads.rel.Backward(dpooled, dlog, m.c.pooled, BT)
+		m.rel.Backward(dpooled, dlog, m.c.pooled, BT)
 	}
 	if cfg.WithMLMLoss && s.mlmSparse {
 		dtext = m.mlmBackwardSparse(dloss, B, BT, Lm, L)
@@ -346,13 +331,13 @@ func (m *Model) BackwardPretrain(dloss float32) {
 			}
 		}
 		dtext = m.grads.alloc(BT * Lm * H)
-		m.heads.mlm.Backward(&s.mlm, &m.grads, dtext, dlog)
+		m.mlm.Backward(&s.mlm, &m.grads, dtext, dlog)
 	}
 	if cfg.WithMVRCLoss {
 		dlog := m.grads.alloc(B * lo * R)
 		kernels.SoftCrossEntropyBackward(dlog, s.mvrcProbs, s.mvrcLab, B*lo, R, dloss)
 		dobj = m.grads.alloc(BT * lo * H)
-		m.heads.mvrc.Backward(&s.mvrc, &m.grads, dobj[:B*lo*H], dlog)
+		m.mvrc.Backward(&s.mvrc, &m.grads, dobj[:B*lo*H], dlog)
 	}
 	g := m.coreBackward(dtext, dobj, dpooled)
 	if BA > 0 {
@@ -368,38 +353,21 @@ func (m *Model) BackwardPretrain(dloss float32) {
 	if cfg.WithMVRCLoss {
 		maskWord = m.Params.GradView("object_mask_word_embedding.weight")
 	}
-	m.objectInputsBackward(g, B, Lm, lo, s.mvrcOps, maskWord)
+	var maskVis []float32
+	if q, ok := m.Params.Lookup("object_mask_visual_embedding.weight"); ok {
+		maskVis = m.Params.Grad[q.Offset : q.Offset+q.Size]
+	}
+	m.encoderInputBackward(g, s.rl, s.mvrcOps, maskWord, maskVis)
 }
 
-// mlmBackwardSparse is mlmForwardSparse's backward; it returns d(textOut) [BT*Lm*H],
-// zero at the positions that were not predicted.
-func (m *Model) mlmBackwardSparse(dloss float32, B, BT, Lm, L int) []float32 {
-	s, o, W, H := &m.pt, &m.pt.out, m.Cfg.VocabSize, m.Cfg.HiddenSize
-	n, nW := len(o.MLMRows), o.MLMRowsWVC
-	dlog := m.grads.alloc(n * W)
-	kernels.CrossEntropyBackward(dlog[:nW*W], s.mlmProbs[:nW*W], o.MLMRowLabels[:nW], nW, W, dloss)
-	if n > nW {
-		kernels.CrossEntropyBackward(dlog[nW*W:], s.mlmProbs[nW*W:], o.MLMRowLabels[nW:], n-nW, W, dloss)
+// AsPretrain returns the Pretrain of either pretraining module (false for the
+// other modules).
+func AsPretrain(m Module) (*Pretrain, bool) {
+	switch p := m.(type) {
+	case *Pretrain:
+		return p, true
+	case *PretrainMultitask:
+		return &p.Pretrain, true
 	}
-	for i, r := range o.MLMRows { // padded logits are constants
-		if int(r)%Lm >= L {
-			clear(dlog[i*W : (i+1)*W])
-		}
-	}
-	dh := m.grads.alloc(n * H)
-	m.heads.mlm.Backward(&s.mlm, &m.grads, dh, dlog)
-	dtext := m.grads.alloc(BT * Lm * H)
-	for i, r := range o.MLMRows {
-		copy(dtext[int(r)*H:int(r+1)*H], dh[i*H:(i+1)*H])
-	}
-	return dtext
-}
-
-// boolBuf returns a zeroed reusable bool buffer (slot i of a small pool).
-func (m *Model) boolBuf(i, n int) []bool {
-	for len(m.bools) <= i {
-		m.bools = append(m.bools, nil)
-	}
-	m.bools[i] = growBool(m.bools[i], n)
-	return m.bools[i]
+	return nil, false
 }

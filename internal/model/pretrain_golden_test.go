@@ -40,10 +40,10 @@ func TestPretrainGolden(t *testing.T) {
 }
 
 func testPretrainGolden(t *testing.T, allMLM bool) {
-	m := loadGoldenModel(t, TaskPretrain, "pretrain_ckpt_zip.model")
+	m := loadGoldenModel[*Pretrain](t, TaskPretrain, "pretrain_ckpt_zip.model")
 	m.AllMLMLogits = allMLM
 	bt := ptGoldenBatch(t)
-	out, err := m.ForwardPretrain(bt)
+	out, err := m.Forward(bt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +66,7 @@ func testPretrainGolden(t *testing.T, allMLM bool) {
 	compareF32(t, "pt_out_total_loss", []float32{out.Total}, []int{}, tolLoss)
 
 	m.ZeroGrad()
-	m.BackwardPretrain(1)
+	m.Backward(1)
 	for _, p := range ptGradParams {
 		q, _ := m.Params.Lookup(p)
 		compareF32(t, "pt_step1_grad_preclip__"+gradGoldenName(p), m.Params.GradView(p), q.Shape, tolGrad)
@@ -86,11 +86,11 @@ func testPretrainGolden(t *testing.T, allMLM bool) {
 // so their outputs and losses must still match the pretraining goldens, and the aux
 // rows must add their own MLM loss.
 func TestMultitaskMatchesGolden(t *testing.T) {
-	m, err := New(smallConfig(TaskPretrainMultitask))
+	m, err := NewPretrainMultitask(smallConfig(TaskPretrainMultitask))
 	if err != nil {
 		t.Fatal(err)
 	}
-	ref := loadGoldenModel(t, TaskPretrain, "pretrain_ckpt_zip.model")
+	ref := loadGoldenModel[*Pretrain](t, TaskPretrain, "pretrain_ckpt_zip.model")
 	sd := map[string]StateTensor{}
 	for _, q := range ref.Params.List {
 		sd[q.Name] = StateTensor{Shape: q.Shape, F32: ref.Params.View(q.Name)}
@@ -115,21 +115,21 @@ func TestMultitaskMatchesGolden(t *testing.T) {
 	}
 	bt.AuxText[3], bt.AuxMLMLabels[3] = MaskID, 2000
 	bt.AuxText[25], bt.AuxMLMLabels[25] = MaskID, 1500
-	out, err := m.ForwardPretrain(bt)
+	out, err := m.Forward(bt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	B, NB, W, R := bt.Boxes.B, bt.Boxes.NB, m.Cfg.VocabSize, m.Cfg.RegionClasses
 	compareF32(t, "pt_out_relationship_logits", out.RelLogits, []int{B, 2}, tolLogits)
 	m.AllMLMLogits = true
-	full, err := m.ForwardPretrain(bt)
+	full, err := m.Forward(bt)
 	if err != nil {
 		t.Fatal(err)
 	}
 	fullAux, fullAuxLoss := slices.Clone(full.MLMAuxLogits), full.MLMAuxLoss
 	compareF32(t, "pt_out_mlm_logits", full.MLMLogits, []int{B, out.Lm, W}, tolLogits)
 	m.AllMLMLogits = false
-	out, err = m.ForwardPretrain(bt)
+	out, err = m.Forward(bt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -211,12 +211,12 @@ func slicesEqual(a, b []float32) bool {
 // and the zero pattern of the gradients and the step arithmetic, not their magnitudes
 // (TestPretrainGolden does that).
 func TestPretrainStepGolden(t *testing.T) {
-	m := loadGoldenModel(t, TaskPretrain, "pretrain_ckpt_zip.model")
-	if _, err := m.ForwardPretrain(ptGoldenBatch(t)); err != nil {
+	m := loadGoldenModel[*Pretrain](t, TaskPretrain, "pretrain_ckpt_zip.model")
+	if _, err := m.Forward(ptGoldenBatch(t)); err != nil {
 		t.Fatal(err)
 	}
 	m.ZeroGrad()
-	m.BackwardPretrain(1)
+	m.Backward(1)
 	var ss float64
 	for _, g := range m.Params.Grad {
 		ss += float64(g) * float64(g)

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/heads"
 	"github.com/vlbert/vlbert/internal/kernels"
 )
@@ -23,9 +24,21 @@ type RefCOCOOutput struct {
 	Lo, Lt    int
 }
 
+// RefCOCO is the RefCOCO+ grounding module,
+// refcoco/modules/resnet_vlbert_for_refcoco.py::ResNetVLBERT: text [CLS] expression
+// [SEP] (all type 0, every token with box 0's feature), a dense-GELU-dropout-linear
+// score per object, BCE over the valid boxes.
+type RefCOCO struct {
+	*Encoder
+	head heads.Grounding
+	rows data.RowBuffers
+	st   refState
+}
+
 type refState struct {
 	out       RefCOCOOutput
 	head      heads.GroundingActs
+	rl        rowLayout
 	valid     []int32 // [nv] flat slot b*lo+j of each valid box
 	vlogits   []float32
 	vlabels   []float32
@@ -34,21 +47,29 @@ type refState struct {
 	haveFw    bool
 }
 
-// ForwardRefCOCO runs the RefCOCO module's train_forward (with Label) or
-// inference_forward: text [CLS] expression [SEP] (all type 0, every token with box 0's
-// feature), a dense-GELU-dropout-linear score per object, BCE over valid boxes.
-func (m *Model) ForwardRefCOCO(bt *RefCOCOBatch) (*RefCOCOOutput, error) {
-	if m.Cfg.Task != TaskRefCOCO {
-		panic("model: ForwardRefCOCO on a " + m.Cfg.Task.String() + " model")
-	}
-	B, NB, H := bt.Boxes.B, bt.Boxes.NB, m.Cfg.HiddenSize
+func (*RefCOCO) module() {}
+
+func newRefCOCO(e *Encoder) Module {
+	return &RefCOCO{Encoder: e, head: heads.Grounding{
+		Transform: heads.Transform{Dense: headLinear(e.Params, "final_mlp.0.dense")},
+		Cls:       headLinear(e.Params, "final_mlp.2"),
+	}}
+}
+
+// NewRefCOCO builds a RefCOCO+ module for cfg (cfg.Task must be TaskRefCOCO) with
+// every parameter zero.
+func NewRefCOCO(cfg Config) (*RefCOCO, error) { return newAs[*RefCOCO](cfg, TaskRefCOCO) }
+
+// Forward runs the module's train_forward (with Label) or inference_forward.
+func (m *RefCOCO) Forward(bt *RefCOCOBatch) (*RefCOCOOutput, error) {
+	B, NB := bt.Boxes.B, bt.Boxes.NB
 	checkLen("expression", len(bt.Expression), B*bt.LE)
 	if bt.Label != nil {
 		checkLen("label", len(bt.Label), B*NB)
 	}
 	m.acts.reset()
 	m.ints.reset()
-	s := &m.ref
+	s := &m.st
 	s.haveFw, s.nb = false, NB
 	if err := m.visualForward(&m.vis, &bt.Boxes, nil, nil); err != nil {
 		return nil, err
@@ -56,43 +77,15 @@ func (m *Model) ForwardRefCOCO(bt *RefCOCOBatch) (*RefCOCOOutput, error) {
 	lo := m.vis.lo
 	o := &s.out
 	o.ObjReps, o.Lo = m.vis.objReps, lo
-	Lt := bt.LE + 2
-	o.Lt = Lt
-	ids, types := m.ints.alloc(B*Lt), m.ints.alloc(B*Lt)
-	mask := m.boolBuf(0, B*Lt)
-	for b := 0; b < B; b++ {
-		row := ids[b*Lt : (b+1)*Lt]
-		row[0] = ClsID
-		copy(row[1:Lt-1], bt.Expression[b*bt.LE:(b+1)*bt.LE])
-		n := 0
-		for _, id := range row {
-			if id > 0 {
-				n++
-			}
-		}
-		row[n] = SepID // n <= Lt-1: the last slot is always free
-		for t, id := range row {
-			mask[b*Lt+t] = id > 0
-		}
-	}
-	textVis := m.acts.alloc(B * Lt * H)
-	for b := 0; b < B; b++ {
-		img := o.ObjReps[b*lo*H : b*lo*H+H]
-		for t := 0; t < Lt; t++ {
-			copy(textVis[(b*Lt+t)*H:], img)
-		}
-	}
-	ling := m.acts.alloc(B * lo * H)
-	lv := m.Params.View("object_linguistic_embeddings.weight")
-	for r := 0; r < B*lo; r++ {
-		copy(ling[r*H:], lv)
-	}
-	in := CoreInput{B: B, Lt: Lt, Lo: lo, TextIDs: ids, TextTypes: types, TextMask: mask,
-		TextVisual: textVis, ObjVisual: o.ObjReps, ObjLing: ling, ObjMask: m.vis.boxMask}
+	text := m.rows.ExpressionRows(bt.Expression, B, bt.LE)
+	o.Lt = text.L
+	s.rl = rowLayout{rows: B, lt: text.L, images: B, perImage: 1, textLen: text.L}
+	in := CoreInput{TextIDs: text.IDs, TextTypes: text.Types, TextMask: text.Mask}
+	m.encoderInput(&in, s.rl)
 	if err := m.coreForward(&in); err != nil {
 		return nil, err
 	}
-	m.heads.ref.Forward(&s.head, &m.acts, m.c.objOut, B*lo, m.dropout(m.Cfg.ClassifierDrop, siteHeadRefCOCO))
+	m.head.Forward(&s.head, &m.acts, m.c.objOut, B*lo, m.dropout(m.Cfg.ClassifierDrop, siteHeadRefCOCO))
 	o.Logits = m.acts.alloc(B * NB)
 	for i := range o.Logits {
 		o.Logits[i] = -10000
@@ -142,12 +135,11 @@ func (m *Model) ForwardRefCOCO(bt *RefCOCOBatch) (*RefCOCOOutput, error) {
 	return o, nil
 }
 
-// BackwardRefCOCO back-propagates dloss·cls_loss through the last labelled
-// ForwardRefCOCO and accumulates every parameter gradient.
-func (m *Model) BackwardRefCOCO(dloss float32) {
-	s := &m.ref
+// Backward back-propagates dloss·cls_loss through the last labelled Forward and accumulates every parameter gradient.
+func (m *RefCOCO) Backward(dloss float32) {
+	s := &m.st
 	if !s.haveFw || !s.haveLabel {
-		panic("model: BackwardRefCOCO without a labelled ForwardRefCOCO")
+		panic("model: RefCOCO.Backward without a labelled Forward")
 	}
 	o := &s.out
 	B, lo, H := m.c.in.B, o.Lo, m.Cfg.HiddenSize
@@ -159,7 +151,7 @@ func (m *Model) BackwardRefCOCO(dloss float32) {
 		dlog[slot] = dv[k]
 	}
 	dobj := m.grads.alloc(B * lo * H)
-	m.heads.ref.Backward(&s.head, &m.grads, dobj, dlog)
+	m.head.Backward(&s.head, &m.grads, dobj, dlog)
 	g := m.coreBackward(nil, dobj, nil)
-	m.objectInputsBackward(g, B, o.Lt, lo, nil, nil)
+	m.encoderInputBackward(g, s.rl, nil, nil, nil)
 }

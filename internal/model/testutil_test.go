@@ -21,7 +21,8 @@ func tinyConfig(task Task) Config {
 // randomizeParams draws weights that make every path matter (the original init zeroes
 // the visual LayerNorm gammas): Linear N(0, 1/fan_in), biases and embeddings N(0, 0.3²),
 // LayerNorm gammas 1 + N(0, 0.1²).
-func randomizeParams(m *Model, seed uint64) {
+func randomizeParams(mod Module, seed uint64) {
+	m := mod.Base()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	for _, p := range m.Params.List {
 		w := m.Params.Data[p.Offset : p.Offset+p.Size]

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/heads"
 	"github.com/vlbert/vlbert/internal/kernels"
 )
@@ -32,10 +33,23 @@ type VCROutput struct {
 	Lo, Lt  int
 }
 
+// VCR is the VCR module, vcr/modules/resnet_vlbert_for_vcr.py::ResNetVLBERT (Q→A
+// or QA→R; CLASSIFIER_TYPE 1fc on the pooler; VisualLinguisticBert under
+// TimeDistributed, hence the "vlbert._module." keys): one row [CLS] q [SEP] a [SEP]
+// per answer choice, a score per row, BCE per choice (CLASSIFIER_SIGMOID) or cross
+// entropy over the choices, plus the CNN regulariser's object-class loss on top of
+// the encoder (ENABLE_CNN_REG_LOSS with CNN_LOSS_TOP).
+type VCR struct {
+	*Encoder
+	cls  heads.Linear
+	cnn  heads.MVRC // cnn_loss_reg: transform (dense, GELU) + Linear(H→81)
+	rows data.RowBuffers
+	st   vcrState
+}
+
 type vcrState struct {
 	out      VCROutput
-	cls      heads.Linear
-	cnn      heads.MVRC // transform (dense, GELU) + Linear(H→81)
+	rl       rowLayout
 	drop     kernels.Dropout
 	cnnDrop  kernels.Dropout
 	pooledD  []float32 // pooled after dropout [4B*H]
@@ -55,14 +69,24 @@ type vcrState struct {
 
 const siteHeadVCR, siteCNNReg = 5, 6
 
-// ForwardVCR runs the VCR module's train_forward (with AnsLabel) or inference_forward
-// with prepare_text_from_qa: for each choice [CLS] q [SEP] a [SEP], types 0 then 1,
-// every token's visual feature the box its tag points to (box 0 when untagged).
-func (m *Model) ForwardVCR(bt *VCRBatch) (*VCROutput, error) {
-	cfg := &m.Cfg
-	if cfg.Task != TaskVCR {
-		panic("model: ForwardVCR on a " + cfg.Task.String() + " model")
+func (*VCR) module() {}
+
+func newVCR(e *Encoder) Module {
+	m := &VCR{Encoder: e, cls: headLinear(e.Params, "final_mlp.1")}
+	if e.Cfg.CNNRegLossTop {
+		m.cnn = heads.MVRC{Transform: heads.Transform{Dense: headLinear(e.Params, "cnn_loss_reg.0.dense")}, Cls: headLinear(e.Params, "cnn_loss_reg.2")}
 	}
+	return m
+}
+
+// NewVCR builds a VCR module for cfg (cfg.Task must be TaskVCR) with every
+// parameter zero.
+func NewVCR(cfg Config) (*VCR, error) { return newAs[*VCR](cfg, TaskVCR) }
+
+// Forward runs the module's train_forward (with AnsLabel) or inference_forward:
+// every token's visual feature is the box its tag points to (box 0 when untagged).
+func (m *VCR) Forward(bt *VCRBatch) (*VCROutput, error) {
+	cfg := &m.Cfg
 	B, NB, H, C := bt.Boxes.B, bt.Boxes.NB, cfg.HiddenSize, VCRChoices
 	checkLen("question", len(bt.Question), B*bt.LQ)
 	checkLen("question tags", len(bt.QTags), B*bt.LQ)
@@ -81,7 +105,7 @@ func (m *Model) ForwardVCR(bt *VCRBatch) (*VCROutput, error) {
 	}
 	m.acts.reset()
 	m.ints.reset()
-	s := &m.vcrS
+	s := &m.st
 	s.ready = false
 	bx := bt.Boxes
 	bx.VCRMask = true
@@ -93,97 +117,16 @@ func (m *Model) ForwardVCR(bt *VCRBatch) (*VCROutput, error) {
 	o.ObjReps, o.Lo = m.vis.objReps, lo
 
 	// Text: one row per (sample, choice).
-	nq := func(b int) int {
-		n := 0
-		for _, id := range bt.Question[b*bt.LQ : (b+1)*bt.LQ] {
-			if id > 0 {
-				n++
-			}
-		}
-		return n
+	text, err := m.rows.VCRRows(bt.Question, bt.QTags, B, bt.LQ, bt.Answers, bt.ATags, C, bt.LA, lo)
+	if err != nil {
+		return nil, errorf("%w", err)
 	}
-	na := func(b, c int) int {
-		n := 0
-		for _, id := range bt.Answers[(b*C+c)*bt.LA : (b*C+c+1)*bt.LA] {
-			if id > 0 {
-				n++
-			}
-		}
-		return n
-	}
-	maxLen := 0
-	for b := 0; b < B; b++ {
-		ma := 0
-		for c := 0; c < C; c++ {
-			ma = max(ma, na(b, c))
-		}
-		maxLen = max(maxLen, nq(b)+ma)
-	}
-	Lt := maxLen + 3
-	o.Lt = Lt
-	R := B * C
-	ids, types := m.ints.alloc(R*Lt), m.ints.alloc(R*Lt)
-	s.tags = m.ints.alloc(R * Lt)
-	mask := m.boolBuf(0, R*Lt)
-	for b := 0; b < B; b++ {
-		for c := 0; c < C; c++ {
-			r := b*C + c
-			row, tg := ids[r*Lt:(r+1)*Lt], s.tags[r*Lt:(r+1)*Lt]
-			row[0] = ClsID
-			k := 1
-			for t, id := range bt.Question[b*bt.LQ : (b+1)*bt.LQ] {
-				if id > 0 {
-					row[k], tg[k] = id, bt.QTags[b*bt.LQ+t]
-					k++
-				}
-			}
-			qEnd := k
-			row[qEnd] = SepID
-			k++
-			for t, id := range bt.Answers[r*bt.LA : (r+1)*bt.LA] {
-				if id > 0 {
-					row[k], tg[k] = id, bt.ATags[r*bt.LA+t]
-					k++
-				}
-			}
-			aEnd := k
-			row[aEnd] = SepID
-			for j := 0; j <= aEnd; j++ {
-				mask[r*Lt+j] = true
-				if j > qEnd {
-					types[r*Lt+j] = 1
-				}
-			}
-			for j := range tg {
-				// _collect_obj_reps clamps at 0; a tag past the trimmed boxes is bad data.
-				tg[j] = max(tg[j], 0)
-				if int(tg[j]) >= lo {
-					return nil, errorf("grounding tag %d of sample %d choice %d points past the %d boxes", tg[j], b, c, lo)
-				}
-			}
-		}
-	}
-	textVis := m.acts.alloc(R * Lt * H)
-	for r := 0; r < R; r++ {
-		b := r / C
-		for t := 0; t < Lt; t++ {
-			src := (b*lo + int(s.tags[r*Lt+t])) * H
-			copy(textVis[(r*Lt+t)*H:], o.ObjReps[src:src+H])
-		}
-	}
-	objVis, ling := m.acts.alloc(R*lo*H), m.acts.alloc(R*lo*H)
-	lv := m.Params.View("object_linguistic_embeddings.weight")
-	objMask := m.boolBuf(1, R*lo)
-	for r := 0; r < R; r++ {
-		b := r / C
-		copy(objVis[r*lo*H:(r+1)*lo*H], o.ObjReps[b*lo*H:(b+1)*lo*H])
-		copy(objMask[r*lo:(r+1)*lo], m.vis.boxMask[b*lo:(b+1)*lo])
-		for j := 0; j < lo; j++ {
-			copy(ling[(r*lo+j)*H:], lv)
-		}
-	}
-	in := CoreInput{B: R, Lt: Lt, Lo: lo, TextIDs: ids, TextTypes: types, TextMask: mask,
-		TextVisual: textVis, ObjVisual: objVis, ObjLing: ling, ObjMask: objMask}
+	Lt, R := text.L, text.N
+	o.Lt, s.tags = Lt, text.Tags
+	s.rl = rowLayout{rows: R, lt: Lt, images: B, perImage: C, textLen: Lt, tags: text.Tags}
+	in := CoreInput{TextIDs: text.IDs, TextTypes: text.Types, TextMask: text.Mask}
+	m.encoderInput(&in, s.rl)
+	objMask := in.ObjMask
 	if err := m.coreForward(&in); err != nil {
 		return nil, err
 	}
@@ -195,7 +138,7 @@ func (m *Model) ForwardVCR(bt *VCRBatch) (*VCROutput, error) {
 		kernels.DropoutForward(s.pooledD, m.c.pooled, s.drop)
 	}
 	o.Logits = m.acts.alloc(R)
-	s.cls.Forward(o.Logits, s.pooledD, R)
+	m.cls.Forward(o.Logits, s.pooledD, R)
 	o.AnsLoss, o.CNNLoss, o.Total = 0, 0, 0
 	s.label = bt.AnsLabel
 	if bt.AnsLabel == nil {
@@ -251,28 +194,28 @@ func (m *Model) ForwardVCR(bt *VCRBatch) (*VCROutput, error) {
 
 // cnnForward runs cnn_loss_reg on the n gathered object states. The dropout sits
 // between the transform and the classifier, so the MVRC head runs in two halves.
-func (m *Model) cnnForward(n int) {
-	s := &m.vcrS
+func (m *VCR) cnnForward(n int) {
+	s := &m.st
 	H := m.Cfg.HiddenSize
-	s.cnn.Transform.Forward(&s.cnnTr, &m.acts, s.cnnIn, n)
+	m.cnn.Transform.Forward(&s.cnnTr, &m.acts, s.cnnIn, n)
 	s.cnnDrops = s.cnnTr.Out()
 	if s.cnnDrop.P > 0 {
 		s.cnnDrops = m.acts.alloc(n * H)
 		kernels.DropoutForward(s.cnnDrops, s.cnnTr.Out(), s.cnnDrop)
 	}
 	s.cnnActs.Logits = m.acts.alloc(n * VCRObjectClasses)
-	s.cnn.Cls.Forward(s.cnnActs.Logits, s.cnnDrops, n)
+	m.cnn.Cls.Forward(s.cnnActs.Logits, s.cnnDrops, n)
 }
 
-// BackwardVCR back-propagates dloss·Total through the last labelled ForwardVCR.
-func (m *Model) BackwardVCR(dloss float32) {
-	s := &m.vcrS
+// Backward back-propagates dloss·Total through the last labelled Forward.
+func (m *VCR) Backward(dloss float32) {
+	s := &m.st
 	if !s.ready || s.label == nil {
-		panic("model: BackwardVCR without a labelled ForwardVCR")
+		panic("model: VCR.Backward without a labelled Forward")
 	}
 	cfg := &m.Cfg
 	o := &s.out
-	R, lo, H, Lt := m.c.in.B, o.Lo, cfg.HiddenSize, o.Lt
+	R, lo, H := m.c.in.B, o.Lo, cfg.HiddenSize
 	B, C := R/VCRChoices, VCRChoices
 	m.grads.reset()
 	dlog := m.grads.alloc(R)
@@ -282,7 +225,7 @@ func (m *Model) BackwardVCR(dloss float32) {
 		kernels.CrossEntropyBackward(dlog, s.probs, s.label, B, C, dloss*cfg.AnsLossWeight)
 	}
 	dpool := m.grads.alloc(R * H)
-	s.cls.Backward(dpool, dlog, s.pooledD, R)
+	m.cls.Backward(dpool, dlog, s.pooledD, R)
 	if s.drop.P > 0 {
 		dd := m.grads.alloc(R * H)
 		kernels.DropoutBackward(dd, dpool, s.drop)
@@ -294,44 +237,19 @@ func (m *Model) BackwardVCR(dloss float32) {
 		dl := m.grads.alloc(n * VCRObjectClasses)
 		kernels.CrossEntropyBackward(dl, s.cnnProbs, s.cnnLab, n, VCRObjectClasses, dloss*cfg.CNNLossWeight)
 		dd := m.grads.alloc(n * H)
-		s.cnn.Cls.Backward(dd, dl, s.cnnDrops, n)
+		m.cnn.Cls.Backward(dd, dl, s.cnnDrops, n)
 		if s.cnnDrop.P > 0 {
 			d2 := m.grads.alloc(n * H)
 			kernels.DropoutBackward(d2, dd, s.cnnDrop)
 			dd = d2
 		}
 		din := m.grads.alloc(n * H)
-		s.cnn.Transform.Backward(&s.cnnTr, &m.grads, din, dd)
+		m.cnn.Transform.Backward(&s.cnnTr, &m.grads, din, dd)
 		dobj = m.grads.alloc(R * lo * H)
 		for k, slot := range s.cnnRows {
 			copy(dobj[int(slot)*H:(int(slot)+1)*H], din[k*H:(k+1)*H])
 		}
 	}
 	g := m.coreBackward(nil, dobj, dpool)
-	// Route the input gradients: object linguistic embedding, the four object copies
-	// and every text token's grounded box into obj_reps, then obj_downsample.
-	ling := m.Params.GradView("object_linguistic_embeddings.weight")
-	dreps := m.grads.alloc(B * lo * H)
-	for r := 0; r < R; r++ {
-		b := r / C
-		for j := 0; j < lo; j++ {
-			src := g.objLing[(r*lo+j)*H : (r*lo+j+1)*H]
-			for i := range ling {
-				ling[i] += src[i]
-			}
-		}
-		dst := dreps[b*lo*H : (b+1)*lo*H]
-		src := g.objVisual[r*lo*H : (r+1)*lo*H]
-		for i := range dst {
-			dst[i] += src[i]
-		}
-		for t := 0; t < Lt; t++ {
-			row := dreps[(b*lo+int(s.tags[r*Lt+t]))*H:]
-			tv := g.textVisual[(r*Lt+t)*H : (r*Lt+t+1)*H]
-			for i := range tv {
-				row[i] += tv[i]
-			}
-		}
-	}
-	m.visualBackward(&m.vis, dreps, nil)
+	m.encoderInputBackward(g, s.rl, nil, nil, nil)
 }

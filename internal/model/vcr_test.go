@@ -44,7 +44,7 @@ func vcrBatch(rng *rand.Rand) *VCRBatch {
 func TestGradCheckVCR(t *testing.T) {
 	for _, sigmoid := range []bool{true, false} {
 		for _, train := range []bool{false, true} {
-			m, err := New(tinyVCRConfig(sigmoid))
+			m, err := NewVCR(tinyVCRConfig(sigmoid))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -52,7 +52,7 @@ func TestGradCheckVCR(t *testing.T) {
 			m.Train, m.Seed, m.Step = train, 8, 4
 			bt := vcrBatch(rand.New(rand.NewPCG(7, 7)))
 			gradCheck(t, m, func() float64 {
-				o, err := m.ForwardVCR(bt)
+				o, err := m.Forward(bt)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -60,19 +60,19 @@ func TestGradCheckVCR(t *testing.T) {
 					t.Fatal("CNN regularisation loss is 0")
 				}
 				return float64(o.Total)
-			}, func() { m.BackwardVCR(1) }, 9)
+			}, func() { m.Backward(1) }, 9)
 		}
 	}
 }
 
 func TestVCRText(t *testing.T) {
-	m, err := New(tinyVCRConfig(true))
+	m, err := NewVCR(tinyVCRConfig(true))
 	if err != nil {
 		t.Fatal(err)
 	}
 	randomizeParams(m, 1)
 	bt := vcrBatch(rand.New(rand.NewPCG(7, 7)))
-	o, err := m.ForwardVCR(bt)
+	o, err := m.Forward(bt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -102,7 +102,7 @@ func TestVCRText(t *testing.T) {
 			t.Errorf("type[%d] = %d, want %d", j, types[j], w)
 		}
 	}
-	if got := m.vcrS.tags[:4]; !slices.Equal(got, []int32{0, 0, 1, 0}) {
+	if got := m.st.tags[:4]; !slices.Equal(got, []int32{0, 0, 1, 0}) {
 		t.Errorf("tags %v, want [0 0 1 0]", got)
 	}
 	if len(o.Logits) != 8 || m.Params.List[len(m.Params.List)-1].Name != "final_mlp.1.bias" {
@@ -113,7 +113,7 @@ func TestVCRText(t *testing.T) {
 	}
 	bad := vcrBatch(rand.New(rand.NewPCG(7, 7)))
 	bad.QTags[1] = 9
-	if _, err := m.ForwardVCR(bad); err == nil || !strings.Contains(err.Error(), "grounding tag") {
+	if _, err := m.Forward(bad); err == nil || !strings.Contains(err.Error(), "grounding tag") {
 		t.Errorf("bad tag: err = %v", err)
 	}
 }

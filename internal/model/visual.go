@@ -84,7 +84,7 @@ func GeometryEmbedding(out []float32, x1, y1, x2, y2, w, h float32) {
 // visualForward runs FastRCNN on precomputed features: box mask, trimming, optional
 // replacement of masked features by maskEmb (mvrcOps[b*NB+j] == 1), geometry
 // embedding, obj_downsample. It returns the packed object representations [B*lo*D].
-func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb []float32) error {
+func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb []float32) error {
 	B, NB, D := bx.B, bx.NB, m.Cfg.ImageFinalDim
 	checkLen("boxes", len(bx.Data), B*NB*boxStride)
 	if bx.InfoW < 2 {
@@ -174,7 +174,7 @@ func (m *Model) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb
 
 // visualBackward takes d(objReps) [B*lo*D]; it accumulates obj_downsample gradients
 // and, when maskGrad is not nil, the gradient of the mask visual embedding [2048].
-func (m *Model) visualBackward(v *visualActs, dobj []float32, maskGrad []float32) {
+func (m *Encoder) visualBackward(v *visualActs, dobj []float32, maskGrad []float32) {
 	D, R := m.Cfg.ImageFinalDim, v.rows
 	const in = GeomDim + FeatureDim
 	dz := m.grads.alloc(R * D)

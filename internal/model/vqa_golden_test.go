@@ -24,9 +24,9 @@ var vqaGradParams = []string{
 func TestVQAGolden(t *testing.T) {
 	for _, ckpt := range []string{"vqa_ckpt_legacy.model", "vqa_ckpt_zip.model"} {
 		t.Run(ckpt, func(t *testing.T) {
-			m := loadGoldenModel(t, TaskVQA, ckpt)
+			m := loadGoldenModel[*VQA](t, TaskVQA, ckpt)
 			bt := vqaGoldenBatch(t)
-			out, err := m.ForwardVQA(bt)
+			out, err := m.Forward(bt)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -43,7 +43,7 @@ func TestVQAGolden(t *testing.T) {
 			compareF32(t, "vqa_out_train_loss_at_ckpt", []float32{out.Loss}, []int{}, tolLoss)
 
 			m.ZeroGrad()
-			m.BackwardVQA(1)
+			m.Backward(1)
 			for _, p := range vqaGradParams {
 				q, _ := m.Params.Lookup(p)
 				compareF32(t, "vqa_step2_grad_preclip__"+gradGoldenName(p), m.Params.GradView(p), q.Shape, tolGrad)
@@ -54,7 +54,7 @@ func TestVQAGolden(t *testing.T) {
 			// same logits.
 			m.Inference = true
 			defer func() { m.Inference = false }()
-			inf, err := m.ForwardVQA(bt)
+			inf, err := m.Forward(bt)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -20,7 +20,7 @@ func TestVQAStepGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := loadGoldenModel(t, TaskVQA, "vqa_ckpt_zip.model")
+	m := loadGoldenModel[*VQA](t, TaskVQA, "vqa_ckpt_zip.model")
 	opt := ck.Optimizer
 	if opt == nil || len(opt.ParamGroups) != 1 || len(opt.ParamGroups[0].Params) != len(m.Params.List) {
 		t.Fatalf("optimizer state does not cover the %d parameters", len(m.Params.List))
@@ -31,11 +31,11 @@ func TestVQAStepGolden(t *testing.T) {
 			t.Fatalf("optimizer state %d does not match parameter %s %v", i, q.Name, q.Shape)
 		}
 	}
-	if _, err := m.ForwardVQA(vqaGoldenBatch(t)); err != nil {
+	if _, err := m.Forward(vqaGoldenBatch(t)); err != nil {
 		t.Fatal(err)
 	}
 	m.ZeroGrad()
-	m.BackwardVQA(1)
+	m.Backward(1)
 	var ss float64
 	for _, g := range m.Params.Grad {
 		ss += float64(g) * float64(g)

@@ -17,7 +17,7 @@ import (
 //
 // eps is added to sqrt(v) before the bias correction, unlike torch.optim.Adam.
 // The decay hits every stepped tensor (biases, LayerNorm, embeddings), as in
-// the original (spec §7.2.1).
+// the original (common/nlp/bert/optimization.py, AdamW, given every parameter by */function/train.py).
 //
 // Arithmetic is float32 with the scalars rounded to float32 and rounded in
 // the order of PyTorch's vectorized CPU kernels: add_(alpha, x) is a fused

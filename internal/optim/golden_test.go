@@ -15,7 +15,7 @@ import (
 
 const goldenDir = "../../testdata/golden/"
 
-// Training-step numbers from /work/shared/golden/manifest.json ("training").
+// Training-step numbers from testdata/golden/manifest.json ("training"), made by running the original.
 const (
 	vqaStep1LR   = 0.000125
 	vqaStep1Norm = 231.86305236816406

@@ -77,7 +77,7 @@ type State struct {
 }
 
 // BaseLR is the lr the original hands to the optimizer: TRAIN.LR × world
-// size × Σ BATCH_IMAGES × GRAD_ACCUMULATE_STEPS (spec §2.3, §7.2.16).
+// size × Σ BATCH_IMAGES × GRAD_ACCUMULATE_STEPS (pretrain/function/train.py, train_net: batch_size = len(GPUS) × BATCH_IMAGES, or world_size × BATCH_IMAGES when distributed).
 // worldSize is the process count in distributed mode and len(GPUS) in
 // DataParallel mode.
 func BaseLR(t *config.Train, worldSize int) float64 { return t.BaseLR(worldSize) }

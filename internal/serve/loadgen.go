@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -71,19 +72,16 @@ func RunLoad(ctx context.Context, o LoadOptions) (*LoadReport, error) {
 		mu   sync.Mutex
 		rep  = &LoadReport{Statuses: map[int]int{}}
 		lats []time.Duration
-		next = make(chan struct{}, o.Requests)
+		left atomic.Int64 // requests still to send
 	)
-	for i := 0; i < o.Requests; i++ {
-		next <- struct{}{}
-	}
-	close(next)
+	left.Store(int64(o.Requests))
 	start := time.Now()
 	var wg sync.WaitGroup
 	for c := 0; c < o.Clients; c++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for range next {
+			for left.Add(-1) >= 0 {
 				if ctx.Err() != nil {
 					return
 				}

@@ -1,97 +1,70 @@
 package serve
 
 import (
-	"fmt"
-	"io"
-	"sort"
-	"sync"
-	"sync/atomic"
+	"net/http"
+	"strconv"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
-// latencyBuckets are the histogram bounds in seconds.
-var latencyBuckets = []float64{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30}
-
-// metrics counts requests per endpoint and status and keeps a latency histogram
-// per endpoint, written in the Prometheus text format.
+// metrics is the server's Prometheus registry: the conventional HTTP metrics
+// (http_requests_total, http_request_duration_seconds, labelled by handler,
+// method and code, as promhttp's instrumentation names them), vlbert's
+// admission gauges and counters, and the Go runtime and process collectors.
+// Each Server has its own registry, so tests can run several servers.
 type metrics struct {
-	mu       sync.Mutex
-	counts   map[[2]string]uint64 // (endpoint, code)
-	hist     map[string]*histogram
-	inFlight atomic.Int64
-	rejected atomic.Uint64
-}
-
-type histogram struct {
-	buckets []uint64 // cumulative at write time; stored per bucket here
-	count   uint64
-	sum     float64
+	reg       *prometheus.Registry
+	requests  *prometheus.CounterVec
+	duration  *prometheus.HistogramVec
+	inference prometheus.Gauge       // requests holding an inference slot
+	reading   prometheus.Gauge       // requests whose body is being read and checked
+	rejected  *prometheus.CounterVec // 429 answers by reason
 }
 
 func newMetrics() *metrics {
-	return &metrics{counts: map[[2]string]uint64{}, hist: map[string]*histogram{}}
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "http_requests_total", Help: "HTTP requests by handler, method and status code.",
+		}, []string{"handler", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "http_request_duration_seconds", Help: "HTTP request latency by handler, method and status code.",
+			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30},
+		}, []string{"handler", "method", "code"}),
+		inference: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vlbert_inference_in_flight", Help: "Inference requests holding a slot (running or waiting for a model replica).",
+		}),
+		reading: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vlbert_body_reads_in_flight", Help: "Inference requests whose body is being read and validated.",
+		}),
+		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "vlbert_rejected_total", Help: "Inference requests answered 429, by reason (inference_full: every inference slot busy; reads_full: too many bodies being read).",
+		}, []string{"reason"}),
+	}
+	m.reg.MustRegister(m.requests, m.duration, m.inference, m.reading, m.rejected,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Both reasons appear from the start, so a dashboard sees 0 rather than nothing.
+	m.rejected.WithLabelValues(rejectInferenceFull)
+	m.rejected.WithLabelValues(rejectReadsFull)
+	return m
 }
 
-func (m *metrics) observe(endpoint string, code int, d time.Duration) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.counts[[2]string{endpoint, fmt.Sprint(code)}]++
-	h := m.hist[endpoint]
-	if h == nil {
-		h = &histogram{buckets: make([]uint64, len(latencyBuckets))}
-		m.hist[endpoint] = h
-	}
-	s := d.Seconds()
-	for i, b := range latencyBuckets {
-		if s <= b {
-			h.buckets[i]++
-			break
-		}
-	}
-	h.count++
-	h.sum += s
+const (
+	rejectInferenceFull = "inference_full"
+	rejectReadsFull     = "reads_full"
+)
+
+func (m *metrics) observe(handler, method string, code int, d time.Duration) {
+	c := strconv.Itoa(code)
+	m.requests.WithLabelValues(handler, method, c).Inc()
+	m.duration.WithLabelValues(handler, method, c).Observe(d.Seconds())
 }
 
-func (m *metrics) write(w io.Writer) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	fmt.Fprintln(w, "# HELP vlbert_requests_total Requests by endpoint and HTTP status.")
-	fmt.Fprintln(w, "# TYPE vlbert_requests_total counter")
-	keys := make([][2]string, 0, len(m.counts))
-	for k := range m.counts {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		if keys[i][0] != keys[j][0] {
-			return keys[i][0] < keys[j][0]
-		}
-		return keys[i][1] < keys[j][1]
-	})
-	for _, k := range keys {
-		fmt.Fprintf(w, "vlbert_requests_total{endpoint=%q,code=%q} %d\n", k[0], k[1], m.counts[k])
-	}
-	fmt.Fprintln(w, "# HELP vlbert_request_duration_seconds Request latency by endpoint.")
-	fmt.Fprintln(w, "# TYPE vlbert_request_duration_seconds histogram")
-	eps := make([]string, 0, len(m.hist))
-	for e := range m.hist {
-		eps = append(eps, e)
-	}
-	sort.Strings(eps)
-	for _, e := range eps {
-		h := m.hist[e]
-		var cum uint64
-		for i, b := range latencyBuckets {
-			cum += h.buckets[i]
-			fmt.Fprintf(w, "vlbert_request_duration_seconds_bucket{endpoint=%q,le=\"%g\"} %d\n", e, b, cum)
-		}
-		fmt.Fprintf(w, "vlbert_request_duration_seconds_bucket{endpoint=%q,le=\"+Inf\"} %d\n", e, h.count)
-		fmt.Fprintf(w, "vlbert_request_duration_seconds_sum{endpoint=%q} %g\n", e, h.sum)
-		fmt.Fprintf(w, "vlbert_request_duration_seconds_count{endpoint=%q} %d\n", e, h.count)
-	}
-	fmt.Fprintln(w, "# HELP vlbert_in_flight Inference requests being served now.")
-	fmt.Fprintln(w, "# TYPE vlbert_in_flight gauge")
-	fmt.Fprintf(w, "vlbert_in_flight %d\n", m.inFlight.Load())
-	fmt.Fprintln(w, "# HELP vlbert_rejected_total Inference requests answered 429 because the server was full.")
-	fmt.Fprintln(w, "# TYPE vlbert_rejected_total counter")
-	fmt.Fprintf(w, "vlbert_rejected_total %d\n", m.rejected.Load())
+// handler serves the registry in the Prometheus exposition format (text, or
+// protobuf when the scraper asks for it).
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vlbert/vlbert/internal/data/features"
+	"github.com/vlbert/vlbert/internal/infer"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
 )
@@ -146,8 +147,10 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// decodeRegions checks and decodes the image part of a request.
-func decodeRegions(in *RegionsInput, lim Limits) (*regionSpec, error) {
+// decodeRegions checks and decodes the image part of a request. canUseImage
+// says whether the checkpoint has the visual network: without it an image is
+// refused before it is decoded.
+func decodeRegions(in *RegionsInput, lim Limits, canUseImage bool) (*regionSpec, error) {
 	hasFeat := len(in.Features) > 0 && string(in.Features) != "null"
 	hasImage := in.Image != ""
 	switch {
@@ -178,6 +181,12 @@ func decodeRegions(in *RegionsInput, lim Limits) (*regionSpec, error) {
 		if rec.NumBoxes == 0 {
 			return nil, badRequest("features: num_boxes is 0")
 		}
+		for i := 0; i < rec.NumBoxes; i++ {
+			b := rec.Boxes[4*i : 4*i+4]
+			if err := checkBox("features: box", i, float64(b[0]), float64(b[1]), float64(b[2]), float64(b[3])); err != nil {
+				return nil, err
+			}
+		}
 		return &regionSpec{record: rec}, nil
 	}
 	if len(in.Boxes) == 0 {
@@ -191,15 +200,13 @@ func decodeRegions(in *RegionsInput, lim Limits) (*regionSpec, error) {
 		if len(b) != 4 {
 			return nil, badRequest("box %d has %d numbers, want 4 (x1, y1, x2, y2)", i, len(b))
 		}
-		for _, v := range b {
-			if math.IsNaN(v) || math.Abs(v) > 1e6 {
-				return nil, badRequest("box %d has coordinate %g outside [-1e6, 1e6]", i, v)
-			}
-		}
-		if b[2] < b[0] || b[3] < b[1] {
-			return nil, badRequest("box %d has x2 < x1 or y2 < y1", i)
+		if err := checkBox("box", i, b[0], b[1], b[2], b[3]); err != nil {
+			return nil, err
 		}
 		boxes = append(boxes, float32(b[0]), float32(b[1]), float32(b[2]), float32(b[3]))
+	}
+	if !canUseImage {
+		return nil, fmt.Errorf("%w: image inputs need the ResNet weights (an e2e checkpoint, or vlbert serve --backbone); this checkpoint takes precomputed \"features\" only", infer.ErrUnsupported)
 	}
 	s := in.Image
 	if i := strings.Index(s, ";base64,"); strings.HasPrefix(s, "data:") && i >= 0 {
@@ -217,6 +224,23 @@ func decodeRegions(in *RegionsInput, lim Limits) (*regionSpec, error) {
 		return nil, badRequest("\"image\": %v", err)
 	}
 	return &regionSpec{image: img, boxes: boxes}, nil
+}
+
+// maxCoord bounds box coordinates (pixels) on both request paths.
+const maxCoord = 1e6
+
+// checkBox is the one box rule of both request paths: finite coordinates
+// within [0, 1e6] pixels, x1 <= x2 and y1 <= y2.
+func checkBox(what string, i int, x1, y1, x2, y2 float64) error {
+	for _, v := range [4]float64{x1, y1, x2, y2} {
+		if math.IsNaN(v) || v < 0 || v > maxCoord {
+			return badRequest("%s %d has coordinate %g outside [0, %g]", what, i, v, float64(maxCoord))
+		}
+	}
+	if x2 < x1 || y2 < y1 {
+		return badRequest("%s %d has x2 < x1 or y2 < y1", what, i)
+	}
+	return nil
 }
 
 // checkText applies the character bound before tokenization (the token bound is

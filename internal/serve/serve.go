@@ -1,13 +1,22 @@
 // Package serve is vlbert's HTTP JSON server over an infer.Pipeline:
 // POST /v1/vqa, /v1/ground, /v1/vcr and /v1/attention, GET /healthz and
-// GET /metrics (Prometheus text format).
+// GET /metrics (Prometheus exposition: http_requests_total and
+// http_request_duration_seconds by handler, method and code; vlbert_* admission
+// gauges and counters; the Go runtime and process collectors).
 //
-// Requests are bounded: body size (413), regions, tokens and image pixels (400
-// or 413), and a concurrency limit: at most MaxInFlight inference requests are
-// admitted, the next ones get 429 at once instead of queueing. /healthz and
-// /metrics are never limited, so health checks keep answering under load.
-// Unknown JSON fields are rejected with a 400 naming the field. Serve shuts
-// down gracefully when its context ends (SIGTERM in the CLI).
+// Requests are bounded: body size (413), body arrival time (408: a deadline
+// proportional to the body's size), regions, tokens and image pixels (400 or
+// 413), and concurrency. A request is read and validated before it takes one
+// of MaxInFlight inference slots; when none is free it gets 429 at once
+// (checked before the body is read, and again after), never a queue, so slow
+// clients cost a connection and never a model replica (see admission.go).
+// /healthz and /metrics are never limited, so health checks keep answering
+// under load. Unknown JSON fields are rejected with a 400 naming the field.
+// Inference requests must say Content-Type: application/json (415 otherwise),
+// and a server listening on a loopback address answers only requests whose
+// Host is a loopback name (421 otherwise), so neither a cross-site form post
+// nor a DNS-rebound web page reaches it from a browser. Serve shuts down
+// gracefully when its context ends (SIGTERM in the CLI).
 //
 // Every inference request carries one image as either
 //
@@ -25,10 +34,11 @@
 //	POST /v1/attention {"text", "layer"?}          -> {"tokens", "layers", "heads", "num_text", "num_regions",
 //	                                                    "attention": [layer][head][from][to], "answers"?}
 //
-// Status codes: 400 bad request data, 404 unknown path, 405 not POST, 413 body
-// or image too large, 415 a multipart form, 429 full, 501 the checkpoint has no head
-// for the endpoint (or no ResNet weights for images), 503 timed out waiting for
-// a model replica.
+// Status codes: 400 bad request data, 404 unknown path, 405 not POST, 408 body
+// too slow, 413 body or image too large, 415 not application/json, 421 Host not
+// this server's, 429 full, 500 the model produced a non-finite output, 501 the
+// checkpoint has no head for the endpoint (or no ResNet weights for images),
+// 503 timed out waiting for a model replica.
 package serve
 
 import (
@@ -36,8 +46,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"strings"
@@ -50,21 +60,27 @@ import (
 // Config configures a Server; zero fields take the defaults.
 type Config struct {
 	Limits         Limits
-	MaxInFlight    int           // admitted inference requests (default 2 per pipeline worker)
-	RequestTimeout time.Duration // per inference request, waiting included (default 60 s)
-	ReadTimeout    time.Duration // whole request read (default 30 s)
+	MaxInFlight    int           // inference slots: requests admitted to the model (default 2 per pipeline worker)
+	MaxBodyReads   int           // requests whose body is read and validated at once (default 16)
+	BodyReadBase   time.Duration // body deadline: this plus size/MinBodyRate (default 2 s)
+	MinBodyRate    int64         // bytes/s a client must keep up when sending its body (default 256 KiB/s)
+	RequestTimeout time.Duration // per inference request, from admission, waiting for a replica included (default 60 s)
+	ReadTimeout    time.Duration // upper bound of any request read (default 30 s)
 	WriteTimeout   time.Duration // response write, from the end of the header read (default 120 s)
 	ShutdownGrace  time.Duration // time to finish requests on shutdown (default 30 s)
+	AllowedHosts   []string      // Host names answered besides loopback ones when listening on loopback
 	Logger         *log.Logger   // nil: no request log
 }
 
 // Server answers inference requests with one pipeline.
 type Server struct {
-	p   *infer.Pipeline
-	cfg Config
-	sem chan struct{}
-	met *metrics
-	mux *http.ServeMux
+	p       *infer.Pipeline
+	cfg     Config
+	sem     chan struct{} // inference slots
+	readers chan struct{} // body-read slots
+	met     *metrics
+	mux     *http.ServeMux
+	serverCounters
 }
 
 // New builds a server for p.
@@ -74,6 +90,15 @@ func New(p *infer.Pipeline, cfg Config) *Server {
 	p.Limits.MaxTokens, p.Limits.MaxRegions = cfg.Limits.MaxTokens, cfg.Limits.MaxRegions
 	if cfg.MaxInFlight <= 0 {
 		cfg.MaxInFlight = 2 * p.Workers()
+	}
+	if cfg.MaxBodyReads <= 0 {
+		cfg.MaxBodyReads = 16
+	}
+	if cfg.BodyReadBase <= 0 {
+		cfg.BodyReadBase = 2 * time.Second
+	}
+	if cfg.MinBodyRate <= 0 {
+		cfg.MinBodyRate = 256 << 10
 	}
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 60 * time.Second
@@ -87,27 +112,51 @@ func New(p *infer.Pipeline, cfg Config) *Server {
 	if cfg.ShutdownGrace <= 0 {
 		cfg.ShutdownGrace = 30 * time.Second
 	}
-	s := &Server{p: p, cfg: cfg, sem: make(chan struct{}, cfg.MaxInFlight), met: newMetrics(), mux: http.NewServeMux()}
-	s.mux.HandleFunc("/v1/vqa", s.inference("vqa", s.vqa))
-	s.mux.HandleFunc("/v1/ground", s.inference("ground", s.ground))
-	s.mux.HandleFunc("/v1/vcr", s.inference("vcr", s.vcr))
-	s.mux.HandleFunc("/v1/attention", s.inference("attention", s.attention))
-	s.mux.HandleFunc("/healthz", s.healthz)
-	s.mux.HandleFunc("/metrics", s.metrics)
-	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	s := &Server{p: p, cfg: cfg, sem: make(chan struct{}, cfg.MaxInFlight), readers: make(chan struct{}, cfg.MaxBodyReads),
+		met: newMetrics(), mux: http.NewServeMux()}
+	s.mux.HandleFunc("/v1/vqa", s.inference("/v1/vqa", s.vqa))
+	s.mux.HandleFunc("/v1/ground", s.inference("/v1/ground", s.ground))
+	s.mux.HandleFunc("/v1/vcr", s.inference("/v1/vcr", s.vcr))
+	s.mux.HandleFunc("/v1/attention", s.inference("/v1/attention", s.attention))
+	s.mux.HandleFunc("/healthz", s.instrument("/healthz", s.healthz))
+	s.mux.Handle("/metrics", s.instrument("/metrics", s.met.handler().ServeHTTP))
+	s.mux.HandleFunc("/", s.instrument("other", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint %s (have POST /v1/vqa, /v1/ground, /v1/vcr, /v1/attention; GET /healthz, /metrics)", r.URL.Path))
-	})
+	}))
 	return s
 }
 
+// instrument counts and times a handler that is not an inference endpoint.
+func (s *Server) instrument(handler string, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+		h(sw, r)
+		s.met.observe(handler, r.Method, sw.code, time.Since(start))
+	}
+}
+
+// statusWriter records the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int)        { w.code = code; w.ResponseWriter.WriteHeader(code) }
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 // Handler is the server's HTTP handler.
-func (s *Server) Handler() http.Handler { return s.mux }
+func (s *Server) Handler() http.Handler { return s }
 
 // Serve answers on ln until ctx ends, then stops accepting, lets admitted
-// requests finish (up to ShutdownGrace) and returns nil.
+// requests finish (up to ShutdownGrace) and returns nil. On a loopback
+// listener only loopback Host names (and Config.AllowedHosts) are answered.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if a, ok := ln.Addr().(*net.TCPAddr); ok && a.IP.IsLoopback() {
+		s.loopbackOnly.Store(true)
+	}
 	srv := &http.Server{
-		Handler:           s.mux,
+		Handler:           s,
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       s.cfg.ReadTimeout,
 		WriteTimeout:      s.cfg.WriteTimeout,
@@ -115,6 +164,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          s.cfg.Logger,
 	}
+	tctx, stopTrim := context.WithCancel(ctx)
+	defer stopTrim()
+	go s.trimAfterBursts(tctx, 2*time.Second)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {
@@ -142,74 +194,9 @@ func (s *Server) ListenAndServe(ctx context.Context, addr string) error {
 	return s.Serve(ctx, ln)
 }
 
-// handlerFunc decodes a body and returns the response value or an error.
-type handlerFunc func(ctx context.Context, body []byte) (any, error)
-
-// inference wraps an inference endpoint: method, admission (429), body limit,
-// timeout, error mapping, metrics.
-func (s *Server) inference(name string, h handlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		start := time.Now()
-		code := s.serveInference(w, r, h)
-		s.met.observe(name, code, time.Since(start))
-		if s.cfg.Logger != nil {
-			s.cfg.Logger.Printf("%s %s %d %s", r.Method, r.URL.Path, code, time.Since(start).Round(time.Microsecond))
-		}
-	}
-}
-
-func (s *Server) serveInference(w http.ResponseWriter, r *http.Request, h handlerFunc) int {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", "POST")
-		return writeError(w, http.StatusMethodNotAllowed, "use POST with a JSON body")
-	}
-	select {
-	case s.sem <- struct{}{}:
-		defer func() { <-s.sem }()
-	default:
-		s.met.rejected.Add(1)
-		w.Header().Set("Retry-After", "1")
-		return writeError(w, http.StatusTooManyRequests, fmt.Sprintf("server busy: %d requests in flight, retry later", cap(s.sem)))
-	}
-	s.met.inFlight.Add(1)
-	defer s.met.inFlight.Add(-1)
-	// Bodies are parsed as JSON whatever they are labelled (curl -d sends
-	// x-www-form-urlencoded); only multipart forms, which cannot be JSON, are refused.
-	if ct := r.Header.Get("Content-Type"); strings.HasPrefix(ct, "multipart/") {
-		return writeError(w, http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q, want application/json", ct))
-	}
-	body, err := readBody(w, r, s.cfg.Limits.MaxBodyBytes)
-	if err != nil {
-		var re *requestError
-		if errors.As(err, &re) {
-			return writeError(w, re.status, re.msg)
-		}
-		return writeError(w, http.StatusBadRequest, "reading the body: "+err.Error())
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.RequestTimeout)
-	defer cancel()
-	resp, err := h(ctx, body)
-	if err != nil {
-		code, msg := errorStatus(err)
-		return writeError(w, code, msg)
-	}
-	return writeJSON(w, http.StatusOK, resp)
-}
-
-func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
-		return nil, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body of %d bytes, over the limit of %d", r.ContentLength, limit)}
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, &requestError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body over the limit of %d bytes", limit)}
-		}
-		return nil, err
-	}
-	return body, nil
-}
+// errNonFinite marks a model output that is NaN or infinite: a corrupt
+// checkpoint, never a score to hand out.
+var errNonFinite = errors.New("the model produced a non-finite output (NaN or Inf); the checkpoint's weights are likely corrupt")
 
 // errorStatus maps a handler error to an HTTP status and message.
 func errorStatus(err error) (int, string) {
@@ -221,6 +208,8 @@ func errorStatus(err error) (int, string) {
 		return http.StatusBadRequest, strings.TrimPrefix(err.Error(), infer.ErrInput.Error()+": ")
 	case errors.Is(err, infer.ErrUnsupported):
 		return http.StatusNotImplemented, err.Error()
+	case errors.Is(err, errNonFinite):
+		return http.StatusInternalServerError, err.Error()
 	case errors.Is(err, context.DeadlineExceeded):
 		return http.StatusServiceUnavailable, "timed out waiting for the model"
 	case errors.Is(err, context.Canceled):
@@ -243,30 +232,43 @@ func writeError(w http.ResponseWriter, code int, msg string) int {
 
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
-		"status": "ok", "module": s.p.Model.Task.String(), "workers": s.p.Workers(),
-		"in_flight": s.met.inFlight.Load(), "max_in_flight": cap(s.sem), "image_input": s.p.HasVisual(), "int8": s.p.Int8,
+		"status": "ok", "module": s.p.Task().String(), "workers": s.p.Workers(),
+		"in_flight": s.inFlight.Load(), "max_in_flight": cap(s.sem), "image_input": s.p.HasVisual(), "int8": s.p.Int8,
 	})
 }
 
-func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-	s.met.write(w)
+// needTask is the capability check, made before any image is decoded.
+func (s *Server) needTask(want model.Task, what, kind string) error {
+	if got := s.p.Task(); got != want {
+		return fmt.Errorf("%w: %s needs a %s checkpoint; this server's is %s", infer.ErrUnsupported, what, kind, got)
+	}
+	return nil
 }
 
-// regions turns a decoded RegionsInput into model regions (the image path runs
-// the visual network).
-func (s *Server) regions(ctx context.Context, in *RegionsInput) (*infer.Regions, error) {
-	spec, err := decodeRegions(in, s.cfg.Limits)
+// regionSource is a validated RegionsInput; get returns the model regions,
+// running the visual network for an image (under an inference slot).
+type regionSource func(ctx context.Context) (*infer.Regions, error)
+
+// prepareRegions validates and decodes the image part of a request. An image
+// is decoded only when the checkpoint can use it.
+func (s *Server) prepareRegions(in *RegionsInput) (regionSource, error) {
+	spec, err := decodeRegions(in, s.cfg.Limits, s.p.HasVisual())
 	if err != nil {
 		return nil, err
 	}
 	if spec.record != nil {
-		return infer.RegionsFromRecord(spec.record)
+		reg, err := infer.RegionsFromRecord(spec.record)
+		if err != nil {
+			return nil, err
+		}
+		return func(context.Context) (*infer.Regions, error) { return reg, nil }, nil
 	}
-	return s.p.RegionsFromImage(ctx, spec.image, spec.boxes)
+	return func(ctx context.Context) (*infer.Regions, error) {
+		return s.p.RegionsFromImage(ctx, spec.image, spec.boxes)
+	}, nil
 }
 
-func (s *Server) vqa(ctx context.Context, body []byte) (any, error) {
+func (s *Server) vqa(body []byte) (prepared, error) {
 	var req VQARequest
 	if err := decodeJSON(body, &req); err != nil {
 		return nil, err
@@ -274,8 +276,8 @@ func (s *Server) vqa(ctx context.Context, body []byte) (any, error) {
 	if err := checkText("question", req.Question, s.cfg.Limits); err != nil {
 		return nil, err
 	}
-	if s.p.Model.Task != model.TaskVQA {
-		return nil, fmt.Errorf("%w: this server's checkpoint is %s, not a VQA model", infer.ErrUnsupported, s.p.Model.Task)
+	if err := s.needTask(model.TaskVQA, "VQA", "ResNetVLBERT (VQA)"); err != nil {
+		return nil, err
 	}
 	k := req.TopK
 	switch {
@@ -286,14 +288,29 @@ func (s *Server) vqa(ctx context.Context, body []byte) (any, error) {
 	case k > len(s.p.Answers):
 		k = len(s.p.Answers)
 	}
-	reg, err := s.regions(ctx, &req.RegionsInput)
+	regions, err := s.prepareRegions(&req.RegionsInput)
 	if err != nil {
 		return nil, err
 	}
-	return s.p.VQA(ctx, req.Question, reg, k)
+	return func(ctx context.Context) (any, error) {
+		reg, err := regions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.p.VQA(ctx, req.Question, reg, k)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range res.Answers {
+			if !finite(a.Score) || !finite(a.Logit) {
+				return nil, fmt.Errorf("%w: answer %q", errNonFinite, a.Answer)
+			}
+		}
+		return res, nil
+	}, nil
 }
 
-func (s *Server) ground(ctx context.Context, body []byte) (any, error) {
+func (s *Server) ground(body []byte) (prepared, error) {
 	var req GroundRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return nil, err
@@ -301,14 +318,32 @@ func (s *Server) ground(ctx context.Context, body []byte) (any, error) {
 	if err := checkText("expression", req.Expression, s.cfg.Limits); err != nil {
 		return nil, err
 	}
-	reg, err := s.regions(ctx, &req.RegionsInput)
+	if err := s.needTask(model.TaskRefCOCO, "grounding", "RefCOCO+"); err != nil {
+		return nil, err
+	}
+	regions, err := s.prepareRegions(&req.RegionsInput)
 	if err != nil {
 		return nil, err
 	}
-	return s.p.Ground(ctx, req.Expression, reg)
+	return func(ctx context.Context) (any, error) {
+		reg, err := regions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.p.Ground(ctx, req.Expression, reg)
+		if err != nil {
+			return nil, err
+		}
+		for _, b := range res.Boxes {
+			if !finite(b.Score) || !finite(b.Logit) {
+				return nil, fmt.Errorf("%w: box %d", errNonFinite, b.Index)
+			}
+		}
+		return res, nil
+	}, nil
 }
 
-func (s *Server) vcr(ctx context.Context, body []byte) (any, error) {
+func (s *Server) vcr(body []byte) (prepared, error) {
 	var req VCRRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return nil, err
@@ -321,12 +356,35 @@ func (s *Server) vcr(ctx context.Context, body []byte) (any, error) {
 			return nil, err
 		}
 	}
-	reg, err := s.regions(ctx, &req.RegionsInput)
+	if len(req.Choices) != model.VCRChoices {
+		return nil, badRequest("%d choices, want %d", len(req.Choices), model.VCRChoices)
+	}
+	if err := s.needTask(model.TaskVCR, "VCR", "VCR"); err != nil {
+		return nil, err
+	}
+	regions, err := s.prepareRegions(&req.RegionsInput)
 	if err != nil {
 		return nil, err
 	}
-	return s.p.VCR(ctx, req.Question, req.Choices, reg)
+	return func(ctx context.Context) (any, error) {
+		reg, err := regions(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res, err := s.p.VCR(ctx, req.Question, req.Choices, reg)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range res.Choices {
+			if !finite(c.Prob) || !finite(c.Logit) {
+				return nil, fmt.Errorf("%w: choice %d", errNonFinite, c.Index)
+			}
+		}
+		return res, nil
+	}, nil
 }
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
 
 // AttentionResponse is the answer of POST /v1/attention.
 type AttentionResponse struct {
@@ -339,7 +397,7 @@ type AttentionResponse struct {
 	Answers    []infer.Answer  `json:"answers,omitempty"`
 }
 
-func (s *Server) attention(ctx context.Context, body []byte) (any, error) {
+func (s *Server) attention(body []byte) (prepared, error) {
 	var req AttentionRequest
 	if err := decodeJSON(body, &req); err != nil {
 		return nil, err
@@ -350,30 +408,41 @@ func (s *Server) attention(ctx context.Context, body []byte) (any, error) {
 	if req.Layer != nil && (*req.Layer < 0 || *req.Layer >= s.p.Model.NumHiddenLayers) {
 		return nil, badRequest("layer %d outside [0, %d)", *req.Layer, s.p.Model.NumHiddenLayers)
 	}
-	reg, err := s.regions(ctx, &req.RegionsInput)
+	regions, err := s.prepareRegions(&req.RegionsInput)
 	if err != nil {
 		return nil, err
 	}
-	a, err := s.p.Attention(ctx, req.Text, reg)
-	if err != nil {
-		return nil, err
-	}
-	out := &AttentionResponse{Tokens: a.Tokens, Heads: a.Heads, NumText: a.NumText, NumRegions: a.NumRegions, Answers: a.Answers}
-	L := a.L
-	for l := 0; l < a.Layers; l++ {
-		if req.Layer != nil && l != *req.Layer {
-			continue
+	return func(ctx context.Context) (any, error) {
+		reg, err := regions(ctx)
+		if err != nil {
+			return nil, err
 		}
-		out.Layers = append(out.Layers, l)
-		heads := make([][][]float32, a.Heads)
-		for h := range heads {
-			heads[h] = make([][]float32, L)
-			for i := 0; i < L; i++ {
-				off := ((l*a.Heads+h)*L + i) * L
-				heads[h][i] = a.Probs[off : off+L]
+		a, err := s.p.Attention(ctx, req.Text, reg)
+		if err != nil {
+			return nil, err
+		}
+		for _, v := range a.Probs {
+			if !finite(float64(v)) {
+				return nil, fmt.Errorf("%w: attention", errNonFinite)
 			}
 		}
-		out.Attention = append(out.Attention, heads)
-	}
-	return out, nil
+		out := &AttentionResponse{Tokens: a.Tokens, Heads: a.Heads, NumText: a.NumText, NumRegions: a.NumRegions, Answers: a.Answers}
+		L := a.L
+		for l := 0; l < a.Layers; l++ {
+			if req.Layer != nil && l != *req.Layer {
+				continue
+			}
+			out.Layers = append(out.Layers, l)
+			heads := make([][][]float32, a.Heads)
+			for h := range heads {
+				heads[h] = make([][]float32, L)
+				for i := 0; i < L; i++ {
+					off := ((l*a.Heads+h)*L + i) * L
+					heads[h][i] = a.Probs[off : off+L]
+				}
+			}
+			out.Attention = append(out.Attention, heads)
+		}
+		return out, nil
+	}, nil
 }

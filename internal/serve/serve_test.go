@@ -238,13 +238,25 @@ func TestBadRequests(t *testing.T) {
 	if rec.Code != 415 {
 		t.Fatalf("multipart: %d", rec.Code)
 	}
-	// curl -d labels JSON as a form; it is still parsed as JSON.
+	// A form post (what a web page can send cross-site without a preflight)
+	// or a body without a type is refused, whatever it holds.
+	for _, ct := range []string{"application/x-www-form-urlencoded", "text/plain", ""} {
+		req = httptest.NewRequest(http.MethodPost, "/v1/vqa", strings.NewReader(featuresBody(sc, nil)))
+		if ct != "" {
+			req.Header.Set("Content-Type", ct)
+		}
+		rec = httptest.NewRecorder()
+		s.Handler().ServeHTTP(rec, req)
+		if rec.Code != 415 || !strings.Contains(rec.Body.String(), "application/json") {
+			t.Fatalf("Content-Type %q: %d %s", ct, rec.Code, rec.Body)
+		}
+	}
 	req = httptest.NewRequest(http.MethodPost, "/v1/vqa", strings.NewReader(featuresBody(sc, nil)))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
 	rec = httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, req)
 	if rec.Code != 200 {
-		t.Fatalf("form-labelled JSON: %d %s", rec.Code, rec.Body)
+		t.Fatalf("application/json with charset: %d %s", rec.Code, rec.Body)
 	}
 }
 
@@ -262,11 +274,14 @@ func TestHealthzAndMetrics(t *testing.T) {
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	body := rec.Body.String()
 	for _, want := range []string{
-		`vlbert_requests_total{endpoint="vqa",code="200"} 1`,
-		`vlbert_requests_total{endpoint="vqa",code="400"} 1`,
-		`vlbert_request_duration_seconds_count{endpoint="vqa"} 2`,
-		`vlbert_request_duration_seconds_bucket{endpoint="vqa",le="+Inf"} 2`,
-		"vlbert_in_flight 0", "vlbert_rejected_total 0",
+		`http_requests_total{code="200",handler="/v1/vqa",method="POST"} 1`,
+		`http_requests_total{code="400",handler="/v1/vqa",method="POST"} 1`,
+		`http_requests_total{code="200",handler="/healthz",method="GET"} 1`,
+		`http_request_duration_seconds_count{code="200",handler="/v1/vqa",method="POST"} 1`,
+		`http_request_duration_seconds_bucket{code="400",handler="/v1/vqa",method="POST",le="+Inf"} 1`,
+		"vlbert_inference_in_flight 0", "vlbert_body_reads_in_flight 0",
+		`vlbert_rejected_total{reason="inference_full"} 0`, `vlbert_rejected_total{reason="reads_full"} 0`,
+		"go_goroutines ", "go_memstats_heap_alloc_bytes ", "process_resident_memory_bytes ", "process_cpu_seconds_total ",
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q:\n%s", want, body)
@@ -299,7 +314,7 @@ func TestBusyGives429AndHealthzStillAnswers(t *testing.T) {
 	<-s.sem
 	rec = httptest.NewRecorder()
 	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
-	if !strings.Contains(rec.Body.String(), "vlbert_rejected_total 1") {
+	if !strings.Contains(rec.Body.String(), `vlbert_rejected_total{reason="inference_full"} 1`) {
 		t.Fatalf("metrics: %s", rec.Body)
 	}
 }
@@ -333,7 +348,7 @@ func TestGracefulShutdown(t *testing.T) {
 		resp.Body.Close()
 		res <- result{resp.StatusCode, nil}
 	}()
-	waitFor(t, func() bool { return s.met.inFlight.Load() == 1 })
+	waitFor(t, func() bool { return s.inFlight.Load() == 1 })
 	cancel()
 	time.Sleep(50 * time.Millisecond)
 	if _, err := http.Get(url + "/healthz"); err == nil {
@@ -381,7 +396,7 @@ func FuzzDecodeVQA(f *testing.F) {
 		var req VQARequest
 		err := decodeJSON(body, &req)
 		if err == nil {
-			_, err = decodeRegions(&req.RegionsInput, lim)
+			_, err = decodeRegions(&req.RegionsInput, lim, true)
 		}
 		if err == nil {
 			return

@@ -46,7 +46,7 @@ func TestReadTimeoutCutsSlowClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	conn.Write([]byte("POST /v1/vqa HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"question\""))
+	conn.Write([]byte("POST /v1/vqa HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{\"question\""))
 	start := time.Now()
 	conn.SetReadDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -74,7 +74,7 @@ func TestPretrainCheckpointServer(t *testing.T) {
 	s := New(p, Config{})
 	rec := infertest.RandomRecord(4, 3, 60, 40, 2048)
 	code, out := post(t, s.Handler(), "/v1/vqa", mustJSON(map[string]any{"question": "what?", "features": json.RawMessage(rec)}))
-	if code != 501 || !strings.Contains(out["error"].(string), "not a VQA model") {
+	if code != 501 || !strings.Contains(out["error"].(string), "VQA needs a ResNetVLBERT (VQA) checkpoint") {
 		t.Fatalf("vqa on pretraining: %d %v", code, out)
 	}
 	code, out = post(t, s.Handler(), "/v1/attention", mustJSON(map[string]any{"text": "two red squares", "features": json.RawMessage(rec)}))

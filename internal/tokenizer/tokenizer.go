@@ -1,7 +1,7 @@
 // Package tokenizer is the BERT text tokenizer of VL-BERT: BasicTokenizer (cleaning, CJK
 // spacing, optional lower-casing with accent stripping, punctuation splitting) followed by
 // greedy longest-match-first WordPiece, reproducing pytorch_pretrained_bert 0.6.x
-// tokenization.py as bundled with jackroos/VL-BERT (spec §6) token for token.
+// tokenization.py as bundled with jackroos/VL-BERT (external/pytorch_pretrained_bert/tokenization.py) token for token.
 //
 // The bert-base-uncased vocabulary is embedded (see vocab/NOTICE), so Default works without
 // any file. A Tokenizer is immutable after construction and safe for concurrent use.

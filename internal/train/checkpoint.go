@@ -25,7 +25,8 @@ import (
 //	optimizer.exp_avg_sq.<key>            F32 AdamW/Adam second moment
 //	optimizer.momentum_buffer.<key>       F32 SGD momentum
 //	trainer.pending_grad                  F32 [arena] gradients accumulated since the last update (only when non-empty)
-//	metadata: format=vlbert-train, version=1, trainer=<State JSON>, groups=<[]optim.Group JSON>, optimizer=<kind>, config=<YAML>
+//	metadata: format=vlbert-train, version=1, trainer=<State JSON>, groups=<[]optim.Group JSON>, optimizer=<kind>, config=<YAML>,
+//	          answers=<VQA answer list JSON> (VQA), data_sha256=<hex> (weights.MetaDataSHA256)
 //
 // The file is written atomically, so one that exists is complete.
 const (
@@ -33,6 +34,24 @@ const (
 	ckptVersion = "1"
 	ckptExt     = ".safetensors"
 )
+
+// metaAnswers is infer.MetaAnswers: the VQA answer list, a JSON array of
+// strings, so that a checkpoint is self-contained for inference.
+const metaAnswers = "answers"
+
+// answerList is the answer vocabulary of a VQA task (nil for other tasks).
+func answerList(t Task) []string {
+	vt, ok := t.(*vqaTask)
+	if !ok {
+		return nil
+	}
+	for _, d := range vt.sets {
+		if d.Vocab != nil {
+			return d.Vocab.Answers
+		}
+	}
+	return nil
+}
 
 // State is the trainer's position, saved in every checkpoint.
 type State struct {
@@ -112,6 +131,15 @@ func (tr *Trainer) SaveCheckpoint(path string) error {
 	}
 	meta := map[string]string{"format": ckptFormat, "version": ckptVersion, "trainer": string(stateJSON),
 		"groups": string(groupsJSON), "optimizer": st.Kind, "config": string(cfgYAML)}
+	if answers := answerList(tr.Task); answers != nil {
+		// Inference reads the answers from here and never opens a path
+		// stored in a checkpoint.
+		b, err := json.Marshal(answers)
+		if err != nil {
+			return err
+		}
+		meta[metaAnswers] = string(b)
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -126,6 +154,15 @@ func (tr *Trainer) loadOwnCheckpoint(path string) error {
 		return err
 	}
 	return tr.applyCheckpoint(tensors, meta, path)
+}
+
+// loadCandidate restores the trainer from c, reusing what findResume read
+// while verifying it.
+func (tr *Trainer) loadCandidate(c candidate) error {
+	if c.tensors == nil {
+		return tr.loadOwnCheckpoint(c.path)
+	}
+	return tr.applyCheckpoint(c.tensors, c.meta, c.path)
 }
 
 // applyCheckpoint restores the trainer from a checkpoint's tensors and
@@ -260,21 +297,70 @@ type candidate struct {
 	global int  // batches done
 	torch  bool // original .model file
 	epoch  int  // torch: the epoch it ends
+
+	// Set by findResume: the verified contents of one of our checkpoints
+	// (nil: read again), and the newer checkpoints it skipped, with why.
+	tensors  map[string]*weights.Tensor
+	meta     map[string]string
+	warnings []string
 }
 
-// findResume returns the checkpoint of prefix with the most batches done, or
-// "" when there is none. batchesPerEpoch converts original epoch numbers.
+// findResume returns the checkpoint of prefix with the most batches done that
+// verifies (reads completely: checksum, finite values, trainer state), or ""
+// when there is none. Newer checkpoints that do not verify are skipped, each
+// with a warning in the result. batchesPerEpoch converts original epoch
+// numbers.
 func findResume(prefix string, batchesPerEpoch int) (candidate, error) {
+	cands, warnings, err := listResume(prefix, batchesPerEpoch)
+	if err != nil {
+		return candidate{}, err
+	}
+	for _, c := range cands {
+		if err := c.verify(); err != nil {
+			warnings = append(warnings, fmt.Sprintf("skipping %s: %v", c.path, err))
+			continue
+		}
+		c.warnings = warnings
+		return c, nil
+	}
+	if len(warnings) > 0 {
+		return candidate{}, fmt.Errorf("train: no checkpoint of %s verifies:\n  %s", prefix, strings.Join(warnings, "\n  "))
+	}
+	return candidate{}, nil
+}
+
+// verify reads c completely; ours keep what was read.
+func (c *candidate) verify() error {
+	if c.torch {
+		_, err := weights.ReadTorch(c.path)
+		return err
+	}
+	tensors, meta, err := weights.ReadSafetensors(c.path)
+	if err != nil {
+		return err
+	}
+	if _, err := stateOf(meta, c.path); err != nil {
+		return err
+	}
+	c.tensors, c.meta = tensors, meta
+	return nil
+}
+
+// listResume lists the checkpoints of prefix, most batches first (ours before
+// an original at the same point), from their headers; unreadable headers are
+// warnings.
+func listResume(prefix string, batchesPerEpoch int) ([]candidate, []string, error) {
 	dir, base := filepath.Dir(prefix), filepath.Base(prefix)
 	entries, err := os.ReadDir(dir)
 	if errors.Is(err, os.ErrNotExist) {
-		return candidate{}, nil
+		return nil, nil, nil
 	}
 	if err != nil {
-		return candidate{}, fmt.Errorf("train: %w", err)
+		return nil, nil, fmt.Errorf("train: %w", err)
 	}
 	re := regexp.MustCompile("^" + regexp.QuoteMeta(base) + `-(\d{4}|latest)(\.safetensors|\.model)$`)
 	var cands []candidate
+	var warnings []string
 	for _, e := range entries {
 		mm := re.FindStringSubmatch(e.Name())
 		if mm == nil || mm[1] == "latest" && mm[2] == ".model" {
@@ -288,12 +374,10 @@ func findResume(prefix string, batchesPerEpoch int) (candidate, error) {
 		}
 		s, err := readState(path)
 		if err != nil {
-			return candidate{}, err
+			warnings = append(warnings, fmt.Sprintf("skipping %s: %v", path, err))
+			continue
 		}
 		cands = append(cands, candidate{path: path, global: s.Global})
-	}
-	if len(cands) == 0 {
-		return candidate{}, nil
 	}
 	// Most batches first; ours before an original at the same point.
 	sort.SliceStable(cands, func(i, j int) bool {
@@ -302,15 +386,20 @@ func findResume(prefix string, batchesPerEpoch int) (candidate, error) {
 		}
 		return !cands[i].torch && cands[j].torch
 	})
-	return cands[0], nil
+	return cands, warnings, nil
 }
 
-// readState reads the trainer state of one of our checkpoints.
+// readState reads the trainer state of one of our checkpoints from its header.
 func readState(path string) (State, error) {
-	_, meta, err := weights.ReadSafetensors(path)
+	meta, err := weights.ReadSafetensorsMetadata(path)
 	if err != nil {
 		return State{}, err
 	}
+	return stateOf(meta, path)
+}
+
+// stateOf parses the trainer state in a checkpoint's metadata.
+func stateOf(meta map[string]string, path string) (State, error) {
 	if meta["format"] != ckptFormat {
 		return State{}, fmt.Errorf("train: %s is not a vlbert training checkpoint", path)
 	}

@@ -90,8 +90,13 @@ func TestFindResume(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Originals must read completely to be chosen (findResume verifies).
+	golden, err := os.ReadFile(goldenDir + "vqa_ckpt_zip.model")
+	if err != nil {
+		t.Fatal(err)
+	}
 	touch := func(name string) {
-		if err := os.WriteFile(filepath.Join(dir, name), nil, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(dir, name), golden, 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}

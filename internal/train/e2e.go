@@ -110,7 +110,7 @@ const cnnKeyPrefix = "image_feature_extractor."
 // newE2EModel builds the network of vc and a model whose arena holds its
 // parameters (see the comment at the top of this file). The network's
 // parameters are views into the model's arena afterwards.
-func newE2EModel(mc model.Config, vc visual.Config) (*model.Model, *visual.Network, error) {
+func newE2EModel(mc model.Config, vc visual.Config) (model.Module, *visual.Network, error) {
 	net := visual.NewNetwork(vc)
 	var before, after []model.ExternalParam
 	var aliases []model.Alias
@@ -133,7 +133,7 @@ func newE2EModel(mc model.Config, vc visual.Config) (*model.Model, *visual.Netwo
 	}
 	net.Params.Bind(func(p *visual.Param) ([]float32, []float32) {
 		name := cnnKeyPrefix + p.Name
-		return m.Params.View(name), m.Params.GradView(name)
+		return m.Base().Params.View(name), m.Base().Params.GradView(name)
 	})
 	return m, net, nil
 }
@@ -345,27 +345,27 @@ func (t *e2eTask) features(b Batch) error {
 	return t.cnn.forward(in, bx)
 }
 
-func (t *e2eTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, map[string]float32, error) {
+func (t *e2eTask) Forward(m model.Module, b Batch, mt *Metrics) (float32, map[string]float32, error) {
 	if err := t.features(b); err != nil {
 		return 0, nil, err
 	}
 	return t.Task.Forward(m, b, mt)
 }
 
-func (t *e2eTask) Backward(m *model.Model, dloss float32) {
+func (t *e2eTask) Backward(m model.Module, dloss float32) {
 	t.Task.Backward(m, dloss)
 	t.cnn.backward()
 }
 
 // initModel forwards the wrapped task's initialisation hook.
-func (t *e2eTask) initModel(m *model.Model) error {
-	if in, ok := t.Task.(interface{ initModel(*model.Model) error }); ok {
+func (t *e2eTask) initModel(m model.Module) error {
+	if in, ok := t.Task.(interface{ initModel(model.Module) error }); ok {
 		return in.initModel(m)
 	}
 	return nil
 }
 
-func (t e2ePredictor) Predict(m *model.Model, b Batch) error {
+func (t e2ePredictor) Predict(m model.Module, b Batch) error {
 	if err := t.features(b); err != nil {
 		return err
 	}

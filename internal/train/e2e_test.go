@@ -51,7 +51,7 @@ func tinyE2E(t testing.TB, name, out string, overrides ...string) *config.Config
 }
 
 // e2eSetup builds the task, model and first training batch of cfg.
-func e2eSetup(t testing.TB, cfg *config.Config) (Task, *model.Model, Batch) {
+func e2eSetup(t testing.TB, cfg *config.Config) (Task, model.Module, Batch) {
 	t.Helper()
 	task := mustTask(t, cfg, "train", "val")
 	m, err := buildModel(cfg, task, io.Discard)
@@ -76,9 +76,9 @@ func e2eSetup(t testing.TB, cfg *config.Config) (Task, *model.Model, Batch) {
 }
 
 // e2eLoss runs one forward (dropout off) and returns the loss.
-func e2eLoss(t testing.TB, task Task, m *model.Model, b Batch) float64 {
+func e2eLoss(t testing.TB, task Task, m model.Module, b Batch) float64 {
 	t.Helper()
-	m.Train = false
+	m.Base().Train = false
 	loss, _, err := task.Forward(m, b, NewMetrics(task.MetricNames()))
 	if err != nil {
 		t.Fatal(err)
@@ -104,20 +104,20 @@ func TestE2EGradCheck(t *testing.T) {
 			// Move the task head off its symmetric start (VCR's four
 			// logits start equal, a stationary point for the CNN).
 			rng := rand.New(rand.NewPCG(3, 4))
-			for _, q := range m.Params.List {
+			for _, q := range m.Base().Params.List {
 				if strings.HasPrefix(q.Name, "final_mlp.") && strings.HasSuffix(q.Name, ".weight") {
-					for i := range m.Params.Data[q.Offset : q.Offset+q.Size] {
-						m.Params.Data[q.Offset+i] += float32(0.2 * rng.NormFloat64())
+					for i := range m.Base().Params.Data[q.Offset : q.Offset+q.Size] {
+						m.Base().Params.Data[q.Offset+i] += float32(0.2 * rng.NormFloat64())
 					}
 				}
 			}
 			t0 := time.Now()
 			e2eLoss(t, task, m, b)
 			t1 := time.Now()
-			m.ZeroGrad()
+			m.Base().ZeroGrad()
 			task.Backward(m, 1)
 			t.Logf("forward %v backward %v", t1.Sub(t0), time.Since(t1))
-			grad := append([]float32(nil), m.Params.Grad...)
+			grad := append([]float32(nil), m.Base().Params.Grad...)
 			// The first trainable stage, a middle one and the head, spread
 			// over the tasks to keep the test short.
 			checked := map[string][]string{
@@ -127,8 +127,8 @@ func TestE2EGradCheck(t *testing.T) {
 			}[name]
 			for _, name := range checked {
 				name = cnnKeyPrefix + name
-				q, _ := m.Params.Lookup(name)
-				w := m.Params.Data[q.Offset : q.Offset+q.Size]
+				q, _ := m.Base().Params.Lookup(name)
+				w := m.Base().Params.Data[q.Offset : q.Offset+q.Size]
 				g := grad[q.Offset : q.Offset+q.Size]
 				rng := rand.New(rand.NewPCG(1, uint64(q.Offset)))
 				// The direction leans on the gradient itself (the largest
@@ -164,7 +164,7 @@ func TestE2EGradCheck(t *testing.T) {
 					t.Errorf("%s: analytic %.6g, central difference %.6g", name, analytic, numeric)
 				}
 			}
-			for _, q := range m.Params.List {
+			for _, q := range m.Base().Params.List {
 				frozen := strings.Contains(q.Name, "backbone.conv1.") || strings.Contains(q.Name, "backbone.layer1.") ||
 					strings.Contains(q.Name, ".bn") || strings.Contains(q.Name, "downsample.1.")
 				if !frozen || strings.Contains(q.Name, "obj_downsample") {
@@ -193,7 +193,7 @@ func TestE2ELearnsAndFreezes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := append([]float32(nil), m.Params.Data...)
+	before := append([]float32(nil), m.Base().Params.Data...)
 	var losses []float64
 	var stepTime time.Duration
 	for k := range steps {
@@ -212,11 +212,11 @@ func TestE2ELearnsAndFreezes(t *testing.T) {
 		t.Errorf("loss %.4f -> %.4f: did not fall by 30%%", losses[0], last)
 	}
 	moved := map[string]bool{}
-	for _, q := range m.Params.List {
+	for _, q := range m.Base().Params.List {
 		if !strings.HasPrefix(q.Name, cnnKeyPrefix) || strings.Contains(q.Name, "obj_downsample") {
 			continue
 		}
-		changed := !slices.Equal(before[q.Offset:q.Offset+q.Size], m.Params.Data[q.Offset:q.Offset+q.Size])
+		changed := !slices.Equal(before[q.Offset:q.Offset+q.Size], m.Base().Params.Data[q.Offset:q.Offset+q.Size])
 		rest := strings.TrimPrefix(q.Name, cnnKeyPrefix)
 		frozen := strings.HasPrefix(rest, "backbone.conv1.") || strings.HasPrefix(rest, "backbone.bn1.") ||
 			strings.HasPrefix(rest, "backbone.layer1.") || strings.Contains(rest, ".bn") || strings.Contains(rest, ".downsample.1.")
@@ -313,7 +313,7 @@ func TestE2ERunResumeEvaluate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := loadParams(pm, tensors, straight.Checkpoint); err == nil || !strings.Contains(err.Error(), "image_feature_extractor.backbone") {
+	if err := loadParams(pm.Base(), tensors, straight.Checkpoint); err == nil || !strings.Contains(err.Error(), "image_feature_extractor.backbone") {
 		t.Errorf("precomputed model loading an e2e checkpoint: %v", err)
 	}
 }
@@ -332,16 +332,16 @@ func TestE2EZeroGradientStillSteps(t *testing.T) {
 	}
 	head := cnnKeyPrefix + "roi_head_feature_extractor.0.conv1.weight"
 	frozen := cnnKeyPrefix + "backbone.layer1.0.conv1.weight"
-	hq, _ := m.Params.Lookup(head)
-	before := append([]float32(nil), m.Params.View(head)...)
+	hq, _ := m.Base().Params.Lookup(head)
+	before := append([]float32(nil), m.Base().Params.View(head)...)
 	if _, err := tr.Step(b, NewMetrics(task.MetricNames())); err != nil {
 		t.Fatal(err)
 	}
-	if g := m.Params.GradView(head); slices.ContainsFunc(g, func(v float32) bool { return v != 0 }) {
+	if g := m.Base().Params.GradView(head); slices.ContainsFunc(g, func(v float32) bool { return v != 0 }) {
 		t.Fatal("expected an all-zero CNN gradient with visual_scale_object_init 0 (the gradient is cleared after the update anyway)")
 	}
 	steps := tr.Opt.State().Steps
-	for i, q := range m.Params.List {
+	for i, q := range m.Base().Params.List {
 		switch q.Name {
 		case head:
 			if steps[i] != 1 {
@@ -353,7 +353,7 @@ func TestE2EZeroGradientStillSteps(t *testing.T) {
 			}
 		}
 	}
-	if slices.Equal(before, m.Params.Data[hq.Offset:hq.Offset+hq.Size]) {
+	if slices.Equal(before, m.Base().Params.Data[hq.Offset:hq.Offset+hq.Size]) {
 		t.Errorf("%s not decayed by the first update", head)
 	}
 }
@@ -547,7 +547,7 @@ func TestE2EImagePretrained(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, p := range src.Params.Params {
-		if !slices.Equal(m.Params.View(cnnKeyPrefix+p.Name), p.Data) {
+		if !slices.Equal(m.Base().Params.View(cnnKeyPrefix+p.Name), p.Data) {
 			t.Fatalf("%s not loaded", p.Name)
 		}
 	}
@@ -629,7 +629,7 @@ func TestE2ERealRefCOCO(t *testing.T) {
 		t.Errorf("val example: %d candidates, want %d (image + GT)", ev.n, want)
 	}
 	task, m, b := e2eSetup(t, cfg)
-	m.ZeroGrad()
+	m.Base().ZeroGrad()
 	e2eLoss(t, task, m, b)
 	task.Backward(m, 1)
 
@@ -660,14 +660,14 @@ func TestE2ELoadOriginalKeys(t *testing.T) {
 		t.Fatal(err)
 	}
 	rng := rand.New(rand.NewPCG(2, 2))
-	for i := range src.Params.Data {
-		src.Params.Data[i] = float32(rng.NormFloat64())
+	for i := range src.Base().Params.Data {
+		src.Base().Params.Data[i] = float32(rng.NormFloat64())
 	}
 	ts := map[string]*weights.Tensor{}
-	for _, q := range src.Params.List {
-		ts["module."+q.Name] = weights.NewF32(src.Params.View(q.Name), q.Shape...)
+	for _, q := range src.Base().Params.List {
+		ts["module."+q.Name] = weights.NewF32(src.Base().Params.View(q.Name), q.Shape...)
 		if rest, ok := strings.CutPrefix(q.Name, cnnKeyPrefix+"roi_head_feature_extractor."); ok {
-			ts["module."+cnnKeyPrefix+"head.0."+rest] = weights.NewF32(src.Params.View(q.Name), q.Shape...)
+			ts["module."+cnnKeyPrefix+"head.0."+rest] = weights.NewF32(src.Base().Params.View(q.Name), q.Shape...)
 		}
 		if strings.HasSuffix(q.Name, "bn1.running_mean") {
 			ts["module."+strings.TrimSuffix(q.Name, "running_mean")+"num_batches_tracked"] = weights.NewI64([]int64{0}, 1)
@@ -681,22 +681,22 @@ func TestE2ELoadOriginalKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := LoadPartial(dst, path, nil)
+	rep, err := LoadPartial(dst.Base(), path, nil)
 	if err != nil || len(rep.Missing) > 0 || len(rep.Unexpected) > 0 {
 		t.Fatalf("partial load: missing %v unexpected %v err %v", rep.Missing, rep.Unexpected, err)
 	}
-	if !slices.Equal(dst.Params.Data, src.Params.Data) {
+	if !slices.Equal(dst.Base().Params.Data, src.Base().Params.Data) {
 		t.Error("partial load did not restore every value")
 	}
-	clear(dst.Params.Data)
+	clear(dst.Base().Params.Data)
 	sd, _, err := weights.ReadSafetensors(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := loadParams(dst, sd, path); err != nil {
+	if err := loadParams(dst.Base(), sd, path); err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(dst.Params.Data, src.Params.Data) {
+	if !slices.Equal(dst.Base().Params.Data, src.Base().Params.Data) {
 		t.Error("strict load did not restore every value")
 	}
 }
@@ -716,7 +716,7 @@ func TestE2EPredictVCR(t *testing.T) {
 		t.Fatal(err)
 	}
 	ckpt := filepath.Join(out, "init.safetensors")
-	saveWeights(t, m, ckpt)
+	saveWeights(t, m.Base(), ckpt)
 	files, err := Predict(context.Background(), cfg, "vcr.yaml", ckpt, "val", out, InferenceOptions{})
 	if err != nil {
 		t.Fatal(err)

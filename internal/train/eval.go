@@ -44,14 +44,14 @@ func Predict(ctx context.Context, cfg *config.Config, cfgPath, ckpt, split, outD
 	if err != nil {
 		return nil, err
 	}
-	m.Train = false
-	defer inferenceMode(m)()
+	m.Base().Train = false
+	defer inferenceMode(m.Base())()
 	defer e2eInference(task)()
 	s, err := task.Sampler("test")
 	if err != nil {
 		return nil, err
 	}
-	s.Shuffle = false // results map back to ids in order (spec §7.2.18)
+	s.Shuffle = false // results map back to ids in order (vqa/function/test.py and refcoco/function/test.py map results by sequential index)
 	batches, err := s.Batches(0)
 	if err != nil {
 		return nil, err
@@ -71,16 +71,16 @@ func Predict(ctx context.Context, cfg *config.Config, cfgPath, ckpt, split, outD
 	return pr.WriteResults(outDir, name, split)
 }
 
-func loadForInference(cfg *config.Config, task Task, ckpt string, opt InferenceOptions) (*model.Model, error) {
+func loadForInference(cfg *config.Config, task Task, ckpt string, opt InferenceOptions) (model.Module, error) {
 	m, err := newModel(cfg, task)
 	if err != nil {
 		return nil, err
 	}
-	if err := LoadWeights(m, ckpt); err != nil {
+	if err := LoadWeights(m.Base(), ckpt); err != nil {
 		return nil, err
 	}
 	if opt.Int8 {
-		if err := m.QuantizeInt8(); err != nil {
+		if err := m.Base().QuantizeInt8(); err != nil {
 			return nil, err
 		}
 	}

@@ -92,9 +92,9 @@ func TestPartialPretrain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.InitWeights(3)
-	cls := slices.Clone(m.Params.View("final_mlp.2.weight"))
-	rep, err := LoadPartial(m, goldenDir+"pretrain_ckpt_zip.model", vqaCfg.Network.PartialPretrainPrefixChanges)
+	m.Base().InitWeights(3)
+	cls := slices.Clone(m.Base().Params.View("final_mlp.2.weight"))
+	rep, err := LoadPartial(m.Base(), goldenDir+"pretrain_ckpt_zip.model", vqaCfg.Network.PartialPretrainPrefixChanges)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,11 +104,11 @@ func TestPartialPretrain(t *testing.T) {
 		"vlbert.encoder.layer.1.output.dense.bias":           "vlbert.encoder.layer.1.output.dense.bias",
 		"vlbert.word_embeddings.weight":                      "vlbert.word_embeddings.weight",
 	} {
-		if !slices.Equal(pt.Params.View(from), m.Params.View(to)) {
+		if !slices.Equal(pt.Base().Params.View(from), m.Base().Params.View(to)) {
 			t.Errorf("%s was not loaded from %s", to, from)
 		}
 	}
-	if !slices.Equal(cls, m.Params.View("final_mlp.2.weight")) {
+	if !slices.Equal(cls, m.Base().Params.View("final_mlp.2.weight")) {
 		t.Error("final_mlp.2.weight changed; it is not in the pretraining checkpoint")
 	}
 	if !slices.Contains(rep.Missing, "final_mlp.2.weight") {

@@ -15,7 +15,7 @@ import (
 	"github.com/vlbert/vlbert/internal/weights"
 )
 
-// These tests run the golden optimizer steps of /work/shared/golden end to
+// These tests run the golden optimizer steps of testdata/golden end to
 // end through Trainer.Step: model forward and backward on the golden batch,
 // schedule, clip, AdamW. Numbers from manifest.json "training".
 
@@ -56,7 +56,7 @@ func loadGoldenConfig(t testing.TB, name string) *config.Config {
 	return cfg
 }
 
-func newGoldenModel(t testing.TB, cfg *config.Config, ckpt string) *model.Model {
+func newGoldenModel(t testing.TB, cfg *config.Config, ckpt string) model.Module {
 	t.Helper()
 	mc, err := model.FromConfig(cfg)
 	if err != nil {
@@ -66,7 +66,7 @@ func newGoldenModel(t testing.TB, cfg *config.Config, ckpt string) *model.Model 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := LoadWeights(m, goldenDir+ckpt); err != nil {
+	if err := LoadWeights(m.Base(), goldenDir+ckpt); err != nil {
 		t.Fatal(err)
 	}
 	return m
@@ -95,7 +95,7 @@ func goldenNames(t *testing.T, m *model.Model, prefix, kind string) map[string]s
 		t.Fatalf("no %s_%s golden files", prefix, kind)
 	}
 	byMangled := map[string]string{}
-	for _, n := range m.Params.Names() {
+	for _, n := range m.Base().Params.Names() {
 		byMangled[strings.ReplaceAll(n, ".", "_")] = n
 	}
 	out := map[string]string{}
@@ -116,7 +116,7 @@ func pick(t *testing.T, m *model.Model, mangled, name string, v []float32) []flo
 	if !strings.HasSuffix(mangled, "_rows") {
 		return v
 	}
-	q, _ := m.Params.Lookup(name)
+	q, _ := m.Base().Params.Lookup(name)
 	cols := q.Shape[1]
 	var out []float32
 	for _, r := range readNpy(t, "pt_step1_word_embedding_rows").I64 {
@@ -175,10 +175,10 @@ func runGoldenStep(t *testing.T, tr *Trainer, b Batch, prefix string, want golde
 	}
 	coef := optim.ClipCoef(want.norm, tr.Cfg.Train.ClipGradNorm)
 	worstG, worstP := 0.0, 0.0
-	post := goldenNames(t, m, prefix, "grad_postclip")
-	pre := goldenNames(t, m, prefix, "grad_preclip")
+	post := goldenNames(t, m.Base(), prefix, "grad_postclip")
+	pre := goldenNames(t, m.Base(), prefix, "grad_preclip")
 	for mangled, name := range pre {
-		q, _ := m.Params.Lookup(name)
+		q, _ := m.Base().Params.Lookup(name)
 		got := pick(t, m, mangled, name, postClip[q.Offset:q.Offset+q.Size])
 		var golden []float32
 		if _, ok := post[mangled]; ok {
@@ -191,8 +191,8 @@ func runGoldenStep(t *testing.T, tr *Trainer, b Batch, prefix string, want golde
 		}
 		worstG = max(worstG, compare(t, prefix+" post-clip grad "+name, got, golden, gradAtol*float64(coef), gradRtol))
 	}
-	for mangled, name := range goldenNames(t, m, prefix, "param_after") {
-		got := pick(t, m, mangled, name, m.Params.View(name))
+	for mangled, name := range goldenNames(t, m.Base(), prefix, "param_after") {
+		got := pick(t, m, mangled, name, m.Base().Params.View(name))
 		worstP = max(worstP, compare(t, prefix+" param after "+name, got, readNpy(t, prefix+"_param_after__"+mangled).F32, paramAtol, 0))
 	}
 	t.Logf("%s: loss %.7g lr %g norm %.7g; max abs diff post-clip grads %.3g, params after %.3g", prefix, res.Loss, res.LR[0], res.GradNorm, worstG, worstP)
@@ -258,7 +258,7 @@ func TestGoldenVQAStep1(t *testing.T) {
 		if st == nil || st.Step != 1 {
 			t.Fatalf("%s: checkpoint state %+v, want step 1", key, st)
 		}
-		p := m.Params.View(strings.TrimPrefix(key, "module."))
+		p := m.Base().Params.View(strings.TrimPrefix(key, "module."))
 		for j := range p {
 			v := float64(st.ExpAvgSq.F32[j])
 			p[j] = float32(float64(p[j])/(1-lr*wd) + stepSize*float64(st.ExpAvg.F32[j])/(math.Sqrt(v)+1e-6))
@@ -278,11 +278,11 @@ func TestGoldenVQAStep1(t *testing.T) {
 			t.Fatal(err)
 		}
 		task.Backward(m, 1)
-		preClip = slices.Clone(m.Params.Grad)
-		m.ZeroGrad()
+		preClip = slices.Clone(m.Base().Params.Grad)
+		m.Base().ZeroGrad()
 	}()
-	for mangled, name := range goldenNames(t, m, "vqa_step1", "grad_preclip") {
-		q, _ := m.Params.Lookup(name)
+	for mangled, name := range goldenNames(t, m.Base(), "vqa_step1", "grad_preclip") {
+		q, _ := m.Base().Params.Lookup(name)
 		compare(t, "vqa_step1 pre-clip grad "+name, preClip[q.Offset:q.Offset+q.Size], readNpy(t, "vqa_step1_grad_preclip__"+mangled).F32, gradAtol, gradRtol)
 	}
 	runGoldenStep(t, tr, b, "vqa_step1", vqaStep1)

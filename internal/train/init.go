@@ -18,19 +18,19 @@ import (
 // then the NETWORK.PARTIAL_PRETRAIN checkpoint (non-strict, with
 // PARTIAL_PRETRAIN_PREFIX_CHANGES; unmatched keys are reported) and the
 // task's own initialisation (VQA CLASSIFIER_PRETRAINED).
-func buildModel(cfg *config.Config, task Task, log io.Writer) (*model.Model, error) {
+func buildModel(cfg *config.Config, task Task, log io.Writer) (model.Module, error) {
 	m, err := newModel(cfg, task)
 	if err != nil {
 		return nil, err
 	}
-	m.InitWeights(uint64(cfg.RNGSeed))
+	m.Base().InitWeights(uint64(cfg.RNGSeed))
 	if e := e2eOf(task); e != nil {
 		if err := initCNN(cfg, e.cnn.net, log); err != nil {
 			return nil, err
 		}
 	}
 	if path := cfg.Network.PartialPretrain; path != "" {
-		rep, err := LoadPartial(m, path, cfg.Network.PartialPretrainPrefixChanges)
+		rep, err := LoadPartial(m.Base(), path, cfg.Network.PartialPretrainPrefixChanges)
 		if err != nil {
 			return nil, err
 		}
@@ -42,7 +42,7 @@ func buildModel(cfg *config.Config, task Task, log io.Writer) (*model.Model, err
 			fmt.Fprintf(log, "[Warning] model keys not pretrained: %s\n", strings.Join(rep.Missing, ", "))
 		}
 	}
-	if in, ok := task.(interface{ initModel(*model.Model) error }); ok {
+	if in, ok := task.(interface{ initModel(model.Module) error }); ok {
 		if err := in.initModel(m); err != nil {
 			return nil, err
 		}
@@ -52,7 +52,7 @@ func buildModel(cfg *config.Config, task Task, log io.Writer) (*model.Model, err
 
 // newModel builds the model of cfg with zero weights; for an e2e config the
 // CNN too, attached to task (its parameters in the model's arena).
-func newModel(cfg *config.Config, task Task) (*model.Model, error) {
+func newModel(cfg *config.Config, task Task) (model.Module, error) {
 	mc, err := modelConfig(cfg)
 	if err != nil {
 		return nil, err
@@ -129,10 +129,13 @@ func (tr *Trainer) resume(prefix string, force bool, log io.Writer) error {
 	if err != nil || c.path == "" {
 		return err
 	}
+	for _, w := range c.warnings {
+		fmt.Fprintf(log, "warning: %s\n", w)
+	}
 	if c.torch {
 		err = tr.loadTorchResume(c, tr.batchesPerEpoch)
 	} else {
-		err = tr.loadOwnCheckpoint(c.path)
+		err = tr.loadCandidate(c)
 	}
 	if err != nil {
 		return fmt.Errorf("train: resume: %w", err)

@@ -17,8 +17,8 @@ import (
 func saveWeights(t *testing.T, m *model.Model, path string) {
 	t.Helper()
 	ts := map[string]*weights.Tensor{}
-	for _, q := range m.Params.List {
-		ts[q.Name] = weights.NewF32(m.Params.Data[q.Offset:q.Offset+q.Size], q.Shape...)
+	for _, q := range m.Base().Params.List {
+		ts[q.Name] = weights.NewF32(m.Base().Params.Data[q.Offset:q.Offset+q.Size], q.Shape...)
 	}
 	if err := weights.WriteSafetensors(path, ts, nil); err != nil {
 		t.Fatal(err)
@@ -39,13 +39,13 @@ func TestPredictVQA(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.InitWeights(1)
+	m.Base().InitWeights(1)
 	answers := synth.AnswerVocab()
 	want := slices.Index(answers, "triangle")
-	clear(m.Params.View("final_mlp.2.weight"))
-	m.Params.View("final_mlp.2.bias")[want] = 5
+	clear(m.Base().Params.View("final_mlp.2.weight"))
+	m.Base().Params.View("final_mlp.2.bias")[want] = 5
 	ckpt := filepath.Join(out, "forced.safetensors")
-	saveWeights(t, m, ckpt)
+	saveWeights(t, m.Base(), ckpt)
 
 	files, err := Predict(context.Background(), cfg, "configs/synth/vqa.yaml", ckpt, "val", out, InferenceOptions{})
 	if err != nil {

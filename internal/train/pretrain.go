@@ -275,12 +275,12 @@ func newPretrainBatch(b *data.PretrainBatch, aux *data.TextBatch) *pretrainBatch
 	return pb
 }
 
-func (t *pretrainTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, map[string]float32, error) {
-	pb := b.(*pretrainBatch)
+func (t *pretrainTask) Forward(mod model.Module, b Batch, mt *Metrics) (float32, map[string]float32, error) {
+	pb, m := b.(*pretrainBatch), pretrainOf(mod)
 	if pb.d.C != m.Cfg.RegionClasses && m.Cfg.WithMVRCLoss {
 		return 0, nil, fmt.Errorf("train: MVRC labels have %d classes, NETWORK.VLBERT.visual_region_classes is %d", pb.d.C, m.Cfg.RegionClasses)
 	}
-	out, err := m.ForwardPretrain(&pb.m)
+	out, err := m.Forward(&pb.m)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -339,7 +339,14 @@ func mlmAccuracy(mt *Metrics, name string, logits []float32, labels []int32, W i
 	}
 }
 
-func (t *pretrainTask) Backward(m *model.Model, dloss float32) { m.BackwardPretrain(dloss) }
+func (t *pretrainTask) Backward(m model.Module, dloss float32) { pretrainOf(m).Backward(dloss) }
+
+// pretrainOf is m as a pretraining module: the task and its model are built
+// from one config.
+func pretrainOf(m model.Module) *model.Pretrain {
+	p, _ := model.AsPretrain(m)
+	return p
+}
 
 func (t *pretrainTask) Close() error {
 	for _, d := range t.texts {

@@ -315,9 +315,9 @@ func (t *refcocoTask) Load(ctx context.Context, split string, batches [][]int, e
 		func(i int, rng *rand.Rand) (*refExample, error) { return t.example(split, i, rng) }, collateRef)
 }
 
-func (t *refcocoTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, map[string]float32, error) {
+func (t *refcocoTask) Forward(m model.Module, b Batch, mt *Metrics) (float32, map[string]float32, error) {
 	rb := b.(*refBatch)
-	out, err := m.ForwardRefCOCO(&rb.m)
+	out, err := m.(*model.RefCOCO).Forward(&rb.m)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -352,13 +352,13 @@ func b2f(b bool) float64 {
 	return 0
 }
 
-func (t *refcocoTask) Backward(m *model.Model, dloss float32) { m.BackwardRefCOCO(dloss) }
+func (t *refcocoTask) Backward(m model.Module, dloss float32) { m.(*model.RefCOCO).Backward(dloss) }
 
-func (t *refcocoTask) Predict(m *model.Model, b Batch) error {
+func (t *refcocoTask) Predict(m model.Module, b Batch) error {
 	rb := b.(*refBatch)
 	in := rb.m
 	in.Label = nil
-	out, err := m.ForwardRefCOCO(&in)
+	out, err := m.(*model.RefCOCO).Forward(&in)
 	if err != nil {
 		return err
 	}

@@ -39,7 +39,7 @@ type Options struct {
 	Comm dist.Comm
 
 	// NoDropout trains with every dropout site off, even the ones the
-	// original hard-codes (see model.Model.NoDropout): for equivalence checks.
+	// original hard-codes (see model.Encoder.NoDropout): for equivalence checks.
 	NoDropout bool
 }
 
@@ -65,247 +65,366 @@ func Run(ctx context.Context, cfg *config.Config, opts Options) (*Result, error)
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	comm := opts.Comm
-	if comm == nil {
-		comm = dist.Single{}
+	if err := CheckDataPaths(cfg); err != nil { // before anything is written
+		return nil, err
 	}
-	rank0, parallel := comm.Rank() == 0, comm.Size() > 1
-	// In a job, stopping is decided collectively (anyRank), so loaders must
-	// not see the cancellation on their own.
-	loadCtx := ctx
-	if parallel {
-		loadCtx = context.WithoutCancel(ctx)
+	r := newRun(ctx, cfg, opts, start)
+	closeOutput, err := r.openOutput()
+	if err != nil {
+		return nil, err
 	}
-	outDir := cfg.OutputDir(opts.ModelDir, opts.CfgPath)
-	prefix := cfg.ModelPrefixPath(opts.ModelDir, opts.CfgPath)
-	log := io.Discard
-	if rank0 {
-		if err := os.MkdirAll(outDir, 0o755); err != nil {
-			return nil, fmt.Errorf("train: %w", err)
-		}
-		w, closeLog, err := openLog(outDir, opts)
-		if err != nil {
-			return nil, err
-		}
-		defer closeLog()
-		log = w
-		if err := saveConfigCopy(cfg, outDir, opts.CfgPath); err != nil {
-			return nil, err
-		}
-		if parallel {
-			fmt.Fprintf(log, "data-parallel: %s\n", dist.Describe(comm))
-		}
-		if cfg.Train.FP16 {
-			// The original's FP16 is apex O2 on GPUs: a memory and speed device whose
-			// loss scale only guards half-precision gradients. On a CPU float32 is the
-			// fast path, so the original configs run as they are, in float32.
-			fmt.Fprintf(log, "TRAIN.FP16 is true: training in float32 (apex mixed precision is a GPU feature; FP16_LOSS_SCALE is not used)\n")
-		}
-	}
+	defer closeOutput()
 
-	// Data.
 	task, err := NewTask(cfg, "train", "val")
 	if err != nil {
 		return nil, err
 	}
 	defer task.Close()
-	if parallel {
-		task.setShard(comm.Rank(), comm.Size())
+	if err := r.prepare(task); err != nil {
+		return nil, err
 	}
-	sampler, err := task.Sampler("train")
+
+	closeLogs, err := r.openLogs()
 	if err != nil {
 		return nil, err
 	}
-	perEpoch, err := sampler.NumBatches(0)
+	defer closeLogs()
+	return r.epochs()
+}
+
+// trainRun is one training run: what Run builds once and its epochs share.
+type trainRun struct {
+	ctx      context.Context // cancelled: stop at the next batch boundary
+	loadCtx  context.Context // the loaders' context (see newRun)
+	cfg      *config.Config
+	opts     Options
+	comm     dist.Comm
+	rank0    bool // writes checkpoints and logs
+	parallel bool // one rank of several
+	start    time.Time
+	outDir   string
+	prefix   string    // checkpoint path prefix
+	log      io.Writer // io.Discard off rank 0
+
+	task     Task
+	sampler  *data.Sampler // the train split
+	perEpoch int           // batches per epoch
+	tr       *Trainer
+	lg       *runLogger
+	res      *Result
+	metrics  *Metrics // training metrics of the current epoch
+}
+
+func newRun(ctx context.Context, cfg *config.Config, opts Options, start time.Time) *trainRun {
+	comm := opts.Comm
+	if comm == nil {
+		comm = dist.Single{}
+	}
+	r := &trainRun{
+		ctx: ctx, loadCtx: ctx, cfg: cfg, opts: opts, comm: comm,
+		rank0: comm.Rank() == 0, parallel: comm.Size() > 1, start: start,
+		outDir: cfg.OutputDir(opts.ModelDir, opts.CfgPath),
+		prefix: cfg.ModelPrefixPath(opts.ModelDir, opts.CfgPath),
+		log:    io.Discard,
+	}
+	r.res = &Result{OutputDir: r.outDir}
+	if r.parallel {
+		// In a job, stopping is decided collectively (anyRank), so loaders
+		// must not see the cancellation on their own.
+		r.loadCtx = context.WithoutCancel(ctx)
+	}
+	return r
+}
+
+// openOutput makes the output directory, opens the text log and saves a copy
+// of the config (rank 0 only). The returned function closes the log.
+func (r *trainRun) openOutput() (closeLog func(), err error) {
+	if !r.rank0 {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(r.outDir, 0o755); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	w, closeFile, err := openLog(r.outDir, r.opts)
 	if err != nil {
 		return nil, err
 	}
-
-	// Model and its starting weights.
-	m, err := buildModel(cfg, task, log)
+	unlock, err := prepareOutputDir(r.outDir, r.prefix, w)
 	if err != nil {
+		closeFile()
 		return nil, err
 	}
-	m.NoDropout = opts.NoDropout
-	if err := comm.BroadcastF32(m.Params.Data); err != nil { // rank 0's weights everywhere
+	closeLog = func() { unlock(); closeFile() }
+	if err := saveConfigCopy(r.cfg, r.outDir, r.opts.CfgPath); err != nil {
+		closeLog()
 		return nil, err
 	}
+	r.log = w
+	if r.parallel {
+		fmt.Fprintf(w, "data-parallel: %s\n", dist.Describe(r.comm))
+	}
+	if r.cfg.Train.FP16 {
+		// The original's FP16 is apex O2 on GPUs: a memory and speed device whose
+		// loss scale only guards half-precision gradients. On a CPU float32 is the
+		// fast path, so the original configs run as they are, in float32.
+		fmt.Fprintf(w, "TRAIN.FP16 is true: training in float32 (apex mixed precision is a GPU feature; FP16_LOSS_SCALE is not used)\n")
+	}
+	return closeLog, nil
+}
 
-	// Optimizer, schedule, resume.
-	tr, err := newTrainer(cfg, task, m, perEpoch, comm)
+// prepare builds the training sampler, the model with its starting weights
+// (the same on every rank), the optimizer and schedule, and resumes when asked.
+func (r *trainRun) prepare(task Task) error {
+	r.task = task
+	if r.parallel {
+		task.setShard(r.comm.Rank(), r.comm.Size())
+	}
+	var err error
+	if r.sampler, err = task.Sampler("train"); err != nil {
+		return err
+	}
+	if r.perEpoch, err = r.sampler.NumBatches(0); err != nil {
+		return err
+	}
+	m, err := buildModel(r.cfg, task, r.log)
 	if err != nil {
+		return err
+	}
+	m.Base().NoDropout = r.opts.NoDropout
+	if err := r.comm.BroadcastF32(m.Base().Params.Data); err != nil { // rank 0's weights everywhere
+		return err
+	}
+	if r.tr, err = newTrainer(r.cfg, task, m, r.perEpoch, r.comm); err != nil {
+		return err
+	}
+	r.metrics = NewMetrics(task.MetricNames())
+	return r.tr.resume(r.prefix, r.opts.Resume, r.log)
+}
+
+// openLogs starts the progress display and, on rank 0, the TensorBoard and
+// metrics.jsonl writers. The returned function closes them.
+func (r *trainRun) openLogs() (closeLogs func(), err error) {
+	cfg := r.cfg
+	progress := logging.NewProgress(r.log, r.opts.Terminal, cfg.LogFrequent, r.sampler.BatchSize*r.comm.Size(), r.perEpoch, cfg.Train.EndEpoch-r.tr.State.Epoch)
+	r.lg = &runLogger{progress: progress, comm: r.comm}
+	if !r.rank0 {
+		return func() {}, nil
+	}
+	if r.lg.tb, err = newEventWriter(logging.TensorBoardDir(filepath.Join(r.outDir, "tensorboard_logs"), -1)); err != nil {
 		return nil, err
 	}
-	if err := tr.resume(prefix, opts.Resume, log); err != nil {
+	if r.lg.metrics, err = logging.OpenMetrics(filepath.Join(r.outDir, "metrics.jsonl")); err != nil {
+		r.lg.tb.Close()
 		return nil, err
 	}
+	return func() {
+		r.lg.metrics.Close()
+		r.lg.tb.Close()
+	}, nil
+}
 
-	// Logs (rank 0).
-	progress := logging.NewProgress(log, opts.Terminal, cfg.LogFrequent, sampler.BatchSize*comm.Size(), perEpoch, cfg.Train.EndEpoch-tr.State.Epoch)
-	lg := &runLogger{progress: progress, comm: comm}
-	if rank0 {
-		if lg.tb, err = newEventWriter(logging.TensorBoardDir(filepath.Join(outDir, "tensorboard_logs"), -1)); err != nil {
-			return nil, err
-		}
-		defer lg.tb.Close()
-		if lg.metrics, err = logging.OpenMetrics(filepath.Join(outDir, "metrics.jsonl")); err != nil {
-			return nil, err
-		}
-		defer lg.metrics.Close()
-	}
-
-	res := &Result{OutputDir: outDir}
-	trainMetrics := NewMetrics(task.MetricNames())
-	save := func(path string) error {
-		if !rank0 {
-			return nil
-		}
-		return tr.SaveCheckpoint(path)
-	}
-	stop := func(why string) (*Result, error) {
-		path := latestCheckpoint(prefix)
-		if err := save(path); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(log, "%s at epoch %d batch %d (global batch %d); saved %s\n", why, tr.State.Epoch, tr.State.Batch, tr.State.Global, path)
-		res.Checkpoint, res.Interrupted = path, true
-		return res.finish(tr, trainMetrics, start)
-	}
-	interrupted := func() (bool, error) { return anyRank(comm, ctx.Err() != nil) }
-
-	for tr.State.Epoch < cfg.Train.EndEpoch {
+// epochs trains from the resumed position to END_EPOCH: each epoch's
+// batches, then validation and checkpoints, stopping early (with a
+// checkpoint) when interrupted or after StopAfter batches.
+func (r *trainRun) epochs() (*Result, error) {
+	tr, task := r.tr, r.task
+	for tr.State.Epoch < r.cfg.Train.EndEpoch {
 		epoch := tr.State.Epoch
-		if tr.plateau != nil && res.Val != nil {
-			tr.plateau.Step(res.Val[task.HostMetric()], tr.Opt.Groups())
+		if tr.plateau != nil && r.res.Val != nil {
+			tr.plateau.Step(r.res.Val[task.HostMetric()], tr.Opt.Groups())
 		}
-		batches, err := sampler.Remaining(data.Position{Epoch: epoch, Batch: tr.State.Batch})
-		if err != nil {
-			return nil, err
+		if why, err := r.trainEpoch(epoch); why != "" || err != nil {
+			return r.stopOrFail(why, err)
 		}
-		trainMetrics.Reset()
-		loader := task.Load(loadCtx, "train", batches, epoch, tr.State.Batch, tr.State.Global)
-		for range batches {
-			if stopNow, err := interrupted(); err != nil || stopNow {
-				loader.Close()
-				if err != nil {
-					return nil, err
-				}
-				return stop("interrupted")
-			}
-			if opts.StopAfter > 0 && tr.State.Global >= opts.StopAfter {
-				loader.Close()
-				return stop("stopped after the requested batches")
-			}
-			t0 := time.Now()
-			b, err := loader.Next()
-			if err != nil {
-				loader.Close()
-				if ctx.Err() != nil {
-					return stop("interrupted")
-				}
-				return nil, fmt.Errorf("train: epoch %d batch %d: %w", epoch, tr.State.Batch, err)
-			}
-			t1 := time.Now()
-			nbatch := tr.State.Batch
-			step, err := tr.Step(b, trainMetrics)
-			if err != nil {
-				loader.Close()
-				return nil, tr.failure(err, res)
-			}
-			ph := logging.Phases{Data: t1.Sub(t0), Forward: step.Forward, Backward: step.Backward, Optimizer: step.Optimizer}
-			if err := lg.batch(tr, epoch, nbatch, step, trainMetrics, ph); err != nil {
-				loader.Close()
-				return nil, err
-			}
-			if opts.OnBatch != nil {
-				opts.OnBatch(tr.State)
-			}
-			if opts.ValEvery > 0 && tr.State.Global%opts.ValEvery == 0 {
-				val, err := tr.validate(loadCtx)
-				if err != nil {
-					loader.Close()
-					if ctx.Err() != nil && !parallel {
-						return stop("interrupted")
-					}
-					return nil, err
-				}
-				if err := lg.val(int64(tr.State.Global), epoch, val, task.MetricNames()); err != nil {
-					loader.Close()
-					return nil, err
-				}
-			}
-			if opts.CheckpointEvery > 0 && tr.State.Global%opts.CheckpointEvery == 0 && tr.State.Batch < perEpoch {
-				if err := save(latestCheckpoint(prefix)); err != nil {
-					loader.Close()
-					return nil, err
-				}
-				res.Checkpoint = latestCheckpoint(prefix)
-			}
-		}
-		loader.Close()
-		progress.Done()
+		r.lg.progress.Done()
 
 		// Epoch end: validate, then checkpoint (ValidationMonitor, Checkpoint).
-		val, err := tr.validate(loadCtx)
-		if err != nil {
-			if ctx.Err() != nil && !parallel {
-				return stop("interrupted")
-			}
+		val, why, err := r.validate()
+		if why != "" || err != nil {
+			return r.stopOrFail(why, err)
+		}
+		r.res.Val = val
+		if err := r.lg.val(int64(epoch+1), epoch, val, task.MetricNames()); err != nil {
 			return nil, err
 		}
-		res.Val = val
-		if err := lg.val(int64(epoch+1), epoch, val, task.MetricNames()); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(log, "Epoch[%d] %s\n", epoch, formatMetrics("Val", val, task.MetricNames()))
-		host := val[task.HostMetric()]
-		isBest := host > tr.State.BestVal
-		if isBest {
-			tr.State.BestVal, tr.State.BestEpoch = host, epoch
-		}
-		tr.State.Epoch, tr.State.Batch = epoch+1, 0
-		freq := max(1, cfg.CheckpointFrequent)
-		saved := (epoch+1)%freq == 0 || tr.State.Epoch == cfg.Train.EndEpoch || isBest
-		if saved {
-			path := epochCheckpoint(prefix, epoch)
-			if err := save(path); err != nil {
-				return nil, err
-			}
-			res.Checkpoint = path
-			if rank0 {
-				os.Remove(latestCheckpoint(prefix)) // superseded
-			}
-		}
-		if isBest {
-			if rank0 {
-				if err := tr.saveBest(res.Checkpoint, bestCheckpoint(prefix)); err != nil {
-					return nil, err
-				}
-			}
-			res.Best = bestCheckpoint(prefix)
-			fmt.Fprintf(log, "best %s %.6f at epoch %d\n", task.HostMetric(), host, epoch)
-		}
-		stopNow, err := interrupted()
+		fmt.Fprintf(r.log, "Epoch[%d] %s\n", epoch, formatMetrics("Val", val, task.MetricNames()))
+		saved, err := r.epochCheckpoints(epoch, val[task.HostMetric()])
 		if err != nil {
 			return nil, err
 		}
-		stopNow = stopNow || opts.StopAfter > 0 && tr.State.Global >= opts.StopAfter
-		if stopNow && tr.State.Epoch < cfg.Train.EndEpoch {
+
+		stopNow, err := r.interrupted()
+		if err != nil {
+			return nil, err
+		}
+		stopNow = stopNow || r.stopAfterReached()
+		if stopNow && tr.State.Epoch < r.cfg.Train.EndEpoch {
 			if !saved {
-				return stop("stopped")
+				return r.stop("stopped")
 			}
-			fmt.Fprintf(log, "stopped at the end of epoch %d; resume from %s\n", epoch, res.Checkpoint)
-			res.Interrupted = true
-			return res.finish(tr, trainMetrics, start)
+			fmt.Fprintf(r.log, "stopped at the end of epoch %d; resume from %s\n", epoch, r.res.Checkpoint)
+			r.res.Interrupted = true
+			return r.finish()
 		}
 	}
-	if res.Best == "" {
-		if _, err := os.Stat(bestCheckpoint(prefix)); err == nil {
-			res.Best = bestCheckpoint(prefix)
+	if r.res.Best == "" {
+		if _, err := os.Stat(bestCheckpoint(r.prefix)); err == nil {
+			r.res.Best = bestCheckpoint(r.prefix)
 		}
 	}
-	return res.finish(tr, trainMetrics, start)
+	return r.finish()
 }
+
+// trainEpoch trains the epoch's remaining batches. A non-empty why means the
+// run stops here (interrupted, or StopAfter reached).
+func (r *trainRun) trainEpoch(epoch int) (why string, err error) {
+	batches, err := r.sampler.Remaining(data.Position{Epoch: epoch, Batch: r.tr.State.Batch})
+	if err != nil {
+		return "", err
+	}
+	r.metrics.Reset()
+	loader := r.task.Load(r.loadCtx, "train", batches, epoch, r.tr.State.Batch, r.tr.State.Global)
+	defer loader.Close()
+	for range batches {
+		stopNow, err := r.interrupted()
+		switch {
+		case err != nil:
+			return "", err
+		case stopNow:
+			return "interrupted", nil
+		case r.stopAfterReached():
+			return "stopped after the requested batches", nil
+		}
+		if why, err := r.trainBatch(loader, epoch); why != "" || err != nil {
+			return why, err
+		}
+	}
+	return "", nil
+}
+
+// trainBatch trains the loader's next batch, logs it, and validates or
+// writes {prefix}-latest when ValEvery or CheckpointEvery says so.
+func (r *trainRun) trainBatch(loader *data.Prefetcher[Batch], epoch int) (why string, err error) {
+	tr := r.tr
+	t0 := time.Now()
+	b, err := loader.Next()
+	if err != nil {
+		if r.ctx.Err() != nil {
+			return "interrupted", nil
+		}
+		return "", fmt.Errorf("train: epoch %d batch %d: %w", epoch, tr.State.Batch, err)
+	}
+	t1 := time.Now()
+	nbatch := tr.State.Batch
+	step, err := tr.Step(b, r.metrics)
+	if err != nil {
+		return "", tr.failure(err, r.res)
+	}
+	ph := logging.Phases{Data: t1.Sub(t0), Forward: step.Forward, Backward: step.Backward, Optimizer: step.Optimizer}
+	if err := r.lg.batch(tr, epoch, nbatch, step, r.metrics, ph); err != nil {
+		return "", err
+	}
+	if r.opts.OnBatch != nil {
+		r.opts.OnBatch(tr.State)
+	}
+	if r.opts.ValEvery > 0 && tr.State.Global%r.opts.ValEvery == 0 {
+		val, why, err := r.validate()
+		if why != "" || err != nil {
+			return why, err
+		}
+		if err := r.lg.val(int64(tr.State.Global), epoch, val, r.task.MetricNames()); err != nil {
+			return "", err
+		}
+	}
+	if r.opts.CheckpointEvery > 0 && tr.State.Global%r.opts.CheckpointEvery == 0 && tr.State.Batch < r.perEpoch {
+		if err := r.save(latestCheckpoint(r.prefix)); err != nil {
+			return "", err
+		}
+		r.res.Checkpoint = latestCheckpoint(r.prefix)
+	}
+	return "", nil
+}
+
+// epochCheckpoints records the finished epoch's host metric, advances the
+// position to the next epoch and writes the epoch checkpoint (every
+// CHECKPOINT_FREQUENT epochs, the last, and a new best) and {prefix}-best.
+func (r *trainRun) epochCheckpoints(epoch int, host float64) (saved bool, err error) {
+	tr := r.tr
+	isBest := host > tr.State.BestVal
+	if isBest {
+		tr.State.BestVal, tr.State.BestEpoch = host, epoch
+	}
+	tr.State.Epoch, tr.State.Batch = epoch+1, 0
+	freq := max(1, r.cfg.CheckpointFrequent)
+	saved = (epoch+1)%freq == 0 || tr.State.Epoch == r.cfg.Train.EndEpoch || isBest
+	if saved {
+		path := epochCheckpoint(r.prefix, epoch)
+		if err := r.save(path); err != nil {
+			return false, err
+		}
+		r.res.Checkpoint = path
+		if r.rank0 {
+			os.Remove(latestCheckpoint(r.prefix)) // superseded
+		}
+	}
+	if isBest {
+		if r.rank0 {
+			if err := tr.saveBest(r.res.Checkpoint, bestCheckpoint(r.prefix)); err != nil {
+				return saved, err
+			}
+		}
+		r.res.Best = bestCheckpoint(r.prefix)
+		fmt.Fprintf(r.log, "best %s %.6f at epoch %d\n", r.task.HostMetric(), host, epoch)
+	}
+	return saved, nil
+}
+
+// validate runs the val split. Cancelled while running alone, it reports
+// why = "interrupted" instead of the error.
+func (r *trainRun) validate() (val map[string]float64, why string, err error) {
+	val, err = r.tr.validate(r.loadCtx)
+	if err != nil && r.ctx.Err() != nil && !r.parallel {
+		return nil, "interrupted", nil
+	}
+	return val, "", err
+}
+
+// interrupted says whether any rank's context is cancelled (a collective in a job).
+func (r *trainRun) interrupted() (bool, error) { return anyRank(r.comm, r.ctx.Err() != nil) }
+
+func (r *trainRun) stopAfterReached() bool {
+	return r.opts.StopAfter > 0 && r.tr.State.Global >= r.opts.StopAfter
+}
+
+// save writes a checkpoint on rank 0 (the others have the same state).
+func (r *trainRun) save(path string) error {
+	if !r.rank0 {
+		return nil
+	}
+	return r.tr.SaveCheckpoint(path)
+}
+
+// stopOrFail returns err if set, else stops the run for why.
+func (r *trainRun) stopOrFail(why string, err error) (*Result, error) {
+	if err != nil {
+		return nil, err
+	}
+	return r.stop(why)
+}
+
+// stop writes {prefix}-latest and returns an interrupted Result.
+func (r *trainRun) stop(why string) (*Result, error) {
+	path := latestCheckpoint(r.prefix)
+	if err := r.save(path); err != nil {
+		return nil, err
+	}
+	st := r.tr.State
+	fmt.Fprintf(r.log, "%s at epoch %d batch %d (global batch %d); saved %s\n", why, st.Epoch, st.Batch, st.Global, path)
+	r.res.Checkpoint, r.res.Interrupted = path, true
+	return r.finish()
+}
+
+func (r *trainRun) finish() (*Result, error) { return r.res.finish(r.tr, r.metrics, r.start) }
 
 func (r *Result) finish(tr *Trainer, mt *Metrics, start time.Time) (*Result, error) {
 	all, err := mt.reduced(tr.comm)
@@ -341,7 +460,7 @@ func (tr *Trainer) failure(err error, res *Result) error {
 // original ValidationMonitor's evaluation).
 func (tr *Trainer) validate(ctx context.Context) (map[string]float64, error) {
 	defer func() { tr.Model.Train = true }()
-	return evaluate(ctx, tr.Cfg, tr.Task, tr.Model, "val", tr.comm)
+	return evaluate(ctx, tr.Cfg, tr.Task, tr.Module, "val", tr.comm)
 }
 
 // inferenceMode sets m.Inference (no per-layer activations kept; VQA computes the
@@ -354,9 +473,9 @@ func inferenceMode(m *model.Model) (restore func()) {
 }
 
 // evaluate runs split through m (labels needed) and returns the metrics.
-func evaluate(ctx context.Context, cfg *config.Config, task Task, m *model.Model, split string, comm dist.Comm) (map[string]float64, error) {
-	m.Train = false
-	defer inferenceMode(m)()
+func evaluate(ctx context.Context, cfg *config.Config, task Task, m model.Module, split string, comm dist.Comm) (map[string]float64, error) {
+	m.Base().Train = false
+	defer inferenceMode(m.Base())()
 	defer e2eInference(task)()
 	s, err := task.Sampler(split)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/logging"
+	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/weights"
 )
 
@@ -185,12 +186,12 @@ func TestVQALearns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.AllRows = true
+	m.(*model.VQA).AllRows = true
 	full, err := evaluate(context.Background(), cfg, task, m, "val", dist.Single{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m.Inference {
+	if m.Base().Inference {
 		t.Error("evaluate left the model in Inference mode")
 	}
 	for _, n := range names {

@@ -2,7 +2,9 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
 
@@ -37,9 +39,9 @@ type Task interface {
 	// Forward runs the model with labels and returns the loss whose gradient
 	// Backward propagates (the original's outputs mean) and the named loss
 	// outputs for the loss loggers; it adds the batch to mt.
-	Forward(m *model.Model, b Batch, mt *Metrics) (loss float32, outputs map[string]float32, err error)
+	Forward(m model.Module, b Batch, mt *Metrics) (loss float32, outputs map[string]float32, err error)
 	// Backward back-propagates dloss·loss through the last Forward.
-	Backward(m *model.Model, dloss float32)
+	Backward(m model.Module, dloss float32)
 	// Close releases open files.
 	Close() error
 
@@ -56,7 +58,7 @@ func (s *shard) setShard(rank, world int) { s.rank, s.world = rank, world }
 type Predictor interface {
 	// Predict runs inference on b (test split, no labels) and keeps the
 	// results.
-	Predict(m *model.Model, b Batch) error
+	Predict(m model.Module, b Batch) error
 	// WriteResults writes the kept results under dir, named after name
 	// (the config file's base name) and split, and returns the files.
 	WriteResults(dir, name, split string) ([]string, error)
@@ -67,6 +69,9 @@ type Predictor interface {
 func NewTask(cfg *config.Config, splits ...string) (Task, error) {
 	mc, err := modelConfig(cfg)
 	if err != nil {
+		return nil, err
+	}
+	if err := CheckDataPaths(cfg); err != nil {
 		return nil, err
 	}
 	if isE2E(cfg) {
@@ -182,4 +187,20 @@ func parallelFor(n, workers int, f func(i int) error) error {
 
 func workers(cfg *config.Config) int {
 	return max(1, min(cfg.NumWorkersPerGPU*cfg.NumGPUs(), 4))
+}
+
+// CheckDataPaths reports a DATASET.DATASET_PATH that does not exist before any
+// reader names the first file it misses there. The shipped configs/synth
+// configs read the synthetic world that "vlbert demo" writes, so the message
+// says how to get it.
+func CheckDataPaths(cfg *config.Config) error {
+	for _, ds := range cfg.Datasets {
+		if ds.DatasetPath == "" {
+			continue // a text corpus names its file alone
+		}
+		if _, err := os.Stat(ds.DatasetPath); err != nil {
+			return fmt.Errorf("train: DATASET.DATASET_PATH %s does not exist (%w); the configs in configs/synth read the synthetic world that `vlbert demo` writes to demo-out/data: run `vlbert demo` first (--quick for a small one), or set DATASET.DATASET_PATH to your data (--set DATASET.DATASET_PATH=DIR)", ds.DatasetPath, errors.Unwrap(err))
+		}
+	}
+	return nil
 }

@@ -16,10 +16,12 @@ import (
 // and the run position. Step is the original trainer's per-batch body.
 type Trainer struct {
 	Cfg   *config.Config
-	Model *model.Model
-	Task  Task
-	Opt   optim.Optimizer
-	State State
+	Model *model.Model // Module's shared encoder and parameters
+	// Module is the task module that Task's Forward and Backward run.
+	Module model.Module
+	Task   Task
+	Opt    optim.Optimizer
+	State  State
 
 	// BeforeUpdate, if set, sees the gradient arena after clipping, just
 	// before the optimizer step (tests compare it with post-clip goldens).
@@ -57,18 +59,18 @@ type StepResult struct {
 // NewTrainer builds the optimizer (TRAIN.OPTIMIZER, groups from LR_MULT,
 // lr = LR × global batch) and the schedule for a loader of batchesPerEpoch
 // batches, positioned at TRAIN.BEGIN_EPOCH.
-func NewTrainer(cfg *config.Config, task Task, m *model.Model, batchesPerEpoch int) (*Trainer, error) {
+func NewTrainer(cfg *config.Config, task Task, m model.Module, batchesPerEpoch int) (*Trainer, error) {
 	return newTrainer(cfg, task, m, batchesPerEpoch, dist.Single{})
 }
 
 // newTrainer is NewTrainer for one rank of a data-parallel job: gradients
 // are averaged over comm's ranks before clipping (DistributedDataParallel),
 // and the lr counts every rank's batch.
-func newTrainer(cfg *config.Config, task Task, m *model.Model, batchesPerEpoch int, comm dist.Comm) (*Trainer, error) {
+func newTrainer(cfg *config.Config, task Task, m model.Module, batchesPerEpoch int, comm dist.Comm) (*Trainer, error) {
 	if batchesPerEpoch < 1 {
 		return nil, fmt.Errorf("train: the training loader is empty")
 	}
-	p := m.Params
+	p := m.Base().Params
 	params := make([]optim.Param, len(p.List))
 	for i, q := range p.List {
 		params[i] = optim.Param{Name: q.Name, Offset: q.Offset, Size: q.Size}
@@ -79,7 +81,7 @@ func newTrainer(cfg *config.Config, task Task, m *model.Model, batchesPerEpoch i
 	}
 	accum := max(1, cfg.Train.GradAccumulateSteps)
 	begin := cfg.Train.BeginEpoch
-	tr := &Trainer{Cfg: cfg, Model: m, Task: task, Opt: opt, params: params, accum: accum, batchesPerEpoch: batchesPerEpoch, comm: comm,
+	tr := &Trainer{Cfg: cfg, Model: m.Base(), Module: m, Task: task, Opt: opt, params: params, accum: accum, batchesPerEpoch: batchesPerEpoch, comm: comm,
 		touched: make([]bool, len(params)), skip: make([]bool, len(params)),
 		State: State{Epoch: begin, Global: begin * batchesPerEpoch, Updates: begin * batchesPerEpoch / accum,
 			BestVal: math.Inf(-1), BestEpoch: -1, Seed: int64(cfg.RNGSeed)}}
@@ -125,7 +127,7 @@ func (tr *Trainer) Step(b Batch, mt *Metrics) (StepResult, error) {
 	m := tr.Model
 	m.Train, m.Seed, m.Step = !tr.noDropout, uint64(tr.Cfg.RNGSeed), uint64(tr.State.Global)
 	t0 := time.Now()
-	loss, outputs, err := tr.Task.Forward(m, b, mt)
+	loss, outputs, err := tr.Task.Forward(tr.Module, b, mt)
 	if err != nil {
 		return StepResult{}, err
 	}
@@ -139,7 +141,7 @@ func (tr *Trainer) Step(b Batch, mt *Metrics) (StepResult, error) {
 		return StepResult{}, fmt.Errorf("train: loss is %v at epoch %d batch %d (global batch %d); stopping without an update", loss, tr.State.Epoch, tr.State.Batch, tr.State.Global)
 	}
 	t1 := time.Now()
-	tr.Task.Backward(m, 1/float32(tr.accum))
+	tr.Task.Backward(tr.Module, 1/float32(tr.accum))
 	t2 := time.Now()
 	res := StepResult{Loss: float64(loss) / float64(tr.accum), Outputs: outputs, Forward: t1.Sub(t0), Backward: t2.Sub(t1)}
 	tr.State.Pending = true

@@ -23,7 +23,7 @@ import (
 	"github.com/vlbert/vlbert/internal/visual"
 )
 
-// vcrTask is ResNetVLBERT on VCR (spec §1.6(c), §3.2): DATASET.TASK Q2A or
+// vcrTask is ResNetVLBERT on VCR (vcr/modules/resnet_vlbert_for_vcr.py on vcr/data/datasets/vcr.py): DATASET.TASK Q2A or
 // QA2R, four "[CLS] query [SEP] choice [SEP]" sequences per question, one
 // logit each (pooler → Linear(1)), softmax cross-entropy (or sigmoid BCE)
 // over the four; metric and host metric Acc.
@@ -288,7 +288,7 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	if w0 <= 0 || h0 <= 0 {
 		return nil, fmt.Errorf("train: vcr annot_id %s: no image size", a.AnnotID)
 	}
-	// VCR flips boxes (and masks) but not the text (spec §3.2).
+	// VCR flips boxes (and masks) but not the text (vcr/data/datasets/vcr.py, __getitem__: no left/right swap).
 	e.imInfo, _ = s.transform.Apply(rng, e.boxes, n, stride, w0, h0)
 	return e, nil
 }
@@ -406,12 +406,12 @@ func fill(ids, tags []int32, t *vcr.Text) {
 	}
 }
 
-func (t *vcrTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, map[string]float32, error) {
+func (t *vcrTask) Forward(m model.Module, b Batch, mt *Metrics) (float32, map[string]float32, error) {
 	vb := b.(*vcrBatch)
 	if !vb.labelled {
 		return 0, nil, fmt.Errorf("train: vcr forward on an unlabelled (test) batch")
 	}
-	out, err := m.ForwardVCR(&vb.m)
+	out, err := m.(*model.VCR).Forward(&vb.m)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -425,12 +425,12 @@ func (t *vcrTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, map[st
 	return out.Total, map[string]float32{"ans_loss": out.AnsLoss, "cnn_regularization_loss": out.CNNLoss}, nil
 }
 
-func (t *vcrTask) Backward(m *model.Model, dloss float32) { m.BackwardVCR(dloss) }
+func (t *vcrTask) Backward(m model.Module, dloss float32) { m.(*model.VCR).Backward(dloss) }
 
 // Predict keeps the softmax probabilities of the four choices: the answers
 // (Q2A), or the rationales conditioned on each answer candidate (QA2R, four
 // runs).
-func (t *vcrTask) Predict(m *model.Model, b Batch) error {
+func (t *vcrTask) Predict(m model.Module, b Batch) error {
 	vb := b.(*vcrBatch)
 	in := vb.m
 	in.AnsLabel = nil
@@ -440,7 +440,7 @@ func (t *vcrTask) Predict(m *model.Model, b Batch) error {
 	}
 	for k := range vb.queries {
 		in.Question, in.QTags = vb.queries[k], vb.qtags[k]
-		out, err := m.ForwardVCR(&in)
+		out, err := m.(*model.VCR).Forward(&in)
 		if err != nil {
 			return err
 		}
@@ -521,12 +521,13 @@ func (t *vcrTask) WriteResults(dir, name, split string) ([]string, error) {
 // initModel copies token type 0 to 1 after a partial pretrain load when
 // NETWORK.PARTIAL_PRETRAIN_SEGMB_INIT (pretrained models have one segment
 // type in use; VCR gives the choice type 1).
-func (t *vcrTask) initModel(m *model.Model) error {
+func (t *vcrTask) initModel(m model.Module) error {
 	if t.cfg.Network.PartialPretrain == "" || !t.cfg.Network.PartialPretrainSegmbInit {
 		return nil
 	}
-	w := m.Params.View("vlbert._module.token_type_embeddings.weight")
-	H := m.Cfg.HiddenSize
+	e := m.Base()
+	w := e.Params.View("vlbert._module.token_type_embeddings.weight")
+	H := e.Cfg.HiddenSize
 	if len(w) < 2*H {
 		return fmt.Errorf("train: PARTIAL_PRETRAIN_SEGMB_INIT needs 2 token types, the model has %d", len(w)/H)
 	}

@@ -103,7 +103,7 @@ func TestPredictVCR(t *testing.T) {
 				t.Fatal(err)
 			}
 			ckpt := filepath.Join(out, "init.safetensors")
-			saveWeights(t, m, ckpt)
+			saveWeights(t, m.Base(), ckpt)
 			files, err := Predict(context.Background(), cfg, "configs/synth/vcr.yaml", ckpt, "val", out, InferenceOptions{})
 			if err != nil {
 				t.Fatal(err)

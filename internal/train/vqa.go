@@ -147,9 +147,9 @@ func newVQABatch(b *data.VQABatch) *vqaBatch {
 	}}
 }
 
-func (t *vqaTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, map[string]float32, error) {
-	vb := b.(*vqaBatch)
-	out, err := m.ForwardVQA(&vb.m)
+func (t *vqaTask) Forward(mod model.Module, b Batch, mt *Metrics) (float32, map[string]float32, error) {
+	vb, m := b.(*vqaBatch), mod.(*model.VQA)
+	out, err := m.Forward(&vb.m)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -161,13 +161,13 @@ func (t *vqaTask) Forward(m *model.Model, b Batch, mt *Metrics) (float32, map[st
 	return out.Loss, map[string]float32{"ans_loss": out.Loss}, nil
 }
 
-func (t *vqaTask) Backward(m *model.Model, dloss float32) { m.BackwardVQA(dloss) }
+func (t *vqaTask) Backward(m model.Module, dloss float32) { m.(*model.VQA).Backward(dloss) }
 
-func (t *vqaTask) Predict(m *model.Model, b Batch) error {
-	vb := b.(*vqaBatch)
+func (t *vqaTask) Predict(mod model.Module, b Batch) error {
+	vb, m := b.(*vqaBatch), mod.(*model.VQA)
 	in := vb.m
 	in.Label = nil
-	out, err := m.ForwardVQA(&in)
+	out, err := m.Forward(&in)
 	if err != nil {
 		return err
 	}
@@ -218,7 +218,7 @@ func lossLoggers(cfg *config.Config) []lossLogger {
 // initModel sets final_mlp.2.weight to the mean word embedding of each
 // answer's wordpieces when NETWORK.CLASSIFIER_PRETRAINED (after the partial
 // load, as the original).
-func (t *vqaTask) initModel(m *model.Model) error {
+func (t *vqaTask) initModel(m model.Module) error {
 	if !t.cfg.Network.ClassifierPretrained {
 		return nil
 	}
@@ -234,5 +234,5 @@ func (t *vqaTask) initModel(m *model.Model) error {
 		}
 		answers[i] = ids
 	}
-	return m.InitVQAClassifierFromAnswers(answers)
+	return m.(*model.VQA).InitClassifierFromAnswers(answers)
 }

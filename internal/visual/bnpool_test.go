@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/vlbert/vlbert/internal/kernels"
 )
 
 func TestBatchNormForwardBackward(t *testing.T) {
@@ -113,10 +115,10 @@ func TestAvgPoolAndReLU(t *testing.T) {
 		}
 	}
 	y := make([]float32, len(x))
-	ReLUForward(y, x)
+	kernels.ReLUForward(y, x)
 	gy := randSlice(rng, len(x), 1)
 	dy := make([]float32, len(x))
-	ReLUBackward(dy, y, gy)
+	kernels.ReLUBackward(dy, y, gy)
 	relu64 := func(v []float64) []float64 {
 		o := make([]float64, len(v))
 		for i, a := range v {

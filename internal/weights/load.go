@@ -6,25 +6,21 @@ import (
 	"strings"
 )
 
-// IsSafetensors reports whether the file at path looks like safetensors (an
-// 8-byte header length that fits, followed by '{').
+// IsSafetensors reports whether the file at path looks like safetensors: an
+// 8-byte header length followed by '{'. A header length that does not fit
+// the file still counts, so that ReadSafetensors reports the damage instead of
+// the torch reader calling the file "not a PyTorch checkpoint".
 func IsSafetensors(path string) bool {
 	f, err := os.Open(path)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return false
-	}
 	var head [9]byte
 	if _, err := f.ReadAt(head[:], 0); err != nil {
 		return false
 	}
-	n := uint64(head[0]) | uint64(head[1])<<8 | uint64(head[2])<<16 | uint64(head[3])<<24 |
-		uint64(head[4])<<32 | uint64(head[5])<<40 | uint64(head[6])<<48 | uint64(head[7])<<56
-	return n <= uint64(st.Size()-8) && head[8] == '{'
+	return head[8] == '{'
 }
 
 // ReadModelWeights reads model weights from either a vlbert safetensors file

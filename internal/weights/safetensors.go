@@ -3,7 +3,9 @@ package weights
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -25,7 +27,10 @@ import (
 const maxSafetensorsHeader = 100 << 20
 
 // ReadSafetensors reads a safetensors file. Floating point tensors come back
-// in F32 (F16, BF16 and F64 converted), integer and bool tensors in I64.
+// in F32 (F16, BF16 and F64 converted), integer and bool tensors in I64. The
+// data is checked against the SHA-256 in the metadata when the file has one
+// (vlbert writes it), and a tensor holding NaN or Inf is an error naming it
+// (ReadSafetensorsFrom, the decoder, allows them).
 func ReadSafetensors(path string) (map[string]*Tensor, map[string]string, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -36,7 +41,49 @@ func ReadSafetensors(path string) (map[string]*Tensor, map[string]string, error)
 	if err != nil {
 		return nil, nil, fmt.Errorf("weights: %w", err)
 	}
-	return ReadSafetensorsFrom(f, st.Size(), path)
+	tensors, meta, err := ReadSafetensorsFrom(f, st.Size(), path)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, k := range sortedKeys(tensors) {
+		if err := CheckFinite(k, tensors[k]); err != nil {
+			return nil, nil, fmt.Errorf("weights: %s: %w", path, err)
+		}
+	}
+	return tensors, meta, nil
+}
+
+// ReadSafetensorsMetadata reads only the "__metadata__" of a safetensors
+// file's header (cheap: the data is not read or verified).
+func ReadSafetensorsMetadata(path string) (map[string]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("weights: %w", err)
+	}
+	var lenBuf [8]byte
+	if _, err := f.ReadAt(lenBuf[:], 0); err != nil {
+		return nil, fmt.Errorf("weights: %s: safetensors: %v", path, unexpectedEOF(err))
+	}
+	n := binary.LittleEndian.Uint64(lenBuf[:])
+	if n > maxSafetensorsHeader || int64(n) > st.Size()-8 {
+		return nil, fmt.Errorf("weights: %s: safetensors: header length %d does not fit (file %d bytes, limit %d)", path, n, st.Size(), maxSafetensorsHeader)
+	}
+	header := make([]byte, n)
+	if _, err := f.ReadAt(header, 8); err != nil {
+		return nil, fmt.Errorf("weights: %s: safetensors: header: %v", path, unexpectedEOF(err))
+	}
+	var h struct {
+		Meta map[string]string `json:"__metadata__"`
+	}
+	if err := json.Unmarshal(header, &h); err != nil {
+		return nil, fmt.Errorf("weights: %s: safetensors: header JSON: %v", path, err)
+	}
+	return h.Meta, nil
 }
 
 type stEntry struct {
@@ -152,15 +199,44 @@ func ReadSafetensorsFrom(r io.ReaderAt, size int64, name string) (tensors map[st
 	if pos != dataLen {
 		return fail("data section has %d bytes, tensors cover %d", dataLen, pos)
 	}
+	// The spans cover the data section in order, so hashing them in turn
+	// hashes the whole section.
+	wantSum, hasSum := meta[MetaDataSHA256]
+	h := sha256.New()
 	for _, s := range spans {
 		t := tensors[s.name]
 		buf := make([]byte, s.end-s.begin)
 		if _, err := r.ReadAt(buf, dataStart+s.begin); err != nil {
 			return fail("tensor %q: %v", s.name, unexpectedEOF(err))
 		}
+		if hasSum {
+			h.Write(buf)
+		}
 		decodeElements(t.DType, buf, t.F32, t.I64)
 	}
+	if hasSum {
+		if got := hex.EncodeToString(h.Sum(nil)); got != wantSum {
+			return fail("the data section's SHA-256 is %s, the metadata says %s: the file is corrupt (damaged on disk or in a copy)", got, wantSum)
+		}
+	}
 	return tensors, meta, nil
+}
+
+// MetaDataSHA256 is the metadata key under which vlbert stores the hex
+// SHA-256 of a safetensors file's data section (every byte after the header).
+// ReadSafetensors verifies it when present; files from other tools lack it
+// and load unverified.
+const MetaDataSHA256 = "data_sha256"
+
+// CheckFinite returns an error naming the tensor and the first element of a
+// floating point tensor that is NaN or infinite.
+func CheckFinite(name string, t *Tensor) error {
+	for i, v := range t.F32 {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("tensor %q holds %v at element %d of %d: non-finite weights (a corrupt file, or a run that diverged)", name, v, i, len(t.F32))
+		}
+	}
+	return nil
 }
 
 // WriteSafetensors writes tensors and metadata to path atomically (temp file,
@@ -185,9 +261,6 @@ func EncodeSafetensors(w io.Writer, tensors map[string]*Tensor, metadata map[str
 		DataOffsets [2]int64 `json:"data_offsets"`
 	}
 	header := map[string]any{}
-	if len(metadata) > 0 {
-		header["__metadata__"] = metadata
-	}
 	keys := sortedKeys(tensors)
 	dtypes := make([]string, len(keys))
 	var off int64
@@ -217,6 +290,18 @@ func EncodeSafetensors(w io.Writer, tensors map[string]*Tensor, metadata map[str
 		header[k] = entry{DType: dt, Shape: append([]int{}, t.Shape...), DataOffsets: [2]int64{off, off + size}}
 		off += size
 	}
+	// The data's SHA-256 goes into the header, which precedes the data: hash
+	// the encoding once, then write it.
+	h := sha256.New()
+	hb := bufio.NewWriterSize(h, 1<<16)
+	writeData(hb, tensors, keys, dtypes)
+	hb.Flush()
+	meta := make(map[string]string, len(metadata)+1)
+	for k, v := range metadata {
+		meta[k] = v
+	}
+	meta[MetaDataSHA256] = hex.EncodeToString(h.Sum(nil))
+	header["__metadata__"] = meta
 	hj, err := json.Marshal(header)
 	if err != nil {
 		return fmt.Errorf("safetensors: header: %w", err)
@@ -227,6 +312,12 @@ func EncodeSafetensors(w io.Writer, tensors map[string]*Tensor, metadata map[str
 	bw := bufio.NewWriterSize(w, 1<<20)
 	binary.Write(bw, binary.LittleEndian, uint64(len(hj)))
 	bw.Write(hj)
+	writeData(bw, tensors, keys, dtypes)
+	return bw.Flush()
+}
+
+// writeData writes the data section: each tensor of keys in its dtype.
+func writeData(bw *bufio.Writer, tensors map[string]*Tensor, keys, dtypes []string) {
 	var b [8]byte
 	for i, k := range keys {
 		t := tensors[k]
@@ -244,7 +335,6 @@ func EncodeSafetensors(w io.Writer, tensors map[string]*Tensor, metadata map[str
 			}
 		}
 	}
-	return bw.Flush()
 }
 
 // writeDType picks the on-disk dtype for t and checks integer ranges.

@@ -5,6 +5,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -70,7 +71,9 @@ const legacyProtocol = 1001
 const maxPickleBytes = 1 << 30
 
 // ReadTorch reads a torch.save file: the legacy stream of PyTorch < 1.6 or
-// the zip format. Errors name the file; malformed input never panics.
+// the zip format. Errors name the file; malformed input never panics. Zip
+// records are checked against their CRC-32, and a state_dict tensor holding
+// NaN or Inf is an error naming it (ReadTorchFrom, the decoder, allows them).
 func ReadTorch(path string) (*TorchCheckpoint, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -84,7 +87,16 @@ func ReadTorch(path string) (*TorchCheckpoint, error) {
 	if st.IsDir() {
 		return nil, fmt.Errorf("weights: %s is a directory, not a checkpoint file", path)
 	}
-	return ReadTorchFrom(f, st.Size(), path)
+	ck, err := ReadTorchFrom(f, st.Size(), path)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range ck.Keys {
+		if err := CheckFinite(k, ck.StateDict[k]); err != nil {
+			return nil, fmt.Errorf("weights: %s: %w", path, err)
+		}
+	}
+	return ck, nil
 }
 
 // ReadTorchFrom is ReadTorch over size bytes of r; name is used in errors.
@@ -134,6 +146,10 @@ func loadTorchSession(r io.ReaderAt, size int64) (any, *session, error) {
 		return nil, nil, fmt.Errorf("this is a Git LFS pointer, not the checkpoint itself: run `git lfs pull` or download the file directly")
 	case len(head) >= 262 && string(head[257:262]) == "ustar":
 		return nil, nil, fmt.Errorf("tar-format checkpoint (PyTorch <= 0.3) is not supported: re-save it with a newer PyTorch")
+	}
+	if len(head) >= 9 && head[8] == '{' {
+		n := binary.LittleEndian.Uint64(head[:8])
+		return nil, nil, fmt.Errorf("not a PyTorch checkpoint but a safetensors file (its header starts with '{') whose header length %d does not fit the %d-byte file: the file is truncated or corrupt", n, size)
 	}
 	return nil, nil, fmt.Errorf("not a PyTorch checkpoint: unexpected first byte 0x%02x (PyTorch would say \"invalid load key, '%c'\"); the file may be truncated, corrupted or of another format", head[0], head[0])
 }
@@ -347,7 +363,20 @@ func readZipRecord(f *zip.File, n, fileSize int64) ([]byte, error) {
 	defer rc.Close()
 	buf := make([]byte, n)
 	if _, err := io.ReadFull(rc, buf); err != nil {
-		return nil, fmt.Errorf("record %s: %w", f.Name, unexpectedEOF(err))
+		return nil, fmt.Errorf("record %s: %w", f.Name, zipError(err))
+	}
+	// archive/zip checks the record's CRC-32 when the reader reaches its end:
+	// read what is left (bounded by the size checked above) to get there.
+	if _, err := io.Copy(io.Discard, io.LimitReader(rc, limit)); err != nil {
+		return nil, fmt.Errorf("record %s: %w", f.Name, zipError(err))
 	}
 	return buf, nil
+}
+
+// zipError explains a checksum failure.
+func zipError(err error) error {
+	if errors.Is(err, zip.ErrChecksum) {
+		return fmt.Errorf("CRC-32 mismatch: the file is corrupt (damaged on disk or in a copy; PyTorch would refuse it too)")
+	}
+	return unexpectedEOF(err)
 }

@@ -2,7 +2,7 @@
 // annotations (train_frcnn.json, val_frcnn.json) and, per image, the
 // bottom-up-attention JSON with boxes, class scores and (precomputed mode)
 // features; Dataset builds masked image-caption examples as the original
-// conceptual_captions.py (spec §2.2).
+// conceptual_captions.py.
 package cc
 
 import (

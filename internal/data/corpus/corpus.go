@@ -1,5 +1,5 @@
 // Package corpus reads the text-only pretraining corpus (BooksCorpus and English
-// Wikipedia .doc files: UTF-8, one sentence or paragraph a line, spec §4.3) and
+// Wikipedia .doc files: UTF-8, one sentence or paragraph a line, as pretrain/data/datasets/general_corpus.py reads them) and
 // builds the masked 64-wordpiece sequences of the original general_corpus.py.
 //
 // The original loads every line into memory. Corpus instead indexes the files

@@ -1,5 +1,5 @@
 // Package features reads precomputed bottom-up-attention region features: the
-// per-image JSON files that VL-BERT uses (spec §4.1) and the classic TSV of
+// per-image JSON files that VL-BERT uses (read by vqa/data/datasets/vqa.py and conceptual_captions.py) and the classic TSV of
 // LXMERT/bottom-up-attention (`*_obj36.tsv`), which the original only carries as
 // dead code but users have.
 //

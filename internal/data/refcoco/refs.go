@@ -1,5 +1,5 @@
 // Package refcoco reads the RefCOCO+ (UNC split) data of the original
-// refcoco/data/datasets/refcoco.py and refer.py (spec §3.3, §4.6): the refs(unc).p pickle,
+// refcoco/data/datasets/refcoco.py and refer.py: the refs(unc).p pickle,
 // COCO-style instances JSON files, and the MAttNet detection proposals; it builds the
 // per-sentence database, the candidate boxes (ground truth, proposals, or proposals
 // followed by ground truth, with the whole image as box 0), the referring expression's

@@ -1,4 +1,4 @@
-// Package vcr reads the Visual Commonsense Reasoning data (spec §3.2, §4.5) and turns one
+// Package vcr reads the Visual Commonsense Reasoning data (vcr/data/datasets/vcr.py) and turns one
 // annotation into the model's text and region inputs the way the original
 // vcr/data/datasets/vcr.py does: detection references replaced by class names (persons by
 // gender-neutral names from a never-reset global counter), "and"-joined multi-object

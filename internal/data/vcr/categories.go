@@ -30,12 +30,6 @@ var categoryIndex = func() map[string]int {
 	return m
 }()
 
-// CategoryIndex returns the class index of a VCR object name.
-func CategoryIndex(name string) (int, bool) {
-	i, ok := categoryIndex[name]
-	return i, ok
-}
-
 // GenderNeutralNames replace "person" detections, cycled in this order.
 var GenderNeutralNames = [13]string{
 	"Casey", "Riley", "Jessie", "Jackie", "Avery", "Jaime", "Peyton", "Kerry", "Jody", "Kendall",

@@ -94,7 +94,7 @@ func (v *AnswerVocab) Index(answer string) int {
 // dst[a] = mean over answers g of min(1, #{answers other than g with index a}/3),
 // the VQA accuracy of predicting a averaged over the leave-one-out subsets. Every
 // other entry is 0. Out-of-vocabulary answers count as <unk> and so only lower the
-// targets of the others' matches (spec §7.2.10).
+// targets of the others' matches (vqa/data/datasets/vqa.py, __getitem__: out-of-vocabulary answers are dropped).
 func (v *AnswerVocab) SoftTarget(dst []float32, answers []string) {
 	if len(dst) != v.Len() {
 		panic("vqa: SoftTarget: dst length differs from the vocabulary size")

@@ -1,4 +1,4 @@
-// Package vqa reads VQA v2 for fine-tuning (spec §3.1, §4.4): the questions and
+// Package vqa reads VQA v2 for fine-tuning (vqa/data/datasets/vqa.py): the questions and
 // annotations JSON (joined by position, with the ids checked), COCO image sizes,
 // the answer vocabulary (answers_vqa.txt) normalised with the official VQA
 // evaluation's processPunctuation, and the soft answer targets, which equal the

@@ -45,7 +45,7 @@ func StripZipMarker(path string) string { return strings.ReplaceAll(path, marker
 
 // CCNonZipPath is the Conceptual Captions `frcnn` path rewriting of the original
 // for ZIP_MODE off: delete ".zip@" and then, if stripDigitSuffixes, every ".0",
-// ".1", ".2" and ".3" substring, in that order (spec §4.2, §7.2.17: the original
+// ".1", ".2" and ".3" substring, in that order (pretrain/data/datasets/conceptual_captions.py, __init__: the original
 // does this, presumably for archives split as train_frcnn.0.zip ...; it also
 // mangles any other path containing such a substring). Reproduced by default.
 func CCNonZipPath(path string, stripDigitSuffixes bool) string {

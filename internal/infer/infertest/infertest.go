@@ -96,18 +96,18 @@ func write(dir, name string, cfg *config.Config, answers []string, seed uint64) 
 	if err != nil {
 		return "", err
 	}
-	m.InitWeights(seed)
+	m.Base().InitWeights(seed)
 	// visual_scale_*_init are 0 in the shipped configs, which would hide the
 	// visual input entirely; random weights should look at the regions.
-	for _, q := range m.Params.List {
+	for _, q := range m.Base().Params.List {
 		if strings.HasSuffix(q.Name, "visual_ln_text.weight") || strings.HasSuffix(q.Name, "visual_ln_object.weight") {
-			for i := range m.Params.View(q.Name) {
-				m.Params.View(q.Name)[i] = 1
+			for i := range m.Base().Params.View(q.Name) {
+				m.Base().Params.View(q.Name)[i] = 1
 			}
 		}
 	}
 	path := filepath.Join(dir, name)
-	return path, infer.SaveCheckpoint(path, m, cfg, answers)
+	return path, infer.SaveCheckpoint(path, m.Base(), cfg, answers)
 }
 
 // Scene is one synthetic image with its detections.

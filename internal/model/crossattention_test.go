@@ -6,14 +6,14 @@ import (
 	"testing"
 )
 
-// diagBatch builds B scenes of 1-3 objects plus the whole-image box 0. Object
+// regionClassBatch builds B scenes of 1-3 objects plus the whole-image box 0. Object
 // class k in [0,A) is encoded in its feature (dims 16k..16k+15 set to 1, plus
 // noise); the "question" is constant and the answer is the class of object 1.
 // When inject is false box 0 has a constant feature, so the answer can only
 // reach the [MASK] token through attention to the region tokens; when inject is
 // true box 0 carries object 1's feature, which every text token receives
 // directly through visual_ln_text.
-func diagBatch(rng *rand.Rand, B, A int, inject bool) *VQABatch {
+func regionClassBatch(rng *rand.Rand, B, A int, inject bool) *VQABatch {
 	const nb = 4
 	bx := Boxes{B: B, NB: nb, Data: make([]float32, B*nb*boxStride), ImInfo: make([]float32, B*4), InfoW: 4}
 	label := make([]float32, B*A)
@@ -55,12 +55,12 @@ func diagBatch(rng *rand.Rand, B, A int, inject bool) *VQABatch {
 	return &VQABatch{Boxes: bx, LQ: 3, Question: q, Label: label}
 }
 
-func diagTrain(t *testing.T, inject bool, scaleObj float32, lr float64, steps int) float64 {
+func trainRegionClass(t *testing.T, inject bool, scaleObj float32, lr float64, steps int) float64 {
 	cfg := tinyConfig(TaskVQA)
 	cfg.HiddenSize, cfg.VisualSize, cfg.ImageFinalDim, cfg.IntermediateSize = 32, 32, 32, 64
 	cfg.NumAttentionHeads = 4
 	cfg.VisualScaleObjectInit = scaleObj
-	m, err := New(cfg)
+	m, err := NewVQA(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,13 +73,13 @@ func diagTrain(t *testing.T, inject bool, scaleObj float32, lr float64, steps in
 	const b1, b2 = 0.9, 0.999
 	lnObj, _ := m.Params.Lookup("vlbert.visual_ln_object.weight")
 	for step := 1; step <= steps; step++ {
-		bt := diagBatch(rng, 16, A, inject)
+		bt := regionClassBatch(rng, 16, A, inject)
 		m.Step = uint64(step)
 		m.ZeroGrad()
-		if _, err := m.ForwardVQA(bt); err != nil {
+		if _, err := m.Forward(bt); err != nil {
 			t.Fatal(err)
 		}
-		m.BackwardVQA(1)
+		m.Backward(1)
 		if step == 1 || step%100 == 0 {
 			g := m.Params.Grad[lnObj.Offset : lnObj.Offset+lnObj.Size]
 			var s float64
@@ -100,8 +100,8 @@ func diagTrain(t *testing.T, inject bool, scaleObj float32, lr float64, steps in
 	erng := rand.New(rand.NewPCG(99, 1))
 	correct, total := 0, 0
 	for k := 0; k < 8; k++ {
-		bt := diagBatch(erng, 16, A, inject)
-		o, err := m.ForwardVQA(bt)
+		bt := regionClassBatch(erng, 16, A, inject)
+		o, err := m.Forward(bt)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -122,13 +122,13 @@ func diagTrain(t *testing.T, inject bool, scaleObj float32, lr float64, steps in
 	return float64(correct) / float64(total)
 }
 
-// TestDiagCrossAttention is a regression test for the training path of
+// TestAnswerFlowsFromRegions is a regression test for the training path of
 // text<->region attention: the answer, read at the [MASK] text position, is the
 // class encoded only in the region features (box 0 is constant), so it must
 // flow from region tokens through attention. visual_ln_object.weight starts at
 // 0 (visual_scale_object_init 0, the original default) and must be learned.
-func TestDiagCrossAttention(t *testing.T) {
-	acc := diagTrain(t, false, 0, 3e-3, 300)
+func TestAnswerFlowsFromRegions(t *testing.T) {
+	acc := trainRegionClass(t, false, 0, 3e-3, 300)
 	t.Logf("cross-attention accuracy %.3f (chance 0.2)", acc)
 	if acc < 0.9 {
 		t.Errorf("the answer did not flow from the region tokens to [MASK]: accuracy %.3f", acc)
