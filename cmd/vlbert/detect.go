@@ -16,7 +16,9 @@ import (
 	"github.com/vlbert/vlbert/internal/detect/importer"
 	"github.com/vlbert/vlbert/internal/detect/output"
 	"github.com/vlbert/vlbert/internal/dist"
+	"github.com/vlbert/vlbert/internal/infer"
 	"github.com/vlbert/vlbert/internal/logging"
+	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/visual"
 )
@@ -405,4 +407,49 @@ func (p *detectProgress) finish() {
 		fmt.Fprintln(p.w)
 		p.barShown = false
 	}
+}
+
+// loadDetector reads detector weights (any release importer.Load knows).
+func loadDetector(path string) (*detect.Network, error) {
+	r, err := importer.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("--detector: %w", err)
+	}
+	n, err := detect.LoadResult(r)
+	if err != nil {
+		return nil, fmt.Errorf("--detector: %w", err)
+	}
+	return n, nil
+}
+
+// detectRegions loads the detector and finds img's regions (vqa, ground, vcr,
+// visualize --image --detector).
+func detectRegions(weightsPath string, img *visual.RGBImage, maxRegions int) (*infer.Regions, error) {
+	n, err := loadDetector(weightsPath)
+	if err != nil {
+		return nil, err
+	}
+	return regionsOf(n, img, maxRegions)
+}
+
+// regionsOf runs the detector with generate_tsv's selection (at most
+// maxRegions boxes) and returns the regions the VL-BERT pipeline takes: the
+// boxes in the photo's pixels and their pool5_flat features.
+func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*infer.Regions, error) {
+	if n.FeatureDim() != model.FeatureDim {
+		return nil, fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d", n.FeatureDim(), model.FeatureDim)
+	}
+	res, err := n.Detect(img)
+	if err != nil {
+		return nil, err
+	}
+	so, _ := detect.DefaultSelect(detect.RuleGenerateTSV)
+	so.MaxBoxes = max(1, min(so.MaxBoxes, maxRegions))
+	so.MinBoxes = min(so.MinBoxes, so.MaxBoxes)
+	sel, err := detect.Select(res, so)
+	if err != nil {
+		return nil, err
+	}
+	rec := Record(res, sel)
+	return &infer.Regions{ImageW: img.W, ImageH: img.H, Boxes: rec.Boxes, Features: rec.Features, Image: img}, nil
 }

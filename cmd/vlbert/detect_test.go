@@ -156,3 +156,53 @@ func TestDetectBadFlags(t *testing.T) {
 		}
 	}
 }
+
+// detector2048 writes a small detector whose pool5 features are 2048-d (the
+// size VL-BERT takes): expansion 64 over tiny bottlenecks, res5 32 -> 2048.
+func detector2048(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := detectTestConfig()
+	cfg.Expansion = 64
+	cfg.Bottleneck = [4]int{1, 1, 1, 32}
+	p := filepath.Join(dir, "detector2048.safetensors")
+	r := &importer.Result{Format: importer.FormatVlbert, Path: p, Weights: detect.RandomWeights(cfg, 5), Config: cfg, Flags: importer.CaffeFlags()}
+	if err := importer.WriteVlbert(p, r); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestVQAImageDetector: a photo alone (no boxes, no features) answers a
+// question end to end, the regions coming from the detector.
+func TestVQAImageDetector(t *testing.T) {
+	dir, ckpt, feats, _, _ := inferFixture(t)
+	det := detector2048(t, dir)
+	photo := filepath.Join("..", "..", "internal", "detect", "testdata", "chelsea_240x160.png")
+	var out bytes.Buffer
+	o := vqaOptions{inferFlags: inferFlags{ckpt: ckpt, image: photo, detector: det, maxRegions: 20, maxTokens: 64},
+		question: "what color is the square?", topK: 3}
+	if err := o.check("vqa", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := runVQA(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "regions: 20 (+ whole image)") || !strings.Contains(s, "rank  score") {
+		t.Fatalf("output:\n%s", s)
+	}
+	// --detector excludes --boxes and --features; a detector with features
+	// of the wrong size is refused with a clear error.
+	for _, f := range []inferFlags{
+		{ckpt: ckpt, image: photo, detector: det, boxes: "0,0,5,5"},
+		{ckpt: ckpt, image: photo, detector: det, features: feats},
+	} {
+		if err := f.check("vqa", true); err == nil || !strings.Contains(err.Error(), "--detector") {
+			t.Errorf("flags %+v: %v", f, err)
+		}
+	}
+	small, _ := detectFixture(t)
+	o.detector = small
+	if err := runVQA(context.Background(), o, &out); err == nil || !strings.Contains(err.Error(), "64-d, VL-BERT takes 2048") {
+		t.Fatalf("small detector: %v", err)
+	}
+}
