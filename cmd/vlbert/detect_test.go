@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -204,5 +208,54 @@ func TestVQAImageDetector(t *testing.T) {
 	o.detector = small
 	if err := runVQA(context.Background(), o, &out); err == nil || !strings.Contains(err.Error(), "64-d, VL-BERT takes 2048") {
 		t.Fatalf("small detector: %v", err)
+	}
+}
+
+// TestServeImageOnly: with --detector the server answers {"question", "image"}
+// alone; without it the same request is a 400 that names --detector.
+func TestServeImageOnly(t *testing.T) {
+	dir, ckpt, _, _, _ := inferFixture(t)
+	det := detector2048(t, dir)
+	photo, err := os.ReadFile(filepath.Join("..", "..", "internal", "detect", "testdata", "chelsea_240x160.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"question": "what color is the square?", "image": base64.StdEncoding.EncodeToString(photo), "top_k": 2})
+	for _, withDetector := range []bool{true, false} {
+		o := serveOptions{inferFlags: inferFlags{ckpt: ckpt, maxRegions: 20, maxTokens: 64}, addr: "127.0.0.1:0", workers: 1,
+			maxBody: 1 << 20, maxPixels: 1 << 20, requestTimeout: 30 * time.Second, quiet: true}
+		if withDetector {
+			o.detector = det
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		var stdout, stderr bytes.Buffer
+		go func() { done <- runServe(ctx, o, &stdout, &stderr, ready) }()
+		var addr string
+		select {
+		case addr = <-ready:
+		case err := <-done:
+			t.Fatalf("serve exited: %v", err)
+		}
+		resp, err := http.Post("http://"+addr+"/v1/vqa", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case withDetector && (resp.StatusCode != 200 || !strings.Contains(string(b), `"answers"`)):
+			t.Fatalf("with --detector: %d %s", resp.StatusCode, b)
+		case !withDetector && (resp.StatusCode != 400 || !strings.Contains(string(b), "--detector")):
+			t.Fatalf("without --detector: %d %s", resp.StatusCode, b)
+		}
+		if withDetector && !strings.Contains(stdout.String(), "detector true") {
+			t.Errorf("startup line: %s", stdout.String())
+		}
 	}
 }
