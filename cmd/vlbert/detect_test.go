@@ -259,3 +259,44 @@ func TestServeImageOnly(t *testing.T) {
 		}
 	}
 }
+
+// TestDetectRanksSplit: under mpirun (its environment) two ranks split the
+// image list, each appending its own TSV, together covering every image once.
+func TestDetectRanksSplit(t *testing.T) {
+	w, images := detectFixture(t)
+	if err := os.Remove(filepath.Join(images, "broken.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	o := detectOptions{images: []string{images}, out: out, weights: w, format: formatLXMERTTSV,
+		rule: string(detect.RuleGenerateTSV), minBoxes: -1, maxBoxes: -1, conf: -1, threads: 1}
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "2")
+	all := map[string]bool{}
+	for rank := range 2 {
+		t.Setenv("OMPI_COMM_WORLD_RANK", string(rune('0'+rank)))
+		var log bytes.Buffer
+		if err := runDetect(context.Background(), o, &log); err != nil {
+			t.Fatalf("rank %d: %v\n%s", rank, err, log.String())
+		}
+		st, err := output.DoneTSV(filepath.Join(out, "detections."+string(rune('0'+rank))+"-of-2.tsv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Rows != 1 {
+			t.Fatalf("rank %d wrote %d rows, want 1", rank, st.Rows)
+		}
+		for id := range st.Done {
+			if all[id] {
+				t.Fatalf("%s detected by both ranks", id)
+			}
+			all[id] = true
+		}
+	}
+	if len(all) != 2 {
+		t.Fatalf("ranks covered %v, want both images", all)
+	}
+	t.Setenv("OMPI_COMM_WORLD_RANK", "5")
+	if err := runDetect(context.Background(), o, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "not a rank") {
+		t.Fatalf("bad rank: %v", err)
+	}
+}
