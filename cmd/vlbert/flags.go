@@ -25,6 +25,7 @@ import (
 type inferFlags struct {
 	ckpt, cfg, answers, backbone string
 	features, image, boxes       string
+	detector                     string // detector weights: --image without --boxes
 	imageID                      int64
 	maxRegions, maxTokens        int
 	int8                         bool
@@ -53,6 +54,7 @@ func (f *inferFlags) registerInput(fs *flag.FlagSet) {
 	fs.Int64Var(&f.imageID, "image-id", -1, "image_id to take from a --features .tsv file (default: its only record)")
 	fs.StringVar(&f.image, "image", "", "JPEG or PNG image (features computed with the ResNet-101 visual path; slow on few cores)")
 	fs.StringVar(&f.boxes, "boxes", "", "boxes for --image: JSON [[x1,y1,x2,y2],...] inline or in a file, or \"x1,y1,x2,y2;...\"")
+	fs.StringVar(&f.detector, "detector", "", "detector weights (as vlbert detect --weights): --image needs no --boxes, its regions and 2048-d features come from the bottom-up-attention detector (generate_tsv's selection, at most --max-regions boxes)")
 }
 
 func (f *inferFlags) check(cmd string, needInput bool) error {
@@ -64,9 +66,11 @@ func (f *inferFlags) check(cmd string, needInput bool) error {
 	}
 	switch {
 	case f.features == "" && f.image == "":
-		return usagef("%s: give --features, or --image with --boxes", cmd)
-	case f.features == "" && f.boxes == "":
-		return usagef("%s: --image needs --boxes", cmd)
+		return usagef("%s: give --features, or --image with --boxes or --detector", cmd)
+	case f.detector != "" && (f.boxes != "" || f.features != ""):
+		return usagef("%s: --detector finds the regions of --image; it excludes --boxes and --features", cmd)
+	case f.features == "" && f.boxes == "" && f.detector == "":
+		return usagef("%s: --image needs --boxes or --detector", cmd)
 	case f.features != "" && f.boxes != "":
 		return usagef("%s: --boxes goes with --image; a --features record has its own boxes", cmd)
 	}
@@ -92,6 +96,9 @@ func (f *inferFlags) regions(ctx context.Context, p *infer.Pipeline) (*infer.Reg
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", f.image, err)
 		}
+	}
+	if f.detector != "" {
+		return detectRegions(f.detector, img, f.maxRegions)
 	}
 	if f.features == "" {
 		boxes, err := parseBoxFlag(f.boxes)
