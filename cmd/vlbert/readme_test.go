@@ -336,9 +336,10 @@ func runREADMECommands(t *testing.T, out string, quickScene int) {
 			t.Fatal(err)
 		}
 	}
+	lines := readmeCommands(t)
 	t.Chdir(dir)
 	ran := map[string]bool{}
-	for _, l := range readmeCommands(t) {
+	for _, l := range lines {
 		args, ok := vlbertArgs(t, l.cmd)
 		if !ok || !slices.Contains([]string{"vqa", "ground", "eval", "visualize", "data"}, args[0]) || !strings.Contains(l.cmd, "demo-out") && args[0] != "data" {
 			continue
