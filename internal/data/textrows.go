@@ -30,9 +30,11 @@ type RowBuffers struct {
 	mask                  []bool
 }
 
-func growInts(b []int32, n int) []int32 {
+// Zeroed returns b resized to n zero elements, reusing its storage when it is
+// large enough (buffers kept across batches).
+func Zeroed[T any](b []T, n int) []T {
 	if cap(b) < n {
-		return make([]int32, n)
+		return make([]T, n)
 	}
 	b = b[:n]
 	clear(b)
@@ -40,19 +42,14 @@ func growInts(b []int32, n int) []int32 {
 }
 
 func (rb *RowBuffers) rows(n, l int, tags, pos bool) TextRows {
-	rb.ids, rb.types = growInts(rb.ids, n*l), growInts(rb.types, n*l)
-	if cap(rb.mask) < n*l {
-		rb.mask = make([]bool, n*l)
-	}
-	rb.mask = rb.mask[:n*l]
-	clear(rb.mask)
+	rb.ids, rb.types, rb.mask = Zeroed(rb.ids, n*l), Zeroed(rb.types, n*l), Zeroed(rb.mask, n*l)
 	r := TextRows{N: n, L: l, IDs: rb.ids, Types: rb.types, Mask: rb.mask}
 	if tags {
-		rb.tags = growInts(rb.tags, n*l)
+		rb.tags = Zeroed(rb.tags, n*l)
 		r.Tags = rb.tags
 	}
 	if pos {
-		rb.pos = growInts(rb.pos, n)
+		rb.pos = Zeroed(rb.pos, n)
 		r.AnsPos = rb.pos
 	}
 	return r
@@ -142,23 +139,9 @@ func (rb *RowBuffers) VCRRows(question, qtags []int32, n, lq int, answers, atags
 			i := b*choices + c
 			row, tg := r.IDs[i*L:(i+1)*L], r.Tags[i*L:(i+1)*L]
 			row[0] = ClsID
-			k := 1
-			for t, id := range question[b*lq : (b+1)*lq] {
-				if id > 0 {
-					row[k], tg[k] = id, qtags[b*lq+t]
-					k++
-				}
-			}
-			qEnd := k
+			qEnd := appendTagged(row, tg, 1, question[b*lq:(b+1)*lq], qtags[b*lq:(b+1)*lq])
 			row[qEnd] = SepID
-			k++
-			for t, id := range answers[i*la : (i+1)*la] {
-				if id > 0 {
-					row[k], tg[k] = id, atags[i*la+t]
-					k++
-				}
-			}
-			aEnd := k
+			aEnd := appendTagged(row, tg, qEnd+1, answers[i*la:(i+1)*la], atags[i*la:(i+1)*la])
 			row[aEnd] = SepID
 			for j := 0; j <= aEnd; j++ {
 				r.Mask[i*L+j] = true
@@ -176,4 +159,16 @@ func (rb *RowBuffers) VCRRows(question, qtags []int32, n, lq int, answers, atags
 		}
 	}
 	return r, nil
+}
+
+// appendTagged writes the real (> 0) ids and their tags into row and tg from
+// position k on and returns the position after them.
+func appendTagged(row, tg []int32, k int, ids, tags []int32) int {
+	for t, id := range ids {
+		if id > 0 {
+			row[k], tg[k] = id, tags[t]
+			k++
+		}
+	}
+	return k
 }
