@@ -20,9 +20,10 @@ import (
 //  2. shed: when every inference slot is busy, 429 at once, without reading
 //     the body (a non-blocking check, no queue);
 //  3. a body-read slot (MaxBodyReads; none free: 429): the body is read under
-//     a deadline proportional to its size (BodyReadBase + size/MinBodyRate),
-//     then decoded and validated, the endpoint's capability checked before
-//     any image is decoded;
+//     a deadline proportional to its size (BodyReadBase + size/MinBodyRate);
+//     if the inference slots filled meanwhile, 429 without parsing; else it is
+//     decoded and validated, the endpoint's capability checked before any
+//     image is decoded;
 //  4. an inference slot (non-blocking; none free: 429), then the model.
 //
 // A slow client therefore holds a connection and a body-read slot for at most
@@ -66,9 +67,12 @@ func (s *Server) serveInference(w http.ResponseWriter, r *http.Request, prep pre
 		return s.reject(w, rejectReadsFull)
 	}
 	s.met.reading.Inc()
-	run, err := s.readAndPrepare(w, r, prep)
+	run, full, err := s.readAndPrepare(w, r, prep)
 	s.met.reading.Dec()
 	<-s.readers
+	if full {
+		return s.reject(w, rejectInferenceFull)
+	}
 	if err != nil {
 		code, msg := errorStatus(err)
 		if code == http.StatusRequestEntityTooLarge || code == http.StatusRequestTimeout {
@@ -111,13 +115,20 @@ func (s *Server) reject(w http.ResponseWriter, reason string) int {
 	return writeError(w, http.StatusTooManyRequests, fmt.Sprintf("server busy: %d requests in flight, retry later", cap(s.sem)))
 }
 
-// readAndPrepare reads the body under its deadline and validates it.
-func (s *Server) readAndPrepare(w http.ResponseWriter, r *http.Request, prep prepareFunc) (prepared, error) {
+// readAndPrepare reads the body under its deadline and validates it. When
+// every inference slot is taken by the time the body is in, it reports full
+// without parsing: under overload most requests end here, and parsing them
+// would only take CPU from the model.
+func (s *Server) readAndPrepare(w http.ResponseWriter, r *http.Request, prep prepareFunc) (run prepared, full bool, err error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return prep(body)
+	if s.full() {
+		return nil, true, nil
+	}
+	run, err = prep(body)
+	return run, false, err
 }
 
 // bodyDeadline is how long a body of n bytes may take to arrive.
