@@ -252,3 +252,21 @@ func TestNaNAnswerIsAnError(t *testing.T) {
 		t.Fatalf("NaN model: %d %v", code, out)
 	}
 }
+
+// Requests being validated speak for the slots they will take: with every
+// slot spoken for, a request is refused before its body is read or parsed,
+// and the reservations balance out after requests of every outcome.
+func TestValidationReservesSlots(t *testing.T) {
+	s, sc := newTestServer(t, Config{MaxInFlight: 2})
+	s.pending.Store(2)
+	if code, out := post(t, s.Handler(), "/v1/vqa", featuresBody(sc, nil)); code != 429 {
+		t.Fatalf("every slot reserved: %d %v", code, out)
+	}
+	s.pending.Store(0)
+	for _, body := range []string{featuresBody(sc, nil), `{"question": 3}`, featuresBody(sc, map[string]any{"top_k": -1})} {
+		post(t, s.Handler(), "/v1/vqa", body)
+	}
+	if p, n := s.pending.Load(), len(s.sem); p != 0 || n != 0 {
+		t.Fatalf("after the requests: %d reservations, %d slots held", p, n)
+	}
+}
