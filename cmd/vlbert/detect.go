@@ -445,19 +445,65 @@ func loadDetector(path string) (*detect.Network, error) {
 }
 
 // detectRegions loads the detector and finds img's regions (vqa, ground, vcr,
-// visualize --image --detector).
-func detectRegions(weightsPath string, img *visual.RGBImage, maxRegions int) (*infer.Regions, error) {
+// visualize --image --detector). The regions are labelled with the Visual
+// Genome class and attribute names when the vocabularies lie beside the
+// weights; otherwise with class numbers, and a note says so.
+func detectRegions(weightsPath string, img *visual.RGBImage, maxRegions int, stderr io.Writer) (*infer.Regions, error) {
 	n, err := loadDetector(weightsPath)
 	if err != nil {
 		return nil, err
 	}
-	return regionsOf(n, img, maxRegions)
+	r, err := regionsOf(n, img, maxRegions)
+	if err != nil {
+		return nil, err
+	}
+	dir := weightsPath
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		dir = filepath.Dir(dir)
+	}
+	objects, attrs, err := importer.VocabsBeside(dir, n.Cfg.NumClasses, n.Cfg.NumAttributes)
+	if err != nil {
+		fmt.Fprintf(stderr, "detector regions are labelled with class numbers: %v\n", err)
+		objects, attrs = nil, nil
+	}
+	r.Labels = regionLabels(r.classes, r.attrs, objects, attrs)
+	return r.Regions, nil
+}
+
+// labelledRegions are regions with each box's class and attribute
+// probabilities (for labels).
+type labelledRegions struct {
+	*infer.Regions
+	classes, attrs [][]float32
+}
+
+// regionLabels names each box "attribute class" as the bottom-up-attention
+// demo does: the best foreground class, and the best attribute when its
+// probability exceeds 0.1 (attr_thresh). nil vocabularies give "#index".
+func regionLabels(classes, attrs [][]float32, objects, attrVocab *importer.Vocab) []string {
+	argmax1 := func(p []float32) int {
+		best := 1
+		for i := 2; i < len(p); i++ {
+			if p[i] > p[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	labels := make([]string, len(classes))
+	for i, c := range classes {
+		labels[i] = objects.Name(argmax1(c))
+		if a := argmax1(attrs[i]); len(attrs[i]) > 1 && attrs[i][a] > 0.1 {
+			labels[i] = attrVocab.Name(a) + " " + labels[i]
+		}
+	}
+	return labels
 }
 
 // regionsOf runs the detector with generate_tsv's selection (at most
 // maxRegions boxes) and returns the regions the VL-BERT pipeline takes: the
 // boxes in the photo's pixels and their pool5_flat features.
-func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*infer.Regions, error) {
+func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*labelledRegions, error) {
 	if n.FeatureDim() != model.FeatureDim {
 		return nil, fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d", n.FeatureDim(), model.FeatureDim)
 	}
@@ -473,5 +519,11 @@ func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*infer.
 		return nil, err
 	}
 	rec := Record(res, sel)
-	return &infer.Regions{ImageW: img.W, ImageH: img.H, Boxes: rec.Boxes, Features: rec.Features, Image: img}, nil
+	out := &labelledRegions{Regions: &infer.Regions{ImageW: img.W, ImageH: img.H, Boxes: rec.Boxes, Features: rec.Features, Image: img}}
+	NC, NA := n.Cfg.NumClasses, n.Cfg.NumAttributes
+	for i := range sel.Index {
+		out.classes = append(out.classes, rec.Classes[i*NC:(i+1)*NC])
+		out.attrs = append(out.attrs, rec.Attrs[i*NA:(i+1)*NA])
+	}
+	return out, nil
 }
