@@ -37,6 +37,7 @@ type featuresOptions struct {
 	overwrite                bool
 	dilated                  bool
 	headChunk                int
+	int8                     bool // int8 convolutions (visual.Network.QuantizeInt8)
 
 	netCfg   *visual.Config    // tests: a tiny network instead of ResNet-101 C4
 	tr       *visual.Transform // tests: smaller scales than 600/1000
@@ -98,6 +99,7 @@ func init() {
 			fs.BoolVar(&o.overwrite, "overwrite", false, "recompute images whose output file exists")
 			fs.BoolVar(&o.dilated, "c5-dilated", true, "dilated res5 head with a 14x14 output (IMAGE_C5_DILATED, true in every shipped config)")
 			fs.IntVar(&o.headChunk, "head-chunk", visual.DefaultHeadChunk, "RoIs per res5 head pass (memory bound; results do not depend on it)")
+			fs.BoolVar(&o.int8, "int8", false, "run the convolutions in int8 (batch norm folded into per-channel int8 weights, 7-bit per-pixel activations): faster, features within about 2% of float32")
 			fs.Usage = func() {
 				fmt.Fprintf(fs.Output(), "usage: vlbert features --images DIR|FILE --boxes FILE.json --out DIR (--ckpt CKPT | --random-weights) [flags]\n\n%s\n\nflags:\n", featuresDoc)
 				fs.PrintDefaults()
@@ -179,6 +181,11 @@ func runFeatures(ctx context.Context, o featuresOptions, stdout io.Writer) error
 	}
 	ex := visual.NewExtractor(net)
 	ex.HeadChunk = o.headChunk
+	if o.int8 {
+		if err := net.QuantizeInt8(); err != nil {
+			return fmt.Errorf("features: %w", err)
+		}
+	}
 	if o.tr != nil {
 		ex.Transform = *o.tr
 	}

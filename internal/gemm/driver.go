@@ -49,6 +49,9 @@ const (
 // benchmarks compare the two).
 var evenK = true
 
+// epilogueCols is the width of the column groups of C that the epilogue runs on.
+const epilogueCols = 256
+
 // packing is the packing policy; only tests change it.
 var packing = packAuto
 
@@ -261,11 +264,18 @@ func smallGemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda
 // the caller owns (used when threads == 1).
 // bias, if not nil, is added to every row of C after the last depth block.
 func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32) {
+	packedEx(kern, threads, ws, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, bias, nil, nil)
+}
+
+// packedEx is packed with an optional B packer (bp: op(B) comes from bp, b is
+// unused) and epilogue (ep, applied to each panel of C after its last depth
+// block; not combined with bias).
+func packedEx(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, bias []float32, bp BPacker, ep *Epilogue) {
 	if m*n*k < parallelWork {
 		threads = 1
 	}
 	j := job{kern: kern, transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
-		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, bias: bias}
+		a: a, lda: lda, b: b, ldb: ldb, c: c, ldc: ldc, bias: bias, bsrc: bp, ep: ep}
 	mr, nr := kern.mr, kern.nr
 	// Equal depth blocks: k = 800 as 4 x 200 rather than 3 x 256 + 32, whose last
 	// pass over C would do little work for its loads and stores.
@@ -276,7 +286,7 @@ func packed(kern *kernel, threads int, ws *workspace, transA, transB bool, m, n,
 	ncMax := min(kern.nc, roundUp(n, nr))
 	j.mcMax = min(kern.mc, roundUp(m, mr))
 	j.packA = packing == packAlways || (packing == packAuto && n >= unpackedN)
-	j.packB = transB || packing == packAlways || (packing == packAuto && m >= unpackedM)
+	j.packB = bp != nil || transB || packing == packAlways || (packing == packAuto && m >= unpackedM)
 	bbuf := getBBuffer(kcMax * ncMax)
 	j.bp = *bbuf
 	mTiles := ceilDiv(m, mr)
@@ -401,6 +411,8 @@ type job struct {
 	alpha          float32
 	a, b, c        []float32
 	bias           []float32 // added to C after the last depth block (nil: none)
+	bsrc           BPacker   // packs op(B) when not nil (b unused)
+	ep             *Epilogue // applied to C after the last depth block (nil: none)
 	lda, ldb, ldc  int
 	packA          bool      // pack A, or read it in place
 	packB          bool      // pack B, or read it in place (not transposed only)
@@ -417,6 +429,10 @@ func (j *job) packPanels(lo, hi int) {
 	nr, kc := j.kern.nr, j.kc
 	for jp := lo; jp < hi; jp++ {
 		j0 := jp * nr
+		if j.bsrc != nil {
+			j.bsrc.PackB(j.bp[jp*nr*kc:(jp+1)*nr*kc], j.pc, kc, j.jc+j0, min(nr, j.nc-j0), nr)
+			continue
+		}
 		if !j.packB && j0+nr <= j.nc {
 			continue
 		}
@@ -433,6 +449,7 @@ func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
 	// The bias goes into each tile as it is stored for the last time (adding it in
 	// a later pass over a panel of C costs a TLB miss per row).
 	lastBias := j.bias != nil && pc+kc == j.k
+	lastEp := j.ep != nil && pc+kc == j.k
 	if lastBias {
 		_ = j.bias[j.jc+j.nc-1]
 	}
@@ -514,6 +531,14 @@ func (j *job) block(ws *workspace, ti0, ti1, pj0, pj1 int) {
 				if lastBias {
 					addBias(c, ldc, i0, i0+mh, j0, j0+nw, j.bias)
 				}
+			}
+			// The epilogue runs on groups of panels (rows of epilogueCols
+			// floats): per-row overheads and a TLB miss per row of C are paid
+			// once per group instead of once per panel, and the group is still
+			// in L2.
+			if lastEp && ((jp-pj0+1)%max(epilogueCols/nr, 1) == 0 || jp == pj1-1) {
+				g0 := j.jc + (pj0+(jp-pj0)/max(epilogueCols/nr, 1)*max(epilogueCols/nr, 1))*nr
+				j.ep.apply(c, ldc, ic*mr, min(ie*mr, m), g0, j0+nw)
 			}
 		}
 	}

@@ -122,7 +122,8 @@ func (p *Pipeline) withModel(ctx context.Context, fn func(m model.Module) error)
 }
 
 // SetVisual builds the e2e visual network from weights (checkpoint keys as
-// visual.CanonicalKey accepts them); image inputs need it.
+// visual.CanonicalKey accepts them); image inputs need it. After QuantizeInt8
+// (--int8) its convolutions run in int8 too (visual.Network.QuantizeInt8).
 func (p *Pipeline) SetVisual(vc visual.Config, sd map[string]visual.Tensor) error {
 	if vc.FeatureDim() != model.FeatureDim {
 		return fmt.Errorf("infer: visual network gives %d-d features, the model wants %d", vc.FeatureDim(), model.FeatureDim)
@@ -134,6 +135,11 @@ func (p *Pipeline) SetVisual(vc visual.Config, sd map[string]visual.Tensor) erro
 	}
 	if len(missing) > 0 {
 		return fmt.Errorf("infer: the visual weights lack %s", short(missing))
+	}
+	if p.Int8 { // --int8 covers the image path too: int8 convolutions
+		if err := n.QuantizeInt8(); err != nil {
+			return fmt.Errorf("infer: %w", err)
+		}
 	}
 	p.visMu.Lock()
 	p.vis, p.visCfg = n, vc

@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vlbert/vlbert/internal/kernels"
-	"github.com/vlbert/vlbert/internal/parallel"
+	"github.com/vlbert/vlbert/internal/quant"
 )
 
 // Workspace holds scratch buffers that the layers of one network share during a
@@ -13,6 +13,11 @@ import (
 // not allocate.
 type Workspace struct {
 	col, a, b, c []float32
+	tmp          []float32 // batched convolution output (convFused)
+	dyc, colc    []float32 // batched convolution backward (convBackward)
+	rows, yrows  []float32 // int8 convolutions (convInt8)
+	// int8 holds the int8 convolutions by weight (QuantizeInt8), nil for float32.
+	int8 map[*Param]*quant.Linear
 }
 
 func (ws *Workspace) colFor(cv Conv2D, H, W int) []float32 {
@@ -86,32 +91,17 @@ func (b *Bottleneck) OutSize(H, W int) (OH, OW int) {
 	return b.Conv2.OutSize(H1, W1)
 }
 
-// convBN runs conv → frozen BN (→ ReLU when relu is set) in place, with the BN
-// affine cached in scale/shift.
-func convBN(ws *Workspace, out, x []float32, w *Param, cv Conv2D, bn bnParams, scale, shift *[]float32, relu bool, N, H, W int) {
-	OH, OW := cv.OutSize(H, W)
-	Conv2DForward(out, x, w.Data, nil, ws.colFor(cv, H, W), cv, N, H, W)
+// convBN runs conv → frozen BN (→ + residual) (→ ReLU when relu is set) as one
+// fused convolution (convFused), with the BN affine cached in scale/shift.
+// residual may be nil.
+func convBN(ws *Workspace, out, x []float32, w *Param, cv Conv2D, bn bnParams, scale, shift *[]float32, residual []float32, relu bool, N, H, W int) {
+	if ql := ws.int8[w]; ql != nil {
+		convInt8(ws, out, x, ql, residual, relu, cv, N, H, W)
+		return
+	}
 	*scale, *shift = grow(*scale, cv.K), grow(*shift, cv.K)
 	bn.frozen().ScaleShift(*scale, *shift)
-	if relu {
-		batchNormReLU(out, *scale, *shift, N, cv.K, OH*OW)
-	} else {
-		BatchNormForward(out, out, *scale, *shift, N, cv.K, OH*OW)
-	}
-}
-
-// batchNormReLU is BatchNormForward followed by ReLUForward, in place, in one
-// pass over memory.
-func batchNormReLU(x, scale, shift []float32, N, C, HW int) {
-	parallel.For(N*C, 8, func(lo, hi int) {
-		for p := lo; p < hi; p++ {
-			s, b := scale[p%C], shift[p%C]
-			row := x[p*HW : (p+1)*HW]
-			for i, v := range row {
-				row[i] = max(v*s+b, 0)
-			}
-		}
-	})
+	convFused(ws, out, x, w.Data, *scale, *shift, residual, relu, cv, N, H, W)
 }
 
 // Forward runs the block on x [N, Inplanes, H, W] and returns its output
@@ -124,24 +114,23 @@ func (b *Bottleneck) Forward(ws *Workspace, x []float32, N, H, W int) (out []flo
 	P, K := b.Conv1.K, b.Conv3.K
 
 	b.y1 = grow(b.y1, N*P*b.h1*b.w1)
-	convBN(ws, b.y1, x, b.W1, b.Conv1, b.BN1, &b.s1, &b.b1, true, N, H, W)
+	convBN(ws, b.y1, x, b.W1, b.Conv1, b.BN1, &b.s1, &b.b1, nil, true, N, H, W)
 
 	b.y2 = grow(b.y2, N*P*b.oh*b.ow)
-	convBN(ws, b.y2, b.y1, b.W2, b.Conv2, b.BN2, &b.s2, &b.b2, true, N, b.h1, b.w1)
-
-	b.out = grow(b.out, N*K*b.oh*b.ow)
-	convBN(ws, b.out, b.y2, b.W3, b.Conv3, b.BN3, &b.s3, &b.b3, false, N, b.oh, b.ow)
+	convBN(ws, b.y2, b.y1, b.W2, b.Conv2, b.BN2, &b.s2, &b.b2, nil, true, N, b.h1, b.w1)
 
 	residual := x
 	if b.HasDown {
 		if dh, dw := b.Down.OutSize(H, W); dh != b.oh || dw != b.ow {
 			panic(fmt.Sprintf("visual: bottleneck downsample gives %dx%d, main path %dx%d", dh, dw, b.oh, b.ow))
 		}
-		ws.a = grow(ws.a, len(b.out))
-		convBN(ws, ws.a, x, b.WDown, b.Down, b.BNDown, &b.sd, &b.bd, false, N, H, W)
+		ws.a = grow(ws.a, N*K*b.oh*b.ow)
+		convBN(ws, ws.a, x, b.WDown, b.Down, b.BNDown, &b.sd, &b.bd, nil, false, N, H, W)
 		residual = ws.a
 	}
-	addReLU(b.out, residual[:len(b.out)])
+	// conv3 → bn3 → + residual → ReLU in one pass.
+	b.out = grow(b.out, N*K*b.oh*b.ow)
+	convBN(ws, b.out, b.y2, b.W3, b.Conv3, b.BN3, &b.s3, &b.b3, residual[:N*K*b.oh*b.ow], true, N, b.oh, b.ow)
 	return b.out, b.oh, b.ow
 }
 
@@ -174,7 +163,7 @@ func (b *Bottleneck) Backward(ws *Workspace, dinp, dout []float32) {
 	if b.HasDown {
 		ws.b = grow(ws.b, len(g))
 		BatchNormBackward(ws.b, g, b.sd, N, b.Down.K, b.oh*b.ow)
-		Conv2DBackward(dinp, grad(b.WDown), ws.b, b.x, b.WDown.Data, ws.colFor(b.Down, b.h, b.w), b.Down, N, b.h, b.w)
+		convBackward(ws, dinp, grad(b.WDown), ws.b, b.x, b.WDown.Data, b.Down, N, b.h, b.w)
 	} else if dinp != nil {
 		copy(dinp, g)
 	}
@@ -183,31 +172,19 @@ func (b *Bottleneck) Backward(ws *Workspace, dinp, dout []float32) {
 	BatchNormBackward(g, g, b.s3, N, b.Conv3.K, b.oh*b.ow)
 	ws.b = grow(ws.b, len(b.y2))
 	dy2 := ws.b
-	Conv2DBackward(dy2, grad(b.W3), g, b.y2, b.W3.Data, nil, b.Conv3, N, b.oh, b.ow)
-	kernels.ReLUBackward(dy2, b.y2, dy2)
-	BatchNormBackward(dy2, dy2, b.s2, N, b.Conv2.K, b.oh*b.ow)
+	convBackward(ws, dy2, grad(b.W3), g, b.y2, b.W3.Data, b.Conv3, N, b.oh, b.ow)
+	reluBNBackward(dy2, b.y2, dy2, b.s2, N, b.Conv2.K, b.oh*b.ow)
 	ws.c = grow(ws.c, len(b.y1))
 	dy1 := ws.c
-	Conv2DBackward(dy1, grad(b.W2), dy2, b.y1, b.W2.Data, ws.colFor(b.Conv2, b.h1, b.w1), b.Conv2, N, b.h1, b.w1)
-	kernels.ReLUBackward(dy1, b.y1, dy1)
-	BatchNormBackward(dy1, dy1, b.s1, N, b.Conv1.K, b.h1*b.w1)
+	convBackward(ws, dy1, grad(b.W2), dy2, b.y1, b.W2.Data, b.Conv2, N, b.h1, b.w1)
+	reluBNBackward(dy1, b.y1, dy1, b.s1, N, b.Conv1.K, b.h1*b.w1)
 	var dx []float32
 	if dinp != nil {
 		ws.b = grow(ws.b, len(b.x))
 		dx = ws.b
 	}
-	Conv2DBackward(dx, grad(b.W1), dy1, b.x, b.W1.Data, ws.colFor(b.Conv1, b.h, b.w), b.Conv1, N, b.h, b.w)
+	convBackward(ws, dx, grad(b.W1), dy1, b.x, b.W1.Data, b.Conv1, N, b.h, b.w)
 	for i, v := range dx {
 		dinp[i] += v
 	}
-}
-
-// addReLU sets out[i] = max(out[i] + residual[i], 0).
-func addReLU(out, residual []float32) {
-	parallel.For(len(out), 1<<14, func(lo, hi int) {
-		r := residual[lo:hi]
-		for i, v := range out[lo:hi] {
-			out[lo+i] = max(v+r[i], 0)
-		}
-	})
 }

@@ -71,45 +71,17 @@ func checkLen(name string, got, want int) {
 //	weight [K, C, KH, KW]
 //	bias   [K] or nil (nil: no bias, as in the ResNet convolutions)
 //	out    [N, K, OH, OW], overwritten
-//	col    scratch of at least cv.ColSize(H, W) floats, or nil to allocate one
+//	col    unused (it was the im2col scratch; kept for callers), may be nil
 //
-// For each image it forms col [C·KH·KW, OH·OW] (im2col) and computes
-// out_n = weight · col with gemm.Sgemm.
+// For each image it computes out_n = weight · im2col(x_n) with one GEMM whose
+// B panels are packed straight from the image (no im2col matrix), the bias
+// added in the GEMM's epilogue.
 func Conv2DForward(out, inp, weight, bias, col []float32, cv Conv2D, N, H, W int) {
-	OH, OW := cv.check(N, H, W)
-	ckk, ohw, chw := cv.C*cv.KH*cv.KW, OH*OW, cv.C*H*W
-	checkLen("conv inp", len(inp), N*chw)
-	checkLen("conv out", len(out), N*cv.K*ohw)
-	checkLen("conv weight", len(weight), cv.WeightSize())
 	if bias != nil {
+		cv.check(N, H, W)
 		checkLen("conv bias", len(bias), cv.K)
 	}
-	if !cv.pointwise() {
-		if col == nil {
-			col = make([]float32, ckk*ohw)
-		}
-		checkLen("conv col", len(col), ckk*ohw)
-	}
-	for n := 0; n < N; n++ {
-		x := inp[n*chw : (n+1)*chw]
-		y := out[n*cv.K*ohw : (n+1)*cv.K*ohw]
-		b := x
-		if !cv.pointwise() {
-			im2col(col, x, cv, H, W, OH, OW)
-			b = col
-		}
-		gemm.Sgemm(false, false, cv.K, ohw, ckk, 1, weight, ckk, b, ohw, 0, y, ohw)
-		if bias != nil {
-			parallel.For(cv.K, 16, func(lo, hi int) {
-				for k := lo; k < hi; k++ {
-					row := y[k*ohw : (k+1)*ohw]
-					for i := range row {
-						row[i] += bias[k]
-					}
-				}
-			})
-		}
-	}
+	convFused(nil, out, inp, weight, nil, bias, nil, false, cv, N, H, W)
 }
 
 // Conv2DBackward computes the gradients of Conv2DForward without bias.
@@ -169,13 +141,19 @@ func Conv2DBackward(dinp, dweight, dout, inp, weight, col []float32, cv Conv2D, 
 // im2col writes col[(c·KH+kh)·KW+kw, oh·OW+ow] = x[c, oh·s−p+kh·d, ow·s−p+kw·d]
 // (zero outside the image) for one image x [C, H, W].
 func im2col(col, x []float32, cv Conv2D, H, W, OH, OW int) {
+	im2colLD(col, OH*OW, x, cv, H, W, OH, OW)
+}
+
+// im2colLD is im2col into rows that start ld floats apart (ld >= OH·OW): one
+// image's columns inside the im2col matrix of several images.
+func im2colLD(col []float32, ld int, x []float32, cv Conv2D, H, W, OH, OW int) {
 	ohw := OH * OW
 	parallel.For(cv.C, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
 			plane := x[c*H*W : (c+1)*H*W]
 			for kh := 0; kh < cv.KH; kh++ {
 				for kw := 0; kw < cv.KW; kw++ {
-					row := col[((c*cv.KH+kh)*cv.KW+kw)*ohw:][:ohw]
+					row := col[((c*cv.KH+kh)*cv.KW+kw)*ld:][:ohw]
 					dx := kw*cv.Dilation - cv.Pad
 					for oh := 0; oh < OH; oh++ {
 						dst := row[oh*OW : (oh+1)*OW]
@@ -217,6 +195,11 @@ func im2col(col, x []float32, cv Conv2D, H, W, OH, OW int) {
 // every col entry that im2col copied from each pixel. Channels are disjoint, so
 // workers never share an output element.
 func col2im(dx, col []float32, cv Conv2D, H, W, OH, OW int) {
+	col2imLD(dx, col, OH*OW, cv, H, W, OH, OW)
+}
+
+// col2imLD is col2im from rows that start ld floats apart (see im2colLD).
+func col2imLD(dx, col []float32, ld int, cv Conv2D, H, W, OH, OW int) {
 	ohw := OH * OW
 	parallel.For(cv.C, 1, func(lo, hi int) {
 		for c := lo; c < hi; c++ {
@@ -224,7 +207,7 @@ func col2im(dx, col []float32, cv Conv2D, H, W, OH, OW int) {
 			clear(plane)
 			for kh := 0; kh < cv.KH; kh++ {
 				for kw := 0; kw < cv.KW; kw++ {
-					row := col[((c*cv.KH+kh)*cv.KW+kw)*ohw:][:ohw]
+					row := col[((c*cv.KH+kh)*cv.KW+kw)*ld:][:ohw]
 					dxo := kw*cv.Dilation - cv.Pad
 					for oh := 0; oh < OH; oh++ {
 						ih := oh*cv.Stride - cv.Pad + kh*cv.Dilation

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/vlbert/vlbert/internal/kernels"
 )
@@ -54,6 +55,11 @@ type Network struct {
 	Pool   MaxPool
 	Layers [3][]*Bottleneck
 	Head   []*Bottleneck
+
+	// StageTimer, when not nil, is called after each stage of a forward with
+	// its name ("stem", "layer1", "layer2", "layer3", "roialign", "head",
+	// "pool") and wall time: for benchmarks and progress reports.
+	StageTimer func(stage string, d time.Duration)
 
 	ws        Workspace
 	inference bool
@@ -140,10 +146,11 @@ func NewNetwork(cfg Config) *Network {
 func (n *Network) Backbone(images []float32, N, H, W int) (feat []float32, FH, FW int) {
 	checkLen("images", len(images), N*3*H*W)
 	n.img, n.n, n.h, n.w = images, N, H, W
+	t0 := time.Now()
 	n.h1, n.w1 = n.Conv1.OutSize(H, W)
 	n.c1 = grow(n.c1, N*n.Conv1.K*n.h1*n.w1)
 	var s, b []float32
-	convBN(&n.ws, n.c1, images, n.W1, n.Conv1, n.BN1, &s, &b, true, N, H, W)
+	convBN(&n.ws, n.c1, images, n.W1, n.Conv1, n.BN1, &s, &b, nil, true, N, H, W)
 	n.hp, n.wp = n.Pool.OutSize(n.h1, n.w1)
 	n.pooled = grow(n.pooled, N*n.Conv1.K*n.hp*n.wp)
 	if cap(n.argmax) < len(n.pooled) {
@@ -151,6 +158,7 @@ func (n *Network) Backbone(images []float32, N, H, W int) (feat []float32, FH, F
 	}
 	n.argmax = n.argmax[:len(n.pooled)]
 	MaxPoolForward(n.pooled, n.argmax, n.c1, n.Pool, N*n.Conv1.K, n.h1, n.w1)
+	t0 = n.stageDone("stem", t0)
 	x, h, w := n.pooled, n.hp, n.wp
 	k := 0
 	first := n.firstTrainableStage()
@@ -163,6 +171,7 @@ func (n *Network) Backbone(images []float32, N, H, W int) (feat []float32, FH, F
 		for _, blk := range layer {
 			x, h, w = n.forwardBlock(blk, share, &n.inferBackbone, &k, x, N, h, w)
 		}
+		t0 = n.stageDone(layerNames[i], t0)
 	}
 	n.feat, n.fh, n.fw = x, h, w
 	return x, h, w
@@ -212,13 +221,16 @@ func (n *Network) forwardHead(feat []float32, N, FH, FW int, rois []float32, R i
 	if R == 0 {
 		return n.feats
 	}
+	t0 := time.Now()
 	RoIAlignForward(n.roiOut, feat, rois, ra, N, C, FH, FW, R)
+	t0 = n.stageDone("roialign", t0)
 	x, h, w := n.roiOut, ra.PooledH, ra.PooledW
 	k := 0
 	for _, blk := range n.Head {
 		x, h, w = n.forwardBlock(blk, n.inference, &n.inferHead, &k, x, R, h, w)
 	}
 	n.headOut, n.ho, n.wo = x, h, w
+	t0 = n.stageDone("head", t0)
 	K := n.Cfg.FeatureDim()
 	pooledIn := x
 	if masks != nil {
@@ -228,7 +240,21 @@ func (n *Network) forwardHead(feat []float32, N, FH, FW int, rois []float32, R i
 		pooledIn = n.gated
 	}
 	AvgPoolForward(n.feats, pooledIn, R*K, h*w)
+	n.stageDone("pool", t0)
 	return n.feats
+}
+
+var layerNames = [3]string{"layer1", "layer2", "layer3"}
+
+// stageDone reports the stage that started at t0 to the StageTimer, if any,
+// and returns the start of the next stage.
+func (n *Network) stageDone(stage string, t0 time.Time) time.Time {
+	if n.StageTimer == nil {
+		return t0
+	}
+	now := time.Now()
+	n.StageTimer(stage, now.Sub(t0))
+	return now
 }
 
 // applyMask sets out[r, k, i] = x[r, k, i]·mask[r, i].
@@ -250,7 +276,12 @@ func applyMask(out, x, mask []float32, R, K, HW int) {
 // which cuts a 600x1000 forward's memory several-fold. Backward panics in this
 // mode. The body4 map returned by Backbone stays valid through
 // ForwardFromFeatures.
-func (n *Network) SetInference(on bool) { n.inference = on }
+func (n *Network) SetInference(on bool) {
+	n.inference = on
+	if !on {
+		n.ws.int8 = nil // int8 is for inference only
+	}
+}
 
 // inferBufs are the buffers that blocks share in inference mode.
 type inferBufs struct {
