@@ -1,6 +1,10 @@
 package model
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/vlbert/vlbert/internal/heads"
+)
 
 // Task selects the module wrapped around VisualLinguisticBert (the config's MODULE).
 type Task int
@@ -50,22 +54,33 @@ type Config struct {
 	Task Task
 
 	// NETWORK.VLBERT
-	HiddenSize            int     // hidden_size
-	VisualSize            int     // visual_size; must equal HiddenSize (no visual_1x1 layers)
-	NumHiddenLayers       int     // num_hidden_layers
-	NumAttentionHeads     int     // num_attention_heads
-	IntermediateSize      int     // intermediate_size
-	VocabSize             int     // vocab_size
-	MaxPositionEmbeddings int     // max_position_embeddings
-	TypeVocabSize         int     // type_vocab_size (3)
-	HiddenDropout         float32 // hidden_dropout_prob
-	AttentionDropout      float32 // attention_probs_dropout_prob
-	InitializerRange      float32 // initializer_range
-	VisualLN              bool    // visual_ln; must be true
-	VisualScaleTextInit   float32 // visual_scale_text_init: initial gamma of visual_ln_text
-	VisualScaleObjectInit float32 // visual_scale_object_init: initial gamma of visual_ln_object
-	WithPooler            bool    // with_pooler
-	RegionClasses         int     // visual_region_classes (1601)
+	HiddenSize            int       // hidden_size
+	VisualSize            int       // visual_size; != HiddenSize adds the visual_1x1_{text,object} projections
+	NumHiddenLayers       int       // num_hidden_layers
+	NumAttentionHeads     int       // num_attention_heads
+	IntermediateSize      int       // intermediate_size
+	HiddenAct             heads.Act // hidden_act: the FFN's and the head transforms' activation
+	VocabSize             int       // vocab_size
+	MaxPositionEmbeddings int       // max_position_embeddings
+	TypeVocabSize         int       // type_vocab_size (3)
+	HiddenDropout         float32   // hidden_dropout_prob
+	AttentionDropout      float32   // attention_probs_dropout_prob
+	InitializerRange      float32   // initializer_range
+	VisualLN              bool      // visual_ln: LayerNorms on the visual features (false: scalar visual_scale_* parameters)
+	VisualScaleTextInit   float32   // visual_scale_text_init: initial gamma of visual_ln_text
+	VisualScaleObjectInit float32   // visual_scale_object_init: initial gamma of visual_ln_object
+	WithPooler            bool      // with_pooler
+	RegionClasses         int       // visual_region_classes (1601)
+	// WordEmbeddingFrozen is word_embedding_frozen: word_embeddings gets no
+	// gradient and ids below 1000 read the trainable special_word_embeddings.
+	WordEmbeddingFrozen bool
+	// PosEmbeddingFrozen is pos_embedding_frozen, which only the pretraining
+	// modules' VisualLinguisticBertForPretraining reads (position_embeddings gets
+	// no gradient); the other modules ignore it.
+	PosEmbeddingFrozen bool
+	// PositionShift is position_padding_idx+1, added to every position id
+	// (position_padding_idx -1, no shift, for BERT; 1 for RoBERTa).
+	PositionShift int
 
 	// NETWORK
 	// E2E is IMAGE_FEAT_PRECOMPUTED=false: RoI features come from the CNN (package
@@ -133,14 +148,16 @@ func (c *Config) Validate() error {
 	if c.HiddenSize%c.NumAttentionHeads != 0 {
 		return fmt.Errorf("model: hidden_size %d is not a multiple of num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads)
 	}
-	if c.VisualSize != c.HiddenSize {
-		return fmt.Errorf("model: visual_size %d != hidden_size %d (visual_1x1 layers are not supported)", c.VisualSize, c.HiddenSize)
-	}
 	if c.ImageFinalDim != c.VisualSize {
-		return fmt.Errorf("model: IMAGE_FINAL_DIM %d != visual_size %d", c.ImageFinalDim, c.VisualSize)
+		// object_vl_embeddings = cat(obj_reps [IMAGE_FINAL_DIM], linguistic [H]) is split
+		// at visual_size, so the original's embedding fails on the shapes.
+		return fmt.Errorf("model: IMAGE_FINAL_DIM %d != visual_size %d: the original's VisualLinguisticBert.embedding splits cat(obj_reps, object_linguistic_embeddings) at visual_size and then fails adding tensors of different sizes", c.ImageFinalDim, c.VisualSize)
 	}
-	if !c.VisualLN {
-		return fmt.Errorf("model: visual_ln=false is not supported")
+	if c.WordEmbeddingFrozen && c.VocabSize < numSpecialWords {
+		return fmt.Errorf("model: word_embedding_frozen needs vocab_size >= %d (the original copies word_embeddings[:%d] into special_word_embeddings), got %d", numSpecialWords, numSpecialWords, c.VocabSize)
+	}
+	if c.PositionShift < 0 {
+		return fmt.Errorf("model: position_padding_idx %d < -1 gives negative position ids (the original's position_embeddings lookup fails)", c.PositionShift-1)
 	}
 	if c.TypeVocabSize < 3 {
 		return fmt.Errorf("model: type_vocab_size %d, want >= 3 (type 2 marks visual tokens)", c.TypeVocabSize)
@@ -166,4 +183,10 @@ func (c *Config) posWeight() float32 {
 		return 1
 	}
 	return c.ClassifierPosW
+}
+
+// posFrozen reports whether position_embeddings is frozen (pos_embedding_frozen,
+// read by the pretraining modules only).
+func (c *Config) posFrozen() bool {
+	return c.PosEmbeddingFrozen && (c.Task == TaskPretrain || c.Task == TaskPretrainMultitask)
 }

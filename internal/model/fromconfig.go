@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/heads"
 )
 
 // FromConfig maps a loaded YAML config to the network configuration, and rejects the
@@ -41,21 +42,25 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		{n.NoObjAttention, "NETWORK.NO_OBJ_ATTENTION=true"},
 		{n.EnableCNNRegLoss && (task != TaskVCR || !n.CNNLossTop), "NETWORK.ENABLE_CNN_REG_LOSS=true with CNN_LOSS_TOP=false"},
 		{task == TaskVCR && (n.AnswerFirst || n.QAOneSent), "VCR NETWORK.ANSWER_FIRST or QA_ONE_SENT"},
-		{v.WordEmbeddingFrozen, "NETWORK.VLBERT.word_embedding_frozen=true"},
-		{v.PosEmbeddingFrozen, "NETWORK.VLBERT.pos_embedding_frozen=true"},
-		{!v.ObjPosIDRelative, "NETWORK.VLBERT.obj_pos_id_relative=false"},
-		{v.PositionPaddingIdx != -1, fmt.Sprintf("NETWORK.VLBERT.position_padding_idx=%d (only -1)", v.PositionPaddingIdx)},
-		{v.HiddenAct != "gelu", fmt.Sprintf("NETWORK.VLBERT.hidden_act=%q (only gelu)", v.HiddenAct)},
 		{task != TaskPretrain && task != TaskPretrainMultitask && v.ObjectWordEmbedMode != 2, fmt.Sprintf("NETWORK.VLBERT.object_word_embed_mode=%d (only 2)", v.ObjectWordEmbedMode)},
 		{task != TaskVQA && n.MLMLossNormInBatchFirst, "NETWORK.MLM_LOSS_NORM_IN_BATCH_FIRST=true"},
 		{task != TaskVQA && n.MVRCLossNormInBatchFirst, "NETWORK.MVRC_LOSS_NORM_IN_BATCH_FIRST=true"},
+	}
+	if !v.ObjPosIDRelative {
+		// VisualLinguisticBert.embedding: assert False, "Don't use position id 510/511 for objects and [END]!!!"
+		return Config{}, fmt.Errorf("model: NETWORK.VLBERT.obj_pos_id_relative=false fails in the original (VisualLinguisticBert.embedding asserts: \"Don't use position id 510/511 for objects and [END]!!!\")")
 	}
 	for _, u := range unsupported {
 		if u.bad {
 			return Config{}, fmt.Errorf("model: %s is not supported", u.what)
 		}
 	}
+	act, err := heads.ParseAct(v.HiddenAct)
+	if err != nil {
+		return Config{}, fmt.Errorf("model: NETWORK.VLBERT.%w", err)
+	}
 	m := Config{
+		HiddenAct:             act,
 		Task:                  task,
 		HiddenSize:            v.HiddenSize,
 		VisualSize:            v.VisualSize,
@@ -69,6 +74,9 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		AttentionDropout:      float32(v.AttentionProbsDropoutProb),
 		InitializerRange:      float32(v.InitializerRange),
 		VisualLN:              v.VisualLN,
+		WordEmbeddingFrozen:   v.WordEmbeddingFrozen,
+		PosEmbeddingFrozen:    v.PosEmbeddingFrozen,
+		PositionShift:         v.PositionPaddingIdx + 1,
 		VisualScaleTextInit:   float32(v.VisualScaleTextInit),
 		VisualScaleObjectInit: float32(v.VisualScaleObjectInit),
 		WithPooler:            v.WithPooler,

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/heads"
 )
 
 func TestFromConfigGoldenYAML(t *testing.T) {
@@ -87,5 +88,28 @@ func TestFromConfigVCR(t *testing.T) {
 	m := mod.Base()
 	if _, ok := m.Params.Lookup("cnn_loss_reg.2.weight"); !ok {
 		t.Error("no cnn_loss_reg head")
+	}
+}
+
+// TestFromConfigVLBERTSwitches maps every NETWORK.VLBERT switch, and refuses
+// obj_pos_id_relative false with the original's assertion.
+func TestFromConfigVLBERTSwitches(t *testing.T) {
+	c, err := config.Load(filepath.Join(goldenDir, "vqa_small.yaml"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &c.Network.VLBERT
+	v.HiddenAct, v.VisualLN, v.WordEmbeddingFrozen, v.PosEmbeddingFrozen, v.PositionPaddingIdx = "swish", false, true, true, 1
+	v.VisualSize, c.Network.ImageFinalDim = v.HiddenSize/2, v.HiddenSize/2
+	got, err := FromConfig(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.HiddenAct != heads.ActSwish || got.VisualLN || !got.WordEmbeddingFrozen || !got.PosEmbeddingFrozen || got.PositionShift != 2 || got.VisualSize != v.HiddenSize/2 {
+		t.Errorf("got %+v", got)
+	}
+	v.ObjPosIDRelative = false
+	if _, err := FromConfig(c); err == nil || !strings.Contains(err.Error(), "Don't use position id 510/511") {
+		t.Errorf("obj_pos_id_relative false: err = %v", err)
 	}
 }

@@ -9,6 +9,9 @@ type Param struct {
 	Shape  []int
 	Offset int
 	Size   int
+	// Frozen is requires_grad=False in the original (word_embedding_frozen,
+	// pos_embedding_frozen): Backward never writes its gradient.
+	Frozen bool
 	// Init says how InitWeights draws it (see initKind).
 	init initKind
 }
@@ -96,8 +99,17 @@ func buildParams(c *Config) *Params {
 	b.add(cp+"position_embeddings.weight", initNormal, c.MaxPositionEmbeddings, H)
 	b.add(cp+"token_type_embeddings.weight", initNormal, c.TypeVocabSize, H)
 	b.layerNorm(cp+"embedding_LayerNorm", H, initOne)
-	b.layerNorm(cp+"visual_ln_text", H, initVisualLNText)
-	b.layerNorm(cp+"visual_ln_object", H, initVisualLNObject)
+	if c.VisualSize != H {
+		b.linear(cp+"visual_1x1_text", H, c.VisualSize)
+		b.linear(cp+"visual_1x1_object", H, c.VisualSize)
+	}
+	if c.VisualLN {
+		b.layerNorm(cp+"visual_ln_text", H, initVisualLNText)
+		b.layerNorm(cp+"visual_ln_object", H, initVisualLNObject)
+	} else { // 0-d parameters, registered by register_parameter
+		b.add(cp+"visual_scale_text", initVisualLNText)
+		b.add(cp+"visual_scale_object", initVisualLNObject)
+	}
 	for l := 0; l < c.NumHiddenLayers; l++ {
 		p := fmt.Sprintf(cp+"encoder.layer.%d.", l)
 		b.linear(p+"attention.self.query", H, H)
@@ -111,6 +123,17 @@ func buildParams(c *Config) *Params {
 	}
 	if c.WithPooler {
 		b.linear(cp+"pooler.dense", H, H)
+	}
+	if c.WordEmbeddingFrozen {
+		b.add(cp+"special_word_embeddings.weight", initNormal, numSpecialWords, H)
+	}
+	for i := range b.list {
+		switch b.list[i].Name {
+		case cp + "word_embeddings.weight":
+			b.list[i].Frozen = c.WordEmbeddingFrozen
+		case cp + "position_embeddings.weight":
+			b.list[i].Frozen = c.posFrozen()
+		}
 	}
 	spec.post(&b, c)
 	return b.build()

@@ -104,13 +104,16 @@ func bindPretrain(m *Pretrain, e *Encoder, multitask bool) {
 		bias := pv(p, "vlbert.mlm_head.predictions.bias")
 		m.mlm = heads.MLM{
 			Transform: heads.Transform{Dense: headLinear(p, "vlbert.mlm_head.predictions.transform.dense"),
-				LN: headLN(p, "vlbert.mlm_head.predictions.transform.LayerNorm")},
+				LN: headLN(p, "vlbert.mlm_head.predictions.transform.LayerNorm"), Act: c.HiddenAct},
 			Decoder: heads.Linear{W: word.w, B: bias.w, GW: word.g, GB: bias.g, In: c.HiddenSize, Out: c.VocabSize},
+		}
+		if c.WordEmbeddingFrozen { // the tied decoder weight is the frozen table
+			m.mlm.Decoder.GW = nil
 		}
 	}
 	if c.WithMVRCLoss {
 		m.mvrc = heads.MVRC{
-			Transform: heads.Transform{Dense: headLinear(p, "vlbert.mvrc_head.transform.dense")},
+			Transform: heads.Transform{Dense: headLinear(p, "vlbert.mvrc_head.transform.dense"), Act: c.HiddenAct},
 			Cls:       headLinear(p, "vlbert.mvrc_head.region_cls_pred"),
 		}
 	}

@@ -66,6 +66,9 @@ var taskSpecs = map[Task]*taskSpec{
 			if !c.WithMLMLoss {
 				return fmt.Errorf("model: the multitask pretraining module needs WITH_MLM_LOSS")
 			}
+			if c.VisualSize != c.HiddenSize {
+				return fmt.Errorf("model: ResNetVLBERTForPretrainingMultitask with visual_size %d != hidden_size %d: the original writes the hidden_size-wide aux_text_visual_embedding into visual_size-wide text visual embeddings and fails", c.VisualSize, c.HiddenSize)
+			}
 			return validatePretrain(c)
 		},
 		pre: func(b *paramBuilder, c *Config) {
@@ -157,7 +160,7 @@ func finalMLPParams(b *paramBuilder, c *Config, out int) {
 func finalMLPOf(p *Params, c *Config) heads.FinalMLP {
 	switch c.ClassifierType {
 	case "mlm":
-		return heads.FinalMLP{Transform: &heads.Transform{Dense: headLinear(p, "final_mlp.0.dense"), LN: headLN(p, "final_mlp.0.LayerNorm")},
+		return heads.FinalMLP{Transform: &heads.Transform{Dense: headLinear(p, "final_mlp.0.dense"), LN: headLN(p, "final_mlp.0.LayerNorm"), Act: c.HiddenAct},
 			Out: headLinear(p, "final_mlp.2")}
 	case "2fc":
 		hid := headLinear(p, "final_mlp.1")

@@ -74,7 +74,7 @@ func (*VCR) module() {}
 func newVCR(e *Encoder) Module {
 	m := &VCR{Encoder: e, mlp: finalMLPOf(e.Params, &e.Cfg)}
 	if e.Cfg.CNNRegLossTop {
-		m.cnn = heads.MVRC{Transform: heads.Transform{Dense: headLinear(e.Params, "cnn_loss_reg.0.dense")}, Cls: headLinear(e.Params, "cnn_loss_reg.2")}
+		m.cnn = heads.MVRC{Transform: heads.Transform{Dense: headLinear(e.Params, "cnn_loss_reg.0.dense"), Act: e.Cfg.HiddenAct}, Cls: headLinear(e.Params, "cnn_loss_reg.2")}
 	}
 	return m
 }
