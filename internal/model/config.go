@@ -86,16 +86,19 @@ type Config struct {
 	// E2E is IMAGE_FEAT_PRECOMPUTED=false: RoI features come from the CNN (package
 	// visual) instead of the bottom-up files; MaskRawPixels is MASK_RAW_PIXELS. Together
 	// they decide whether masked RoIs use object_mask_visual_embedding.
-	E2E             bool
-	MaskRawPixels   bool
-	ImageFinalDim   int     // IMAGE_FINAL_DIM, output of obj_downsample; must equal VisualSize
-	ClassifierType  string  // CLASSIFIER_TYPE: VQA "2fc", "1fc" or "mlm"; VCR "2fc" or "1fc"
-	ClassifierDrop  float32 // CLASSIFIER_DROPOUT
-	ClassifierHid   int     // CLASSIFIER_HIDDEN_SIZE (2fc)
-	WithRelLoss     bool    // WITH_REL_LOSS
-	WithMLMLoss     bool    // WITH_MLM_LOSS
-	WithMVRCLoss    bool    // WITH_MVRC_LOSS
-	AnswerVocabSize int     // DATASET.ANSWER_VOCAB_SIZE (VQA)
+	E2E            bool
+	MaskRawPixels  bool
+	ImageFinalDim  int     // IMAGE_FINAL_DIM, output of obj_downsample; must equal VisualSize
+	ClassifierType string  // CLASSIFIER_TYPE: VQA "2fc", "1fc" or "mlm"; VCR "2fc" or "1fc"
+	ClassifierDrop float32 // CLASSIFIER_DROPOUT
+	ClassifierHid  int     // CLASSIFIER_HIDDEN_SIZE (2fc)
+	WithRelLoss    bool    // WITH_REL_LOSS
+	WithMLMLoss    bool    // WITH_MLM_LOSS
+	WithMVRCLoss   bool    // WITH_MVRC_LOSS
+	// MLM_LOSS_NORM_IN_BATCH_FIRST, MVRC_LOSS_NORM_IN_BATCH_FIRST: read by the
+	// pretraining modules only (each sample's rows averaged first).
+	MLMLossNormInBatchFirst, MVRCLossNormInBatchFirst bool
+	AnswerVocabSize                                   int // DATASET.ANSWER_VOCAB_SIZE (VQA)
 
 	// VCR
 	ClassifierSigmoid bool    // CLASSIFIER_SIGMOID: per-choice BCE (else CE over choices)

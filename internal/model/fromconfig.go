@@ -43,8 +43,6 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		{n.EnableCNNRegLoss && (task != TaskVCR || !n.CNNLossTop), "NETWORK.ENABLE_CNN_REG_LOSS=true with CNN_LOSS_TOP=false"},
 		{task == TaskVCR && (n.AnswerFirst || n.QAOneSent), "VCR NETWORK.ANSWER_FIRST or QA_ONE_SENT"},
 		{task != TaskPretrain && task != TaskPretrainMultitask && v.ObjectWordEmbedMode != 2, fmt.Sprintf("NETWORK.VLBERT.object_word_embed_mode=%d (only 2)", v.ObjectWordEmbedMode)},
-		{task != TaskVQA && n.MLMLossNormInBatchFirst, "NETWORK.MLM_LOSS_NORM_IN_BATCH_FIRST=true"},
-		{task != TaskVQA && n.MVRCLossNormInBatchFirst, "NETWORK.MVRC_LOSS_NORM_IN_BATCH_FIRST=true"},
 	}
 	if !v.ObjPosIDRelative {
 		// VisualLinguisticBert.embedding: assert False, "Don't use position id 510/511 for objects and [END]!!!"
@@ -90,6 +88,9 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		WithRelLoss:           n.WithRelLoss,
 		WithMLMLoss:           n.WithMLMLoss,
 		WithMVRCLoss:          n.WithMVRCLoss,
+		// The other modules never read these two.
+		MLMLossNormInBatchFirst:  n.MLMLossNormInBatchFirst && (task == TaskPretrain || task == TaskPretrainMultitask),
+		MVRCLossNormInBatchFirst: n.MVRCLossNormInBatchFirst && (task == TaskPretrain || task == TaskPretrainMultitask),
 	}
 	if task == TaskVCR {
 		m.ClassifierSigmoid = n.ClassifierSigmoid
