@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 
+	"github.com/vlbert/vlbert/internal/data"
+
 	"github.com/vlbert/vlbert/internal/heads"
 )
 
@@ -100,7 +102,25 @@ type Config struct {
 	MLMLossNormInBatchFirst, MVRCLossNormInBatchFirst bool
 	AnswerVocabSize                                   int // DATASET.ANSWER_VOCAB_SIZE (VQA)
 
+	// Ablations (NETWORK) and object word embeddings.
+	// NoGrounding is NO_GROUNDING: VQA text tokens see zero visual features, VCR
+	// tokens all see box 0 (the whole image); the other modules never read it.
+	NoGrounding bool
+	// ObjectWordEmbedMode is NETWORK.VLBERT.object_word_embed_mode (VCR; VQA asserts
+	// 2; the other modules never read it): 1 an embedding per COCO class (81 rows),
+	// 2 one shared row, 3 no parameter, the mean word embedding of each row's text.
+	// 0 means 2.
+	ObjectWordEmbedMode int
+
 	// VCR
+	VCRLayout      data.VCRLayout // ANSWER_FIRST / QA_ONE_SENT row order
+	NoObjAttention bool           // NO_OBJ_ATTENTION: no object tokens in the sequence
+	// Blind is BLIND: no image feature extractor and no object linguistic
+	// embeddings; zero object features, no object tokens, frozen visual_scale_*.
+	Blind bool
+	// ImageSemantic is IMAGE_SEMANTIC: a 128-d embedding of each box's COCO class
+	// (image_feature_extractor.object_embed) joins its feature in obj_downsample.
+	ImageSemantic bool
 	ClassifierSigmoid bool    // CLASSIFIER_SIGMOID: per-choice BCE (else CE over choices)
 	ClassifierPosW    float32 // CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT (0 means 1)
 	AnsLossWeight     float32 // ANS_LOSS_WEIGHT
@@ -193,3 +213,26 @@ func (c *Config) posWeight() float32 {
 func (c *Config) posFrozen() bool {
 	return c.PosEmbeddingFrozen && (c.Task == TaskPretrain || c.Task == TaskPretrainMultitask)
 }
+
+// objWordMode is object_word_embed_mode with 0 read as 2.
+func (c *Config) objWordMode() int {
+	if c.ObjectWordEmbedMode == 0 {
+		return 2
+	}
+	return c.ObjectWordEmbedMode
+}
+
+// hasVisualExtractor reports whether the module has FastRCNN's parameters (not BLIND).
+func (c *Config) hasVisualExtractor() bool { return !c.Blind }
+
+// objDownsampleIn is obj_downsample's input width: geometry, feature and, with
+// IMAGE_SEMANTIC, the class embedding.
+func (c *Config) objDownsampleIn() int {
+	if c.ImageSemantic {
+		return GeomDim + FeatureDim + SemanticDim
+	}
+	return GeomDim + FeatureDim
+}
+
+// SemanticDim is the width of FastRCNN's object_embed (IMAGE_SEMANTIC).
+const SemanticDim = 128

@@ -32,6 +32,10 @@ func (m *Encoder) InitWeights(seed uint64) {
 			for i := range w {
 				w[i] = g
 			}
+		case initStdNormal:
+			for i := range w {
+				w[i] = float32(rng.NormFloat64())
+			}
 		case initNormal:
 			if strings.HasPrefix(p.Name, "final_mlp.") {
 				a := math.Sqrt(6 / float64(p.Shape[0]+p.Shape[1]))

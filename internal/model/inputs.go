@@ -53,9 +53,12 @@ func (m *Encoder) encoderInput(in *CoreInput, rl rowLayout) {
 		}
 	}
 	in.ObjLing = m.acts.alloc(rl.rows * lo * H)
+	if m.Cfg.objWordMode() != 2 || !m.Cfg.hasVisualExtractor() {
+		return // the module fills the object linguistic part itself (VCR)
+	}
 	ling := m.Params.View("object_linguistic_embeddings.weight")
 	for k := 0; k < rl.imageRows()*lo; k++ {
-		copy(in.ObjLing[k*H:], ling)
+		copy(in.ObjLing[k*H:(k+1)*H], ling)
 	}
 }
 
@@ -66,12 +69,16 @@ func (m *Encoder) encoderInput(in *CoreInput, rl rowLayout) {
 // gradient, for masked RoIs; nil when the module has none).
 func (m *Encoder) encoderInputBackward(g coreGrads, rl rowLayout, mvrcOps []int32, maskWordGrad, maskVisGrad []float32) {
 	H, VS, lo, n := m.Cfg.HiddenSize, m.Cfg.VisualSize, m.vis.lo, rl.imageRows()
-	ling := m.Params.GradView("object_linguistic_embeddings.weight")
+	ownLing := m.Cfg.objWordMode() != 2 || !m.Cfg.hasVisualExtractor()
+	var ling []float32
+	if !ownLing {
+		ling = m.Params.GradView("object_linguistic_embeddings.weight")
+	}
 	nb := 0
 	if rl.images > 0 {
 		nb = len(mvrcOps) / rl.images
 	}
-	for r := 0; r < n; r++ {
+	for r := 0; r < n && !ownLing; r++ {
 		b := r / rl.perImage
 		for j := 0; j < lo; j++ {
 			dst := ling

@@ -41,6 +41,7 @@ const (
 	initOne
 	initVisualLNText   // visual_scale_text_init
 	initVisualLNObject // visual_scale_object_init
+	initStdNormal      // N(0, 1): nn.Embedding's own init, which no init_weight replaces (object_embed)
 )
 
 // paramBuilder collects (name, shape, init) in order, then lays them out.
@@ -90,8 +91,18 @@ func buildParams(c *Config) *Params {
 	var b paramBuilder
 	H := c.HiddenSize
 	spec := c.spec()
-	b.linear("image_feature_extractor.obj_downsample.1", c.ImageFinalDim, GeomDim+FeatureDim)
-	b.add("object_linguistic_embeddings.weight", initNormal, 1, H)
+	if c.hasVisualExtractor() {
+		if c.ImageSemantic {
+			b.add("image_feature_extractor.object_embed.weight", initStdNormal, VCRObjectClasses, SemanticDim)
+		}
+		b.linear("image_feature_extractor.obj_downsample.1", c.ImageFinalDim, c.objDownsampleIn())
+		switch c.objWordMode() {
+		case 1:
+			b.add("object_linguistic_embeddings.weight", initNormal, VCRObjectClasses, H)
+		case 2:
+			b.add("object_linguistic_embeddings.weight", initNormal, 1, H)
+		}
+	}
 	spec.pre(&b, c)
 	cp := spec.corePrefix
 	b.add(cp+"word_embeddings.weight", initNormal, c.VocabSize, H)
@@ -133,6 +144,8 @@ func buildParams(c *Config) *Params {
 			b.list[i].Frozen = c.WordEmbeddingFrozen
 		case cp + "position_embeddings.weight":
 			b.list[i].Frozen = c.posFrozen()
+		case cp + "visual_scale_text", cp + "visual_scale_object":
+			b.list[i].Frozen = c.Blind // ResNetVLBERT.fix_params (VCR)
 		}
 	}
 	spec.post(&b, c)

@@ -37,6 +37,9 @@ var taskSpecs = map[Task]*taskSpec{
 			if err := validateClassifier(c, "ResNetVLBERT (VQA)", "2fc", "1fc", "mlm"); err != nil {
 				return err
 			}
+			if c.objWordMode() != 2 || c.Blind || c.ImageSemantic || c.NoObjAttention || c.VCRLayout != 0 {
+				return fmt.Errorf("model: the VQA module takes object_word_embed_mode 2 and none of BLIND, IMAGE_SEMANTIC, NO_OBJ_ATTENTION, ANSWER_FIRST, QA_ONE_SENT")
+			}
 			if c.AnswerVocabSize <= 0 {
 				return fmt.Errorf("model: DATASET.ANSWER_VOCAB_SIZE = %d, want > 0", c.AnswerVocabSize)
 			}
@@ -102,6 +105,16 @@ var taskSpecs = map[Task]*taskSpec{
 			if err := validateClassifier(c, "ResNetVLBERT (VCR)", "2fc", "1fc"); err != nil {
 				return err
 			}
+			switch {
+			case c.objWordMode() < 1 || c.objWordMode() > 3:
+				return fmt.Errorf("model: object_word_embed_mode %d, want 1, 2 or 3", c.ObjectWordEmbedMode)
+			case c.Blind && c.VisualLN:
+				return fmt.Errorf("model: BLIND needs visual_ln false (the original freezes visual_scale_*)")
+			case c.Blind && c.CNNRegLossTop, c.NoObjAttention && c.CNNRegLossTop:
+				return fmt.Errorf("model: BLIND and NO_OBJ_ATTENTION leave the CNN regulariser no object (the original fails)")
+			case c.ImageSemantic && c.Blind:
+				return fmt.Errorf("model: IMAGE_SEMANTIC needs the image feature extractor, which BLIND removes")
+			}
 			if !(c.ClassifierPosW >= 0) {
 				return fmt.Errorf("model: CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT = %g, want > 0 (0 in a Config means 1)", c.ClassifierPosW)
 			}
@@ -111,7 +124,7 @@ var taskSpecs = map[Task]*taskSpec{
 			return nil
 		},
 		pre: func(b *paramBuilder, c *Config) {
-			if c.CNNRegLossTop {
+			if c.CNNRegLossTop && !c.Blind {
 				b.linear("cnn_loss_reg.0.dense", c.HiddenSize, c.HiddenSize)
 				b.linear("cnn_loss_reg.2", VCRObjectClasses, c.HiddenSize)
 			}

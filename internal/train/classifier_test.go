@@ -3,8 +3,10 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/vlbert/vlbert/internal/data/synth"
@@ -72,5 +74,58 @@ func TestVCRClassifier2fc(t *testing.T) {
 	}
 	if rows := readCSV(t, files[0]); len(rows) < 2 || len(rows[0]) != 5 {
 		t.Errorf("%s: %d rows, header %v", filepath.Base(files[0]), len(rows), rows[0])
+	}
+}
+
+// TestVCRAblationsTrain trains and predicts VCR with the ablations of the
+// original's VCR module: BLIND, NO_OBJ_ATTENTION with NO_GROUNDING, ANSWER_FIRST
+// with object_word_embed_mode 3, QA_ONE_SENT with IMAGE_SEMANTIC and mode 1, and
+// the VLBERT switches (visual_size != hidden_size, hidden_act relu,
+// word_embedding_frozen).
+func TestVCRAblationsTrain(t *testing.T) {
+	for _, sets := range [][]string{
+		{"NETWORK.BLIND=true", "NETWORK.VLBERT.visual_ln=false"},
+		{"NETWORK.NO_OBJ_ATTENTION=true", "NETWORK.NO_GROUNDING=true"},
+		{"NETWORK.ANSWER_FIRST=true", "NETWORK.VLBERT.object_word_embed_mode=3"},
+		{"NETWORK.QA_ONE_SENT=true", "NETWORK.IMAGE_SEMANTIC=true", "NETWORK.VLBERT.object_word_embed_mode=1"},
+		{"NETWORK.VLBERT.visual_size=16", "NETWORK.IMAGE_FINAL_DIM=16", "NETWORK.VLBERT.hidden_act=relu", "NETWORK.VLBERT.word_embedding_frozen=true"},
+	} {
+		t.Run(strings.Join(sets, ","), func(t *testing.T) {
+			out := t.TempDir()
+			cfg := vcrConfig(t, out, append([]string{"DATASET.TASK=Q2A", "TRAIN.END_EPOCH=1"}, sets...)...)
+			res := run(t, context.Background(), cfg, Options{})
+			if l := trainLosses(t, res.OutputDir); len(l) == 0 || math.IsNaN(l[len(l)-1]) {
+				t.Fatalf("losses %v", l)
+			}
+			files, err := Predict(context.Background(), cfg, "configs/synth/vcr.yaml", res.Checkpoint, "val", out, InferenceOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rows := readCSV(t, files[0]); len(rows) < 2 {
+				t.Errorf("%d rows", len(rows))
+			}
+		})
+	}
+}
+
+// TestSwitchesTrain trains a few steps of VQA, RefCOCO+ and pretraining configs
+// with the VLBERT switches and the pretraining loss normalization.
+func TestSwitchesTrain(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		sets []string
+	}{
+		{"vqa", []string{"NETWORK.NO_GROUNDING=true", "NETWORK.VLBERT.visual_ln=false", "NETWORK.VLBERT.hidden_act=swish", "NETWORK.VLBERT.position_padding_idx=1", "NETWORK.CLASSIFIER_PRETRAINED=false"}},
+		{"ground", []string{"NETWORK.VLBERT.visual_size=16", "NETWORK.IMAGE_FINAL_DIM=16", "NETWORK.VLBERT.word_embedding_frozen=true"}},
+		{"pretrain", []string{"NETWORK.MLM_LOSS_NORM_IN_BATCH_FIRST=true", "NETWORK.MVRC_LOSS_NORM_IN_BATCH_FIRST=true", "NETWORK.VLBERT.pos_embedding_frozen=true", "NETWORK.VLBERT.word_embedding_frozen=true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := tinyConfig(t, tc.name, worldDir, t.TempDir(), append([]string{"TRAIN.END_EPOCH=1"}, tc.sets...)...)
+			res := run(t, context.Background(), cfg, Options{})
+			l := trainLosses(t, res.OutputDir)
+			if len(l) == 0 || math.IsNaN(l[len(l)-1]) || math.IsInf(l[len(l)-1], 0) {
+				t.Fatalf("losses %v", l)
+			}
+		})
 	}
 }
