@@ -120,7 +120,7 @@ type Config struct {
 	Blind bool
 	// ImageSemantic is IMAGE_SEMANTIC: a 128-d embedding of each box's COCO class
 	// (image_feature_extractor.object_embed) joins its feature in obj_downsample.
-	ImageSemantic bool
+	ImageSemantic     bool
 	ClassifierSigmoid bool    // CLASSIFIER_SIGMOID: per-choice BCE (else CE over choices)
 	ClassifierPosW    float32 // CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT (0 means 1)
 	AnsLossWeight     float32 // ANS_LOSS_WEIGHT

@@ -34,15 +34,15 @@ type Encoder struct {
 	// VQA.AllRows.)
 	Inference bool
 
-	core  coreWeights
+	core     coreWeights
 	objDS    linearView // image_feature_extractor.obj_downsample.1 (not BLIND)
 	objEmbed view       // image_feature_extractor.object_embed (IMAGE_SEMANTIC)
-	vis   visualActs
-	acts  arena    // forward activations, reset by each Forward
-	ints  intArena // forward index buffers
-	grads arena    // backward scratch, reset by each Backward
-	c     coreActs // the last core forward
-	bools [][]bool
+	vis      visualActs
+	acts     arena    // forward activations, reset by each Forward
+	ints     intArena // forward index buffers
+	grads    arena    // backward scratch, reset by each Backward
+	c        coreActs // the last core forward
+	bools    [][]bool
 }
 
 // Module is one task module: VQA, Pretrain, PretrainMultitask, RefCOCO or VCR. Code
