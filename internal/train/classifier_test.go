@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -78,13 +80,14 @@ func TestVCRClassifier2fc(t *testing.T) {
 }
 
 // TestVCRAblationsTrain trains and predicts VCR with the ablations of the
-// original's VCR module: BLIND, NO_OBJ_ATTENTION with NO_GROUNDING, ANSWER_FIRST
+// original's VCR module: BLIND, ONLY_USE_RELEVANT_DETS, NO_OBJ_ATTENTION with NO_GROUNDING, ANSWER_FIRST
 // with object_word_embed_mode 3, QA_ONE_SENT with IMAGE_SEMANTIC and mode 1, and
 // the VLBERT switches (visual_size != hidden_size, hidden_act relu,
 // word_embedding_frozen).
 func TestVCRAblationsTrain(t *testing.T) {
 	for _, sets := range [][]string{
 		{"NETWORK.BLIND=true", "NETWORK.VLBERT.visual_ln=false"},
+		{"DATASET.ONLY_USE_RELEVANT_DETS=true"},
 		{"NETWORK.NO_OBJ_ATTENTION=true", "NETWORK.NO_GROUNDING=true"},
 		{"NETWORK.ANSWER_FIRST=true", "NETWORK.VLBERT.object_word_embed_mode=3"},
 		{"NETWORK.QA_ONE_SENT=true", "NETWORK.IMAGE_SEMANTIC=true", "NETWORK.VLBERT.object_word_embed_mode=1"},
@@ -128,4 +131,54 @@ func TestSwitchesTrain(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestVCROnlyRelevantDets: with DATASET.ONLY_USE_RELEVANT_DETS an example keeps
+// the whole-image box and the referenced detections only, each with its own
+// feature row.
+func TestVCROnlyRelevantDets(t *testing.T) {
+	examples := func(only string) []*vcrExample {
+		cfg := vcrConfig(t, t.TempDir(), "DATASET.TASK=Q2A", "DATASET.ONLY_USE_RELEVANT_DETS="+only)
+		tk, err := NewTask(cfg, "val")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tk.Close()
+		vt := tk.(*vcrTask)
+		var out []*vcrExample
+		for i := range vt.sets["val"].anns {
+			e, err := vt.example(vt.sets["val"], i, rand.New(rand.NewPCG(1, 1)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, e)
+		}
+		return out
+	}
+	all, rel := examples("false"), examples("true")
+	fewer := 0
+	for i := range all {
+		if rel[i].n > all[i].n {
+			t.Fatalf("example %d: %d boxes kept of %d", i, rel[i].n, all[i].n)
+		}
+		if rel[i].n < all[i].n {
+			fewer++
+		}
+		// Every kept box (after the image box) is one of the example's boxes, feature included.
+		const stride = 4 + 2048
+		for r := 1; r < rel[i].n; r++ {
+			row := rel[i].boxes[r*stride : (r+1)*stride]
+			found := false
+			for q := 1; q < all[i].n && !found; q++ {
+				found = slices.Equal(row, all[i].boxes[q*stride:(q+1)*stride])
+			}
+			if !found {
+				t.Fatalf("example %d: kept box %d is not one of the detections", i, r)
+			}
+		}
+	}
+	if fewer == 0 {
+		t.Error("no example dropped an unreferenced detection")
+	}
+	t.Logf("%d of %d examples dropped detections", fewer, len(all))
 }
