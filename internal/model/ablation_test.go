@@ -203,3 +203,64 @@ func TestAblationSemantics(t *testing.T) {
 		t.Error("VQA NO_GROUNDING: text visual features are not zero")
 	}
 }
+
+// TestRoIRegulariser checks VCR's e2e CNN regulariser without CNN_LOSS_TOP
+// (FastRCNN.regularizing_predictor on the RoI features): its parameters, its loss
+// (a mean cross-entropy over the valid boxes), every parameter gradient and the
+// RoI features' gradient by central differences.
+func TestRoIRegulariser(t *testing.T) {
+	c := vcrAblation(func(c *Config) { c.E2E, c.CNNRegLossRoI, c.CNNLossWeight = true, true, 0.7 })
+	m, err := NewVCR(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := m.Params.Names()
+	if i := slices.Index(names, "image_feature_extractor.regularizing_predictor.weight"); i < 0 || names[i+2] != "image_feature_extractor.obj_downsample.1.weight" {
+		t.Fatalf("regularizing_predictor missing or not before obj_downsample: %v", names[:4])
+	}
+	randomizeParams(m, 29)
+	m.Train, m.Seed, m.Step = true, 1, 1
+	bt := vcrBatch(rand.New(rand.NewPCG(7, 7)))
+	bt.Boxes.FeatGrad = make([]float32, bt.Boxes.B*bt.Boxes.NB*FeatureDim)
+	loss := func() float64 {
+		o, err := m.Forward(bt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return float64(o.Total)
+	}
+	o, _ := m.Forward(bt)
+	if o.CNNLoss <= 0 || math.Abs(float64(o.Total-(o.AnsLoss+0.7*o.CNNLoss))) > 1e-5 {
+		t.Errorf("CNN loss %g, total %g, ans %g", o.CNNLoss, o.Total, o.AnsLoss)
+	}
+	gradCheck(t, m, loss, func() { m.Backward(1) }, 3)
+	m.ZeroGrad()
+	loss()
+	m.Backward(1)
+	g := slices.Clone(bt.Boxes.FeatGrad)
+	rng := rand.New(rand.NewPCG(8, 8))
+	checked := 0
+	for k := 0; k < 30; k++ {
+		b, j, f := rng.IntN(bt.Boxes.B), rng.IntN(bt.Boxes.NB), rng.IntN(FeatureDim)
+		i := (b*bt.Boxes.NB+j)*boxStride + 4 + f
+		if bt.Boxes.Data[(b*bt.Boxes.NB+j)*boxStride+3] < -0.5 {
+			continue
+		}
+		orig := bt.Boxes.Data[i]
+		const eps = 1e-2
+		bt.Boxes.Data[i] = orig + eps
+		lp := loss()
+		bt.Boxes.Data[i] = orig - eps
+		lm := loss()
+		bt.Boxes.Data[i] = orig
+		fd := (lp - lm) / (2 * eps)
+		gi := g[(b*bt.Boxes.NB+j)*FeatureDim+f]
+		if math.Abs(fd-float64(gi)) > 2e-3+3e-2*math.Abs(fd) {
+			t.Errorf("feature [%d,%d,%d]: analytic %g, central difference %g", b, j, f, gi, fd)
+		}
+		checked++
+	}
+	if checked == 0 {
+		t.Fatal("no valid box sampled")
+	}
+}

@@ -125,8 +125,11 @@ type Config struct {
 	ClassifierPosW    float32 // CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT (0 means 1)
 	AnsLossWeight     float32 // ANS_LOSS_WEIGHT
 	CNNRegLossTop     bool    // ENABLE_CNN_REG_LOSS with CNN_LOSS_TOP: object-class CE on top of VL-BERT
-	CNNRegDropout     float32 // CNN_REG_DROPOUT
-	CNNLossWeight     float32 // CNN_LOSS_WEIGHT
+	// CNNRegLossRoI is ENABLE_CNN_REG_LOSS without CNN_LOSS_TOP in e2e mode:
+	// FastRCNN's regularizing_predictor, an object-class CE on the RoI features.
+	CNNRegLossRoI bool
+	CNNRegDropout float32 // CNN_REG_DROPOUT
+	CNNLossWeight float32 // CNN_LOSS_WEIGHT
 }
 
 // FeatureDim is the width of a precomputed bottom-up RoI feature (boxes[:, :, 4:]).

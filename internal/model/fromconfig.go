@@ -82,6 +82,7 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		}
 		m.AnsLossWeight = float32(n.AnsLossWeight)
 		m.CNNRegLossTop = n.EnableCNNRegLoss && n.CNNLossTop
+		m.CNNRegLossRoI = n.EnableCNNRegLoss && !n.CNNLossTop && !n.ImageFeatPrecomputed
 		m.CNNRegDropout = float32(n.CNNRegDropout)
 		m.CNNLossWeight = float32(n.CNNLossWeight)
 	}
@@ -125,7 +126,6 @@ func refusals(c *config.Config, task Task, e2e bool) error {
 		{task != TaskVCR && n.ImageSemantic, fmt.Sprintf("NETWORK.IMAGE_SEMANTIC=true fails in the original's %s module: it passes no box classes to FastRCNN, whose obj_downsample then takes 4096 inputs instead of 4224", task)},
 		{task == TaskVQA && !pre && n.EnableCNNRegLoss, "NETWORK.ENABLE_CNN_REG_LOSS=true with IMAGE_FEAT_PRECOMPUTED=false fails in the original's VQA module: FastRCNN computes cross_entropy(obj_logits, obj_labels) with no box classes (obj_labels None); set ENABLE_CNN_REG_LOSS false"},
 		{task == TaskVCR && n.EnableCNNRegLoss && !n.CNNLossTop && pre, "NETWORK.ENABLE_CNN_REG_LOSS=true with CNN_LOSS_TOP=false and precomputed features fails in the original's VCR module: FastRCNN returns no cnn_regularization_loss for precomputed features (KeyError)"},
-		{task == TaskVCR && n.EnableCNNRegLoss && !n.CNNLossTop && !pre, "NETWORK.ENABLE_CNN_REG_LOSS=true with CNN_LOSS_TOP=false (FastRCNN.regularizing_predictor on the RoI features, e2e VCR) is not implemented yet"},
 		{task == TaskVCR && n.AnswerFirst && n.QAOneSent, "NETWORK.ANSWER_FIRST with QA_ONE_SENT fails in the original's VCR module: its forward raises NotImplemented"},
 		{task == TaskVCR && n.Blind && v.VisualLN, "NETWORK.BLIND=true with NETWORK.VLBERT.visual_ln=true fails in the original's VCR module: fix_params freezes vlbert._module.visual_scale_text, which exists only without visual_ln (AttributeError)"},
 		{task == TaskVCR && n.Blind && n.EnableCNNRegLoss, "NETWORK.BLIND=true with ENABLE_CNN_REG_LOSS=true fails in the original's VCR module: a blind model has no CNN regulariser (cnn_loss_reg / cnn_regularization_loss missing)"},

@@ -188,3 +188,27 @@ func TestFromConfigAblations(t *testing.T) {
 		}
 	}
 }
+
+// TestFromConfigRoIRegulariser: e2e VCR with ENABLE_CNN_REG_LOSS and no
+// CNN_LOSS_TOP gets FastRCNN's regularizing_predictor.
+func TestFromConfigRoIRegulariser(t *testing.T) {
+	yml := "MODULE: ResNetVLBERT\nDATASET:\n  DATASET: vcr\nNETWORK:\n  IMAGE_FEAT_PRECOMPUTED: false\n  IMAGE_FINAL_DIM: 768\n  ENABLE_CNN_REG_LOSS: true\n  CNN_LOSS_TOP: false\n  CLASSIFIER_TYPE: 2fc\n  VLBERT:\n    hidden_size: 768\n    visual_size: 768\n    num_hidden_layers: 1\n    num_attention_heads: 12\n    intermediate_size: 3072\n    vocab_size: 30522\n    visual_ln: true\n    with_pooler: true\n"
+	c, err := config.Parse([]byte(yml), "vcr.yaml", config.TaskVCR)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := FromConfigE2E(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.CNNRegLossRoI || got.CNNRegLossTop || got.ClassifierType != "2fc" {
+		t.Errorf("got %+v", got)
+	}
+	mod, err := New(got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := mod.Base().Params.Lookup("image_feature_extractor.regularizing_predictor.weight"); !ok {
+		t.Error("no regularizing_predictor")
+	}
+}

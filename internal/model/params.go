@@ -95,6 +95,9 @@ func buildParams(c *Config) *Params {
 		if c.ImageSemantic {
 			b.add("image_feature_extractor.object_embed.weight", initStdNormal, VCRObjectClasses, SemanticDim)
 		}
+		if c.CNNRegLossRoI {
+			b.linear("image_feature_extractor.regularizing_predictor", VCRObjectClasses, FeatureDim)
+		}
 		b.linear("image_feature_extractor.obj_downsample.1", c.ImageFinalDim, c.objDownsampleIn())
 		switch c.objWordMode() {
 		case 1:

@@ -112,6 +112,8 @@ var taskSpecs = map[Task]*taskSpec{
 				return fmt.Errorf("model: BLIND needs visual_ln false (the original freezes visual_scale_*)")
 			case c.Blind && c.CNNRegLossTop, c.NoObjAttention && c.CNNRegLossTop:
 				return fmt.Errorf("model: BLIND and NO_OBJ_ATTENTION leave the CNN regulariser no object (the original fails)")
+			case c.CNNRegLossRoI && (c.CNNRegLossTop || !c.E2E || c.Blind):
+				return fmt.Errorf("model: the RoI CNN regulariser (ENABLE_CNN_REG_LOSS without CNN_LOSS_TOP) needs e2e RoI features, no CNN_LOSS_TOP and no BLIND")
 			case c.ImageSemantic && c.Blind:
 				return fmt.Errorf("model: IMAGE_SEMANTIC needs the image feature extractor, which BLIND removes")
 			}

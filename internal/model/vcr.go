@@ -44,6 +44,7 @@ type VCR struct {
 	*Encoder
 	mlp  heads.FinalMLP // final_mlp (CLASSIFIER_TYPE 1fc or 2fc) on the pooled output
 	cnn  heads.MVRC     // cnn_loss_reg: transform (dense, GELU) + Linear(H→81)
+	reg  heads.Linear   // image_feature_extractor.regularizing_predictor (CNNRegLossRoI)
 	rows data.RowBuffers
 	st   vcrState
 }
@@ -71,6 +72,10 @@ type vcrState struct {
 	text      []int32 // [R*lt] the rows' ids (mode 3)
 	textMask  []bool
 	lt        int
+	// regularizing_predictor (CNNRegLossRoI)
+	regIn, regProbs []float32
+	regLab          []int32
+	featGrad        []float32
 }
 
 const siteHeadVCR, siteCNNReg = 5, 6
@@ -79,6 +84,9 @@ func (*VCR) module() {}
 
 func newVCR(e *Encoder) Module {
 	m := &VCR{Encoder: e, mlp: finalMLPOf(e.Params, &e.Cfg)}
+	if e.Cfg.CNNRegLossRoI {
+		m.reg = headLinear(e.Params, "image_feature_extractor.regularizing_predictor")
+	}
 	if e.Cfg.CNNRegLossTop {
 		m.cnn = heads.MVRC{Transform: heads.Transform{Dense: headLinear(e.Params, "cnn_loss_reg.0.dense"), Act: e.Cfg.HiddenAct}, Cls: headLinear(e.Params, "cnn_loss_reg.2")}
 	}
@@ -106,7 +114,7 @@ func (m *VCR) Forward(bt *VCRBatch) (*VCROutput, error) {
 			}
 		}
 	}
-	if cfg.CNNRegLossTop && bt.AnsLabel != nil {
+	if (cfg.CNNRegLossTop || cfg.CNNRegLossRoI) && bt.AnsLabel != nil {
 		checkLen("classes", len(bt.Classes), B*NB)
 	}
 	m.acts.reset()
@@ -173,6 +181,12 @@ func (m *VCR) Forward(bt *VCRBatch) (*VCROutput, error) {
 		o.AnsLoss, _ = kernels.CrossEntropyForward(s.probs, o.Logits, bt.AnsLabel, B, C)
 	}
 	o.Total = cfg.AnsLossWeight * o.AnsLoss
+	if cfg.CNNRegLossRoI {
+		if err := m.roiRegForward(bt); err != nil {
+			return nil, err
+		}
+		o.Total += cfg.CNNLossWeight * o.CNNLoss
+	}
 	if cfg.CNNRegLossTop {
 		nv := 0
 		for _, v := range objMask {
@@ -265,6 +279,9 @@ func (m *VCR) Backward(dloss float32) {
 	g := m.coreBackward(nil, dobj, dpool)
 	m.objectLinguisticBackward(g.objLing, lo)
 	m.encoderInputBackward(g, s.rl, nil, nil, nil)
+	if cfg.CNNRegLossRoI {
+		m.roiRegBackward(dloss * cfg.CNNLossWeight)
+	}
 }
 
 // objectLinguistic fills the object linguistic part of every row's object slots
@@ -365,6 +382,57 @@ func (m *VCR) objectLinguisticBackward(dling []float32, lo int) {
 					}
 				}
 			}
+		}
+	}
+}
+
+// roiRegForward is FastRCNN's CNN regulariser of e2e mode (ENABLE_CNN_REG_LOSS
+// without CNN_LOSS_TOP): regularizing_predictor, Linear(2048→81), on the RoI
+// feature of every valid box (post_roialign, before obj_downsample's dropout),
+// cross-entropy against the box's class, mean over the boxes (common/fast_rcnn.py,
+// forward). The loss goes to Output.CNNLoss.
+func (m *VCR) roiRegForward(bt *VCRBatch) error {
+	s, v := &m.st, &m.vis
+	R, NB := v.rows, bt.Boxes.NB
+	in := m.Cfg.objDownsampleIn()
+	s.regIn = m.acts.alloc(R * FeatureDim)
+	s.regLab = m.ints.alloc(R)
+	for r := 0; r < R; r++ {
+		copy(s.regIn[r*FeatureDim:(r+1)*FeatureDim], v.x[r*in+GeomDim:r*in+GeomDim+FeatureDim])
+		cl := bt.Classes[int(v.rowB[r])*NB+int(v.rowBox[r])]
+		if cl < 0 || cl >= VCRObjectClasses {
+			return errorf("class %d of box %d in sample %d is outside [0,%d)", cl, v.rowBox[r], v.rowB[r], VCRObjectClasses)
+		}
+		s.regLab[r] = cl
+	}
+	logits := m.acts.alloc(R * VCRObjectClasses)
+	m.reg.Forward(logits, s.regIn, R)
+	s.regProbs = m.acts.alloc(R * VCRObjectClasses)
+	s.out.CNNLoss, _ = kernels.CrossEntropyForward(s.regProbs, logits, s.regLab, R, VCRObjectClasses)
+	s.featGrad = bt.Boxes.FeatGrad
+	return nil
+}
+
+// roiRegBackward accumulates regularizing_predictor's gradients and adds the RoI
+// features' gradient to Boxes.FeatGrad (after visualBackward wrote the
+// obj_downsample path's share there).
+func (m *VCR) roiRegBackward(dloss float32) {
+	s, v := &m.st, &m.vis
+	R := v.rows
+	dl := m.grads.alloc(R * VCRObjectClasses)
+	kernels.CrossEntropyBackward(dl, s.regProbs, s.regLab, R, VCRObjectClasses, dloss)
+	var dx []float32
+	if s.featGrad != nil {
+		dx = m.grads.alloc(R * FeatureDim)
+	}
+	m.reg.Backward(dx, dl, s.regIn, R)
+	if dx == nil {
+		return
+	}
+	for r := 0; r < R; r++ {
+		dst := s.featGrad[(int(v.rowB[r])*v.nb+int(v.rowBox[r]))*FeatureDim:]
+		for i, g := range dx[r*FeatureDim : (r+1)*FeatureDim] {
+			dst[i] += g
 		}
 	}
 }
