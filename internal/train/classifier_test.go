@@ -21,9 +21,9 @@ import (
 func TestVQAClassifierTypes(t *testing.T) {
 	for _, ct := range []string{"2fc", "1fc"} {
 		t.Run(ct, func(t *testing.T) {
-			res := checkLearns(t, "vqa", 3, "NETWORK.CLASSIFIER_TYPE="+ct, "NETWORK.CLASSIFIER_HIDDEN_SIZE=48", "NETWORK.CLASSIFIER_PRETRAINED=false")
+			res := checkLearns(t, "vqa", 2, "NETWORK.CLASSIFIER_TYPE="+ct, "NETWORK.CLASSIFIER_HIDDEN_SIZE=48", "NETWORK.CLASSIFIER_PRETRAINED=false")
 			out := t.TempDir()
-			cfg := tinyConfig(t, "vqa", worldDir, out, "NETWORK.CLASSIFIER_TYPE="+ct, "NETWORK.CLASSIFIER_HIDDEN_SIZE=48", "DATASET.TEST_IMAGE_SET=val")
+			cfg := tinyConfig(t, "vqa", worldDir, out, "NETWORK.CLASSIFIER_TYPE="+ct, "NETWORK.CLASSIFIER_HIDDEN_SIZE=48", "DATASET.TEST_IMAGE_SET=val2014")
 			files, err := Predict(context.Background(), cfg, "configs/synth/vqa.yaml", res.Checkpoint, "val", out, InferenceOptions{})
 			if err != nil {
 				t.Fatal(err)
