@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/detect/dettrain"
 	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/logging"
 	"github.com/vlbert/vlbert/internal/train"
@@ -75,6 +76,9 @@ func loadConfig(path string, sets []string) (*config.Config, error) {
 }
 
 func runTrain(ctx context.Context, o trainOptions, stdout io.Writer) error {
+	if dettrain.IsDetectorConfig(o.cfg) {
+		return runTrainDetector(ctx, o, stdout)
+	}
 	cfg, err := loadConfig(o.cfg, o.sets)
 	if err != nil {
 		return err

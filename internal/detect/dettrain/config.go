@@ -39,6 +39,10 @@ type Dataset struct {
 	TrainAnnotations string `yaml:"TRAIN_ANNOTATIONS"`
 	ValAnnotations   string `yaml:"VAL_ANNOTATIONS"`
 	ImageRoot        string `yaml:"IMAGE_ROOT"`
+	// SynthWorld: when TRAIN_ANNOTATIONS does not exist, `vlbert train`
+	// first writes the synthetic world's detection set (internal/data/synth,
+	// the demo's world) into IMAGE_ROOT.
+	SynthWorld bool `yaml:"SYNTH_WORLD"`
 }
 
 // Network is importer.Config's sizes (NumClasses and NumAttributes come

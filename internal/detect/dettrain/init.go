@@ -32,6 +32,9 @@ func InitWeights(cfg importer.Config, seed uint64, std, branchScale float64) imp
 		case len(p.Shape) == 4 && (p.Name == "conv1.weight" || strings.HasPrefix(p.Name, "res")):
 			fanIn := p.Shape[1] * p.Shape[2] * p.Shape[3]
 			s := math.Sqrt(2 / float64(fanIn))
+			if p.Name == "conv1.weight" {
+				s /= 64 // the input is pixels minus the means (about ±100), not unit-variance
+			}
 			if strings.HasSuffix(p.Name, "_branch2c.weight") {
 				s *= branchScale
 			}
