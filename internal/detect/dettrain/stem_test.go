@@ -16,6 +16,9 @@ func TestTrunkGradientToConv1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i := range n.stem.weight.Data { // unit-scale weights for this unit-scale picture
+		n.stem.weight.Data[i] *= 64
+	}
 	H, W := 64, 80
 	rng := rand.New(rand.NewPCG(1, 2))
 	img := make([]float32, 3*H*W)
