@@ -159,8 +159,7 @@ func Run(ctx context.Context, cfg *Config, cfgPath string, o Options) (*Result, 
 		l := net.lossAndBackward(&cfg.Train, &p, &tg, true)
 		tFB := time.Since(t0) - tData
 		if !isFinite(l.Total) {
-			_ = save()
-			return nil, fmt.Errorf("detector train: iteration %d: loss is %v (%+v); the last good state is in %s", iter, l.Total, l, latest)
+			return nil, fmt.Errorf("detector train: iteration %d: loss is %v (%+v): diverged; lower SOLVER.BASE_LR or raise SOLVER.WARMUP (the last checkpoint, if any, is %s)", iter, l.Total, l, latest)
 		}
 		opt.step(net, iter)
 		window = addLosses(window, l)
