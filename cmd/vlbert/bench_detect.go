@@ -48,7 +48,8 @@ type benchDetectResult struct {
 	Threads    int                `json:"threads"`
 	Height     int                `json:"height"`
 	Width      int                `json:"width"`
-	LoadMs     float64            `json:"load_ms"` // weight generation + BatchNorm folding
+	LoadMs     float64            `json:"load_ms"`          // weight generation + BatchNorm folding
+	CPUMs      float64            `json:"cpu_ms_per_image"` // process user+system CPU time per timed image (mean)
 }
 
 func benchDetectCommand(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -78,8 +79,8 @@ func benchDetectCommand(ctx context.Context, args []string, stdout, stderr io.Wr
 	if o.JSON {
 		return json.NewEncoder(stdout).Encode(res)
 	}
-	_, err = fmt.Fprintf(stdout, "vlbert detect %dx%d threads=%d: %.0f ms/image (min %.0f, max %.0f over %d), %.3f images/s, %d proposals, peak RSS %.0f MB; stages ms:",
-		o.Height, o.Width, res.Threads, res.MsPerImage, res.MinMs, res.MaxMs, o.Rounds, res.ImagesPerS, res.RoIs, res.PeakRSSMB)
+	_, err = fmt.Fprintf(stdout, "vlbert detect %dx%d threads=%d: %.0f ms/image (min %.0f, max %.0f over %d), %.3f images/s, %d proposals, %.0f CPU ms/image, peak RSS %.0f MB; stages ms:",
+		o.Height, o.Width, res.Threads, res.MsPerImage, res.MinMs, res.MaxMs, o.Rounds, res.ImagesPerS, res.RoIs, res.CPUMs, res.PeakRSSMB)
 	for _, s := range detect.Stages[1:] {
 		fmt.Fprintf(stdout, " %s %.0f", s, res.StagesMs[s])
 	}
@@ -127,6 +128,7 @@ func runBenchDetect(ctx context.Context, o benchDetectOptions) (*benchDetectResu
 		rois   int
 	}
 	rounds := make([]round, 0, o.Rounds)
+	cpu0 := cpuTimeMs()
 	for i := 0; i < o.Rounds; i++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -135,6 +137,7 @@ func runBenchDetect(ctx context.Context, o benchDetectOptions) (*benchDetectResu
 		r := net.Forward(img)
 		rounds = append(rounds, round{msSince(t), r.StagesMs, len(r.RoIs)})
 	}
+	cpuMs := (cpuTimeMs() - cpu0) / float64(o.Rounds)
 	slices.SortFunc(rounds, func(a, b round) int {
 		switch {
 		case a.ms < b.ms:
@@ -148,6 +151,6 @@ func runBenchDetect(ctx context.Context, o benchDetectOptions) (*benchDetectResu
 	return &benchDetectResult{
 		ImagesPerS: 1000 / med.ms, MsPerImage: med.ms, MinMs: rounds[0].ms, MaxMs: rounds[len(rounds)-1].ms,
 		StagesMs: med.stages, PeakRSSMB: peakRSSMB(), RoIs: med.rois, Threads: parallel.Threads(),
-		Height: o.Height, Width: o.Width, LoadMs: loadMs,
+		Height: o.Height, Width: o.Width, LoadMs: loadMs, CPUMs: cpuMs,
 	}, nil
 }

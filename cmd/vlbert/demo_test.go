@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/vlbert/vlbert/internal/data/synth"
 )
 
 // TestDemoQuick runs `vlbert demo --quick` end to end and checks that every
@@ -106,7 +108,7 @@ func TestDemoQuick(t *testing.T) {
 	}
 
 	// The checkpoints load in the other commands.
-	feat := filepath.Join(out, "data", "frcnn", "301.json")
+	feat := filepath.Join(out, "data", synth.Layout.Features, "301.json")
 	stdout.Reset()
 	if code := run(context.Background(), []string{"vqa", "--ckpt", filepath.Join(out, "checkpoints", "vqa.safetensors"),
 		"--features", feat, "--question", "how many shapes are there?", "--json"}, &stdout, &stderr); code != 0 {

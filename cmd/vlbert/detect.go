@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +17,9 @@ import (
 	"github.com/vlbert/vlbert/internal/detect/importer"
 	"github.com/vlbert/vlbert/internal/detect/output"
 	"github.com/vlbert/vlbert/internal/dist"
+	"github.com/vlbert/vlbert/internal/infer"
 	"github.com/vlbert/vlbert/internal/logging"
+	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/visual"
 )
@@ -189,11 +192,10 @@ func runDetect(ctx context.Context, o detectOptions, stdout io.Writer) (err erro
 	if err != nil {
 		return err
 	}
-	comm, err := dist.Init()
+	rank, size, err := mpiRank()
 	if err != nil {
-		return fmt.Errorf("detect: %w", err)
+		return err
 	}
-	rank, size := comm.Rank(), comm.Size()
 	threads := o.threads
 	if threads == 0 && size > 1 {
 		threads = dist.ThreadsPerRank()
@@ -289,10 +291,32 @@ func runDetect(ctx context.Context, o detectOptions, stdout io.Writer) (err erro
 	if failed > 0 {
 		return fmt.Errorf("detect: %d of %d images could not be read (see above)", failed, len(todo))
 	}
-	if size > 1 {
-		return comm.Close()
-	}
 	return nil
+}
+
+// mpiRank is this process's rank and the job size under mpirun (0, 1
+// otherwise), read from the launcher's environment. The ranks share no
+// data, only the image list, so the MPI library is not needed: every rank
+// works through its share and finishes on its own time, with no collective
+// to wait in (a rank with slow images must not trip another's deadline).
+func mpiRank() (rank, size int, err error) {
+	under, n := dist.UnderMPI()
+	if !under {
+		return 0, 1, nil
+	}
+	for _, k := range []string{"OMPI_COMM_WORLD_RANK", "PMIX_RANK"} {
+		if v, ok := os.LookupEnv(k); ok {
+			r, err := strconv.Atoi(v)
+			if err != nil || r < 0 || (n > 0 && r >= n) {
+				return 0, 0, fmt.Errorf("detect: %s=%q is not a rank of a %d-process job", k, v, n)
+			}
+			if n <= 0 {
+				return 0, 0, fmt.Errorf("detect: under mpirun but OMPI_COMM_WORLD_SIZE is not set")
+			}
+			return r, n, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("detect: under mpirun but no rank in the environment (OMPI_COMM_WORLD_RANK, PMIX_RANK)")
 }
 
 // writeError marks a failure to write results (as opposed to a bad image).
@@ -405,4 +429,49 @@ func (p *detectProgress) finish() {
 		fmt.Fprintln(p.w)
 		p.barShown = false
 	}
+}
+
+// loadDetector reads detector weights (any release importer.Load knows).
+func loadDetector(path string) (*detect.Network, error) {
+	r, err := importer.Load(path)
+	if err != nil {
+		return nil, fmt.Errorf("--detector: %w", err)
+	}
+	n, err := detect.LoadResult(r)
+	if err != nil {
+		return nil, fmt.Errorf("--detector: %w", err)
+	}
+	return n, nil
+}
+
+// detectRegions loads the detector and finds img's regions (vqa, ground, vcr,
+// visualize --image --detector).
+func detectRegions(weightsPath string, img *visual.RGBImage, maxRegions int) (*infer.Regions, error) {
+	n, err := loadDetector(weightsPath)
+	if err != nil {
+		return nil, err
+	}
+	return regionsOf(n, img, maxRegions)
+}
+
+// regionsOf runs the detector with generate_tsv's selection (at most
+// maxRegions boxes) and returns the regions the VL-BERT pipeline takes: the
+// boxes in the photo's pixels and their pool5_flat features.
+func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*infer.Regions, error) {
+	if n.FeatureDim() != model.FeatureDim {
+		return nil, fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d", n.FeatureDim(), model.FeatureDim)
+	}
+	res, err := n.Detect(img)
+	if err != nil {
+		return nil, err
+	}
+	so, _ := detect.DefaultSelect(detect.RuleGenerateTSV)
+	so.MaxBoxes = max(1, min(so.MaxBoxes, maxRegions))
+	so.MinBoxes = min(so.MinBoxes, so.MaxBoxes)
+	sel, err := detect.Select(res, so)
+	if err != nil {
+		return nil, err
+	}
+	rec := Record(res, sel)
+	return &infer.Regions{ImageW: img.W, ImageH: img.H, Boxes: rec.Boxes, Features: rec.Features, Image: img}, nil
 }

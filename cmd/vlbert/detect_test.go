@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,5 +158,145 @@ func TestDetectBadFlags(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("want an error with %q, got %v", tc.want, err)
 		}
+	}
+}
+
+// detector2048 writes a small detector whose pool5 features are 2048-d (the
+// size VL-BERT takes): expansion 64 over tiny bottlenecks, res5 32 -> 2048.
+func detector2048(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := detectTestConfig()
+	cfg.Expansion = 64
+	cfg.Bottleneck = [4]int{1, 1, 1, 32}
+	p := filepath.Join(dir, "detector2048.safetensors")
+	r := &importer.Result{Format: importer.FormatVlbert, Path: p, Weights: detect.RandomWeights(cfg, 5), Config: cfg, Flags: importer.CaffeFlags()}
+	if err := importer.WriteVlbert(p, r); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestVQAImageDetector: a photo alone (no boxes, no features) answers a
+// question end to end, the regions coming from the detector.
+func TestVQAImageDetector(t *testing.T) {
+	dir, ckpt, feats, _, _ := inferFixture(t)
+	det := detector2048(t, dir)
+	photo := filepath.Join("..", "..", "internal", "detect", "testdata", "chelsea_240x160.png")
+	var out bytes.Buffer
+	o := vqaOptions{inferFlags: inferFlags{ckpt: ckpt, image: photo, detector: det, maxRegions: 20, maxTokens: 64},
+		question: "what color is the square?", topK: 3}
+	if err := o.check("vqa", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := runVQA(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "regions: 20 (+ whole image)") || !strings.Contains(s, "rank  score") {
+		t.Fatalf("output:\n%s", s)
+	}
+	// --detector excludes --boxes and --features; a detector with features
+	// of the wrong size is refused with a clear error.
+	for _, f := range []inferFlags{
+		{ckpt: ckpt, image: photo, detector: det, boxes: "0,0,5,5"},
+		{ckpt: ckpt, image: photo, detector: det, features: feats},
+	} {
+		if err := f.check("vqa", true); err == nil || !strings.Contains(err.Error(), "--detector") {
+			t.Errorf("flags %+v: %v", f, err)
+		}
+	}
+	small, _ := detectFixture(t)
+	o.detector = small
+	if err := runVQA(context.Background(), o, &out); err == nil || !strings.Contains(err.Error(), "64-d, VL-BERT takes 2048") {
+		t.Fatalf("small detector: %v", err)
+	}
+}
+
+// TestServeImageOnly: with --detector the server answers {"question", "image"}
+// alone; without it the same request is a 400 that names --detector.
+func TestServeImageOnly(t *testing.T) {
+	dir, ckpt, _, _, _ := inferFixture(t)
+	det := detector2048(t, dir)
+	photo, err := os.ReadFile(filepath.Join("..", "..", "internal", "detect", "testdata", "chelsea_240x160.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := json.Marshal(map[string]any{"question": "what color is the square?", "image": base64.StdEncoding.EncodeToString(photo), "top_k": 2})
+	for _, withDetector := range []bool{true, false} {
+		o := serveOptions{inferFlags: inferFlags{ckpt: ckpt, maxRegions: 20, maxTokens: 64}, addr: "127.0.0.1:0", workers: 1,
+			maxBody: 1 << 20, maxPixels: 1 << 20, requestTimeout: 30 * time.Second, quiet: true}
+		if withDetector {
+			o.detector = det
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		ready := make(chan string, 1)
+		done := make(chan error, 1)
+		var stdout, stderr bytes.Buffer
+		go func() { done <- runServe(ctx, o, &stdout, &stderr, ready) }()
+		var addr string
+		select {
+		case addr = <-ready:
+		case err := <-done:
+			t.Fatalf("serve exited: %v", err)
+		}
+		resp, err := http.Post("http://"+addr+"/v1/vqa", "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case withDetector && (resp.StatusCode != 200 || !strings.Contains(string(b), `"answers"`)):
+			t.Fatalf("with --detector: %d %s", resp.StatusCode, b)
+		case !withDetector && (resp.StatusCode != 400 || !strings.Contains(string(b), "--detector")):
+			t.Fatalf("without --detector: %d %s", resp.StatusCode, b)
+		}
+		if withDetector && !strings.Contains(stdout.String(), "detector true") {
+			t.Errorf("startup line: %s", stdout.String())
+		}
+	}
+}
+
+// TestDetectRanksSplit: under mpirun (its environment) two ranks split the
+// image list, each appending its own TSV, together covering every image once.
+func TestDetectRanksSplit(t *testing.T) {
+	w, images := detectFixture(t)
+	if err := os.Remove(filepath.Join(images, "broken.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	o := detectOptions{images: []string{images}, out: out, weights: w, format: formatLXMERTTSV,
+		rule: string(detect.RuleGenerateTSV), minBoxes: -1, maxBoxes: -1, conf: -1, threads: 1}
+	t.Setenv("OMPI_COMM_WORLD_SIZE", "2")
+	all := map[string]bool{}
+	for rank := range 2 {
+		t.Setenv("OMPI_COMM_WORLD_RANK", string(rune('0'+rank)))
+		var log bytes.Buffer
+		if err := runDetect(context.Background(), o, &log); err != nil {
+			t.Fatalf("rank %d: %v\n%s", rank, err, log.String())
+		}
+		st, err := output.DoneTSV(filepath.Join(out, "detections."+string(rune('0'+rank))+"-of-2.tsv"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Rows != 1 {
+			t.Fatalf("rank %d wrote %d rows, want 1", rank, st.Rows)
+		}
+		for id := range st.Done {
+			if all[id] {
+				t.Fatalf("%s detected by both ranks", id)
+			}
+			all[id] = true
+		}
+	}
+	if len(all) != 2 {
+		t.Fatalf("ranks covered %v, want both images", all)
+	}
+	t.Setenv("OMPI_COMM_WORLD_RANK", "5")
+	if err := runDetect(context.Background(), o, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "not a rank") {
+		t.Fatalf("bad rank: %v", err)
 	}
 }

@@ -8,10 +8,14 @@ import (
 	"net"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/vlbert/vlbert/internal/infer"
+	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/serve"
+	"github.com/vlbert/vlbert/internal/visual"
 )
 
 // serveOptions are the flags of `vlbert serve`.
@@ -46,8 +50,9 @@ func init() {
 			fs.IntVar(&o.maxBodyReads, "max-body-reads", 16, "request bodies read and validated at once; more get 429")
 			fs.Int64Var(&o.minBodyRate, "min-body-rate", 256<<10, "bytes/s a client must keep up while sending its body (deadline 2 s + size/rate); slower ones get 408")
 			fs.StringVar(&o.allowHosts, "allow-host", "", "comma-separated Host names answered besides loopback ones when --addr is a loopback address")
-			fs.BoolVar(&o.httpProc, "http-proc", true, "run Go with one processor more than the model's threads, so 429s and /healthz never wait behind a forward pass")
+			fs.BoolVar(&o.httpProc, "http-proc", false, "run Go with one processor more than the model's threads (on a quiet machine 429s and /healthz then run beside a forward pass; on a busy one it measured worse, so off by default)")
 			fs.BoolVar(&o.quiet, "quiet", false, "no request log")
+			fs.StringVar(&o.detector, "detector", "", "detector weights (as vlbert detect --weights): requests may send an \"image\" without \"boxes\" (regions from the detector)")
 			fs.Usage = func() {
 				fmt.Fprintln(stderr, "usage: vlbert serve --ckpt C [--cfg CFG] [--addr 127.0.0.1:8080]")
 				fmt.Fprintln(stderr, "\nEndpoints: POST /v1/vqa {\"question\", \"features\" | \"image\"+\"boxes\", \"top_k\"},")
@@ -92,6 +97,24 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 			cfg.AllowedHosts = append(cfg.AllowedHosts, h)
 		}
 	}
+	if o.detector != "" {
+		n, err := loadDetector(o.detector)
+		if err != nil {
+			return err
+		}
+		if n.FeatureDim() != model.FeatureDim {
+			return fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d", n.FeatureDim(), model.FeatureDim)
+		}
+		var mu sync.Mutex // one network, one image at a time
+		cfg.Detector = func(ctx context.Context, img *visual.RGBImage) (*infer.Regions, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			return regionsOf(n, img, o.maxRegions)
+		}
+	}
 	if !o.quiet {
 		cfg.Logger = log.New(stderr, "vlbert serve: ", log.LstdFlags|log.Lmicroseconds)
 	}
@@ -106,7 +129,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
 	}
-	fmt.Fprintf(stdout, "serving %s (%s, %d worker(s), image input %v, int8 %v) on http://%s\n", o.ckpt, p.Model.Task, p.Workers(), p.HasVisual(), p.Int8, ln.Addr())
+	fmt.Fprintf(stdout, "serving %s (%s, %d worker(s), image input %v, detector %v, int8 %v) on http://%s\n", o.ckpt, p.Model.Task, p.Workers(), p.HasVisual(), cfg.Detector != nil, p.Int8, ln.Addr())
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}

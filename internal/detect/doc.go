@@ -36,8 +36,12 @@
 // produces, are broken the way numpy's argsort()[::-1] breaks them for small
 // arrays (a stable ascending sort reversed: the higher index first).
 //
-// Layout: activations are NCHW float32 as in internal/visual, whose convolution
-// kernels (im2col + SGEMM) run every convolution. Work is parallel over threads
+// Layout: the trunk's activations are NCHW float32 as in internal/visual,
+// whose implicit-GEMM convolution runs the trunk's strided and 3x3
+// convolutions; 1x1 convolutions are one GEMM with the bias, residual and
+// ReLU in its epilogue (gemm.SgemmEpilogue). The res5 head keeps its RoIs
+// channel-major ([C, R, 14, 14], headconv.go) so that each convolution is one
+// product over a chunk of RoIs. Work is parallel over threads
 // (internal/parallel, gemm); results do not depend on the thread count.
 // A Network is not safe for concurrent use (it reuses its buffers); build one
 // per goroutine, sharing nothing but the read-only weights is not supported.

@@ -56,7 +56,7 @@ func LoadResult(r *importer.Result) (*Network, error) {
 	if f.DeltaScaleClamp > 0 {
 		n.Behaviour.DeltaClamp = float32(f.DeltaScaleClamp)
 	}
-	if f.Anchors != nil {
+	if len(f.Anchors) > 0 {
 		if len(f.Anchors) != r.Config.NumAnchors() {
 			return nil, fmt.Errorf("detect: %s: %d anchors, the RPN has %d", r.Path, len(f.Anchors), r.Config.NumAnchors())
 		}

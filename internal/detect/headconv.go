@@ -13,9 +13,11 @@ import (
 // straight into the activations, a 3x3 one goes through an im2col of the
 // whole chunk. The arithmetic per output element is the same.
 
-// forwardCN runs the convolution (+ bias, + ReLU when relu) on x [C, R, H, W]
-// into out [K, R, OH, OW]. Only stride 1 (all of res5) is supported.
-func (c *conv) forwardCN(ws *buffers, out, x []float32, relu bool, R, H, W int) (OH, OW int) {
+// forwardCN runs the convolution (+ bias, + residual [K, R, OH, OW] when
+// not nil, then ReLU when relu) on x [C, R, H, W] into out [K, R, OH, OW],
+// the bias, residual and ReLU in the GEMM's epilogue. Only stride 1 (all of
+// res5) is supported.
+func (c *conv) forwardCN(ws *buffers, out, x, residual []float32, relu bool, R, H, W int) (OH, OW int) {
 	cv := c.cv
 	if cv.Stride != 1 {
 		panic("detect: channel-major convolution with stride != 1")
@@ -29,22 +31,11 @@ func (c *conv) forwardCN(ws *buffers, out, x []float32, relu bool, R, H, W int) 
 		im2colCN(ws.col, x, cv.C, R, H, W, cv.KH, cv.KW, cv.Pad, cv.Dilation, OH, OW)
 		b = ws.col
 	}
-	gemm.Sgemm(false, false, cv.K, n, ckk, 1, c.w, ckk, b, n, 0, out[:cv.K*n], n)
-	bias := c.b
-	parallel.For(cv.K, 4, func(lo, hi int) {
-		for k := lo; k < hi; k++ {
-			row, bk := out[k*n:(k+1)*n], bias[k]
-			if relu {
-				for i, v := range row {
-					row[i] = max(v+bk, 0)
-				}
-			} else {
-				for i, v := range row {
-					row[i] = v + bk
-				}
-			}
-		}
-	})
+	ep := gemm.Epilogue{RowBias: c.b, ReLU: relu}
+	if residual != nil {
+		ep.Residual, ep.LDR = residual[:cv.K*n], n
+	}
+	gemm.SgemmEpilogue(false, false, cv.K, n, ckk, 1, c.w, ckk, b[:ckk*n], n, 0, out[:cv.K*n], n, &ep)
 	return OH, OW
 }
 
@@ -81,20 +72,17 @@ func im2colCN(col, x []float32, C, R, H, W, KH, KW, pad, dil, OH, OW int) {
 // forwardCN runs the bottleneck on channel-major x [C, R, H, W] into out.
 func (b *block) forwardCN(ws *buffers, out, x []float32, R, H, W int) (OH, OW int) {
 	ws.t1 = grow(ws.t1, b.branch2a.cv.K*R*H*W)
-	h1, w1 := b.branch2a.forwardCN(ws, ws.t1, x, true, R, H, W)
+	h1, w1 := b.branch2a.forwardCN(ws, ws.t1, x, nil, true, R, H, W)
 	OH, OW = b.b2b.cv.OutSize(h1, w1)
 	ws.t2 = grow(ws.t2, b.b2b.cv.K*R*OH*OW)
-	b.b2b.forwardCN(ws, ws.t2, ws.t1, true, R, h1, w1)
+	b.b2b.forwardCN(ws, ws.t2, ws.t1, nil, true, R, h1, w1)
 	size := b.b2c.cv.K * R * OH * OW
-	b.b2c.forwardCN(ws, out, ws.t2, false, R, OH, OW)
-	var shortcut []float32
-	if b.branch1 == nil {
-		shortcut = x[:size]
-	} else {
+	shortcut := x
+	if b.branch1 != nil {
 		ws.sc = grow(ws.sc, size)
-		b.branch1.forwardCN(ws, ws.sc, x, false, R, H, W)
+		b.branch1.forwardCN(ws, ws.sc, x, nil, false, R, H, W)
 		shortcut = ws.sc
 	}
-	addReLU(out[:size], shortcut)
+	b.b2c.forwardCN(ws, out, ws.t2, shortcut[:size], true, R, OH, OW)
 	return OH, OW
 }

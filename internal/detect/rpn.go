@@ -27,12 +27,12 @@ func (n *Network) RPN(feat []float32, FH, FW int) RPNOutput {
 	ws := &n.ws
 	hw := FH * FW
 	ws.rpnHidden = grow(ws.rpnHidden, n.Cfg.RPNWidth*hw)
-	n.rpnConv.forward(ws, ws.rpnHidden, feat, true, 1, FH, FW)
+	n.rpnConv.forward(ws, ws.rpnHidden, feat, nil, true, 1, FH, FW)
 	A := n.Cfg.NumAnchors()
 	ws.rpnCls = grow(ws.rpnCls, 2*A*hw)
-	n.rpnCls.forward(ws, ws.rpnCls, ws.rpnHidden, false, 1, FH, FW)
+	n.rpnCls.forward(ws, ws.rpnCls, ws.rpnHidden, nil, false, 1, FH, FW)
 	ws.rpnBox = grow(ws.rpnBox, 4*A*hw)
-	n.rpnBbox.forward(ws, ws.rpnBox, ws.rpnHidden, false, 1, FH, FW)
+	n.rpnBbox.forward(ws, ws.rpnBox, ws.rpnHidden, nil, false, 1, FH, FW)
 	// Softmax in place: the foreground half becomes the probabilities.
 	scores := ws.rpnCls
 	parallel.For(A*hw, 1024, func(lo, hi int) {

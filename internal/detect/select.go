@@ -61,8 +61,9 @@ func DefaultSelect(r Rule) (SelectOptions, error) {
 	case RuleLXMERT36:
 		return SelectOptions{Rule: r, MinBoxes: 36, MaxBoxes: 36, Conf: 0.2, NMS: 0.3}, nil
 	case RuleHFDemo:
-		// frcnn-vg-finetuned config: max_detections 36; min_detections and the
-		// NMS threshold list as the demo's config gives them.
+		// max_detections 36 as the demo pads to; min_detections 10 and the one
+		// NMS threshold 0.3 are vlbert's choice (the hub config.yaml of
+		// frcnn-vg-finetuned, which sets them, was not available to check).
 		return SelectOptions{Rule: r, MinBoxes: 10, MaxBoxes: 36, HFNMS: []float32{0.3}}, nil
 	}
 	return SelectOptions{}, fmt.Errorf("detect: unknown box selection rule %q (want one of %s)", r, joinRules())
@@ -214,6 +215,8 @@ func selectHFDemo(res *Result, o SelectOptions) *Selection {
 		b[1], b[3] = min(max(b[1], 0), H), min(max(b[3], 0), H)
 		maxBoxes[r] = b
 	}
+	// The demo has no answer when no threshold keeps MinBoxes (its
+	// max_boxes is then unbound); here the last threshold's boxes are used.
 	var keep []int
 	for _, t := range o.HFNMS {
 		keep = nmsTorchvision(maxBoxes, maxScores, t)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/vlbert/vlbert/internal/gemm"
 	"github.com/vlbert/vlbert/internal/kernels"
 	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/visual"
@@ -29,17 +30,30 @@ func grow(b []float32, n int) []float32 {
 }
 
 // forward runs the convolution (+ bias) on x [N, C, H, W] into out
-// [N, K, OH, OW], with ReLU when relu is set.
-func (c *conv) forward(ws *buffers, out, x []float32, relu bool, N, H, W int) (OH, OW int) {
-	OH, OW = c.cv.OutSize(H, W)
-	var col []float32
-	if n := c.cv.ColSize(H, W); n > 0 {
-		ws.col = grow(ws.col, n)
-		col = ws.col
+// [N, K, OH, OW], then adds residual (same shape as out, or nil) and applies
+// ReLU when relu is set. A pointwise convolution of one image is a single
+// GEMM with the bias, residual and ReLU in its epilogue (gemm.Epilogue: the
+// same float32 operations in the same order as separate passes); others run
+// visual.Conv2DForward (implicit GEMM, bias in its epilogue) and then the
+// residual and ReLU in one pass.
+func (c *conv) forward(ws *buffers, out, x, residual []float32, relu bool, N, H, W int) (OH, OW int) {
+	cv := c.cv
+	OH, OW = cv.OutSize(H, W)
+	size := N * cv.K * OH * OW
+	if N == 1 && cv.KH == 1 && cv.KW == 1 && cv.Stride == 1 && cv.Pad == 0 {
+		ep := gemm.Epilogue{RowBias: c.b, ReLU: relu}
+		if residual != nil {
+			ep.Residual, ep.LDR = residual[:size], OH*OW
+		}
+		gemm.SgemmEpilogue(false, false, cv.K, OH*OW, cv.C, 1, c.w, cv.C, x[:cv.C*H*W], OH*OW, 0, out[:size], OH*OW, &ep)
+		return OH, OW
 	}
-	visual.Conv2DForward(out[:N*c.cv.K*OH*OW], x, c.w, c.b, col, c.cv, N, H, W)
-	if relu {
-		kernels.ReLUForward(out[:N*c.cv.K*OH*OW], out[:N*c.cv.K*OH*OW])
+	visual.Conv2DForward(out[:size], x, c.w, c.b, nil, cv, N, H, W)
+	switch {
+	case residual != nil:
+		addReLU(out[:size], residual[:size], relu)
+	case relu:
+		kernels.ReLUForward(out[:size], out[:size])
 	}
 	return OH, OW
 }
@@ -49,12 +63,11 @@ func (c *conv) forward(ws *buffers, out, x []float32, relu bool, N, H, W int) (O
 func (b *block) forward(ws *buffers, out, x []float32, N, H, W int) (OH, OW int) {
 	h1, w1 := b.branch2a.cv.OutSize(H, W)
 	ws.t1 = grow(ws.t1, N*b.branch2a.cv.K*h1*w1)
-	b.branch2a.forward(ws, ws.t1, x, true, N, H, W)
+	b.branch2a.forward(ws, ws.t1, x, nil, true, N, H, W)
 	OH, OW = b.b2b.cv.OutSize(h1, w1)
 	ws.t2 = grow(ws.t2, N*b.b2b.cv.K*OH*OW)
-	b.b2b.forward(ws, ws.t2, ws.t1, true, N, h1, w1)
+	b.b2b.forward(ws, ws.t2, ws.t1, nil, true, N, h1, w1)
 	size := N * b.b2c.cv.K * OH * OW
-	b.b2c.forward(ws, out, ws.t2, false, N, OH, OW)
 	var shortcut []float32
 	if b.branch1 == nil {
 		shortcut = x[:size]
@@ -63,20 +76,27 @@ func (b *block) forward(ws *buffers, out, x []float32, N, H, W int) (OH, OW int)
 			panic(fmt.Sprintf("detect: %s: shortcut %dx%d, main path %dx%d", b.name, sh, sw, OH, OW))
 		}
 		ws.sc = grow(ws.sc, size)
-		b.branch1.forward(ws, ws.sc, x, false, N, H, W)
+		b.branch1.forward(ws, ws.sc, x, nil, false, N, H, W)
 		shortcut = ws.sc
 	}
-	addReLU(out[:size], shortcut)
+	// The Eltwise SUM and its ReLU ride on branch2c's product.
+	b.b2c.forward(ws, out, ws.t2, shortcut, true, N, OH, OW)
 	return OH, OW
 }
 
-// addReLU sets out[i] = max(out[i] + residual[i], 0) (the Eltwise SUM and its
-// in-place ReLU).
-func addReLU(out, residual []float32) {
+// addReLU sets out[i] = out[i] + residual[i], then max(·, 0) when relu.
+func addReLU(out, residual []float32, relu bool) {
 	parallel.For(len(out), 1<<14, func(lo, hi int) {
 		r := residual[lo:hi]
-		for i, v := range out[lo:hi] {
-			out[lo+i] = max(v+r[i], 0)
+		o := out[lo:hi]
+		if relu {
+			for i, v := range o {
+				o[i] = max(v+r[i], 0)
+			}
+		} else {
+			for i, v := range o {
+				o[i] = v + r[i]
+			}
 		}
 	})
 }
@@ -135,7 +155,7 @@ func (n *Network) Trunk(img []float32, H, W int) (feat []float32, FH, FW int) {
 	c1 := n.conv1.cv
 	h, w := c1.OutSize(H, W)
 	ws.act[0] = grow(ws.act[0], c1.K*h*w)
-	n.conv1.forward(ws, ws.act[0], img, true, 1, H, W)
+	n.conv1.forward(ws, ws.act[0], img, nil, true, 1, H, W)
 	var ph, pw int
 	if n.Behaviour.StemPoolCeil {
 		ph, pw = caffePoolSize(h, 3, 2, 0), caffePoolSize(w, 3, 2, 0)

@@ -74,8 +74,9 @@ type Config struct {
 	E2E             bool
 	MaskRawPixels   bool
 	ImageFinalDim   int     // IMAGE_FINAL_DIM, output of obj_downsample; must equal VisualSize
-	ClassifierType  string  // CLASSIFIER_TYPE (VQA: only "mlm")
+	ClassifierType  string  // CLASSIFIER_TYPE: VQA "2fc", "1fc" or "mlm"; VCR "2fc" or "1fc"
 	ClassifierDrop  float32 // CLASSIFIER_DROPOUT
+	ClassifierHid   int     // CLASSIFIER_HIDDEN_SIZE (2fc)
 	WithRelLoss     bool    // WITH_REL_LOSS
 	WithMLMLoss     bool    // WITH_MLM_LOSS
 	WithMVRCLoss    bool    // WITH_MVRC_LOSS
@@ -83,6 +84,7 @@ type Config struct {
 
 	// VCR
 	ClassifierSigmoid bool    // CLASSIFIER_SIGMOID: per-choice BCE (else CE over choices)
+	ClassifierPosW    float32 // CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT (0 means 1)
 	AnsLossWeight     float32 // ANS_LOSS_WEIGHT
 	CNNRegLossTop     bool    // ENABLE_CNN_REG_LOSS with CNN_LOSS_TOP: object-class CE on top of VL-BERT
 	CNNRegDropout     float32 // CNN_REG_DROPOUT
@@ -105,6 +107,7 @@ func BaseConfig(task Task) Config {
 		IntermediateSize: 3072, VocabSize: 30522, MaxPositionEmbeddings: 512, TypeVocabSize: 3,
 		HiddenDropout: 0.1, AttentionDropout: 0.1, InitializerRange: 0.02, VisualLN: true,
 		RegionClasses: 1601, ImageFinalDim: 768, ClassifierType: "mlm", ClassifierDrop: 0.1,
+		ClassifierHid:   1024,
 		AnswerVocabSize: 3129,
 	}
 	if s, ok := taskSpecs[task]; ok {
@@ -155,4 +158,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("model: unknown task %d", int(c.Task))
 	}
 	return s.validate(c)
+}
+
+// posWeight is CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT, 1 when unset.
+func (c *Config) posWeight() float32 {
+	if c.ClassifierPosW == 0 {
+		return 1
+	}
+	return c.ClassifierPosW
 }

@@ -40,8 +40,6 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		{n.NoGrounding, "NETWORK.NO_GROUNDING=true"},
 		{n.NoObjAttention, "NETWORK.NO_OBJ_ATTENTION=true"},
 		{n.EnableCNNRegLoss && (task != TaskVCR || !n.CNNLossTop), "NETWORK.ENABLE_CNN_REG_LOSS=true with CNN_LOSS_TOP=false"},
-		{task == TaskVCR && n.ClassifierType != "1fc", fmt.Sprintf("VCR NETWORK.CLASSIFIER_TYPE=%q (only 1fc)", n.ClassifierType)},
-		{task == TaskVCR && n.ClassifierSigmoid && n.ClassifierSigmoidLossPositiveWeight != 1, "VCR CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT != 1"},
 		{task == TaskVCR && (n.AnswerFirst || n.QAOneSent), "VCR NETWORK.ANSWER_FIRST or QA_ONE_SENT"},
 		{v.WordEmbeddingFrozen, "NETWORK.VLBERT.word_embedding_frozen=true"},
 		{v.PosEmbeddingFrozen, "NETWORK.VLBERT.pos_embedding_frozen=true"},
@@ -80,12 +78,17 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		MaskRawPixels:         n.MaskRawPixels,
 		ClassifierType:        n.ClassifierType,
 		ClassifierDrop:        float32(n.ClassifierDropout),
+		ClassifierHid:         n.ClassifierHiddenSize,
 		WithRelLoss:           n.WithRelLoss,
 		WithMLMLoss:           n.WithMLMLoss,
 		WithMVRCLoss:          n.WithMVRCLoss,
 	}
 	if task == TaskVCR {
 		m.ClassifierSigmoid = n.ClassifierSigmoid
+		m.ClassifierPosW = float32(n.ClassifierSigmoidLossPositiveWeight)
+		if m.ClassifierSigmoid && !(m.ClassifierPosW > 0) {
+			return Config{}, fmt.Errorf("model: NETWORK.CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT = %g, want > 0 (the loss is rescaled by (w+1)/(2w))", n.ClassifierSigmoidLossPositiveWeight)
+		}
 		m.AnsLossWeight = float32(n.AnsLossWeight)
 		m.CNNRegLossTop = n.EnableCNNRegLoss && n.CNNLossTop
 		m.CNNRegDropout = float32(n.CNNRegDropout)

@@ -8,10 +8,18 @@ import (
 
 // TestVQALearns trains a tiny VQA model with a local Adam on a synthetic task (the
 // answer is a function of the question's second token and of which image it sees)
-// and checks that the loss falls far below its starting value.
+// and checks that the loss falls far below its starting value, for every
+// CLASSIFIER_TYPE the original's VQA module builds.
 func TestVQALearns(t *testing.T) {
+	for _, ct := range []string{"mlm", "1fc", "2fc"} {
+		t.Run(ct, func(t *testing.T) { testVQALearns(t, ct) })
+	}
+}
+
+func testVQALearns(t *testing.T, classifier string) {
 	cfg := tinyConfig(TaskVQA)
 	cfg.HiddenSize, cfg.VisualSize, cfg.ImageFinalDim, cfg.IntermediateSize = 16, 16, 16, 32
+	cfg.ClassifierType, cfg.ClassifierHid = classifier, 24
 	m, err := NewVQA(cfg)
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vlbert/vlbert/internal/heads"
 )
 
 // taskSpec is everything that differs between the task modules outside their own
@@ -32,21 +34,20 @@ var taskSpecs = map[Task]*taskSpec{
 	TaskVQA: {
 		name: "ResNetVLBERT", corePrefix: "vlbert.", base: func(*Config) {},
 		validate: func(c *Config) error {
-			if c.ClassifierType != "mlm" {
-				return fmt.Errorf("model: VQA CLASSIFIER_TYPE %q is not supported (only \"mlm\")", c.ClassifierType)
+			if err := validateClassifier(c, "ResNetVLBERT (VQA)", "2fc", "1fc", "mlm"); err != nil {
+				return err
 			}
 			if c.AnswerVocabSize <= 0 {
 				return fmt.Errorf("model: DATASET.ANSWER_VOCAB_SIZE = %d, want > 0", c.AnswerVocabSize)
 			}
 			return nil
 		},
-		pre: func(*paramBuilder, *Config) {},
-		post: func(b *paramBuilder, c *Config) {
-			b.linear("final_mlp.0.dense", c.HiddenSize, c.HiddenSize)
-			b.layerNorm("final_mlp.0.LayerNorm", c.HiddenSize, initOne)
-			b.linear("final_mlp.2", c.AnswerVocabSize, c.HiddenSize)
-		},
-		bertHead: func(_ *Config, k string) string {
+		pre:  func(*paramBuilder, *Config) {},
+		post: func(b *paramBuilder, c *Config) { finalMLPParams(b, c, c.AnswerVocabSize) },
+		bertHead: func(c *Config, k string) string {
+			if c.ClassifierType != "mlm" {
+				return ""
+			}
 			if rest, ok := strings.CutPrefix(k, "vlbert.mlm_head.predictions.transform."); ok {
 				return "final_mlp.0." + rest
 			}
@@ -95,6 +96,12 @@ var taskSpecs = map[Task]*taskSpec{
 			if !c.WithPooler {
 				return fmt.Errorf("model: the VCR head reads the pooler: with_pooler must be true")
 			}
+			if err := validateClassifier(c, "ResNetVLBERT (VCR)", "2fc", "1fc"); err != nil {
+				return err
+			}
+			if !(c.ClassifierPosW >= 0) {
+				return fmt.Errorf("model: CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT = %g, want > 0 (0 in a Config means 1)", c.ClassifierPosW)
+			}
 			if c.CNNRegDropout < 0 || c.CNNRegDropout >= 1 {
 				return fmt.Errorf("model: CNN_REG_DROPOUT = %g, want in [0, 1)", c.CNNRegDropout)
 			}
@@ -106,10 +113,68 @@ var taskSpecs = map[Task]*taskSpec{
 				b.linear("cnn_loss_reg.2", VCRObjectClasses, c.HiddenSize)
 			}
 		},
-		post:     func(b *paramBuilder, c *Config) { b.linear("final_mlp.1", 1, c.HiddenSize) },
+		post:     func(b *paramBuilder, c *Config) { finalMLPParams(b, c, 1) },
 		bertHead: func(*Config, string) string { return "" },
 		bind:     newVCR,
 	},
+}
+
+// validateClassifier checks CLASSIFIER_TYPE against the types the module builds
+// (its __init__ raises "Not support classifier type" for any other) and the 2fc
+// hidden size.
+func validateClassifier(c *Config, module string, types ...string) error {
+	ok := false
+	for _, t := range types {
+		ok = ok || c.ClassifierType == t
+	}
+	if !ok {
+		return fmt.Errorf("model: %s: Not support classifier type: %s! (want one of %s)", module, c.ClassifierType, strings.Join(types, ", "))
+	}
+	if c.ClassifierType == "2fc" && c.ClassifierHid <= 0 {
+		return fmt.Errorf("model: CLASSIFIER_HIDDEN_SIZE = %d, want > 0", c.ClassifierHid)
+	}
+	return nil
+}
+
+// finalMLPParams adds final_mlp's parameters for CLASSIFIER_TYPE with out outputs,
+// under the indices of its nn.Sequential (dropouts and ReLU hold no parameters).
+func finalMLPParams(b *paramBuilder, c *Config, out int) {
+	H := c.HiddenSize
+	switch c.ClassifierType {
+	case "mlm":
+		b.linear("final_mlp.0.dense", H, H)
+		b.layerNorm("final_mlp.0.LayerNorm", H, initOne)
+		b.linear("final_mlp.2", out, H)
+	case "1fc":
+		b.linear("final_mlp.1", out, H)
+	case "2fc":
+		b.linear("final_mlp.1", c.ClassifierHid, H)
+		b.linear("final_mlp.4", out, c.ClassifierHid)
+	}
+}
+
+// finalMLPOf binds final_mlp's views for CLASSIFIER_TYPE.
+func finalMLPOf(p *Params, c *Config) heads.FinalMLP {
+	switch c.ClassifierType {
+	case "mlm":
+		return heads.FinalMLP{Transform: &heads.Transform{Dense: headLinear(p, "final_mlp.0.dense"), LN: headLN(p, "final_mlp.0.LayerNorm")},
+			Out: headLinear(p, "final_mlp.2")}
+	case "2fc":
+		hid := headLinear(p, "final_mlp.1")
+		return heads.FinalMLP{Hidden: &hid, Out: headLinear(p, "final_mlp.4")}
+	}
+	return heads.FinalMLP{Out: headLinear(p, "final_mlp.1")}
+}
+
+// finalMLPLast is the key prefix of final_mlp's last Linear.
+func finalMLPLast(c *Config) string {
+	switch c.ClassifierType {
+	case "mlm":
+		return "final_mlp.2"
+	case "2fc":
+		return "final_mlp.4"
+	}
+	return "final_mlp.1"
 }
 
 // spec returns the task's entry; Validate has rejected unknown tasks.

@@ -34,15 +34,16 @@ type VCROutput struct {
 }
 
 // VCR is the VCR module, vcr/modules/resnet_vlbert_for_vcr.py::ResNetVLBERT (Q→A
-// or QA→R; CLASSIFIER_TYPE 1fc on the pooler; VisualLinguisticBert under
+// or QA→R; final_mlp of CLASSIFIER_TYPE 1fc or 2fc on the pooler; VisualLinguisticBert under
 // TimeDistributed, hence the "vlbert._module." keys): one row [CLS] q [SEP] a [SEP]
-// per answer choice, a score per row, BCE per choice (CLASSIFIER_SIGMOID) or cross
+// per answer choice, a score per row, BCE per choice (CLASSIFIER_SIGMOID, positives
+// weighted by CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT) or cross
 // entropy over the choices, plus the CNN regulariser's object-class loss on top of
 // the encoder (ENABLE_CNN_REG_LOSS with CNN_LOSS_TOP).
 type VCR struct {
 	*Encoder
-	cls  heads.Linear
-	cnn  heads.MVRC // cnn_loss_reg: transform (dense, GELU) + Linear(H→81)
+	mlp  heads.FinalMLP // final_mlp (CLASSIFIER_TYPE 1fc or 2fc) on the pooled output
+	cnn  heads.MVRC     // cnn_loss_reg: transform (dense, GELU) + Linear(H→81)
 	rows data.RowBuffers
 	st   vcrState
 }
@@ -50,10 +51,9 @@ type VCR struct {
 type vcrState struct {
 	out      VCROutput
 	rl       rowLayout
-	drop     kernels.Dropout
+	mlp      heads.FinalMLPActs
 	cnnDrop  kernels.Dropout
-	pooledD  []float32 // pooled after dropout [4B*H]
-	tags     []int32   // [4B*Lt] box index feeding each text token's visual feature
+	tags     []int32 // [4B*Lt] box index feeding each text token's visual feature
 	probs    []float32
 	labels   []float32
 	label    []int32
@@ -72,7 +72,7 @@ const siteHeadVCR, siteCNNReg = 5, 6
 func (*VCR) module() {}
 
 func newVCR(e *Encoder) Module {
-	m := &VCR{Encoder: e, cls: headLinear(e.Params, "final_mlp.1")}
+	m := &VCR{Encoder: e, mlp: finalMLPOf(e.Params, &e.Cfg)}
 	if e.Cfg.CNNRegLossTop {
 		m.cnn = heads.MVRC{Transform: heads.Transform{Dense: headLinear(e.Params, "cnn_loss_reg.0.dense")}, Cls: headLinear(e.Params, "cnn_loss_reg.2")}
 	}
@@ -130,15 +130,8 @@ func (m *VCR) Forward(bt *VCRBatch) (*VCROutput, error) {
 	if err := m.coreForward(&in); err != nil {
 		return nil, err
 	}
-	// final_mlp = [Dropout, Linear(H→1)] on the pooled output.
-	s.drop = m.dropout(cfg.ClassifierDrop, siteHeadVCR)
-	s.pooledD = m.c.pooled
-	if s.drop.P > 0 {
-		s.pooledD = m.acts.alloc(R * H)
-		kernels.DropoutForward(s.pooledD, m.c.pooled, s.drop)
-	}
-	o.Logits = m.acts.alloc(R)
-	m.cls.Forward(o.Logits, s.pooledD, R)
+	m.mlp.Forward(&s.mlp, &m.acts, m.c.pooled, R, m.dropout(cfg.ClassifierDrop, siteHeadVCR))
+	o.Logits = s.mlp.Logits
 	o.AnsLoss, o.CNNLoss, o.Total = 0, 0, 0
 	s.label = bt.AnsLabel
 	if bt.AnsLabel == nil {
@@ -150,7 +143,7 @@ func (m *VCR) Forward(bt *VCRBatch) (*VCROutput, error) {
 		for b := 0; b < B; b++ {
 			s.labels[b*C+int(bt.AnsLabel[b])] = 1
 		}
-		o.AnsLoss = kernels.BCEWithLogitsForward(o.Logits, s.labels, R)
+		o.AnsLoss = heads.WeightedBCEForward(o.Logits, s.labels, cfg.posWeight())
 	} else {
 		s.probs = m.acts.alloc(R)
 		o.AnsLoss, _ = kernels.CrossEntropyForward(s.probs, o.Logits, bt.AnsLabel, B, C)
@@ -220,17 +213,12 @@ func (m *VCR) Backward(dloss float32) {
 	m.grads.reset()
 	dlog := m.grads.alloc(R)
 	if cfg.ClassifierSigmoid {
-		kernels.BCEWithLogitsBackward(dlog, o.Logits, s.labels, R, dloss*cfg.AnsLossWeight)
+		heads.WeightedBCEBackward(dlog, o.Logits, s.labels, cfg.posWeight(), dloss*cfg.AnsLossWeight)
 	} else {
 		kernels.CrossEntropyBackward(dlog, s.probs, s.label, B, C, dloss*cfg.AnsLossWeight)
 	}
 	dpool := m.grads.alloc(R * H)
-	m.cls.Backward(dpool, dlog, s.pooledD, R)
-	if s.drop.P > 0 {
-		dd := m.grads.alloc(R * H)
-		kernels.DropoutBackward(dd, dpool, s.drop)
-		dpool = dd
-	}
+	m.mlp.Backward(&s.mlp, &m.grads, dpool, dlog)
 	var dobj []float32
 	if cfg.CNNRegLossTop {
 		n := len(s.cnnRows)

@@ -151,6 +151,12 @@ func (l Limits) withDefaults() Limits {
 // says whether the checkpoint has the visual network: without it an image is
 // refused before it is decoded.
 func decodeRegions(in *RegionsInput, lim Limits, canUseImage bool) (*regionSpec, error) {
+	return decodeRegionsDetect(in, lim, canUseImage, false)
+}
+
+// decodeRegionsDetect is decodeRegions for a server that may also detect the
+// regions of an image sent without boxes (canDetect: Config.Detector is set).
+func decodeRegionsDetect(in *RegionsInput, lim Limits, canUseImage, canDetect bool) (*regionSpec, error) {
 	hasFeat := len(in.Features) > 0 && string(in.Features) != "null"
 	hasImage := in.Image != ""
 	switch {
@@ -189,8 +195,8 @@ func decodeRegions(in *RegionsInput, lim Limits, canUseImage bool) (*regionSpec,
 		}
 		return &regionSpec{record: rec}, nil
 	}
-	if len(in.Boxes) == 0 {
-		return nil, badRequest("\"image\" needs \"boxes\": [[x1, y1, x2, y2], ...]")
+	if len(in.Boxes) == 0 && !canDetect {
+		return nil, badRequest("\"image\" needs \"boxes\": [[x1, y1, x2, y2], ...] (or a server started with --detector)")
 	}
 	if len(in.Boxes) > lim.MaxRegions {
 		return nil, badRequest("%d boxes, over the limit of %d", len(in.Boxes), lim.MaxRegions)
@@ -205,7 +211,7 @@ func decodeRegions(in *RegionsInput, lim Limits, canUseImage bool) (*regionSpec,
 		}
 		boxes = append(boxes, float32(b[0]), float32(b[1]), float32(b[2]), float32(b[3]))
 	}
-	if !canUseImage {
+	if len(boxes) > 0 && !canUseImage {
 		return nil, fmt.Errorf("%w: image inputs need the ResNet weights (an e2e checkpoint, or vlbert serve --backbone); this checkpoint takes precomputed \"features\" only", infer.ErrUnsupported)
 	}
 	s := in.Image

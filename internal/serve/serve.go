@@ -55,6 +55,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/infer"
 	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/visual"
 )
 
 // Config configures a Server; zero fields take the defaults.
@@ -70,6 +71,10 @@ type Config struct {
 	ShutdownGrace  time.Duration // time to finish requests on shutdown (default 30 s)
 	AllowedHosts   []string      // Host names answered besides loopback ones when listening on loopback
 	Logger         *log.Logger   // nil: no request log
+	// Detector finds the regions of an image sent without boxes (vlbert serve
+	// --detector); nil: an image needs boxes. It is called under an
+	// inference slot, possibly concurrently.
+	Detector func(ctx context.Context, img *visual.RGBImage) (*infer.Regions, error)
 }
 
 // Server answers inference requests with one pipeline.
@@ -252,7 +257,7 @@ type regionSource func(ctx context.Context) (*infer.Regions, error)
 // prepareRegions validates and decodes the image part of a request. An image
 // is decoded only when the checkpoint can use it.
 func (s *Server) prepareRegions(in *RegionsInput) (regionSource, error) {
-	spec, err := decodeRegions(in, s.cfg.Limits, s.p.HasVisual())
+	spec, err := decodeRegionsDetect(in, s.cfg.Limits, s.p.HasVisual(), s.cfg.Detector != nil)
 	if err != nil {
 		return nil, err
 	}
@@ -262,6 +267,9 @@ func (s *Server) prepareRegions(in *RegionsInput) (regionSource, error) {
 			return nil, err
 		}
 		return func(context.Context) (*infer.Regions, error) { return reg, nil }, nil
+	}
+	if len(spec.boxes) == 0 { // decodeRegionsDetect allows this only with a detector
+		return func(ctx context.Context) (*infer.Regions, error) { return s.cfg.Detector(ctx, spec.image) }, nil
 	}
 	return func(ctx context.Context) (*infer.Regions, error) {
 		return s.p.RegionsFromImage(ctx, spec.image, spec.boxes)

@@ -16,7 +16,6 @@ import (
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/features"
-	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/data/vcr"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
@@ -32,9 +31,8 @@ import (
 // (IMAGE_SET/img_fn) and the metadata boxes, with the box-relative
 // segmentation masks (DATASET.MASK_SIZE, flipped with the image) gating the
 // res5 output. With precomputed features, those of an image come from the
-// bottom-up-attention file frcnn/{image}.json next to the VCR directory (the
-// synthetic world's layout), whose boxes must be the metadata boxes in the
-// same order; the whole-image box comes first with the file's
+// bottom-up-attention file {image}.json in vcr.FeatureDir (next to the VCR
+// directory), whose boxes must be the metadata boxes in the same order; the whole-image box comes first with the file's
 // image_box_feature, else the mean of the box features (as VQA).
 type vcrTask struct {
 	shard
@@ -104,7 +102,7 @@ func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 	if len(cfg.Scales) < 2 {
 		return nil, fmt.Errorf("train: SCALES needs (short side, max long side), got %v", cfg.Scales)
 	}
-	cats, err := VCRCategories(ds.DatasetPath)
+	cats, err := vcr.DataCategories(ds.DatasetPath)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +135,7 @@ func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 		}
 		t.sets[split] = &vcrSet{anns: anns, b: b, test: test,
 			imgRoot:   filepath.Join(ds.DatasetPath, set),
-			featDir:   filepath.Join(filepath.Dir(filepath.Clean(ds.DatasetPath)), synth.Layout.Features),
+			featDir:   vcr.FeatureDir(ds.DatasetPath),
 			transform: data.BoxTransform{MinSize: cfg.Scales[0], MaxSize: cfg.Scales[1], FlipProb: flip},
 		}
 		if aspectGrouping(cfg, split) {
@@ -185,23 +183,6 @@ func (t *vcrTask) aspectGroups(s *vcrSet, workers int) ([]int, error) {
 		groups[i] = groups[first[a.MetadataFn]]
 	}
 	return groups, nil
-}
-
-// vcrCategories is the class list of the VCR data in dir: its categories file
-// when there is one, the synthetic world's shapes for a world written before
-// that file existed, else nil (the 81 COCO classes).
-// VCRCategories is the object class list of the VCR data in dir: its
-// categories.txt when present, the synthetic world's classes for an older world
-// without one, else nil (the original 81 COCO classes).
-func VCRCategories(dir string) ([]string, error) {
-	path := filepath.Join(dir, vcr.CategoriesFile)
-	if _, err := os.Stat(path); err == nil {
-		return vcr.ReadCategories(path)
-	}
-	if synth.IsWorld(filepath.Dir(filepath.Clean(dir))) {
-		return synth.VCRCategories(), nil
-	}
-	return nil, nil
 }
 
 func (t *vcrTask) HostMetric() string { return "Acc" }

@@ -189,10 +189,10 @@ func TestVCRConfigErrors(t *testing.T) {
 }
 
 // TestVCRCategories: the world's categories file makes its shape names
-// classes 1..4, and a world without it still reads (the synth fallback).
+// classes 1..4; a VCR directory without one reads with the COCO classes.
 func TestVCRCategories(t *testing.T) {
 	dir := filepath.Join(worldDir, synth.Layout.VCR)
-	cats, err := VCRCategories(dir)
+	cats, err := vcr.DataCategories(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +200,7 @@ func TestVCRCategories(t *testing.T) {
 		t.Errorf("categories %v", cats)
 	}
 	// A VCR directory with no categories file outside a world: COCO (nil).
-	if cats, err := VCRCategories(t.TempDir()); err != nil || cats != nil {
+	if cats, err := vcr.DataCategories(t.TempDir()); err != nil || cats != nil {
 		t.Errorf("plain directory: %v, %v; want the COCO default (nil)", cats, err)
 	}
 	task, err := NewTask(vcrConfig(t, t.TempDir()), "val")

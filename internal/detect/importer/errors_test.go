@@ -130,6 +130,9 @@ func TestHFWithoutConfigAndBadKeys(t *testing.T) {
 	}
 }
 
+// FuzzDecodeCaffemodel: the seeds are whole (tiny) networks of ~16 KB, and
+// the fuzzing engine minimises every new input byte by byte for up to 60 s
+// without reporting progress; run it with -fuzzminimizetime=2s.
 func FuzzDecodeCaffemodel(f *testing.F) {
 	w, cfg := tinyWeights()
 	f.Add(encodeCaffemodel(cfg, w, 1, false))
