@@ -74,6 +74,11 @@ func Run(ctx context.Context, cfg *Config, cfgPath string, o Options) (*Result, 
 	if err := os.MkdirAll(out, 0o755); err != nil {
 		return nil, fmt.Errorf("detector train: %w", err)
 	}
+	if b, err := os.ReadFile(cfgPath); err == nil { // a copy of the config beside its outputs
+		if err := atomicfile.WriteFile(filepath.Join(out, filepath.Base(cfgPath)), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+			return nil, err
+		}
+	}
 	train, err := LoadDataSet(cfg.Dataset.TrainAnnotations, cfg.Dataset.ImageRoot)
 	if err != nil {
 		return nil, err
