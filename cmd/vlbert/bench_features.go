@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/vlbert/vlbert/internal/gemm"
@@ -153,7 +154,7 @@ func randomCNN(net *visual.Network, seed uint64) {
 			for i := range p.Data {
 				p.Data[i] = float32(rng.NormFloat64() * std)
 			}
-		case hasSuffix(p.Name, ".weight"), hasSuffix(p.Name, ".running_var"):
+		case strings.HasSuffix(p.Name, ".weight"), strings.HasSuffix(p.Name, ".running_var"):
 			for i := range p.Data {
 				p.Data[i] = float32(0.5 + rng.Float64())
 			}
@@ -164,8 +165,6 @@ func randomCNN(net *visual.Network, seed uint64) {
 		}
 	}
 }
-
-func hasSuffix(s, suf string) bool { return len(s) >= len(suf) && s[len(s)-len(suf):] == suf }
 
 // cnnFlops counts 2·multiply-adds of the convolutions: the backbone forward
 // on images of H x W, the head forward per RoI, and the backward of a
