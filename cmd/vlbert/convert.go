@@ -18,6 +18,7 @@ type convertOptions struct {
 	ckpt      string // original torch.save checkpoint (legacy or zip)
 	out       string // safetensors file to write
 	optimizer bool   // also store the AdamW moments
+	verify    string // check this file's integrity instead of converting
 }
 
 func init() {
@@ -28,14 +29,44 @@ func init() {
 			fs.StringVar(&o.ckpt, "ckpt", "", "original checkpoint written by torch.save (legacy or zip format)")
 			fs.StringVar(&o.out, "out", "", "safetensors file to write")
 			fs.BoolVar(&o.optimizer, "optimizer", true, "store the optimizer moments (exp_avg, exp_avg_sq) too")
+			fs.StringVar(&o.verify, "verify", "", "only check FILE (safetensors: the data's SHA-256; torch zip: every record's CRC-32; both: finite values) and exit 1 if it fails")
 			if err := parseFlags(fs, args); err != nil {
 				return err
+			}
+			if o.verify != "" {
+				return runVerify(o.verify, stdout)
 			}
 			if o.ckpt == "" || o.out == "" {
 				return usagef("convert: -ckpt and -out are required")
 			}
 			return runConvert(ctx, o, stdout)
 		}})
+}
+
+// runVerify reads a checkpoint completely with every check its format has.
+func runVerify(path string, stdout io.Writer) error {
+	if weights.IsSafetensors(path) {
+		ts, meta, err := weights.ReadSafetensors(path)
+		if err != nil {
+			return err
+		}
+		how := "no checksum stored (not written by vlbert): structure and values checked"
+		if meta[weights.MetaDataSHA256] != "" {
+			how = "SHA-256 of the data verified"
+		}
+		fmt.Fprintf(stdout, "ok: %s: safetensors, %d tensors, all finite; %s\n", path, len(ts), how)
+		return nil
+	}
+	ck, err := weights.ReadTorch(path)
+	if err != nil {
+		return err
+	}
+	how := "legacy format (no checksums): structure and values checked"
+	if ck.Format == "zip" {
+		how = "every zip record's CRC-32 verified"
+	}
+	fmt.Fprintf(stdout, "ok: %s: torch %s, %d state_dict tensors, all finite; %s\n", path, ck.Format, len(ck.Keys), how)
+	return nil
 }
 
 // runConvert reads an original checkpoint and writes its tensors as

@@ -125,3 +125,30 @@ func TestConvertOptimizerRoundTrip(t *testing.T) {
 		t.Errorf("group %+v, want %+v", g, w)
 	}
 }
+
+// convert --verify checks a file with its format's checksums (finding 9: a
+// flipped byte in a converted file loaded silently before).
+func TestConvertVerify(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "vqa.safetensors")
+	var buf bytes.Buffer
+	if err := runConvert(context.Background(), convertOptions{ckpt: convertGolden + "vqa_ckpt_zip.model", out: out, optimizer: true}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{out, convertGolden + "vqa_ckpt_zip.model"} {
+		buf.Reset()
+		if err := runVerify(f, &buf); err != nil || !strings.HasPrefix(buf.String(), "ok: ") {
+			t.Fatalf("verify %s: %v %s", f, err, buf.String())
+		}
+	}
+	if !strings.Contains(buf.String(), "CRC-32 verified") {
+		t.Errorf("zip verify output %q", buf.String())
+	}
+	b, _ := os.ReadFile(out)
+	b[len(b)-5] ^= 0x08
+	bad := filepath.Join(dir, "bad.safetensors")
+	os.WriteFile(bad, b, 0o644)
+	if err := runVerify(bad, &buf); err == nil || !strings.Contains(err.Error(), "SHA-256") {
+		t.Fatalf("a flipped byte passed: %v", err)
+	}
+}

@@ -161,7 +161,7 @@ func TestDataCheckVQAWorld(t *testing.T) {
 	wantLines(t, out, fmt.Sprintf("vqa val: %d questions, 19 answers in the vocabulary; checking %d", nq, nq),
 		fmt.Sprintf("vqa val: %d images; detected boxes per image: min 2", len(w.Val)),
 		"vocabulary: 100.00% of", fmt.Sprintf("%d of %d questions (100.0%%) have their multiple-choice answer", nq, nq),
-		fmt.Sprintf("training loader: built %d of %d examples, 0 failed", nq, nq), "ok (0 warnings)")
+		fmt.Sprintf("built %d of %d examples, 0 failed", nq, nq), "ok (0 warnings)")
 
 	// A missing feature file: every question of that image fails, named by
 	// question id and file.
@@ -172,8 +172,8 @@ func TestDataCheckVQAWorld(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%d problems", synth.QuestionsPerScene)) {
 		t.Errorf("missing features: %v\n%s", err, out)
 	}
-	wantLines(t, out, fmt.Sprintf("problem: training loader: example %d: vqa: question %d: features:", synth.QuestionsPerScene, id*100), feat,
-		fmt.Sprintf("training loader: built %d of %d examples, %d failed", nq-synth.QuestionsPerScene, nq, synth.QuestionsPerScene))
+	wantLines(t, out, fmt.Sprintf("problem: vqa: question %d: features:", id*100), feat,
+		fmt.Sprintf("built %d of %d examples, %d failed", nq-synth.QuestionsPerScene, nq, synth.QuestionsPerScene))
 }
 
 func TestDataCheckPretrainWorld(t *testing.T) {

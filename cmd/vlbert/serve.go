@@ -50,7 +50,7 @@ func init() {
 			fs.IntVar(&o.maxBodyReads, "max-body-reads", 16, "request bodies read and validated at once; more get 429")
 			fs.Int64Var(&o.minBodyRate, "min-body-rate", 256<<10, "bytes/s a client must keep up while sending its body (deadline 2 s + size/rate); slower ones get 408")
 			fs.StringVar(&o.allowHosts, "allow-host", "", "comma-separated Host names answered besides loopback ones when --addr is a loopback address")
-			fs.BoolVar(&o.httpProc, "http-proc", true, "run Go with one processor more than the model's threads, so 429s and /healthz never wait behind a forward pass")
+			fs.BoolVar(&o.httpProc, "http-proc", false, "run Go with one processor more than the model's threads (on a quiet machine 429s and /healthz then run beside a forward pass; on a busy one it measured worse, so off by default)")
 			fs.BoolVar(&o.quiet, "quiet", false, "no request log")
 			fs.StringVar(&o.detector, "detector", "", "detector weights (as vlbert detect --weights): requests may send an \"image\" without \"boxes\" (regions from the detector)")
 			fs.Usage = func() {

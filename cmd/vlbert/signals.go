@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -66,13 +67,21 @@ func shellQuote(s string) string {
 
 // resumeCommand is the command line that continues a stopped training run:
 // the same config, model directory and overrides, with --resume.
+// Paths are made absolute, so that it works from any directory.
 func resumeCommand(o trainOptions) string {
-	parts := []string{"vlbert", "train", "--cfg", shellQuote(o.cfg)}
+	parts := []string{"vlbert", "train", "--cfg", shellQuote(absPath(o.cfg))}
 	if o.modelDir != "" {
-		parts = append(parts, "--model-dir", shellQuote(o.modelDir))
+		parts = append(parts, "--model-dir", shellQuote(absPath(o.modelDir)))
 	}
 	for _, s := range o.sets {
 		parts = append(parts, "--set", shellQuote(s))
 	}
 	return strings.Join(append(parts, "--resume"), " ")
+}
+
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
 }

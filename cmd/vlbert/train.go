@@ -6,9 +6,8 @@ import (
 	"io"
 	"os"
 	"sort"
-	"strings"
 
-	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/detect/dettrain"
 	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/logging"
 	"github.com/vlbert/vlbert/internal/train"
@@ -19,19 +18,14 @@ type trainOptions struct {
 	cfg, modelDir   string
 	sets            setFlags
 	resume          bool
+	resumeAnyway    bool
 	stopAfter       int
 	checkpointEvery int
 	valEvery        int
 }
 
-// setFlags collects repeated --set KEY=VALUE overrides.
-type setFlags []string
-
-func (s *setFlags) String() string     { return strings.Join(*s, " ") }
-func (s *setFlags) Set(v string) error { *s = append(*s, v); return nil }
-
 func init() {
-	register(&command{name: "train", summary: "pre-train or fine-tune from a config (VQA, pretraining), with resume",
+	register(&command{name: "train", summary: "pre-train or fine-tune from a config (pretraining, VQA, VCR, RefCOCO+), with resume",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			var o trainOptions
 			fs := newFlagSet("train", stderr)
@@ -39,6 +33,7 @@ func init() {
 			fs.StringVar(&o.modelDir, "model-dir", "", "directory prefixed to OUTPUT_PATH")
 			fs.Var(&o.sets, "set", "override a config key, KEY=VALUE (repeatable), e.g. --set TRAIN.LR=1e-4")
 			fs.BoolVar(&o.resume, "resume", false, "continue from the latest checkpoint in the output directory (must exist)")
+			fs.BoolVar(&o.resumeAnyway, "resume-anyway", false, "resume even when the config changes settings that change the arithmetic (batch, learning rates, schedule, seeds, model); logs each difference")
 			fs.IntVar(&o.stopAfter, "stop-after", 0, "stop with a checkpoint after this many batches of the run (0: END_EPOCH)")
 			fs.IntVar(&o.checkpointEvery, "checkpoint-every", 0, "also write {prefix}-latest every N batches")
 			fs.IntVar(&o.valEvery, "val-every", 0, "also validate every N batches")
@@ -62,19 +57,10 @@ func init() {
 		}})
 }
 
-// loadConfig reads a config and applies --set overrides.
-func loadConfig(path string, sets []string) (*config.Config, error) {
-	cfg, err := config.Load(path, "")
-	if err != nil {
-		return nil, err
-	}
-	if err := cfg.SetAll(sets); err != nil {
-		return nil, err
-	}
-	return cfg, nil
-}
-
 func runTrain(ctx context.Context, o trainOptions, stdout io.Writer) error {
+	if dettrain.IsDetectorConfig(o.cfg) {
+		return runTrainDetector(ctx, o, stdout)
+	}
 	cfg, err := loadConfig(o.cfg, o.sets)
 	if err != nil {
 		return err
@@ -91,7 +77,7 @@ func runTrain(ctx context.Context, o trainOptions, stdout io.Writer) error {
 	if f, ok := stdout.(*os.File); ok && comm.Size() == 1 {
 		terminal = logging.IsTerminal(f)
 	}
-	res, err := train.Run(ctx, cfg, train.Options{CfgPath: o.cfg, ModelDir: o.modelDir, Resume: o.resume, Log: stdout,
+	res, err := train.Run(ctx, cfg, train.Options{CfgPath: o.cfg, ModelDir: o.modelDir, Resume: o.resume, ResumeAnyway: o.resumeAnyway, Log: stdout,
 		Terminal: terminal, StopAfter: o.stopAfter, CheckpointEvery: o.checkpointEvery, ValEvery: o.valEvery, Comm: comm})
 	if err != nil {
 		return err // without Close: mpirun ends the other ranks (dist package doc)

@@ -15,7 +15,7 @@ import (
 // tinyTrainSets shrink configs/synth/vqa.yaml to a model that trains one
 // epoch on a tiny world in about a second.
 func tinyTrainSets(world, out string) setFlags {
-	return setFlags{"DATASET.DATASET_PATH=" + world, "OUTPUT_PATH=" + out, "NUM_WORKERS_PER_GPU=1",
+	return setFlags{"DATASET.DATASET_PATH=" + world, "DATASET.ANSWER_VOCAB_FILE=" + filepath.Join(world, synth.Layout.Answers), "OUTPUT_PATH=" + out, "NUM_WORKERS_PER_GPU=1",
 		"NETWORK.VLBERT.hidden_size=32", "NETWORK.VLBERT.visual_size=32", "NETWORK.IMAGE_FINAL_DIM=32",
 		"NETWORK.VLBERT.num_hidden_layers=1", "NETWORK.VLBERT.num_attention_heads=2", "NETWORK.VLBERT.intermediate_size=64",
 		"TRAIN.END_EPOCH=1", "TRAIN.BATCH_IMAGES=8", "VAL.BATCH_IMAGES=8", "TEST.BATCH_IMAGES=8"}
@@ -46,7 +46,7 @@ func TestTrainEvalTest(t *testing.T) {
 	if !strings.Contains(log, "done: 1 epochs") || !strings.Contains(log, "Val-SoftAcc=") {
 		t.Errorf("train output lacks the summary:\n%s", log)
 	}
-	dir := filepath.Join(out, "vqa", "train_train")
+	dir := filepath.Join(out, "vqa", "train2014_train")
 	best := filepath.Join(dir, "vl-bert_synth_vqa-best.safetensors")
 	for _, f := range []string{filepath.Join(dir, "vl-bert_synth_vqa-0000.safetensors"), best, filepath.Join(dir, "metrics.jsonl"), filepath.Join(dir, "vqa.yaml")} {
 		if _, err := os.Stat(f); err != nil {
@@ -63,11 +63,11 @@ func TestTrainEvalTest(t *testing.T) {
 	}
 
 	buf.Reset()
-	if err := runTest(context.Background(), testOptions{cfg: cfg, ckpt: best, split: "val", sets: tinyTrainSets(world, out)}, &buf); err != nil {
+	if err := runTest(context.Background(), testOptions{cfg: cfg, ckpt: best, split: "val2014", sets: tinyTrainSets(world, out)}, &buf); err != nil {
 		t.Fatal(err)
 	}
 	file := strings.TrimSpace(buf.String())
-	if file != filepath.Join(dir, "vqa_vqa2_val.json") {
+	if file != filepath.Join(dir, "vqa_vqa2_val2014.json") {
 		t.Fatalf("test wrote %q", file)
 	}
 	b, err := os.ReadFile(file)

@@ -27,8 +27,7 @@ type TypeAccuracy struct {
 // averages the VQA accuracy per question type: the headline number hides
 // which skills (colour, shape, count, existence, relation) were learned.
 func (r *runner) vqaByType(ctx context.Context) error {
-	dir := filepath.Join(r.data, synth.Layout.VQA)
-	entries, err := vqa.LoadQuestions(filepath.Join(dir, "v2_OpenEnded_mscoco_val_questions.json"), filepath.Join(dir, "v2_mscoco_val_annotations.json"))
+	entries, err := valQuestions(r.data)
 	if err != nil {
 		return err
 	}

@@ -10,13 +10,14 @@ import (
 	"strings"
 
 	"github.com/vlbert/vlbert/internal/atomicfile"
+	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/report"
 )
 
 // writeHTML writes the self-contained report page: nothing is fetched, images
 // are data URIs and plots inline SVG.
 func writeHTML(path string, rp *Report) error {
-	page := htmlPage{R: rp, Samples: rp.samples, Att: rp.attention, Dir: filepath.Dir(path)}
+	page := htmlPage{R: rp, Samples: rp.samples, Att: rp.attention, Dir: filepath.Dir(path), Features: filepath.ToSlash(synth.Layout.Features)}
 	page.Metrics = metricRows(rp)
 	page.Curves = []template.HTML{
 		curveSVG("Pre-training loss (MLM + MVRC)", rp, []string{PhasePretrain}),
@@ -49,6 +50,7 @@ type htmlPage struct {
 	BlockNames []string
 	Phases     []phaseRow
 	Dir        string
+	Features   string // the feature files' directory under data/
 }
 
 type phaseRow struct {
@@ -251,9 +253,9 @@ VCR-style text replaces an object reference by its detection's class name, as th
 
 <h2>Use the models</h2>
 <p>Checkpoints are in <code>checkpoints/</code> (vlbert's safetensors format, config embedded). For example:</p>
-{{if .Samples}}<pre><code>vlbert vqa --ckpt {{.Dir}}/checkpoints/vqa.safetensors --features {{.Dir}}/data/frcnn/{{with index .Samples 0}}{{.SceneID}}{{end}}.json --question "how many shapes are there?"
+{{if .Samples}}<pre><code>vlbert vqa --ckpt {{.Dir}}/checkpoints/vqa.safetensors --features {{.Dir}}/data/{{.Features}}/{{with index .Samples 0}}{{.SceneID}}{{end}}.json --question "how many shapes are there?"
 vlbert eval --cfg {{.Dir}}/configs/vqa.yaml --ckpt {{.Dir}}/checkpoints/vqa.safetensors
-vlbert ground --ckpt {{.Dir}}/checkpoints/ground.safetensors --features {{.Dir}}/data/frcnn/{{with index .Samples 0}}{{.SceneID}}{{end}}.json --expression "the red circle"
+vlbert ground --ckpt {{.Dir}}/checkpoints/ground.safetensors --features {{.Dir}}/data/{{.Features}}/{{with index .Samples 0}}{{.SceneID}}{{end}}.json --expression "the red circle"
 vlbert serve --ckpt {{.Dir}}/checkpoints/vqa.safetensors</code></pre>{{end}}
 </body></html>
 `))

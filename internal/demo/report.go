@@ -161,8 +161,7 @@ type baselines struct {
 // one of the image's candidate boxes at random (IoU ≥ 0.5 counts).
 func computeBaselines(data string) (*baselines, error) {
 	b := &baselines{}
-	dir := filepath.Join(data, synth.Layout.VQA)
-	entries, err := vqa.LoadQuestions(filepath.Join(dir, "v2_OpenEnded_mscoco_val_questions.json"), filepath.Join(dir, "v2_mscoco_val_annotations.json"))
+	entries, err := valQuestions(data)
 	if err != nil {
 		return nil, err
 	}
@@ -254,4 +253,10 @@ func lossCurve(outDir string) ([]Point, error) {
 		}
 	}
 	return pts, nil
+}
+
+// valQuestions loads the world's VQA val questions with their answers.
+func valQuestions(data string) ([]vqa.Entry, error) {
+	q, a := synth.VQAFiles(synth.VQAImageSet("val"))
+	return vqa.LoadQuestions(filepath.Join(data, q), filepath.Join(data, a))
 }

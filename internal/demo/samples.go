@@ -81,8 +81,7 @@ func (r *runner) samples(ctx context.Context) error {
 			return fmt.Errorf("loading %s: %w", gr.ckpt, err)
 		}
 	}
-	dir := filepath.Join(r.data, synth.Layout.VQA)
-	entries, err := vqa.LoadQuestions(filepath.Join(dir, "v2_OpenEnded_mscoco_val_questions.json"), filepath.Join(dir, "v2_mscoco_val_annotations.json"))
+	entries, err := valQuestions(r.data)
 	if err != nil {
 		return err
 	}

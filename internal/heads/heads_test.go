@@ -30,10 +30,10 @@ func newLinear(rng *rand.Rand, in, out int) Linear {
 func TestVQAHead(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	const B, H, A = 3, 6, 4
-	v := VQA{
-		Transform:  Transform{Dense: newLinear(rng, H, H), LN: &LayerNorm{W: randVec(rng, H, 0.1), B: randVec(rng, H, 0.1), GW: make([]float32, H), GB: make([]float32, H), C: H}},
-		Classifier: newLinear(rng, H, A),
-	}
+	v := VQA{FinalMLP{
+		Transform: &Transform{Dense: newLinear(rng, H, H), LN: &LayerNorm{W: randVec(rng, H, 0.1), B: randVec(rng, H, 0.1), GW: make([]float32, H), GB: make([]float32, H), C: H}},
+		Out:       newLinear(rng, H, A),
+	}}
 	for i := range v.Transform.LN.W {
 		v.Transform.LN.W[i] += 1
 	}
@@ -61,10 +61,10 @@ func TestVQAHead(t *testing.T) {
 	for _, x := range dense {
 		va += (x - mu) * (x - mu) / H
 	}
-	logit := float64(v.Classifier.B[0])
+	logit := float64(v.Out.B[0])
 	for i := 0; i < H; i++ {
 		y := (dense[i]-mu)/math.Sqrt(va+1e-12)*float64(v.Transform.LN.W[i]) + float64(v.Transform.LN.B[i])
-		logit += float64(v.Classifier.W[i]) * y
+		logit += float64(v.Out.W[i]) * y
 	}
 	loss()
 	if math.Abs(float64(a.Logits[0])-logit) > 1e-5 {
@@ -92,8 +92,8 @@ func TestVQAHead(t *testing.T) {
 	check("h", h, dh)
 	check("dense.W", v.Transform.Dense.W, v.Transform.Dense.GW)
 	check("ln.W", v.Transform.LN.W, v.Transform.LN.GW)
-	check("cls.W", v.Classifier.W, v.Classifier.GW)
-	check("cls.B", v.Classifier.B, v.Classifier.GB)
+	check("cls.W", v.Out.W, v.Out.GW)
+	check("cls.B", v.Out.B, v.Out.GB)
 }
 
 // TestMVRCHead checks the transform without LayerNorm and the classifier backward.

@@ -1,17 +1,24 @@
 package model
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 )
 
 // TestVQALearns trains a tiny VQA model with a local Adam on a synthetic task (the
 // answer is a function of the question's second token and of which image it sees)
-// and checks that the loss falls far below its starting value.
+// and checks that the loss falls far below its starting value, for every
+// CLASSIFIER_TYPE the original's VQA module builds.
 func TestVQALearns(t *testing.T) {
+	for _, ct := range []string{"mlm", "1fc", "2fc"} {
+		t.Run(ct, func(t *testing.T) { testVQALearns(t, ct) })
+	}
+}
+
+func testVQALearns(t *testing.T, classifier string) {
 	cfg := tinyConfig(TaskVQA)
 	cfg.HiddenSize, cfg.VisualSize, cfg.ImageFinalDim, cfg.IntermediateSize = 16, 16, 16, 32
+	cfg.ClassifierType, cfg.ClassifierHid = classifier, 24
 	m, err := NewVQA(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -29,9 +36,8 @@ func TestVQALearns(t *testing.T) {
 		bt.Label[b*cfg.AnswerVocabSize+ans] = 1
 	}
 	// Adam, as a test-local optimizer.
-	mom := make([]float32, len(m.Params.Data))
-	vel := make([]float32, len(m.Params.Data))
-	const lr, b1, b2 = 3e-3, 0.9, 0.999
+	opt := newTestAdam(len(m.Params.Data))
+	const lr = 3e-3
 	var first, last float32
 	for step := 1; step <= 200; step++ {
 		m.Step = uint64(step)
@@ -45,13 +51,7 @@ func TestVQALearns(t *testing.T) {
 		}
 		last = o.Loss
 		m.Backward(1)
-		c1 := 1 - math.Pow(b1, float64(step))
-		c2 := 1 - math.Pow(b2, float64(step))
-		for i, g := range m.Params.Grad {
-			mom[i] = b1*mom[i] + (1-b1)*g
-			vel[i] = b2*vel[i] + (1-b2)*g*g
-			m.Params.Data[i] -= float32(lr * float64(mom[i]) / c1 / (math.Sqrt(float64(vel[i])/c2) + 1e-8))
-		}
+		opt.step(m.Params, step, lr)
 	}
 	m.Train = false
 	o, _ := m.Forward(bt)

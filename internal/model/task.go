@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 	"strings"
+
+	"github.com/vlbert/vlbert/internal/heads"
 )
 
 // taskSpec is everything that differs between the task modules outside their own
@@ -32,21 +34,23 @@ var taskSpecs = map[Task]*taskSpec{
 	TaskVQA: {
 		name: "ResNetVLBERT", corePrefix: "vlbert.", base: func(*Config) {},
 		validate: func(c *Config) error {
-			if c.ClassifierType != "mlm" {
-				return fmt.Errorf("model: VQA CLASSIFIER_TYPE %q is not supported (only \"mlm\")", c.ClassifierType)
+			if err := validateClassifier(c, "ResNetVLBERT (VQA)", "2fc", "1fc", "mlm"); err != nil {
+				return err
+			}
+			if c.objWordMode() != 2 || c.Blind || c.ImageSemantic || c.NoObjAttention || c.VCRLayout != 0 {
+				return fmt.Errorf("model: the VQA module takes object_word_embed_mode 2 and none of BLIND, IMAGE_SEMANTIC, NO_OBJ_ATTENTION, ANSWER_FIRST, QA_ONE_SENT")
 			}
 			if c.AnswerVocabSize <= 0 {
 				return fmt.Errorf("model: DATASET.ANSWER_VOCAB_SIZE = %d, want > 0", c.AnswerVocabSize)
 			}
 			return nil
 		},
-		pre: func(*paramBuilder, *Config) {},
-		post: func(b *paramBuilder, c *Config) {
-			b.linear("final_mlp.0.dense", c.HiddenSize, c.HiddenSize)
-			b.layerNorm("final_mlp.0.LayerNorm", c.HiddenSize, initOne)
-			b.linear("final_mlp.2", c.AnswerVocabSize, c.HiddenSize)
-		},
-		bertHead: func(_ *Config, k string) string {
+		pre:  func(*paramBuilder, *Config) {},
+		post: func(b *paramBuilder, c *Config) { finalMLPParams(b, c, c.AnswerVocabSize) },
+		bertHead: func(c *Config, k string) string {
+			if c.ClassifierType != "mlm" {
+				return ""
+			}
 			if rest, ok := strings.CutPrefix(k, "vlbert.mlm_head.predictions.transform."); ok {
 				return "final_mlp.0." + rest
 			}
@@ -64,6 +68,9 @@ var taskSpecs = map[Task]*taskSpec{
 		validate: func(c *Config) error {
 			if !c.WithMLMLoss {
 				return fmt.Errorf("model: the multitask pretraining module needs WITH_MLM_LOSS")
+			}
+			if c.VisualSize != c.HiddenSize {
+				return fmt.Errorf("model: ResNetVLBERTForPretrainingMultitask with visual_size %d != hidden_size %d: the original writes the hidden_size-wide aux_text_visual_embedding into visual_size-wide text visual embeddings and fails", c.VisualSize, c.HiddenSize)
 			}
 			return validatePretrain(c)
 		},
@@ -95,21 +102,97 @@ var taskSpecs = map[Task]*taskSpec{
 			if !c.WithPooler {
 				return fmt.Errorf("model: the VCR head reads the pooler: with_pooler must be true")
 			}
+			if err := validateClassifier(c, "ResNetVLBERT (VCR)", "2fc", "1fc"); err != nil {
+				return err
+			}
+			switch {
+			case c.objWordMode() < 1 || c.objWordMode() > 3:
+				return fmt.Errorf("model: object_word_embed_mode %d, want 1, 2 or 3", c.ObjectWordEmbedMode)
+			case c.Blind && c.VisualLN:
+				return fmt.Errorf("model: BLIND needs visual_ln false (the original freezes visual_scale_*)")
+			case c.Blind && c.CNNRegLossTop, c.NoObjAttention && c.CNNRegLossTop:
+				return fmt.Errorf("model: BLIND and NO_OBJ_ATTENTION leave the CNN regulariser no object (the original fails)")
+			case c.CNNRegLossRoI && (c.CNNRegLossTop || !c.E2E || c.Blind):
+				return fmt.Errorf("model: the RoI CNN regulariser (ENABLE_CNN_REG_LOSS without CNN_LOSS_TOP) needs e2e RoI features, no CNN_LOSS_TOP and no BLIND")
+			case c.ImageSemantic && c.Blind:
+				return fmt.Errorf("model: IMAGE_SEMANTIC needs the image feature extractor, which BLIND removes")
+			}
+			if !(c.ClassifierPosW >= 0) {
+				return fmt.Errorf("model: CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT = %g, want > 0 (0 in a Config means 1)", c.ClassifierPosW)
+			}
 			if c.CNNRegDropout < 0 || c.CNNRegDropout >= 1 {
 				return fmt.Errorf("model: CNN_REG_DROPOUT = %g, want in [0, 1)", c.CNNRegDropout)
 			}
 			return nil
 		},
 		pre: func(b *paramBuilder, c *Config) {
-			if c.CNNRegLossTop {
+			if c.CNNRegLossTop && !c.Blind {
 				b.linear("cnn_loss_reg.0.dense", c.HiddenSize, c.HiddenSize)
 				b.linear("cnn_loss_reg.2", VCRObjectClasses, c.HiddenSize)
 			}
 		},
-		post:     func(b *paramBuilder, c *Config) { b.linear("final_mlp.1", 1, c.HiddenSize) },
+		post:     func(b *paramBuilder, c *Config) { finalMLPParams(b, c, 1) },
 		bertHead: func(*Config, string) string { return "" },
 		bind:     newVCR,
 	},
+}
+
+// validateClassifier checks CLASSIFIER_TYPE against the types the module builds
+// (its __init__ raises "Not support classifier type" for any other) and the 2fc
+// hidden size.
+func validateClassifier(c *Config, module string, types ...string) error {
+	ok := false
+	for _, t := range types {
+		ok = ok || c.ClassifierType == t
+	}
+	if !ok {
+		return fmt.Errorf("model: %s: Not support classifier type: %s! (want one of %s)", module, c.ClassifierType, strings.Join(types, ", "))
+	}
+	if c.ClassifierType == "2fc" && c.ClassifierHid <= 0 {
+		return fmt.Errorf("model: CLASSIFIER_HIDDEN_SIZE = %d, want > 0", c.ClassifierHid)
+	}
+	return nil
+}
+
+// finalMLPParams adds final_mlp's parameters for CLASSIFIER_TYPE with out outputs,
+// under the indices of its nn.Sequential (dropouts and ReLU hold no parameters).
+func finalMLPParams(b *paramBuilder, c *Config, out int) {
+	H := c.HiddenSize
+	switch c.ClassifierType {
+	case "mlm":
+		b.linear("final_mlp.0.dense", H, H)
+		b.layerNorm("final_mlp.0.LayerNorm", H, initOne)
+		b.linear("final_mlp.2", out, H)
+	case "1fc":
+		b.linear("final_mlp.1", out, H)
+	case "2fc":
+		b.linear("final_mlp.1", c.ClassifierHid, H)
+		b.linear("final_mlp.4", out, c.ClassifierHid)
+	}
+}
+
+// finalMLPOf binds final_mlp's views for CLASSIFIER_TYPE.
+func finalMLPOf(p *Params, c *Config) heads.FinalMLP {
+	switch c.ClassifierType {
+	case "mlm":
+		return heads.FinalMLP{Transform: &heads.Transform{Dense: headLinear(p, "final_mlp.0.dense"), LN: headLN(p, "final_mlp.0.LayerNorm"), Act: c.HiddenAct},
+			Out: headLinear(p, "final_mlp.2")}
+	case "2fc":
+		hid := headLinear(p, "final_mlp.1")
+		return heads.FinalMLP{Hidden: &hid, Out: headLinear(p, "final_mlp.4")}
+	}
+	return heads.FinalMLP{Out: headLinear(p, "final_mlp.1")}
+}
+
+// finalMLPLast is the key prefix of final_mlp's last Linear.
+func finalMLPLast(c *Config) string {
+	switch c.ClassifierType {
+	case "mlm":
+		return "final_mlp.2"
+	case "2fc":
+		return "final_mlp.4"
+	}
+	return "final_mlp.1"
 }
 
 // spec returns the task's entry; Validate has rejected unknown tasks.

@@ -38,10 +38,10 @@ type VQAOutput struct {
 	AnsPos     []int32 // [B] position of [MASK]
 }
 
-// VQA is the VQA module, vqa/modules/resnet_vlbert_for_vqa.py::ResNetVLBERT with
-// CLASSIFIER_TYPE mlm: the encoder's state at the [MASK] answer token through
-// final_mlp (dense, GELU, LayerNorm, dropout, Linear to the answer vocabulary), BCE
-// times the answer count on soft targets.
+// VQA is the VQA module, vqa/modules/resnet_vlbert_for_vqa.py::ResNetVLBERT: the
+// encoder's state at the [MASK] answer token through final_mlp (CLASSIFIER_TYPE
+// "2fc", "1fc" or "mlm"; see heads.FinalMLP) to the answer vocabulary, BCE times the
+// answer count on soft targets.
 type VQA struct {
 	*Encoder
 	// AllRows makes an Inference forward compute the last layer for every row, as
@@ -69,10 +69,7 @@ func (*VQA) module() {}
 
 func newVQA(e *Encoder) Module {
 	p := e.Params
-	return &VQA{Encoder: e, head: heads.VQA{
-		Transform:  heads.Transform{Dense: headLinear(p, "final_mlp.0.dense"), LN: headLN(p, "final_mlp.0.LayerNorm")},
-		Classifier: headLinear(p, "final_mlp.2"),
-	}}
+	return &VQA{Encoder: e, head: heads.VQA{FinalMLP: finalMLPOf(p, &e.Cfg)}}
 }
 
 // NewVQA builds a VQA module for cfg (cfg.Task must be TaskVQA) with every
@@ -98,6 +95,9 @@ func (m *VQA) Forward(bt *VQABatch) (*VQAOutput, error) {
 	s.rl = rowLayout{rows: B, lt: Lt, images: B, perImage: 1, textLen: Lt}
 	in := CoreInput{TextIDs: text.IDs, TextTypes: text.Types, TextMask: text.Mask}
 	m.encoderInput(&in, s.rl)
+	if m.Cfg.NoGrounding { // the text sees zeroed object representations
+		clear(in.TextVisual)
+	}
 	o := &s.out
 	*o = VQAOutput{ObjReps: m.vis.objReps, Lo: m.vis.lo, Lt: Lt, TextIDs: text.IDs, TextTypes: text.Types,
 		TextMask: text.Mask, TextVisual: in.TextVisual, ObjLing: in.ObjLing, ObjMask: in.ObjMask, AnsPos: text.AnsPos}
@@ -144,6 +144,9 @@ func (m *VQA) Backward(dloss float32) {
 		copy(dtext[p*H:(p+1)*H], dhm[b*H:(b+1)*H])
 	}
 	g := m.coreBackward(dtext, nil, nil)
+	if m.Cfg.NoGrounding { // constant zeros: nothing flows back to obj_reps
+		clear(g.textVisual)
+	}
 	m.encoderInputBackward(g, s.rl, nil, nil, nil)
 }
 

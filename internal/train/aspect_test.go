@@ -60,7 +60,8 @@ func TestAspectGroupingTasks(t *testing.T) {
 }
 
 // tallWorld copies the tiny world, making the images with an even id twice
-// as tall as wide in their feature files (the VQA image sizes of a world).
+// as tall as wide in their COCO image info (where VQA reads image sizes) and
+// feature files.
 func tallWorld(t *testing.T) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "data")
@@ -77,7 +78,7 @@ func tallWorld(t *testing.T) string {
 		if err != nil {
 			return err
 		}
-		if filepath.Base(filepath.Dir(path)) == synth.Layout.Features {
+		if filepath.Dir(rel) == filepath.FromSlash(synth.Layout.Features) {
 			id, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(path), ".json"))
 			if id%2 == 0 {
 				var m map[string]any
@@ -90,6 +91,21 @@ func tallWorld(t *testing.T) string {
 				}
 			}
 		}
+		if filepath.Dir(rel) == synth.Layout.COCOAnnotations { // where VQA reads the sizes
+			var m map[string]any
+			if err := json.Unmarshal(b, &m); err != nil {
+				return err
+			}
+			for _, im := range m["images"].([]any) {
+				im := im.(map[string]any)
+				if int(im["id"].(float64))%2 == 0 {
+					im["height"] = 2 * im["width"].(float64)
+				}
+			}
+			if b, err = json.Marshal(m); err != nil {
+				return err
+			}
+		}
 		return os.WriteFile(out, b, 0o644)
 	})
 	if err != nil {
@@ -99,7 +115,7 @@ func tallWorld(t *testing.T) string {
 }
 
 // TestAspectGroupingRanks: VQA with ASPECT_GROUPING under two ranks: every
-// batch holds one aspect group (the image sizes of the feature files), the
+// batch holds one aspect group (the image sizes of the COCO image info), the
 // ranks' batches partition each epoch, and a two-rank job trains its epoch
 // with both ranks in step.
 func TestAspectGroupingRanks(t *testing.T) {

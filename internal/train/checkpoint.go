@@ -96,7 +96,11 @@ func (s *State) UnmarshalJSON(b []byte) error {
 }
 
 // SaveCheckpoint writes the trainer's weights, optimizer and state to path.
-func (tr *Trainer) SaveCheckpoint(path string) error {
+func (tr *Trainer) SaveCheckpoint(path string) error { return tr.saveCheckpoint(path, nil) }
+
+// saveCheckpoint is SaveCheckpoint with the epoch's running averages (nil:
+// none) for a resume to continue.
+func (tr *Trainer) saveCheckpoint(path string, running *Metrics) error {
 	p := tr.Model.Params
 	tensors := make(map[string]*weights.Tensor, 4*len(p.List))
 	st := tr.Opt.State()
@@ -131,6 +135,13 @@ func (tr *Trainer) SaveCheckpoint(path string) error {
 	}
 	meta := map[string]string{"format": ckptFormat, "version": ckptVersion, "trainer": string(stateJSON),
 		"groups": string(groupsJSON), "optimizer": st.Kind, "config": string(cfgYAML)}
+	if rm := runningOf(running); rm != nil {
+		// Non-finite sums (JSON has no NaN) are not saved: the resumed run
+		// then says its averages restart.
+		if b, err := json.Marshal(rm); err == nil {
+			meta[metaRunning] = string(b)
+		}
+	}
 	if answers := answerList(tr.Task); answers != nil {
 		// Inference reads the answers from here and never opens a path
 		// stored in a checkpoint.

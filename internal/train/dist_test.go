@@ -98,7 +98,7 @@ func TestDistRun(t *testing.T) {
 	if straight[0].State.Global != 18 || straight[0].Interrupted {
 		t.Fatalf("straight job ended at %+v", straight[0].State)
 	}
-	files, _ := filepath.Glob(filepath.Join(straightDir, "synth", "train_train", "*"))
+	files, _ := filepath.Glob(filepath.Join(straightDir, "synth", "train2014_train", "*"))
 	if len(files) == 0 {
 		t.Fatal("rank 0 wrote nothing")
 	}

@@ -111,7 +111,7 @@ func LoadPartial(m *model.Model, path string, rules []string) (model.LoadReport,
 // or TRAIN.AUTO_RESUME asks for it. In a data-parallel job rank 0 picks the
 // checkpoint and every rank loads it (the output directory must be visible
 // to all ranks, as in the original).
-func (tr *Trainer) resume(prefix string, force bool, log io.Writer) error {
+func (tr *Trainer) resume(prefix string, force, anyway bool, log io.Writer) error {
 	t := &tr.Cfg.Train
 	if !force && !t.Resume && !t.AutoResume {
 		return nil
@@ -139,6 +139,11 @@ func (tr *Trainer) resume(prefix string, force bool, log io.Writer) error {
 	}
 	if err != nil {
 		return fmt.Errorf("train: resume: %w", err)
+	}
+	if !c.torch {
+		if err := tr.checkCandidateConfig(c, anyway, log); err != nil {
+			return err
+		}
 	}
 	if tr.State.Seed != int64(tr.Cfg.RNGSeed) {
 		return fmt.Errorf("train: resume: %s was trained with RNG_SEED %d, the config has %d", c.path, tr.State.Seed, tr.Cfg.RNGSeed)

@@ -30,7 +30,7 @@ func saveWeights(t *testing.T, m *model.Model, path string) {
 // format [{"question_id", "answer"}].
 func TestPredictVQA(t *testing.T) {
 	out := t.TempDir()
-	cfg := tinyConfig(t, "vqa", worldDir, out, "DATASET.TEST_IMAGE_SET=val")
+	cfg := tinyConfig(t, "vqa", worldDir, out, "DATASET.TEST_IMAGE_SET=val2014")
 	mc, err := model.FromConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -59,7 +59,8 @@ func TestPredictVQA(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Hand-made expectation from the questions file.
-	qpath, _ := synthVQAFiles(worldDir, "val")
+	qf, _ := synth.VQAFiles(synth.VQAImageSet("val"))
+	qpath := filepath.Join(worldDir, qf)
 	var qs struct {
 		Questions []struct {
 			QuestionID int64 `json:"question_id"`

@@ -22,7 +22,7 @@ import (
 // RefAcc (label[argmax] > 0.5, the host metric), ClsAcc, ClsPosAcc,
 // ClsPosFrac, then the loss loggers.
 //
-// On a synthetic world the detections (frcnn/{image}.json) are the
+// On a synthetic world the detections (vgbua_res101_precomputed/.../{image}.json) are the
 // candidate proposals (the config's *_BOXES must be "proposal"); with
 // precomputed features the file's features are used, in e2e mode the ResNet
 // runs on images/{image}.png. On the real data set (e2e only, as the
@@ -80,12 +80,12 @@ func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits
 	if err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(ds.DatasetPath, synth.Layout.RefCOCO)
-	refs, err := refcoco.ReadRefs(filepath.Join(dir, "refs(unc).p"))
+	files := refcoco.FromConfig(cfg)
+	refs, err := refcoco.ReadRefs(files.Refs)
 	if err != nil {
 		return nil, err
 	}
-	inst, err := refcoco.ReadInstances(filepath.Join(dir, "instances.json"))
+	inst, err := refcoco.ReadInstances(files.Instances)
 	if err != nil {
 		return nil, err
 	}
@@ -114,15 +114,16 @@ func newRealRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, sp
 	if err != nil {
 		return nil, err
 	}
-	refs, err := refcoco.ReadRefs(filepath.Join(ds.DatasetPath, "refcoco+", "refs(unc).p"))
+	files := refcoco.FromConfig(cfg)
+	refs, err := refcoco.ReadRefs(files.Refs)
 	if err != nil {
 		return nil, err
 	}
-	refer, err := refcoco.ReadInstances(filepath.Join(ds.DatasetPath, "refcoco+", "instances.json"))
+	refer, err := refcoco.ReadInstances(files.Instances)
 	if err != nil {
 		return nil, err
 	}
-	coco, err := refcoco.ReadInstances(filepath.Join(ds.DatasetPath, "annotations", "instances_train2014.json"))
+	coco, err := refcoco.ReadInstances(files.COCO)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +141,7 @@ func newRealRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, sp
 		}
 		real.sources[s] = src
 		if src != refcoco.BoxesGT && real.props == nil {
-			if real.props, err = refcoco.ReadProposals(filepath.Join(ds.DatasetPath, "refcoco+", "proposal", "res101_coco_minus_refer_notime_dets.json")); err != nil {
+			if real.props, err = refcoco.ReadProposals(files.Proposals); err != nil {
 				return nil, err
 			}
 		}
@@ -155,12 +156,7 @@ func newRealRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, sp
 
 // realImagePath is the COCO train2014 image of a sample.
 func (t *refcocoTask) realImagePath(imageID int64) string {
-	ds := t.cfg.Dataset()
-	name := fmt.Sprintf("COCO_train2014_%012d.jpg", imageID)
-	if ds.ZipMode {
-		return filepath.Join(ds.DatasetPath, "train2014.zip@", "train2014", name)
-	}
-	return filepath.Join(ds.DatasetPath, "train2014", name)
+	return refcoco.FromConfig(t.cfg).Image(imageID)
 }
 
 func (t *refcocoTask) HostMetric() string { return "RefAcc" }

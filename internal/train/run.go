@@ -17,11 +17,14 @@ import (
 
 // Options are the run settings that are not in the config.
 type Options struct {
-	CfgPath  string    // the config file (its base name names the output directory)
-	ModelDir string    // --model-dir: prefixed to OUTPUT_PATH
-	Resume   bool      // --resume: continue from the latest checkpoint, which must exist
-	Log      io.Writer // speedometer lines and messages (nil: discard)
-	Terminal bool      // draw a progress bar on Log
+	CfgPath  string // the config file (its base name names the output directory)
+	ModelDir string // --model-dir: prefixed to OUTPUT_PATH
+	Resume   bool   // --resume: continue from the latest checkpoint, which must exist
+	// ResumeAnyway resumes even when the config changes settings that change
+	// the arithmetic (each difference is logged); without it they are an error.
+	ResumeAnyway bool
+	Log          io.Writer // speedometer lines and messages (nil: discard)
+	Terminal     bool      // draw a progress bar on Log
 
 	StopAfter       int // stop (with a checkpoint) once this many batches of the run are done; 0: END_EPOCH
 	CheckpointEvery int // also write {prefix}-latest every this many batches; 0: only at epoch ends and stops
@@ -113,6 +116,10 @@ type trainRun struct {
 	lg       *runLogger
 	res      *Result
 	metrics  *Metrics // training metrics of the current epoch
+	// restoreRunning holds the running averages of the checkpoint resumed
+	// from, until the resumed epoch starts (logresume.go).
+	restoreRunning *runningMetrics
+	purgeAll       bool // a fresh start found an earlier run's logs
 }
 
 func newRun(ctx context.Context, cfg *config.Config, opts Options, start time.Time) *trainRun {
@@ -198,7 +205,7 @@ func (r *trainRun) prepare(task Task) error {
 		return err
 	}
 	r.metrics = NewMetrics(task.MetricNames())
-	return r.tr.resume(r.prefix, r.opts.Resume, r.log)
+	return r.tr.resume(r.prefix, r.opts.Resume, r.opts.ResumeAnyway, r.log)
 }
 
 // openLogs starts the progress display and, on rank 0, the TensorBoard and
@@ -207,10 +214,17 @@ func (r *trainRun) openLogs() (closeLogs func(), err error) {
 	cfg := r.cfg
 	progress := logging.NewProgress(r.log, r.opts.Terminal, cfg.LogFrequent, r.sampler.BatchSize*r.comm.Size(), r.perEpoch, cfg.Train.EndEpoch-r.tr.State.Epoch)
 	r.lg = &runLogger{progress: progress, comm: r.comm}
+	if err := r.resumedLogs(); err != nil {
+		return nil, err
+	}
 	if !r.rank0 {
 		return func() {}, nil
 	}
 	if r.lg.tb, err = newEventWriter(logging.TensorBoardDir(filepath.Join(r.outDir, "tensorboard_logs"), -1)); err != nil {
+		return nil, err
+	}
+	if err := r.purgeTensorBoard(); err != nil {
+		r.lg.tb.Close()
 		return nil, err
 	}
 	if r.lg.metrics, err = logging.OpenMetrics(filepath.Join(r.outDir, "metrics.jsonl")); err != nil {
@@ -282,7 +296,7 @@ func (r *trainRun) trainEpoch(epoch int) (why string, err error) {
 	if err != nil {
 		return "", err
 	}
-	r.metrics.Reset()
+	r.resetEpochMetrics()
 	loader := r.task.Load(r.loadCtx, "train", batches, epoch, r.tr.State.Batch, r.tr.State.Global)
 	defer loader.Close()
 	for range batches {
@@ -401,7 +415,10 @@ func (r *trainRun) save(path string) error {
 	if !r.rank0 {
 		return nil
 	}
-	return r.tr.SaveCheckpoint(path)
+	if err := r.syncLogs(); err != nil {
+		return err
+	}
+	return r.tr.saveCheckpoint(path, r.metrics)
 }
 
 // stopOrFail returns err if set, else stops the run for why.

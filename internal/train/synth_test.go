@@ -22,6 +22,9 @@ func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(runChild(dir))
 	}
+	if dir := os.Getenv(chaosEnv); dir != "" {
+		os.Exit(runChaosChild(dir))
+	}
 	dir, err := os.MkdirTemp("", "vlbert-train-world-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -62,7 +65,7 @@ func tinyConfig(t testing.TB, name, dir, out string, overrides ...string) *confi
 	}
 	switch name {
 	case "vqa":
-		sets = append(sets, "DATASET.DATASET_PATH="+dir, "TRAIN.BATCH_IMAGES=8", "VAL.BATCH_IMAGES=8", "TEST.BATCH_IMAGES=8", "TRAIN.LR=2.5e-4")
+		sets = append(sets, "DATASET.DATASET_PATH="+dir, "DATASET.ANSWER_VOCAB_FILE="+filepath.Join(dir, synth.Layout.Answers), "TRAIN.BATCH_IMAGES=8", "VAL.BATCH_IMAGES=8", "TEST.BATCH_IMAGES=8", "TRAIN.LR=2.5e-4")
 	case "ground":
 		sets = append(sets, "DATASET.DATASET_PATH="+dir, "TRAIN.BATCH_IMAGES=8", "VAL.BATCH_IMAGES=8", "TEST.BATCH_IMAGES=8", "TRAIN.LR=2.5e-4")
 	case "pretrain":

@@ -16,7 +16,6 @@ import (
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/features"
-	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/data/vcr"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
@@ -32,9 +31,8 @@ import (
 // (IMAGE_SET/img_fn) and the metadata boxes, with the box-relative
 // segmentation masks (DATASET.MASK_SIZE, flipped with the image) gating the
 // res5 output. With precomputed features, those of an image come from the
-// bottom-up-attention file frcnn/{image}.json next to the VCR directory (the
-// synthetic world's layout), whose boxes must be the metadata boxes in the
-// same order; the whole-image box comes first with the file's
+// bottom-up-attention file {image}.json in vcr.FeatureDir (next to the VCR
+// directory), whose boxes must be the metadata boxes in the same order; the whole-image box comes first with the file's
 // image_box_feature, else the mean of the box features (as VQA).
 type vcrTask struct {
 	shard
@@ -95,16 +93,13 @@ func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 	default:
 		return nil, fmt.Errorf("train: VCR DATASET.TASK %q: want Q2A or QA2R (they are trained as separate models)", ds.TaskName)
 	}
-	if ds.OnlyUseRelevantDets {
-		return nil, fmt.Errorf("train: VCR DATASET.ONLY_USE_RELEVANT_DETS true is not supported")
-	}
 	if ds.ZipMode {
 		return nil, fmt.Errorf("train: VCR does not read zip archives (DATASET.ZIP_MODE); unpack them")
 	}
 	if len(cfg.Scales) < 2 {
 		return nil, fmt.Errorf("train: SCALES needs (short side, max long side), got %v", cfg.Scales)
 	}
-	cats, err := VCRCategories(ds.DatasetPath)
+	cats, err := vcr.DataCategories(ds.DatasetPath)
 	if err != nil {
 		return nil, err
 	}
@@ -137,7 +132,7 @@ func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 		}
 		t.sets[split] = &vcrSet{anns: anns, b: b, test: test,
 			imgRoot:   filepath.Join(ds.DatasetPath, set),
-			featDir:   filepath.Join(filepath.Dir(filepath.Clean(ds.DatasetPath)), synth.Layout.Features),
+			featDir:   vcr.FeatureDir(ds.DatasetPath),
 			transform: data.BoxTransform{MinSize: cfg.Scales[0], MaxSize: cfg.Scales[1], FlipProb: flip},
 		}
 		if aspectGrouping(cfg, split) {
@@ -187,23 +182,6 @@ func (t *vcrTask) aspectGroups(s *vcrSet, workers int) ([]int, error) {
 	return groups, nil
 }
 
-// vcrCategories is the class list of the VCR data in dir: its categories file
-// when there is one, the synthetic world's shapes for a world written before
-// that file existed, else nil (the 81 COCO classes).
-// VCRCategories is the object class list of the VCR data in dir: its
-// categories.txt when present, the synthetic world's classes for an older world
-// without one, else nil (the original 81 COCO classes).
-func VCRCategories(dir string) ([]string, error) {
-	path := filepath.Join(dir, vcr.CategoriesFile)
-	if _, err := os.Stat(path); err == nil {
-		return vcr.ReadCategories(path)
-	}
-	if synth.IsWorld(filepath.Dir(filepath.Clean(dir))) {
-		return synth.VCRCategories(), nil
-	}
-	return nil, nil
-}
-
 func (t *vcrTask) HostMetric() string { return "Acc" }
 
 func (t *vcrTask) MetricNames() []string {
@@ -245,6 +223,13 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	if err != nil {
 		return nil, err
 	}
+	allObjects := len(a.Objects)
+	var keep []int // DATASET.ONLY_USE_RELEVANT_DETS: the detections kept, in kept order
+	if t.cfg.Dataset().OnlyUseRelevantDets {
+		if keep, a, meta, err = vcr.KeepOnlyRelevantDets(a, meta, t.task); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	if t.e2e {
 		return t.e2eExample(s, a, meta, rng)
 	}
@@ -254,9 +239,9 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	if err != nil {
 		return nil, fmt.Errorf("train: vcr annot_id %s: %w", a.AnnotID, err)
 	}
-	if rec.NumBoxes != len(a.Objects) || rec.FeatureDim != model.FeatureDim {
+	if rec.NumBoxes != allObjects || rec.FeatureDim != model.FeatureDim {
 		return nil, fmt.Errorf("train: vcr annot_id %s: %s has %d boxes of %d features, want %d boxes (one per object, in the metadata order) of %d",
-			a.AnnotID, featPath, rec.NumBoxes, rec.FeatureDim, len(a.Objects), model.FeatureDim)
+			a.AnnotID, featPath, rec.NumBoxes, rec.FeatureDim, allObjects, model.FeatureDim)
 	}
 	smp, err := s.b.Build(a, meta, rec.ImageW, rec.ImageH)
 	if err != nil {
@@ -264,13 +249,16 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	}
 	const stride = 4 + model.FeatureDim
 	n := smp.NumBoxes
-	first := n - rec.NumBoxes // 1 with the whole-image box
+	first := n - len(a.Objects) // 1 with the whole-image box
 	e := &vcrExample{s: smp, n: n, boxes: make([]float32, n*stride), classes: make([]int32, n)}
 	for r := 0; r < n; r++ {
 		row := e.boxes[r*stride:]
 		copy(row[:4], smp.Boxes[6*r:6*r+4])
 		e.classes[r] = int32(smp.Boxes[6*r+5])
 		if d := r - first; d >= 0 {
+			if keep != nil {
+				d = keep[d]
+			}
 			copy(row[4:stride], rec.Features[d*rec.FeatureDim:(d+1)*rec.FeatureDim])
 		}
 	}
@@ -278,7 +266,7 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 		if rec.ImageBoxFeature != nil {
 			copy(e.boxes[4:stride], rec.ImageBoxFeature)
 		} else {
-			data.MeanFeature(e.boxes[4:stride], e.boxes[stride:], rec.NumBoxes, stride, 4, rec.FeatureDim)
+			data.MeanFeature(e.boxes[4:stride], e.boxes[stride:], n-1, stride, 4, rec.FeatureDim)
 		}
 	}
 	w0, h0 := rec.ImageW, rec.ImageH

@@ -176,8 +176,10 @@ func readCSV(t *testing.T, path string) [][]string {
 // message naming the setting.
 func TestVCRConfigErrors(t *testing.T) {
 	for _, c := range []struct{ set, want string }{
-		{"NETWORK.IMAGE_FROZEN_BN=false", "IMAGE_FROZEN_BN"}, // e2e: BatchNorm must stay frozen
-		{"NETWORK.IMAGE_NUM_LAYERS=34", "IMAGE_NUM_LAYERS"},  // e2e: bottleneck ResNets only
+		{"NETWORK.IMAGE_FROZEN_BN=false", "IMAGE_FROZEN_BN"},           // e2e: BatchNorm must stay frozen
+		{"NETWORK.IMAGE_NUM_LAYERS=34", "obj_downsample takes 2·2048"}, // fails in the original
+		{"NETWORK.IMAGE_NUM_LAYERS=18", "obj_downsample takes 2·2048"},
+		{"NETWORK.OUTPUT_CONV5=true", "AttributeError"}, // fails in the original
 		{"DATASET.TASK=Q2AR", "want Q2A or QA2R"},
 		{"DATASET.DATASET_PATH=" + t.TempDir(), "train.jsonl"},
 	} {
@@ -189,10 +191,10 @@ func TestVCRConfigErrors(t *testing.T) {
 }
 
 // TestVCRCategories: the world's categories file makes its shape names
-// classes 1..4, and a world without it still reads (the synth fallback).
+// classes 1..4; a VCR directory without one reads with the COCO classes.
 func TestVCRCategories(t *testing.T) {
 	dir := filepath.Join(worldDir, synth.Layout.VCR)
-	cats, err := VCRCategories(dir)
+	cats, err := vcr.DataCategories(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -200,7 +202,7 @@ func TestVCRCategories(t *testing.T) {
 		t.Errorf("categories %v", cats)
 	}
 	// A VCR directory with no categories file outside a world: COCO (nil).
-	if cats, err := VCRCategories(t.TempDir()); err != nil || cats != nil {
+	if cats, err := vcr.DataCategories(t.TempDir()); err != nil || cats != nil {
 		t.Errorf("plain directory: %v, %v; want the COCO default (nil)", cats, err)
 	}
 	task, err := NewTask(vcrConfig(t, t.TempDir()), "val")

@@ -13,7 +13,6 @@ import (
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/features"
-	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/data/vqa"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
@@ -52,7 +51,7 @@ func newVQATask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 	}
 	t := &vqaTask{cfg: cfg, fs: fs, sets: map[string]*vqa.Dataset{}}
 	for _, s := range splits {
-		d, err := vqaDataset(cfg, s, tok, rd)
+		d, err := vqa.FromConfig(cfg, s, tok, rd)
 		if err != nil {
 			return nil, err
 		}
@@ -61,8 +60,8 @@ func newVQATask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 		}
 		t.sets[s] = d
 		if aspectGrouping(cfg, s) {
-			// Sizes come from the COCO image info; a layout without it (the
-			// synthetic world) reads them from the feature files, once each.
+			// Sizes come from the COCO image info; any it lacks are read
+			// from the feature files, once each.
 			if err := d.FillImageSizes(); err != nil {
 				return nil, err
 			}
@@ -70,43 +69,6 @@ func newVQATask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 		}
 	}
 	return t, nil
-}
-
-// vqaDataset builds split from the original layout (vqa.FromConfig) or, when
-// DATASET_PATH holds a synthetic world (internal/data/synth), from its layout.
-func vqaDataset(cfg *config.Config, split string, tok vqa.Tokenizer, fs features.Reader) (*vqa.Dataset, error) {
-	ds := cfg.Dataset()
-	if !synth.IsWorld(ds.DatasetPath) {
-		return vqa.FromConfig(cfg, split, tok, fs)
-	}
-	sp, err := cfg.Split(ds, split)
-	if err != nil {
-		return nil, err
-	}
-	set, flip := sp.ImageSet, sp.FlipProb
-	testMode := split == "test"
-	q, a := synthVQAFiles(ds.DatasetPath, set)
-	if testMode {
-		a = ""
-	}
-	entries, err := vqa.LoadQuestions(q, a)
-	if err != nil {
-		return nil, err
-	}
-	d := &vqa.Dataset{Entries: entries, Tok: tok, FS: fs,
-		BoxFile:     func(e *vqa.Entry) string { return synth.FeatureFile(ds.DatasetPath, e.ImageID) },
-		Precomputed: cfg.Network.ImageFeatPrecomputed, AddImageBox: ds.AddImageAsABox,
-		Transform: data.BoxTransform{MinSize: cfg.Scales[0], MaxSize: cfg.Scales[1], FlipProb: flip},
-		TestMode:  testMode, LeftRight: true,
-	}
-	vocab := ds.AnswerVocabFile
-	if vocab == "" {
-		vocab = synthAnswerFile(ds.DatasetPath)
-	}
-	if d.Vocab, err = vqa.LoadAnswerVocab(vocab, true); err != nil {
-		return nil, err
-	}
-	return d, nil
 }
 
 func (t *vqaTask) HostMetric() string { return "SoftAcc" }

@@ -135,3 +135,40 @@ func BenchmarkConvShapes(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkConvBackwardShapes times the backward (weight and input gradients)
+// of the trainable stages' convolutions at 600x1000 and of the head's over 10
+// RoIs, reporting GFLOP per CPU second (2 products per convolution).
+func BenchmarkConvBackwardShapes(b *testing.B) {
+	rng := rand.New(rand.NewPCG(5, 5))
+	shapes := []struct {
+		name    string
+		cv      Conv2D
+		N, H, W int
+	}{
+		{"l2.3x3.128", Conv2D{C: 128, K: 128, KH: 3, KW: 3, Stride: 1, Pad: 1, Dilation: 1}, 1, 75, 125},
+		{"l3.1x1.1024-256", Conv2D{C: 1024, K: 256, KH: 1, KW: 1, Stride: 1, Dilation: 1}, 1, 38, 63},
+		{"l3.3x3.256", Conv2D{C: 256, K: 256, KH: 3, KW: 3, Stride: 1, Pad: 1, Dilation: 1}, 1, 38, 63},
+		{"l3.1x1.256-1024", Conv2D{C: 256, K: 1024, KH: 1, KW: 1, Stride: 1, Dilation: 1}, 1, 38, 63},
+		{"head.3x3dil2.512", Conv2D{C: 512, K: 512, KH: 3, KW: 3, Stride: 1, Pad: 2, Dilation: 2}, 10, 14, 14},
+		{"head.1x1.512-2048", Conv2D{C: 512, K: 2048, KH: 1, KW: 1, Stride: 1, Dilation: 1}, 10, 14, 14},
+	}
+	for _, s := range shapes {
+		b.Run(s.name, func(b *testing.B) {
+			OH, OW := s.cv.OutSize(s.H, s.W)
+			x := randSlice(rng, s.N*s.cv.C*s.H*s.W, 1)
+			w := randSlice(rng, s.cv.WeightSize(), 0.05)
+			dy := randSlice(rng, s.N*s.cv.K*OH*OW, 1)
+			dx, dw := make([]float32, len(x)), make([]float32, len(w))
+			var ws Workspace
+			convBackward(&ws, dx, dw, dy, x, w, s.cv, s.N, s.H, s.W)
+			b.ResetTimer()
+			c0 := processCPUSeconds()
+			for i := 0; i < b.N; i++ {
+				convBackward(&ws, dx, dw, dy, x, w, s.cv, s.N, s.H, s.W)
+			}
+			flops := 4 * float64(s.cv.WeightSize()) * float64(s.N*OH*OW) * float64(b.N)
+			b.ReportMetric(flops/(processCPUSeconds()-c0)/1e9, "GFLOP/cpu-s")
+		})
+	}
+}

@@ -102,51 +102,75 @@ func convInt8(ws *Workspace, out, x []float32, ql *quant.Linear, residual []floa
 			P := min(int8Pixels, ohw-p0)
 			ws.rows = grow(ws.rows, P*ckk)
 			ws.yrows = grow(ws.yrows, P*K)
-			transposeBlock(ws.rows, col[p0:], ohw, ckk, P)
+			transpose(ws.rows, ckk, col[p0:], ohw, ckk, P)
 			ql.Forward(ws.yrows, ws.rows, P)
-			parallel.ForArgs(K, 16, int8OutArgs{yn, ws.yrows, rn, ohw, K, p0, P, relu}, func(a *int8OutArgs, lo, hi int) {
-				for k := lo; k < hi; k++ {
-					dst := a.out[k*a.ohw+a.p0 : k*a.ohw+a.p0+a.P]
-					var res []float32
-					if a.res != nil {
-						res = a.res[k*a.ohw+a.p0 : k*a.ohw+a.p0+a.P]
-					}
-					for i := range dst {
-						v := a.y[i*a.K+k]
-						if res != nil {
-							v += res[i]
+			transpose(yn[p0:], ohw, ws.yrows, K, P, K)
+			if rn != nil || relu {
+				parallel.ForArgs(K, 16, int8OutArgs{yn, rn, ohw, p0, P, relu}, func(a *int8OutArgs, lo, hi int) {
+					for k := lo; k < hi; k++ {
+						dst := a.out[k*a.ohw+a.p0 : k*a.ohw+a.p0+a.P]
+						if a.res != nil {
+							res := a.res[k*a.ohw+a.p0 : k*a.ohw+a.p0+a.P]
+							for i, v := range res {
+								dst[i] += v
+							}
 						}
 						if a.relu {
-							v = max(v, 0)
+							for i, v := range dst {
+								dst[i] = max(v, 0)
+							}
 						}
-						dst[i] = v
 					}
-				}
-			})
+				})
+			}
 		}
 	}
 }
 
 type int8OutArgs struct {
-	out, y, res   []float32
-	ohw, K, p0, P int
-	relu          bool
+	out, res   []float32
+	ohw, p0, P int
+	relu       bool
 }
 
-// transposeBlock sets rows[i·R + r] = col[r·ld + i] for i < P, r < R: P
-// pixels' im2col columns as rows.
-func transposeBlock(rows, col []float32, ld, R, P int) {
-	parallel.ForArgs(P, 32, transposeArgs{rows, col, ld, R}, func(a *transposeArgs, lo, hi int) {
-		for r := 0; r < a.R; r++ {
-			src := a.col[r*a.ld+lo : r*a.ld+hi]
-			for i, v := range src {
-				a.rows[(lo+i)*a.R+r] = v
+// transposeTile is the side of the square tiles transpose moves at a time
+// (two 1 KiB tiles stay in L1).
+const transposeTile = 16
+
+// transpose sets dst[c·ldd + r] = src[r·lds + c] for r < rows, c < cols, in
+// transposeTile x transposeTile tiles (a row-by-row loop writes one cache
+// line per element), split over workers by column tiles.
+func transpose(dst []float32, ldd int, src []float32, lds, rows, cols int) {
+	tiles := (cols + transposeTile - 1) / transposeTile
+	parallel.ForArgs(tiles, 1, transposeArgs{dst, src, ldd, lds, rows, cols}, func(a *transposeArgs, lo, hi int) {
+		for c0 := lo * transposeTile; c0 < min(hi*transposeTile, a.cols); c0 += transposeTile {
+			c1 := min(c0+transposeTile, a.cols)
+			for r0 := 0; r0 < a.rows; r0 += transposeTile {
+				r1 := min(r0+transposeTile, a.rows)
+				if a.ldd%256 == 0 {
+					// dst rows a multiple of 1 KiB apart share L1 sets: write
+					// them one at a time, reading src down its columns.
+					for c := c0; c < c1; c++ {
+						drow := a.dst[c*a.ldd+r0 : c*a.ldd+r1]
+						for i := range drow {
+							drow[i] = a.src[(r0+i)*a.lds+c]
+						}
+					}
+					continue
+				}
+				for r := r0; r < r1; r++ {
+					srow := a.src[r*a.lds+c0 : r*a.lds+c1]
+					for i, v := range srow {
+						a.dst[(c0+i)*a.ldd+r] = v
+					}
+				}
 			}
 		}
 	})
 }
 
 type transposeArgs struct {
-	rows, col []float32
-	ld, R     int
+	dst, src   []float32
+	ldd, lds   int
+	rows, cols int
 }

@@ -64,3 +64,21 @@ func argmax(x []float32) int {
 	}
 	return best
 }
+
+func TestTranspose(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 1))
+	for _, s := range [][2]int{{1, 1}, {5, 70}, {33, 32}, {100, 41}} {
+		rows, cols := s[0], s[1]
+		lds, ldd := cols+3, rows+2
+		src := randSlice(rng, rows*lds, 1)
+		dst := make([]float32, cols*ldd)
+		transpose(dst, ldd, src, lds, rows, cols)
+		for r := 0; r < rows; r++ {
+			for c := 0; c < cols; c++ {
+				if dst[c*ldd+r] != src[r*lds+c] {
+					t.Fatalf("%dx%d: dst[%d][%d] = %g, want %g", rows, cols, c, r, dst[c*ldd+r], src[r*lds+c])
+				}
+			}
+		}
+	}
+}

@@ -19,23 +19,39 @@ import (
 	"github.com/vlbert/vlbert/internal/parallel"
 )
 
-// Layout names the files Write creates, relative to its directory.
+// Layout names the files Write creates, relative to its directory. VQA follows
+// the original data/coco layout (vqa/data/datasets/vqa.py): image sets
+// train2014 and val2014, COCO image sizes in annotations/, features where BOXES
+// "10-100ada" puts them; the other data sets read the same feature files.
 var Layout = struct {
-	Images, Features, CCTrain, CCVal, Corpus, VQA, Answers, RefCOCO, VCR, VCRCategories, Complete string
+	Images, Features, CCTrain, CCVal, Corpus, VQA, Answers, COCOAnnotations, RefCOCO, VCR, VCRCategories, Complete string
 }{
-	Images:   "images",           // {id}.png
-	Features: "frcnn",            // {id}.json, bottom-up-attention per-image features
-	CCTrain:  "train_frcnn.json", // Conceptual Captions JSON lines
-	CCVal:    "val_frcnn.json",
-	Corpus:   "corpus.doc", // text-only corpus, one sample a line
-	VQA:      "vqa",        // v2_OpenEnded_mscoco_{split}_questions.json, v2_mscoco_{split}_annotations.json
-	Answers:  "vqa/answers_vqa.txt",
-	RefCOCO:  "refcoco+", // refs(unc).p, instances.json
-	VCR:      "vcr",      // {split}.jsonl, vcr1images/synth/{id}.png|json
+	Images: "images", // {id}.png
+	// {id}.json, bottom-up-attention per-image features
+	Features:        "vgbua_res101_precomputed/trainval2014_resnet101_faster_rcnn_genome",
+	CCTrain:         "train_frcnn.json", // Conceptual Captions JSON lines
+	CCVal:           "val_frcnn.json",
+	Corpus:          "corpus.doc", // text-only corpus, one sample a line
+	VQA:             "vqa",        // v2_OpenEnded_mscoco_{set}_questions.json, v2_mscoco_{set}_annotations.json
+	Answers:         "vqa/answers_vqa.txt",
+	COCOAnnotations: "annotations", // instances_{set}.json: the images' sizes
+	RefCOCO:         "refcoco+",    // refs(unc).p, instances.json
+	VCR:             "vcr",         // {split}.jsonl, vcr1images/synth/{id}.png|json
 	// The VCR objects are shapes, not COCO classes: the list a VCR reader uses
 	// instead of COCO's (internal/data/vcr.CategoriesFile), background first.
 	VCRCategories: "vcr/categories.txt",
 	Complete:      "COMPLETE", // written last: the data set is whole
+}
+
+// VQAImageSet is the VQA image set ("train2014", "val2014") of the world's
+// split ("train", "val"), as DATASET.{TRAIN,VAL}_IMAGE_SET name them.
+func VQAImageSet(split string) string { return split + "2014" }
+
+// VQAFiles are the question and annotation files of a VQA image set, relative
+// to the world's directory.
+func VQAFiles(set string) (questions, annotations string) {
+	return filepath.Join(Layout.VQA, "v2_OpenEnded_mscoco_"+set+"_questions.json"),
+		filepath.Join(Layout.VQA, "v2_mscoco_"+set+"_annotations.json")
 }
 
 // QuestionsPerScene and CorpusLines size the derived text data.
@@ -50,7 +66,7 @@ const (
 // on-disk formats. The COMPLETE marker is written last, so a crash mid-way is never
 // mistaken for a finished data set.
 func Write(w *World, dir string) error {
-	for _, sub := range []string{Layout.Images, Layout.Features, Layout.VQA, Layout.RefCOCO, filepath.Join(Layout.VCR, "vcr1images", "synth")} {
+	for _, sub := range []string{Layout.Images, Layout.Features, Layout.VQA, Layout.COCOAnnotations, Layout.RefCOCO, filepath.Join(Layout.VCR, "vcr1images", "synth")} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return fmt.Errorf("synth: %w", err)
 		}
@@ -70,6 +86,9 @@ func Write(w *World, dir string) error {
 		if err := writeVQA(rng, dir, sp.name, sp.scenes); err != nil {
 			return err
 		}
+		if err := writeCOCOImages(dir, sp.name, sp.scenes); err != nil {
+			return err
+		}
 		if err := writeVCR(rng, dir, sp.name, sp.scenes); err != nil {
 			return err
 		}
@@ -86,17 +105,29 @@ func Write(w *World, dir string) error {
 	if err := writeRefCOCO(rng, dir, w); err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(dir, Layout.Complete), w.Config)
+	return writeJSON(filepath.Join(dir, Layout.Complete), completeMarker{layoutVersion, w.Config})
 }
 
-// IsComplete reports whether dir holds a finished data set generated from cfg.
+// layoutVersion numbers Layout: a world written in an older layout (version 1,
+// features in frcnn/ and VQA image sets "train"/"val") is not complete, so
+// the demo writes it again.
+const layoutVersion = 2
+
+// completeMarker is the COMPLETE file's content.
+type completeMarker struct {
+	Layout int    `json:"layout"`
+	Config Config `json:"config"`
+}
+
+// IsComplete reports whether dir holds a finished data set generated from cfg
+// in the current layout.
 func IsComplete(dir string, cfg Config) bool {
 	b, err := os.ReadFile(filepath.Join(dir, Layout.Complete))
 	if err != nil {
 		return false
 	}
-	var got Config
-	return json.Unmarshal(b, &got) == nil && got == cfg
+	var got completeMarker
+	return json.Unmarshal(b, &got) == nil && got.Layout == layoutVersion && got.Config == cfg
 }
 
 // writeScenes writes every scene's files on all cores. Each scene draws its detector
@@ -274,13 +305,28 @@ func writeVQA(rng *rand.Rand, dir, split string, scenes []Scene) error {
 			anns = append(anns, a)
 		}
 	}
-	info := map[string]any{"description": "vlbert synthetic world", "data_subtype": split}
-	if err := writeJSON(filepath.Join(dir, Layout.VQA, "v2_OpenEnded_mscoco_"+split+"_questions.json"),
-		map[string]any{"info": info, "task_type": "Open-Ended", "data_type": "synth", "data_subtype": split, "questions": qs}); err != nil {
+	set := VQAImageSet(split)
+	info := map[string]any{"description": "vlbert synthetic world", "data_subtype": set}
+	qf, af := VQAFiles(set)
+	if err := writeJSON(filepath.Join(dir, qf),
+		map[string]any{"info": info, "task_type": "Open-Ended", "data_type": "mscoco", "data_subtype": set, "questions": qs}); err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(dir, Layout.VQA, "v2_mscoco_"+split+"_annotations.json"),
-		map[string]any{"info": info, "data_type": "synth", "data_subtype": split, "annotations": anns})
+	return writeJSON(filepath.Join(dir, af),
+		map[string]any{"info": info, "data_type": "mscoco", "data_subtype": set, "annotations": anns})
+}
+
+// writeCOCOImages writes annotations/instances_{set}.json with the images of
+// split (COCO file names, sizes), where VQA reads the image sizes.
+func writeCOCOImages(dir, split string, scenes []Scene) error {
+	set := VQAImageSet(split)
+	images := make([]any, len(scenes))
+	for i, s := range scenes {
+		images[i] = map[string]any{"id": s.ID, "width": s.Width, "height": s.Height,
+			"file_name": fmt.Sprintf("COCO_%s_%012d.jpg", set, s.ID)}
+	}
+	return writeJSON(filepath.Join(dir, Layout.COCOAnnotations, "instances_"+set+".json"),
+		map[string]any{"images": images, "annotations": []any{}, "categories": []any{}})
 }
 
 func answerType(qtype string) string {

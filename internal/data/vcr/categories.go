@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -98,4 +99,23 @@ func indexCategories(cats []string) (map[string]int, error) {
 		m[c] = i
 	}
 	return m, nil
+}
+
+// FeatureDir is where precomputed per-image features of the VCR data in
+// datasetPath are read from (a vlbert extension: the original computes VCR's
+// region features end to end): the bottom-up-attention directory of the COCO
+// data root next to it, ../vgbua_res101_precomputed/trainval2014_resnet101_faster_rcnn_genome,
+// one {image}.json per image whose boxes are the metadata boxes in order.
+func FeatureDir(datasetPath string) string {
+	return filepath.Join(filepath.Dir(filepath.Clean(datasetPath)), "vgbua_res101_precomputed", "trainval2014_resnet101_faster_rcnn_genome")
+}
+
+// DataCategories is the object class list of the VCR data in dir: its
+// CategoriesFile when present, else nil (the original 81 COCO classes).
+func DataCategories(dir string) ([]string, error) {
+	path := filepath.Join(dir, CategoriesFile)
+	if _, err := os.Stat(path); err == nil {
+		return ReadCategories(path)
+	}
+	return nil, nil
 }

@@ -10,8 +10,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/vlbert/vlbert/internal/config"
+	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/train"
 )
@@ -49,7 +51,7 @@ func run(cfgPath, world, out, result, opt string, batch, epochs int, extra []str
 		"NETWORK.VLBERT.hidden_size=32", "NETWORK.VLBERT.visual_size=32", "NETWORK.IMAGE_FINAL_DIM=32",
 		"NETWORK.VLBERT.num_hidden_layers=1", "NETWORK.VLBERT.num_attention_heads=2", "NETWORK.VLBERT.intermediate_size=64",
 		"NETWORK.VLBERT.hidden_dropout_prob=0", "NETWORK.VLBERT.attention_probs_dropout_prob=0", "NETWORK.CLASSIFIER_DROPOUT=0",
-		"DATASET.DATASET_PATH=" + world, "TRAIN.SHUFFLE=false", "TRAIN.FLIP_PROB=0",
+		"DATASET.DATASET_PATH=" + world, "DATASET.ANSWER_VOCAB_FILE=" + filepath.Join(world, synth.Layout.Answers), "TRAIN.SHUFFLE=false", "TRAIN.FLIP_PROB=0",
 		fmt.Sprintf("TRAIN.BATCH_IMAGES=%d", batch), "VAL.BATCH_IMAGES=8", "TEST.BATCH_IMAGES=8",
 		fmt.Sprintf("TRAIN.END_EPOCH=%d", epochs), "TRAIN.WARMUP_STEPS=2", "TRAIN.LR=2.5e-4", "TRAIN.OPTIMIZER=" + opt,
 	}, extra...))

@@ -6,22 +6,8 @@ import (
 	"path/filepath"
 
 	"github.com/vlbert/vlbert/internal/config"
-	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/tokenizer"
 )
-
-// The synthetic world of internal/data/synth keeps the original file formats
-// but its own layout (image sets "train" and "val", features in frcnn/). A
-// VQA DATASET_PATH that holds a world (its COMPLETE marker) is read in that
-// layout; Conceptual Captions and the corpus need no adapter.
-
-func synthVQAFiles(dir, set string) (questions, annotations string) {
-	q := filepath.Join(dir, synth.Layout.VQA, "v2_OpenEnded_mscoco_"+set+"_questions.json")
-	a := filepath.Join(dir, synth.Layout.VQA, "v2_mscoco_"+set+"_annotations.json")
-	return q, a
-}
-
-func synthAnswerFile(dir string) string { return filepath.Join(dir, synth.Layout.Answers) }
 
 // Tokenizer is the BERT tokenizer of NETWORK.BERT_MODEL_NAME: its vocab.txt
 // when the directory has one (the original from_pretrained layout), else the
