@@ -7,6 +7,7 @@ import (
 	"os"
 	"sort"
 
+	"github.com/vlbert/vlbert/internal/detect/dettrain"
 	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/logging"
 	"github.com/vlbert/vlbert/internal/train"
@@ -24,7 +25,7 @@ type trainOptions struct {
 }
 
 func init() {
-	register(&command{name: "train", summary: "pre-train or fine-tune from a config (VQA, pretraining), with resume",
+	register(&command{name: "train", summary: "pre-train or fine-tune from a config (pretraining, VQA, VCR, RefCOCO+), with resume",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			var o trainOptions
 			fs := newFlagSet("train", stderr)
@@ -57,6 +58,9 @@ func init() {
 }
 
 func runTrain(ctx context.Context, o trainOptions, stdout io.Writer) error {
+	if dettrain.IsDetectorConfig(o.cfg) {
+		return runTrainDetector(ctx, o, stdout)
+	}
 	cfg, err := loadConfig(o.cfg, o.sets)
 	if err != nil {
 		return err

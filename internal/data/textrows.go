@@ -30,9 +30,11 @@ type RowBuffers struct {
 	mask                  []bool
 }
 
-func growInts(b []int32, n int) []int32 {
+// Zeroed returns b resized to n zero elements, reusing its storage when it is
+// large enough (buffers kept across batches).
+func Zeroed[T any](b []T, n int) []T {
 	if cap(b) < n {
-		return make([]int32, n)
+		return make([]T, n)
 	}
 	b = b[:n]
 	clear(b)
@@ -40,19 +42,14 @@ func growInts(b []int32, n int) []int32 {
 }
 
 func (rb *RowBuffers) rows(n, l int, tags, pos bool) TextRows {
-	rb.ids, rb.types = growInts(rb.ids, n*l), growInts(rb.types, n*l)
-	if cap(rb.mask) < n*l {
-		rb.mask = make([]bool, n*l)
-	}
-	rb.mask = rb.mask[:n*l]
-	clear(rb.mask)
+	rb.ids, rb.types, rb.mask = Zeroed(rb.ids, n*l), Zeroed(rb.types, n*l), Zeroed(rb.mask, n*l)
 	r := TextRows{N: n, L: l, IDs: rb.ids, Types: rb.types, Mask: rb.mask}
 	if tags {
-		rb.tags = growInts(rb.tags, n*l)
+		rb.tags = Zeroed(rb.tags, n*l)
 		r.Tags = rb.tags
 	}
 	if pos {
-		rb.pos = growInts(rb.pos, n)
+		rb.pos = Zeroed(rb.pos, n)
 		r.AnsPos = rb.pos
 	}
 	return r
@@ -165,15 +162,6 @@ func (rb *RowBuffers) VCRRowsIn(layout VCRLayout, question, qtags []int32, n, lq
 		for c := 0; c < choices; c++ {
 			i := b*choices + c
 			row, tg := r.IDs[i*L:(i+1)*L], r.Tags[i*L:(i+1)*L]
-			k := 1
-			put := func(ids, tags []int32) {
-				for t, id := range ids {
-					if id > 0 {
-						row[k], tg[k] = id, tags[t]
-						k++
-					}
-				}
-			}
 			q, qt := question[b*lq:(b+1)*lq], qtags[b*lq:(b+1)*lq]
 			a, at := answers[i*la:(i+1)*la], atags[i*la:(i+1)*la]
 			first, second, ft, st := q, a, qt, at
@@ -181,14 +169,13 @@ func (rb *RowBuffers) VCRRowsIn(layout VCRLayout, question, qtags []int32, n, lq
 				first, second, ft, st = a, q, at, qt
 			}
 			row[0] = ClsID
-			put(first, ft)
-			mid := k // the [SEP] between the two (none in one sentence)
+			mid := appendTagged(row, tg, 1, first, ft) // the [SEP] between the two (none in one sentence)
+			k := mid
 			if layout != VCROneSentence {
 				row[mid] = SepID
 				k++
 			}
-			put(second, st)
-			end := k
+			end := appendTagged(row, tg, k, second, st)
 			row[end] = SepID
 			for j := 0; j <= end; j++ {
 				r.Mask[i*L+j] = true
@@ -206,4 +193,16 @@ func (rb *RowBuffers) VCRRowsIn(layout VCRLayout, question, qtags []int32, n, lq
 		}
 	}
 	return r, nil
+}
+
+// appendTagged writes the real (> 0) ids and their tags into row and tg from
+// position k on and returns the position after them.
+func appendTagged(row, tg []int32, k int, ids, tags []int32) int {
+	for t, id := range ids {
+		if id > 0 {
+			row[k], tg[k] = id, tags[t]
+			k++
+		}
+	}
+	return k
 }

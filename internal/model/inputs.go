@@ -1,5 +1,7 @@
 package model
 
+import "github.com/vlbert/vlbert/internal/data"
+
 // rowLayout says how the rows of a batch's encoder input relate to its images: the
 // first perImage·images rows belong to image r/perImage (VCR has one row per answer
 // choice), the rest are text-only rows that see no image (multitask pretraining's
@@ -128,15 +130,6 @@ func (m *Encoder) boolBuf(i, n int) []bool {
 	for len(m.bools) <= i {
 		m.bools = append(m.bools, nil)
 	}
-	m.bools[i] = growBool(m.bools[i], n)
+	m.bools[i] = data.Zeroed(m.bools[i], n)
 	return m.bools[i]
-}
-
-func growBool(b []bool, n int) []bool {
-	if cap(b) < n {
-		return make([]bool, n)
-	}
-	b = b[:n]
-	clear(b)
-	return b
 }

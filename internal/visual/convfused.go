@@ -66,7 +66,9 @@ func (p *convPacker) PackB(dst []float32, p0, kc, j0, nw, nr int) {
 				lo := min(max(0, -iw0), r.n)
 				hi := max(min(r.n, W-iw0), lo)
 				clear(out[:lo])
-				copy(out[lo:hi], src[iw0+lo:iw0+hi])
+				if hi > lo { // a dilated tap can start past the row's end
+					copy(out[lo:hi], src[iw0+lo:iw0+hi])
+				}
 				clear(out[hi:])
 				continue
 			}
