@@ -212,3 +212,41 @@ func TestFromConfigRoIRegulariser(t *testing.T) {
 		t.Error("no regularizing_predictor")
 	}
 }
+
+// TestFromConfigDefaults: a config that sets only MODULE and the data set, all
+// else at the original's function/config.py defaults (e2e, visual_ln false,
+// hidden 512, CLASSIFIER_TYPE 2fc, ENABLE_CNN_REG_LOSS...), builds its module;
+// VQA's defaults fail in the original and are refused with that reason.
+func TestFromConfigDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		yml  string
+		task config.Task
+		want string
+	}{
+		{"MODULE: ResNetVLBERT\nDATASET:\n  DATASET: vcr\n", config.TaskVCR, ""},
+		{"MODULE: ResNetVLBERT\nDATASET:\n  DATASET: refcoco+\n", config.TaskRefCOCO, ""},
+		{"MODULE: ResNetVLBERTForPretraining\nDATASET:\n- DATASET: conceptual_captions\n", config.TaskPretrain, ""},
+		{"MODULE: ResNetVLBERT\nDATASET:\n  DATASET: vqa\n", config.TaskVQA, "obj_labels None"},
+	} {
+		c, err := config.Parse([]byte(tc.yml), "defaults.yaml", tc.task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		mc, err := FromConfigE2E(c)
+		if tc.want != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%v: err = %v, want %q", tc.task, err, tc.want)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%v: %v", tc.task, err)
+		}
+		if mc.HiddenSize != 512 || mc.VisualLN || !mc.E2E {
+			t.Errorf("%v: %+v is not the defaults", tc.task, mc)
+		}
+		if _, err := New(mc); err != nil {
+			t.Errorf("%v: %v", tc.task, err)
+		}
+	}
+}

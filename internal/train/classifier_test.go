@@ -3,13 +3,16 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/vlbert/vlbert/internal/data/synth"
 )
@@ -181,4 +184,78 @@ func TestVCROnlyRelevantDets(t *testing.T) {
 		t.Error("no example dropped an unreferenced detection")
 	}
 	t.Logf("%d of %d examples dropped detections", fewer, len(all))
+}
+
+// e2eVQAWorld returns a view of the tiny world with the COCO image files the VQA
+// data set reads in e2e mode ({set}/COCO_{set}_{id:012d}.jpg, here links to the
+// world's PNGs; the decoder sniffs the format).
+func e2eVQAWorld(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	entries, err := os.ReadDir(worldDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.Symlink(filepath.Join(worldDir, e.Name()), filepath.Join(dir, e.Name())); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pngs, err := filepath.Glob(filepath.Join(worldDir, synth.Layout.Images, "*.png"))
+	if err != nil || len(pngs) == 0 {
+		t.Fatalf("no world images (%v)", err)
+	}
+	for _, set := range []string{"train2014", "val2014"} {
+		if err := os.MkdirAll(filepath.Join(dir, set), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, p := range pngs {
+			id, err := strconv.Atoi(strings.TrimSuffix(filepath.Base(p), ".png"))
+			if err != nil {
+				continue
+			}
+			if err := os.Symlink(p, filepath.Join(dir, set, fmt.Sprintf("COCO_%s_%012d.jpg", set, id))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	return dir
+}
+
+// TestE2EVQA fine-tunes the VQA module end to end (IMAGE_FEAT_PRECOMPUTED false:
+// the ResNet computes the box features from the images, as the original's
+// FastRCNN does): the loss of a fixed batch falls, and the model predicts.
+func TestE2EVQA(t *testing.T) {
+	out := t.TempDir()
+	cfg := tinyE2E(t, "vqa", out, "DATASET.DATASET_PATH="+e2eVQAWorld(t), "DATASET.TEST_IMAGE_SET=val2014", "TRAIN.WARMUP=false")
+	t0 := time.Now()
+	task, m, b := e2eSetup(t, cfg)
+	t.Logf("setup %v", time.Since(t0))
+	const steps = 3
+	tr, err := NewTrainer(cfg, task, m, steps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var losses []float64
+	for range steps {
+		r, err := tr.Step(b, NewMetrics(task.MetricNames()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		losses = append(losses, r.Loss)
+	}
+	t.Logf("e2e VQA loss %v (%v)", losses, time.Since(t0))
+	if !(losses[steps-1] < losses[0]) {
+		t.Errorf("loss did not fall: %v", losses)
+	}
+	ckpt := filepath.Join(out, "e2e.safetensors")
+	saveWeights(t, m.Base(), ckpt)
+	files, err := Predict(context.Background(), cfg, "configs/synth/vqa.yaml", ckpt, "val", out, InferenceOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	t.Logf("all %v", time.Since(t0))
 }

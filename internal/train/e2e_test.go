@@ -91,15 +91,18 @@ func e2eLoss(t testing.TB, task Task, m model.Module, b Batch) float64 {
 // → features → VL-BERT → loss and back), matches central differences along
 // a random direction; frozen stages get no gradient.
 func TestE2EGradCheck(t *testing.T) {
-	for _, name := range []string{"ground", "vcr", "pretrain"} {
+	for _, name := range []string{"ground", "vcr", "pretrain", "vqa"} {
 		t.Run(name, func(t *testing.T) {
 			// Visual LayerNorm gammas start at 0 in the configs, which would cut the
 			// features off the loss at initialisation.
 			// VCR's softmax over four choices cancels the common part of
 			// the feature gradient; wider initial weights make the choices
 			// see the regions differently.
-			cfg := tinyE2E(t, name, t.TempDir(), "NETWORK.VLBERT.visual_scale_text_init=1", "NETWORK.VLBERT.visual_scale_object_init=1",
-				"NETWORK.VLBERT.initializer_range=0.2")
+			extra := []string{"NETWORK.VLBERT.visual_scale_text_init=1", "NETWORK.VLBERT.visual_scale_object_init=1", "NETWORK.VLBERT.initializer_range=0.2"}
+			if name == "vqa" {
+				extra = append(extra, "DATASET.DATASET_PATH="+e2eVQAWorld(t))
+			}
+			cfg := tinyE2E(t, name, t.TempDir(), extra...)
 			task, m, b := e2eSetup(t, cfg)
 			// Move the task head off its symmetric start (VCR's four
 			// logits start equal, a stationary point for the CNN).
@@ -124,6 +127,7 @@ func TestE2EGradCheck(t *testing.T) {
 				"ground":   {"backbone.layer2.0.conv2.weight", "roi_head_feature_extractor.0.conv1.weight"},
 				"vcr":      {"backbone.layer3.0.downsample.0.weight"},
 				"pretrain": {"backbone.layer2.0.conv1.weight"},
+				"vqa":      {"roi_head_feature_extractor.0.conv2.weight"},
 			}[name]
 			for _, name := range checked {
 				name = cnnKeyPrefix + name

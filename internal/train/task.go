@@ -75,9 +75,6 @@ func NewTask(cfg *config.Config, splits ...string) (Task, error) {
 		return nil, err
 	}
 	if isE2E(cfg) {
-		if mc.Task == model.TaskVQA {
-			return nil, fmt.Errorf("train: e2e VQA (NETWORK.IMAGE_FEAT_PRECOMPUTED false) is not supported: the original ships no such config; set it true and provide per-image features")
-		}
 		if _, err := visualConfig(cfg); err != nil {
 			return nil, err
 		}

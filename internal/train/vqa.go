@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -16,6 +17,7 @@ import (
 	"github.com/vlbert/vlbert/internal/data/vqa"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
+	"github.com/vlbert/vlbert/internal/visual"
 )
 
 // vqaTask is ResNetVLBERT on VQA v2: BCE·A loss on soft targets, metric
@@ -28,13 +30,24 @@ type vqaTask struct {
 	preds []vqaPrediction
 	// groups are the train split's aspect groups (TRAIN.ASPECT_GROUPING).
 	groups []int
+	e2e    bool // IMAGE_FEAT_PRECOMPUTED false: the ResNet computes the box features
 }
 
 // vqaBatch is a collated VQA batch in both layouts: the data package's and
 // the model's.
 type vqaBatch struct {
-	d *data.VQABatch
-	m model.VQABatch
+	d      *data.VQABatch
+	m      model.VQABatch
+	images []*visual.Prepared // e2e mode
+}
+
+// e2e gives the CNN the batch's images and boxes (e2e mode).
+func (b *vqaBatch) e2e() (*e2eInput, *model.Boxes) { return &e2eInput{images: b.images}, &b.m.Boxes }
+
+// vqaExample is a data set example and, in e2e mode, its image.
+type vqaExample struct {
+	ex  *data.VQAExample
+	img *visual.Prepared
 }
 
 func (b *vqaBatch) Size() int { return b.d.B }
@@ -49,7 +62,7 @@ func newVQATask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 	if err != nil {
 		return nil, err
 	}
-	t := &vqaTask{cfg: cfg, fs: fs, sets: map[string]*vqa.Dataset{}}
+	t := &vqaTask{cfg: cfg, fs: fs, sets: map[string]*vqa.Dataset{}, e2e: isE2E(cfg)}
 	for _, s := range splits {
 		d, err := vqa.FromConfig(cfg, s, tok, rd)
 		if err != nil {
@@ -92,14 +105,53 @@ func (t *vqaTask) Sampler(split string) (*data.Sampler, error) {
 func (t *vqaTask) Load(ctx context.Context, split string, batches [][]int, epoch, first, global int) *data.Prefetcher[Batch] {
 	d := t.sets[split]
 	return data.LoadBatches(ctx, batches, epoch, first, uint64(t.cfg.RNGSeed), workers(t.cfg), 2*workers(t.cfg),
-		func(i int, rng *rand.Rand) (*data.VQAExample, error) { return d.Example(i, rng) },
-		func(exs []*data.VQAExample) (Batch, error) {
-			b, err := data.CollateVQA(exs)
+		func(i int, rng *rand.Rand) (*vqaExample, error) {
+			ex, err := d.Example(i, rng)
+			if err != nil || !t.e2e {
+				return &vqaExample{ex: ex}, err
+			}
+			// The image, resized and flipped as the boxes were (vqa/data/datasets/vqa.py, __getitem__).
+			w0, h0 := d.Entries[i].Width, d.Entries[i].Height
+			if w0 <= 0 || h0 <= 0 { // sizes absent from the annotation: the resize's inverse
+				w0, h0 = int(math.Round(float64(ex.ImInfo[0]/ex.ImInfo[2]))), int(math.Round(float64(ex.ImInfo[1]/ex.ImInfo[3])))
+			}
+			img, err := loadImage(t.fs, ex.ImagePath, w0, h0, ex.ImInfo[:], ex.Flipped, t.cfg.Scales, false)
+			if err != nil {
+				return nil, fmt.Errorf("train: vqa question %d: %w", ex.QuestionID, err)
+			}
+			return &vqaExample{ex: ex, img: img}, nil
+		},
+		func(exs []*vqaExample) (Batch, error) {
+			plain := make([]*data.VQAExample, len(exs))
+			for i, e := range exs {
+				plain[i] = e.ex
+			}
+			b, err := data.CollateVQA(plain)
 			if err != nil {
 				return nil, err
 			}
-			return newVQABatch(b), nil
+			vb := newVQABatch(b)
+			if t.e2e {
+				vb.toE2E(exs)
+			}
+			return vb, nil
 		})
+}
+
+// toE2E widens the batch's [B, R, 4] boxes to the model's [B, R, 4+2048] rows,
+// whose feature columns the CNN fills, and attaches the images.
+func (b *vqaBatch) toE2E(exs []*vqaExample) {
+	const stride = 4 + model.FeatureDim
+	d := b.d
+	wide := make([]float32, d.B*d.R*stride)
+	for r := 0; r < d.B*d.R; r++ {
+		copy(wide[r*stride:r*stride+4], d.Boxes[r*d.BoxDim:r*d.BoxDim+4])
+	}
+	b.m.Boxes.Data = wide
+	b.images = make([]*visual.Prepared, len(exs))
+	for i, e := range exs {
+		b.images[i] = e.img
+	}
 }
 
 func newVQABatch(b *data.VQABatch) *vqaBatch {

@@ -12,12 +12,10 @@ import (
 // original make_dataloader: image sets from DATASET.{TRAIN,VAL,TEST}_IMAGE_SET,
 // files under DATASET_PATH, image sizes from the COCO annotations, the answer
 // vocabulary normalised (USE_IMDB false), resize from SCALES and the mode's
-// FLIP_PROB. The pythia imdb path (USE_IMDB true) is not supported.
+// FLIP_PROB. With USE_IMDB the questions come from the pythia imdb files (see
+// ReadIMDB) and the answer vocabulary is used as written.
 func FromConfig(cfg *config.Config, mode string, tok Tokenizer, fs features.Reader) (*Dataset, error) {
 	ds := cfg.Dataset()
-	if ds.UseIMDB {
-		return nil, fmt.Errorf("vqa: DATASET.USE_IMDB true (pythia imdb .npy files) is not supported; set it to false")
-	}
 	sp, err := cfg.Split(ds, mode)
 	if err != nil {
 		return nil, fmt.Errorf("vqa: %w", err)
@@ -28,7 +26,11 @@ func FromConfig(cfg *config.Config, mode string, tok Tokenizer, fs features.Read
 	}
 	testMode := mode == "test"
 	cat := Catalog{DataPath: ds.DatasetPath, Boxes: ds.Boxes, ZipMode: ds.ZipMode}
-	entries, err := cat.LoadEntries(sets, testMode, true)
+	load := cat.LoadEntries
+	if ds.UseIMDB {
+		load = cat.LoadIMDBEntries
+	}
+	entries, err := load(sets, testMode, true)
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +51,7 @@ func FromConfig(cfg *config.Config, mode string, tok Tokenizer, fs features.Read
 		LeftRight:   true,
 	}
 	if !testMode || ds.AnswerVocabFile != "" {
-		if d.Vocab, err = LoadAnswerVocab(ds.AnswerVocabFile, true); err != nil {
+		if d.Vocab, err = LoadAnswerVocab(ds.AnswerVocabFile, !ds.UseIMDB); err != nil {
 			return nil, err
 		}
 	}

@@ -193,6 +193,7 @@ type Catalog struct {
 	DataPath string
 	Boxes    string // "10-100ada" (the configs) or "36"
 	ZipMode  bool
+	imdb     bool // read the questions from the imdb files (LoadIMDBEntries)
 }
 
 var vqaSplitImages = map[string]string{
@@ -277,7 +278,7 @@ func (c Catalog) LoadEntries(imageSets string, testMode, withCOCOSizes bool) ([]
 		if testMode {
 			ann = ""
 		}
-		entries, err := LoadQuestions(c.QuestionFile(set), ann)
+		entries, err := c.readEntries(set, ann)
 		if err != nil {
 			return nil, err
 		}
@@ -304,4 +305,23 @@ func (c Catalog) LoadEntries(imageSets string, testMode, withCOCOSizes bool) ([]
 		all = append(all, entries...)
 	}
 	return all, nil
+}
+
+// LoadIMDBEntries is LoadEntries with the questions read from the pythia imdb
+// files (DATASET.USE_IMDB): {DataPath}/vqa/vqa_imdb/imdb_{set}.npy.
+func (c Catalog) LoadIMDBEntries(imageSets string, testMode, withCOCOSizes bool) ([]Entry, error) {
+	c.imdb = true
+	return c.LoadEntries(imageSets, testMode, withCOCOSizes)
+}
+
+func (c Catalog) readEntries(set, ann string) ([]Entry, error) {
+	if c.imdb {
+		switch set {
+		case "train2014", "val2014", "test2015", "minival2014":
+		default: // the keys of the original's vqa_imdb table
+			return nil, fmt.Errorf("vqa: DATASET.USE_IMDB: the original has no imdb for image set %q (train2014, val2014, test2015, minival2014)", set)
+		}
+		return ReadIMDB(c.IMDBFile(set), set, ann == "")
+	}
+	return LoadQuestions(c.QuestionFile(set), ann)
 }
