@@ -3,6 +3,7 @@ package dettrain
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/vlbert/vlbert/internal/detect"
@@ -128,8 +129,11 @@ type EvalResult struct {
 	MAP50      float64            `json:"map50"`
 	Recall50   float64            `json:"recall50"`
 	APPerClass map[string]float64 `json:"ap50_per_class"`
-	Images     int                `json:"images"`
-	Objects    int                `json:"objects"`
+	// AttrTop1 is the share of matched detections whose most probable
+	// attribute is one of their object's attributes.
+	AttrTop1 float64 `json:"attr_top1"`
+	Images   int     `json:"images"`
+	Objects  int     `json:"objects"`
 }
 
 // Evaluate runs d over ds and scores the detections the way
@@ -144,6 +148,7 @@ func Evaluate(d *Detector, ds *DataSet) (EvalResult, error) {
 		img   int
 		box   detect.Box
 		score float32
+		attr  int
 	}
 	NC := d.Net.Cfg.NumClasses
 	dets := make([][]det, NC)
@@ -154,7 +159,7 @@ func Evaluate(d *Detector, ds *DataSet) (EvalResult, error) {
 			return EvalResult{}, err
 		}
 		for _, f := range found {
-			dets[f.Class] = append(dets[f.Class], det{i, f.Box, f.Score})
+			dets[f.Class] = append(dets[f.Class], det{i, f.Box, f.Score, f.Attr})
 		}
 		for _, o := range ex.Objects {
 			npos[o.Class]++
@@ -162,7 +167,7 @@ func Evaluate(d *Detector, ds *DataSet) (EvalResult, error) {
 	}
 	res := EvalResult{APPerClass: map[string]float64{}, Images: len(ds.Examples)}
 	var sumAP float64
-	var classes, tpAll, posAll int
+	var classes, tpAll, posAll, attrHits int
 	for c := 1; c < NC; c++ {
 		if npos[c] == 0 {
 			continue
@@ -183,6 +188,9 @@ func Evaluate(d *Detector, ds *DataSet) (EvalResult, error) {
 			if best > 0.5 && !used[[2]int{dt.img, at}] {
 				used[[2]int{dt.img, at}] = true
 				tp[k] = 1
+				if slices.Contains(ds.Examples[dt.img].Objects[at].Attrs, dt.attr) {
+					attrHits++
+				}
 			} else {
 				fp[k] = 1
 			}
@@ -201,6 +209,7 @@ func Evaluate(d *Detector, ds *DataSet) (EvalResult, error) {
 	if classes > 0 {
 		res.MAP50 = sumAP / float64(classes)
 		res.Recall50 = float64(tpAll) / float64(posAll)
+		res.AttrTop1 = float64(attrHits) / float64(max(tpAll, 1))
 	}
 	res.Objects = posAll
 	return res, nil
