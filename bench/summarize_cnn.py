@@ -53,6 +53,18 @@ def main(paths):
         ratios = [th[k]["ms_per_step"] / vl[k]["ms_per_step"] for k in th if k in vl]
         cratios = [th[k]["cpu_ms_per_step"] / vl[k]["cpu_ms_per_step"] for k in th if k in vl]
         print(f"torch/vlbert per round (>1: vlbert faster): wall {mmm(ratios)}, CPU {mmm(cratios)}")
+        # Forward stages from the same runs (wall time): the backbone alone and the head.
+        for name, keys in (("backbone (stem..layer3)", ("stem", "layer1", "layer2", "layer3")),
+                           ("head (roialign+res5+pool)", ("roialign", "head", "pool")),
+                           ("backward", ("backward_ms",))):
+            def part(r):
+                if keys == ("backward_ms",):
+                    return r.get("backward_ms")
+                st = r.get("stage_ms", {})
+                return sum(st[k] for k in keys) if all(k in st for k in keys) else None
+            rs_ = [part(th[k]) / part(vl[k]) for k in th if k in vl and part(th[k]) and part(vl[k])]
+            if rs_:
+                print(f"  {name}: torch/vlbert wall ratio {mmm(rs_)}")
 
 
 if __name__ == "__main__":

@@ -15,7 +15,8 @@ import (
 
 // TestDemoQuick runs `vlbert demo --quick` end to end and checks that every
 // metric beats its baseline, the files are there, report.json parses, and the
-// saved checkpoints load in `vlbert vqa`, `vlbert ground` and `vlbert eval`.
+// saved checkpoints load in `vlbert vqa`, `vlbert ground` and `vlbert eval`,
+// and the README's examples run on its output.
 func TestDemoQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the quick demo trains six small models (about a minute on two cores)")
@@ -141,6 +142,17 @@ func TestDemoQuick(t *testing.T) {
 	if !strings.Contains(stdout.String(), "Acc=") {
 		t.Errorf("eval vcr output %q", stdout.String())
 	}
+
+	// The README's examples, on this output.
+	var world struct{ World synth.Config }
+	if err := json.Unmarshal(b, &world); err != nil {
+		t.Fatal(err)
+	}
+	w, err := synth.Generate(world.World)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runREADMECommands(t, out, w.Val[0].ID)
 }
 
 func TestDemoFlags(t *testing.T) {

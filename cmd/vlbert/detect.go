@@ -151,7 +151,7 @@ func listImages(paths []string) ([]string, error) {
 	for _, p := range paths {
 		st, err := os.Stat(p)
 		if err != nil {
-			return nil, fmt.Errorf("detect: --images: %w", err)
+			return nil, fmt.Errorf("--images: %w", err)
 		}
 		if !st.IsDir() {
 			out = append(out, p)
@@ -159,7 +159,7 @@ func listImages(paths []string) ([]string, error) {
 		}
 		entries, err := os.ReadDir(p)
 		if err != nil {
-			return nil, fmt.Errorf("detect: --images: %w", err)
+			return nil, fmt.Errorf("--images: %w", err)
 		}
 		n := 0
 		for _, e := range entries {
@@ -169,14 +169,14 @@ func listImages(paths []string) ([]string, error) {
 			}
 		}
 		if n == 0 {
-			return nil, fmt.Errorf("detect: --images: %s has no .jpg, .jpeg or .png files", p)
+			return nil, fmt.Errorf("--images: %s has no .jpg, .jpeg or .png files", p)
 		}
 	}
 	seen := map[string]string{}
 	for _, p := range out {
 		stem, _ := output.ImageName(p)
 		if q, dup := seen[stem]; dup {
-			return nil, fmt.Errorf("detect: --images: %s and %s have the same name %q; their outputs would collide", q, p, stem)
+			return nil, fmt.Errorf("--images: %s and %s have the same name %q; their outputs would collide", q, p, stem)
 		}
 		seen[stem] = p
 	}
@@ -204,16 +204,16 @@ func runDetect(ctx context.Context, o detectOptions, stdout io.Writer) (err erro
 		defer parallel.SetThreads(parallel.SetThreads(threads))
 	}
 	if err := os.MkdirAll(o.out, 0o755); err != nil {
-		return fmt.Errorf("detect: --out: %w", err)
+		return fmt.Errorf("--out: %w", err)
 	}
 	net := o.network
 	if net == nil {
 		r, err := importer.Load(o.weights)
 		if err != nil {
-			return fmt.Errorf("detect: --weights: %w", err)
+			return fmt.Errorf("--weights: %w", err)
 		}
 		if net, err = detect.LoadResult(r); err != nil {
-			return fmt.Errorf("detect: --weights: %w", err)
+			return fmt.Errorf("--weights: %w", err)
 		}
 	}
 
@@ -229,7 +229,7 @@ func runDetect(ctx context.Context, o detectOptions, stdout io.Writer) (err erro
 	if o.format == formatVlbertJSON {
 		var bad []string
 		if done, bad, err = output.DoneJSON(o.out); err != nil {
-			return fmt.Errorf("detect: %w", err)
+			return err
 		}
 		for _, b := range bad {
 			fmt.Fprintf(stdout, "detect: %s: not a complete result, recomputing\n", b)
@@ -241,7 +241,7 @@ func runDetect(ctx context.Context, o detectOptions, stdout io.Writer) (err erro
 		}
 		w, st, err := output.OpenTSV(filepath.Join(o.out, name))
 		if err != nil {
-			return fmt.Errorf("detect: %w", err)
+			return err
 		}
 		defer func() {
 			if cerr := w.Close(); err == nil && cerr != nil {
@@ -269,7 +269,7 @@ func runDetect(ctx context.Context, o detectOptions, stdout io.Writer) (err erro
 	for _, p := range todo {
 		if err := ctx.Err(); err != nil {
 			bar.finish()
-			return fmt.Errorf("detect: interrupted after %d of %d images (rerun the same command to continue): %w", bar.done, len(todo), err)
+			return fmt.Errorf("interrupted after %d of %d images (rerun the same command to continue): %w", bar.done, len(todo), err)
 		}
 		if err := detectOne(net, so, p, o.out, tsv); err != nil {
 			var werr writeError
@@ -289,7 +289,7 @@ func runDetect(ctx context.Context, o detectOptions, stdout io.Writer) (err erro
 	}
 	fmt.Fprintln(stdout)
 	if failed > 0 {
-		return fmt.Errorf("detect: %d of %d images could not be read (see above)", failed, len(todo))
+		return fmt.Errorf("%d of %d images could not be read (see above)", failed, len(todo))
 	}
 	return nil
 }
@@ -308,15 +308,15 @@ func mpiRank() (rank, size int, err error) {
 		if v, ok := os.LookupEnv(k); ok {
 			r, err := strconv.Atoi(v)
 			if err != nil || r < 0 || (n > 0 && r >= n) {
-				return 0, 0, fmt.Errorf("detect: %s=%q is not a rank of a %d-process job", k, v, n)
+				return 0, 0, fmt.Errorf("%s=%q is not a rank of a %d-process job", k, v, n)
 			}
 			if n <= 0 {
-				return 0, 0, fmt.Errorf("detect: under mpirun but OMPI_COMM_WORLD_SIZE is not set")
+				return 0, 0, fmt.Errorf("under mpirun but OMPI_COMM_WORLD_SIZE is not set")
 			}
 			return r, n, nil
 		}
 	}
-	return 0, 0, fmt.Errorf("detect: under mpirun but no rank in the environment (OMPI_COMM_WORLD_RANK, PMIX_RANK)")
+	return 0, 0, fmt.Errorf("under mpirun but no rank in the environment (OMPI_COMM_WORLD_RANK, PMIX_RANK)")
 }
 
 // writeError marks a failure to write results (as opposed to a bad image).
@@ -445,19 +445,65 @@ func loadDetector(path string) (*detect.Network, error) {
 }
 
 // detectRegions loads the detector and finds img's regions (vqa, ground, vcr,
-// visualize --image --detector).
-func detectRegions(weightsPath string, img *visual.RGBImage, maxRegions int) (*infer.Regions, error) {
+// visualize --image --detector). The regions are labelled with the Visual
+// Genome class and attribute names when the vocabularies lie beside the
+// weights; otherwise with class numbers, and a note says so.
+func detectRegions(weightsPath string, img *visual.RGBImage, maxRegions int, stderr io.Writer) (*infer.Regions, error) {
 	n, err := loadDetector(weightsPath)
 	if err != nil {
 		return nil, err
 	}
-	return regionsOf(n, img, maxRegions)
+	r, err := regionsOf(n, img, maxRegions)
+	if err != nil {
+		return nil, err
+	}
+	dir := weightsPath
+	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
+		dir = filepath.Dir(dir)
+	}
+	objects, attrs, err := importer.VocabsBeside(dir, n.Cfg.NumClasses, n.Cfg.NumAttributes)
+	if err != nil {
+		fmt.Fprintf(stderr, "detector regions are labelled with class numbers: %v\n", err)
+		objects, attrs = nil, nil
+	}
+	r.Labels = regionLabels(r.classes, r.attrs, objects, attrs)
+	return r.Regions, nil
+}
+
+// labelledRegions are regions with each box's class and attribute
+// probabilities (for labels).
+type labelledRegions struct {
+	*infer.Regions
+	classes, attrs [][]float32
+}
+
+// regionLabels names each box "attribute class" as the bottom-up-attention
+// demo does: the best foreground class, and the best attribute when its
+// probability exceeds 0.1 (attr_thresh). nil vocabularies give "#index".
+func regionLabels(classes, attrs [][]float32, objects, attrVocab *importer.Vocab) []string {
+	argmax1 := func(p []float32) int {
+		best := 1
+		for i := 2; i < len(p); i++ {
+			if p[i] > p[best] {
+				best = i
+			}
+		}
+		return best
+	}
+	labels := make([]string, len(classes))
+	for i, c := range classes {
+		labels[i] = objects.Name(argmax1(c))
+		if a := argmax1(attrs[i]); len(attrs[i]) > 1 && attrs[i][a] > 0.1 {
+			labels[i] = attrVocab.Name(a) + " " + labels[i]
+		}
+	}
+	return labels
 }
 
 // regionsOf runs the detector with generate_tsv's selection (at most
 // maxRegions boxes) and returns the regions the VL-BERT pipeline takes: the
 // boxes in the photo's pixels and their pool5_flat features.
-func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*infer.Regions, error) {
+func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*labelledRegions, error) {
 	if n.FeatureDim() != model.FeatureDim {
 		return nil, fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d", n.FeatureDim(), model.FeatureDim)
 	}
@@ -473,5 +519,11 @@ func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*infer.
 		return nil, err
 	}
 	rec := Record(res, sel)
-	return &infer.Regions{ImageW: img.W, ImageH: img.H, Boxes: rec.Boxes, Features: rec.Features, Image: img}, nil
+	out := &labelledRegions{Regions: &infer.Regions{ImageW: img.W, ImageH: img.H, Boxes: rec.Boxes, Features: rec.Features, Image: img}}
+	NC, NA := n.Cfg.NumClasses, n.Cfg.NumAttributes
+	for i := range sel.Index {
+		out.classes = append(out.classes, rec.Classes[i*NC:(i+1)*NC])
+		out.attrs = append(out.attrs, rec.Attrs[i*NA:(i+1)*NA])
+	}
+	return out, nil
 }

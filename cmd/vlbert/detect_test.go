@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -298,5 +299,44 @@ func TestDetectRanksSplit(t *testing.T) {
 	t.Setenv("OMPI_COMM_WORLD_RANK", "5")
 	if err := runDetect(context.Background(), o, &bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "not a rank") {
 		t.Fatalf("bad rank: %v", err)
+	}
+}
+
+// TestVisualizeDetectorLabels: visualize --image --detector draws the
+// detected boxes named by the Visual Genome vocabularies found beside the
+// weights (here tiny ones: "thing1".."thing30", "attr1".."attr10").
+func TestVisualizeDetectorLabels(t *testing.T) {
+	dir, ckpt, _, _, _ := inferFixture(t)
+	det := detector2048(t, dir)
+	var objs, attrs strings.Builder
+	for i := 1; i <= 30; i++ {
+		fmt.Fprintf(&objs, "thing%d\n", i)
+	}
+	for i := 1; i <= 10; i++ {
+		fmt.Fprintf(&attrs, "attr%d\n", i)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "objects_vocab.txt"), []byte(objs.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "attributes_vocab.txt"), []byte(attrs.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "attention.html")
+	o := visualizeOptions{inferFlags: inferFlags{ckpt: ckpt, image: filepath.Join("..", "..", "internal", "detect", "testdata", "chelsea_240x160.png"),
+		detector: det, maxRegions: 12, maxTokens: 64}, text: "what color is the square?", out: out}
+	if err := runVisualize(context.Background(), o, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	html, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), `"Labels":["`) || !strings.Contains(string(html), "thing") {
+		t.Fatalf("the page has no detected class labels")
+	}
+	// Without vocabularies: numeric labels.
+	got := regionLabels([][]float32{{0.5, 0.1, 0.4}}, [][]float32{{0.1, 0.05, 0.85}}, nil, nil)
+	if len(got) != 1 || got[0] != "#2 #2" {
+		t.Fatalf("numeric labels %q, want [\"#2 #2\"]", got)
 	}
 }

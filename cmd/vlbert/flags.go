@@ -98,7 +98,7 @@ func (f *inferFlags) regions(ctx context.Context, p *infer.Pipeline) (*infer.Reg
 		}
 	}
 	if f.detector != "" {
-		return detectRegions(f.detector, img, f.maxRegions)
+		return detectRegions(f.detector, img, f.maxRegions, os.Stderr)
 	}
 	if f.features == "" {
 		boxes, err := parseBoxFlag(f.boxes)

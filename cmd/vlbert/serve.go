@@ -112,7 +112,11 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			return regionsOf(n, img, o.maxRegions)
+			r, err := regionsOf(n, img, o.maxRegions)
+			if err != nil {
+				return nil, err
+			}
+			return r.Regions, nil
 		}
 	}
 	if !o.quiet {

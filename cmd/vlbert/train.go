@@ -25,7 +25,7 @@ type trainOptions struct {
 }
 
 func init() {
-	register(&command{name: "train", summary: "pre-train or fine-tune from a config (VQA, pretraining), with resume",
+	register(&command{name: "train", summary: "pre-train or fine-tune from a config (pretraining, VQA, VCR, RefCOCO+), with resume",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			var o trainOptions
 			fs := newFlagSet("train", stderr)

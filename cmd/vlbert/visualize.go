@@ -91,7 +91,7 @@ func runVisualize(ctx context.Context, o visualizeOptions, stdout io.Writer) err
 	}
 	pg := &report.AttentionPage{Title: title, Notes: notes, Layers: a.Layers, Heads: a.Heads, L: a.L, Probs: a.Probs,
 		Tokens: a.Tokens, NumText: a.NumText, NumRegions: a.NumRegions, ImageBox: a.ImageBox,
-		ImageW: r.ImageW, ImageH: r.ImageH, Boxes: r.Boxes}
+		ImageW: r.ImageW, ImageH: r.ImageH, Boxes: r.Boxes, BoxLabels: r.Labels}
 	if r.Image != nil {
 		pg.Image = report.RGB(r.Image.W, r.Image.H, r.Image.Pix)
 	}

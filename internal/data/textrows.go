@@ -30,9 +30,11 @@ type RowBuffers struct {
 	mask                  []bool
 }
 
-func growInts(b []int32, n int) []int32 {
+// Zeroed returns b resized to n zero elements, reusing its storage when it is
+// large enough (buffers kept across batches).
+func Zeroed[T any](b []T, n int) []T {
 	if cap(b) < n {
-		return make([]int32, n)
+		return make([]T, n)
 	}
 	b = b[:n]
 	clear(b)
@@ -40,19 +42,14 @@ func growInts(b []int32, n int) []int32 {
 }
 
 func (rb *RowBuffers) rows(n, l int, tags, pos bool) TextRows {
-	rb.ids, rb.types = growInts(rb.ids, n*l), growInts(rb.types, n*l)
-	if cap(rb.mask) < n*l {
-		rb.mask = make([]bool, n*l)
-	}
-	rb.mask = rb.mask[:n*l]
-	clear(rb.mask)
+	rb.ids, rb.types, rb.mask = Zeroed(rb.ids, n*l), Zeroed(rb.types, n*l), Zeroed(rb.mask, n*l)
 	r := TextRows{N: n, L: l, IDs: rb.ids, Types: rb.types, Mask: rb.mask}
 	if tags {
-		rb.tags = growInts(rb.tags, n*l)
+		rb.tags = Zeroed(rb.tags, n*l)
 		r.Tags = rb.tags
 	}
 	if pos {
-		rb.pos = growInts(rb.pos, n)
+		rb.pos = Zeroed(rb.pos, n)
 		r.AnsPos = rb.pos
 	}
 	return r
@@ -127,6 +124,27 @@ func (rb *RowBuffers) ExpressionRows(expr []int32, n, le int) TextRows {
 // (vcr/modules/resnet_vlbert_for_vcr.py, prepare_text_from_qa and
 // _collect_obj_reps). A tag at or past boxes is an error naming the sample.
 func (rb *RowBuffers) VCRRows(question, qtags []int32, n, lq int, answers, atags []int32, choices, la, boxes int) (TextRows, error) {
+	return rb.VCRRowsIn(VCRQuestionFirst, question, qtags, n, lq, answers, atags, choices, la, boxes)
+}
+
+// VCRLayout is the order of question and answer in a VCR row (NETWORK.ANSWER_FIRST,
+// NETWORK.QA_ONE_SENT).
+type VCRLayout int
+
+const (
+	// VCRQuestionFirst is prepare_text_from_qa: [CLS] q [SEP] a [SEP], types 0 then
+	// 1 from the first answer token on.
+	VCRQuestionFirst VCRLayout = iota
+	// VCRAnswerFirst is prepare_text_from_aq (ANSWER_FIRST): [CLS] a [SEP] q [SEP],
+	// types 0 then 1 from the first question token on.
+	VCRAnswerFirst
+	// VCROneSentence is prepare_text_from_qa_onesent (QA_ONE_SENT): [CLS] q a [SEP],
+	// every token type 0; L = longest q+a + 2.
+	VCROneSentence
+)
+
+// VCRRowsIn is VCRRows in the given layout.
+func (rb *RowBuffers) VCRRowsIn(layout VCRLayout, question, qtags []int32, n, lq int, answers, atags []int32, choices, la, boxes int) (TextRows, error) {
 	maxLen := 0
 	for b := 0; b < n; b++ {
 		ma := 0
@@ -136,33 +154,32 @@ func (rb *RowBuffers) VCRRows(question, qtags []int32, n, lq int, answers, atags
 		maxLen = max(maxLen, nonZero(question[b*lq:(b+1)*lq])+ma)
 	}
 	L := maxLen + 3
+	if layout == VCROneSentence {
+		L = maxLen + 2
+	}
 	r := rb.rows(n*choices, L, true, false)
 	for b := 0; b < n; b++ {
 		for c := 0; c < choices; c++ {
 			i := b*choices + c
 			row, tg := r.IDs[i*L:(i+1)*L], r.Tags[i*L:(i+1)*L]
+			q, qt := question[b*lq:(b+1)*lq], qtags[b*lq:(b+1)*lq]
+			a, at := answers[i*la:(i+1)*la], atags[i*la:(i+1)*la]
+			first, second, ft, st := q, a, qt, at
+			if layout == VCRAnswerFirst {
+				first, second, ft, st = a, q, at, qt
+			}
 			row[0] = ClsID
-			k := 1
-			for t, id := range question[b*lq : (b+1)*lq] {
-				if id > 0 {
-					row[k], tg[k] = id, qtags[b*lq+t]
-					k++
-				}
+			mid := appendTagged(row, tg, 1, first, ft) // the [SEP] between the two (none in one sentence)
+			k := mid
+			if layout != VCROneSentence {
+				row[mid] = SepID
+				k++
 			}
-			qEnd := k
-			row[qEnd] = SepID
-			k++
-			for t, id := range answers[i*la : (i+1)*la] {
-				if id > 0 {
-					row[k], tg[k] = id, atags[i*la+t]
-					k++
-				}
-			}
-			aEnd := k
-			row[aEnd] = SepID
-			for j := 0; j <= aEnd; j++ {
+			end := appendTagged(row, tg, k, second, st)
+			row[end] = SepID
+			for j := 0; j <= end; j++ {
 				r.Mask[i*L+j] = true
-				if j > qEnd {
+				if j > mid && layout != VCROneSentence {
 					r.Types[i*L+j] = 1
 				}
 			}
@@ -176,4 +193,16 @@ func (rb *RowBuffers) VCRRows(question, qtags []int32, n, lq int, answers, atags
 		}
 	}
 	return r, nil
+}
+
+// appendTagged writes the real (> 0) ids and their tags into row and tg from
+// position k on and returns the position after them.
+func appendTagged(row, tg []int32, k int, ids, tags []int32) int {
+	for t, id := range ids {
+		if id > 0 {
+			row[k], tg[k] = id, tags[t]
+			k++
+		}
+	}
+	return k
 }

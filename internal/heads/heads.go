@@ -39,11 +39,12 @@ type LayerNorm struct {
 
 const lnEps = 1e-12
 
-// Transform is BertPredictionHeadTransform (dense, GELU, LayerNorm) or, with LN nil,
-// VisualLinguisticBertMVRCHeadTransform (dense, GELU).
+// Transform is BertPredictionHeadTransform (dense, act, LayerNorm) or, with LN nil,
+// VisualLinguisticBertMVRCHeadTransform (dense, act); act is hidden_act.
 type Transform struct {
 	Dense Linear
 	LN    *LayerNorm
+	Act   Act
 }
 
 // TransformActs are the saved activations of one Transform forward.
@@ -61,7 +62,7 @@ func (t *Transform) Forward(a *TransformActs, ar Arena, inp []float32, n int) {
 	a.inp, a.n = inp, n
 	a.dense, a.gelu = ar.Alloc(n*H), ar.Alloc(n*H)
 	t.Dense.Forward(a.dense, inp, n)
-	kernels.GELUForward(a.gelu, a.dense)
+	t.Act.Forward(a.gelu, a.dense)
 	a.out = a.gelu
 	if t.LN != nil {
 		a.out, a.mean, a.rstd = ar.Alloc(n*H), ar.Alloc(n), ar.Alloc(n)
@@ -78,6 +79,6 @@ func (t *Transform) Backward(a *TransformActs, ar Arena, dinp, dout []float32) {
 		kernels.LayerNormBackward(dg, t.LN.GW, t.LN.GB, dout, a.gelu, t.LN.W, a.mean, a.rstd, n, H)
 	}
 	dd := ar.Alloc(n * H)
-	kernels.GELUBackward(dd, a.dense, dg)
+	t.Act.Backward(dd, a.dense, a.gelu, dg)
 	t.Dense.Backward(dinp, dd, a.inp, n)
 }

@@ -22,6 +22,9 @@ type Regions struct {
 	ImageBoxFeature []float32
 	// Image is the decoded image when the regions came from one (for drawing).
 	Image *visual.RGBImage
+	// Labels optionally names each box for drawing (a detector's class and
+	// attribute); nil or "" draws the number only.
+	Labels []string
 }
 
 // N is the number of regions.

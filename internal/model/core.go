@@ -8,11 +8,13 @@ import (
 
 // coreWeights are the views of VisualLinguisticBert's parameters.
 type coreWeights struct {
-	word, end, pos, typ    view
-	embLN, visText, visObj lnView
-	layers                 []layerWeights
-	pooler                 linearView
-	hasPooler              bool
+	word, end, pos, typ view // word.g nil when word_embedding_frozen, pos.g when pos_embedding_frozen
+	special             view // special_word_embeddings (word_embedding_frozen), else zero
+	embLN               lnView
+	visText, visObj     visualTransform
+	layers              []layerWeights
+	pooler              linearView
+	hasPooler           bool
 }
 
 type layerWeights struct {
@@ -27,8 +29,15 @@ func bindCore(p *Params, c *Config) coreWeights {
 	w := coreWeights{
 		word: pv(p, cp+"word_embeddings.weight"), end: pv(p, cp+"end_embedding.weight"),
 		pos: pv(p, cp+"position_embeddings.weight"), typ: pv(p, cp+"token_type_embeddings.weight"),
-		embLN: lnOf(p, cp+"embedding_LayerNorm"), visText: lnOf(p, cp+"visual_ln_text"),
-		visObj: lnOf(p, cp+"visual_ln_object"), hasPooler: c.WithPooler,
+		embLN: lnOf(p, cp+"embedding_LayerNorm"), visText: bindVisualTransform(p, c, cp, "text"),
+		visObj: bindVisualTransform(p, c, cp, "object"), hasPooler: c.WithPooler,
+	}
+	if c.WordEmbeddingFrozen {
+		w.word.g = nil
+		w.special = pv(p, cp+"special_word_embeddings.weight")
+	}
+	if c.posFrozen() {
+		w.pos.g = nil
 	}
 	for l := 0; l < c.NumHiddenLayers; l++ {
 		pre := fmt.Sprintf(cp+"encoder.layer.%d.", l)
@@ -53,8 +62,8 @@ type CoreInput struct {
 	TextIDs    []int32   // [B*Lt] word ids, 0 = padding
 	TextTypes  []int32   // [B*Lt] token types (0 or 1)
 	TextMask   []bool    // [B*Lt]
-	TextVisual []float32 // [B*Lt*H] visual feature of each text token (before visual_ln_text)
-	ObjVisual  []float32 // [B*Lo*H] object visual part (before visual_ln_object)
+	TextVisual []float32 // [B*Lt*VS] visual feature of each text token (VS = visual_size; before visual_1x1_text)
+	ObjVisual  []float32 // [B*Lo*VS] object visual part (before visual_1x1_object)
 	ObjLing    []float32 // [B*Lo*H] object linguistic part
 	ObjMask    []bool    // [B*Lo]
 	// OutRows, when set (Inference only), asks for one output row per sequence: the
@@ -66,35 +75,31 @@ type CoreInput struct {
 
 // coreActs holds everything the core forward saves for backward.
 type coreActs struct {
-	in       CoreInput
-	reused   bool    // an Inference forward: layers[*] point into reused buffers
-	L        int     // concatenated length
-	nText    []int32 // [B] valid text tokens
-	nObj     []int32 // [B] valid objects
-	textSrc  []int32 // [B*L] text position feeding each slot, -1 if none
-	objSrc   []int32 // [B*L] object index feeding each slot, -1 if none
-	posIDs   []int32 // [B*L]
-	typeIDs  []int32 // [B*L]
-	maskAdd  []float32
-	wordEmb  []float32 // [B*Lt*H]
-	textVis  []float32 // [B*Lt*H] visual_ln_text output
-	textMean []float32
-	textRstd []float32
-	objVis   []float32 // [B*Lo*H] visual_ln_object output
-	objMean  []float32
-	objRstd  []float32
-	embSum   []float32 // [B*L*H] vl + pos + type
-	embLN    []float32 // [B*L*H]
-	embMean  []float32
-	embRstd  []float32
-	embOut   []float32 // [B*L*H] after dropout (aliases embLN when dropout is off)
-	layers   []layerActs
-	poolIn   []float32 // [B*H] slot 0 of the last layer
-	poolPre  []float32 // [B*H]
-	pooled   []float32 // [B*H]
-	textOut  []float32 // [B*Lt*H] last layer, first Lt slots (zero past L)
-	rowsOut  []float32 // [B*H] last layer at CoreInput.OutRows (nil otherwise)
-	objOut   []float32 // [B*Lo*H] last layer scattered back to object slots
+	in      CoreInput
+	reused  bool    // an Inference forward: layers[*] point into reused buffers
+	L       int     // concatenated length
+	nText   []int32 // [B] valid text tokens
+	nObj    []int32 // [B] valid objects
+	textSrc []int32 // [B*L] text position feeding each slot, -1 if none
+	objSrc  []int32 // [B*L] object index feeding each slot, -1 if none
+	posIDs  []int32 // [B*L]
+	typeIDs []int32 // [B*L]
+	maskAdd []float32
+	wordEmb []float32  // [B*Lt*H]
+	textVis visEmbActs // text visual transform, out [B*Lt*H]
+	objVis  visEmbActs // object visual transform, out [B*Lo*H]
+	embSum  []float32  // [B*L*H] vl + pos + type
+	embLN   []float32  // [B*L*H]
+	embMean []float32
+	embRstd []float32
+	embOut  []float32 // [B*L*H] after dropout (aliases embLN when dropout is off)
+	layers  []layerActs
+	poolIn  []float32 // [B*H] slot 0 of the last layer
+	poolPre []float32 // [B*H]
+	pooled  []float32 // [B*H]
+	textOut []float32 // [B*Lt*H] last layer, first Lt slots (zero past L)
+	rowsOut []float32 // [B*H] last layer at CoreInput.OutRows (nil otherwise)
+	objOut  []float32 // [B*Lo*H] last layer scattered back to object slots
 }
 
 type layerActs struct {
@@ -125,8 +130,9 @@ func (m *Encoder) validateCore(in *CoreInput) error {
 	checkLen("TextIDs", len(in.TextIDs), in.B*in.Lt)
 	checkLen("TextTypes", len(in.TextTypes), in.B*in.Lt)
 	checkLen("TextMask", len(in.TextMask), in.B*in.Lt)
-	checkLen("TextVisual", len(in.TextVisual), in.B*in.Lt*H)
-	checkLen("ObjVisual", len(in.ObjVisual), in.B*in.Lo*H)
+	VS := m.Cfg.VisualSize
+	checkLen("TextVisual", len(in.TextVisual), in.B*in.Lt*VS)
+	checkLen("ObjVisual", len(in.ObjVisual), in.B*in.Lo*VS)
 	checkLen("ObjLing", len(in.ObjLing), in.B*in.Lo*H)
 	checkLen("ObjMask", len(in.ObjMask), in.B*in.Lo)
 	if in.OutRows != nil {

@@ -68,9 +68,7 @@ func trainRegionClass(t *testing.T, inject bool, scaleObj float32, lr float64, s
 	m.Train, m.Seed = true, 5
 	A := cfg.AnswerVocabSize
 	rng := rand.New(rand.NewPCG(3, 3))
-	mom := make([]float32, len(m.Params.Data))
-	vel := make([]float32, len(m.Params.Data))
-	const b1, b2 = 0.9, 0.999
+	opt := newTestAdam(len(m.Params.Data))
 	lnObj, _ := m.Params.Lookup("vlbert.visual_ln_object.weight")
 	for step := 1; step <= steps; step++ {
 		bt := regionClassBatch(rng, 16, A, inject)
@@ -88,13 +86,7 @@ func trainRegionClass(t *testing.T, inject bool, scaleObj float32, lr float64, s
 			}
 			t.Logf("inject=%v step %d |grad visual_ln_object.weight| %.3g", inject, step, math.Sqrt(s))
 		}
-		c1 := 1 - math.Pow(b1, float64(step))
-		c2 := 1 - math.Pow(b2, float64(step))
-		for i, g := range m.Params.Grad {
-			mom[i] = b1*mom[i] + (1-b1)*g
-			vel[i] = b2*vel[i] + (1-b2)*g*g
-			m.Params.Data[i] -= float32(lr * float64(mom[i]) / c1 / (math.Sqrt(float64(vel[i])/c2) + 1e-8))
-		}
+		opt.step(m.Params, step, lr)
 	}
 	m.Train = false
 	erng := rand.New(rand.NewPCG(99, 1))

@@ -41,7 +41,7 @@ func NewE2E(cfg Config, before, after []ExternalParam, aliases []Alias) (Module,
 		return nil, err
 	}
 	for _, q := range own.List {
-		b.list = append(b.list, Param{Name: q.Name, Shape: q.Shape, init: q.init})
+		b.list = append(b.list, Param{Name: q.Name, Shape: q.Shape, init: q.init, Frozen: q.Frozen})
 	}
 	if err := addAll(after); err != nil {
 		return nil, err

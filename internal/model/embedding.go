@@ -9,7 +9,8 @@ import (
 // embedForward is VisualLinguisticBert.embedding: text vl = word + visual_ln_text(v),
 // object vl = linguistic + visual_ln_object(v), seamless compaction to
 // [text | objects | END | padding], token types (text given, objects and END 2,
-// padding 0), position ids (text k, objects n_t, END n_t+1, padding k), then
+// padding 0), position ids (text k, objects n_t, END n_t+1, padding k; each plus
+// position_padding_idx+1, which is 0 for BERT), then
 // LayerNorm(vl + pos + type) and dropout. It also builds the additive attention mask.
 func (m *Encoder) embedForward() error {
 	c := &m.c
@@ -32,21 +33,18 @@ func (m *Encoder) embedForward() error {
 		}
 		L = max(L, int(c.nText[b]+c.nObj[b])+1)
 	}
-	if L > m.Cfg.MaxPositionEmbeddings {
-		return fmt.Errorf("model: concatenated sequence of %d tokens (text + objects + [END]) exceeds max_position_embeddings %d", L, m.Cfg.MaxPositionEmbeddings)
+	shift := m.Cfg.PositionShift
+	if L+shift > m.Cfg.MaxPositionEmbeddings {
+		return fmt.Errorf("model: concatenated sequence of %d tokens (text + objects + [END]) with position ids shifted by position_padding_idx+1 = %d exceeds max_position_embeddings %d", L, shift, m.Cfg.MaxPositionEmbeddings)
 	}
 	c.L = L
 	N := B * L
 
 	// Per-token pieces.
 	c.wordEmb = m.acts.alloc(B * Lt * H)
-	kernels.EmbeddingForward(c.wordEmb, in.TextIDs, w.word.w, B*Lt, H)
-	c.textVis, c.textMean, c.textRstd = m.acts.alloc(B*Lt*H), m.acts.alloc(B*Lt), m.acts.alloc(B*Lt)
-	w.visText.forward(c.textVis, c.textMean, c.textRstd, in.TextVisual, B*Lt, H)
-	c.objVis, c.objMean, c.objRstd = m.acts.alloc(B*Lo*H), m.acts.alloc(B*Lo), m.acts.alloc(B*Lo)
-	if Lo > 0 {
-		w.visObj.forward(c.objVis, c.objMean, c.objRstd, in.ObjVisual, B*Lo, H)
-	}
+	m.wordForward(c.wordEmb, in.TextIDs, B*Lt, H)
+	c.textVis = w.visText.forward(&m.acts, in.TextVisual, B*Lt, H)
+	c.objVis = w.visObj.forward(&m.acts, in.ObjVisual, B*Lo, H)
 
 	// Compaction.
 	c.textSrc, c.objSrc = m.ints.alloc(N), m.ints.alloc(N)
@@ -61,10 +59,10 @@ func (m *Encoder) embedForward() error {
 				c.textSrc[b*L+s] = int32(t)
 				c.objSrc[b*L+s] = -1
 				c.typeIDs[b*L+s] = in.TextTypes[b*Lt+t]
-				c.posIDs[b*L+s] = int32(s)
+				c.posIDs[b*L+s] = int32(s + shift)
 				row := c.embSum[(b*L+s)*H : (b*L+s+1)*H]
 				we := c.wordEmb[(b*Lt+t)*H : (b*Lt+t+1)*H]
-				tv := c.textVis[(b*Lt+t)*H : (b*Lt+t+1)*H]
+				tv := c.textVis.out[(b*Lt+t)*H : (b*Lt+t+1)*H]
 				for i := range row {
 					row[i] = we[i] + tv[i]
 				}
@@ -76,10 +74,10 @@ func (m *Encoder) embedForward() error {
 				c.textSrc[b*L+s] = -1
 				c.objSrc[b*L+s] = int32(j)
 				c.typeIDs[b*L+s] = 2
-				c.posIDs[b*L+s] = int32(nt)
+				c.posIDs[b*L+s] = int32(nt + shift)
 				row := c.embSum[(b*L+s)*H : (b*L+s+1)*H]
 				ling := in.ObjLing[(b*Lo+j)*H : (b*Lo+j+1)*H]
-				ov := c.objVis[(b*Lo+j)*H : (b*Lo+j+1)*H]
+				ov := c.objVis.out[(b*Lo+j)*H : (b*Lo+j+1)*H]
 				for i := range row {
 					row[i] = ling[i] + ov[i]
 				}
@@ -89,13 +87,13 @@ func (m *Encoder) embedForward() error {
 		// [END]
 		c.textSrc[b*L+s], c.objSrc[b*L+s] = -1, -1
 		c.typeIDs[b*L+s] = 2
-		c.posIDs[b*L+s] = int32(nt + 1)
+		c.posIDs[b*L+s] = int32(nt + 1 + shift)
 		copy(c.embSum[(b*L+s)*H:(b*L+s+1)*H], w.end.w[:H])
 		s++
 		for ; s < L; s++ {
 			c.textSrc[b*L+s], c.objSrc[b*L+s] = -1, -1
 			c.typeIDs[b*L+s] = 0
-			c.posIDs[b*L+s] = int32(s)
+			c.posIDs[b*L+s] = int32(s + shift)
 			c.maskAdd[b*L+s] = -10000
 		}
 	}
@@ -133,7 +131,9 @@ func (m *Encoder) embedBackward(dout []float32) coreGrads {
 	}
 	dsum := m.grads.alloc(N * H)
 	w.embLN.backward(dsum, dout, c.embSum, c.embMean, c.embRstd, N, H)
-	kernels.EmbeddingBackward(w.pos.g, dsum, c.posIDs, N, H)
+	if w.pos.g != nil {
+		kernels.EmbeddingBackward(w.pos.g, dsum, c.posIDs, N, H)
+	}
 	kernels.EmbeddingBackward(w.typ.g, dsum, c.typeIDs, N, H)
 
 	dtextVL := m.grads.alloc(B * Lt * H)
@@ -155,13 +155,9 @@ func (m *Encoder) embedBackward(dout []float32) coreGrads {
 		}
 	}
 	var g coreGrads
-	kernels.EmbeddingBackward(w.word.g, dtextVL, in.TextIDs, B*Lt, H)
-	g.textVisual = m.grads.alloc(B * Lt * H)
-	w.visText.backward(g.textVisual, dtextVL, in.TextVisual, c.textMean, c.textRstd, B*Lt, H)
+	m.wordBackward(dtextVL, in.TextIDs, B*Lt, H)
+	g.textVisual = w.visText.backward(&m.grads, c.textVis, dtextVL, in.TextVisual, B*Lt, H)
 	g.objLing = dobjVL
-	g.objVisual = m.grads.alloc(B * Lo * H)
-	if Lo > 0 {
-		w.visObj.backward(g.objVisual, dobjVL, in.ObjVisual, c.objMean, c.objRstd, B*Lo, H)
-	}
+	g.objVisual = w.visObj.backward(&m.grads, c.objVis, dobjVL, in.ObjVisual, B*Lo, H)
 	return g
 }

@@ -6,7 +6,7 @@ import "github.com/vlbert/vlbert/internal/kernels"
 //
 //	a   = Dropout(Dense(Attention(Q x, K x, V x, mask)))    attention dropout inside
 //	h1  = LN(a + x)
-//	out = LN(Dropout(Dense2(GELU(Dense1(h1)))) + h1)
+//	out = LN(Dropout(Dense2(act(Dense1(h1)))) + h1)   (act: hidden_act, GELU by default)
 func (m *Encoder) layerForward(l int, x []float32) {
 	c := &m.c
 	w := &m.core.layers[l]
@@ -48,7 +48,7 @@ func (m *Encoder) layerTailForward(l int, resid []float32, n int) {
 
 	la.ff1, la.gelu = a.allocUninit(n*I), a.allocUninit(n*I)
 	m.encoderLinear(&w.inter, la.ff1, la.h1, n)
-	kernels.GELUForward(la.gelu, la.ff1)
+	m.Cfg.HiddenAct.Forward(la.gelu, la.ff1)
 	la.ff2 = a.allocUninit(n * H)
 	m.encoderLinear(&w.out, la.ff2, la.gelu, n)
 	la.ff2Drop = la.ff2
@@ -114,7 +114,7 @@ func (m *Encoder) layerBackward(l int, dout []float32) []float32 {
 	dgelu := g.allocUninit(N * I)
 	w.out.backward(dgelu, dff2, la.gelu, N)
 	dff1 := g.allocUninit(N * I)
-	kernels.GELUBackward(dff1, la.ff1, dgelu)
+	m.Cfg.HiddenAct.Backward(dff1, la.ff1, la.gelu, dgelu)
 	// h1 feeds the FFN and the residual: the FFN's input gradient accumulates into
 	// dres2 (the residual's share), which dff2 no longer needs.
 	dh1 := dres2

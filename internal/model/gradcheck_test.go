@@ -20,6 +20,14 @@ func gradCheck(t *testing.T, mod Module, loss func() float64, backward func(), s
 	const eps = 2e-2
 	checked, worst := 0, 0.0
 	for _, p := range m.Params.List {
+		if p.Frozen { // requires_grad=False: no gradient at all
+			for i, g := range grad[p.Offset : p.Offset+p.Size] {
+				if g != 0 {
+					t.Fatalf("frozen %s[%d] has gradient %g", p.Name, i, g)
+				}
+			}
+			continue
+		}
 		for k := 0; k < 3; k++ {
 			i := p.Offset + rng.IntN(p.Size)
 			if p.Name == "vlbert.word_embeddings.weight" && k == 0 {

@@ -32,6 +32,10 @@ func (m *Encoder) InitWeights(seed uint64) {
 			for i := range w {
 				w[i] = g
 			}
+		case initStdNormal:
+			for i := range w {
+				w[i] = float32(rng.NormFloat64())
+			}
 		case initNormal:
 			if strings.HasPrefix(p.Name, "final_mlp.") {
 				a := math.Sqrt(6 / float64(p.Shape[0]+p.Shape[1]))
@@ -45,6 +49,21 @@ func (m *Encoder) InitWeights(seed uint64) {
 			}
 		}
 	}
+	m.copySpecialWords()
+}
+
+// copySpecialWords sets special_word_embeddings to the first 1000 rows of
+// word_embeddings, as VisualLinguisticBert.__init__ does after loading the language
+// model (word_embedding_frozen). The pretraining modules re-draw every Embedding
+// after that copy (VisualLinguisticBertForPretraining.__init__ applies init_weights
+// again), so for them the rows stay as drawn. It reports whether it copied.
+func (m *Encoder) copySpecialWords() bool {
+	if !m.Cfg.WordEmbeddingFrozen || m.Cfg.Task == TaskPretrain || m.Cfg.Task == TaskPretrainMultitask {
+		return false
+	}
+	cp := m.Cfg.corePrefix()
+	copy(m.Params.View(cp+"special_word_embeddings.weight"), m.Params.View(cp+"word_embeddings.weight"))
+	return true
 }
 
 // InitClassifierFromAnswers sets row a of the weight of final_mlp's last Linear to

@@ -1,5 +1,7 @@
 package model
 
+import "github.com/vlbert/vlbert/internal/data"
+
 // rowLayout says how the rows of a batch's encoder input relate to its images: the
 // first perImage·images rows belong to image r/perImage (VCR has one row per answer
 // choice), the rest are text-only rows that see no image (multitask pretraining's
@@ -26,10 +28,10 @@ func (rl rowLayout) imageRows() int { return rl.images * rl.perImage }
 // (object_vl_embeddings), text-only rows see zeros and no object. in.B, Lt, Lo and
 // the text fields are the caller's.
 func (m *Encoder) encoderInput(in *CoreInput, rl rowLayout) {
-	H, lo := m.Cfg.HiddenSize, m.vis.lo
-	reps := m.vis.objReps
+	H, VS, lo := m.Cfg.HiddenSize, m.Cfg.VisualSize, m.vis.lo
+	reps := m.vis.objReps // [images*lo*VS]
 	in.B, in.Lt, in.Lo = rl.rows, rl.lt, lo
-	in.TextVisual = m.acts.alloc(rl.rows * rl.lt * H)
+	in.TextVisual = m.acts.alloc(rl.rows * rl.lt * VS)
 	for r := 0; r < rl.imageRows(); r++ {
 		b := r / rl.perImage
 		for t := 0; t < rl.textLen; t++ {
@@ -37,25 +39,28 @@ func (m *Encoder) encoderInput(in *CoreInput, rl rowLayout) {
 			if rl.tags != nil {
 				box = int(rl.tags[r*rl.lt+t])
 			}
-			src := (b*lo + box) * H
-			copy(in.TextVisual[(r*rl.lt+t)*H:], reps[src:src+H])
+			src := (b*lo + box) * VS
+			copy(in.TextVisual[(r*rl.lt+t)*VS:], reps[src:src+VS])
 		}
 	}
 	if rl.perImage == 1 && rl.rows == rl.images {
 		in.ObjVisual, in.ObjMask = reps, m.vis.boxMask
 	} else {
-		in.ObjVisual = m.acts.alloc(rl.rows * lo * H)
+		in.ObjVisual = m.acts.alloc(rl.rows * lo * VS)
 		in.ObjMask = m.boolBuf(1, rl.rows*lo)
 		for r := 0; r < rl.imageRows(); r++ {
 			b := r / rl.perImage
-			copy(in.ObjVisual[r*lo*H:(r+1)*lo*H], reps[b*lo*H:(b+1)*lo*H])
+			copy(in.ObjVisual[r*lo*VS:(r+1)*lo*VS], reps[b*lo*VS:(b+1)*lo*VS])
 			copy(in.ObjMask[r*lo:(r+1)*lo], m.vis.boxMask[b*lo:(b+1)*lo])
 		}
 	}
 	in.ObjLing = m.acts.alloc(rl.rows * lo * H)
+	if m.Cfg.objWordMode() != 2 || !m.Cfg.hasVisualExtractor() {
+		return // the module fills the object linguistic part itself (VCR)
+	}
 	ling := m.Params.View("object_linguistic_embeddings.weight")
 	for k := 0; k < rl.imageRows()*lo; k++ {
-		copy(in.ObjLing[k*H:], ling)
+		copy(in.ObjLing[k*H:(k+1)*H], ling)
 	}
 }
 
@@ -65,13 +70,17 @@ func (m *Encoder) encoderInput(in *CoreInput, rl rowLayout) {
 // and on through obj_downsample (maskVisGrad: object_mask_visual_embedding's
 // gradient, for masked RoIs; nil when the module has none).
 func (m *Encoder) encoderInputBackward(g coreGrads, rl rowLayout, mvrcOps []int32, maskWordGrad, maskVisGrad []float32) {
-	H, lo, n := m.Cfg.HiddenSize, m.vis.lo, rl.imageRows()
-	ling := m.Params.GradView("object_linguistic_embeddings.weight")
+	H, VS, lo, n := m.Cfg.HiddenSize, m.Cfg.VisualSize, m.vis.lo, rl.imageRows()
+	ownLing := m.Cfg.objWordMode() != 2 || !m.Cfg.hasVisualExtractor()
+	var ling []float32
+	if !ownLing {
+		ling = m.Params.GradView("object_linguistic_embeddings.weight")
+	}
 	nb := 0
 	if rl.images > 0 {
 		nb = len(mvrcOps) / rl.images
 	}
-	for r := 0; r < n; r++ {
+	for r := 0; r < n && !ownLing; r++ {
 		b := r / rl.perImage
 		for j := 0; j < lo; j++ {
 			dst := ling
@@ -86,14 +95,14 @@ func (m *Encoder) encoderInputBackward(g coreGrads, rl rowLayout, mvrcOps []int3
 	}
 	// One row per image: the object gradient is obj_reps' gradient as it stands.
 	inPlace := rl.perImage == 1
-	dreps := g.objVisual[:rl.images*lo*H]
+	dreps := g.objVisual[:rl.images*lo*VS]
 	if !inPlace {
-		dreps = m.grads.alloc(rl.images * lo * H)
+		dreps = m.grads.alloc(rl.images * lo * VS)
 	}
 	for r := 0; r < n; r++ {
 		b := r / rl.perImage
 		if !inPlace {
-			dst, src := dreps[b*lo*H:(b+1)*lo*H], g.objVisual[r*lo*H:(r+1)*lo*H]
+			dst, src := dreps[b*lo*VS:(b+1)*lo*VS], g.objVisual[r*lo*VS:(r+1)*lo*VS]
 			for i := range dst {
 				dst[i] += src[i]
 			}
@@ -103,8 +112,8 @@ func (m *Encoder) encoderInputBackward(g coreGrads, rl rowLayout, mvrcOps []int3
 			if rl.tags != nil {
 				box = int(rl.tags[r*rl.lt+t])
 			}
-			dst := dreps[(b*lo+box)*H : (b*lo+box+1)*H]
-			src := g.textVisual[(r*rl.lt+t)*H : (r*rl.lt+t+1)*H]
+			dst := dreps[(b*lo+box)*VS : (b*lo+box+1)*VS]
+			src := g.textVisual[(r*rl.lt+t)*VS : (r*rl.lt+t+1)*VS]
 			for i := range dst {
 				dst[i] += src[i]
 			}
@@ -121,15 +130,6 @@ func (m *Encoder) boolBuf(i, n int) []bool {
 	for len(m.bools) <= i {
 		m.bools = append(m.bools, nil)
 	}
-	m.bools[i] = growBool(m.bools[i], n)
+	m.bools[i] = data.Zeroed(m.bools[i], n)
 	return m.bools[i]
-}
-
-func growBool(b []bool, n int) []bool {
-	if cap(b) < n {
-		return make([]bool, n)
-	}
-	b = b[:n]
-	clear(b)
-	return b
 }

@@ -1,7 +1,6 @@
 package model
 
 import (
-	"math"
 	"math/rand/v2"
 	"testing"
 )
@@ -37,9 +36,8 @@ func testVQALearns(t *testing.T, classifier string) {
 		bt.Label[b*cfg.AnswerVocabSize+ans] = 1
 	}
 	// Adam, as a test-local optimizer.
-	mom := make([]float32, len(m.Params.Data))
-	vel := make([]float32, len(m.Params.Data))
-	const lr, b1, b2 = 3e-3, 0.9, 0.999
+	opt := newTestAdam(len(m.Params.Data))
+	const lr = 3e-3
 	var first, last float32
 	for step := 1; step <= 200; step++ {
 		m.Step = uint64(step)
@@ -53,13 +51,7 @@ func testVQALearns(t *testing.T, classifier string) {
 		}
 		last = o.Loss
 		m.Backward(1)
-		c1 := 1 - math.Pow(b1, float64(step))
-		c2 := 1 - math.Pow(b2, float64(step))
-		for i, g := range m.Params.Grad {
-			mom[i] = b1*mom[i] + (1-b1)*g
-			vel[i] = b2*vel[i] + (1-b2)*g*g
-			m.Params.Data[i] -= float32(lr * float64(mom[i]) / c1 / (math.Sqrt(float64(vel[i])/c2) + 1e-8))
-		}
+		opt.step(m.Params, step, lr)
 	}
 	m.Train = false
 	o, _ := m.Forward(bt)

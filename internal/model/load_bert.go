@@ -72,6 +72,9 @@ func (m *Encoder) LoadBERT(imp *weights.BERTImport, source string) (LoadReport, 
 		loaded[q.Name] = true
 		rep.Loaded = append(rep.Loaded, q.Name)
 	}
+	if m.copySpecialWords() {
+		loaded[cp+"special_word_embeddings.weight"] = true
+	}
 	for _, q := range m.Params.List {
 		if !loaded[q.Name] {
 			rep.Missing = append(rep.Missing, q.Name)

@@ -34,14 +34,15 @@ type Encoder struct {
 	// VQA.AllRows.)
 	Inference bool
 
-	core  coreWeights
-	objDS linearView // image_feature_extractor.obj_downsample.1
-	vis   visualActs
-	acts  arena    // forward activations, reset by each Forward
-	ints  intArena // forward index buffers
-	grads arena    // backward scratch, reset by each Backward
-	c     coreActs // the last core forward
-	bools [][]bool
+	core     coreWeights
+	objDS    linearView // image_feature_extractor.obj_downsample.1 (not BLIND)
+	objEmbed view       // image_feature_extractor.object_embed (IMAGE_SEMANTIC)
+	vis      visualActs
+	acts     arena    // forward activations, reset by each Forward
+	ints     intArena // forward index buffers
+	grads    arena    // backward scratch, reset by each Backward
+	c        coreActs // the last core forward
+	bools    [][]bool
 }
 
 // Module is one task module: VQA, Pretrain, PretrainMultitask, RefCOCO or VCR. Code
@@ -60,7 +61,12 @@ func (e *Encoder) Base() *Encoder { return e }
 func newEncoder(cfg Config, p *Params) *Encoder {
 	e := &Encoder{Cfg: cfg, Params: p}
 	e.core = bindCore(p, &cfg)
-	e.objDS = linearOf(p, "image_feature_extractor.obj_downsample.1")
+	if cfg.hasVisualExtractor() {
+		e.objDS = linearOf(p, "image_feature_extractor.obj_downsample.1")
+	}
+	if cfg.ImageSemantic {
+		e.objEmbed = pv(p, "image_feature_extractor.object_embed.weight")
+	}
 	return e
 }
 

@@ -9,6 +9,9 @@ type Param struct {
 	Shape  []int
 	Offset int
 	Size   int
+	// Frozen is requires_grad=False in the original (word_embedding_frozen,
+	// pos_embedding_frozen): Backward never writes its gradient.
+	Frozen bool
 	// Init says how InitWeights draws it (see initKind).
 	init initKind
 }
@@ -38,6 +41,7 @@ const (
 	initOne
 	initVisualLNText   // visual_scale_text_init
 	initVisualLNObject // visual_scale_object_init
+	initStdNormal      // N(0, 1): nn.Embedding's own init, which no init_weight replaces (object_embed)
 )
 
 // paramBuilder collects (name, shape, init) in order, then lays them out.
@@ -87,8 +91,21 @@ func buildParams(c *Config) *Params {
 	var b paramBuilder
 	H := c.HiddenSize
 	spec := c.spec()
-	b.linear("image_feature_extractor.obj_downsample.1", c.ImageFinalDim, GeomDim+FeatureDim)
-	b.add("object_linguistic_embeddings.weight", initNormal, 1, H)
+	if c.hasVisualExtractor() {
+		if c.ImageSemantic {
+			b.add("image_feature_extractor.object_embed.weight", initStdNormal, VCRObjectClasses, SemanticDim)
+		}
+		if c.CNNRegLossRoI {
+			b.linear("image_feature_extractor.regularizing_predictor", VCRObjectClasses, FeatureDim)
+		}
+		b.linear("image_feature_extractor.obj_downsample.1", c.ImageFinalDim, c.objDownsampleIn())
+		switch c.objWordMode() {
+		case 1:
+			b.add("object_linguistic_embeddings.weight", initNormal, VCRObjectClasses, H)
+		case 2:
+			b.add("object_linguistic_embeddings.weight", initNormal, 1, H)
+		}
+	}
 	spec.pre(&b, c)
 	cp := spec.corePrefix
 	b.add(cp+"word_embeddings.weight", initNormal, c.VocabSize, H)
@@ -96,8 +113,17 @@ func buildParams(c *Config) *Params {
 	b.add(cp+"position_embeddings.weight", initNormal, c.MaxPositionEmbeddings, H)
 	b.add(cp+"token_type_embeddings.weight", initNormal, c.TypeVocabSize, H)
 	b.layerNorm(cp+"embedding_LayerNorm", H, initOne)
-	b.layerNorm(cp+"visual_ln_text", H, initVisualLNText)
-	b.layerNorm(cp+"visual_ln_object", H, initVisualLNObject)
+	if c.VisualSize != H {
+		b.linear(cp+"visual_1x1_text", H, c.VisualSize)
+		b.linear(cp+"visual_1x1_object", H, c.VisualSize)
+	}
+	if c.VisualLN {
+		b.layerNorm(cp+"visual_ln_text", H, initVisualLNText)
+		b.layerNorm(cp+"visual_ln_object", H, initVisualLNObject)
+	} else { // 0-d parameters, registered by register_parameter
+		b.add(cp+"visual_scale_text", initVisualLNText)
+		b.add(cp+"visual_scale_object", initVisualLNObject)
+	}
 	for l := 0; l < c.NumHiddenLayers; l++ {
 		p := fmt.Sprintf(cp+"encoder.layer.%d.", l)
 		b.linear(p+"attention.self.query", H, H)
@@ -111,6 +137,19 @@ func buildParams(c *Config) *Params {
 	}
 	if c.WithPooler {
 		b.linear(cp+"pooler.dense", H, H)
+	}
+	if c.WordEmbeddingFrozen {
+		b.add(cp+"special_word_embeddings.weight", initNormal, numSpecialWords, H)
+	}
+	for i := range b.list {
+		switch b.list[i].Name {
+		case cp + "word_embeddings.weight":
+			b.list[i].Frozen = c.WordEmbeddingFrozen
+		case cp + "position_embeddings.weight":
+			b.list[i].Frozen = c.posFrozen()
+		case cp + "visual_scale_text", cp + "visual_scale_object":
+			b.list[i].Frozen = c.Blind // ResNetVLBERT.fix_params (VCR)
+		}
 	}
 	spec.post(&b, c)
 	return b.build()

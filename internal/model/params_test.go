@@ -159,8 +159,9 @@ func TestConfigValidate(t *testing.T) {
 		want string
 	}{
 		{func(c *Config) { c.NumAttentionHeads = 5 }, "multiple"},
-		{func(c *Config) { c.VisualSize = 32 }, "visual_1x1"},
-		{func(c *Config) { c.VisualLN = false }, "visual_ln"},
+		{func(c *Config) { c.VisualSize = 32 }, "IMAGE_FINAL_DIM 768 != visual_size 32"},
+		{func(c *Config) { c.PositionShift = -1 }, "position_padding_idx -2"},
+		{func(c *Config) { c.WordEmbeddingFrozen, c.VocabSize = true, 999 }, "word_embedding_frozen needs vocab_size >= 1000"},
 		{func(c *Config) { c.ClassifierType = "3fc" }, "Not support classifier type: 3fc"},
 		{func(c *Config) { c.ClassifierType, c.ClassifierHid = "2fc", 0 }, "CLASSIFIER_HIDDEN_SIZE"},
 		{func(c *Config) { c.HiddenDropout = 1 }, "hidden_dropout_prob"},

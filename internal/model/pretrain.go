@@ -91,6 +91,7 @@ type pretrainState struct {
 	B, BA, NB          int
 	haveFw             bool
 	nMLM, nAux, nMVRC  int
+	mlmW, mvrcW        []float32 // per-row loss weights of *_LOSS_NORM_IN_BATCH_FIRST (nil: plain means)
 }
 
 func bindPretrain(m *Pretrain, e *Encoder, multitask bool) {
@@ -104,13 +105,16 @@ func bindPretrain(m *Pretrain, e *Encoder, multitask bool) {
 		bias := pv(p, "vlbert.mlm_head.predictions.bias")
 		m.mlm = heads.MLM{
 			Transform: heads.Transform{Dense: headLinear(p, "vlbert.mlm_head.predictions.transform.dense"),
-				LN: headLN(p, "vlbert.mlm_head.predictions.transform.LayerNorm")},
+				LN: headLN(p, "vlbert.mlm_head.predictions.transform.LayerNorm"), Act: c.HiddenAct},
 			Decoder: heads.Linear{W: word.w, B: bias.w, GW: word.g, GB: bias.g, In: c.HiddenSize, Out: c.VocabSize},
+		}
+		if c.WordEmbeddingFrozen { // the tied decoder weight is the frozen table
+			m.mlm.Decoder.GW = nil
 		}
 	}
 	if c.WithMVRCLoss {
 		m.mvrc = heads.MVRC{
-			Transform: heads.Transform{Dense: headLinear(p, "vlbert.mvrc_head.transform.dense")},
+			Transform: heads.Transform{Dense: headLinear(p, "vlbert.mvrc_head.transform.dense"), Act: c.HiddenAct},
 			Cls:       headLinear(p, "vlbert.mvrc_head.region_cls_pred"),
 		}
 	}
@@ -283,7 +287,13 @@ func (m *Pretrain) Forward(bt *PretrainBatch) (*PretrainOutput, error) {
 			copy(s.mvrcLab[b*lo*R:(b+1)*lo*R], bt.MVRCLabels[b*NB*R:(b*NB+lo)*R])
 		}
 		s.mvrcProbs = m.acts.alloc(B * lo * R)
-		o.MVRCLoss, s.nMVRC = kernels.SoftCrossEntropyForward(s.mvrcProbs, s.mvrc.Logits, s.mvrcLab, B*lo, R)
+		s.mvrcW = nil
+		if cfg.MVRCLossNormInBatchFirst {
+			s.mvrcW = m.mvrcNormWeights(s.mvrcLab, B, lo, R)
+			o.MVRCLoss = weightedSoftCEForward(s.mvrcProbs, s.mvrc.Logits, s.mvrcLab, s.mvrcW, B*lo, R)
+		} else {
+			o.MVRCLoss, s.nMVRC = kernels.SoftCrossEntropyForward(s.mvrcProbs, s.mvrc.Logits, s.mvrcLab, B*lo, R)
+		}
 		o.MVRCLogits = m.acts.alloc(B * NB * R)
 		for i := range o.MVRCLogits {
 			o.MVRCLogits[i] = -10000
@@ -321,9 +331,13 @@ func (m *Pretrain) Backward(dloss float32) {
 		dtext = m.mlmBackwardSparse(dloss, B, BT, Lm, L)
 	} else if cfg.WithMLMLoss {
 		dlog := m.grads.alloc(BT * Lm * W)
-		kernels.CrossEntropyBackward(dlog[:B*Lm*W], s.mlmProbs[:B*Lm*W], s.mlmLabels[:B*Lm], B*Lm, W, dloss)
-		if BA > 0 {
-			kernels.CrossEntropyBackward(dlog[B*Lm*W:], s.mlmProbs[B*Lm*W:], s.mlmLabels[B*Lm:], BA*Lm, W, dloss)
+		if s.mlmW != nil {
+			weightedCEBackward(dlog, s.mlmProbs, s.mlmLabels, s.mlmW, BT*Lm, W, dloss)
+		} else {
+			kernels.CrossEntropyBackward(dlog[:B*Lm*W], s.mlmProbs[:B*Lm*W], s.mlmLabels[:B*Lm], B*Lm, W, dloss)
+			if BA > 0 {
+				kernels.CrossEntropyBackward(dlog[B*Lm*W:], s.mlmProbs[B*Lm*W:], s.mlmLabels[B*Lm:], BA*Lm, W, dloss)
+			}
 		}
 		for b := 0; b < BT; b++ { // padded logits are constants
 			if L < Lm {
@@ -335,7 +349,11 @@ func (m *Pretrain) Backward(dloss float32) {
 	}
 	if cfg.WithMVRCLoss {
 		dlog := m.grads.alloc(B * lo * R)
-		kernels.SoftCrossEntropyBackward(dlog, s.mvrcProbs, s.mvrcLab, B*lo, R, dloss)
+		if s.mvrcW != nil {
+			weightedSoftCEBackward(dlog, s.mvrcProbs, s.mvrcLab, s.mvrcW, B*lo, R, dloss)
+		} else {
+			kernels.SoftCrossEntropyBackward(dlog, s.mvrcProbs, s.mvrcLab, B*lo, R, dloss)
+		}
 		dobj = m.grads.alloc(BT * lo * H)
 		m.mvrc.Backward(&s.mvrc, &m.grads, dobj[:B*lo*H], dlog)
 	}

@@ -13,11 +13,24 @@ func (m *Pretrain) mlmForwardAll(B, BA, Lm, L int) {
 		}
 	}
 	s.mlmProbs = m.acts.alloc(BT * Lm * W)
-	o.MLMLoss, s.nMLM = kernels.CrossEntropyForward(s.mlmProbs[:B*Lm*W], logits[:B*Lm*W], s.mlmLabels[:B*Lm], B*Lm, W)
 	o.MLMLogits = logits[:B*Lm*W]
 	if BA > 0 {
-		o.MLMAuxLoss, s.nAux = kernels.CrossEntropyForward(s.mlmProbs[B*Lm*W:], logits[B*Lm*W:], s.mlmLabels[B*Lm:], BA*Lm, W)
 		o.MLMAuxLogits = logits[B*Lm*W:]
+	}
+	s.mlmW = nil
+	if m.Cfg.MLMLossNormInBatchFirst {
+		rows := m.ints.alloc(BT * Lm)
+		for i := range rows {
+			rows[i] = int32(i)
+		}
+		s.mlmW = m.mlmNormWeights(rows, s.mlmLabels, B*Lm, B, BA, Lm)
+		o.MLMLoss = weightedCEForward(s.mlmProbs[:B*Lm*W], logits[:B*Lm*W], s.mlmLabels[:B*Lm], s.mlmW[:B*Lm], B*Lm, W)
+		o.MLMAuxLoss = weightedCEForward(s.mlmProbs[B*Lm*W:], logits[B*Lm*W:], s.mlmLabels[B*Lm:], s.mlmW[B*Lm:], BA*Lm, W)
+		return
+	}
+	o.MLMLoss, s.nMLM = kernels.CrossEntropyForward(s.mlmProbs[:B*Lm*W], logits[:B*Lm*W], s.mlmLabels[:B*Lm], B*Lm, W)
+	if BA > 0 {
+		o.MLMAuxLoss, s.nAux = kernels.CrossEntropyForward(s.mlmProbs[B*Lm*W:], logits[B*Lm*W:], s.mlmLabels[B*Lm:], BA*Lm, W)
 	}
 }
 
@@ -55,9 +68,16 @@ func (m *Pretrain) mlmForwardSparse(B, BA, Lm, L int) {
 		}
 	}
 	s.mlmProbs = m.acts.alloc(n * W)
-	o.MLMLoss, s.nMLM = kernels.CrossEntropyForward(s.mlmProbs[:nW*W], logits[:nW*W], labels[:nW], nW, W)
-	if BA > 0 {
-		o.MLMAuxLoss, s.nAux = kernels.CrossEntropyForward(s.mlmProbs[nW*W:], logits[nW*W:], labels[nW:], n-nW, W)
+	s.mlmW = nil
+	if m.Cfg.MLMLossNormInBatchFirst {
+		s.mlmW = m.mlmNormWeights(rows, labels, nW, B, BA, Lm)
+		o.MLMLoss = weightedCEForward(s.mlmProbs[:nW*W], logits[:nW*W], labels[:nW], s.mlmW[:nW], nW, W)
+		o.MLMAuxLoss = weightedCEForward(s.mlmProbs[nW*W:], logits[nW*W:], labels[nW:], s.mlmW[nW:], n-nW, W)
+	} else {
+		o.MLMLoss, s.nMLM = kernels.CrossEntropyForward(s.mlmProbs[:nW*W], logits[:nW*W], labels[:nW], nW, W)
+		if BA > 0 {
+			o.MLMAuxLoss, s.nAux = kernels.CrossEntropyForward(s.mlmProbs[nW*W:], logits[nW*W:], labels[nW:], n-nW, W)
+		}
 	}
 	o.MLMRows, o.MLMRowLabels, o.MLMRowLogits, o.MLMRowsWVC = rows, labels, logits, nW
 }
@@ -76,9 +96,13 @@ func (m *Pretrain) mlmBackwardSparse(dloss float32, B, BT, Lm, L int) []float32 
 	s, o, W, H := &m.st, &m.st.out, m.Cfg.VocabSize, m.Cfg.HiddenSize
 	n, nW := len(o.MLMRows), o.MLMRowsWVC
 	dlog := m.grads.alloc(n * W)
-	kernels.CrossEntropyBackward(dlog[:nW*W], s.mlmProbs[:nW*W], o.MLMRowLabels[:nW], nW, W, dloss)
-	if n > nW {
-		kernels.CrossEntropyBackward(dlog[nW*W:], s.mlmProbs[nW*W:], o.MLMRowLabels[nW:], n-nW, W, dloss)
+	if s.mlmW != nil {
+		weightedCEBackward(dlog, s.mlmProbs, o.MLMRowLabels, s.mlmW, n, W, dloss)
+	} else {
+		kernels.CrossEntropyBackward(dlog[:nW*W], s.mlmProbs[:nW*W], o.MLMRowLabels[:nW], nW, W, dloss)
+		if n > nW {
+			kernels.CrossEntropyBackward(dlog[nW*W:], s.mlmProbs[nW*W:], o.MLMRowLabels[nW:], n-nW, W, dloss)
+		}
 	}
 	for i, r := range o.MLMRows { // padded logits are constants
 		if int(r)%Lm >= L {

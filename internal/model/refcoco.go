@@ -51,7 +51,7 @@ func (*RefCOCO) module() {}
 
 func newRefCOCO(e *Encoder) Module {
 	return &RefCOCO{Encoder: e, head: heads.Grounding{
-		Transform: heads.Transform{Dense: headLinear(e.Params, "final_mlp.0.dense")},
+		Transform: heads.Transform{Dense: headLinear(e.Params, "final_mlp.0.dense"), Act: e.Cfg.HiddenAct},
 		Cls:       headLinear(e.Params, "final_mlp.2"),
 	}}
 }

@@ -37,6 +37,9 @@ var taskSpecs = map[Task]*taskSpec{
 			if err := validateClassifier(c, "ResNetVLBERT (VQA)", "2fc", "1fc", "mlm"); err != nil {
 				return err
 			}
+			if c.objWordMode() != 2 || c.Blind || c.ImageSemantic || c.NoObjAttention || c.VCRLayout != 0 {
+				return fmt.Errorf("model: the VQA module takes object_word_embed_mode 2 and none of BLIND, IMAGE_SEMANTIC, NO_OBJ_ATTENTION, ANSWER_FIRST, QA_ONE_SENT")
+			}
 			if c.AnswerVocabSize <= 0 {
 				return fmt.Errorf("model: DATASET.ANSWER_VOCAB_SIZE = %d, want > 0", c.AnswerVocabSize)
 			}
@@ -65,6 +68,9 @@ var taskSpecs = map[Task]*taskSpec{
 		validate: func(c *Config) error {
 			if !c.WithMLMLoss {
 				return fmt.Errorf("model: the multitask pretraining module needs WITH_MLM_LOSS")
+			}
+			if c.VisualSize != c.HiddenSize {
+				return fmt.Errorf("model: ResNetVLBERTForPretrainingMultitask with visual_size %d != hidden_size %d: the original writes the hidden_size-wide aux_text_visual_embedding into visual_size-wide text visual embeddings and fails", c.VisualSize, c.HiddenSize)
 			}
 			return validatePretrain(c)
 		},
@@ -99,6 +105,18 @@ var taskSpecs = map[Task]*taskSpec{
 			if err := validateClassifier(c, "ResNetVLBERT (VCR)", "2fc", "1fc"); err != nil {
 				return err
 			}
+			switch {
+			case c.objWordMode() < 1 || c.objWordMode() > 3:
+				return fmt.Errorf("model: object_word_embed_mode %d, want 1, 2 or 3", c.ObjectWordEmbedMode)
+			case c.Blind && c.VisualLN:
+				return fmt.Errorf("model: BLIND needs visual_ln false (the original freezes visual_scale_*)")
+			case c.Blind && c.CNNRegLossTop, c.NoObjAttention && c.CNNRegLossTop:
+				return fmt.Errorf("model: BLIND and NO_OBJ_ATTENTION leave the CNN regulariser no object (the original fails)")
+			case c.CNNRegLossRoI && (c.CNNRegLossTop || !c.E2E || c.Blind):
+				return fmt.Errorf("model: the RoI CNN regulariser (ENABLE_CNN_REG_LOSS without CNN_LOSS_TOP) needs e2e RoI features, no CNN_LOSS_TOP and no BLIND")
+			case c.ImageSemantic && c.Blind:
+				return fmt.Errorf("model: IMAGE_SEMANTIC needs the image feature extractor, which BLIND removes")
+			}
 			if !(c.ClassifierPosW >= 0) {
 				return fmt.Errorf("model: CLASSIFIER_SIGMOID_LOSS_POSITIVE_WEIGHT = %g, want > 0 (0 in a Config means 1)", c.ClassifierPosW)
 			}
@@ -108,7 +126,7 @@ var taskSpecs = map[Task]*taskSpec{
 			return nil
 		},
 		pre: func(b *paramBuilder, c *Config) {
-			if c.CNNRegLossTop {
+			if c.CNNRegLossTop && !c.Blind {
 				b.linear("cnn_loss_reg.0.dense", c.HiddenSize, c.HiddenSize)
 				b.linear("cnn_loss_reg.2", VCRObjectClasses, c.HiddenSize)
 			}
@@ -157,7 +175,7 @@ func finalMLPParams(b *paramBuilder, c *Config, out int) {
 func finalMLPOf(p *Params, c *Config) heads.FinalMLP {
 	switch c.ClassifierType {
 	case "mlm":
-		return heads.FinalMLP{Transform: &heads.Transform{Dense: headLinear(p, "final_mlp.0.dense"), LN: headLN(p, "final_mlp.0.LayerNorm")},
+		return heads.FinalMLP{Transform: &heads.Transform{Dense: headLinear(p, "final_mlp.0.dense"), LN: headLN(p, "final_mlp.0.LayerNorm"), Act: c.HiddenAct},
 			Out: headLinear(p, "final_mlp.2")}
 	case "2fc":
 		hid := headLinear(p, "final_mlp.1")

@@ -72,3 +72,23 @@ func randomBoxes(rng *rand.Rand, counts []int, nb int) Boxes {
 	}
 	return bx
 }
+
+// testAdam is plain Adam (β 0.9, 0.999) for the learning tests; the
+// trainer's AdamW is internal/optim's.
+type testAdam struct{ mom, vel []float32 }
+
+func newTestAdam(n int) *testAdam {
+	return &testAdam{mom: make([]float32, n), vel: make([]float32, n)}
+}
+
+// step updates p from its gradients; step counts from 1.
+func (a *testAdam) step(p *Params, step int, lr float64) {
+	const b1, b2 = 0.9, 0.999
+	c1 := 1 - math.Pow(b1, float64(step))
+	c2 := 1 - math.Pow(b2, float64(step))
+	for i, g := range p.Grad {
+		a.mom[i] = b1*a.mom[i] + (1-b1)*g
+		a.vel[i] = b2*a.vel[i] + (1-b2)*g*g
+		p.Data[i] -= float32(lr * float64(a.mom[i]) / c1 / (math.Sqrt(float64(a.vel[i])/c2) + 1e-8))
+	}
+}

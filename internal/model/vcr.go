@@ -44,6 +44,7 @@ type VCR struct {
 	*Encoder
 	mlp  heads.FinalMLP // final_mlp (CLASSIFIER_TYPE 1fc or 2fc) on the pooled output
 	cnn  heads.MVRC     // cnn_loss_reg: transform (dense, GELU) + Linear(H→81)
+	reg  heads.Linear   // image_feature_extractor.regularizing_predictor (CNNRegLossRoI)
 	rows data.RowBuffers
 	st   vcrState
 }
@@ -65,6 +66,16 @@ type vcrState struct {
 	cnnProbs []float32
 	cnnLab   []int32
 	ready    bool
+	// object_word_embed_mode 1 and 3
+	classes   []int32 // [B*NB] the batch's box classes
+	meanCount []int32 // [R] tokens averaged per row (mode 3)
+	text      []int32 // [R*lt] the rows' ids (mode 3)
+	textMask  []bool
+	lt        int
+	// regularizing_predictor (CNNRegLossRoI)
+	regIn, regProbs []float32
+	regLab          []int32
+	featGrad        []float32
 }
 
 const siteHeadVCR, siteCNNReg = 5, 6
@@ -73,8 +84,11 @@ func (*VCR) module() {}
 
 func newVCR(e *Encoder) Module {
 	m := &VCR{Encoder: e, mlp: finalMLPOf(e.Params, &e.Cfg)}
+	if e.Cfg.CNNRegLossRoI {
+		m.reg = headLinear(e.Params, "image_feature_extractor.regularizing_predictor")
+	}
 	if e.Cfg.CNNRegLossTop {
-		m.cnn = heads.MVRC{Transform: heads.Transform{Dense: headLinear(e.Params, "cnn_loss_reg.0.dense")}, Cls: headLinear(e.Params, "cnn_loss_reg.2")}
+		m.cnn = heads.MVRC{Transform: heads.Transform{Dense: headLinear(e.Params, "cnn_loss_reg.0.dense"), Act: e.Cfg.HiddenAct}, Cls: headLinear(e.Params, "cnn_loss_reg.2")}
 	}
 	return m
 }
@@ -100,7 +114,7 @@ func (m *VCR) Forward(bt *VCRBatch) (*VCROutput, error) {
 			}
 		}
 	}
-	if cfg.CNNRegLossTop && bt.AnsLabel != nil {
+	if (cfg.CNNRegLossTop || cfg.CNNRegLossRoI) && bt.AnsLabel != nil {
 		checkLen("classes", len(bt.Classes), B*NB)
 	}
 	m.acts.reset()
@@ -109,7 +123,16 @@ func (m *VCR) Forward(bt *VCRBatch) (*VCROutput, error) {
 	s.ready = false
 	bx := bt.Boxes
 	bx.VCRMask = true
-	if err := m.visualForward(&m.vis, &bx, nil, nil); err != nil {
+	if cfg.ImageSemantic || cfg.objWordMode() == 1 {
+		checkLen("classes", len(bt.Classes), B*NB)
+	}
+	m.vis.classes = bt.Classes
+	s.classes = bt.Classes
+	visual := m.visualForward
+	if cfg.Blind {
+		visual = func(v *visualActs, bx *Boxes, _ []int32, _ []float32) error { return m.blindVisual(v, bx) }
+	}
+	if err := visual(&m.vis, &bx, nil, nil); err != nil {
 		return nil, err
 	}
 	lo := m.vis.lo
@@ -117,9 +140,12 @@ func (m *VCR) Forward(bt *VCRBatch) (*VCROutput, error) {
 	o.ObjReps, o.Lo = m.vis.objReps, lo
 
 	// Text: one row per (sample, choice).
-	text, err := m.rows.VCRRows(bt.Question, bt.QTags, B, bt.LQ, bt.Answers, bt.ATags, C, bt.LA, lo)
+	text, err := m.rows.VCRRowsIn(cfg.VCRLayout, bt.Question, bt.QTags, B, bt.LQ, bt.Answers, bt.ATags, C, bt.LA, lo)
 	if err != nil {
 		return nil, errorf("%w", err)
+	}
+	if cfg.NoGrounding { // text_tags.zero_(): every token sees the whole image
+		clear(text.Tags)
 	}
 	Lt, R := text.L, text.N
 	o.Lt, s.tags = Lt, text.Tags
@@ -127,6 +153,12 @@ func (m *VCR) Forward(bt *VCRBatch) (*VCROutput, error) {
 	in := CoreInput{TextIDs: text.IDs, TextTypes: text.Types, TextMask: text.Mask}
 	m.encoderInput(&in, s.rl)
 	objMask := in.ObjMask
+	if err := m.objectLinguistic(&in, bt, lo); err != nil {
+		return nil, err
+	}
+	if cfg.NoObjAttention || cfg.Blind { // box_mask.zero_() before VisualLinguisticBert
+		in.ObjMask = m.boolBuf(3, len(objMask))
+	}
 	if err := m.coreForward(&in); err != nil {
 		return nil, err
 	}
@@ -149,6 +181,12 @@ func (m *VCR) Forward(bt *VCRBatch) (*VCROutput, error) {
 		o.AnsLoss, _ = kernels.CrossEntropyForward(s.probs, o.Logits, bt.AnsLabel, B, C)
 	}
 	o.Total = cfg.AnsLossWeight * o.AnsLoss
+	if cfg.CNNRegLossRoI {
+		if err := m.roiRegForward(bt); err != nil {
+			return nil, err
+		}
+		o.Total += cfg.CNNLossWeight * o.CNNLoss
+	}
 	if cfg.CNNRegLossTop {
 		nv := 0
 		for _, v := range objMask {
@@ -239,5 +277,162 @@ func (m *VCR) Backward(dloss float32) {
 		}
 	}
 	g := m.coreBackward(nil, dobj, dpool)
+	m.objectLinguisticBackward(g.objLing, lo)
 	m.encoderInputBackward(g, s.rl, nil, nil, nil)
+	if cfg.CNNRegLossRoI {
+		m.roiRegBackward(dloss * cfg.CNNLossWeight)
+	}
+}
+
+// objectLinguistic fills the object linguistic part of every row's object slots
+// for object_word_embed_mode 1 (the embedding of the box's COCO class, clamped to
+// [0,80]) and 3 (the mean word embedding of the row's text without [CLS], [SEP]
+// and padding); mode 2 was filled by encoderInput, BLIND leaves zeros.
+func (m *VCR) objectLinguistic(in *CoreInput, bt *VCRBatch, lo int) error {
+	cfg := &m.Cfg
+	H, NB, R := cfg.HiddenSize, bt.Boxes.NB, in.B
+	if cfg.Blind {
+		return nil
+	}
+	switch cfg.objWordMode() {
+	case 1:
+		ling := m.Params.View("object_linguistic_embeddings.weight")
+		for r := 0; r < R; r++ {
+			b := r / VCRChoices
+			for j := 0; j < lo; j++ {
+				cl := min(max(bt.Classes[b*NB+j], 0), VCRObjectClasses-1)
+				copy(in.ObjLing[(r*lo+j)*H:(r*lo+j+1)*H], ling[int(cl)*H:int(cl+1)*H])
+			}
+		}
+	case 3:
+		word := m.core.word.w
+		s := &m.st
+		s.meanCount = m.ints.alloc(R)
+		mean := m.acts.alloc(H)
+		for r := 0; r < R; r++ {
+			clear(mean)
+			n := 0
+			for t := 0; t < in.Lt; t++ {
+				if id := in.TextIDs[r*in.Lt+t]; in.TextMask[r*in.Lt+t] && id != ClsID && id != SepID {
+					for i, v := range word[int(id)*H : int(id+1)*H] {
+						mean[i] += v
+					}
+					n++
+				}
+			}
+			if n == 0 {
+				return errorf("object_word_embed_mode 3: row %d has no text token to average", r)
+			}
+			s.meanCount[r] = int32(n)
+			for i := range mean {
+				mean[i] /= float32(n)
+			}
+			for j := 0; j < lo; j++ {
+				copy(in.ObjLing[(r*lo+j)*H:(r*lo+j+1)*H], mean)
+			}
+		}
+		s.text = in.TextIDs
+		s.textMask = in.TextMask
+		s.lt = in.Lt
+	}
+	return nil
+}
+
+// objectLinguisticBackward is objectLinguistic's backward for modes 1 and 3
+// (dling [R*lo*H], the gradient of every row's object linguistic parts).
+func (m *VCR) objectLinguisticBackward(dling []float32, lo int) {
+	cfg := &m.Cfg
+	if cfg.Blind {
+		return
+	}
+	H, R, s := cfg.HiddenSize, m.c.in.B, &m.st
+	switch cfg.objWordMode() {
+	case 1:
+		g := m.Params.GradView("object_linguistic_embeddings.weight")
+		NB := len(s.classes) / (R / VCRChoices)
+		for r := 0; r < R; r++ {
+			b := r / VCRChoices
+			for j := 0; j < lo; j++ {
+				cl := min(max(s.classes[b*NB+j], 0), VCRObjectClasses-1)
+				dst, src := g[int(cl)*H:int(cl+1)*H], dling[(r*lo+j)*H:(r*lo+j+1)*H]
+				for i := range dst {
+					dst[i] += src[i]
+				}
+			}
+		}
+	case 3:
+		wg := m.core.word.g // nil when word_embedding_frozen: the table is frozen
+		if wg == nil {
+			return
+		}
+		d := m.grads.alloc(H)
+		for r := 0; r < R; r++ {
+			clear(d)
+			for j := 0; j < lo; j++ {
+				for i, v := range dling[(r*lo+j)*H : (r*lo+j+1)*H] {
+					d[i] += v
+				}
+			}
+			inv := 1 / float32(s.meanCount[r])
+			for t := 0; t < s.lt; t++ {
+				if id := s.text[r*s.lt+t]; s.textMask[r*s.lt+t] && id != ClsID && id != SepID {
+					dst := wg[int(id)*H : int(id+1)*H]
+					for i := range dst {
+						dst[i] += d[i] * inv
+					}
+				}
+			}
+		}
+	}
+}
+
+// roiRegForward is FastRCNN's CNN regulariser of e2e mode (ENABLE_CNN_REG_LOSS
+// without CNN_LOSS_TOP): regularizing_predictor, Linear(2048→81), on the RoI
+// feature of every valid box (post_roialign, before obj_downsample's dropout),
+// cross-entropy against the box's class, mean over the boxes (common/fast_rcnn.py,
+// forward). The loss goes to Output.CNNLoss.
+func (m *VCR) roiRegForward(bt *VCRBatch) error {
+	s, v := &m.st, &m.vis
+	R, NB := v.rows, bt.Boxes.NB
+	in := m.Cfg.objDownsampleIn()
+	s.regIn = m.acts.alloc(R * FeatureDim)
+	s.regLab = m.ints.alloc(R)
+	for r := 0; r < R; r++ {
+		copy(s.regIn[r*FeatureDim:(r+1)*FeatureDim], v.x[r*in+GeomDim:r*in+GeomDim+FeatureDim])
+		cl := bt.Classes[int(v.rowB[r])*NB+int(v.rowBox[r])]
+		if cl < 0 || cl >= VCRObjectClasses {
+			return errorf("class %d of box %d in sample %d is outside [0,%d)", cl, v.rowBox[r], v.rowB[r], VCRObjectClasses)
+		}
+		s.regLab[r] = cl
+	}
+	logits := m.acts.alloc(R * VCRObjectClasses)
+	m.reg.Forward(logits, s.regIn, R)
+	s.regProbs = m.acts.alloc(R * VCRObjectClasses)
+	s.out.CNNLoss, _ = kernels.CrossEntropyForward(s.regProbs, logits, s.regLab, R, VCRObjectClasses)
+	s.featGrad = bt.Boxes.FeatGrad
+	return nil
+}
+
+// roiRegBackward accumulates regularizing_predictor's gradients and adds the RoI
+// features' gradient to Boxes.FeatGrad (after visualBackward wrote the
+// obj_downsample path's share there).
+func (m *VCR) roiRegBackward(dloss float32) {
+	s, v := &m.st, &m.vis
+	R := v.rows
+	dl := m.grads.alloc(R * VCRObjectClasses)
+	kernels.CrossEntropyBackward(dl, s.regProbs, s.regLab, R, VCRObjectClasses, dloss)
+	var dx []float32
+	if s.featGrad != nil {
+		dx = m.grads.alloc(R * FeatureDim)
+	}
+	m.reg.Backward(dx, dl, s.regIn, R)
+	if dx == nil {
+		return
+	}
+	for r := 0; r < R; r++ {
+		dst := s.featGrad[(int(v.rowB[r])*v.nb+int(v.rowBox[r]))*FeatureDim:]
+		for i, g := range dx[r*FeatureDim : (r+1)*FeatureDim] {
+			dst[i] += g
+		}
+	}
 }

@@ -49,6 +49,11 @@ type visualActs struct {
 	objReps  []float32 // [B*lo*D] packed per sample, zero padding
 	boxMask  []bool    // [B*lo] boxes[:, :lo, 0] > -1.5
 	drop     kernels.Dropout
+	// classes [B*NB], set by the caller before visualForward when the model has
+	// IMAGE_SEMANTIC: each box's COCO class (FastRCNN's obj_labels); rowClass is
+	// that of each packed row.
+	classes  []int32
+	rowClass []int32
 }
 
 // geomFreq[k] = 1000^(k/256) in float32, as the original computes dim_mat.
@@ -130,8 +135,13 @@ func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskE
 			v.boxMask = append(v.boxMask, bx.valid(b, j))
 		}
 	}
-	const in = GeomDim + FeatureDim
+	in := m.Cfg.objDownsampleIn()
 	v.x = m.acts.alloc(R * in)
+	semantic := m.Cfg.ImageSemantic
+	if semantic {
+		checkLen("box classes", len(v.classes), B*NB)
+		v.rowClass = m.ints.alloc(R)
+	}
 	r := 0
 	for b := 0; b < B; b++ {
 		w, h := bx.ImInfo[b*bx.InfoW], bx.ImInfo[b*bx.InfoW+1]
@@ -149,6 +159,14 @@ func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskE
 				v.rowMask[r] = 1
 			}
 			copy(row[GeomDim:], feat)
+			if semantic { // cat(post_roialign, object_embed(obj_labels))
+				cl := v.classes[b*NB+j]
+				if cl < 0 || cl >= VCRObjectClasses {
+					return fmt.Errorf("model: class %d of box %d in sample %d is outside [0,%d) (IMAGE_SEMANTIC)", cl, j, b, VCRObjectClasses)
+				}
+				v.rowClass[r] = cl
+				copy(row[GeomDim+FeatureDim:], m.objEmbed.w[int(cl)*SemanticDim:int(cl+1)*SemanticDim])
+			}
 			v.rowB[r], v.rowSlot[r], v.rowBox[r] = int32(b), int32(k), int32(j)
 			r++
 			k++
@@ -175,8 +193,11 @@ func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskE
 // visualBackward takes d(objReps) [B*lo*D]; it accumulates obj_downsample gradients
 // and, when maskGrad is not nil, the gradient of the mask visual embedding [2048].
 func (m *Encoder) visualBackward(v *visualActs, dobj []float32, maskGrad []float32) {
+	if !m.Cfg.hasVisualExtractor() {
+		return // BLIND: the object features are constant zeros
+	}
 	D, R := m.Cfg.ImageFinalDim, v.rows
-	const in = GeomDim + FeatureDim
+	in := m.Cfg.objDownsampleIn()
 	dz := m.grads.alloc(R * D)
 	for r := 0; r < R; r++ {
 		src := (int(v.rowB[r])*v.lo + int(v.rowSlot[r])) * D
@@ -190,7 +211,7 @@ func (m *Encoder) visualBackward(v *visualActs, dobj []float32, maskGrad []float
 	for _, f := range v.rowMask {
 		anyMasked = anyMasked || f == 1
 	}
-	if maskGrad != nil && anyMasked || v.featGrad != nil {
+	if maskGrad != nil && anyMasked || v.featGrad != nil || m.Cfg.ImageSemantic {
 		dx = m.grads.alloc(R * in)
 	}
 	ds.backward(dx, dy, v.xDrop, R)
@@ -205,8 +226,17 @@ func (m *Encoder) visualBackward(v *visualActs, dobj []float32, maskGrad []float
 	if v.featGrad != nil {
 		clear(v.featGrad)
 	}
+	if m.Cfg.ImageSemantic {
+		for r := 0; r < R; r++ {
+			dst := m.objEmbed.g[int(v.rowClass[r])*SemanticDim : int(v.rowClass[r]+1)*SemanticDim]
+			src := dx[r*in+GeomDim+FeatureDim : (r+1)*in]
+			for i := range dst {
+				dst[i] += src[i]
+			}
+		}
+	}
 	for r := 0; r < R; r++ {
-		src := dx[r*in+GeomDim : (r+1)*in]
+		src := dx[r*in+GeomDim : r*in+GeomDim+FeatureDim]
 		switch {
 		case v.rowMask[r] == 1 && maskGrad != nil:
 			for i := range maskGrad {
@@ -217,4 +247,37 @@ func (m *Encoder) visualBackward(v *visualActs, dobj []float32, maskGrad []float
 			copy(v.featGrad[dst:dst+FeatureDim], src)
 		}
 	}
+}
+
+// blindVisual is the visual path of a BLIND module (vcr/modules/resnet_vlbert_for_vcr.py,
+// train_forward): the same box mask and trimming, but no FastRCNN: every object
+// representation is zero ([B*lo*IMAGE_FINAL_DIM]).
+func (m *Encoder) blindVisual(v *visualActs, bx *Boxes) error {
+	B, NB, D := bx.B, bx.NB, m.Cfg.ImageFinalDim
+	checkLen("boxes", len(bx.Data), B*NB*boxStride)
+	lo := 0
+	for b := 0; b < B; b++ {
+		n := 0
+		for j := 0; j < NB; j++ {
+			if bx.valid(b, j) {
+				n++
+			}
+		}
+		lo = max(lo, n)
+	}
+	if lo == 0 {
+		return fmt.Errorf("model: no valid box in the batch")
+	}
+	v.lo, v.rows, v.nb, v.featGrad = lo, 0, NB, nil
+	v.boxMask = v.boxMask[:0]
+	for b := 0; b < B; b++ {
+		for j := 0; j < lo; j++ {
+			v.boxMask = append(v.boxMask, bx.valid(b, j))
+		}
+	}
+	v.objReps = m.acts.alloc(B * lo * D)
+	if bx.FeatGrad != nil {
+		clear(bx.FeatGrad)
+	}
+	return nil
 }

@@ -95,6 +95,9 @@ func (m *VQA) Forward(bt *VQABatch) (*VQAOutput, error) {
 	s.rl = rowLayout{rows: B, lt: Lt, images: B, perImage: 1, textLen: Lt}
 	in := CoreInput{TextIDs: text.IDs, TextTypes: text.Types, TextMask: text.Mask}
 	m.encoderInput(&in, s.rl)
+	if m.Cfg.NoGrounding { // the text sees zeroed object representations
+		clear(in.TextVisual)
+	}
 	o := &s.out
 	*o = VQAOutput{ObjReps: m.vis.objReps, Lo: m.vis.lo, Lt: Lt, TextIDs: text.IDs, TextTypes: text.Types,
 		TextMask: text.Mask, TextVisual: in.TextVisual, ObjLing: in.ObjLing, ObjMask: in.ObjMask, AnsPos: text.AnsPos}
@@ -141,6 +144,9 @@ func (m *VQA) Backward(dloss float32) {
 		copy(dtext[p*H:(p+1)*H], dhm[b*H:(b+1)*H])
 	}
 	g := m.coreBackward(dtext, nil, nil)
+	if m.Cfg.NoGrounding { // constant zeros: nothing flows back to obj_reps
+		clear(g.textVisual)
+	}
 	m.encoderInputBackward(g, s.rl, nil, nil, nil)
 }
 

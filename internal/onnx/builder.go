@@ -19,7 +19,6 @@ type builder struct {
 	used    map[string]bool   // checkpoint keys turned into initializers
 	consts  map[string]string // dedup of small constants by their encoding
 	err     error             // the first weight error; later calls are no-ops
-	int8    bool              // quantize the encoder's Linear layers (QDQ)
 }
 
 // Weight is one checkpoint tensor: its shape and float32 values (row-major).

@@ -112,7 +112,6 @@ func Build(spec Spec, w Weights, opt Options) (*Model, error) {
 		return nil, fmt.Errorf("onnx: opset %d is not supported: the graph uses LayerNormalization (opset 17), and opset 17 is the newest Debian's onnx 1.12 checks", opt.Opset)
 	}
 	e := &exporter{b: newBuilder(w), spec: spec, opt: opt}
-	e.b.int8 = opt.Int8
 	switch spec.Task {
 	case TaskVQA:
 		e.vqa()

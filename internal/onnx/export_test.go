@@ -112,3 +112,21 @@ func TestSpecFromConfig(t *testing.T) {
 		}
 	}
 }
+
+// TestSpecFromShippedConfigs: the demo's task configs are exportable.
+func TestSpecFromShippedConfigs(t *testing.T) {
+	for file, want := range map[string]Task{"vqa.yaml": TaskVQA, "ground.yaml": TaskRefCOCO, "vcr.yaml": TaskVCR} {
+		c, err := config.Load(filepath.Join(repoRoot, "configs", "synth", file), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := SpecFromConfig(c)
+		if err != nil {
+			t.Errorf("%s: %v", file, err)
+			continue
+		}
+		if s.Task != want || s.E2E != nil || want == TaskVCR && !s.Pooler {
+			t.Errorf("%s: spec %+v", file, s)
+		}
+	}
+}

@@ -111,7 +111,7 @@ func runORT(t *testing.T, model string, runs [][]ortTensor, repeat int) []ortRun
 	for i, run := range runs {
 		var specs []inSpec
 		for _, in := range run {
-			s := inSpec{Name: in.Name, Dims: in.Dims, File: filepathSafe(i, in.Name)}
+			s := inSpec{Name: in.Name, Dims: in.Dims, File: inputFile(i, in.Name)}
 			var raw []byte
 			if in.I64 != nil {
 				s.Type, raw = "int64", int64Bytes(in.I64)
@@ -187,7 +187,7 @@ func runORT(t *testing.T, model string, runs [][]ortTensor, repeat int) []ortRun
 	return res
 }
 
-func filepathSafe(run int, name string) string { return "in" + itoa(run) + "_" + name + ".bin" }
+func inputFile(run int, name string) string { return "in" + itoa(run) + "_" + name + ".bin" }
 
 func itoa(i int) string { return strconv.Itoa(i) }
 

@@ -27,6 +27,7 @@ type AttentionPage struct {
 	ImageBox       bool
 	ImageW, ImageH int
 	Boxes          []float32   // [n*4] x1, y1, x2, y2 of the regions 1..n, in image pixels
+	BoxLabels      []string    // optional [n]: a name drawn after each box's number (detected class, attribute)
 	Image          image.Image // optional; boxes are drawn on a blank canvas without it
 }
 
@@ -80,6 +81,7 @@ type pageData struct {
 	Raw                                   string // base64 little-endian float32 [layers, heads, L, L]; empty when too big
 	Names                                 [4]string
 	Boxes                                 [][4]float32
+	Labels                                []string
 	ImageBox                              bool
 	W, H                                  int
 }
@@ -97,7 +99,7 @@ func WriteAttentionHTML(w io.Writer, pg *AttentionPage) error {
 	}
 	blocks, shapes := Blocks(pg.Probs, pg.Layers, pg.Heads, pg.L, pg.NumText, pg.NumRegions)
 	d := pageData{Layers: pg.Layers, Heads: pg.Heads, L: pg.L, NumText: pg.NumText, NumRegions: pg.NumRegions,
-		Tokens: pg.Tokens, Shapes: shapes, Names: BlockNames, ImageBox: pg.ImageBox, W: pg.ImageW, H: pg.ImageH}
+		Tokens: pg.Tokens, Shapes: shapes, Names: BlockNames, ImageBox: pg.ImageBox, W: pg.ImageW, H: pg.ImageH, Labels: pg.BoxLabels}
 	for b := range blocks {
 		q := make([]byte, len(blocks[b]))
 		for i, v := range blocks[b] {

@@ -150,7 +150,7 @@ function drawBoxes() {
     const lab = document.createElementNS(ns, "text");
     lab.setAttribute("x", bx[0] + sw); lab.setAttribute("y", bx[1] + fs); lab.setAttribute("font-size", fs);
     lab.setAttribute("fill", "#fff"); lab.setAttribute("stroke", c); lab.setAttribute("stroke-width", fs / 6); lab.setAttribute("paint-order", "stroke");
-    lab.setAttribute("font-weight", "700"); lab.textContent = String(n + 1);
+    lab.setAttribute("font-weight", "700"); lab.textContent = String(n + 1) + (D.Labels && D.Labels[n] ? " " + D.Labels[n] : "");
     g.appendChild(rect); g.appendChild(lab);
   });
 }

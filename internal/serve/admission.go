@@ -20,13 +20,15 @@ import (
 //  2. shed: when every inference slot is busy, 429 at once, without reading
 //     the body (a non-blocking check, no queue);
 //  3. a body-read slot (MaxBodyReads; none free: 429): the body is read under
-//     a deadline proportional to its size (BodyReadBase + size/MinBodyRate),
-//     then decoded and validated, the endpoint's capability checked before
-//     any image is decoded;
-//  4. an inference slot (non-blocking; none free: 429), then the model.
+//     a deadline proportional to its size (BodyReadBase + size/MinBodyRate);
+//  4. once the body is in, a reservation of a free inference slot (none: 429
+//     without parsing), under which it is decoded and validated, the
+//     endpoint's capability checked before any image is decoded;
+//  5. the reserved inference slot, then the model.
 //
 // A slow client therefore holds a connection and a body-read slot for at most
-// its deadline, never an inference slot, and memory is bounded by
+// its deadline, never an inference slot (a reservation is taken only once the
+// whole body is in memory, and validation is bounded work), and memory is bounded by
 // MaxBodyReads x (MaxBodyBytes + one decoded image).
 
 // prepared is a validated request, ready to run on a model replica.
@@ -66,20 +68,30 @@ func (s *Server) serveInference(w http.ResponseWriter, r *http.Request, prep pre
 		return s.reject(w, rejectReadsFull)
 	}
 	s.met.reading.Inc()
-	run, err := s.readAndPrepare(w, r, prep)
+	run, reserved, err := s.readAndPrepare(w, r, prep)
 	s.met.reading.Dec()
 	<-s.readers
 	if err != nil {
+		if reserved {
+			s.pending.Add(-1)
+		}
 		code, msg := errorStatus(err)
 		if code == http.StatusRequestEntityTooLarge || code == http.StatusRequestTimeout {
 			w.Header().Set("Connection", "close") // the rest of the body is not read
 		}
 		return writeError(w, code, msg)
 	}
+	if !reserved {
+		return s.reject(w, rejectInferenceFull)
+	}
+	// The reservation becomes the slot (it can only fail if a caller
+	// outside this path filled sem).
 	select {
 	case s.sem <- struct{}{}:
+		s.pending.Add(-1)
 		defer func() { <-s.sem }()
 	default:
+		s.pending.Add(-1)
 		return s.reject(w, rejectInferenceFull)
 	}
 	s.inFlight.Add(1)
@@ -95,8 +107,20 @@ func (s *Server) serveInference(w http.ResponseWriter, r *http.Request, prep pre
 	return writeJSON(w, http.StatusOK, resp)
 }
 
-// full reports whether every inference slot is taken.
-func (s *Server) full() bool { return len(s.sem) >= cap(s.sem) }
+// full reports whether every inference slot is taken or spoken for by a
+// request being validated.
+func (s *Server) full() bool { return len(s.sem)+int(s.pending.Load()) >= cap(s.sem) }
+
+// reserve speaks for a free inference slot while a request that has fully
+// arrived is validated, so that under overload one request is parsed per
+// free slot, not every request that arrived while one was free.
+func (s *Server) reserve() bool {
+	if n := s.pending.Add(1); len(s.sem)+int(n) > cap(s.sem) {
+		s.pending.Add(-1)
+		return false
+	}
+	return true
+}
 
 // reject answers 429. An unread body is drained by net/http when small (so
 // the connection is kept, and a client under load does not run out of
@@ -111,13 +135,23 @@ func (s *Server) reject(w http.ResponseWriter, reason string) int {
 	return writeError(w, http.StatusTooManyRequests, fmt.Sprintf("server busy: %d requests in flight, retry later", cap(s.sem)))
 }
 
-// readAndPrepare reads the body under its deadline and validates it.
-func (s *Server) readAndPrepare(w http.ResponseWriter, r *http.Request, prep prepareFunc) (prepared, error) {
+// readAndPrepare reads the body under its deadline, reserves an inference
+// slot and validates the body. reserved is false when no slot was free once
+// the body was in: the body is then not parsed (under overload most
+// requests end here, and parsing them would take CPU from the model). When
+// reserved is true the caller owns the reservation, whatever err says; a
+// body that fails to arrive reserves nothing, so slow clients never hold a
+// slot.
+func (s *Server) readAndPrepare(w http.ResponseWriter, r *http.Request, prep prepareFunc) (run prepared, reserved bool, err error) {
 	body, err := s.readBody(w, r)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	return prep(body)
+	if !s.reserve() {
+		return nil, false, nil
+	}
+	run, err = prep(body)
+	return run, true, err
 }
 
 // bodyDeadline is how long a body of n bytes may take to arrive.
@@ -275,6 +309,7 @@ func (s *Server) trimAfterBursts(ctx context.Context, every time.Duration) {
 type serverCounters struct {
 	requests     atomic.Uint64 // inference requests seen
 	inFlight     atomic.Int64  // requests holding an inference slot
+	pending      atomic.Int64  // requests validating under a reservation (see reserve)
 	busy         atomic.Bool   // a 429 was answered since the last trim
 	loopbackOnly atomic.Bool   // listening on loopback: Host must be loopback
 }

@@ -43,9 +43,11 @@ func startServer(t *testing.T, s *Server) string {
 
 // Finding 1: slow bodies hold a connection and a body-read slot for at most
 // their deadline, never an inference slot: every normal request meanwhile is
-// answered 200, and the slow ones get 408.
+// answered 200, and the slow ones get 408. (Four slots, as many as slow
+// clients: before, they held all four; two closed-loop clients never need
+// more than two, so any 429 would be the slow clients' doing.)
 func TestSlowBodiesDoNotDenyService(t *testing.T) {
-	s, sc := newTestServer(t, Config{MaxInFlight: 2, BodyReadBase: 700 * time.Millisecond, MinBodyRate: 64 << 10})
+	s, sc := newTestServer(t, Config{MaxInFlight: 4, BodyReadBase: 700 * time.Millisecond, MinBodyRate: 64 << 10})
 	base := startServer(t, s)
 	body := []byte(featuresBody(sc, nil))
 	slowDone := make(chan []SlowBodyResult, 1)
@@ -248,5 +250,23 @@ func TestNaNAnswerIsAnError(t *testing.T) {
 	code, out := post(t, New(p, Config{}).Handler(), "/v1/vqa", featuresBody(sc, nil))
 	if msg, _ := out["error"].(string); code != 500 || !strings.Contains(msg, "non-finite") {
 		t.Fatalf("NaN model: %d %v", code, out)
+	}
+}
+
+// Requests being validated speak for the slots they will take: with every
+// slot spoken for, a request is refused before its body is read or parsed,
+// and the reservations balance out after requests of every outcome.
+func TestValidationReservesSlots(t *testing.T) {
+	s, sc := newTestServer(t, Config{MaxInFlight: 2})
+	s.pending.Store(2)
+	if code, out := post(t, s.Handler(), "/v1/vqa", featuresBody(sc, nil)); code != 429 {
+		t.Fatalf("every slot reserved: %d %v", code, out)
+	}
+	s.pending.Store(0)
+	for _, body := range []string{featuresBody(sc, nil), `{"question": 3}`, featuresBody(sc, map[string]any{"top_k": -1})} {
+		post(t, s.Handler(), "/v1/vqa", body)
+	}
+	if p, n := s.pending.Load(), len(s.sem); p != 0 || n != 0 {
+		t.Fatalf("after the requests: %d reservations, %d slots held", p, n)
 	}
 }

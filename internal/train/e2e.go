@@ -66,6 +66,8 @@ func visualConfig(cfg *config.Config) (visual.Config, error) {
 		vc.Blocks = [3]int{3, 4, 23}
 	case 152:
 		vc.Blocks = [3]int{3, 8, 36}
+	case 18, 34:
+		return visual.Config{}, fmt.Errorf("train: NETWORK.IMAGE_NUM_LAYERS %d fails in the original: its BasicBlock RoI head gives 512-d features, but FastRCNN.obj_downsample takes 2·2048 inputs (common/fast_rcnn.py)", n.ImageNumLayers)
 	default:
 		return visual.Config{}, fmt.Errorf("train: NETWORK.IMAGE_NUM_LAYERS %d is not supported in e2e mode (50, 101 or 152: bottleneck ResNets)", n.ImageNumLayers)
 	}
@@ -80,7 +82,7 @@ func visualConfig(cfg *config.Config) (visual.Config, error) {
 		return visual.Config{}, fmt.Errorf("train: NETWORK.IMAGE_FROZEN_BN false (BatchNorm in training mode) is not supported; every shipped config freezes it")
 	}
 	if n.OutputConv5 {
-		return visual.Config{}, fmt.Errorf("train: NETWORK.OUTPUT_CONV5 true is not supported")
+		return visual.Config{}, fmt.Errorf("train: NETWORK.OUTPUT_CONV5 true fails in the original: FastRCNN.init_weight loads into self.conv5 and forward calls self.img_head, neither of which FastRCNN defines (AttributeError)")
 	}
 	for i, m := range n.PixelMeans {
 		if i >= 3 || float32(m) != visual.PixelMeansBGR[i] {

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 )
 
 // Checkpoint directory hygiene. A run holds an exclusive lock on its output
@@ -28,17 +27,17 @@ func lockOutputDir(dir string) (unlock func(), err error) {
 	if err != nil {
 		return nil, fmt.Errorf("train: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if held, err := tryLock(f); err != nil || held {
 		b, _ := io.ReadAll(io.LimitReader(f, 32))
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
+		if held {
 			return nil, fmt.Errorf("train: another vlbert train (pid %s) is writing to %s; wait for it or stop it first", strings.TrimSpace(string(b)), dir)
 		}
 		return nil, fmt.Errorf("train: locking %s: %w", path, err)
 	}
 	f.Truncate(0)
 	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
-	return func() { f.Close() }, nil // closing drops the flock
+	return func() { f.Close() }, nil // closing drops the lock
 }
 
 // isStaleTemp reports whether name is a temporary file of an atomic write

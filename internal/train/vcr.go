@@ -93,9 +93,6 @@ func newVCRTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []s
 	default:
 		return nil, fmt.Errorf("train: VCR DATASET.TASK %q: want Q2A or QA2R (they are trained as separate models)", ds.TaskName)
 	}
-	if ds.OnlyUseRelevantDets {
-		return nil, fmt.Errorf("train: VCR DATASET.ONLY_USE_RELEVANT_DETS true is not supported")
-	}
 	if ds.ZipMode {
 		return nil, fmt.Errorf("train: VCR does not read zip archives (DATASET.ZIP_MODE); unpack them")
 	}
@@ -226,6 +223,13 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	if err != nil {
 		return nil, err
 	}
+	allObjects := len(a.Objects)
+	var keep []int // DATASET.ONLY_USE_RELEVANT_DETS: the detections kept, in kept order
+	if t.cfg.Dataset().OnlyUseRelevantDets {
+		if keep, a, meta, err = vcr.KeepOnlyRelevantDets(a, meta, t.task); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+	}
 	if t.e2e {
 		return t.e2eExample(s, a, meta, rng)
 	}
@@ -235,9 +239,9 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	if err != nil {
 		return nil, fmt.Errorf("train: vcr annot_id %s: %w", a.AnnotID, err)
 	}
-	if rec.NumBoxes != len(a.Objects) || rec.FeatureDim != model.FeatureDim {
+	if rec.NumBoxes != allObjects || rec.FeatureDim != model.FeatureDim {
 		return nil, fmt.Errorf("train: vcr annot_id %s: %s has %d boxes of %d features, want %d boxes (one per object, in the metadata order) of %d",
-			a.AnnotID, featPath, rec.NumBoxes, rec.FeatureDim, len(a.Objects), model.FeatureDim)
+			a.AnnotID, featPath, rec.NumBoxes, rec.FeatureDim, allObjects, model.FeatureDim)
 	}
 	smp, err := s.b.Build(a, meta, rec.ImageW, rec.ImageH)
 	if err != nil {
@@ -245,13 +249,16 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	}
 	const stride = 4 + model.FeatureDim
 	n := smp.NumBoxes
-	first := n - rec.NumBoxes // 1 with the whole-image box
+	first := n - len(a.Objects) // 1 with the whole-image box
 	e := &vcrExample{s: smp, n: n, boxes: make([]float32, n*stride), classes: make([]int32, n)}
 	for r := 0; r < n; r++ {
 		row := e.boxes[r*stride:]
 		copy(row[:4], smp.Boxes[6*r:6*r+4])
 		e.classes[r] = int32(smp.Boxes[6*r+5])
 		if d := r - first; d >= 0 {
+			if keep != nil {
+				d = keep[d]
+			}
 			copy(row[4:stride], rec.Features[d*rec.FeatureDim:(d+1)*rec.FeatureDim])
 		}
 	}
@@ -259,7 +266,7 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 		if rec.ImageBoxFeature != nil {
 			copy(e.boxes[4:stride], rec.ImageBoxFeature)
 		} else {
-			data.MeanFeature(e.boxes[4:stride], e.boxes[stride:], rec.NumBoxes, stride, 4, rec.FeatureDim)
+			data.MeanFeature(e.boxes[4:stride], e.boxes[stride:], n-1, stride, 4, rec.FeatureDim)
 		}
 	}
 	w0, h0 := rec.ImageW, rec.ImageH

@@ -15,6 +15,7 @@ type Workspace struct {
 	col, a, b, c []float32
 	tmp          []float32 // batched convolution output (convFused)
 	dyc, colc    []float32 // batched convolution backward (convBackward)
+	wflip        []float32 // flipped kernel of an input gradient (convBackward)
 	rows, yrows  []float32 // int8 convolutions (convInt8)
 	// int8 holds the int8 convolutions by weight (QuantizeInt8), nil for float32.
 	int8 map[*Param]*quant.Linear

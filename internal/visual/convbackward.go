@@ -20,6 +20,19 @@ var groupFloats = 1 << 23
 func convBackward(ws *Workspace, dinp, dweight, dout, inp, weight []float32, cv Conv2D, N, H, W int) {
 	OH, OW := cv.check(N, H, W)
 	ohw := OH * OW
+	if dinp != nil && cv.KH > 1 && sameSize(cv) {
+		// The input gradient of a stride-1 "same" convolution is itself a
+		// convolution (of dout with the flipped, transposed kernel): no
+		// im2col matrix and no col2im.
+		checkLen("conv dout", len(dout), N*cv.K*ohw)
+		checkLen("conv dinp", len(dinp), N*cv.C*H*W)
+		checkLen("conv weight", len(weight), cv.WeightSize())
+		ws.wflip = grow(ws.wflip, cv.WeightSize())
+		flipKernel(ws.wflip, weight, cv)
+		cvT := Conv2D{C: cv.K, K: cv.C, KH: cv.KH, KW: cv.KW, Stride: 1, Pad: cv.Pad, Dilation: cv.Dilation}
+		convFused(ws, dinp, dout, ws.wflip, nil, nil, nil, false, cvT, N, OH, OW)
+		dinp = nil
+	}
 	if N <= 1 || ohw >= batchedOutput {
 		Conv2DBackward(dinp, dweight, dout, inp, weight, ws.colFor(cv, H, W), cv, N, H, W)
 		return
@@ -104,4 +117,26 @@ func reluBNBackward(dinp, y, dout, scale []float32, N, C, HW int) {
 type reluBNArgs struct {
 	dinp, y, dout, scale []float32
 	C, HW                int
+}
+
+// sameSize reports a stride-1 convolution whose output has its input's size
+// (2·Pad = Dilation·(KH−1), likewise for KW): the ResNet's 3x3 convolutions.
+func sameSize(cv Conv2D) bool {
+	return cv.Stride == 1 && 2*cv.Pad == cv.Dilation*(cv.KH-1) && 2*cv.Pad == cv.Dilation*(cv.KW-1)
+}
+
+// flipKernel sets wt[c, k, kh, kw] = w[k, c, KH−1−kh, KW−1−kw]: the kernel
+// whose convolution of dout is the input gradient of a sameSize convolution
+// (dx[c, h, w] = Σ dout[k, h+p−kh·d, w+p−kw·d]·w[k, c, kh, kw]).
+func flipKernel(wt, w []float32, cv Conv2D) {
+	khw := cv.KH * cv.KW
+	for k := 0; k < cv.K; k++ {
+		for c := 0; c < cv.C; c++ {
+			src := w[(k*cv.C+c)*khw : (k*cv.C+c+1)*khw]
+			dst := wt[(c*cv.K+k)*khw : (c*cv.K+k+1)*khw]
+			for i, v := range src {
+				dst[khw-1-i] = v
+			}
+		}
+	}
 }

@@ -104,6 +104,8 @@ func TestConvBackwardBatched(t *testing.T) {
 		N, H, W int
 	}{
 		{"3x3dil2", Conv2D{C: 12, K: 10, KH: 3, KW: 3, Stride: 1, Pad: 2, Dilation: 2}, 6, 14, 14},
+		{"3x3one", Conv2D{C: 9, K: 14, KH: 3, KW: 3, Stride: 1, Pad: 1, Dilation: 1}, 1, 11, 37},
+		{"3x3s2", Conv2D{C: 5, K: 7, KH: 3, KW: 3, Stride: 2, Pad: 1, Dilation: 1}, 2, 9, 10},
 		{"1x1", Conv2D{C: 16, K: 24, KH: 1, KW: 1, Stride: 1, Dilation: 1}, 5, 7, 7},
 		{"1x1s2", Conv2D{C: 8, K: 6, KH: 1, KW: 1, Stride: 2, Dilation: 1}, 3, 9, 9},
 	} {

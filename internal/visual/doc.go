@@ -30,8 +30,19 @@
 // trainer (internal/train) keeps them in the model's flat arena under
 // image_feature_extractor.*, so one optimizer and one checkpoint cover both.
 //
+// Convolutions (convfused.go): the forward is one GEMM per image, or one for a batch
+// of small images (the RoI head's 14x14 maps, [K, N·OH·OW] then reordered), whose B
+// panels are packed straight from the image (implicit GEMM: no im2col matrix; a
+// pointwise convolution of one image reads the image itself), with the frozen
+// BatchNorm (per-channel scale and shift), the residual add and the ReLU applied in
+// the GEMM's epilogue (gemm.Epilogue) while each block of the output is in cache.
+// The BN scale is applied to the output rows rather than folded into a copy of the
+// weights: the same arithmetic, no second copy of the weights to keep in step with
+// training. The backward (convbackward.go) batches the head's small images into one
+// product per group; the backbone's is im2col + GEMM per image. QuantizeInt8
+// (int8.go) folds the BN into per-channel int8 weights for an opt-in int8 inference.
+//
 // Parallelism: kernels split work over channels or regions with internal/parallel;
 // each output element is written by exactly one worker in a fixed order, so results
-// do not depend on the thread count. Convolutions are im2col + gemm.Sgemm, which is
-// parallel inside.
+// do not depend on the thread count. The GEMMs are parallel inside.
 package visual
