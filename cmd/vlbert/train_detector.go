@@ -51,7 +51,7 @@ func runTrainDetector(ctx context.Context, o trainOptions, stdout io.Writer) err
 		fmt.Fprintf(stdout, "detector: %s\n", res.Final)
 	}
 	if e := res.Eval; e != nil {
-		fmt.Fprintf(stdout, "val: %d images, %d objects: mAP@0.5 %.4f, recall@0.5 %.4f\n", e.Images, e.Objects, e.MAP50, e.Recall50)
+		fmt.Fprintf(stdout, "val: %d images, %d objects: mAP@0.5 %.4f, recall@0.5 %.4f, attributes exact %.4f\n", e.Images, e.Objects, e.MAP50, e.Recall50, e.AttrExact)
 		names := make([]string, 0, len(e.APPerClass))
 		for n := range e.APPerClass {
 			names = append(names, n)

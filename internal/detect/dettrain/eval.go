@@ -3,6 +3,7 @@ package dettrain
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/vlbert/vlbert/internal/detect"
@@ -16,6 +17,8 @@ type Detection struct {
 	Score float32
 	Attr  int     // most probable attribute other than "no attribute"
 	AttrP float32 // its probability
+	// AttrProbs is the RoI's attr_prob row [NumAttributes].
+	AttrProbs []float32
 }
 
 // Unnormalize returns w with bbox_pred's rows multiplied back by
@@ -106,8 +109,8 @@ func (d *Detector) Detect(ex Example) ([]Detection, error) {
 			boxes, scores, rows = append(boxes, b), append(scores, sc), append(rows, r)
 		}
 		for _, k := range detect.NMS(boxes, scores, float32(d.Test.NMS), 0) {
-			det := Detection{Box: boxes[k], Class: j, Score: scores[k]}
 			ap := h.AttrProb[rows[k]*NA : (rows[k]+1)*NA]
+			det := Detection{Box: boxes[k], Class: j, Score: scores[k], AttrProbs: ap}
 			for a := 1; a < NA; a++ {
 				if ap[a] > det.AttrP {
 					det.Attr, det.AttrP = a, ap[a]
@@ -128,8 +131,12 @@ type EvalResult struct {
 	MAP50      float64            `json:"map50"`
 	Recall50   float64            `json:"recall50"`
 	APPerClass map[string]float64 `json:"ap50_per_class"`
-	Images     int                `json:"images"`
-	Objects    int                `json:"objects"`
+	// AttrExact is the share of matched detections whose k most probable
+	// attributes (k = the object's attribute count) are exactly the
+	// object's attributes.
+	AttrExact float64 `json:"attr_exact"`
+	Images    int     `json:"images"`
+	Objects   int     `json:"objects"`
 }
 
 // Evaluate runs d over ds and scores the detections the way
@@ -144,6 +151,7 @@ func Evaluate(d *Detector, ds *DataSet) (EvalResult, error) {
 		img   int
 		box   detect.Box
 		score float32
+		attrs []float32
 	}
 	NC := d.Net.Cfg.NumClasses
 	dets := make([][]det, NC)
@@ -154,7 +162,7 @@ func Evaluate(d *Detector, ds *DataSet) (EvalResult, error) {
 			return EvalResult{}, err
 		}
 		for _, f := range found {
-			dets[f.Class] = append(dets[f.Class], det{i, f.Box, f.Score})
+			dets[f.Class] = append(dets[f.Class], det{i, f.Box, f.Score, f.AttrProbs})
 		}
 		for _, o := range ex.Objects {
 			npos[o.Class]++
@@ -162,7 +170,7 @@ func Evaluate(d *Detector, ds *DataSet) (EvalResult, error) {
 	}
 	res := EvalResult{APPerClass: map[string]float64{}, Images: len(ds.Examples)}
 	var sumAP float64
-	var classes, tpAll, posAll int
+	var classes, tpAll, posAll, attrHits int
 	for c := 1; c < NC; c++ {
 		if npos[c] == 0 {
 			continue
@@ -183,6 +191,9 @@ func Evaluate(d *Detector, ds *DataSet) (EvalResult, error) {
 			if best > 0.5 && !used[[2]int{dt.img, at}] {
 				used[[2]int{dt.img, at}] = true
 				tp[k] = 1
+				if topKMatch(dt.attrs, ds.Examples[dt.img].Objects[at].Attrs) {
+					attrHits++
+				}
 			} else {
 				fp[k] = 1
 			}
@@ -201,6 +212,7 @@ func Evaluate(d *Detector, ds *DataSet) (EvalResult, error) {
 	if classes > 0 {
 		res.MAP50 = sumAP / float64(classes)
 		res.Recall50 = float64(tpAll) / float64(posAll)
+		res.AttrExact = float64(attrHits) / float64(max(tpAll, 1))
 	}
 	res.Objects = posAll
 	return res, nil
@@ -229,4 +241,23 @@ func vocAP(tp, fp []float64, npos int) (float64, int) {
 		}
 	}
 	return ap, int(ctp)
+}
+
+// topKMatch reports whether the len(want) most probable attributes of probs
+// (index 0, "no attribute", excluded) are exactly want.
+func topKMatch(probs []float32, want []int) bool {
+	if len(want) == 0 {
+		return false
+	}
+	idx := make([]int, 0, len(probs))
+	for a := 1; a < len(probs); a++ {
+		idx = append(idx, a)
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return probs[idx[a]] > probs[idx[b]] })
+	for _, a := range idx[:min(len(want), len(idx))] {
+		if !slices.Contains(want, a) {
+			return false
+		}
+	}
+	return true
 }
