@@ -264,7 +264,7 @@ func runDetect(ctx context.Context, o detectOptions, stdout io.Writer) (err erro
 		fmt.Fprintf(stdout, "detect: %d of %d images already written, skipping them\n", skipped, len(mine))
 	}
 
-	bar := &detectProgress{w: stdout, terminal: o.terminal, total: len(todo), start: time.Now()}
+	bar := &imageProgress{w: stdout, terminal: o.terminal, what: "detect", total: len(todo), start: time.Now()}
 	failed := 0
 	for _, p := range todo {
 		if err := ctx.Err(); err != nil {
@@ -372,63 +372,6 @@ func Record(res *detect.Result, sel *detect.Selection) *output.Image {
 		rec.Attrs = append(rec.Attrs, h.AttrProb[k*NA:(k+1)*NA]...)
 	}
 	return rec
-}
-
-// detectProgress prints one line per image, or redraws one bar on a terminal,
-// with images/s and the ETA.
-type detectProgress struct {
-	w        io.Writer
-	terminal bool
-	total    int
-	done     int
-	start    time.Time
-	barShown bool
-}
-
-func (p *detectProgress) status() string {
-	s := fmt.Sprintf("detect: %d/%d images", p.done, p.total)
-	if el := time.Since(p.start); p.done > 0 && el > 0 {
-		rate := float64(p.done) / el.Seconds()
-		eta := time.Duration(float64(p.total-p.done) / rate * float64(time.Second))
-		s += fmt.Sprintf(", %.3f images/s, ETA %s", rate, eta.Round(time.Second))
-	}
-	return s
-}
-
-func (p *detectProgress) bar() string {
-	const width = 30
-	fill := 0
-	if p.total > 0 {
-		fill = width * p.done / p.total
-	}
-	return "[" + strings.Repeat("=", fill) + strings.Repeat(" ", width-fill) + "] " + p.status()
-}
-
-func (p *detectProgress) line(s string) {
-	if p.terminal && p.barShown {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
-	fmt.Fprintln(p.w, s)
-	if p.terminal && p.barShown {
-		fmt.Fprint(p.w, p.bar())
-	}
-}
-
-func (p *detectProgress) step() {
-	p.done++
-	if p.terminal {
-		fmt.Fprint(p.w, "\r\033[K"+p.bar())
-		p.barShown = true
-		return
-	}
-	fmt.Fprintln(p.w, p.status())
-}
-
-func (p *detectProgress) finish() {
-	if p.terminal && p.barShown {
-		fmt.Fprintln(p.w)
-		p.barShown = false
-	}
 }
 
 // loadDetector reads detector weights (any release importer.Load knows).

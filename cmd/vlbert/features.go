@@ -227,7 +227,7 @@ func runFeatures(ctx context.Context, o featuresOptions, stdout io.Writer) error
 		}
 	}()
 
-	bar := &featureProgress{w: stdout, terminal: o.terminal, total: len(todo), start: time.Now()}
+	bar := &imageProgress{w: stdout, terminal: o.terminal, what: "features", total: len(todo), start: time.Now()}
 	var failed []string
 	written := 0
 	for item := range ch {
@@ -516,61 +516,4 @@ func loadVisualWeights(ckpt string, n *visual.Network) error {
 		return fmt.Errorf("features: %s lacks %d of %d visual parameters: %s", ckpt, len(missing), len(n.Params.Params), strings.Join(short10(missing), ", "))
 	}
 	return nil
-}
-
-// featureProgress prints one line per image, or redraws one bar on a terminal.
-type featureProgress struct {
-	w        io.Writer
-	terminal bool
-	total    int
-	done     int
-	start    time.Time
-	barShown bool
-}
-
-func (p *featureProgress) status() string {
-	el := time.Since(p.start)
-	s := fmt.Sprintf("features: %d/%d images", p.done, p.total)
-	if p.done > 0 {
-		per := el / time.Duration(p.done)
-		s += fmt.Sprintf(", %.2f s/image, ETA %s", per.Seconds(), (per * time.Duration(p.total-p.done)).Round(time.Second))
-	}
-	return s
-}
-
-func (p *featureProgress) bar() string {
-	const width = 30
-	fill := 0
-	if p.total > 0 {
-		fill = width * p.done / p.total
-	}
-	return "[" + strings.Repeat("=", fill) + strings.Repeat(" ", width-fill) + "] " + p.status()
-}
-
-// line prints a message above the bar.
-func (p *featureProgress) line(s string) {
-	if p.terminal && p.barShown {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
-	fmt.Fprintln(p.w, s)
-	if p.terminal && p.barShown {
-		fmt.Fprint(p.w, p.bar())
-	}
-}
-
-func (p *featureProgress) step() {
-	p.done++
-	if p.terminal {
-		fmt.Fprint(p.w, "\r\033[K"+p.bar())
-		p.barShown = true
-		return
-	}
-	fmt.Fprintln(p.w, p.status())
-}
-
-func (p *featureProgress) finish() {
-	if p.terminal && p.barShown {
-		fmt.Fprintln(p.w)
-		p.barShown = false
-	}
 }

@@ -433,9 +433,9 @@ func TestFeaturesCancelled(t *testing.T) {
 	}
 }
 
-func TestFeatureProgressTerminal(t *testing.T) {
+func TestImageProgressTerminal(t *testing.T) {
 	var b bytes.Buffer
-	p := &featureProgress{w: &b, terminal: true, total: 2}
+	p := &imageProgress{w: &b, terminal: true, what: "features", total: 2}
 	p.step()
 	p.line("features: x.jpg: skipped")
 	p.step()
@@ -446,7 +446,7 @@ func TestFeatureProgressTerminal(t *testing.T) {
 		t.Fatalf("terminal output %q", s)
 	}
 	b.Reset()
-	p = &featureProgress{w: &b, total: 1}
+	p = &imageProgress{w: &b, what: "features", total: 1}
 	p.step()
 	p.finish()
 	if strings.Contains(b.String(), "\r") || !strings.Contains(b.String(), "1/1 images") {
