@@ -10,6 +10,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/vlbert/vlbert/internal/pbwire"
+
 	"github.com/vlbert/vlbert/internal/atomicfile"
 )
 
@@ -58,12 +60,12 @@ func (w *EventWriter) AddSessionStart(step int64) error {
 // record of an event file) is one.
 func SessionStartStep(ev []byte) (step int64, ok bool) {
 	start := false
-	err := walkFields(ev, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+	err := pbwire.Walk(ev, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch {
 		case num == eventStep && typ == protowire.VarintType:
 			step = int64(x)
 		case num == eventSessionLog && typ == protowire.BytesType:
-			return walkFields(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
+			return pbwire.Walk(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
 				if num == sessionLogStatus && typ == protowire.VarintType && x == sessionLogStart {
 					start = true
 				}

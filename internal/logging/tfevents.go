@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/vlbert/vlbert/internal/pbwire"
 )
 
 // Scalar tags written by the original trainer.
@@ -312,7 +314,7 @@ func readRecord(r io.Reader) ([]byte, error) {
 // protobuf; other fields are skipped.
 func UnmarshalEvent(b []byte) (Event, error) {
 	var e Event
-	err := walkFields(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+	err := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch {
 		case num == eventWallTime && typ == protowire.Fixed64Type:
 			e.WallTime = math.Float64frombits(x)
@@ -321,13 +323,13 @@ func UnmarshalEvent(b []byte) (Event, error) {
 		case num == eventFileVersion && typ == protowire.BytesType:
 			e.FileVersion = string(v)
 		case num == eventSummary && typ == protowire.BytesType:
-			return walkFields(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+			return pbwire.Walk(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 				if num != summaryValue || typ != protowire.BytesType {
 					return nil
 				}
 				var s Scalar
 				has := false
-				err := walkFields(v, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+				err := pbwire.Walk(v, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 					switch {
 					case num == valueTag && typ == protowire.BytesType:
 						s.Tag = string(v)
@@ -346,40 +348,4 @@ func UnmarshalEvent(b []byte) (Event, error) {
 		return nil
 	})
 	return e, err
-}
-
-// walkFields calls fn for each field of a protobuf message: v holds the
-// payload of length-delimited fields, x the value of numeric ones.
-func walkFields(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("bad protobuf tag: %w", protowire.ParseError(n))
-		}
-		b = b[n:]
-		var v []byte
-		var x uint64
-		switch typ {
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed32Type:
-			var y uint32
-			y, n = protowire.ConsumeFixed32(b)
-			x = uint64(y)
-		case protowire.Fixed64Type:
-			x, n = protowire.ConsumeFixed64(b)
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return fmt.Errorf("bad protobuf field %d: %w", num, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if err := fn(num, typ, v, x); err != nil {
-			return err
-		}
-	}
-	return nil
 }

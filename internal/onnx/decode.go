@@ -5,6 +5,8 @@ import (
 	"math"
 
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/vlbert/vlbert/internal/pbwire"
 )
 
 // MaxModelBytes bounds what Unmarshal accepts: the protobuf limit of one message
@@ -279,42 +281,22 @@ func unmarshalValueInfo(b []byte) (*ValueInfo, error) {
 // the wire type a known field must have; repeated scalars may also come packed
 // (f handles both), so a field number absent from want accepts any type.
 func fields(b []byte, msg string, f func(protowire.Number, protowire.Type, []byte, uint64) error, want map[protowire.Number]protowire.Type) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("%s: bad tag: %w", msg, protowire.ParseError(n))
-		}
-		b = b[n:]
+	inField := false // an error from f or the type check already names msg
+	err := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+		inField = true
 		if w, ok := want[num]; ok && w != typ {
 			return fmt.Errorf("%s field %d has wire type %d, want %d", msg, num, typ, w)
 		}
-		var (
-			v []byte
-			x uint64
-		)
-		switch typ {
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed32Type:
-			var u uint32
-			u, n = protowire.ConsumeFixed32(b)
-			x = uint64(u)
-		case protowire.Fixed64Type:
-			x, n = protowire.ConsumeFixed64(b)
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return fmt.Errorf("%s field %d: %w", msg, num, protowire.ParseError(n))
-		}
-		b = b[n:]
 		if err := f(num, typ, v, x); err != nil {
 			return fmt.Errorf("%s field %d: %w", msg, num, err)
 		}
+		inField = false
+		return nil
+	})
+	if err != nil && !inField {
+		return fmt.Errorf("%s: %w", msg, err)
 	}
-	return nil
+	return err
 }
 
 func packedVarints(v []byte, what string) ([]int64, error) {

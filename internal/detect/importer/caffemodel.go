@@ -9,6 +9,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/vlbert/vlbert/internal/pbwire"
+
 	"github.com/vlbert/vlbert/internal/weights"
 )
 
@@ -201,7 +203,7 @@ func squeezeTo(shape []int, rank int) ([]int, error) {
 // parseNet decodes the layers of a NetParameter.
 func parseNet(b []byte) ([]caffeLayer, error) {
 	var layers []caffeLayer
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if typ != protowire.BytesType || (num != netLayer && num != netLayers) {
 			return nil
 		}
@@ -224,7 +226,7 @@ func parseLayer(b []byte, v1 bool) (caffeLayer, error) {
 	if v1 {
 		nameF, typeF, blobsF = v1Name, v1Type, v1Blobs
 	}
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+	err := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch {
 		case num == nameF && typ == protowire.BytesType:
 			l.name = string(v)
@@ -241,7 +243,7 @@ func parseLayer(b []byte, v1 bool) (caffeLayer, error) {
 			}
 			l.blobs = append(l.blobs, blob)
 		case num == layerBN && !v1 && typ == protowire.BytesType:
-			return eachField(v, func(n protowire.Number, t protowire.Type, _ []byte, x uint64) error {
+			return pbwire.Walk(v, func(n protowire.Number, t protowire.Type, _ []byte, x uint64) error {
 				if n == bnEps && t == protowire.Fixed32Type {
 					l.eps = float64(math.Float32frombits(uint32(x)))
 				}
@@ -260,7 +262,7 @@ func parseBlob(b []byte) (caffeBlob, error) {
 		hasShape bool
 		doubles  []float64
 	)
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+	err := pbwire.Walk(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch num {
 		case blobShape:
 			if typ != protowire.BytesType {
@@ -268,7 +270,7 @@ func parseBlob(b []byte) (caffeBlob, error) {
 			}
 			hasShape = true
 			blob.shape = blob.shape[:0]
-			return eachField(v, func(n protowire.Number, t protowire.Type, vv []byte, xx uint64) error {
+			return pbwire.Walk(v, func(n protowire.Number, t protowire.Type, vv []byte, xx uint64) error {
 				if n != shapeDim {
 					return nil
 				}
@@ -318,44 +320,6 @@ func parseBlob(b []byte) (caffeBlob, error) {
 		return blob, fmt.Errorf("shape %v holds %d values but the blob has %d", blob.shape, n, len(blob.data))
 	}
 	return blob, nil
-}
-
-// eachField calls fn for each top-level field of a message; v is the
-// payload of length-delimited fields, x the value of varint and fixed ones.
-func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return fmt.Errorf("malformed field tag: %w", protowire.ParseError(n))
-		}
-		b = b[n:]
-		var (
-			v []byte
-			x uint64
-		)
-		switch typ {
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
-		case protowire.Fixed32Type:
-			var x32 uint32
-			x32, n = protowire.ConsumeFixed32(b)
-			x = uint64(x32)
-		case protowire.Fixed64Type:
-			x, n = protowire.ConsumeFixed64(b)
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return fmt.Errorf("field %d: %w", num, protowire.ParseError(n))
-		}
-		b = b[n:]
-		if err := fn(num, typ, v, x); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // appendFloats decodes a repeated float given packed (bytes) or one at a
