@@ -76,9 +76,7 @@ func ParseIMDB(b []byte, testMode bool) ([]Entry, error) {
 	if h := string(b[off : off+hlen]); !strings.Contains(h, "'|O'") {
 		return nil, fmt.Errorf("header %q: want an object array ('|O') saved with allow_pickle", strings.TrimSpace(h))
 	}
-	u := pickle.NewUnpickler(bytes.NewReader(b[off+hlen:]))
-	u.FindClass = findNumpyClass
-	v, err := u.Load()
+	v, err := unpickle(b[off+hlen:])
 	if err != nil {
 		return nil, fmt.Errorf("unpickling the object array: %w", err)
 	}
@@ -98,6 +96,22 @@ func ParseIMDB(b []byte, testMode bool) ([]Entry, error) {
 		entries = append(entries, e)
 	}
 	return entries, nil
+}
+
+// unpickle runs gopickle on b; gopickle indexes its stack without checks, so a
+// malformed pickle panics inside it, which becomes an error here.
+func unpickle(b []byte) (v any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			v, err = nil, fmt.Errorf("malformed pickle (%v)", r)
+		}
+	}()
+	if err := checkPickleLengths(b); err != nil {
+		return nil, err
+	}
+	u := pickle.NewUnpickler(bytes.NewReader(b))
+	u.FindClass = findNumpyClass
+	return u.Load()
 }
 
 func imdbEntry(v any, testMode bool) (Entry, error) {
@@ -283,4 +297,80 @@ func (npScalar) Call(args ...any) (any, error) {
 		return math.Float64frombits(bo.Uint64(raw)), nil
 	}
 	return float64(math.Float32frombits(bo.Uint32(raw))), nil
+}
+
+// checkPickleLengths walks the opcodes of a pickle and rejects any argument
+// whose length prefix points past the end of the data: gopickle allocates a
+// prefixed length before reading it, so a forged length would exhaust memory.
+// Unknown opcodes stop the walk (gopickle then reports them).
+func checkPickleLengths(b []byte) error {
+	lenArg := func(i, n int) (int, error) { // a little-endian n-byte length at b[i:]
+		if i+n > len(b) {
+			return 0, fmt.Errorf("truncated pickle")
+		}
+		var l uint64
+		for k := n - 1; k >= 0; k-- {
+			l = l<<8 | uint64(b[i+k])
+		}
+		if l > uint64(len(b)-i-n) {
+			return 0, fmt.Errorf("pickle argument of %d bytes past the end of the data", l)
+		}
+		return int(l), nil
+	}
+	line := func(i int) int { // index after the next newline
+		if j := bytes.IndexByte(b[i:], '\n'); j >= 0 {
+			return i + j + 1
+		}
+		return len(b)
+	}
+	for i := 0; i < len(b); {
+		op := b[i]
+		i++
+		switch op {
+		case 'K', 'q', 'h', 0x80, 0x82: // 1-byte argument
+			i++
+		case 'M', 0x83:
+			i += 2
+		case 'J', 'r', 'j', 0x84:
+			i += 4
+		case 'G':
+			i += 8
+		case 'U', 'C', 0x8c, 0x8a: // 1-byte length
+			n, err := lenArg(i, 1)
+			if err != nil {
+				return err
+			}
+			i += 1 + n
+		case 'T', 'X', 'B', 0x8b: // 4-byte length
+			n, err := lenArg(i, 4)
+			if err != nil {
+				return err
+			}
+			i += 4 + n
+		case 0x8d, 0x8e, 0x96: // 8-byte length
+			n, err := lenArg(i, 8)
+			if err != nil {
+				return err
+			}
+			i += 8 + n
+		case 0x95: // FRAME: an 8-byte frame size, then the frame's opcodes
+			if _, err := lenArg(i, 8); err != nil {
+				return err
+			}
+			i += 8
+		case 'I', 'L', 'F', 'S', 'V', 'p', 'g', 'P':
+			i = line(i)
+		case 'c', 'i', 0x93:
+			if op != 0x93 { // STACK_GLOBAL takes its names from the stack
+				i = line(line(i))
+			}
+		case '.':
+			return nil
+		case '(', ')', ']', '}', 'N', 0x88, 0x89, 'a', 'e', 's', 'u', 't', 0x85, 0x86, 0x87, 'R', 'b', 'o',
+			'0', '1', '2', 0x81, 0x92, 0x94, 0x8f, 0x90, 0x91, 0x97, 0x98, 'Q', 'l', 'd':
+		default:
+			return nil
+		}
+	}
+	return nil
 }
