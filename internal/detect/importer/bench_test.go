@@ -14,7 +14,7 @@ func BenchmarkDecodeCaffemodelFull(b *testing.B) {
 			t.F32[i] = float32(i%13) / 16
 		}
 	}
-	data := encodeCaffemodel(c, w, 1, false)
+	data := EncodeCaffemodel(c, w, 1, false)
 	w = nil
 	b.SetBytes(int64(len(data)))
 	b.ResetTimer()

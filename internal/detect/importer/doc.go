@@ -101,5 +101,7 @@
 // Config.Validate (exact key set, shapes, finite values).
 //
 // The package also reads the Visual Genome 1600/400 vocabularies
-// (ReadObjectsVocab, ReadAttributesVocab, VocabsBeside).
+// (ReadObjectsVocab, ReadAttributesVocab, VocabsBeside), and writes a
+// caffemodel from canonical weights (EncodeCaffemodel) so that tests build
+// synthetic Caffe releases without Caffe.
 package importer

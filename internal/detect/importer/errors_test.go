@@ -11,7 +11,7 @@ import (
 
 func TestCaffemodelErrors(t *testing.T) {
 	want, cfg := canonicalFixture(t)
-	good := encodeCaffemodel(cfg, want, 1, false)
+	good := EncodeCaffemodel(cfg, want, 1, false)
 	dropped := Weights{}
 	for k, v := range want {
 		if k != "res3a_branch2b.weight" {
@@ -36,7 +36,7 @@ func TestCaffemodelErrors(t *testing.T) {
 		want []string
 	}{
 		"truncated":    {good[:len(good)-7], []string{"x.caffemodel", "layer"}},
-		"missing blob": {encodeCaffemodel(cfg, dropped, 1, false), []string{"x.caffemodel", "res3a_branch2b"}},
+		"missing blob": {EncodeCaffemodel(cfg, dropped, 1, false), []string{"x.caffemodel", "res3a_branch2b"}},
 		"duplicate":    {dup, []string{"x.caffemodel", `"cls_score"`, "twice"}},
 		"no weights":   {protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "net"), []string{"no layer has weights"}},
 		"garbage":      {[]byte("name: \"ResNet-101\"\nlayer {\n"), []string{"x.caffemodel"}},
@@ -135,8 +135,8 @@ func TestHFWithoutConfigAndBadKeys(t *testing.T) {
 // without reporting progress; run it with -fuzzminimizetime=2s.
 func FuzzDecodeCaffemodel(f *testing.F) {
 	w, cfg := tinyWeights()
-	f.Add(encodeCaffemodel(cfg, w, 1, false))
-	f.Add(encodeCaffemodel(cfg, w, 3, true))
+	f.Add(EncodeCaffemodel(cfg, w, 1, false))
+	f.Add(EncodeCaffemodel(cfg, w, 3, true))
 	f.Add([]byte{})
 	f.Add([]byte{0xa2, 0x06, 0x05, 0x0a, 0x03, 'a', 'b', 'c'})
 	f.Fuzz(func(t *testing.T, b []byte) {

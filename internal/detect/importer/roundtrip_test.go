@@ -58,7 +58,7 @@ func TestReleasesRoundTrip(t *testing.T) {
 	dir := t.TempDir()
 	for _, legacy := range []bool{false, true} {
 		p := filepath.Join(dir, "net.caffemodel")
-		if err := os.WriteFile(p, encodeCaffemodel(cfg, want, 2, legacy), 0o644); err != nil {
+		if err := os.WriteFile(p, EncodeCaffemodel(cfg, want, 2, legacy), 0o644); err != nil {
 			t.Fatal(err)
 		}
 		r, err := Load(p)

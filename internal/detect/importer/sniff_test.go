@@ -10,10 +10,10 @@ func TestSniff(t *testing.T) {
 	dir := t.TempDir()
 	w, c := tinyWeights()
 	caffe := filepath.Join(dir, "net.bin") // not named .caffemodel: found by content
-	os.WriteFile(caffe, encodeCaffemodel(c, w, 1, false), 0o644)
+	os.WriteFile(caffe, EncodeCaffemodel(c, w, 1, false), 0o644)
 	text := filepath.Join(dir, "notes.txt")
 	os.WriteFile(text, []byte("\nhello, not weights\n"), 0o644)
-	r, err := DecodeCaffemodel(encodeCaffemodel(c, w, 1, false), "x")
+	r, err := DecodeCaffemodel(EncodeCaffemodel(c, w, 1, false), "x")
 	if err != nil {
 		t.Fatal(err)
 	}

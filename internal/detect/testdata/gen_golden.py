@@ -9,11 +9,16 @@ the seeded weights both sides generate (seed 7):
               attribute outputs, generate_tsv's selection
   photo.npz   the same photo at the test settings (600 / 1000): proposals and the
               generate_tsv selection (indices, boxes, max_conf, features, classes, attributes)
+  releases.npz  the photo at the test settings as photo.npz, but with the weights of the
+              synthetic releases (internal/detect/importer/testdata/canonical.pth, from
+              gen_releases.py; the caffemodel, HF and MILVLG files all import to them),
+              plus the selected boxes' class and attribute probabilities
   ops.npz     torchvision.ops.nms on tie-free boxes widened by one pixel, and
               torchvision.ops.roi_pool, on random inputs (the conventions that agree with
               the original's)
 
-Run from the repository root:  /usr/bin/python3 internal/detect/testdata/gen_golden.py
+Run from the repository root:  /usr/bin/python3 internal/detect/testdata/gen_golden.py [releases]
+(with "releases", only releases.npz is written)
 """
 import os
 import sys
@@ -53,15 +58,16 @@ def stages(net, rgb):
          sel_conf=conf.astype(np.float32), sel_index_v2=keep2, sel_index_36=keep36, **wsamples)
 
 
-def photo(net, rgb):
+def photo(net, rgb, name='photo.npz', probs=False):
     blob, scale = d.preprocess(rgb)
     out = net.forward(blob, scale)
     keep, boxes, conf = d.select_generate_tsv(out['rois'], scale, out['cls_prob'])
     keep15, _, _ = d.select_generate_tsv(out['rois'], scale, out['cls_prob'], conf=0.15)
-    save('photo.npz', sel_index_c15=keep15, im_scale=np.array([scale]), blob_shape=np.array(blob.shape), rois=out['rois'],
+    save(name, sel_index_c15=keep15, im_scale=np.array([scale]), blob_shape=np.array(blob.shape), rois=out['rois'],
          roi_scores=out['roi_scores'], sel_index=keep, sel_boxes=boxes, sel_conf=conf.astype(np.float32),
          sel_features=out['pool5'][keep], sel_cls=out['cls_prob'][keep].argmax(1),
-         sel_attr=out['attr_prob'][keep].argmax(1))
+         sel_attr=out['attr_prob'][keep].argmax(1),
+         **(dict(sel_cls_prob=out['cls_prob'][keep], sel_attr_prob=out['attr_prob'][keep]) if probs else {}))
 
 
 def ops():
@@ -90,11 +96,29 @@ def ops():
     save('ops.npz', nms_boxes=boxes, nms_scores=scores, roi_feat=feat, roi_boxes=rois, roi_pooled=pooled, **keeps)
 
 
+def release_net():
+    """The network of gen_releases.py's canonical.pth: its tiny widths, Caffe semantics."""
+    path = os.path.join(HERE, '..', 'importer', 'testdata', 'canonical.pth')
+    w = {k: v.numpy() for k, v in torch.load(path).items()}
+    c = d.default_config()
+    c.update(num_classes=w['cls_score.bias'].shape[0], num_attributes=w['attr_score.bias'].shape[0],
+             stem=w['conv1.weight'].shape[0], blocks=[1, 1, 2, 1], bottleneck=[2, 3, 4, 5], expansion=2,
+             rpn_width=w['rpn_conv/3x3.bias'].shape[0], embed=w['cls_embedding.weight'].shape[1],
+             attr_hidden=w['fc_attr.bias'].shape[0])
+    assert sorted(n for n, _ in d.params(c)) == sorted(w), 'canonical.pth does not match the tiny config'
+    return d.Net(c, w)
+
+
 def main():
     torch.set_num_threads(2)
+    rgb = d.load_rgb(os.path.join(HERE, 'chelsea_240x160.png'))
+    # The tiny release weights give one class and one attribute everywhere, so
+    # releases.npz also has the selected boxes' probability rows.
+    photo(release_net(), rgb, 'releases.npz', probs=True)
+    if sys.argv[1:] == ['releases']:
+        return
     c = d.reduced_config()
     net = d.Net(c, d.random_weights(c, SEED))
-    rgb = d.load_rgb(os.path.join(HERE, 'chelsea_240x160.png'))
     stages(net, rgb)
     photo(net, rgb)
     ops()

@@ -11,7 +11,7 @@ PyTorch releases, all from one canonical weight map:
 
 Every value is a small integer times 2**-10, so the folds (x10, x5, x2, x4 and
 their inverses) are exact in float32 and the Go test can demand bit equality.
-The Caffe .caffemodel is built by the Go test itself (protobuf encoding).
+The Caffe .caffemodel is built by the Go tests themselves (importer.EncodeCaffemodel).
 
 Run: /usr/bin/python3 gen_releases.py   (torch 1.13, numpy)
 """

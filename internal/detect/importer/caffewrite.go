@@ -2,19 +2,21 @@ package importer
 
 import (
 	"math"
-	"strings"
 
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
-// encodeCaffemodel is the test-only writer: a NetParameter with one
-// LayerParameter per canonical layer (types as test.prototxt has them),
-// plus weightless ReLU layers between, as a real caffemodel has. BatchNorm
+// EncodeCaffemodel writes w as a caffemodel that DecodeCaffemodel reads
+// back: a NetParameter with one LayerParameter per canonical layer (types
+// as test.prototxt has them), plus weightless ReLU layers between, as a
+// real caffemodel has. BatchNorm
 // statistics are stored multiplied by bnFactor, Caffe's third blob. With
 // legacy set, blobs carry the old num/channels/height/width shape (fc and
 // 1-D blobs padded with leading 1s) instead of BlobShape, and layers are V1
-// where V1 has the type (Convolution, InnerProduct).
-func encodeCaffemodel(c Config, w Weights, bnFactor float32, legacy bool) []byte {
+// where V1 has the type (Convolution, InnerProduct). It exists so that
+// tests here and in other packages build synthetic Caffe releases (Caffe
+// itself is not needed); a tensor missing from w leaves its blob out.
+func EncodeCaffemodel(c Config, w Weights, bnFactor float32, legacy bool) []byte {
 	var net []byte
 	net = protowire.AppendTag(net, 1, protowire.BytesType)
 	net = protowire.AppendString(net, "ResNet-101")
@@ -114,18 +116,4 @@ func encodeCaffemodel(c Config, w Weights, bnFactor float32, legacy bool) []byte
 	biased(FcAttr, "InnerProduct")
 	biased(AttrScore, "InnerProduct")
 	return net
-}
-
-// layerNames lists the canonical layer names in w (for messages).
-func layerNames(w Weights) string {
-	seen := map[string]bool{}
-	var out []string
-	for _, k := range sortedNames(w) {
-		l := k[:strings.LastIndexByte(k, '.')]
-		if !seen[l] {
-			seen[l] = true
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, " ")
 }
