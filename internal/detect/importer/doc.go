@@ -69,7 +69,7 @@
 // formats does), use CaffeFlags() instead; the weights themselves are the
 // same.
 //   - BoxCoding: detectron2's Box2BoxTransform has no +1 in widths, decodes
-//     x2 = ctr + w/2 (Caffe: ctr + w/2 - 1), clips to [0, W] (Caffe W-1),
+//     x2 = ctr + w/2 (as Caffe, whose widths have the +1), clips to [0, W] (Caffe W-1),
 //     keeps proposals with w > MIN_SIZE (Caffe w+1 >= 16 x scale) and its NMS
 //     has no +1 in areas. HF only; MILVLG keeps Caffe's +1 (TO_REMOVE = 1).
 //   - DeltaScaleClamp: both PyTorch releases clamp dw, dh at log(1000/16)

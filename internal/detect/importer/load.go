@@ -23,7 +23,7 @@ const (
 // Box coding conventions (Flags.BoxCoding).
 const (
 	// BoxCodingCaffe is py-faster-rcnn's lib/fast_rcnn/bbox_transform.py:
-	// widths x2-x1+1, decoded x2 = ctr + w/2 - 1, clipped to [0, W-1];
+	// widths x2-x1+1, decoded x2 = ctr + w/2 (no -1 in bbox_transform_inv), clipped to [0, W-1];
 	// proposals kept when w+1 >= min size (proposal_layer._filter_boxes);
 	// NMS areas with +1.
 	BoxCodingCaffe = "caffe"
