@@ -5,14 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"path/filepath"
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/cc"
 	"github.com/vlbert/vlbert/internal/data/corpus"
 	"github.com/vlbert/vlbert/internal/data/refcoco"
-	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/data/vcr"
 	"github.com/vlbert/vlbert/internal/data/vqa"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
@@ -212,21 +210,9 @@ func checkVCR(ctx context.Context, c *data.Check, cfg *config.Config) error {
 	return nil
 }
 
-// checkRefCOCO runs refcoco.Check (on a synthetic world, whose detections
-// are the proposals and whose feature files and images refcoco.Precomputed
-// names), then the trainer's loader.
+// checkRefCOCO runs refcoco.Check, then the trainer's loader.
 func checkRefCOCO(ctx context.Context, c *data.Check, cfg *config.Config) error {
-	ds := cfg.Dataset()
-	var pre *refcoco.Precomputed
-	if synth.IsWorld(ds.DatasetPath) {
-		pre = &refcoco.Precomputed{
-			FeatureFile: func(id int64) string { return synth.FeatureFile(ds.DatasetPath, id) },
-			ImageFile: func(id int64) string {
-				return filepath.Join(ds.DatasetPath, synth.Layout.Images, fmt.Sprintf("%d.png", id))
-			},
-		}
-	}
-	required, err := refcoco.Check(ctx, c, cfg, pre)
+	required, err := refcoco.Check(ctx, c, cfg)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -16,9 +17,11 @@ import (
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
+	"github.com/vlbert/vlbert/internal/data/features"
 	"github.com/vlbert/vlbert/internal/data/refcoco"
 	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/data/vcr"
+	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
 	"github.com/vlbert/vlbert/internal/weights"
@@ -41,6 +44,8 @@ func tinyE2E(t testing.TB, name, out string, overrides ...string) *config.Config
 	switch name {
 	case "vcr": // 2x2 masks for the 2x2 head output
 		sets = append(sets, "DATASET.DATASET_PATH="+filepath.Join(worldDir, synth.Layout.VCR), "DATASET.MASK_SIZE=2", "TRAIN.LR=2.5e-4")
+	case "ground": // the original layout: e2e RefCOCO+ reads COCO images and proposals
+		sets = append(sets, "DATASET.DATASET_PATH="+refcocoE2EDir)
 	case "pretrain": // batches of [4, 4] already
 		sets = append(sets, "NETWORK.MASK_RAW_PIXELS=true")
 	}
@@ -562,50 +567,77 @@ func TestE2EImagePretrained(t *testing.T) {
 }
 
 // realRefCOCO lays the tiny world out as the original's data/coco for
-// RefCOCO+: refs and instances under refcoco+/, the COCO instances (here the
-// same file), MAttNet-style proposals (each GT box shifted by one pixel)
-// and the images as train2014/COCO_train2014_{id:012d}.jpg (PNG bytes; the
-// decoder goes by content).
+// RefCOCO+ (writeOriginalRefCOCO) with MAttNet-style proposals made of each
+// GT box shifted by one pixel.
 func realRefCOCO(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	src := filepath.Join(worldDir, synth.Layout.RefCOCO)
-	for _, d := range []string{"refcoco+/proposal", "annotations", "train2014"} {
-		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cp := func(from, to string) {
-		b, err := os.ReadFile(from)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(to, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	cp(filepath.Join(src, "refs(unc).p"), filepath.Join(dir, "refcoco+", "refs(unc).p"))
-	cp(filepath.Join(src, "instances.json"), filepath.Join(dir, "refcoco+", "instances.json"))
-	cp(filepath.Join(src, "instances.json"), filepath.Join(dir, "annotations", "instances_train2014.json"))
-	inst, err := refcoco.ReadInstances(filepath.Join(src, "instances.json"))
-	if err != nil {
+	if err := writeOriginalRefCOCO(worldDir, dir, false); err != nil {
 		t.Fatal(err)
 	}
-	var props []map[string]any
-	for id := range inst.Images {
-		cp(filepath.Join(worldDir, synth.Layout.Images, fmt.Sprintf("%d.png", id)), filepath.Join(dir, "train2014", fmt.Sprintf("COCO_train2014_%012d.jpg", id)))
-		for _, a := range inst.ImageAnnotations(id) {
-			props = append(props, map[string]any{"image_id": id, "box": []float64{a.BBox[0] + 1, a.BBox[1] + 1, a.BBox[2], a.BBox[3]}, "score": 0.9})
+	return dir
+}
+
+// writeOriginalRefCOCO lays the world's RefCOCO+ out in dir as the original's
+// data/coco for end-to-end training: refs and instances under refcoco+/, the
+// COCO instances (here the same file), the images as
+// train2014/COCO_train2014_{id:012d}.jpg (PNG bytes; the decoder goes by
+// content) and proposals in refcoco+/proposal/: the world's detections (the
+// boxes of its precomputed feature files) when detections, else each GT box
+// shifted by one pixel.
+func writeOriginalRefCOCO(world, dir string, detections bool) error {
+	src := filepath.Join(world, synth.Layout.RefCOCO)
+	for _, d := range []string{"refcoco+/proposal", "annotations", "train2014"} {
+		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
+			return err
+		}
+	}
+	cp := func(from, to string) error {
+		b, err := os.ReadFile(from)
+		if err == nil {
+			err = os.WriteFile(to, b, 0o644)
+		}
+		return err
+	}
+	for _, c := range [][2]string{
+		{filepath.Join(src, "refs(unc).p"), filepath.Join(dir, "refcoco+", "refs(unc).p")},
+		{filepath.Join(src, "instances.json"), filepath.Join(dir, "refcoco+", "instances.json")},
+		{filepath.Join(src, "instances.json"), filepath.Join(dir, "annotations", "instances_train2014.json")},
+	} {
+		if err := cp(c[0], c[1]); err != nil {
+			return err
+		}
+	}
+	inst, err := refcoco.ReadInstances(filepath.Join(src, "instances.json"))
+	if err != nil {
+		return err
+	}
+	ids := slices.Sorted(maps.Keys(inst.Images))
+	props := []map[string]any{}
+	for _, id := range ids {
+		if err := cp(filepath.Join(world, synth.Layout.Images, fmt.Sprintf("%d.png", id)), filepath.Join(dir, "train2014", fmt.Sprintf("COCO_train2014_%012d.jpg", id))); err != nil {
+			return err
+		}
+		if !detections {
+			for _, a := range inst.ImageAnnotations(id) {
+				props = append(props, map[string]any{"image_id": id, "box": []float64{a.BBox[0] + 1, a.BBox[1] + 1, a.BBox[2], a.BBox[3]}, "score": 0.9})
+			}
+			continue
+		}
+		rec, err := features.LoadJSON(zipfs.New(), synth.FeatureFile(world, id), features.Options{})
+		if err != nil {
+			return err
+		}
+		for r := 0; r < rec.NumBoxes; r++ {
+			x1, y1, x2, y2 := float64(rec.Boxes[4*r]), float64(rec.Boxes[4*r+1]), float64(rec.Boxes[4*r+2]), float64(rec.Boxes[4*r+3])
+			props = append(props, map[string]any{"image_id": id, "box": []float64{x1, y1, x2 - x1, y2 - y1}, "score": 0.9})
 		}
 	}
 	b, err := json.Marshal(props)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "refcoco+", "proposal", "res101_coco_minus_refer_notime_dets.json"), b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return os.WriteFile(filepath.Join(dir, "refcoco+", "proposal", "res101_coco_minus_refer_notime_dets.json"), b, 0o644)
 }
 
 // TestE2ERealRefCOCO: the original data/coco layout trains end to end with
@@ -646,9 +678,12 @@ func TestE2ERealRefCOCO(t *testing.T) {
 		t.Errorf("corrupt image: %v", err)
 	}
 
-	pre := tinyConfig(t, "ground", worldDir, t.TempDir(), "DATASET.DATASET_PATH="+dir)
-	if _, err := NewTask(pre, "train"); err == nil || !strings.Contains(err.Error(), "IMAGE_FEAT_PRECOMPUTED") {
-		t.Errorf("precomputed RefCOCO+ on the real layout: %v", err)
+	// With precomputed features the features folder is read: its absence
+	// is an error naming the file and the ref.
+	pre := mustTask(t, tinyConfig(t, "ground", worldDir, t.TempDir(), "DATASET.DATASET_PATH="+dir), "train").(*refcocoTask)
+	if _, err := pre.example("train", 0, rand.New(rand.NewPCG(1, 1))); err == nil ||
+		!strings.Contains(err.Error(), filepath.Join("vgbua_res101_precomputed", "trainval2014_resnet101_faster_rcnn_genome")) || !strings.Contains(err.Error(), "ref") {
+		t.Errorf("precomputed RefCOCO+ with no features folder: %v", err)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/features"
 	"github.com/vlbert/vlbert/internal/data/refcoco"
-	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/tokenizer"
@@ -22,16 +21,16 @@ import (
 // RefAcc (label[argmax] > 0.5, the host metric), ClsAcc, ClsPosAcc,
 // ClsPosFrac, then the loss loggers.
 //
-// On a synthetic world the detections (vgbua_res101_precomputed/.../{image}.json) are the
-// candidate proposals (the config's *_BOXES must be "proposal"); with
-// precomputed features the file's features are used, in e2e mode the ResNet
-// runs on images/{image}.png. On the real data set (e2e only, as the
-// original) DATASET_PATH is the original's data/coco: refcoco+/refs(unc).p
-// and instances.json, annotations/instances_train2014.json (candidate GT
-// boxes, image sizes), refcoco+/proposal/res101_coco_minus_refer_notime_dets.json
-// (MAttNet proposals, when a *_BOXES uses them) and
+// DATASET_PATH is the original's data/coco (paths: refcoco.FromConfig). End
+// to end, as the original: refcoco+/refs(unc).p and instances.json,
+// annotations/instances_train2014.json (candidate GT boxes, image sizes),
+// refcoco+/proposal/res101_coco_minus_refer_notime_dets.json (MAttNet
+// proposals, when a *_BOXES uses them) and
 // train2014/COCO_train2014_{image_id:012d}.jpg (train2014.zip@/train2014/...
-// with ZIP_MODE).
+// with ZIP_MODE). With precomputed features (a vlbert extension,
+// refcoco.Files.Features) the per-image bottom-up files'
+// detections are the candidate proposals (the config's *_BOXES must be
+// "proposal") and their features the visual features.
 type refcocoTask struct {
 	shard
 	cfg     *config.Config
@@ -42,11 +41,11 @@ type refcocoTask struct {
 	preds   []RefPrediction
 	gts     [][4]float64
 	e2e     bool
-	// The real data set (nil on a synthetic world).
+	// The end-to-end data set (nil with precomputed features).
 	real *refcocoReal
 }
 
-// refcocoReal is what the real data set adds: the COCO instances, the
+// refcocoReal is what the end-to-end data set adds: the COCO instances, the
 // proposals and each split's box source.
 type refcocoReal struct {
 	coco    *refcoco.Instances
@@ -68,12 +67,12 @@ func (b *refBatch) e2e() (*e2eInput, *model.Boxes) { return &e2eInput{images: b.
 
 func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []string) (*refcocoTask, error) {
 	ds := cfg.Dataset()
-	if !synth.IsWorld(ds.DatasetPath) {
+	if isE2E(cfg) {
 		return newRealRefCOCOTask(cfg, fs, rd, splits)
 	}
 	for _, b := range []string{ds.TrainBoxes, ds.ValBoxes, ds.TestBoxes} {
 		if b != "proposal" {
-			return nil, fmt.Errorf("train: RefCOCO+ on a synthetic world uses its detections as proposals; set DATASET.TRAIN_BOXES, VAL_BOXES and TEST_BOXES to \"proposal\" (got %q)", b)
+			return nil, fmt.Errorf("train: RefCOCO+ with precomputed features uses their detections as proposals; set DATASET.TRAIN_BOXES, VAL_BOXES and TEST_BOXES to \"proposal\" (got %q)", b)
 		}
 	}
 	tok, err := Tokenizer(cfg)
@@ -89,7 +88,7 @@ func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits
 	if err != nil {
 		return nil, err
 	}
-	t := &refcocoTask{cfg: cfg, fs: fs, rd: rd, tok: tok, samples: map[string][]refcoco.Sample{}, e2e: isE2E(cfg)}
+	t := &refcocoTask{cfg: cfg, fs: fs, rd: rd, tok: tok, samples: map[string][]refcoco.Sample{}}
 	for _, s := range splits {
 		sp, err := cfg.Split(ds, s)
 		if err != nil {
@@ -104,12 +103,10 @@ func newRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits
 	return t, nil
 }
 
-// newRealRefCOCOTask reads the original data set's files (see refcocoTask).
+// newRealRefCOCOTask reads the original data set's files for end-to-end
+// training (see refcocoTask).
 func newRealRefCOCOTask(cfg *config.Config, fs *zipfs.FS, rd features.Reader, splits []string) (*refcocoTask, error) {
 	ds := cfg.Dataset()
-	if !isE2E(cfg) {
-		return nil, fmt.Errorf("train: RefCOCO+ at %s (not a synthetic world) has no precomputed features: the original trains it end to end; set NETWORK.IMAGE_FEAT_PRECOMPUTED false", ds.DatasetPath)
-	}
 	tok, err := Tokenizer(cfg)
 	if err != nil {
 		return nil, err
@@ -195,13 +192,11 @@ func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample,
 	if t.real != nil {
 		return t.realExample(split, s, rng)
 	}
-	path := synth.FeatureFile(t.cfg.Dataset().DatasetPath, s.ImageID)
-	rec, err := features.LoadJSON(t.rd, path, features.Options{Features: !t.e2e})
+	// Precomputed features: the file's detections are the candidates.
+	path := refcoco.FromConfig(t.cfg).Features(s.ImageID)
+	rec, err := features.LoadJSON(t.rd, path, features.Options{Features: true})
 	if err != nil {
 		return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
-	}
-	if t.e2e { // the CNN fills the feature columns
-		rec.FeatureDim, rec.Features = model.FeatureDim, make([]float32, rec.NumBoxes*model.FeatureDim)
 	}
 	stride := 4 + rec.FeatureDim
 	n := rec.NumBoxes + 1
@@ -213,13 +208,12 @@ func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample,
 		copy(row[:4], rec.Boxes[4*r:4*r+4])
 		copy(row[4:stride], rec.Features[r*rec.FeatureDim:(r+1)*rec.FeatureDim])
 	}
-	if rec.ImageBoxFeature != nil && !t.e2e {
+	if rec.ImageBoxFeature != nil {
 		copy(boxes[4:stride], rec.ImageBoxFeature)
-	} else if !t.e2e {
+	} else {
 		data.MeanFeature(boxes[4:stride], boxes[stride:], rec.NumBoxes, stride, 4, rec.FeatureDim)
 	}
-	imgPath := filepath.Join(t.cfg.Dataset().DatasetPath, synth.Layout.Images, fmt.Sprintf("%d.png", s.ImageID))
-	return t.finishExample(split, s, boxes, n, stride, imgPath, rng)
+	return t.finishExample(split, s, boxes, n, stride, "", rng)
 }
 
 // realExample builds a sample of the real data set: the split's candidate
@@ -244,7 +238,7 @@ func (t *refcocoTask) realExample(split string, s *refcoco.Sample, rng *rand.Ran
 // finishExample transforms boxes [n+1, stride] (the last row the ground
 // truth, carried through the same resize, flip and clamp), labels them,
 // tokenizes the expression (left/right swapped when flipped) and, in e2e
-// mode, loads the image at imgPath.
+// mode, loads the image at imgPath (unused with precomputed features).
 func (t *refcocoTask) finishExample(split string, s *refcoco.Sample, boxes []float32, n, stride int, imgPath string, rng *rand.Rand) (*refExample, error) {
 	gtRow := boxes[n*stride:]
 	for k := 0; k < 4; k++ {

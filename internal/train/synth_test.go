@@ -18,6 +18,10 @@ import (
 // writes it once.
 var worldDir string
 
+// refcocoE2EDir is the world's RefCOCO+ in the original data/coco layout
+// (writeOriginalRefCOCO), which the e2e "ground" configs read.
+var refcocoE2EDir string
+
 func TestMain(m *testing.M) {
 	if dir := os.Getenv(childEnv); dir != "" {
 		os.Exit(runChild(dir))
@@ -32,6 +36,13 @@ func TestMain(m *testing.M) {
 	}
 	worldDir = filepath.Join(dir, "data")
 	if err := writeWorld(worldDir); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	// End to end, RefCOCO+ reads the original layout; its proposals are the
+	// world's detections, the candidates of the precomputed configs.
+	refcocoE2EDir = filepath.Join(dir, "refcoco-e2e")
+	if err := writeOriginalRefCOCO(worldDir, refcocoE2EDir, true); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}

@@ -11,24 +11,17 @@ import (
 	"github.com/vlbert/vlbert/internal/data/zipfs"
 )
 
-// Precomputed names the per-image files of a RefCOCO+ data set with
-// precomputed features (the synthetic world): its detections are the
-// proposals, and one instances file serves as refer's and COCO's.
-type Precomputed struct {
-	FeatureFile func(imageID int64) string // bottom-up-attention JSON
-	ImageFile   func(imageID int64) string
-}
-
 // Check checks the refs, instances, proposals and images of cfg's split
-// c.Mode (pre: the files of a data set with precomputed features, nil for the
-// original layout) and reports the candidates per expression as training
-// builds them ("vlbert data check"). required says whether the trainer's
-// loader must read the data (it reads RefCOCO+ with precomputed features,
-// and every ref was good).
-func Check(ctx context.Context, c *data.Check, cfg *config.Config, pre *Precomputed) (required bool, err error) {
+// c.Mode and reports the candidates per expression as training builds them
+// ("vlbert data check"). With NETWORK.IMAGE_FEAT_PRECOMPUTED true it checks
+// the precomputed feature files instead (Files.Features: their detections are
+// the proposals, refcoco+/instances.json serves as refer's and COCO's).
+// required says whether the trainer's loader must read the data (it reads
+// RefCOCO+ with precomputed features, and every ref was good).
+func Check(ctx context.Context, c *data.Check, cfg *config.Config) (required bool, err error) {
 	tok, fs := c.Tok, c.FS
 	ds := cfg.Dataset()
-	world := pre != nil
+	precomputed := cfg.Network.ImageFeatPrecomputed
 	sp, err := cfg.Split(ds, c.Mode)
 	if err != nil {
 		return false, err
@@ -40,8 +33,8 @@ func Check(ctx context.Context, c *data.Check, cfg *config.Config, pre *Precompu
 	}
 	testMode := c.Mode == "test"
 	// refer.py: DATASET_PATH/refcoco+/refs(unc).p and instances.json; the
-	// COCO train2014 instances give image sizes and GT candidates (a world
-	// has one instances file for both).
+	// COCO train2014 instances give image sizes and GT candidates (with
+	// precomputed features refer's instances serve for both).
 	files := FromConfig(cfg)
 	refsPath, referPath := files.Refs, files.Instances
 	refs, err := ReadRefs(refsPath)
@@ -53,14 +46,14 @@ func Check(ctx context.Context, c *data.Check, cfg *config.Config, pre *Precompu
 		return false, err
 	}
 	coco, cocoPath := refer, referPath
-	if !world {
+	if !precomputed {
 		cocoPath = files.COCO
 		if coco, err = ReadInstances(cocoPath); err != nil {
 			return false, err
 		}
 	}
 	var props Proposals
-	if !world && boxSrc != BoxesGT {
+	if !precomputed && boxSrc != BoxesGT {
 		if props, err = ReadProposals(files.Proposals); err != nil {
 			return false, err
 		}
@@ -154,7 +147,7 @@ func Check(ctx context.Context, c *data.Check, cfg *config.Config, pre *Precompu
 		cd, done := perImage[s.ImageID]
 		if !done {
 			var nprop int
-			cd.boxes, nprop, cd.err = candidates(fs, cfg, pre, s, boxSrc, coco, props)
+			cd.boxes, nprop, cd.err = candidates(fs, cfg, s, boxSrc, coco, props)
 			perImage[s.ImageID] = cd
 			if cd.err == nil {
 				cands.Add(len(cd.boxes) / 4)
@@ -198,29 +191,23 @@ func Check(ctx context.Context, c *data.Check, cfg *config.Config, pre *Precompu
 	if noPos > 0 {
 		c.Warn("%d of %d expressions have no candidate with IoU > 0.5 (all-zero labels; they cap the accuracy)", noPos, pos.N)
 	}
-	// The trainer reads RefCOCO+ with precomputed features; with the e2e
-	// image path it refuses, which is no data problem.
-	return world && len(good) == nrefs, nil
+	// The loader run is required with precomputed features (the data set
+	// this check cannot otherwise reach); e2e it is a further check.
+	return precomputed && len(good) == nrefs, nil
 }
 
 // candidates returns the candidate boxes of s as [k, 4] x1, y1, x2, y2 in
 // original pixels (image box first when configured) and the number of
 // proposals of its image (-1 when src does not use them), and checks the files
-// training reads for its image: a world's precomputed feature file (its
-// detections are the proposals), else the COCO image.
-func candidates(fs *zipfs.FS, cfg *config.Config, pre *Precomputed, s *Sample, src BoxSource, coco *Instances, props Proposals) ([]float32, int, error) {
+// training reads for its image: the precomputed feature file (its detections
+// are the proposals) with precomputed features, else the COCO image.
+func candidates(fs *zipfs.FS, cfg *config.Config, s *Sample, src BoxSource, coco *Instances, props Proposals) ([]float32, int, error) {
 	ds := cfg.Dataset()
 	nprop := -1
-	if pre != nil {
-		path := pre.FeatureFile(s.ImageID)
-		rec, err := features.LoadJSON(fs, path, features.Options{Features: cfg.Network.ImageFeatPrecomputed})
+	if cfg.Network.ImageFeatPrecomputed {
+		rec, err := features.LoadJSON(fs, FromConfig(cfg).Features(s.ImageID), features.Options{Features: true})
 		if err != nil {
 			return nil, 0, err
-		}
-		if !cfg.Network.ImageFeatPrecomputed {
-			if err := data.CheckImage(fs, pre.ImageFile(s.ImageID)); err != nil {
-				return nil, 0, err
-			}
 		}
 		var boxes []float32
 		if ds.AddImageAsABox {

@@ -17,6 +17,9 @@ type Files struct {
 	Proposals string // refcoco+/proposal/res101_coco_minus_refer_notime_dets.json
 	// Dir is the refcoco+ directory.
 	Dir string
+	// FeatureDir holds the precomputed per-image features (vlbert extension,
+	// read with NETWORK.IMAGE_FEAT_PRECOMPUTED true; see Files.Features).
+	FeatureDir string
 
 	dataPath string
 	zip      bool
@@ -27,14 +30,41 @@ func FromConfig(cfg *config.Config) Files {
 	ds := cfg.Dataset()
 	dir := filepath.Join(ds.DatasetPath, "refcoco+")
 	return Files{
-		Refs:      filepath.Join(dir, "refs(unc).p"),
-		Instances: filepath.Join(dir, "instances.json"),
-		COCO:      filepath.Join(ds.DatasetPath, "annotations", "instances_train2014.json"),
-		Proposals: filepath.Join(dir, "proposal", "res101_coco_minus_refer_notime_dets.json"),
-		Dir:       dir,
-		dataPath:  ds.DatasetPath,
-		zip:       ds.ZipMode,
+		Refs:       filepath.Join(dir, "refs(unc).p"),
+		Instances:  filepath.Join(dir, "instances.json"),
+		COCO:       filepath.Join(ds.DatasetPath, "annotations", "instances_train2014.json"),
+		Proposals:  filepath.Join(dir, "proposal", "res101_coco_minus_refer_notime_dets.json"),
+		Dir:        dir,
+		FeatureDir: filepath.Join(ds.DatasetPath, "vgbua_res101_precomputed", featureSet),
+		dataPath:   ds.DatasetPath,
+		zip:        ds.ZipMode,
 	}
+}
+
+// featureSet is the bottom-up-attention folder of COCO train2014 (and
+// val2014) features with 10 to 100 boxes per image, the one VQA's BOXES
+// "10-100ada" reads (vqa/data/datasets/vqa.py): every RefCOCO+ image is a
+// train2014 image, so RefCOCO+ reads its features from the same folder.
+const featureSet = "trainval2014_resnet101_faster_rcnn_genome"
+
+// Features is the precomputed feature file of imageID, in the
+// bottom-up-attention per-image JSON format (internal/data/features):
+// vgbua_res101_precomputed/trainval2014_resnet101_faster_rcnn_genome/{id}.json,
+// or inside that folder's .zip in ZIP_MODE.
+//
+// This is a vlbert extension: the original trains RefCOCO+ only end to end
+// (refcoco/data/datasets/refcoco.py). With NETWORK.IMAGE_FEAT_PRECOMPUTED
+// true the file's detections are the candidate proposals (every *_BOXES must
+// be "proposal") and its features their visual features; refcoco+/instances.json
+// (refer.py's: the referred images with all their COCO annotations) gives the
+// image sizes, so annotations/instances_train2014.json, the MAttNet proposals
+// and the images are not read.
+func (f Files) Features(imageID int64) string {
+	name := fmt.Sprintf("%d.json", imageID)
+	if f.zip {
+		return f.FeatureDir + ".zip@/" + featureSet + "/" + name
+	}
+	return filepath.Join(f.FeatureDir, name)
 }
 
 // Image is the COCO train2014 image of imageID (every RefCOCO+ image is one):

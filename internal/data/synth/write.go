@@ -35,7 +35,7 @@ var Layout = struct {
 	VQA:             "vqa",        // v2_OpenEnded_mscoco_{set}_questions.json, v2_mscoco_{set}_annotations.json
 	Answers:         "vqa/answers_vqa.txt",
 	COCOAnnotations: "annotations", // instances_{set}.json: the images' sizes
-	RefCOCO:         "refcoco+",    // refs(unc).p, instances.json
+	RefCOCO:         "refcoco+",    // refs(unc).p, instances.json (refer.py); features in Features
 	VCR:             "vcr",         // {split}.jsonl, vcr1images/synth/{id}.png|json
 	// The VCR objects are shapes, not COCO classes: the list a VCR reader uses
 	// instead of COCO's (internal/data/vcr.CategoriesFile), background first.
@@ -384,7 +384,11 @@ func writeVCR(rng *rand.Rand, dir, split string, scenes []Scene) error {
 }
 
 // writeRefCOCO writes refs(unc).p (a protocol-2 pickle) and instances.json with the
-// COCO-style images, annotations (boxes as x, y, w, h) and categories.
+// COCO-style images, annotations (boxes as x, y, w, h) and categories, named
+// as refer.py's (images COCO_train2014_{id:012d}.jpg, refs
+// COCO_train2014_{id:012d}_{ann_id}.jpg). RefCOCO+ is read with precomputed
+// features (internal/data/refcoco, Files.Features): the per-image files in
+// Layout.Features, whose detections are the candidate proposals.
 func writeRefCOCO(rng *rand.Rand, dir string, w *World) error {
 	var refs, images, anns []any
 	var cats []any
@@ -398,7 +402,7 @@ func writeRefCOCO(rng *rand.Rand, dir string, w *World) error {
 		scenes []Scene
 	}{{"train", w.Train}, {"val", w.Val}} {
 		for _, s := range sp.scenes {
-			images = append(images, map[string]any{"id": s.ID, "width": s.Width, "height": s.Height, "file_name": fmt.Sprintf("%d.png", s.ID)})
+			images = append(images, map[string]any{"id": s.ID, "width": s.Width, "height": s.Height, "file_name": fmt.Sprintf("COCO_train2014_%012d.jpg", s.ID)})
 			first := annID
 			for _, o := range s.Objects {
 				bw, bh := float64(o.Box[2]-o.Box[0]), float64(o.Box[3]-o.Box[1])
@@ -416,7 +420,7 @@ func writeRefCOCO(rng *rand.Rand, dir string, w *World) error {
 					tokens = append(tokens, t)
 				}
 				refs = append(refs, map[string]any{"ref_id": refID, "ann_id": first + i, "image_id": s.ID, "split": sp.name,
-					"category_id": s.Objects[i].Class(), "file_name": fmt.Sprintf("%d.png", s.ID),
+					"category_id": s.Objects[i].Class(), "file_name": fmt.Sprintf("COCO_train2014_%012d_%d.jpg", s.ID, first+i),
 					"sentences": []any{map[string]any{"sent_id": sentID, "raw": expr, "sent": expr, "tokens": tokens}}})
 				refID++
 				sentID++
