@@ -16,7 +16,8 @@ import (
 // TestDemoQuick runs `vlbert demo --quick` end to end and checks that every
 // metric beats its baseline, the files are there, report.json parses, and the
 // saved checkpoints load in `vlbert vqa`, `vlbert ground` and `vlbert eval`,
-// and the README's examples run on its output.
+// the README's examples run on its output, and the VQA, grounding and VCR
+// checkpoints exported to ONNX give vlbert's outputs under ONNX Runtime.
 func TestDemoQuick(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the quick demo trains six small models (about a minute on two cores)")
@@ -153,6 +154,9 @@ func TestDemoQuick(t *testing.T) {
 		t.Fatal(err)
 	}
 	runREADMECommands(t, out, w.Val[0].ID)
+
+	// The checkpoints exported to ONNX agree with vlbert under ONNX Runtime.
+	t.Run("onnx", func(t *testing.T) { checkDemoONNX(t, out) })
 }
 
 func TestDemoFlags(t *testing.T) {

@@ -1,14 +1,10 @@
 package onnx
 
 import (
-	"encoding/binary"
-	"encoding/json"
+	"errors"
 	"math"
-	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -33,27 +29,16 @@ func checkModel(t *testing.T, path string) {
 	}
 }
 
-// ortNodePath finds a node_modules directory holding onnxruntime-node:
-// $VLBERT_ORT_NODE_MODULES, else .cache/onnxruntime/node_modules in the repository
-// (where .ci/run installs it).
+// ortNodePath finds a node_modules directory holding onnxruntime-node (FindORT),
+// skipping or failing the test (missingTool) when the tools are not installed.
 func ortNodePath(t *testing.T) string {
 	t.Helper()
-	if _, err := exec.LookPath("node"); err != nil {
-		missingTool(t, "ONNX Runtime check skipped: no node on PATH (.ci/run installs nodejs and npm's onnxruntime-node)")
+	dir, err := FindORT(repoRoot)
+	if errors.Is(err, ErrToolMissing) {
+		missingTool(t, "%v", err)
 	}
-	dir := os.Getenv("VLBERT_ORT_NODE_MODULES")
-	if dir == "" {
-		abs, err := filepath.Abs(filepath.Join(repoRoot, ".cache", "onnxruntime", "node_modules"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		dir = abs
-	}
-	cmd := exec.Command("node", "-e", "require('onnxruntime-node')")
-	cmd.Env = append(os.Environ(), "NODE_PATH="+dir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		missingTool(t, "ONNX Runtime check skipped: onnxruntime-node does not load from %s (%v: %s); install it with .ci/run or set VLBERT_ORT_NODE_MODULES",
-			dir, err, firstLine(string(out)))
+	if err != nil {
+		t.Fatal(err)
 	}
 	return dir
 }
@@ -62,134 +47,27 @@ func ortNodePath(t *testing.T) string {
 // VLBERT_REQUIRE_ONNX_TOOLS is set (CI, where .ci/run installed the tools).
 func missingTool(t *testing.T, format string, args ...any) {
 	t.Helper()
-	if os.Getenv("VLBERT_REQUIRE_ONNX_TOOLS") != "" {
+	if RequireTools() {
 		t.Fatalf("VLBERT_REQUIRE_ONNX_TOOLS is set but: "+format, args...)
 	}
 	t.Skipf(format, args...)
 }
 
-// firstLine is the first line of node's output that names an error.
-func firstLine(s string) string {
-	for _, l := range strings.Split(s, "\n") {
-		if strings.Contains(l, "Error") {
-			return strings.TrimSpace(l)
-		}
-	}
-	return strings.TrimSpace(s)
-}
-
-// ortTensor is one named input or output of a run.
-type ortTensor struct {
-	Name string
-	Dims []int
-	F32  []float32
-	I64  []int64
-}
-
-// ortRun is the outputs of one run, or ONNX Runtime's error.
-type ortRun struct {
-	Outputs map[string]ortTensor
-	Err     string
-	MS      float64 // median wall time of the run (repeat > 1)
-	MinMS   float64 // fastest
-}
+// ortTensor and ortRun are the runner's tensors and results (ortrun.go).
+type (
+	ortTensor = ORTTensor
+	ortRun    = ORTResult
+)
 
 // runORT runs the model once per input set with examples/onnxruntime/run.js.
 func runORT(t *testing.T, model string, runs [][]ortTensor, repeat int) []ortRun {
 	t.Helper()
-	nodePath := ortNodePath(t)
-	dir := t.TempDir()
-	type inSpec struct {
-		Name string `json:"name"`
-		Type string `json:"type"`
-		Dims []int  `json:"dims"`
-		File string `json:"file"`
-	}
-	var req struct {
-		Runs [][]inSpec `json:"runs"`
-	}
-	for i, run := range runs {
-		var specs []inSpec
-		for _, in := range run {
-			s := inSpec{Name: in.Name, Dims: in.Dims, File: inputFile(i, in.Name)}
-			var raw []byte
-			if in.I64 != nil {
-				s.Type, raw = "int64", int64Bytes(in.I64)
-			} else {
-				s.Type, raw = "float32", float32Bytes(in.F32)
-			}
-			if err := os.WriteFile(filepath.Join(dir, s.File), raw, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			specs = append(specs, s)
-		}
-		req.Runs = append(req.Runs, specs)
-	}
-	js, _ := json.Marshal(req)
-	if err := os.WriteFile(filepath.Join(dir, "request.json"), js, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	script, _ := filepath.Abs(filepath.Join(repoRoot, "examples", "onnxruntime", "run.js"))
-	cmd := exec.Command("node", script, model, dir, itoa(repeat))
-	cmd.Env = append(os.Environ(), "NODE_PATH="+nodePath)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("onnxruntime runner: %v\n%s", err, out)
-	}
-	var resp struct {
-		Runs []struct {
-			Outputs []struct {
-				Name string `json:"name"`
-				Dims []int  `json:"dims"`
-				Type string `json:"type"`
-				File string `json:"file"`
-			} `json:"outputs"`
-			Error string `json:"error"`
-		} `json:"runs"`
-		MS    []*float64 `json:"ms"`
-		MinMS []*float64 `json:"min_ms"`
-	}
-	js, err := os.ReadFile(filepath.Join(dir, "response.json"))
+	res, err := RunWithORT(repoRoot, ortNodePath(t), model, t.TempDir(), runs, repeat)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(js, &resp); err != nil {
-		t.Fatal(err)
-	}
-	res := make([]ortRun, len(resp.Runs))
-	for i, r := range resp.Runs {
-		res[i] = ortRun{Err: r.Error, Outputs: map[string]ortTensor{}}
-		if i < len(resp.MS) && resp.MS[i] != nil {
-			res[i].MS = *resp.MS[i]
-		}
-		if i < len(resp.MinMS) && resp.MinMS[i] != nil {
-			res[i].MinMS = *resp.MinMS[i]
-		}
-		for _, o := range r.Outputs {
-			raw, err := os.ReadFile(filepath.Join(dir, o.File))
-			if err != nil {
-				t.Fatal(err)
-			}
-			ot := ortTensor{Name: o.Name, Dims: o.Dims}
-			if o.Type == "int64" {
-				ot.I64 = make([]int64, len(raw)/8)
-				for k := range ot.I64 {
-					ot.I64[k] = int64(binary.LittleEndian.Uint64(raw[8*k:]))
-				}
-			} else {
-				ot.F32 = make([]float32, len(raw)/4)
-				for k := range ot.F32 {
-					ot.F32[k] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*k:]))
-				}
-			}
-			res[i].Outputs[o.Name] = ot
-		}
-	}
 	return res
 }
-
-func inputFile(run int, name string) string { return "in" + itoa(run) + "_" + name + ".bin" }
-
-func itoa(i int) string { return strconv.Itoa(i) }
 
 // compareTol checks |got − want| <= atol + rtol·|want| element by element (the
 // golden tolerance of vlbert's parity tests) and logs the largest difference.
