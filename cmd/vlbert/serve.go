@@ -42,7 +42,7 @@ func init() {
 			o.registerModel(fs)
 			o.registerInt8(fs)
 			fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
-			fs.IntVar(&o.workers, "workers", 1, "model replicas (each holds a copy of the weights; 1 is best on few cores)")
+			fs.IntVar(&o.workers, "workers", 1, "model replicas (they share one copy of the weights; each adds only its activations; 1 is best on few cores)")
 			fs.IntVar(&o.maxInFlight, "max-inflight", 0, "admitted inference requests; more get 429 (default 2 per worker)")
 			fs.Int64Var(&o.maxBody, "max-body", 16<<20, "request body limit in bytes")
 			fs.Int64Var(&o.maxPixels, "max-image-pixels", 4_000_000, "decoded image limit (width·height)")
