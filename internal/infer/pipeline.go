@@ -36,6 +36,10 @@ type Pipeline struct {
 	workers chan model.Module
 	n       int
 
+	batching Batching
+	batchMu  sync.Mutex
+	open     *vqaCollector // the batch being collected, nil when none
+
 	visMu  sync.Mutex
 	vis    *visual.Network
 	visCfg visual.Config
