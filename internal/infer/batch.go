@@ -18,13 +18,14 @@ import (
 type Batching struct {
 	Window   time.Duration // how long a batch collects requests (0: no batching)
 	MaxBatch int           // requests per forward at most (<= 1: no batching)
-	// Observe, when set, is called once per request of a batch with the
-	// batch's size and the time the request waited (for the window and for a
-	// free replica) before its forward began.
-	Observe func(size int, queued time.Duration)
+	// Observe, when set, is called once per batch, as its forward begins, with
+	// the time each of its requests waited (for the window and for a free
+	// replica); len(queued) is the batch size.
+	Observe func(queued []time.Duration)
 }
 
-func (b Batching) on() bool { return b.Window > 0 && b.MaxBatch > 1 }
+// On says whether the settings batch at all.
+func (b Batching) On() bool { return b.Window > 0 && b.MaxBatch > 1 }
 
 // SetBatching switches batching of VQA requests on (or off); call it before
 // serving requests.
@@ -101,9 +102,11 @@ func (p *Pipeline) runVQABatch(jobs []*vqaJob) {
 	err := p.withModel(context.Background(), func(m model.Module) error {
 		start := time.Now()
 		if f := p.batching.Observe; f != nil {
-			for _, j := range jobs {
-				f(len(jobs), start.Sub(j.arrived))
+			queued := make([]time.Duration, len(jobs))
+			for i, j := range jobs {
+				queued[i] = start.Sub(j.arrived)
 			}
+			f(queued)
 		}
 		m.Base().Inference = true
 		vqa := m.(*model.VQA)

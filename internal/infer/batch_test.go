@@ -38,9 +38,9 @@ func TestVQABatching(t *testing.T) {
 	}
 	var mu sync.Mutex
 	sizes := map[int]int{}
-	p.SetBatching(infer.Batching{Window: 5 * time.Second, MaxBatch: 4, Observe: func(n int, q time.Duration) {
+	p.SetBatching(infer.Batching{Window: 5 * time.Second, MaxBatch: 4, Observe: func(q []time.Duration) {
 		mu.Lock()
-		sizes[n]++
+		sizes[len(q)]++
 		mu.Unlock()
 	}})
 	cancelled, cancel := context.WithCancel(context.Background())

@@ -39,7 +39,7 @@ func (p *Pipeline) VQA(ctx context.Context, question string, r *Regions, topK in
 		return nil, err
 	}
 	var logits []float32
-	if p.batching.on() {
+	if p.batching.On() {
 		logits, err = p.vqaBatched(ctx, ids, p.modelBoxes(r))
 	} else {
 		logits, err = p.vqaAlone(ctx, ids, r)
