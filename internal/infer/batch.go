@@ -10,7 +10,8 @@ import (
 
 // Batching answers VQA requests that arrive together with one batched forward.
 // The first request to find no open batch opens one and waits Window for others
-// (or until MaxBatch have joined), then runs them on one replica. It is a
+// (or until MaxBatch have joined) and then for a free replica, taking in
+// whoever arrives meanwhile, then runs them on that replica. It is a
 // window, not a queue: how many requests may wait at all is the caller's
 // admission limit (the server's inference slots). Each request gets its own
 // logits; when the batched forward fails, every request is rerun alone so that
@@ -75,13 +76,18 @@ func (p *Pipeline) vqaBatched(ctx context.Context, ids []int32, bx model.Boxes) 
 		case <-c.full:
 		}
 		t.Stop()
+		// The batch stays open while it waits for a free replica: requests
+		// arriving meanwhile join it (up to MaxBatch) instead of forming
+		// batches of one behind it.
+		m := <-p.workers
 		p.batchMu.Lock()
 		if p.open == c {
 			p.open = nil
 		}
 		jobs := c.jobs
 		p.batchMu.Unlock()
-		p.runVQABatch(jobs)
+		p.runVQABatch(m, jobs)
+		p.workers <- m
 	}
 	select {
 	case <-j.done:
@@ -91,15 +97,15 @@ func (p *Pipeline) vqaBatched(ctx context.Context, ids []int32, bx model.Boxes) 
 	}
 }
 
-// runVQABatch runs jobs on one replica and hands each its logits.
-func (p *Pipeline) runVQABatch(jobs []*vqaJob) {
+// runVQABatch runs jobs on replica m and hands each its logits.
+func (p *Pipeline) runVQABatch(m model.Module, jobs []*vqaJob) {
 	defer func() {
 		for _, j := range jobs {
 			close(j.done)
 		}
 	}()
 	A := p.Model.AnswerVocabSize
-	err := p.withModel(context.Background(), func(m model.Module) error {
+	func() {
 		start := time.Now()
 		if f := p.batching.Observe; f != nil {
 			queued := make([]time.Duration, len(jobs))
@@ -115,7 +121,7 @@ func (p *Pipeline) runVQABatch(jobs []*vqaJob) {
 			for b, j := range jobs {
 				j.logits = append([]float32(nil), out.Logits[b*A:(b+1)*A]...)
 			}
-			return nil
+			return
 		}
 		// Keep the errors apart: each request alone.
 		for _, j := range jobs {
@@ -126,13 +132,7 @@ func (p *Pipeline) runVQABatch(jobs []*vqaJob) {
 			}
 			j.logits = append([]float32(nil), out.Logits...)
 		}
-		return nil
-	})
-	if err != nil {
-		for _, j := range jobs {
-			j.err = err
-		}
-	}
+	}()
 }
 
 // collateVQA pads single-request batches into one, as the dataset's collate
