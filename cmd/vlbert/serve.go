@@ -24,6 +24,8 @@ type serveOptions struct {
 	addr           string
 	workers        int
 	maxInFlight    int
+	batchWindow    time.Duration
+	maxBatch       int
 	maxBody        int64
 	maxPixels      int64
 	requestTimeout time.Duration
@@ -42,8 +44,10 @@ func init() {
 			o.registerModel(fs)
 			o.registerInt8(fs)
 			fs.StringVar(&o.addr, "addr", "127.0.0.1:8080", "listen address")
-			fs.IntVar(&o.workers, "workers", 1, "model replicas (each holds a copy of the weights; 1 is best on few cores)")
-			fs.IntVar(&o.maxInFlight, "max-inflight", 0, "admitted inference requests; more get 429 (default 2 per worker)")
+			fs.IntVar(&o.workers, "workers", 1, "model replicas (they share one copy of the weights; each adds only its activations; 1 is best on few cores)")
+			fs.IntVar(&o.maxInFlight, "max-inflight", 0, "admitted inference requests; more get 429 (default 2 per worker, times --max-batch when batching)")
+			fs.DurationVar(&o.batchWindow, "batch-window", 0, "VQA requests arriving within this window of the first are answered by one batched forward (0: off; a few ms)")
+			fs.IntVar(&o.maxBatch, "max-batch", 8, "with --batch-window: requests per batched forward at most")
 			fs.Int64Var(&o.maxBody, "max-body", 16<<20, "request body limit in bytes")
 			fs.Int64Var(&o.maxPixels, "max-image-pixels", 4_000_000, "decoded image limit (width·height)")
 			fs.DurationVar(&o.requestTimeout, "request-timeout", time.Minute, "per inference request, waiting for a replica included")
@@ -74,6 +78,9 @@ func init() {
 			if o.workers < 1 {
 				return usagef("serve: --workers %d, want >= 1", o.workers)
 			}
+			if o.batchWindow < 0 || o.batchWindow > time.Second || o.maxBatch < 1 {
+				return usagef("serve: --batch-window %v (want 0 to 1s) and --max-batch %d (want >= 1)", o.batchWindow, o.maxBatch)
+			}
 			return runServe(ctx, o, stdout, stderr, nil)
 		}})
 }
@@ -88,6 +95,8 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 	cfg := serve.Config{
 		Limits:         serve.Limits{MaxBodyBytes: o.maxBody, MaxRegions: o.maxRegions, MaxImagePixels: o.maxPixels, MaxTokens: o.maxTokens},
 		MaxInFlight:    o.maxInFlight,
+		BatchWindow:    o.batchWindow,
+		MaxBatch:       o.maxBatch,
 		MaxBodyReads:   o.maxBodyReads,
 		MinBodyRate:    o.minBodyRate,
 		RequestTimeout: o.requestTimeout,

@@ -14,11 +14,14 @@
 //
 // Concurrency: a model.Model owns its activation arenas and is not safe for
 // concurrent use, so the pipeline keeps a pool of Options.Workers model replicas
-// (default 1), each with its own copy of the weights. A request takes a replica
+// (default 1). The replicas read one shared, read-only copy of the weights
+// (model.NewReplica); each owns only its activation arenas, and none has a
+// gradient arena, so a worker costs its activations, not a weight copy (BERT-base
+// VQA: ~0.45 GB of weights once). A request takes a replica
 // from the pool (waiting until one is free or its context ends) and gives it
 // back afterwards. One replica is the right default on small machines: the gemm
 // and attention kernels already use every core inside one forward, so a second
-// replica would only add a full weight copy and contention. More replicas pay
+// replica would only add contention. More replicas pay
 // off on many-core machines, where a single batch-1 forward cannot fill the
 // cores. The visual network (ResNet-101, about 170 MB of weights plus large
 // activations) exists once, behind its own mutex.

@@ -106,8 +106,8 @@ func TestVQAConcurrentMatchesSerial(t *testing.T) {
 }
 
 func testConcurrentMatchesSerial(t *testing.T, useInt8 bool) {
-	p, _ := loadVQAWith(t, infer.Options{Workers: 2, Int8: useInt8})
-	if p.Workers() != 2 || p.Int8 != useInt8 {
+	p, _ := loadVQAWith(t, infer.Options{Workers: 4, Int8: useInt8})
+	if p.Workers() != 4 || p.Int8 != useInt8 {
 		t.Fatalf("%d workers, Int8 %v", p.Workers(), p.Int8)
 	}
 	qs := []string{"what color is the circle?", "how many squares are there?", "is there a red diamond?", "what shape is left of the triangle?"}
@@ -131,7 +131,7 @@ func testConcurrentMatchesSerial(t *testing.T, useInt8 bool) {
 	}
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
-	for g := 0; g < 6; g++ {
+	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func(g int) {
 			defer wg.Done()
@@ -153,6 +153,32 @@ func testConcurrentMatchesSerial(t *testing.T, useInt8 bool) {
 	close(errs)
 	for err := range errs {
 		t.Fatal(err)
+	}
+}
+
+// The workers share one read-only copy of the weights: every replica's parameter
+// table is the same backing array, none has a gradient arena, and int8 layers are
+// shared too. (TestVQAConcurrentMatchesSerial runs them at once; run it with -race.)
+func TestReplicasShareWeights(t *testing.T) {
+	for _, q8 := range []bool{false, true} {
+		p, _ := loadVQAWith(t, infer.Options{Workers: 4, Int8: q8})
+		ms := infer.Replicas(p)
+		if len(ms) != 4 {
+			t.Fatalf("%d replicas, want 4", len(ms))
+		}
+		first := ms[0].Base()
+		for i, m := range ms {
+			e := m.Base()
+			if &e.Params.Data[0] != &first.Params.Data[0] || len(e.Params.Data) != len(first.Params.Data) {
+				t.Errorf("int8 %v: replica %d holds its own copy of the weights", q8, i)
+			}
+			if e.Trainable() || e.Params.Grad != nil {
+				t.Errorf("int8 %v: replica %d has a gradient arena", q8, i)
+			}
+			if e.Int8() != q8 {
+				t.Errorf("replica %d: Int8 %v, want %v", i, e.Int8(), q8)
+			}
+		}
 	}
 }
 

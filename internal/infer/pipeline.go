@@ -36,14 +36,20 @@ type Pipeline struct {
 	workers chan model.Module
 	n       int
 
+	batching Batching
+	batchMu  sync.Mutex
+	open     *vqaCollector // the batch being collected, nil when none
+
 	visMu  sync.Mutex
 	vis    *visual.Network
 	visCfg visual.Config
 }
 
-// New builds a pipeline around an in-memory model (its weights are copied into
-// each of workers replicas; m itself becomes the first). answers is required
-// for a VQA model.
+// New builds a pipeline around an in-memory model. Its workers replicas read m's
+// weights in place (model.NewReplica: one copy of the weights whatever the number
+// of workers; each replica has its own activation arenas and no gradient arena),
+// so m's weights must not change while the pipeline is in use. answers is
+// required for a VQA model.
 func New(cfg *config.Config, m model.Module, answers []string, workers int, lim Limits) (*Pipeline, error) {
 	return newPipeline(cfg, m, answers, workers, lim)
 }
@@ -55,21 +61,17 @@ func newPipeline(cfg *config.Config, m model.Module, answers []string, workers i
 	if workers <= 0 {
 		workers = 1
 	}
-	m.Base().Train = false
 	p := &Pipeline{Config: cfg, Model: m.Base().Cfg, Answers: answers, Tok: tokenizer.Default(true),
 		Limits: lim.withDefaults(), workers: make(chan model.Module, workers), n: workers}
-	p.workers <- m
-	for i := 1; i < workers; i++ {
-		r, err := model.New(m.Base().Cfg)
+	// Every worker is a replica, m included: m's gradient arena is not used by the
+	// pipeline (and freed with m when the caller drops it, as Load does). A model
+	// quantized by the caller shares its int8 weights with the replicas.
+	for range workers {
+		r, err := model.NewReplica(m)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("infer: %w", err)
 		}
-		copy(r.Base().Params.Data, m.Base().Params.Data)
-		if m.Base().Int8() { // a model quantized by the caller: the replicas answer alike
-			if err := r.Base().ShareInt8(m.Base()); err != nil {
-				return nil, fmt.Errorf("infer: %w", err)
-			}
-		}
+		r.Base().Train = false
 		p.workers <- r
 	}
 	p.Int8 = m.Base().Int8()

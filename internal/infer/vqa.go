@@ -38,9 +38,23 @@ func (p *Pipeline) VQA(ctx context.Context, question string, r *Regions, topK in
 	if err := p.check(r); err != nil {
 		return nil, err
 	}
+	var logits []float32
+	if p.batching.On() {
+		logits, err = p.vqaBatched(ctx, ids, p.modelBoxes(r))
+	} else {
+		logits, err = p.vqaAlone(ctx, ids, r)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &VQAResult{Tokens: toks, Answers: topAnswers(logits, p.Answers, topK)}, nil
+}
+
+// vqaAlone answers one request with a forward of its own.
+func (p *Pipeline) vqaAlone(ctx context.Context, ids []int32, r *Regions) ([]float32, error) {
 	bt := &model.VQABatch{Boxes: p.modelBoxes(r), LQ: len(ids), Question: ids}
 	logits := make([]float32, p.Model.AnswerVocabSize)
-	err = p.withModel(ctx, func(m model.Module) error {
+	err := p.withModel(ctx, func(m model.Module) error {
 		m.Base().Inference = true // answers only: reuse one layer's activations
 		out, err := m.(*model.VQA).Forward(bt)
 		if err != nil {
@@ -49,10 +63,7 @@ func (p *Pipeline) VQA(ctx context.Context, question string, r *Regions, topK in
 		copy(logits, out.Logits)
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	return &VQAResult{Tokens: toks, Answers: topAnswers(logits, p.Answers, topK)}, nil
+	return logits, err
 }
 
 func topAnswers(logits []float32, answers []string, k int) []Answer {

@@ -101,7 +101,13 @@ const (
 // view is a parameter and its gradient.
 type view struct{ w, g []float32 }
 
-func pv(p *Params, name string) view { return view{p.View(name), p.GradView(name)} }
+// pv binds a parameter; a replica without a gradient arena (NewReplica) gets g nil.
+func pv(p *Params, name string) view {
+	if p.Grad == nil {
+		return view{w: p.View(name)}
+	}
+	return view{p.View(name), p.GradView(name)}
+}
 
 // linearView is a Linear layer's weight [out,in] and bias [out].
 type linearView struct {

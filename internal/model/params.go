@@ -175,9 +175,13 @@ func (p *Params) View(name string) []float32 {
 	return p.Data[q.Offset : q.Offset+q.Size : q.Offset+q.Size]
 }
 
-// GradView returns the gradient of the named parameter; it panics on an unknown name.
+// GradView returns the gradient of the named parameter; it panics on an unknown name
+// and on a table without a gradient arena (NewReplica).
 func (p *Params) GradView(name string) []float32 {
 	q := p.must(name)
+	if p.Grad == nil {
+		panic("model: no gradient arena (an inference replica) for " + name)
+	}
 	return p.Grad[q.Offset : q.Offset+q.Size : q.Offset+q.Size]
 }
 

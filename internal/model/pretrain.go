@@ -311,6 +311,7 @@ func (m *Pretrain) Forward(bt *PretrainBatch) (*PretrainOutput, error) {
 // Backward back-propagates dloss·Total through the last Forward and accumulates
 // every parameter gradient.
 func (m *Pretrain) Backward(dloss float32) {
+	m.mustTrainable()
 	s := &m.st
 	if !s.haveFw {
 		panic("model: Pretrain.Backward without Forward")

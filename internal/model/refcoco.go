@@ -137,6 +137,7 @@ func (m *RefCOCO) Forward(bt *RefCOCOBatch) (*RefCOCOOutput, error) {
 
 // Backward back-propagates dloss·cls_loss through the last labelled Forward and accumulates every parameter gradient.
 func (m *RefCOCO) Backward(dloss float32) {
+	m.mustTrainable()
 	s := &m.st
 	if !s.haveFw || !s.haveLabel {
 		panic("model: RefCOCO.Backward without a labelled Forward")

@@ -240,6 +240,7 @@ func (m *VCR) cnnForward(n int) {
 
 // Backward back-propagates dloss·Total through the last labelled Forward.
 func (m *VCR) Backward(dloss float32) {
+	m.mustTrainable()
 	s := &m.st
 	if !s.ready || s.label == nil {
 		panic("model: VCR.Backward without a labelled Forward")

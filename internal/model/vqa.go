@@ -129,6 +129,7 @@ func (m *VQA) Forward(bt *VQABatch) (*VQAOutput, error) {
 // Backward back-propagates dloss·ans_loss through the last Forward (which must
 // have had labels) and accumulates every parameter gradient.
 func (m *VQA) Backward(dloss float32) {
+	m.mustTrainable()
 	s := &m.st
 	if !s.haveFw || s.label == nil {
 		panic("model: VQA.Backward without a labelled Forward")

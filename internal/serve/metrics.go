@@ -22,6 +22,8 @@ type metrics struct {
 	inference prometheus.Gauge       // requests holding an inference slot
 	reading   prometheus.Gauge       // requests whose body is being read and checked
 	rejected  *prometheus.CounterVec // 429 answers by reason
+	batchSize prometheus.Histogram   // requests per batched forward
+	queued    prometheus.Histogram   // per request: arrival to the start of its batch's forward
 }
 
 func newMetrics() *metrics {
@@ -43,8 +45,16 @@ func newMetrics() *metrics {
 		rejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "vlbert_rejected_total", Help: "Inference requests answered 429, by reason (inference_full: every inference slot busy; reads_full: too many bodies being read).",
 		}, []string{"reason"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vlbert_batch_size", Help: "Requests answered by one batched forward (VQA, with batching on).",
+			Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16, 24, 32},
+		}),
+		queued: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "vlbert_batch_queue_seconds", Help: "Time a batched request waited (batching window and a free model replica) before its forward began.",
+			Buckets: []float64{0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5},
+		}),
 	}
-	m.reg.MustRegister(m.requests, m.duration, m.inference, m.reading, m.rejected,
+	m.reg.MustRegister(m.requests, m.duration, m.inference, m.reading, m.rejected, m.batchSize, m.queued,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Both reasons appear from the start, so a dashboard sees 0 rather than nothing.
 	m.rejected.WithLabelValues(rejectInferenceFull)
@@ -61,6 +71,14 @@ func (m *metrics) observe(handler, method string, code int, d time.Duration) {
 	c := strconv.Itoa(code)
 	m.requests.WithLabelValues(handler, method, c).Inc()
 	m.duration.WithLabelValues(handler, method, c).Observe(d.Seconds())
+}
+
+// observeBatch records one batched forward (infer.Batching.Observe).
+func (m *metrics) observeBatch(queued []time.Duration) {
+	m.batchSize.Observe(float64(len(queued)))
+	for _, q := range queued {
+		m.queued.Observe(q.Seconds())
+	}
 }
 
 // handler serves the registry in the Prometheus exposition format (text, or

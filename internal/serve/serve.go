@@ -60,8 +60,14 @@ import (
 
 // Config configures a Server; zero fields take the defaults.
 type Config struct {
-	Limits         Limits
-	MaxInFlight    int           // inference slots: requests admitted to the model (default 2 per pipeline worker)
+	Limits      Limits
+	MaxInFlight int // inference slots: requests admitted to the model (default 2 per pipeline worker, times MaxBatch when batching)
+	// BatchWindow and MaxBatch batch VQA requests that arrive within
+	// BatchWindow of each other into one forward of at most MaxBatch
+	// (infer.Batching); off unless both are set (> 0, > 1). A window, not a
+	// queue: requests beyond the inference slots still get 429 at once.
+	BatchWindow    time.Duration
+	MaxBatch       int
 	MaxBodyReads   int           // requests whose body is read and validated at once (default 16)
 	BodyReadBase   time.Duration // body deadline: this plus size/MinBodyRate (default 2 s)
 	MinBodyRate    int64         // bytes/s a client must keep up when sending its body (default 256 KiB/s)
@@ -93,8 +99,13 @@ func New(p *infer.Pipeline, cfg Config) *Server {
 	cfg.Limits = cfg.Limits.withDefaults()
 	// The pipeline enforces the token and region limits too; keep them equal.
 	p.Limits.MaxTokens, p.Limits.MaxRegions = cfg.Limits.MaxTokens, cfg.Limits.MaxRegions
+	batching := cfg.BatchWindow > 0 && cfg.MaxBatch > 1
 	if cfg.MaxInFlight <= 0 {
+		// Per worker: one batch running and one collecting.
 		cfg.MaxInFlight = 2 * p.Workers()
+		if batching {
+			cfg.MaxInFlight *= cfg.MaxBatch
+		}
 	}
 	if cfg.MaxBodyReads <= 0 {
 		cfg.MaxBodyReads = 16
@@ -119,6 +130,9 @@ func New(p *infer.Pipeline, cfg Config) *Server {
 	}
 	s := &Server{p: p, cfg: cfg, sem: make(chan struct{}, cfg.MaxInFlight), readers: make(chan struct{}, cfg.MaxBodyReads),
 		met: newMetrics(), mux: http.NewServeMux()}
+	if batching {
+		p.SetBatching(infer.Batching{Window: cfg.BatchWindow, MaxBatch: cfg.MaxBatch, Observe: s.met.observeBatch})
+	}
 	s.mux.HandleFunc("/v1/vqa", s.inference("/v1/vqa", s.vqa))
 	s.mux.HandleFunc("/v1/ground", s.inference("/v1/ground", s.ground))
 	s.mux.HandleFunc("/v1/vcr", s.inference("/v1/vcr", s.vcr))
