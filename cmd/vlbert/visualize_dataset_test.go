@@ -105,7 +105,9 @@ func writeCocoCaptions(t *testing.T) (string, []int64) {
 	return dir, []int64{5, 42}
 }
 
-// visCheckpoint writes a random checkpoint of the shrunk config's network.
+// visCheckpoint writes a random pretraining checkpoint (heads included, as the
+// vl-bert-base-e2e.model the original loads into ResNetVLBERTForAttentionVis)
+// of the shrunk config's network.
 func visCheckpoint(t *testing.T, cfgPath string) string {
 	t.Helper()
 	cfg, err := config.Load(cfgPath, "")
@@ -115,6 +117,8 @@ func visCheckpoint(t *testing.T, cfgPath string) string {
 	if cfg.Module != attentionVisModule || cfg.Dataset().Dataset != "coco_captions" || cfg.Network.ImageFeatPrecomputed {
 		t.Fatalf("config %s: module %s dataset %s", cfgPath, cfg.Module, cfg.Dataset().Dataset)
 	}
+	cfg.Module = "ResNetVLBERTForPretraining"
+	cfg.Network.WithMLMLoss, cfg.Network.WithMVRCLoss = true, true
 	mc, err := model.FromConfigE2E(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -124,6 +128,9 @@ func visCheckpoint(t *testing.T, cfgPath string) string {
 		t.Fatal(err)
 	}
 	m.Base().InitWeights(3)
+	if _, ok := m.Base().Params.Lookup("object_mask_word_embedding.weight"); !ok {
+		t.Fatal("the pretraining checkpoint has no head-side keys; the partial load is not exercised")
+	}
 	for _, q := range m.Base().Params.List { // visual_scale init 0 would hide the regions
 		if strings.HasSuffix(q.Name, "visual_ln_text.weight") || strings.HasSuffix(q.Name, "visual_ln_object.weight") {
 			for i := range m.Base().Params.View(q.Name) {
@@ -253,5 +260,24 @@ func TestVisualizeDatasetCommand(t *testing.T) {
 	code := run(context.Background(), []string{"visualize", "--cfg", cfgPath, "--ckpt", ckpt, "--out", t.TempDir()}, &stdout, &stderr)
 	if code == 0 || !strings.Contains(stderr.String(), "ResNet weights") || !strings.Contains(stderr.String(), "image 5") {
 		t.Fatalf("exit %d, stderr %s", code, stderr.String())
+	}
+}
+
+// The shipped config itself (full size) builds the head-less pretraining
+// encoder that the dump runs.
+func TestShippedVisConfigBuilds(t *testing.T) {
+	cfg, err := config.Load("../../internal/config/testdata/cfgs/pretrain/vis_attention_maps_coco.yaml", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc, err := model.FromConfigE2E(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mc.Task != model.TaskPretrain || cfg.Dataset().Dataset != "coco_captions" || cfg.Dataset().ValImageSet != "val" || cfg.Dataset().SeqLen != 64 {
+		t.Fatalf("task %v, dataset %+v", mc.Task, cfg.Dataset())
+	}
+	if mc.WithMLMLoss || mc.WithMVRCLoss || mc.WithRelLoss {
+		t.Fatalf("heads switched on: %+v", mc)
 	}
 }
