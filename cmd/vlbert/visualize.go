@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,6 +19,7 @@ import (
 type visualizeOptions struct {
 	inferFlags
 	text, out, npyOut, title string
+	saveDir                  string // data set dump directory (--save-dir, or --out when set)
 }
 
 func init() {
@@ -32,8 +34,14 @@ func init() {
 			fs.StringVar(&o.out, "out", "attention.html", "HTML page to write")
 			fs.StringVar(&o.npyOut, "npy", "", "raw attention [layers, heads, L, L] float32 .npy to write (default: next to --out)")
 			fs.StringVar(&o.title, "title", "", "page title")
+			fs.StringVar(&o.saveDir, "save-dir", "", "alias of --out for the data set dump (the original script's flag)")
 			fs.Usage = func() {
 				fmt.Fprintln(stderr, "usage: vlbert visualize --ckpt C [--cfg CFG] --text T (--features F [--image I] | --image I --boxes B) [--out page.html] [--npy attn.npy]")
+				fmt.Fprintln(stderr, "       vlbert visualize --cfg cfgs/pretrain/vis_attention_maps_coco.yaml --ckpt C [--out DIR]")
+				fmt.Fprintln(stderr, "\nThe second form is the original pretrain/vis_attention_maps.py: with a config of MODULE")
+				fmt.Fprintln(stderr, "ResNetVLBERTForAttentionVis (DATASET coco_captions) and no --text, every image of the")
+				fmt.Fprintln(stderr, "validation set is run and DIR/attention_probs/<image_id>.npy (float32 [layers, heads, L, L])")
+				fmt.Fprintln(stderr, "written, with DIR/html/<image_id>.html beside; DIR defaults to ./attention_maps.")
 				fmt.Fprintln(stderr, "\nRuns one input and writes every layer's and head's attention: an HTML page that needs")
 				fmt.Fprintln(stderr, "no network (text→text, text→region, region→text and region→region blocks, min-max")
 				fmt.Fprintln(stderr, "rescaled per layer as the original notebook, a layer/head selector, the boxes drawn on")
@@ -43,6 +51,28 @@ func init() {
 			}
 			if err := parseFlags(fs, args); err != nil {
 				return err
+			}
+			if o.text == "" && o.features == "" && o.image == "" && o.cfg != "" {
+				if err := o.check("visualize", false); err != nil {
+					return err
+				}
+				dir := o.saveDir
+				fs.Visit(func(f *flag.Flag) {
+					if f.Name == "out" && dir == "" {
+						dir = o.out
+					}
+				})
+				if dir == "" {
+					dir = "./attention_maps"
+				}
+				p, err := o.load(1)
+				if err != nil {
+					return err
+				}
+				if p.Config.Module != attentionVisModule && p.Config.Dataset().Dataset != "coco_captions" {
+					return usagef("visualize: without --text the config must be the attention-map dump (MODULE %s), not MODULE %s", attentionVisModule, p.Config.Module)
+				}
+				return runVisualizeDataset(ctx, p, dir, stdout, stderr)
 			}
 			if err := o.check("visualize", true); err != nil {
 				return err

@@ -72,9 +72,14 @@ func (p *Pipeline) Attention(ctx context.Context, text string, r *Regions) (*Att
 	if err != nil {
 		return nil, err
 	}
+	return a, a.label(labels, bx.NB)
+}
+
+// label appends the region labels ([IMG], 1..n, [END]) to the text labels.
+func (a *Attention) label(labels []string, nb int) error {
 	a.NumText = len(labels)
-	a.NumRegions = bx.NB
-	for j := 0; j < bx.NB; j++ {
+	a.NumRegions = nb
+	for j := 0; j < nb; j++ {
 		if j == 0 && a.ImageBox {
 			labels = append(labels, "[IMG]")
 			continue
@@ -87,18 +92,23 @@ func (p *Pipeline) Attention(ctx context.Context, text string, r *Regions) (*Att
 	}
 	labels = append(labels, "[END]")
 	if len(labels) != a.L {
-		return nil, fmt.Errorf("infer: attention over %d positions but %d labels (internal error)", a.L, len(labels))
+		return fmt.Errorf("infer: attention over %d positions but %d labels (internal error)", a.L, len(labels))
 	}
 	a.Tokens = labels
-	return a, nil
+	return nil
 }
 
 // forwardCaption runs a pretraining module on "[CLS] caption [SEP]" with nothing
 // masked, as the original attention visualisation does.
 func (p *Pipeline) forwardCaption(m *model.Pretrain, bx model.Boxes, ids []int32) error {
-	LT := len(ids) + 2
-	text := make([]int32, 0, LT)
-	text = append(append(append(text, model.ClsID), ids...), model.SepID)
+	text := make([]int32, 0, len(ids)+2)
+	return p.forwardText(m, bx, append(append(append(text, model.ClsID), ids...), model.SepID))
+}
+
+// forwardText runs a pretraining module on one text row (with its [CLS] and
+// [SEP], if any) with nothing masked.
+func (p *Pipeline) forwardText(m *model.Pretrain, bx model.Boxes, text []int32) error {
+	LT := len(text)
 	bt := &model.PretrainBatch{Boxes: bx, LT: LT, Text: text, RelLabel: []int32{0},
 		MLMLabels: make([]int32, LT), MVRCOps: make([]int32, bx.NB)}
 	for i := range bt.MLMLabels {

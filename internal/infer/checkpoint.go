@@ -140,6 +140,12 @@ func Load(o Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("infer: %w", err)
 	}
+	if cfg.Module == "ResNetVLBERTForAttentionVis" {
+		// vis_attention_maps.py loads a pretraining checkpoint into the
+		// head-less module with smart_partial_load_model_state_dict, which
+		// skips the keys the module lacks (the pretraining heads).
+		rep.Unexpected = nil
+	}
 	if len(rep.Missing) > 0 || len(rep.Unexpected) > 0 {
 		return nil, fmt.Errorf("infer: %s does not match MODULE %s: missing %s, unexpected %s",
 			o.Checkpoint, cfg.Module, short(rep.Missing), short(rep.Unexpected))

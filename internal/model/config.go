@@ -43,10 +43,15 @@ func TaskFromModule(module string) (Task, error) {
 		return TaskVQA, nil
 	case "ResNetVLBERTForPretraining":
 		return TaskPretrain, nil
+	case "ResNetVLBERTForAttentionVis":
+		// pretrain/modules/resnet_vlbert_for_attention_vis.py: the pretraining
+		// network's encoder on caption rows, forward only; the attention
+		// probabilities are the pretraining module's own (heads unused).
+		return TaskPretrain, nil
 	case "ResNetVLBERTForPretrainingMultitask":
 		return TaskPretrainMultitask, nil
 	}
-	return 0, fmt.Errorf("model: MODULE %q is not supported (want ResNetVLBERT, ResNetVLBERTForPretraining or ResNetVLBERTForPretrainingMultitask)", module)
+	return 0, fmt.Errorf("model: MODULE %q is not supported (want ResNetVLBERT, ResNetVLBERTForPretraining, ResNetVLBERTForPretrainingMultitask or ResNetVLBERTForAttentionVis)", module)
 }
 
 // Config holds the hyperparameters the network needs: NETWORK.VLBERT plus the few

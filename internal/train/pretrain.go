@@ -61,6 +61,9 @@ func newPretrainTask(cfg *config.Config, multitask bool, fs *zipfs.FS, rd featur
 	if multitask {
 		t.mlmName = "MLMAccWVC"
 	}
+	if cfg.Module == "ResNetVLBERTForAttentionVis" {
+		return nil, fmt.Errorf("train: MODULE ResNetVLBERTForAttentionVis is forward only (pretrain/vis_attention_maps.py); run vlbert visualize --cfg CFG --ckpt C [--out DIR]")
+	}
 	for k := range cfg.Datasets {
 		switch cfg.Datasets[k].Dataset {
 		case "conceptual_captions":
