@@ -1,0 +1,139 @@
+package visual
+
+import (
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"os"
+	"testing"
+)
+
+type bnGolden struct {
+	Shape          []int
+	W              []float32 `json:"weight"`
+	B              []float32 `json:"bias"`
+	RM             []float32 `json:"running_mean"`
+	RV             []float32 `json:"running_var"`
+	X, Dout, Y, Dx []float32
+	DWeight        []float32 `json:"dweight"`
+	DBias          []float32 `json:"dbias"`
+	RMAfter        []float32 `json:"running_mean_after"`
+	RVAfter        []float32 `json:"running_var_after"`
+	NBTAfter       int64     `json:"num_batches_tracked_after"`
+	YEvalAfter     []float32 `json:"y_eval_after"`
+}
+
+// TestTrainBNMatchesPyTorch: forward, input/weight/bias gradients, running
+// statistics (unbiased variance, momentum 0.1), num_batches_tracked and the
+// eval-mode output afterwards equal nn.BatchNorm2d's (testdata/gen_bntrain.py).
+func TestTrainBNMatchesPyTorch(t *testing.T) {
+	raw, err := os.ReadFile("testdata/bntrain.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g bnGolden
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatal(err)
+	}
+	N, C, HW := g.Shape[0], g.Shape[1], g.Shape[2]*g.Shape[3]
+	var nbt int64
+	bn := TrainBN{Weight: g.W, Bias: g.B, RunningMean: append([]float32(nil), g.RM...), RunningVar: append([]float32(nil), g.RV...), NumBatchesTracked: &nbt}
+	var st BNBatch
+	y := make([]float32, len(g.X))
+	bn.Forward(y, g.X, &st, N, C, HW)
+	if d := maxAbsDiff32(y, g.Y); d > 1e-5 {
+		t.Errorf("forward: max abs diff %g", d)
+	}
+	if d := maxAbsDiff32(bn.RunningMean, g.RMAfter); d > 1e-6 {
+		t.Errorf("running_mean: max abs diff %g (%v vs %v)", d, bn.RunningMean, g.RMAfter)
+	}
+	if d := maxAbsDiff32(bn.RunningVar, g.RVAfter); d > 1e-6 {
+		t.Errorf("running_var: max abs diff %g (%v vs %v)", d, bn.RunningVar, g.RVAfter)
+	}
+	if nbt != g.NBTAfter {
+		t.Errorf("num_batches_tracked %d, PyTorch %d", nbt, g.NBTAfter)
+	}
+	dx := make([]float32, len(g.X))
+	dw, db := make([]float32, C), make([]float32, C)
+	bn.Backward(dx, dw, db, g.Dout, g.X, &st, N, C, HW)
+	if d := maxAbsDiff32(dx, g.Dx); d > 1e-5 {
+		t.Errorf("dx: max abs diff %g", d)
+	}
+	if d := maxAbsDiff32(dw, g.DWeight); d > 1e-5 {
+		t.Errorf("dweight: max abs diff %g", d)
+	}
+	if d := maxAbsDiff32(db, g.DBias); d > 1e-5 {
+		t.Errorf("dbias: max abs diff %g", d)
+	}
+	// Eval mode after the step: the frozen path with the updated statistics.
+	s, b := make([]float32, C), make([]float32, C)
+	bn.Frozen().ScaleShift(s, b)
+	ye := make([]float32, len(g.X))
+	BatchNormForward(ye, g.X, s, b, N, C, HW)
+	if d := maxAbsDiff32(ye, g.YEvalAfter); d > 1e-5 {
+		t.Errorf("eval after step: max abs diff %g", d)
+	}
+}
+
+// TestTrainBNGradFiniteDifference checks Backward against central differences
+// of L = Σ out·dout in float64-rounded inputs, for the input, weight and bias.
+func TestTrainBNGradFiniteDifference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(18, 0))
+	N, C, HW := 2, 3, 5
+	x := randSlice(rng, N*C*HW, 1.5)
+	dout := randSlice(rng, N*C*HW, 1)
+	w, b := randSlice(rng, C, 1), randSlice(rng, C, 1)
+	loss := func(x, w, b []float32) float64 {
+		bn := TrainBN{Weight: w, Bias: b, RunningMean: make([]float32, C), RunningVar: make([]float32, C)}
+		var st BNBatch
+		y := make([]float32, len(x))
+		bn.Forward(y, x, &st, N, C, HW)
+		var l float64
+		for i := range y {
+			l += float64(y[i]) * float64(dout[i])
+		}
+		return l
+	}
+	bn := TrainBN{Weight: w, Bias: b, RunningMean: make([]float32, C), RunningVar: make([]float32, C)}
+	var st BNBatch
+	y := make([]float32, len(x))
+	bn.Forward(y, x, &st, N, C, HW)
+	dx := make([]float32, len(x))
+	dw, db := make([]float32, C), make([]float32, C)
+	bn.Backward(dx, dw, db, dout, x, &st, N, C, HW)
+	to32 := func(v []float64) []float32 {
+		o := make([]float32, len(v))
+		for i := range v {
+			o[i] = float32(v[i])
+		}
+		return o
+	}
+	const h = 1e-2
+	checkGrad(t, "dx", dx, fdGrad(to64(x), func(v []float64) float64 { return loss(to32(v), w, b) }, h, 0), 2e-3, 2e-2)
+	checkGrad(t, "dweight", dw, fdGrad(to64(w), func(v []float64) float64 { return loss(x, to32(v), b) }, h, 0), 2e-3, 2e-2)
+	checkGrad(t, "dbias", db, fdGrad(to64(b), func(v []float64) float64 { return loss(x, w, to32(v)) }, h, 0), 2e-3, 2e-2)
+	// The input gradient of a batch-normalised output sums to zero per channel.
+	for c := 0; c < C; c++ {
+		var s float64
+		for n := 0; n < N; n++ {
+			for _, v := range dx[(n*C+c)*HW : (n*C+c+1)*HW] {
+				s += float64(v)
+			}
+		}
+		if math.Abs(s) > 1e-4 {
+			t.Errorf("channel %d: Σ dx = %g, want 0", c, s)
+		}
+	}
+}
+
+// TestTrainBNRejectsSingleValue: one value per channel has no batch variance;
+// PyTorch raises, so does Forward (a panic naming the cause).
+func TestTrainBNRejectsSingleValue(t *testing.T) {
+	defer func() {
+		if recover() == nil {
+			t.Fatal("no panic for one value per channel")
+		}
+	}()
+	bn := TrainBN{Weight: []float32{1}, Bias: []float32{0}, RunningMean: []float32{0}, RunningVar: []float32{1}}
+	bn.Forward(make([]float32, 1), []float32{3}, &BNBatch{}, 1, 1, 1)
+}
