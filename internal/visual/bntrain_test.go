@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -136,4 +137,77 @@ func TestTrainBNRejectsSingleValue(t *testing.T) {
 	}()
 	bn := TrainBN{Weight: []float32{1}, Bias: []float32{0}, RunningMean: []float32{0}, RunningVar: []float32{1}}
 	bn.Forward(make([]float32, 1), []float32{3}, &BNBatch{}, 1, 1, 1)
+}
+
+// TestBottleneckTrainBNMatchesPyTorch: a Bottleneck with training-mode BN
+// (testdata/gen_bntrain_block.py: the original's block, nn.BatchNorm2d in
+// train()) gives PyTorch's output, input gradient, gradients of every conv and
+// BN weight/bias, and running statistics after the step.
+func TestBottleneckTrainBNMatchesPyTorch(t *testing.T) {
+	raw, err := os.ReadFile("testdata/bntrain_block.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var g struct {
+		Shape             []int
+		Init, Grad, After map[string][]float32
+		X, Dout, Out, Dx  []float32
+		NumBatchesTracked int64 `json:"num_batches_tracked"`
+	}
+	if err := json.Unmarshal(raw, &g); err != nil {
+		t.Fatal(err)
+	}
+	N, C, P, H, W, D := g.Shape[0], g.Shape[1], g.Shape[2], g.Shape[3], g.Shape[4], g.Shape[5]
+	ps := newParamSet()
+	b := newBottleneck(ps, "b", C, P, 1, D, true, true, true, true)
+	ps.finish()
+	for _, p := range ps.Params {
+		v, ok := g.Init[strings.TrimPrefix(p.Name, "b.")]
+		if !ok {
+			t.Fatalf("golden lacks %s", p.Name)
+		}
+		copy(p.Data, v)
+		isBNAffine := strings.Contains(p.Name, "bn") || strings.HasPrefix(p.Name, "b.downsample.1")
+		if want := !p.Buffer(); p.Trainable != want && isBNAffine {
+			t.Errorf("%s: trainable %v, want %v", p.Name, p.Trainable, want)
+		}
+	}
+	ps.AllocGrads()
+	b.bnTraining = true
+	var ws Workspace
+	out, _, _ := b.Forward(&ws, g.X, N, H, W)
+	if d := maxAbsDiff32(out, g.Out); d > 1e-4 {
+		t.Errorf("forward: max abs diff %g", d)
+	}
+	for name, want := range g.After {
+		if d := maxAbsDiff32(ps.Get("b."+name).Data, want); d > 1e-5 {
+			t.Errorf("%s after the step: max abs diff %g", name, d)
+		}
+	}
+	if got := *b.BN1.NumBatchesTracked; got != g.NumBatchesTracked {
+		t.Errorf("num_batches_tracked %d, PyTorch %d", got, g.NumBatchesTracked)
+	}
+	dx := make([]float32, len(g.X))
+	b.Backward(&ws, dx, g.Dout)
+	if d := maxAbsDiff32(dx, g.Dx); d > 1e-4 {
+		t.Errorf("dx: max abs diff %g", d)
+	}
+	for name, want := range g.Grad {
+		p := ps.Get("b." + name)
+		if p.Grad == nil {
+			t.Errorf("%s has no gradient", name)
+			continue
+		}
+		if d := maxAbsDiff32(p.Grad, want); d > 1e-4*(1+maxAbs(want)) {
+			t.Errorf("grad %s: max abs diff %g", name, d)
+		}
+	}
+}
+
+func maxAbs(v []float32) float64 {
+	var m float64
+	for _, x := range v {
+		m = max(m, math.Abs(float64(x)))
+	}
+	return m
 }

@@ -18,7 +18,7 @@ func TestBottleneckGolden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ps := newParamSet()
-			b := newBottleneck(ps, "blk", 32, 16, tc.stride, tc.dilation, true, true, false)
+			b := newBottleneck(ps, "blk", 32, 16, tc.stride, tc.dilation, true, true, false, false)
 			ps.finish()
 			for _, p := range ps.Params {
 				key := strings.TrimPrefix(p.Name, "blk.")
@@ -125,7 +125,7 @@ func TestBottleneckBackwardFD(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ps := newParamSet()
-			b := newBottleneck(ps, "b", tc.in, tc.planes, tc.stride, tc.dil, tc.strideIn1x1, tc.down, true)
+			b := newBottleneck(ps, "b", tc.in, tc.planes, tc.stride, tc.dil, tc.strideIn1x1, tc.down, true, false)
 			ps.finish()
 			randomizeParams(rng, ps)
 			ps.AllocGrads()
