@@ -3,6 +3,7 @@ package visual
 import (
 	"fmt"
 	"math"
+	"strings"
 )
 
 // BNMomentum is PyTorch's BatchNorm2d default momentum, the weight of the new
@@ -128,4 +129,27 @@ func (bn TrainBN) Backward(dinp, dweight, dbias, dout, inp []float32, st *BNBatc
 			}
 		}
 	}
+}
+
+// BatchCounters returns every BatchNorm's num_batches_tracked counter by its
+// state_dict key (e.g. "backbone.bn1.num_batches_tracked"), in parameter
+// order of the BN weights. Training-mode BN (Config.TrainBN) advances them;
+// frozen BN leaves them as loaded.
+func (n *Network) BatchCounters() map[string]*int64 {
+	out := map[string]*int64{}
+	add := func(b bnParams) {
+		out[strings.TrimSuffix(b.Weight.Name, ".weight")+".num_batches_tracked"] = b.NumBatchesTracked
+	}
+	add(n.BN1)
+	for _, blocks := range append(n.Layers[:], n.Head) {
+		for _, blk := range blocks {
+			add(blk.BN1)
+			add(blk.BN2)
+			add(blk.BN3)
+			if blk.HasDown {
+				add(blk.BNDown)
+			}
+		}
+	}
+	return out
 }
