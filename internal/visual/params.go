@@ -18,7 +18,8 @@ type Param struct {
 
 // ParamSet owns the parameters of the visual network in one flat arena, in
 // registration order, with named views. BatchNorm's num_batches_tracked is not
-// stored (frozen BN never reads it); loaders skip it.
+// a float tensor here: each BN keeps it as an int64 counter (Network.BatchCounters),
+// advanced only by training-mode BN; LoadStateDict skips it.
 type ParamSet struct {
 	Params []*Param
 	Data   []float32
