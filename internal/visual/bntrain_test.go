@@ -2,6 +2,7 @@ package visual
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -210,4 +211,85 @@ func maxAbs(v []float32) float64 {
 		m = max(m, math.Abs(float64(x)))
 	}
 	return m
+}
+
+// TestNetworkTrainBNBackwardFD: the whole network with training-mode BN
+// (stem, backbone, RoIAlign, head, masks) against central differences of its
+// own forward, for every trainable tensor kind (conv and BN weight/bias);
+// frozen stages' BN still normalise with batch statistics but get no gradient.
+// TestNetworkTrainBNBackwardFD: the whole network with training-mode BN
+// (stem, backbone, RoIAlign, head with the R RoIs as the batch, masks) equals
+// a float64 reference with batch statistics, and its gradients of every
+// trainable tensor (conv and BN weight/bias) match central differences of that
+// reference; frozen stages' BN normalise with batch statistics too but have
+// no gradient.
+func TestNetworkTrainBNBackwardFD(t *testing.T) {
+	bnRef64Train = true
+	defer func() { bnRef64Train = false }()
+	rng := rand.New(rand.NewPCG(18, 5))
+	N, H, W := 2, 32, 40
+	rois := []float32{0, 0, 0, 39, 31, 1, 20.5, 12.25, 38, 30, 0, 4, 3, 30, 25}
+	R := 3
+	for _, frozen := range [][]int{nil, {1, 2}} {
+		cfg := tinyConfig(frozen...)
+		cfg.Blocks = [3]int{2, 1, 1}
+		cfg.RoIAlign.PooledH, cfg.RoIAlign.PooledW = 5, 5
+		cfg.TrainBN = true
+		n := NewNetwork(cfg)
+		randomizeParams(rng, n.Params)
+		n.Params.AllocGrads()
+		img := randSlice(rng, N*3*H*W, 1)
+		masks := make([]float32, R*25)
+		for i := range masks {
+			masks[i] = float32(rng.IntN(2))
+		}
+		feats := n.Forward(img, N, H, W, rois, R, masks)
+		w64, img64 := to64(n.Params.Data), to64(img)
+		if d := maxAbsDiff64(feats, network64(n, w64, img64, N, H, W, rois, R, masks)); d > 1e-4 {
+			t.Fatalf("frozen %v: forward differs from the float64 batch-statistics reference by %g", frozen, d)
+		}
+		gOut := randSlice(rng, len(feats), 1)
+		n.Backward(gOut)
+		full := make([]float32, len(n.Params.Data))
+		off := 0
+		for _, p := range n.Params.Params {
+			stem12 := strings.HasPrefix(p.Name, "backbone.bn1") || strings.HasPrefix(p.Name, "backbone.layer1.")
+			isBN := strings.Contains(p.Name, "bn") || strings.Contains(p.Name, ".downsample.1.")
+			if (p.Grad != nil) != p.Trainable || (isBN && !p.Buffer() && p.Trainable == (frozen != nil && stem12)) {
+				t.Fatalf("frozen %v: %s trainable %v, gradient view %v", frozen, p.Name, p.Trainable, p.Grad != nil)
+			}
+			if p.Grad != nil {
+				copy(full[off:], p.Grad)
+			}
+			off += len(p.Data)
+		}
+		num := fdGrad(w64, func(v []float64) float64 {
+			return dot64(network64(n, v, img64, N, H, W, rois, R, masks), to64(gOut))
+		}, 1e-6, 60)
+		off = 0
+		for _, p := range n.Params.Params {
+			if !p.Trainable {
+				for i := off; i < off+len(p.Data); i++ {
+					num[i] = math.NaN()
+				}
+			}
+			off += len(p.Data)
+		}
+		// The evenly spread probes rarely land in the small BN tensors: probe
+		// the first coordinate of every trainable BN weight and bias too.
+		off = 0
+		for _, p := range n.Params.Params {
+			if p.Trainable && (strings.Contains(p.Name, "bn") || strings.Contains(p.Name, ".downsample.1.")) {
+				old := w64[off]
+				w64[off] = old + 1e-6
+				fp := dot64(network64(n, w64, img64, N, H, W, rois, R, masks), to64(gOut))
+				w64[off] = old - 1e-6
+				fm := dot64(network64(n, w64, img64, N, H, W, rois, R, masks), to64(gOut))
+				w64[off] = old
+				num[off] = (fp - fm) / 2e-6
+			}
+			off += len(p.Data)
+		}
+		checkGrad(t, fmt.Sprintf("frozen %v: network dweights", frozen), full, num, 1e-4, 1e-3)
+	}
 }
