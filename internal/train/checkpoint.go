@@ -118,6 +118,7 @@ func (tr *Trainer) saveCheckpoint(path string, running *Metrics) error {
 		}
 	}
 	tensors["optimizer.step"] = weights.NewI64(steps, len(steps))
+	saveBatchCounters(tr.Task, tensors)
 	if tr.State.Pending {
 		tensors["trainer.pending_grad"] = weights.NewF32(p.Grad, len(p.Grad))
 	}
@@ -186,6 +187,9 @@ func (tr *Trainer) applyCheckpoint(tensors map[string]*weights.Tensor, meta map[
 		return fmt.Errorf("train: %s has checkpoint version %q, this vlbert reads %q", path, meta["version"], ckptVersion)
 	}
 	if err := loadParams(tr.Model, tensors, path); err != nil {
+		return err
+	}
+	if err := loadBatchCounters(tr.Task, tensors, path); err != nil {
 		return err
 	}
 	var s State
@@ -426,6 +430,9 @@ func stateOf(meta map[string]string, path string) (State, error) {
 func (tr *Trainer) loadTorchResume(c candidate, batchesPerEpoch int) error {
 	ck, err := weights.ReadTorch(c.path)
 	if err != nil {
+		return err
+	}
+	if err := loadBatchCounters(tr.Task, ck.StateDict, c.path); err != nil {
 		return err
 	}
 	if _, err := tr.Model.LoadTorchStateDict(dropBatchCounters(ck.StateDict), c.path, true); err != nil {

@@ -29,8 +29,8 @@ import (
 // own as in the original named_parameters(); the BatchNorm running statistics
 // (buffers in PyTorch) come last. So the optimizer groups (LR_MULT), gradient
 // clipping, data-parallel averaging and checkpoints cover them with no special
-// case. Frozen parameters (IMAGE_FROZEN_BACKBONE_STAGES, every BatchNorm) never
-// get a gradient, so the optimizer skips them as PyTorch skips p.grad None.
+// case. Frozen parameters (IMAGE_FROZEN_BACKBONE_STAGES, every BatchNorm
+// unless IMAGE_FROZEN_BN is false) never get a gradient, so the optimizer skips them as PyTorch skips p.grad None.
 
 // e2eInput is what the CNN needs of one batch besides its boxes.
 type e2eInput struct {
@@ -78,9 +78,10 @@ func visualConfig(cfg *config.Config) (visual.Config, error) {
 		}
 	}
 	vc.FrozenStages = slices.Clone(n.ImageFrozenBackboneStages)
-	if !n.ImageFrozenBN {
-		return visual.Config{}, fmt.Errorf("train: NETWORK.IMAGE_FROZEN_BN false (BatchNorm in training mode) is not supported; every shipped config freezes it")
-	}
+	// IMAGE_FROZEN_BN false: nn.BatchNorm2d in training mode while training
+	// (frozen stages' BN too: the original only drops their requires_grad),
+	// running statistics in evaluation (common/fast_rcnn.py, resnet.py).
+	vc.TrainBN = !n.ImageFrozenBN
 	if n.OutputConv5 {
 		return visual.Config{}, fmt.Errorf("train: NETWORK.OUTPUT_CONV5 true fails in the original: FastRCNN.init_weight loads into self.conv5 and forward calls self.img_head, neither of which FastRCNN defines (AttributeError)")
 	}
@@ -184,6 +185,51 @@ func dropBatchCounters(sd map[string]*weights.Tensor) map[string]*weights.Tensor
 		}
 	}
 	return sd
+}
+
+// batchCounters returns the CNN's BatchNorm num_batches_tracked counters by
+// state_dict key (image_feature_extractor.…), or nil when the task has no CNN
+// or its BatchNorm is frozen (the counters then never move and checkpoints
+// carry none, as before).
+func batchCounters(task Task) map[string]*int64 {
+	e := e2eOf(task)
+	if e == nil || e.cnn == nil || !e.cnn.net.Cfg.TrainBN {
+		return nil
+	}
+	out := map[string]*int64{}
+	for k, c := range e.cnn.net.BatchCounters() {
+		out[cnnKeyPrefix+k] = c
+	}
+	return out
+}
+
+// saveBatchCounters adds the counters to a checkpoint's tensors as int64
+// scalars under the original keys.
+func saveBatchCounters(task Task, tensors map[string]*weights.Tensor) {
+	for k, c := range batchCounters(task) {
+		tensors[k] = weights.NewI64([]int64{*c})
+	}
+}
+
+// loadBatchCounters restores the counters from a state_dict (ours or the
+// original's, with or without "module."). A checkpoint without them (trained
+// with frozen BN) leaves them at zero; one with a malformed counter is an error.
+func loadBatchCounters(task Task, sd map[string]*weights.Tensor, source string) error {
+	counters := batchCounters(task)
+	if counters == nil {
+		return nil
+	}
+	for k, t := range sd {
+		c := counters[strings.TrimPrefix(k, "module.")]
+		if c == nil {
+			continue
+		}
+		if t == nil || len(t.I64) != 1 {
+			return fmt.Errorf("train: %s: %s is not an integer scalar", source, k)
+		}
+		*c = t.I64[0]
+	}
+	return nil
 }
 
 // e2eCNN runs the network for the batches of one model.

@@ -176,7 +176,6 @@ func readCSV(t *testing.T, path string) [][]string {
 // message naming the setting.
 func TestVCRConfigErrors(t *testing.T) {
 	for _, c := range []struct{ set, want string }{
-		{"NETWORK.IMAGE_FROZEN_BN=false", "IMAGE_FROZEN_BN"},           // e2e: BatchNorm must stay frozen
 		{"NETWORK.IMAGE_NUM_LAYERS=34", "obj_downsample takes 2·2048"}, // fails in the original
 		{"NETWORK.IMAGE_NUM_LAYERS=18", "obj_downsample takes 2·2048"},
 		{"NETWORK.OUTPUT_CONV5=true", "AttributeError"}, // fails in the original

@@ -10,8 +10,9 @@ import (
 // BNEps is PyTorch's BatchNorm2d default epsilon, used by every BN of the ResNet.
 const BNEps = 1e-5
 
-// FrozenBN holds views of one BatchNorm2d's tensors [C]. The ResNet's BN is
-// always in eval mode with no gradient (IMAGE_FROZEN_BN), so it is the affine map
+// FrozenBN holds views of one BatchNorm2d's tensors [C]. With IMAGE_FROZEN_BN
+// (every shipped config), and in eval mode otherwise, the ResNet's BN has no
+// gradient and uses its running statistics, so it is the affine map
 // y = (x − mean)/sqrt(var + eps)·gamma + beta with the running statistics.
 type FrozenBN struct {
 	Weight, Bias, RunningMean, RunningVar []float32

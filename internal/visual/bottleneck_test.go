@@ -18,7 +18,7 @@ func TestBottleneckGolden(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ps := newParamSet()
-			b := newBottleneck(ps, "blk", 32, 16, tc.stride, tc.dilation, true, true, false)
+			b := newBottleneck(ps, "blk", 32, 16, tc.stride, tc.dilation, true, true, false, false)
 			ps.finish()
 			for _, p := range ps.Params {
 				key := strings.TrimPrefix(p.Name, "blk.")
@@ -53,11 +53,7 @@ func TestBottleneckGolden(t *testing.T) {
 func bottleneck64(b *Bottleneck, ps *ParamSet, w []float64, x []float64, N, H, W int) []float64 {
 	get := func(p *Param) []float64 { return w[paramOffset(ps, p):][:len(p.Data)] }
 	bn := func(v []float64, bp bnParams, C, HW int) {
-		g, be, m, va := get(bp.Weight), get(bp.Bias), get(bp.RunningMean), get(bp.RunningVar)
-		for i := range v {
-			c := (i / HW) % C
-			v[i] = (v[i]-m[c])/math.Sqrt(va[c]+1e-5)*g[c] + be[c]
-		}
+		bnRef64(v, get(bp.Weight), get(bp.Bias), get(bp.RunningMean), get(bp.RunningVar), C, HW)
 	}
 	relu := func(v []float64) {
 		for i := range v {
@@ -125,7 +121,7 @@ func TestBottleneckBackwardFD(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ps := newParamSet()
-			b := newBottleneck(ps, "b", tc.in, tc.planes, tc.stride, tc.dil, tc.strideIn1x1, tc.down, true)
+			b := newBottleneck(ps, "b", tc.in, tc.planes, tc.stride, tc.dil, tc.strideIn1x1, tc.down, true, false)
 			ps.finish()
 			randomizeParams(rng, ps)
 			ps.AllocGrads()
@@ -173,4 +169,27 @@ func paramOffset(ps *ParamSet, p *Param) int {
 		return 0
 	}
 	return int((uintptr(unsafe.Pointer(&p.Data[0])) - uintptr(unsafe.Pointer(&ps.Data[0]))) / 4)
+}
+
+// bnRef64Train makes the float64 references normalise with the batch
+// statistics (training-mode BN, biased variance) instead of the running ones.
+var bnRef64Train bool
+
+// bnRef64 is BatchNorm on v [N, C, HW] in place, in float64.
+func bnRef64(v, g, be, m, va []float64, C, HW int) {
+	if bnRef64Train {
+		N := len(v) / (C * HW)
+		m, va = make([]float64, C), make([]float64, C)
+		for i, x := range v {
+			m[(i/HW)%C] += x / float64(N*HW)
+		}
+		for i, x := range v {
+			c := (i / HW) % C
+			va[c] += (x - m[c]) * (x - m[c]) / float64(N*HW)
+		}
+	}
+	for i := range v {
+		c := (i / HW) % C
+		v[i] = (v[i]-m[c])/math.Sqrt(va[c]+1e-5)*g[c] + be[c]
+	}
 }

@@ -42,6 +42,13 @@
 // product per group; the backbone's is im2col + GEMM per image. QuantizeInt8
 // (int8.go) folds the BN into per-channel int8 weights for an opt-in int8 inference.
 //
+// Training-mode BatchNorm (bntrain.go, Config.TrainBN = IMAGE_FROZEN_BN false) is a
+// separate, slower path: the convolution runs with an identity epilogue, its output
+// is kept, and TrainBN normalises with the batch statistics over (N, H, W) — the
+// RoI head's batch is its R RoI maps, as in PyTorch — and moves the running
+// statistics (momentum 0.1, unbiased variance). Inference mode (eval) always takes
+// the fused frozen path with the running statistics.
+//
 // Parallelism: kernels split work over channels or regions with internal/parallel;
 // each output element is written by exactly one worker in a fixed order, so results
 // do not depend on the thread count. The GEMMs are parallel inside.

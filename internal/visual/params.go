@@ -18,7 +18,8 @@ type Param struct {
 
 // ParamSet owns the parameters of the visual network in one flat arena, in
 // registration order, with named views. BatchNorm's num_batches_tracked is not
-// stored (frozen BN never reads it); loaders skip it.
+// a float tensor here: each BN keeps it as an int64 counter (Network.BatchCounters),
+// advanced only by training-mode BN; LoadStateDict skips it.
 type ParamSet struct {
 	Params []*Param
 	Data   []float32
@@ -122,19 +123,30 @@ func grow(buf []float32, n int) []float32 {
 	return make([]float32, n)
 }
 
-// bnParams are the four tensors of one frozen BatchNorm2d.
+// bnParams are the four tensors of one BatchNorm2d, plus its training-mode
+// counter and batch statistics (Config.TrainBN).
 type bnParams struct {
 	Weight, Bias, RunningMean, RunningVar *Param
+	NumBatchesTracked                     *int64
+	batch                                 *BNBatch
 }
 
-func addBN(ps *ParamSet, prefix string, C int) bnParams {
-	// BN is always frozen (IMAGE_FROZEN_BN): no gradient, eval statistics.
+// addBN registers one BatchNorm2d. Its weight and bias are trainable only when
+// trainable is set (IMAGE_FROZEN_BN false and the stage not frozen); the
+// running statistics never are (buffers).
+func addBN(ps *ParamSet, prefix string, C int, trainable bool) bnParams {
 	return bnParams{
-		Weight:      ps.add(prefix+".weight", false, C),
-		Bias:        ps.add(prefix+".bias", false, C),
-		RunningMean: ps.add(prefix+".running_mean", false, C),
-		RunningVar:  ps.add(prefix+".running_var", false, C),
+		Weight:            ps.add(prefix+".weight", trainable, C),
+		Bias:              ps.add(prefix+".bias", trainable, C),
+		RunningMean:       ps.add(prefix+".running_mean", false, C),
+		RunningVar:        ps.add(prefix+".running_var", false, C),
+		NumBatchesTracked: new(int64),
+		batch:             &BNBatch{},
 	}
+}
+
+func (b bnParams) train() TrainBN {
+	return TrainBN{Weight: b.Weight.Data, Bias: b.Bias.Data, RunningMean: b.RunningMean.Data, RunningVar: b.RunningVar.Data, NumBatchesTracked: b.NumBatchesTracked}
 }
 
 func (b bnParams) frozen() FrozenBN {

@@ -25,8 +25,14 @@ type Config struct {
 	// by AvgPool(14) (IMAGE_C5_DILATED=true); otherwise stride 2 and AvgPool(7).
 	C5Dilated bool
 	// FrozenStages lists stages without gradient (IMAGE_FROZEN_BACKBONE_STAGES):
-	// 1 = conv1/bn1, 2..4 = layer1..layer3, 5 = the RoI head. BN is always frozen.
+	// 1 = conv1/bn1, 2..4 = layer1..layer3, 5 = the RoI head.
 	FrozenStages []int
+	// TrainBN is IMAGE_FROZEN_BN false: outside inference mode every BN (of
+	// frozen stages too, as the original's nn.BatchNorm2d in train()) uses the
+	// batch statistics and updates its running ones; the BN weight and bias of
+	// trainable stages get gradients. In inference mode (eval) BN uses the
+	// running statistics, on the fused path. False: BN frozen everywhere.
+	TrainBN bool
 	// RoIAlign is the pooling from the stride-16 map to the head.
 	RoIAlign RoIAlign
 }
@@ -67,23 +73,25 @@ type Network struct {
 	inferBackbone, inferHead inferBufs
 
 	// Forward state, read by Backward.
-	n, h, w      int
-	img          []float32
-	c1           []float32 // stem after conv1/bn1/relu
-	h1, w1       int
-	argmax       []int32
-	pooled       []float32 // stem output after max-pool
-	hp, wp       int
-	feat         []float32 // layer3 output (body4), owned by the last block
-	fh, fw       int
-	rois         []float32
-	r            int
-	roiOut       []float32
-	headOut      []float32 // owned by the last head block
-	ho, wo       int
-	masks, gated []float32
-	feats        []float32
-	batch        []float32 // padded images of ForwardPrepared
+	n, h, w         int
+	img             []float32
+	c1              []float32 // stem after conv1/bn1/relu
+	z1              []float32 // stem conv1 output before training-mode bn1
+	bnOnes, bnZeros []float32
+	h1, w1          int
+	argmax          []int32
+	pooled          []float32 // stem output after max-pool
+	hp, wp          int
+	feat            []float32 // layer3 output (body4), owned by the last block
+	fh, fw          int
+	rois            []float32
+	r               int
+	roiOut          []float32
+	headOut         []float32 // owned by the last head block
+	ho, wo          int
+	masks, gated    []float32
+	feats           []float32
+	batch           []float32 // padded images of ForwardPrepared
 
 	// Backward buffers.
 	dHead, dRoiOut, dFeat []float32
@@ -102,7 +110,7 @@ func NewNetwork(cfg Config) *Network {
 	n := &Network{Cfg: cfg, Params: ps, Pool: MaxPool{Kernel: 3, Stride: 2, Pad: 1}}
 	n.Conv1 = Conv2D{C: 3, K: cfg.Width, KH: 7, KW: 7, Stride: 2, Pad: 3, Dilation: 1}
 	n.W1 = ps.add("backbone.conv1.weight", !cfg.frozen(1), cfg.Width, 3, 7, 7)
-	n.BN1 = addBN(ps, "backbone.bn1", cfg.Width)
+	n.BN1 = addBN(ps, "backbone.bn1", cfg.Width, cfg.TrainBN && !cfg.frozen(1))
 	inplanes := cfg.Width
 	for i := 0; i < 3; i++ {
 		planes := cfg.Width << i
@@ -115,9 +123,9 @@ func NewNetwork(cfg Config) *Network {
 			prefix := fmt.Sprintf("backbone.layer%d.%d", i+1, j)
 			if j == 0 {
 				// The first block of a stage changes width (and maybe stride): downsample.
-				n.Layers[i] = append(n.Layers[i], newBottleneck(ps, prefix, inplanes, planes, stride, 1, cfg.StrideIn1x1, true, trainable))
+				n.Layers[i] = append(n.Layers[i], newBottleneck(ps, prefix, inplanes, planes, stride, 1, cfg.StrideIn1x1, true, trainable, cfg.TrainBN))
 			} else {
-				n.Layers[i] = append(n.Layers[i], newBottleneck(ps, prefix, inplanes, planes, 1, 1, false, false, trainable))
+				n.Layers[i] = append(n.Layers[i], newBottleneck(ps, prefix, inplanes, planes, 1, 1, false, false, trainable, cfg.TrainBN))
 			}
 			inplanes = planes * 4
 		}
@@ -130,9 +138,9 @@ func NewNetwork(cfg Config) *Network {
 	for j := 0; j < cfg.HeadBlocks; j++ {
 		prefix := fmt.Sprintf("roi_head_feature_extractor.%d", j)
 		if j == 0 {
-			n.Head = append(n.Head, newBottleneck(ps, prefix, inplanes, planes, stride, dilation, cfg.StrideIn1x1, true, !cfg.frozen(5)))
+			n.Head = append(n.Head, newBottleneck(ps, prefix, inplanes, planes, stride, dilation, cfg.StrideIn1x1, true, !cfg.frozen(5), cfg.TrainBN))
 		} else {
-			n.Head = append(n.Head, newBottleneck(ps, prefix, inplanes, planes, 1, dilation, false, false, !cfg.frozen(5)))
+			n.Head = append(n.Head, newBottleneck(ps, prefix, inplanes, planes, 1, dilation, false, false, !cfg.frozen(5), cfg.TrainBN))
 		}
 		inplanes = planes * 4
 	}
@@ -149,8 +157,13 @@ func (n *Network) Backbone(images []float32, N, H, W int) (feat []float32, FH, F
 	t0 := time.Now()
 	n.h1, n.w1 = n.Conv1.OutSize(H, W)
 	n.c1 = grow(n.c1, N*n.Conv1.K*n.h1*n.w1)
-	var s, b []float32
-	convBN(&n.ws, n.c1, images, n.W1, n.Conv1, n.BN1, &s, &b, nil, true, N, H, W)
+	n.setBNTraining()
+	if n.bnTraining() {
+		convTrainBN(&n.ws, n.c1, &n.z1, images, n.W1, n.Conv1, n.BN1, &n.bnOnes, &n.bnZeros, nil, true, N, H, W)
+	} else {
+		var s, b []float32
+		convBN(&n.ws, n.c1, images, n.W1, n.Conv1, n.BN1, &s, &b, nil, true, N, H, W)
+	}
 	n.hp, n.wp = n.Pool.OutSize(n.h1, n.w1)
 	n.pooled = grow(n.pooled, N*n.Conv1.K*n.hp*n.wp)
 	if cap(n.argmax) < len(n.pooled) {
@@ -214,6 +227,7 @@ func (n *Network) forwardHead(feat []float32, N, FH, FW int, rois []float32, R i
 	checkLen("body4", len(feat), N*C*FH*FW)
 	n.feat, n.n, n.fh, n.fw = feat, N, FH, FW
 	n.rois, n.r, n.masks = rois, R, masks
+	n.setBNTraining()
 	ra := n.Cfg.RoIAlign
 	P := ra.PooledH * ra.PooledW
 	n.roiOut = grow(n.roiOut, R*C*P)
@@ -381,10 +395,31 @@ func (n *Network) Backward(dfeats []float32) {
 	dc1 := n.tmpGrad[0]
 	MaxPoolBackward(dc1, g, n.argmax, n.n*n.Conv1.K, n.h1, n.w1, n.hp, n.wp)
 	kernels.ReLUBackward(dc1, n.c1, dc1)
-	s, b := make([]float32, n.Conv1.K), make([]float32, n.Conv1.K)
-	n.BN1.frozen().ScaleShift(s, b)
-	BatchNormBackward(dc1, dc1, s, n.n, n.Conv1.K, n.h1*n.w1)
+	if n.bnTraining() {
+		n.BN1.train().Backward(dc1, n.BN1.Weight.Grad, n.BN1.Bias.Grad, dc1, n.z1, n.BN1.batch, n.n, n.Conv1.K, n.h1*n.w1)
+	} else {
+		s, b := make([]float32, n.Conv1.K), make([]float32, n.Conv1.K)
+		n.BN1.frozen().ScaleShift(s, b)
+		BatchNormBackward(dc1, dc1, s, n.n, n.Conv1.K, n.h1*n.w1)
+	}
 	Conv2DBackward(nil, n.W1.Grad, dc1, n.img, n.W1.Data, n.ws.colFor(n.Conv1, n.h, n.w), n.Conv1, n.n, n.h, n.w)
+}
+
+// bnTraining reports whether BN runs in training mode (Config.TrainBN outside
+// inference mode).
+func (n *Network) bnTraining() bool { return n.Cfg.TrainBN && !n.inference }
+
+// setBNTraining passes the BN mode to every block before a forward.
+func (n *Network) setBNTraining() {
+	on := n.bnTraining()
+	for _, layer := range n.Layers {
+		for _, blk := range layer {
+			blk.bnTraining = on
+		}
+	}
+	for _, blk := range n.Head {
+		blk.bnTraining = on
+	}
 }
 
 // backwardBlocks runs the blocks backward from dout; the first block's input

@@ -19,10 +19,9 @@ func network64(n *Network, w, img []float64, N, H, W int, rois []float32, R int,
 	get := func(p *Param) []float64 { return w[paramOffset(ps, p):][:len(p.Data)] }
 	H1, W1 := n.Conv1.OutSize(H, W)
 	c1 := conv64(img, get(n.W1), nil, n.Conv1, N, H, W)
-	g, b, m, v := get(n.BN1.Weight), get(n.BN1.Bias), get(n.BN1.RunningMean), get(n.BN1.RunningVar)
+	bnRef64(c1, get(n.BN1.Weight), get(n.BN1.Bias), get(n.BN1.RunningMean), get(n.BN1.RunningVar), n.Conv1.K, H1*W1)
 	for i := range c1 {
-		c := (i / (H1 * W1)) % n.Conv1.K
-		c1[i] = max((c1[i]-m[c])/math.Sqrt(v[c]+1e-5)*g[c]+b[c], 0)
+		c1[i] = max(c1[i], 0)
 	}
 	x := maxpool64(c1, n.Pool, N*n.Conv1.K, H1, W1)
 	h, wd := n.Pool.OutSize(H1, W1)
