@@ -213,8 +213,7 @@ then fine-tuned. All numbers are on the held-out val scenes. Whole run: {{f1 .R.
 {{if .R.VQAByType}}<h3 style="font-size:15px;margin:18px 0 6px">VQA accuracy by question type</h3>
 <table><tr><th>question type</th><th>val questions</th><th>pre-trained + fine-tuned</th><th>from scratch</th></tr>
 {{range .R.VQAByType}}<tr><td>{{.Type}}</td><td class="num">{{.Questions}}</td><td class="num">{{acc .PreTrained}}</td><td class="num">{{acc .Scratch}}</td></tr>
-{{end}}</table>
-<p class="sub">relation: "is the red circle on the left or the right ?"; absent: the colour of a shape or the shape of a colour the scene does not have ("what color is the circle ?" with no circle), answered "none".</p>{{end}}
+{{end}}</table>{{end}}
 <p class="sub">Val set: {{.R.Counts.ValQuestions}} VQA questions, {{.R.Counts.ValReferences}} referring expressions, {{.R.Counts.ValVCR}} VCR-style questions.
 VCR-style text replaces an object reference by its detection's class name, as the original does; in this world that name is the shape, so its shape questions can be read off the text, its colour questions cannot.
 {{range .R.Missing}}<br>Not in this run: {{.}}{{end}}</p>

@@ -206,37 +206,31 @@ func TestQuestionsAreAnsweredCorrectly(t *testing.T) {
 				if q.Answer == "yes" {
 					yes++
 				}
-			case "relation": // is the <c> <s> on the left or the right ?
+			case "relation": // is the <c> <s> left or right of the <c> <s> ?
 				if q.Answer == "left" {
 					left++
 				}
-				var a []Object
-				for _, o := range s.Objects {
-					if Colors[o.Color] == words[2] && Shapes[o.Shape] == words[3] {
-						a = append(a, o)
+				find := func(c, sh string) Object {
+					for _, o := range s.Objects {
+						if Colors[o.Color] == c && Shapes[o.Shape] == sh {
+							return o
+						}
 					}
+					t.Fatalf("%q: no %s %s in scene %d", q.Text, c, sh, s.ID)
+					return Object{}
 				}
-				if len(a) != 1 {
-					t.Fatalf("%q: %d objects of scene %d match", q.Text, len(a), s.ID)
-				}
-				// Clear of the centre line, on the side answered.
+				a, b := find(words[2], words[3]), find(words[9], words[10])
+				// Opposite halves of the image, clear of the centre line.
 				mid, m := float32(s.Width)/2, float32(s.Width)/16
-				if x := a[0].CenterX(); !(q.Answer == "left" && x < mid-m || q.Answer == "right" && x > mid+m) {
-					t.Fatalf("%q answered %s: centre %.1f of width %d", q.Text, q.Answer, x, s.Width)
-				}
-			case "absent": // what color is the <s> ? | what shape is the <c> object ?
-				if q.Answer != NoneAnswer {
-					t.Fatalf("%q answered %s", q.Text, q.Answer)
-				}
-				for _, o := range s.Objects {
-					if Shapes[o.Shape] == words[4] || Colors[o.Color] == words[4] {
-						t.Fatalf("%q: scene %d has a %s", q.Text, s.ID, o.Name())
-					}
+				aLeft, bLeft := a.CenterX() < mid-m, b.CenterX() < mid-m
+				aRight, bRight := a.CenterX() > mid+m, b.CenterX() > mid+m
+				if !(aLeft && bRight || aRight && bLeft) || (q.Answer == "left") != aLeft {
+					t.Fatalf("%q answered %s: centres %.1f and %.1f", q.Text, q.Answer, a.CenterX(), b.CenterX())
 				}
 			}
 		}
 	}
-	for _, typ := range []string{"color", "shape", "count", "exist", "relation", "absent"} {
+	for _, typ := range []string{"color", "shape", "count", "exist", "relation"} {
 		if types[typ] < 50 {
 			t.Errorf("only %d %s questions", types[typ], typ)
 		}
@@ -404,24 +398,24 @@ func TestCaptionsAreTrue(t *testing.T) {
 						t.Fatalf("scene %d: %q", s.ID, text)
 					}
 				}
-			case strings.Contains(text, " on the ") || strings.Contains(text, "above") || strings.Contains(text, "below"):
+			case strings.Contains(text, " of ") || strings.Contains(text, "above") || strings.Contains(text, "below"):
 				kinds["relation"]++
-				if !strings.Contains(text, " on the ") {
+				if words[3] != "left" && words[3] != "right" {
 					break
 				}
-				// <colour> <shape> on the left|right and <colour> <shape> on the
-				// right|left: opposite halves of the image, clear of the centre
-				// line (names may repeat: some matching pair must fit).
+				// <size> <colour> <shape> left|right of <size> <colour> <shape>:
+				// only objects on opposite halves of the image (names may repeat:
+				// some matching pair must fit).
 				mid, m := float32(s.Width)/2, float32(s.Width)/16
 				ok := false
 				for _, a := range s.Objects {
 					for _, b := range s.Objects {
-						if Colors[a.Color] != words[0] || Shapes[a.Shape] != words[1] || Colors[b.Color] != words[6] || Shapes[b.Shape] != words[7] {
+						if a.Name() != strings.Join(words[:3], " ") || b.Name() != strings.Join(words[5:8], " ") {
 							continue
 						}
 						l := a.CenterX() < mid-m && b.CenterX() > mid+m
 						r := a.CenterX() > mid+m && b.CenterX() < mid-m
-						ok = ok || (words[4] == "left" && words[10] == "right" && l) || (words[4] == "right" && words[10] == "left" && r)
+						ok = ok || (words[3] == "left" && l) || (words[3] == "right" && r)
 					}
 				}
 				if !ok {
