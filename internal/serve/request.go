@@ -20,9 +20,11 @@ import (
 // in the bottom-up-attention per-image JSON format (features), or a base64
 // JPEG/PNG (image) with boxes [[x1, y1, x2, y2], ...] in its pixels.
 type RegionsInput struct {
-	Features json.RawMessage `json:"features,omitempty"`
-	Image    string          `json:"image,omitempty"`
-	Boxes    [][]float64     `json:"boxes,omitempty"`
+	// Features is decoded in the same pass as the request (unknown keys
+	// refused), so a large record is scanned once, not once per check.
+	Features *features.JSONRecord `json:"features,omitempty"`
+	Image    string               `json:"image,omitempty"`
+	Boxes    [][]float64          `json:"boxes,omitempty"`
 }
 
 // VQARequest is the body of POST /v1/vqa.
@@ -50,24 +52,6 @@ type AttentionRequest struct {
 	Text  string `json:"text"`
 	Layer *int   `json:"layer,omitempty"` // one layer (0-based); all layers when absent
 	RegionsInput
-}
-
-// featureRecord lists the keys of the bottom-up per-image JSON format, so that
-// an unknown key inside "features" is rejected like one at the top level.
-type featureRecord struct {
-	ImageID         json.RawMessage `json:"image_id"`
-	ImageW          json.RawMessage `json:"image_w"`
-	ImageH          json.RawMessage `json:"image_h"`
-	NumBoxes        json.RawMessage `json:"num_boxes"`
-	Boxes           json.RawMessage `json:"boxes"`
-	Features        json.RawMessage `json:"features"`
-	Classes         json.RawMessage `json:"classes"`
-	Attrs           json.RawMessage `json:"attrs"`
-	ImageBoxFeature json.RawMessage `json:"image_box_feature"`
-	ObjectsID       json.RawMessage `json:"objects_id"`
-	ObjectsConf     json.RawMessage `json:"objects_conf"`
-	AttrsID         json.RawMessage `json:"attrs_id"`
-	AttrsConf       json.RawMessage `json:"attrs_conf"`
 }
 
 // requestError is a client error with its HTTP status.
@@ -157,7 +141,7 @@ func decodeRegions(in *RegionsInput, lim Limits, canUseImage bool) (*regionSpec,
 // decodeRegionsDetect is decodeRegions for a server that may also detect the
 // regions of an image sent without boxes (canDetect: Config.Detector is set).
 func decodeRegionsDetect(in *RegionsInput, lim Limits, canUseImage, canDetect bool) (*regionSpec, error) {
-	hasFeat := len(in.Features) > 0 && string(in.Features) != "null"
+	hasFeat := in.Features != nil
 	hasImage := in.Image != ""
 	switch {
 	case hasFeat && hasImage:
@@ -171,15 +155,9 @@ func decodeRegionsDetect(in *RegionsInput, lim Limits, canUseImage, canDetect bo
 		if len(in.Boxes) > 0 {
 			return nil, badRequest("\"boxes\" goes with \"image\"; a features record has its own boxes")
 		}
-		var keys featureRecord
-		dec := json.NewDecoder(bytes.NewReader(in.Features))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&keys); err != nil {
-			return nil, badRequest("\"features\": %s", describeJSONError(err))
-		}
-		rec, err := features.ParseJSON("features", in.Features, features.Options{Features: true, MaxBoxes: lim.MaxRegions})
+		rec, err := in.Features.Record(features.Options{Features: true, MaxBoxes: lim.MaxRegions})
 		if err != nil {
-			return nil, badRequest("%s", strings.TrimPrefix(err.Error(), "features: "))
+			return nil, badRequest("features: %s", err)
 		}
 		if rec.FeatureDim != model.FeatureDim {
 			return nil, badRequest("features: %d-d features, the model wants %d", rec.FeatureDim, model.FeatureDim)

@@ -7,9 +7,11 @@ import (
 	"strconv"
 )
 
-// jsonRecord mirrors the per-image JSON. Arrays stay raw so that only requested
-// fields are decoded; numbers are float64 so that "640.0" reads as 640.
-type jsonRecord struct {
+// JSONRecord mirrors the per-image JSON. The arrays stay base64 strings so that
+// only requested fields are decoded; numbers are float64 so that "640.0" reads as
+// 640. A caller that embeds a record in a larger document (the server's
+// requests) decodes it in the same pass as the document and calls Record.
+type JSONRecord struct {
 	ImageID         json.RawMessage `json:"image_id"`
 	ImageW          *float64        `json:"image_w"`
 	ImageH          *float64        `json:"image_h"`
@@ -19,12 +21,19 @@ type jsonRecord struct {
 	Classes         *string         `json:"classes"`
 	Attrs           *string         `json:"attrs"`
 	ImageBoxFeature *string         `json:"image_box_feature"`
+	// The detector's labels under LXMERT's names (vlbert detect writes them in
+	// its TSV): accepted, not read.
+	ObjectsID   json.RawMessage `json:"objects_id,omitempty"`
+	ObjectsConf json.RawMessage `json:"objects_conf,omitempty"`
+	AttrsID     json.RawMessage `json:"attrs_id,omitempty"`
+	AttrsConf   json.RawMessage `json:"attrs_conf,omitempty"`
 }
 
-// ParseJSON decodes one per-image bottom-up-attention JSON document. name is the
-// file name used in errors.
+// Record checks and decodes the record's fields as ParseJSON does.
+func (j *JSONRecord) Record(opt Options) (*Record, error) { return fromJSON(j, opt) }
+
 func ParseJSON(name string, data []byte, opt Options) (*Record, error) {
-	var j jsonRecord
+	var j JSONRecord
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, fmt.Errorf("features: %s: %w", name, err)
 	}
@@ -45,7 +54,7 @@ func intField(key string, v *float64) (int, error) {
 	return int(*v), nil
 }
 
-func fromJSON(j *jsonRecord, opt Options) (*Record, error) {
+func fromJSON(j *JSONRecord, opt Options) (*Record, error) {
 	featDim, numCls, numAttr, maxBoxes := opt.dims()
 	r := &Record{}
 	var err error
