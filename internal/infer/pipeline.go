@@ -139,7 +139,7 @@ func (p *Pipeline) SetVisual(vc visual.Config, sd map[string]visual.Tensor) erro
 		return fmt.Errorf("infer: the visual weights lack %s", short(missing))
 	}
 	n.SetInference(true) // forward only: blocks share activation buffers
-	if p.Int8 { // --int8 covers the image path too: int8 convolutions
+	if p.Int8 {          // --int8 covers the image path too: int8 convolutions
 		if err := n.QuantizeInt8(); err != nil {
 			return fmt.Errorf("infer: %w", err)
 		}
