@@ -138,8 +138,9 @@ func (p *Pipeline) SetVisual(vc visual.Config, sd map[string]visual.Tensor) erro
 	if len(missing) > 0 {
 		return fmt.Errorf("infer: the visual weights lack %s", short(missing))
 	}
-	n.SetInference(true) // forward only: blocks share activation buffers
-	if p.Int8 {          // --int8 covers the image path too: int8 convolutions
+	// Forward only: blocks share their activation buffers.
+	n.SetInference(true)
+	if p.Int8 { // --int8 covers the image path too: int8 convolutions
 		if err := n.QuantizeInt8(); err != nil {
 			return fmt.Errorf("infer: %w", err)
 		}
