@@ -117,38 +117,11 @@ func RunLoad(ctx context.Context, o LoadOptions) (*LoadReport, error) {
 			}
 		}()
 	}
-	probeDone := make(chan struct{})
-	if o.HealthURL != "" {
-		every := o.HealthEvery
-		if every <= 0 {
-			every = 50 * time.Millisecond
-		}
-		go func() {
-			defer close(probeDone)
-			hc := &http.Client{Timeout: 5 * time.Second}
-			tick := time.NewTicker(every)
-			defer tick.Stop()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-tick.C:
-				}
-				t0 := time.Now()
-				code := 0
-				if resp, err := hc.Get(o.HealthURL); err == nil {
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					code = resp.StatusCode
-				}
-				mu.Lock()
-				rep.Health = append(rep.Health, HealthProbe{code, time.Since(t0)})
-				mu.Unlock()
-			}
-		}()
-	} else {
-		close(probeDone)
-	}
+	probeDone := probeHealth(ctx, o.HealthURL, o.HealthEvery, func(code int, d time.Duration) {
+		mu.Lock()
+		rep.Health = append(rep.Health, HealthProbe{code, d})
+		mu.Unlock()
+	})
 	wg.Wait()
 	rep.Elapsed = time.Since(start)
 	cancel()
@@ -166,4 +139,41 @@ func RunLoad(ctx context.Context, o LoadOptions) (*LoadReport, error) {
 	}
 	rep.RPS = float64(rep.OK) / rep.Elapsed.Seconds()
 	return rep, nil
+}
+
+// probeHealth GETs url every interval (default 50 ms) until ctx ends, reporting
+// each probe's status (0 when the request failed) and latency to record. The
+// returned channel closes when it has stopped; at once when url is empty.
+func probeHealth(ctx context.Context, url string, every time.Duration, record func(code int, d time.Duration)) <-chan struct{} {
+	done := make(chan struct{})
+	if url == "" {
+		close(done)
+		return done
+	}
+	if every <= 0 {
+		every = 50 * time.Millisecond
+	}
+	go func() {
+		defer close(done)
+		hc := &http.Client{Timeout: 5 * time.Second}
+		defer hc.CloseIdleConnections()
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			t0 := time.Now()
+			code := 0
+			if resp, err := hc.Get(url); err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				code = resp.StatusCode
+			}
+			record(code, time.Since(t0))
+		}
+	}()
+	return done
 }

@@ -99,41 +99,14 @@ func RunOpenLoad(ctx context.Context, o OpenLoadOptions) (*OpenLoadReport, error
 	)
 	runCtx, cancel := context.WithTimeout(ctx, o.Duration)
 	defer cancel()
-	probeDone := make(chan struct{})
-	go func() {
-		defer close(probeDone)
-		if o.HealthURL == "" {
-			return
+	probeDone := probeHealth(runCtx, o.HealthURL, o.HealthEvery, func(code int, d time.Duration) {
+		mu.Lock()
+		hLat = append(hLat, d)
+		if code != 200 {
+			rep.HealthFailed++
 		}
-		every := o.HealthEvery
-		if every <= 0 {
-			every = 50 * time.Millisecond
-		}
-		hc := &http.Client{Timeout: 5 * time.Second}
-		defer hc.CloseIdleConnections()
-		tick := time.NewTicker(every)
-		defer tick.Stop()
-		for {
-			select {
-			case <-runCtx.Done():
-				return
-			case <-tick.C:
-			}
-			t0 := time.Now()
-			code := 0
-			if resp, err := hc.Get(o.HealthURL); err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-				code = resp.StatusCode
-			}
-			mu.Lock()
-			hLat = append(hLat, time.Since(t0))
-			if code != 200 {
-				rep.HealthFailed++
-			}
-			mu.Unlock()
-		}
-	}()
+		mu.Unlock()
+	})
 	record := func(code int, d time.Duration) {
 		mu.Lock()
 		defer mu.Unlock()
