@@ -69,19 +69,29 @@ type Object struct {
 
 // Read parses the instances file at path (at most MaxFileSize bytes).
 func Read(path string) (*Dataset, error) {
-	f, err := os.Open(path)
+	b, err := ReadLimited(path)
 	if err != nil {
 		return nil, fmt.Errorf("coco: %w", err)
+	}
+	return Parse(path, b)
+}
+
+// ReadLimited reads a COCO-style JSON file of at most MaxFileSize bytes; a
+// larger one is an error before it is all in memory.
+func ReadLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
 	}
 	defer f.Close()
 	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("coco: %s: %w", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if len(b) > MaxFileSize {
-		return nil, fmt.Errorf("coco: %s is larger than %d bytes", path, MaxFileSize)
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, MaxFileSize)
 	}
-	return Parse(path, b)
+	return b, nil
 }
 
 // Parse decodes and validates an instances file; name labels errors.

@@ -19,9 +19,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math"
-	"os"
 	"path/filepath"
 	"sort"
 
@@ -162,17 +160,9 @@ func Load(dataPath, set string) ([]Item, error) {
 }
 
 func readLimited(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	b, err := coco.ReadLimited(path)
 	if err != nil {
 		return nil, fmt.Errorf("cococap: %w", err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
-	if err != nil {
-		return nil, fmt.Errorf("cococap: %s: %w", path, err)
-	}
-	if len(b) > MaxFileSize {
-		return nil, fmt.Errorf("cococap: %s is larger than %d bytes", path, MaxFileSize)
 	}
 	return b, nil
 }
