@@ -19,6 +19,20 @@ import (
 // [floor(ph·bin), ceil((ph+1)·bin)) offset by the RoI start and clipped to
 // the map; an empty bin gives 0, otherwise the maximum.
 func RoIPool(out, feat []float32, C, H, W int, rois []Box, P int, spatialScale float32, channelMajor bool) {
+	roiPool(out, nil, feat, C, H, W, rois, P, spatialScale, channelMajor)
+}
+
+// RoIPoolArgmax is RoIPool (out [R, C, P, P]) that also records each output's
+// argmax, the index h·W+w of the maximum in its channel plane (−1 for an empty
+// bin), as roi_pooling_layer.cpp keeps max_idx_ for the backward pass. Ties
+// keep the first maximum in row-major order (Caffe's strict >).
+func RoIPoolArgmax(out []float32, argmax []int32, feat []float32, C, H, W int, rois []Box, P int, spatialScale float32) {
+	checkLen("roipool argmax", len(argmax), len(rois)*C*P*P)
+	roiPool(out, argmax, feat, C, H, W, rois, P, spatialScale, false)
+}
+
+// roiPool is RoIPool, recording the argmax when argmax is not nil.
+func roiPool(out []float32, argmax []int32, feat []float32, C, H, W int, rois []Box, P int, spatialScale float32, channelMajor bool) {
 	R := len(rois)
 	checkLen("roipool feat", len(feat), C*H*W)
 	checkLen("roipool out", len(out), R*C*P*P)
@@ -38,6 +52,10 @@ func RoIPool(out, feat []float32, C, H, W int, rois []Box, P int, spatialScale f
 				o = c*R + r
 			}
 			dst := out[o*P*P : (o+1)*P*P]
+			var arg []int32
+			if argmax != nil {
+				arg = argmax[o*P*P : (o+1)*P*P]
+			}
 			for ph := 0; ph < P; ph++ {
 				hs := int(math.Floor(float64(float32(ph) * binH)))
 				he := int(math.Ceil(float64(float32(ph+1) * binH)))
@@ -48,17 +66,23 @@ func RoIPool(out, feat []float32, C, H, W int, rois []Box, P int, spatialScale f
 					ws, we = min(max(ws+x1, 0), W), min(max(we+x1, 0), W)
 					if he <= hs || we <= ws {
 						dst[ph*P+pw] = 0
+						if arg != nil {
+							arg[ph*P+pw] = -1
+						}
 						continue
 					}
-					best := float32(-math.MaxFloat32)
+					best, at := float32(-math.MaxFloat32), -1
 					for h := hs; h < he; h++ {
-						for _, v := range plane[h*W+ws : h*W+we] {
+						for w, v := range plane[h*W+ws : h*W+we] {
 							if v > best {
-								best = v
+								best, at = v, h*W+ws+w
 							}
 						}
 					}
 					dst[ph*P+pw] = best
+					if arg != nil {
+						arg[ph*P+pw] = int32(at)
+					}
 				}
 			}
 		}

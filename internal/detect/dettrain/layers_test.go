@@ -22,7 +22,7 @@ func TestRoIPoolMatchesForward(t *testing.T) {
 	detect.RoIPool(want, feat, C, H, W, rois, P, 1.0/16, false)
 	got := make([]float32, len(want))
 	arg := make([]int32, len(want))
-	roiPoolForward(got, arg, feat, C, H, W, rois, P, 1.0/16)
+	detect.RoIPoolArgmax(got, arg, feat, C, H, W, rois, P, 1.0/16)
 	if !slices.Equal(got, want) {
 		t.Fatalf("RoI pooling differs from detect.RoIPool:\n got %v\nwant %v", got[:8], want[:8])
 	}
@@ -38,7 +38,7 @@ func TestRoIPoolMatchesForward(t *testing.T) {
 		orig := feat[i]
 		sum := func(v float32) float64 {
 			feat[i] = v
-			roiPoolForward(got, arg, feat, C, H, W, rois, P, 1.0/16)
+			detect.RoIPoolArgmax(got, arg, feat, C, H, W, rois, P, 1.0/16)
 			var s float64
 			for k := range got {
 				s += float64(got[k] * g[k])

@@ -106,7 +106,7 @@ func (n *Net) lossAndBackward(c *TrainConfig, p *pass, t *targets, backward bool
 	R, C4, P := len(t.roi.rois), cfg.StageOut(2), cfg.PooledSize
 	F, NC, NA, E, AH := cfg.StageOut(3), cfg.NumClasses, cfg.NumAttributes, cfg.EmbedDim, cfg.AttrHidden
 	p.pooled, p.argmax = grow(p.pooled, R*C4*P*P), growInt32(p.argmax, R*C4*P*P)
-	roiPoolForward(p.pooled, p.argmax, p.feat, C4, p.FH, p.FW, t.roi.rois, P, 1/float32(cfg.FeatStride))
+	detect.RoIPoolArgmax(p.pooled, p.argmax, p.feat, C4, p.FH, p.FW, t.roi.rois, P, 1/float32(cfg.FeatStride))
 	x, h, w := p.pooled, P, P
 	for _, b := range n.stages[3] {
 		x, h, w = b.Forward(&n.ws, x, R, h, w)
