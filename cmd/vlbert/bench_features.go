@@ -8,14 +8,12 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
-	"runtime"
 	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/vlbert/vlbert/internal/gemm"
-	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/visual"
 )
 
@@ -224,14 +222,8 @@ func cnnFlops(net *visual.Network, N, H, W, R int) (backbone, head, backward flo
 
 // runBenchCNN builds ResNet-101 C4 with random weights and times steps.
 func runBenchCNN(ctx context.Context, opts benchCNNOptions, stdout io.Writer) error {
-	threads := opts.Threads
-	if threads == 0 {
-		threads = parallel.Threads()
-	}
-	prevThreads := parallel.SetThreads(threads)
-	defer parallel.SetThreads(prevThreads)
-	prevProcs := runtime.GOMAXPROCS(threads)
-	defer runtime.GOMAXPROCS(prevProcs)
+	threads, restore := benchThreads(opts.Threads)
+	defer restore()
 
 	setup := time.Now()
 	net := visual.NewNetwork(visual.ResNet101C4())

@@ -232,15 +232,8 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	if opts.Int8 && opts.Train {
 		return usagef("--int8 is an inference mode; it cannot be combined with --train")
 	}
-	threads := opts.Threads
-	if threads == 0 {
-		threads = parallel.Threads()
-	}
-	prevThreads := parallel.SetThreads(threads)
-	defer parallel.SetThreads(prevThreads)
-	// One OS thread per worker: a 1-thread run must not get a second core for free.
-	prevProcs := runtime.GOMAXPROCS(threads)
-	defer runtime.GOMAXPROCS(prevProcs)
+	threads, restore := benchThreads(opts.Threads)
+	defer restore()
 
 	setup := time.Now()
 	m, err := model.NewVQA(cfg)
@@ -424,4 +417,19 @@ func peakRSSMB() float64 {
 		}
 	}
 	return 0
+}
+
+// benchThreads sets the worker count (0: the default) and GOMAXPROCS to the
+// same number, one OS thread per worker so that a 1-thread run does not get a
+// second core for free; restore puts both back.
+func benchThreads(n int) (threads int, restore func()) {
+	if n == 0 {
+		n = parallel.Threads()
+	}
+	prevThreads := parallel.SetThreads(n)
+	prevProcs := runtime.GOMAXPROCS(n)
+	return n, func() {
+		runtime.GOMAXPROCS(prevProcs)
+		parallel.SetThreads(prevThreads)
+	}
 }
