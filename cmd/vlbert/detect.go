@@ -344,7 +344,7 @@ func detectOne(net *detect.Network, so detect.SelectOptions, path, out string, t
 		return err
 	}
 	stem, id := output.ImageName(path)
-	rec := Record(res, sel)
+	rec := output.FromSelection(res, sel)
 	rec.ID, rec.Name = id, stem
 	if tsv != nil {
 		err = tsv.Write(rec)
@@ -355,23 +355,6 @@ func detectOne(net *detect.Network, so detect.SelectOptions, path, out string, t
 		return writeError{err}
 	}
 	return nil
-}
-
-// Record gathers a selection's rows into the writers' record.
-func Record(res *detect.Result, sel *detect.Selection) *output.Image {
-	h := res.Head
-	F, NC, NA := len(h.Pool5)/max(h.R, 1), len(h.ClsProb)/max(h.R, 1), len(h.AttrProb)/max(h.R, 1)
-	n := len(sel.Index)
-	rec := &output.Image{Width: res.Image.OrigW, Height: res.Image.OrigH, NumBoxes: n,
-		Boxes: make([]float32, 0, 4*n), Features: make([]float32, 0, F*n),
-		Classes: make([]float32, 0, NC*n), Attrs: make([]float32, 0, NA*n)}
-	for i, k := range sel.Index {
-		rec.Boxes = append(rec.Boxes, sel.Boxes[i][:]...)
-		rec.Features = append(rec.Features, h.Pool5[k*F:(k+1)*F]...)
-		rec.Classes = append(rec.Classes, h.ClsProb[k*NC:(k+1)*NC]...)
-		rec.Attrs = append(rec.Attrs, h.AttrProb[k*NA:(k+1)*NA]...)
-	}
-	return rec
 }
 
 // loadDetector reads detector weights (any release importer.Load knows).
@@ -461,7 +444,7 @@ func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*labell
 	if err != nil {
 		return nil, err
 	}
-	rec := Record(res, sel)
+	rec := output.FromSelection(res, sel)
 	out := &labelledRegions{Regions: &infer.Regions{ImageW: img.W, ImageH: img.H, Boxes: rec.Boxes, Features: rec.Features, Image: img}}
 	NC, NA := n.Cfg.NumClasses, n.Cfg.NumAttributes
 	for i := range sel.Index {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/synth/synthtest"
 	"github.com/vlbert/vlbert/internal/infer"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
@@ -138,7 +139,7 @@ func NewScene(i int) (*Scene, error) {
 	for _, o := range s.Objects {
 		out.Boxes = append(out.Boxes, o.Box)
 		boxes = append(boxes, o.Box[:]...)
-		out.Features = append(out.Features, synth.RegionFeature(img, o.Box)...)
+		out.Features = append(out.Features, synthtest.Feature(o, s.Width, 2048)...)
 	}
 	out.JSON = RecordJSON(s.ID, s.Width, s.Height, boxes, out.Features, 2048)
 	return out, nil
