@@ -67,6 +67,20 @@ func (p Plan) detectorConfig(out, data string) (*dettrain.Config, error) {
 	return cfg, nil
 }
 
+// detectorFeatureDim is the width of the detector's pool5 features (res5's
+// output channels), the region feature width VL-BERT reads.
+func (p Plan) detectorFeatureDim() int {
+	raw, err := configFS.ReadFile("configs/detector.yaml")
+	if err != nil {
+		return 0
+	}
+	cfg, err := dettrain.ParseConfig(raw, "detector.yaml")
+	if err != nil {
+		return 0
+	}
+	return cfg.Network.Bottleneck[3] * cfg.Network.Expansion
+}
+
 // detectorClasses is the detector's class count, background included: the
 // detection set's categories are the shapes.
 func detectorClasses() int { return len(synth.Shapes) + 1 }
