@@ -3,11 +3,13 @@ package demo
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vlbert/vlbert/internal/data/features"
@@ -17,6 +19,7 @@ import (
 	"github.com/vlbert/vlbert/internal/detect/dettrain"
 	"github.com/vlbert/vlbert/internal/detect/importer"
 	"github.com/vlbert/vlbert/internal/detect/output"
+	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/visual"
 )
 
@@ -175,29 +178,61 @@ func (r *runner) detectAll(ctx context.Context) error {
 		return err
 	}
 	scenes := append(append([]synth.Scene{}, r.world.Train...), r.world.Val...)
-	var st detectStats
-	for i, s := range scenes {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		det, given, err := detectScene(net, so, filepath.Join(r.data, synth.Layout.Images, fmt.Sprintf("%d.png", s.ID)), s)
+	// One image at a time per worker, a network each, one thread each: the
+	// small network's layers do not keep two threads busy on one image.
+	workers := max(1, min(parallel.Threads(), len(scenes)))
+	nets := []*detect.Network{net}
+	for len(nets) < workers {
+		n, err := detect.LoadResult(wr)
 		if err != nil {
 			return err
 		}
-		if err := output.WriteJSON(dirs["detected"], det.ID, det); err != nil {
-			return err
-		}
-		for _, d := range []string{dirs["vcr"], dirs["oracle"]} {
-			if err := output.WriteJSON(d, given.ID, given); err != nil {
-				return err
+		nets = append(nets, n)
+	}
+	defer parallel.SetThreads(parallel.SetThreads(1))
+	var (
+		mu   sync.Mutex
+		st   detectStats
+		done int
+	)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(scenes); i += workers {
+				if errs[w] = ctx.Err(); errs[w] != nil {
+					return
+				}
+				s := scenes[i]
+				det, given, err := detectScene(nets[w], so, filepath.Join(r.data, synth.Layout.Images, fmt.Sprintf("%d.png", s.ID)), s)
+				if err == nil {
+					err = output.WriteJSON(dirs["detected"], det.ID, det)
+				}
+				for _, d := range []string{dirs["vcr"], dirs["oracle"]} {
+					if err == nil {
+						err = output.WriteJSON(d, given.ID, given)
+					}
+				}
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				mu.Lock()
+				if i >= len(r.world.Train) {
+					st.add(s, det)
+				}
+				if done++; done%500 == 0 {
+					fmt.Fprintf(r.log, "detect: %d of %d images\n", done, len(scenes))
+				}
+				mu.Unlock()
 			}
-		}
-		if i >= len(r.world.Train) {
-			st.add(s, det)
-		}
-		if (i+1)%500 == 0 {
-			fmt.Fprintf(r.log, "detect: %d of %d images\n", i+1, len(scenes))
-		}
+		}()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return err
 	}
 	r.rep.DetectedBoxesPerImage = ptr(float64(st.boxes) / float64(max(st.images, 1)))
 	r.rep.DetectedObjectRecall = ptr(float64(st.found) / float64(max(st.objects, 1)))
@@ -207,7 +242,7 @@ func (r *runner) detectAll(ctx context.Context) error {
 }
 
 // detectScene detects one image's regions (generate_tsv's selection) and
-// takes its features at the scene's true boxes.
+// takes its features at the scene's true boxes (one trunk pass for both).
 func detectScene(net *detect.Network, so detect.SelectOptions, path string, s synth.Scene) (det, given *output.Image, err error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -218,7 +253,11 @@ func detectScene(net *detect.Network, so detect.SelectOptions, path string, s sy
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	res, err := net.Detect(img)
+	boxes := make([]detect.Box, len(s.Objects))
+	for i, o := range s.Objects {
+		boxes[i] = detect.Box(o.Box)
+	}
+	res, gres, err := net.DetectWith(img, boxes)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -228,14 +267,6 @@ func detectScene(net *detect.Network, so detect.SelectOptions, path string, s sy
 	}
 	det = output.FromSelection(res, sel)
 	det.ID = fmt.Sprint(s.ID)
-	boxes := make([]detect.Box, len(s.Objects))
-	for i, o := range s.Objects {
-		boxes[i] = detect.Box(o.Box)
-	}
-	gres, err := net.DetectAt(img, boxes)
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", path, err)
-	}
 	given = output.FromSelection(gres, detect.SelectGiven(gres, boxes))
 	given.ID = det.ID
 	return det, given, nil

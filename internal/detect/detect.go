@@ -56,29 +56,44 @@ func (n *Network) preprocess(img *visual.RGBImage) (*Image, error) {
 // are scaled by im_scale and pooled as the RoIs, in order. The RPN does not
 // run; Result.RoIs are the scaled boxes with RoIScores 1.
 func (n *Network) DetectAt(img *visual.RGBImage, boxes []Box) (*Result, error) {
+	_, given, err := n.detect(img, boxes, false)
+	return given, err
+}
+
+// DetectWith is Detect and DetectAt(img, boxes) with one trunk pass: the
+// image's detections and its features at the given boxes.
+func (n *Network) DetectWith(img *visual.RGBImage, boxes []Box) (det, given *Result, err error) {
+	return n.detect(img, boxes, true)
+}
+
+func (n *Network) detect(img *visual.RGBImage, boxes []Box, proposals bool) (det, given *Result, err error) {
 	if len(boxes) == 0 {
-		return nil, fmt.Errorf("detect: no boxes given")
+		return nil, nil, fmt.Errorf("detect: no boxes given")
 	}
 	t := time.Now()
 	pre, err := n.preprocess(img)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	res := &Result{Image: pre, StagesMs: map[string]float64{"preprocess": ms(t)}}
+	prepMs := ms(t)
 	t = time.Now()
 	feat, FH, FW := n.Trunk(pre.Data, pre.H, pre.W)
-	res.FH, res.FW = FH, FW
-	res.StagesMs["trunk"] = ms(t)
+	trunkMs := ms(t)
+	if proposals {
+		det = &Result{Image: pre, FH: FH, FW: FW, StagesMs: map[string]float64{"preprocess": prepMs, "trunk": trunkMs}}
+		n.detectFrom(det, feat)
+	}
+	given = &Result{Image: pre, FH: FH, FW: FW, StagesMs: map[string]float64{"preprocess": prepMs, "trunk": trunkMs}}
 	s := float32(pre.Scale)
-	res.RoIs, res.RoIScores = make([]Box, len(boxes)), make([]float32, len(boxes))
+	given.RoIs, given.RoIScores = make([]Box, len(boxes)), make([]float32, len(boxes))
 	for i, b := range boxes {
-		res.RoIs[i] = Box{b[0] * s, b[1] * s, b[2] * s, b[3] * s}
-		res.RoIScores[i] = 1
+		given.RoIs[i] = Box{b[0] * s, b[1] * s, b[2] * s, b[3] * s}
+		given.RoIScores[i] = 1
 	}
 	t = time.Now()
-	res.Head = n.Head(feat, FH, FW, res.RoIs)
-	res.StagesMs["head"] = ms(t)
-	return res, nil
+	given.Head = n.Head(feat, FH, FW, given.RoIs)
+	given.StagesMs["head"] = ms(t)
+	return det, given, nil
 }
 
 // SelectGiven is the Selection of every RoI of a DetectAt result, in order, with
@@ -102,8 +117,15 @@ func (n *Network) Forward(img *Image) *Result {
 	feat, FH, FW := n.Trunk(img.Data, img.H, img.W)
 	res.FH, res.FW = FH, FW
 	res.StagesMs["trunk"] = ms(t)
+	n.detectFrom(res, feat)
+	return res
+}
 
-	t = time.Now()
+// detectFrom runs the RPN, the proposals and the head on the trunk's
+// output feat, filling res.
+func (n *Network) detectFrom(res *Result, feat []float32) {
+	img, FH, FW := res.Image, res.FH, res.FW
+	t := time.Now()
 	rpn := n.RPN(feat, FH, FW)
 	res.StagesMs["rpn"] = ms(t)
 
@@ -115,7 +137,6 @@ func (n *Network) Forward(img *Image) *Result {
 	t = time.Now()
 	res.Head = n.Head(feat, FH, FW, res.RoIs)
 	res.StagesMs["head"] = ms(t)
-	return res
 }
 
 func ms(t time.Time) float64 { return float64(time.Since(t).Microseconds()) / 1000 }
