@@ -62,6 +62,7 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		WithPooler:            v.WithPooler,
 		RegionClasses:         v.VisualRegionClasses,
 		ImageFinalDim:         n.ImageFinalDim,
+		FeatDim:               n.ImageFeatDim,
 		E2E:                   !n.ImageFeatPrecomputed,
 		MaskRawPixels:         n.MaskRawPixels,
 		ClassifierType:        n.ClassifierType,
