@@ -21,7 +21,10 @@
 //
 // A few keys are vlbert extensions the original does not have; their field
 // carries a `vlbert:"ext,<default>"` tag (NETWORK.IMAGE_FEAT_DIM, the region
-// feature width, default 2048). Every task accepts them, and Marshal writes one
+// feature width, boxes[:, :, 4:], default 2048: the original fixes the
+// bottom-up ResNet-101 pool5 width in common/fast_rcnn.py, FastRCNN.obj_downsample
+// and object_mask_visual_embedding; other detectors give 256 or 1024). Every
+// task accepts them, and Marshal writes one
 // only when it differs from its default, so a config that uses none still loads
 // in the original's update_config.
 //
@@ -171,10 +174,7 @@ type Network struct {
 	ImageFrozenBackboneStages    []int     `yaml:"IMAGE_FROZEN_BACKBONE_STAGES"`
 	ImageFrozenBN                bool      `yaml:"IMAGE_FROZEN_BN"`
 	ImageFinalDim                int       `yaml:"IMAGE_FINAL_DIM"`
-	// ImageFeatDim is the width of a region feature (boxes[:, :, 4:]), a vlbert
-	// extension: the original fixes 2048, bottom-up ResNet-101 pool5 (common/
-	// fast_rcnn.py, FastRCNN.obj_downsample). Smaller detectors give 256 or 1024.
-	ImageFeatDim int `yaml:"IMAGE_FEAT_DIM" vlbert:"ext,2048"`
+	ImageFeatDim                 int       `yaml:"IMAGE_FEAT_DIM" vlbert:"ext,2048"` // region feature width; see the package doc
 	ImageSemantic                bool      `yaml:"IMAGE_SEMANTIC"`
 	QAOneSent                    bool      `yaml:"QA_ONE_SENT" task:"vcr"`
 	OutputConv5                  bool      `yaml:"OUTPUT_CONV5"`

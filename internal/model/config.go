@@ -90,17 +90,17 @@ type Config struct {
 	PositionShift int
 
 	// NETWORK
+	// FeatDim is IMAGE_FEAT_DIM (a vlbert extension): the width of a region
+	// feature, boxes[:, :, 4:]. The original fixes 2048 (common/fast_rcnn.py,
+	// FastRCNN.obj_downsample and object_mask_visual_embedding); a smaller
+	// detector's pool5 is narrower. 0 means DefaultFeatureDim.
+	FeatDim int
 	// E2E is IMAGE_FEAT_PRECOMPUTED=false: RoI features come from the CNN (package
 	// visual) instead of the bottom-up files; MaskRawPixels is MASK_RAW_PIXELS. Together
 	// they decide whether masked RoIs use object_mask_visual_embedding.
 	E2E            bool
 	MaskRawPixels  bool
 	ImageFinalDim  int     // IMAGE_FINAL_DIM, output of obj_downsample; must equal VisualSize
-	// FeatDim is IMAGE_FEAT_DIM (a vlbert extension): the width of a region
-	// feature, boxes[:, :, 4:]. The original fixes 2048 (common/fast_rcnn.py,
-	// FastRCNN.obj_downsample and object_mask_visual_embedding); a smaller
-	// detector's pool5 is narrower. 0 means DefaultFeatureDim.
-	FeatDim        int
 	ClassifierType string  // CLASSIFIER_TYPE: VQA "2fc", "1fc" or "mlm"; VCR "2fc" or "1fc"
 	ClassifierDrop float32 // CLASSIFIER_DROPOUT
 	ClassifierHid  int     // CLASSIFIER_HIDDEN_SIZE (2fc)
