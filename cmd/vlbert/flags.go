@@ -99,7 +99,7 @@ func (f *inferFlags) regions(ctx context.Context, p *infer.Pipeline) (*infer.Reg
 		}
 	}
 	if f.detector != "" {
-		return detectRegions(f.detector, img, f.maxRegions, os.Stderr)
+		return detectRegions(f.detector, img, f.maxRegions, p.FeatureDim(), os.Stderr)
 	}
 	if f.features == "" {
 		boxes, err := parseBoxFlag(f.boxes)
@@ -110,7 +110,7 @@ func (f *inferFlags) regions(ctx context.Context, p *infer.Pipeline) (*infer.Reg
 	}
 	var r *infer.Regions
 	if strings.EqualFold(filepath.Ext(f.features), ".tsv") {
-		recs, err := features.LoadTSV(f.features, features.Options{Features: true, MaxBoxes: f.maxRegions})
+		recs, err := features.LoadTSV(f.features, features.Options{Features: true, MaxBoxes: f.maxRegions}.WithFeatureDim())
 		if err != nil {
 			return nil, err
 		}
@@ -122,6 +122,9 @@ func (f *inferFlags) regions(ctx context.Context, p *infer.Pipeline) (*infer.Reg
 		}
 		if !ok {
 			return nil, fmt.Errorf("%s: no record with image_id %d (%d records; pick one with --image-id)", f.features, f.imageID, len(recs))
+		}
+		if err := features.CheckFeatureDim(f.features, rec, p.FeatureDim()); err != nil {
+			return nil, err
 		}
 		if r, err = infer.RegionsFromRecord(rec); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.features, err)
