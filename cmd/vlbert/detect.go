@@ -45,7 +45,7 @@ const (
 )
 
 const detectDoc = `Runs the bottom-up-attention Faster R-CNN detector on photos and writes their
-regions: boxes, 2048-d pool5 features, class and attribute probabilities.
+regions: boxes, pool5 features (2048-d for the released weights), class and attribute probabilities.
 
 --images takes image files (JPEG, PNG) and directories (their .jpg/.jpeg/.png
 files, not recursing); it may be repeated, and further paths may follow the flags.

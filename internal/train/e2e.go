@@ -18,8 +18,9 @@ import (
 // and preprocess the images (resize, the flip the boxes got, BGR minus means;
 // pretraining also zeroes the pixels of masked regions), and every forward
 // runs the ResNet C4 backbone and the res5 RoI head of package visual on the
-// padded batch, writes one 2048-d feature per valid box into the feature
-// columns of model.Boxes, and lets the model run as on precomputed features.
+// padded batch, writes one feature per valid box (IMAGE_FEAT_DIM wide, 2048
+// for ResNet-101) into the feature columns of model.Boxes, and lets the model
+// run as on precomputed features.
 // Backward takes the model's gradient with respect to those features
 // (Boxes.FeatGrad) back through the head and the trainable backbone stages.
 //
