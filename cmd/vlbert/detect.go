@@ -377,7 +377,7 @@ func Record(res *detect.Result, sel *detect.Selection) *output.Image {
 // checkpoint's NETWORK.IMAGE_FEAT_DIM.
 func detectorFits(n *detect.Network, featDim int) error {
 	if n.FeatureDim() != featDim {
-		return fmt.Errorf("--detector: the detector's features are %d-d, the VL-BERT checkpoint takes %d-d (its NETWORK.IMAGE_FEAT_DIM; train it with NETWORK.IMAGE_FEAT_DIM=%d for this detector)", n.FeatureDim(), featDim, n.FeatureDim())
+		return fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d (the checkpoint's NETWORK.IMAGE_FEAT_DIM; train with NETWORK.IMAGE_FEAT_DIM=%d for this detector)", n.FeatureDim(), featDim, n.FeatureDim())
 	}
 	return nil
 }
