@@ -19,7 +19,6 @@ import (
 	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/infer"
 	"github.com/vlbert/vlbert/internal/logging"
-	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/visual"
 )
@@ -46,7 +45,7 @@ const (
 )
 
 const detectDoc = `Runs the bottom-up-attention Faster R-CNN detector on photos and writes their
-regions: boxes, 2048-d pool5 features, class and attribute probabilities.
+regions: boxes, pool5 features (2048-d for the released weights), class and attribute probabilities.
 
 --images takes image files (JPEG, PNG) and directories (their .jpg/.jpeg/.png
 files, not recursing); it may be repeated, and further paths may follow the flags.
@@ -357,6 +356,15 @@ func detectOne(net *detect.Network, so detect.SelectOptions, path, out string, t
 	return nil
 }
 
+// detectorFits reports a detector whose pool5 width is not the VL-BERT
+// checkpoint's NETWORK.IMAGE_FEAT_DIM.
+func detectorFits(n *detect.Network, featDim int) error {
+	if n.FeatureDim() != featDim {
+		return fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d (the checkpoint's NETWORK.IMAGE_FEAT_DIM; train with NETWORK.IMAGE_FEAT_DIM=%d for this detector)", n.FeatureDim(), featDim, n.FeatureDim())
+	}
+	return nil
+}
+
 // loadDetector reads detector weights (any release importer.Load knows).
 func loadDetector(path string) (*detect.Network, error) {
 	r, err := importer.Load(path)
@@ -374,12 +382,12 @@ func loadDetector(path string) (*detect.Network, error) {
 // visualize --image --detector). The regions are labelled with the Visual
 // Genome class and attribute names when the vocabularies lie beside the
 // weights; otherwise with class numbers, and a note says so.
-func detectRegions(weightsPath string, img *visual.RGBImage, maxRegions int, stderr io.Writer) (*infer.Regions, error) {
+func detectRegions(weightsPath string, img *visual.RGBImage, maxRegions, featDim int, stderr io.Writer) (*infer.Regions, error) {
 	n, err := loadDetector(weightsPath)
 	if err != nil {
 		return nil, err
 	}
-	r, err := regionsOf(n, img, maxRegions)
+	r, err := regionsOf(n, img, maxRegions, featDim)
 	if err != nil {
 		return nil, err
 	}
@@ -428,10 +436,11 @@ func regionLabels(classes, attrs [][]float32, objects, attrVocab *importer.Vocab
 
 // regionsOf runs the detector with generate_tsv's selection (at most
 // maxRegions boxes) and returns the regions the VL-BERT pipeline takes: the
-// boxes in the photo's pixels and their pool5_flat features.
-func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*labelledRegions, error) {
-	if n.FeatureDim() != model.FeatureDim {
-		return nil, fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d", n.FeatureDim(), model.FeatureDim)
+// boxes in the photo's pixels and their pool5_flat features, which must be
+// featDim wide (the VL-BERT checkpoint's NETWORK.IMAGE_FEAT_DIM).
+func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions, featDim int) (*labelledRegions, error) {
+	if err := detectorFits(n, featDim); err != nil {
+		return nil, err
 	}
 	res, err := n.Detect(img)
 	if err != nil {

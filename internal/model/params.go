@@ -31,6 +31,9 @@ type Params struct {
 	List    []Param
 	Aliases []Alias
 	index   map[string]int
+	// featDim is the region feature width the table was built for
+	// (IMAGE_FEAT_DIM), which names the fix when a checkpoint disagrees.
+	featDim int
 }
 
 type initKind int
@@ -48,6 +51,7 @@ const (
 type paramBuilder struct {
 	list    []Param
 	aliases []Alias
+	featDim int
 }
 
 func (b *paramBuilder) add(name string, init initKind, shape ...int) {
@@ -65,7 +69,7 @@ func (b *paramBuilder) layerNorm(prefix string, n int, gamma initKind) {
 }
 
 func (b *paramBuilder) build() *Params {
-	p := &Params{List: b.list, Aliases: b.aliases, index: make(map[string]int, len(b.list))}
+	p := &Params{List: b.list, Aliases: b.aliases, index: make(map[string]int, len(b.list)), featDim: b.featDim}
 	off := 0
 	for i := range p.List {
 		n := 1
@@ -88,7 +92,7 @@ func (b *paramBuilder) build() *Params {
 // module's registration order: FastRCNN's obj_downsample, the object embedding, the
 // module's own pre-encoder parameters, VisualLinguisticBert, then its heads.
 func buildParams(c *Config) *Params {
-	var b paramBuilder
+	b := paramBuilder{featDim: c.FeatureDim()}
 	H := c.HiddenSize
 	spec := c.spec()
 	if c.hasVisualExtractor() {
@@ -96,7 +100,7 @@ func buildParams(c *Config) *Params {
 			b.add("image_feature_extractor.object_embed.weight", initStdNormal, VCRObjectClasses, SemanticDim)
 		}
 		if c.CNNRegLossRoI {
-			b.linear("image_feature_extractor.regularizing_predictor", VCRObjectClasses, FeatureDim)
+			b.linear("image_feature_extractor.regularizing_predictor", VCRObjectClasses, c.FeatureDim())
 		}
 		b.linear("image_feature_extractor.obj_downsample.1", c.ImageFinalDim, c.objDownsampleIn())
 		switch c.objWordMode() {

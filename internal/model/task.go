@@ -224,7 +224,7 @@ func validatePretrain(c *Config) error {
 // multitask module with MASK_RAW_PIXELS=false (otherwise the dataset masks pixels).
 func pretrainPre(b *paramBuilder, c *Config, multitask bool) {
 	if !c.E2E || multitask && !c.MaskRawPixels {
-		b.add("object_mask_visual_embedding.weight", initZero, 1, FeatureDim)
+		b.add("object_mask_visual_embedding.weight", initZero, 1, c.FeatureDim())
 	}
 	if c.WithMVRCLoss {
 		b.add("object_mask_word_embedding.weight", initNormal, 1, c.HiddenSize)

@@ -392,7 +392,7 @@ func TestE2EFlipConsistent(t *testing.T) {
 		return e
 	}
 	plain, flipped := ref("0"), ref("1")
-	const stride = 4 + model.FeatureDim
+	const stride = 4 + model.DefaultFeatureDim
 	W, H := plain.img.W, plain.img.H
 	for r := 0; r < plain.n; r++ {
 		a, b := plain.boxes[r*stride:r*stride+4], flipped.boxes[r*stride:r*stride+4]

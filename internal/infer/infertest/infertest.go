@@ -73,6 +73,14 @@ func WriteVQA(dir string, seed uint64) (string, error) {
 	return write(dir, "vqa.safetensors", Config(config.TaskVQA, len(Answers())), Answers(), seed)
 }
 
+// WriteVQAFeatDim is WriteVQA for a model of dim-d region features
+// (NETWORK.IMAGE_FEAT_DIM) to dir/vqa<dim>.safetensors.
+func WriteVQAFeatDim(dir string, seed uint64, dim int) (string, error) {
+	c := Config(config.TaskVQA, len(Answers()))
+	c.Network.ImageFeatDim = dim
+	return write(dir, fmt.Sprintf("vqa%d.safetensors", dim), c, Answers(), seed)
+}
+
 // WritePretrain writes a random pretraining checkpoint to dir/pretrain.safetensors.
 func WritePretrain(dir string, seed uint64) (string, error) {
 	return write(dir, "pretrain.safetensors", Config(config.TaskPretrain, 0), nil, seed)
