@@ -131,6 +131,8 @@ func (p Plan) modelSets(out string) []string {
 		"CHECKPOINT_FREQUENT=1000",
 		fmt.Sprintf("NETWORK.VLBERT.hidden_size=%d", m.Hidden), fmt.Sprintf("NETWORK.VLBERT.visual_size=%d", m.Hidden),
 		fmt.Sprintf("NETWORK.IMAGE_FINAL_DIM=%d", m.Hidden),
+		// The regions are the trained detector's pool5 features.
+		fmt.Sprintf("NETWORK.IMAGE_FEAT_DIM=%d", p.detectorFeatureDim()),
 		fmt.Sprintf("NETWORK.VLBERT.num_hidden_layers=%d", m.Layers), fmt.Sprintf("NETWORK.VLBERT.num_attention_heads=%d", m.Heads),
 		fmt.Sprintf("NETWORK.VLBERT.intermediate_size=%d", m.Intermediate),
 		"TRAIN.AUTO_RESUME=false", "TRAIN.FLIP_PROB=0",
