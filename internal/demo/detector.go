@@ -316,6 +316,7 @@ type DetectorSample struct {
 	W, H       int
 	Boxes      [][4]float32
 	Labels     []string // "attributes class score" of each box
+	LabelPos   []labelPos
 	TrueBoxes  [][4]float32
 	TrueLabels []string
 }
@@ -346,6 +347,7 @@ func (r *runner) detectorSamples(n int) error {
 			ds.TrueBoxes = append(ds.TrueBoxes, o.Box)
 			ds.TrueLabels = append(ds.TrueLabels, o.Name())
 		}
+		ds.LabelPos = placeLabels(ds.Boxes, ds.Labels, s.Width, s.Height, cardScale)
 		r.rep.detSamples = append(r.rep.detSamples, ds)
 	}
 	return nil
@@ -373,4 +375,56 @@ func regionLabel(cls, attr []float32, classes, attrs []string) string {
 	}
 	name := classes[min(best, len(classes)-1)]
 	return strings.TrimSpace(strings.Join(words, " ") + " " + name + fmt.Sprintf(" %.2f", cls[best]))
+}
+
+// cardScale is the report's magnification of the scene images.
+const cardScale = 3
+
+// labelPos is where a box's label goes in the magnified image.
+type labelPos struct {
+	X, Y   float64
+	Anchor string // SVG text-anchor
+}
+
+// placeLabels puts each box's label above the box (below it at the top
+// edge), anchored at the box's side nearer the image edge, and moves a label
+// down a line while it overlaps one placed before (duplicate detections of
+// one object have nearly the same box).
+func placeLabels(boxes [][4]float32, labels []string, w, h, scale int) []labelPos {
+	const line, charW = 12.0, 6.2 // 11 px bold sans-serif
+	type rect struct{ x1, y1, x2, y2 float64 }
+	var placed []rect
+	out := make([]labelPos, len(boxes))
+	for i, b := range boxes {
+		s := float64(scale)
+		width := charW * float64(len(labels[i]))
+		p := labelPos{X: float64(b[0]) * s, Y: float64(b[1])*s - 3, Anchor: "start"}
+		if float64(b[0]+b[2])/2 > float64(w)/2 {
+			p.X, p.Anchor = float64(b[2]+1)*s, "end"
+		}
+		if p.Y < line {
+			p.Y = float64(b[3]+1)*s + line
+		}
+		x1 := p.X
+		if p.Anchor == "end" {
+			x1 -= width
+		}
+		for tries := 0; tries < 8; tries++ {
+			r := rect{x1, p.Y - line + 2, x1 + width, p.Y + 2}
+			hit := false
+			for _, q := range placed {
+				if r.x1 < q.x2 && q.x1 < r.x2 && r.y1 < q.y2 && q.y1 < r.y2 {
+					hit = true
+					break
+				}
+			}
+			if !hit || p.Y+line > float64(h)*s {
+				break
+			}
+			p.Y += line
+		}
+		placed = append(placed, rect{x1, p.Y - line + 2, x1 + width, p.Y + 2})
+		out[i] = p
+	}
+	return out
 }

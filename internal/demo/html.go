@@ -213,26 +213,6 @@ var pageTmpl = template.Must(template.New("report").Funcs(template.FuncMap{
 	"add":   func(a, b int) int { return a + b },
 	"url":   func(s string) template.URL { return template.URL(s) },
 	"acc":   fmtAcc,
-	// labelY puts a box's label above it, or below when the box touches the top.
-	"labelY": func(b [4]float32, s int) float64 {
-		if y := float64(b[1]) * float64(s); y > 14 {
-			return y - 3
-		}
-		return float64(b[3]+1)*float64(s) + 12
-	},
-	// labelX anchors labels of boxes in the right half at their right edge.
-	"labelX": func(b [4]float32, s, w int) float64 {
-		if float64(b[0]+b[2])/2 > float64(w)/2 {
-			return float64(b[2]+1) * float64(s)
-		}
-		return float64(b[0]) * float64(s)
-	},
-	"anchor": func(b [4]float32, w int) string {
-		if float64(b[0]+b[2])/2 > float64(w)/2 {
-			return "end"
-		}
-		return "start"
-	},
 }).Parse(`<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>vlbert demo report</title>
@@ -285,7 +265,7 @@ VCR-style text replaces an object reference by its detection's class name, as th
 <image href="{{url .ImageURI}}" x="0" y="0" width="{{mul .W 3}}" height="{{mul .H 3}}" style="image-rendering:pixelated"/>
 {{range .TrueBoxes}}<rect x="{{scale (index . 0) 3}}" y="{{scale (index . 1) 3}}" width="{{bw . 3}}" height="{{bh . 3}}" fill="none" stroke="#1f2328" stroke-width="1.5" stroke-dasharray="5 3"/>{{end}}
 {{range $i, $b := .Boxes}}<rect x="{{scale (index $b 0) 3}}" y="{{scale (index $b 1) 3}}" width="{{bw $b 3}}" height="{{bh $b 3}}" fill="none" stroke="#c2185b" stroke-width="2"/>
-<text x="{{labelX $b 3 $d.W}}" y="{{labelY $b 3}}" text-anchor="{{anchor $b $d.W}}" font-size="11" font-weight="600" fill="#c2185b" stroke="#fff" stroke-width="3" paint-order="stroke">{{index $d.Labels $i}}</text>{{end}}
+{{with index $d.LabelPos $i}}<text x="{{.X}}" y="{{.Y}}" text-anchor="{{.Anchor}}" font-size="11" font-weight="600" fill="#c2185b" stroke="#fff" stroke-width="3" paint-order="stroke">{{index $d.Labels $i}}</text>{{end}}{{end}}
 </svg>
 <div class="k">scene {{.SceneID}}: {{len .Boxes}} regions; truth: {{range $i, $l := .TrueLabels}}{{if $i}}, {{end}}{{$l}}{{end}}</div>
 </div>{{end}}</div>{{end}}
