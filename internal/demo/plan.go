@@ -92,6 +92,9 @@ func FullPlan() Plan {
 		Samples:    6,
 		AllScratch: true,
 		Detector:   Detector{MinBoxes: 2, MaxBoxes: 6},
+		// The oracle row runs the same fine-tuning on the true boxes' features
+		// (about one more VQA phase; the quick plan only evaluates on them).
+		OracleFineTune: true,
 	}
 }
 
