@@ -113,7 +113,7 @@ func QuickPlan() Plan {
 		Ground:   Phase{Epochs: 6, Batch: 32, LR: 5e-5, Warmup: 10},
 		VCR:      Phase{Epochs: 5, Batch: 32, LR: 5e-5, Warmup: 10},
 		Samples:  4,
-		Detector: Detector{MaxIter: 400, StepSize: 330, Warmup: 40, MinBoxes: 4, MaxBoxes: 8},
+		Detector: Detector{MaxIter: 300, StepSize: 250, Warmup: 30, MinBoxes: 2, MaxBoxes: 6},
 	}
 }
 
