@@ -30,33 +30,36 @@ const shippedCfgs = "../config/testdata/cfgs"
 type shippedCase struct {
 	file string
 	// params is the number of values in the original module's state_dict
-	// (parameters and BatchNorm buffers, tied weights once, num_batches_tracked
-	// left out), counted by building the original's module from this config
-	// in PyTorch (see the comment on TestShippedConfigs).
+	// (parameters and BatchNorm running statistics; tied weights and the
+	// FastRCNN head.0.* duplicates once; num_batches_tracked left out). It was
+	// counted by building the MODULE class of jackroos/VL-BERT (commit
+	// 4373674, torch 1.13) from this file with {task}/function/config.py's
+	// update_config, the module's init_weight and the ResNet's weight
+	// download skipped (they fill values, not shapes).
 	params int
 }
 
 // shippedCases lists every shipped config; pretraining first, so that the
 // fine-tuning configs find the checkpoints their PARTIAL_PRETRAIN names.
 var shippedCases = []shippedCase{
-	{"pretrain/base_prec_4x16G_fp32.yaml", 0},
-	{"pretrain/base_prec_withouttextonly_4x16G_fp32.yaml", 0},
-	{"pretrain/large_prec_4x16G_fp16.yaml", 0},
-	{"pretrain/base_e2e_16x16G_fp16.yaml", 0},
-	{"pretrain/large_e2e_16x16G_fp16.yaml", 0},
-	{"pretrain/vis_attention_maps_coco.yaml", 0},
-	{"vqa/base_4x16G_fp32.yaml", 0},
-	{"vqa/large_4x16G_fp32.yaml", 0},
-	{"vcr/base_q2a_4x16G_fp32.yaml", 0},
-	{"vcr/base_qa2r_4x16G_fp32.yaml", 0},
-	{"vcr/large_q2a_4x16G_fp16.yaml", 0},
-	{"vcr/large_qa2r_4x16G_fp16.yaml", 0},
-	{"vcr/large_q2a_16x16G_fp16.yaml", 0},
-	{"vcr/large_qa2r_16x16G_fp16.yaml", 0},
-	{"refcoco/base_detected_regions_4x16G.yaml", 0},
-	{"refcoco/base_gt_boxes_4x16G.yaml", 0},
-	{"refcoco/large_detected_regions_4x16G.yaml", 0},
-	{"refcoco/large_gt_boxes_4x16G.yaml", 0},
+	{"pretrain/base_prec_4x16G_fp32.yaml", 114491515},
+	{"pretrain/base_prec_withouttextonly_4x16G_fp32.yaml", 114490747},
+	{"pretrain/large_prec_4x16G_fp16.yaml", 342071675},
+	{"pretrain/base_e2e_16x16G_fp16.yaml", 157094971},
+	{"pretrain/large_e2e_16x16G_fp16.yaml", 384675131},
+	{"pretrain/vis_attention_maps_coco.yaml", 154649792},
+	{"vqa/base_4x16G_fp32.yaml", 115041849},
+	{"vqa/large_4x16G_fp32.yaml", 342553657},
+	{"vcr/base_q2a_4x16G_fp32.yaml", 155893266},
+	{"vcr/base_qa2r_4x16G_fp32.yaml", 155893266},
+	{"vcr/large_q2a_4x16G_fp16.yaml", 383083538},
+	{"vcr/large_qa2r_4x16G_fp16.yaml", 383083538},
+	{"vcr/large_q2a_16x16G_fp16.yaml", 383083538},
+	{"vcr/large_qa2r_16x16G_fp16.yaml", 383083538},
+	{"refcoco/base_detected_regions_4x16G.yaml", 155240385},
+	{"refcoco/base_gt_boxes_4x16G.yaml", 155240385},
+	{"refcoco/large_detected_regions_4x16G.yaml", 381950913},
+	{"refcoco/large_gt_boxes_4x16G.yaml", 381950913},
 }
 
 // shrunkSizes maps each size of the shipped configs to the shrunk copy's.
@@ -173,9 +176,19 @@ func checkFullSize(t *testing.T, cfg *config.Config, c shippedCase) {
 		}
 		total += n
 	}
+	want := c.params
+	if cfg.Module == "ResNetVLBERTForAttentionVis" {
+		// vlbert's attention-map model is the pretraining module's network
+		// (model.TaskFromModule): it lacks aux_text_visual_embedding (1 x H),
+		// which the original's ResNetVLBERTForAttentionVis.__init__ registers
+		// but its forward reads only for the text-only rows of a second data
+		// set, which this config does not have
+		// (pretrain/modules/resnet_vlbert_for_attention_vis.py).
+		want -= H
+	}
 	t.Logf("full size: %d values (%d tensors)", total, len(p.List))
-	if c.params != 0 && total != c.params {
-		t.Errorf("full size: %d values, the original's module has %d", total, c.params)
+	if total != want {
+		t.Errorf("full size: %d values, the original's module has %d", total, want)
 	}
 }
 
@@ -231,7 +244,7 @@ func shrinkShipped(t *testing.T, path string) *config.Config {
 	}
 	sets = append(sets, "TRAIN.BATCH_IMAGES="+batch, "VAL.BATCH_IMAGES="+batch, "TEST.BATCH_IMAGES="+batch, "TRAIN.END_EPOCH=1")
 	if isE2E(cfg) {
-		sets = append(sets, "SCALES=[64, 64]")
+		sets = append(sets, "SCALES=[32, 32]")
 		if cfg.Task == config.TaskVCR {
 			sets = append(sets, "DATASET.MASK_SIZE=2")
 		}
