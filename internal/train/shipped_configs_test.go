@@ -20,6 +20,7 @@ import (
 	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
+	"github.com/vlbert/vlbert/internal/weights"
 )
 
 // shippedCfgs holds copies of the original's cfgs/ (jackroos/VL-BERT).
@@ -337,20 +338,27 @@ func ensurePretrained(t *testing.T, files map[string]string, pre string) {
 	}
 }
 
-// exportPretrained makes ckpt the .model of pretrainedFor that name makes,
-// if any (a link: LoadPartial reads vlbert's checkpoints as the original's
-// .model files, skipping the optimizer).
+// exportPretrained writes ckpt as the .model of pretrainedFor that name
+// makes, if any: its state_dict as the original saves it (DataParallel's
+// "module." prefixes), without the optimizer, in safetensors (LoadPartial
+// reads either format).
 func exportPretrained(t *testing.T, name, ckpt string) {
 	t.Helper()
 	for model, src := range pretrainedFor {
 		if src != name {
 			continue
 		}
-		abs, err := filepath.Abs(ckpt)
+		ts, _, err := weights.ReadSafetensors(ckpt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.Symlink(abs, filepath.Join("model", "pretrained_model", model)); err != nil {
+		sd := map[string]*weights.Tensor{}
+		for k, v := range ts {
+			if !strings.HasPrefix(k, "optimizer.") && !strings.HasPrefix(k, "trainer.") {
+				sd["module."+k] = v
+			}
+		}
+		if err := weights.WriteSafetensors(filepath.Join("model", "pretrained_model", model), sd, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -396,7 +404,10 @@ func trainAndPredict(t *testing.T, path, name string) {
 	if isE2E(cfg) && !strings.Contains(log.String(), "ResNet weights from "+cfg.Network.ImagePretrained) {
 		t.Errorf("the ResNet did not start from IMAGE_PRETRAINED:\n%s", log.String())
 	}
-	t.Logf("%d batches, loss %.4g, %v\n%s", res.State.Global, losses, res.Elapsed, log.String())
+	if cfg.Train.FP16 && !strings.Contains(log.String(), "TRAIN.FP16 is true: training in float32") {
+		t.Errorf("FP16 config: the log does not say it trains in float32:\n%s", log.String())
+	}
+	t.Logf("%d batches, loss %.4g, %v", res.State.Global, losses, res.Elapsed)
 	exportPretrained(t, name, res.Checkpoint)
 	checkPredictions(t, cfg, path, res.Checkpoint)
 }
@@ -566,7 +577,8 @@ const answerVocabSize = 3129
 //	data/vcr: VCR with test.jsonl (the val questions without labels)
 //	data/conceptual-captions: the world's captions and features
 //	data/en_corpus: bc1g.doc and wiki.doc, the world's corpus in two halves
-//	model/pretrained_model/resnet101-pt-vgbua-0000.model: a raw ResNet of the
+//	model/pretrained_model: bert-{base,large}-uncased/vocab.txt
+//	  (BERT_MODEL_NAME), resnet101-pt-vgbua-0000.model, a raw ResNet of the
 //	  shrunk network (IMAGE_PRETRAINED); the vl-bert-*.model files of
 //	  PARTIAL_PRETRAIN come from the pretraining subtests.
 func shippedRoot(t *testing.T) string {
@@ -654,6 +666,17 @@ func shippedRoot(t *testing.T) string {
 	half := len(corpus) / 2
 	write(filepath.Join(root, "data", "en_corpus", "bc1g.doc"), []byte(strings.Join(corpus[:half], "\n")+"\n"))
 	write(filepath.Join(root, "data", "en_corpus", "wiki.doc"), []byte(strings.Join(corpus[half:], "\n")+"\n"))
+	// BERT_MODEL_NAME: the vocabulary (both uncased BERTs have the same).
+	vocab, err := os.ReadFile("../tokenizer/vocab/bert-base-uncased.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"bert-base-uncased", "bert-large-uncased"} {
+		if err := os.MkdirAll(filepath.Join(pre, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(filepath.Join(pre, name, "vocab.txt"), vocab)
+	}
 	// IMAGE_PRETRAINED.
 	vc := visual.ResNet101C4()
 	visualConfigHook(&vc)
