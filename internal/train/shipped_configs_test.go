@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -404,6 +405,9 @@ func trainAndPredict(t *testing.T, path, name string) {
 	if isE2E(cfg) && !strings.Contains(log.String(), "ResNet weights from "+cfg.Network.ImagePretrained) {
 		t.Errorf("the ResNet did not start from IMAGE_PRETRAINED:\n%s", log.String())
 	}
+	if !strings.Contains(log.String(), "BERT weights from "+filepath.Join(cfg.Network.BertModelName, "pytorch_model.bin")) {
+		t.Errorf("VisualLinguisticBert did not start from BERT_MODEL_NAME:\n%s", log.String())
+	}
 	if cfg.Train.FP16 && !strings.Contains(log.String(), "TRAIN.FP16 is true: training in float32") {
 		t.Errorf("FP16 config: the log does not say it trains in float32:\n%s", log.String())
 	}
@@ -577,8 +581,8 @@ const answerVocabSize = 3129
 //	data/vcr: VCR with test.jsonl (the val questions without labels)
 //	data/conceptual-captions: the world's captions and features
 //	data/en_corpus: bc1g.doc and wiki.doc, the world's corpus in two halves
-//	model/pretrained_model: bert-{base,large}-uncased/vocab.txt
-//	  (BERT_MODEL_NAME), resnet101-pt-vgbua-0000.model, a raw ResNet of the
+//	model/pretrained_model: bert-{base,large}-uncased/{vocab.txt,
+//	  pytorch_model.bin} (BERT_MODEL_NAME), resnet101-pt-vgbua-0000.model, a raw ResNet of the
 //	  shrunk network (IMAGE_PRETRAINED); the vl-bert-*.model files of
 //	  PARTIAL_PRETRAIN come from the pretraining subtests.
 func shippedRoot(t *testing.T) string {
@@ -666,16 +670,23 @@ func shippedRoot(t *testing.T) string {
 	half := len(corpus) / 2
 	write(filepath.Join(root, "data", "en_corpus", "bc1g.doc"), []byte(strings.Join(corpus[:half], "\n")+"\n"))
 	write(filepath.Join(root, "data", "en_corpus", "wiki.doc"), []byte(strings.Join(corpus[half:], "\n")+"\n"))
-	// BERT_MODEL_NAME: the vocabulary (both uncased BERTs have the same).
+	// BERT_MODEL_NAME: the vocabulary (both uncased BERTs have the same) and
+	// a BERT of the shrunk size.
 	vocab, err := os.ReadFile("../tokenizer/vocab/bert-base-uncased.txt")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, name := range []string{"bert-base-uncased", "bert-large-uncased"} {
-		if err := os.MkdirAll(filepath.Join(pre, name), 0o755); err != nil {
+	for name, full := range map[string]int{"bert-base-uncased": 768, "bert-large-uncased": 1024} {
+		dir := filepath.Join(pre, name)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		write(filepath.Join(pre, name, "vocab.txt"), vocab)
+		write(filepath.Join(dir, "vocab.txt"), vocab)
+		sz := func(key string, n int) int { return shrunkSizes["NETWORK.VLBERT."+key][n] }
+		H, L := sz("hidden_size", full), sz("num_hidden_layers", map[int]int{768: 12, 1024: 24}[full])
+		if err := writeBERT(filepath.Join(dir, "pytorch_model.bin"), H, L, 2*H); err != nil {
+			t.Fatal(err)
+		}
 	}
 	// IMAGE_PRETRAINED.
 	vc := visual.ResNet101C4()
@@ -686,4 +697,86 @@ func shippedRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return root
+}
+
+// writeBERT writes a BERT state_dict as pytorch_model.bin has it (bert.*,
+// LayerNorm gamma/beta, the cls heads) for hidden size H, L layers and
+// intermediate size I, with the bert-base-uncased vocabulary and 512
+// positions; values are drawn from N(0, 0.02), LayerNorm gammas 1.
+func writeBERT(path string, H, L, I int) error {
+	rng := rand.New(rand.NewPCG(uint64(H), uint64(L)))
+	sd := map[string]*weights.Tensor{}
+	add := func(name string, shape ...int) {
+		n := 1
+		for _, d := range shape {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			if strings.HasSuffix(name, "gamma") {
+				v[i] = 1
+			} else {
+				v[i] = float32(0.02 * rng.NormFloat64())
+			}
+		}
+		sd[name] = weights.NewF32(v, shape...)
+	}
+	linear := func(name string, out, in int) {
+		add(name+".weight", out, in)
+		add(name+".bias", out)
+	}
+	layerNorm := func(name string) {
+		add(name+".gamma", H)
+		add(name+".beta", H)
+	}
+	add("bert.embeddings.word_embeddings.weight", 30522, H)
+	add("bert.embeddings.position_embeddings.weight", 512, H)
+	add("bert.embeddings.token_type_embeddings.weight", 2, H)
+	layerNorm("bert.embeddings.LayerNorm")
+	for l := range L {
+		p := fmt.Sprintf("bert.encoder.layer.%d.", l)
+		for _, s := range []string{"attention.self.query", "attention.self.key", "attention.self.value", "attention.output.dense"} {
+			linear(p+s, H, H)
+		}
+		layerNorm(p + "attention.output.LayerNorm")
+		linear(p+"intermediate.dense", I, H)
+		linear(p+"output.dense", H, I)
+		layerNorm(p + "output.LayerNorm")
+	}
+	linear("bert.pooler.dense", H, H)
+	add("cls.predictions.bias", 30522)
+	linear("cls.predictions.transform.dense", H, H)
+	layerNorm("cls.predictions.transform.LayerNorm")
+	linear("cls.seq_relationship", 2, H)
+	return weights.WriteSafetensors(path, sd, nil)
+}
+
+// TestLanguagePretrained: the BERT checkpoint a module starts from is
+// BERT_PRETRAINED's '{}-{:04d}.model' first, then BERT_MODEL_NAME's
+// pytorch_model.bin if the file exists, else none.
+func TestLanguagePretrained(t *testing.T) {
+	dir := t.TempDir()
+	withBin := filepath.Join(dir, "bert")
+	if err := os.MkdirAll(withBin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(withBin, "pytorch_model.bin"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		pretrained string
+		epoch      int
+		name, want string
+	}{
+		{"/m/bert", 3, withBin, "/m/bert-0003.model"},
+		{"", 0, withBin, filepath.Join(withBin, "pytorch_model.bin")},
+		{"", 0, dir, ""},
+		{"", 0, "bert-base-uncased", ""},
+	} {
+		var cfg config.Config
+		cfg.Network.BertPretrained, cfg.Network.BertPretrainedEpoch, cfg.Network.BertModelName = c.pretrained, c.epoch, c.name
+		if got := languagePretrained(&cfg); got != c.want {
+			t.Errorf("BERT_PRETRAINED %q epoch %d, BERT_MODEL_NAME %s: %q, want %q", c.pretrained, c.epoch, c.name, got, c.want)
+		}
+	}
 }
