@@ -29,11 +29,10 @@ type shippedCase struct {
 	file string
 	// params is the number of values in the original module's state_dict
 	// (parameters and BatchNorm running statistics; tied weights and the
-	// FastRCNN head.0.* duplicates once; num_batches_tracked left out). It was
-	// counted by building the MODULE class of jackroos/VL-BERT (commit
-	// 4373674, torch 1.13) from this file with {task}/function/config.py's
-	// update_config, the module's init_weight and the ResNet's weight
-	// download skipped (they fill values, not shapes).
+	// FastRCNN head.0.* duplicates once; num_batches_tracked left out), as
+	// testdata/count_original_params.py counts it: the MODULE class of
+	// jackroos/VL-BERT (commit 4373674, torch 1.13) built from this file by
+	// {task}/function/config.py's update_config.
 	params int
 }
 
@@ -161,16 +160,12 @@ func checkFullSize(t *testing.T, cfg *config.Config, c shippedCase) {
 		t.Errorf("more than %d encoder layers", L)
 	}
 	if isE2E(cfg) {
-		net := fullResNet(t, cfg)
-		n := 0
-		for _, q := range net.Params.Params {
-			n += len(q.Data)
-		}
+		n, layer3 := fullResNet(t, cfg)
 		if _, ok := shapes["image_feature_extractor.obj_downsample.1.weight"]; !ok {
 			t.Error("no obj_downsample in an e2e model")
 		}
-		if len(net.Layers[2]) != 23 { // ResNet-101: 3, 4, 23 bottlenecks in conv2..conv4
-			t.Errorf("IMAGE_NUM_LAYERS 101: %d blocks in layer3, want 23", len(net.Layers[2]))
+		if layer3 != 23 { // ResNet-101: 3, 4, 23 bottlenecks in conv2..conv4
+			t.Errorf("IMAGE_NUM_LAYERS 101: %d blocks in layer3, want 23", layer3)
 		}
 		total += n
 	}
@@ -190,11 +185,13 @@ func checkFullSize(t *testing.T, cfg *config.Config, c shippedCase) {
 	}
 }
 
-// fullResNet builds the ResNet of an e2e config at full size, once (every
-// shipped e2e config has the same: ResNet-101 C4, conv5 dilated).
-var fullResNets = map[string]*visual.Network{}
+// fullResNet builds the ResNet of an e2e config at full size and returns
+// its number of values and of layer3 blocks, once per network (every shipped
+// e2e config has the same: ResNet-101 C4, conv5 dilated). Only the counts
+// are kept: the network's arenas are ~340 MB.
+var fullResNets = map[string][2]int{}
 
-func fullResNet(t *testing.T, cfg *config.Config) *visual.Network {
+func fullResNet(t *testing.T, cfg *config.Config) (values, layer3 int) {
 	t.Helper()
 	hook := visualConfigHook
 	visualConfigHook = nil
@@ -204,10 +201,16 @@ func fullResNet(t *testing.T, cfg *config.Config) *visual.Network {
 		t.Fatal(err)
 	}
 	key := fmt.Sprintf("%+v", vc)
-	if fullResNets[key] == nil {
-		fullResNets[key] = visual.NewNetwork(vc)
+	if _, ok := fullResNets[key]; !ok {
+		net := visual.NewNetwork(vc)
+		n := 0
+		for _, q := range net.Params.Params {
+			n += len(q.Data)
+		}
+		fullResNets[key] = [2]int{n, len(net.Layers[2])}
 	}
-	return fullResNets[key]
+	c := fullResNets[key]
+	return c[0], c[1]
 }
 
 // shrinkShipped loads the config at path with every size shrunk and every
