@@ -121,7 +121,6 @@ func TestShippedConfigs(t *testing.T) {
 // (model.Layout: the arenas of BERT-large would be 2.7 GB) with the full
 // ResNet for e2e configs, and checks it against the original's sizes.
 func checkFullSize(t *testing.T, cfg *config.Config, c shippedCase) {
-	t.Helper()
 	mc, err := modelConfig(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +215,6 @@ func fullResNet(t *testing.T, cfg *config.Config) (values, layer3 int) {
 // shrinkShipped loads the config at path with every size shrunk and every
 // switch unchanged, which it checks by comparing the two key by key.
 func shrinkShipped(t *testing.T, path string) *config.Config {
-	t.Helper()
 	cfg, err := config.Load(path, "")
 	if err != nil {
 		t.Fatal(err)
@@ -381,7 +379,6 @@ var (
 // (pretraining, which has no test script in the original, evaluates the val
 // split instead).
 func trainAndPredict(t *testing.T, path, name string) {
-	t.Helper()
 	cfg := shrinkShipped(t, path)
 	accum := max(1, cfg.Train.GradAccumulateSteps)
 	var log strings.Builder
@@ -433,7 +430,6 @@ func trainAndPredict(t *testing.T, path, name string) {
 // leaderboard files: one row per test question (VQA test2015, VCR
 // test.jsonl, neither labelled) or expression (RefCOCO+), each valid.
 func checkPredictions(t *testing.T, cfg *config.Config, path, ckpt string) {
-	t.Helper()
 	ctx := context.Background()
 	out := t.TempDir()
 	switch cfg.Task {
