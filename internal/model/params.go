@@ -34,6 +34,7 @@ type Params struct {
 	// featDim is the region feature width the table was built for
 	// (IMAGE_FEAT_DIM), which names the fix when a checkpoint disagrees.
 	featDim int
+	size    int // floats in each arena
 }
 
 type initKind int
@@ -68,7 +69,16 @@ func (b *paramBuilder) layerNorm(prefix string, n int, gamma initKind) {
 	b.add(prefix+".bias", initZero, n)
 }
 
+// build lays the parameters out (layout) and allocates the arenas.
 func (b *paramBuilder) build() *Params {
+	p := b.layout()
+	p.Data = make([]float32, p.size)
+	p.Grad = make([]float32, p.size)
+	return p
+}
+
+// layout computes every parameter's offset and size; the arenas stay nil.
+func (b *paramBuilder) layout() *Params {
 	p := &Params{List: b.list, Aliases: b.aliases, index: make(map[string]int, len(b.list)), featDim: b.featDim}
 	off := 0
 	for i := range p.List {
@@ -83,15 +93,18 @@ func (b *paramBuilder) build() *Params {
 		}
 		p.index[p.List[i].Name] = i
 	}
-	p.Data = make([]float32, off)
-	p.Grad = make([]float32, off)
+	p.size = off
 	return p
 }
 
-// buildParams lays out every parameter the configured module owns, in the original
+// buildParams lays out every parameter the configured module owns (paramTable)
+// and allocates the arenas.
+func buildParams(c *Config) *Params { return paramTable(c).build() }
+
+// paramTable lists every parameter the configured module owns, in the original
 // module's registration order: FastRCNN's obj_downsample, the object embedding, the
 // module's own pre-encoder parameters, VisualLinguisticBert, then its heads.
-func buildParams(c *Config) *Params {
+func paramTable(c *Config) *paramBuilder {
 	b := paramBuilder{featDim: c.FeatureDim()}
 	H := c.HiddenSize
 	spec := c.spec()
@@ -156,7 +169,7 @@ func buildParams(c *Config) *Params {
 		}
 	}
 	spec.post(&b, c)
-	return b.build()
+	return &b
 }
 
 // Lookup returns the parameter named name (an alias resolves to its target).

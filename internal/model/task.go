@@ -267,6 +267,17 @@ func New(cfg Config) (Module, error) {
 	return cfg.spec().bind(newEncoder(cfg, buildParams(&cfg))), nil
 }
 
+// Layout is New without the arenas: the parameter table New would lay out for
+// cfg (names in registration order, shapes, frozen flags), after the same
+// validation, with Data and Grad nil. It checks a full-size configuration
+// (BERT-large: 2.7 GB of parameters and gradients) without allocating it.
+func Layout(cfg Config) (*Params, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return paramTable(&cfg).layout(), nil
+}
+
 // newAs is New for a caller that knows the task's type.
 func newAs[T Module](cfg Config, want Task) (T, error) {
 	var zero T
