@@ -24,7 +24,7 @@ func writeHTML(path string, rp *Report) error {
 	page.Curves = []template.HTML{
 		curveSVG("Detector loss (RPN + Fast R-CNN + attributes)", rp, []string{PhaseDetector}),
 		curveSVG("Pre-training loss (MLM + MVRC)", rp, []string{PhasePretrain}),
-		curveSVG("VQA loss: pre-trained vs from scratch", rp, []string{PhaseVQA, PhaseVQAScratch}),
+		curveSVG("VQA loss: pre-trained vs from scratch (and on the oracle boxes)", rp, []string{PhaseVQA, PhaseVQAScratch, PhaseVQAOracle}),
 		curveSVG("Grounding loss: pre-trained vs from scratch", rp, []string{PhaseGround, PhaseGroundScratch}),
 		curveSVG("VCR-style Q→A loss: pre-trained vs from scratch", rp, []string{PhaseVCR, PhaseVCRScratch}),
 	}
@@ -127,7 +127,7 @@ func metricRows(rp *Report) []metricRow {
 // batches) on shared axes.
 func curveSVG(title string, rp *Report, runs []string) template.HTML {
 	const W, H, padL, padR, padT, padB = 440.0, 230.0, 48.0, 12.0, 28.0, 34.0
-	colors := []string{"#1f6feb", "#d1242f"}
+	colors := []string{"#1f6feb", "#d1242f", "#8250df"}
 	var xmax int64 = 1
 	ymin, ymax := math.Inf(1), math.Inf(-1)
 	series := make([][]Point, len(runs))
@@ -180,7 +180,7 @@ func curveSVG(title string, rp *Report, runs []string) template.HTML {
 		}
 		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.8"/>`, d.String(), colors[i%len(colors)])
 		label := map[string]string{PhaseDetector: "detector", PhasePretrain: "pre-training", PhaseVQA: "from pre-trained", PhaseGround: "from pre-trained",
-			PhaseVQAScratch: "from scratch", PhaseGroundScratch: "from scratch", PhaseVCR: "from pre-trained", PhaseVCRScratch: "from scratch"}[runs[i]]
+			PhaseVQAScratch: "from scratch", PhaseGroundScratch: "from scratch", PhaseVCR: "from pre-trained", PhaseVCRScratch: "from scratch", PhaseVQAOracle: "oracle boxes"}[runs[i]]
 		fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%d" y2="%d" stroke="%s" stroke-width="3"/><text x="%g" y="%d" class="tick">%s</text>`,
 			W-padR-130, W-padR-112, 42+16*i, 42+16*i, colors[i%len(colors)], W-padR-106, 46+16*i, label)
 	}
