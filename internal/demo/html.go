@@ -111,7 +111,7 @@ func metricRows(rp *Report) []metricRow {
 	return []metricRow{
 		{"VQA", "soft accuracy (val)", fmtAcc(rp.VQAAccuracy), fmtAcc(rp.VQAAccuracyFromScratch),
 			b(rp.VQAMajorityBaseline) + " (always “" + rp.VQAMajorityAnswer + "”)", beats(rp.VQAAccuracy, rp.VQAMajorityBaseline)},
-		{"VQA, oracle boxes", "soft accuracy (val), the detector's features at the true boxes: " + rp.OracleMode, fmtAcc(rp.VQAAccuracyOracle), "", "", rp.VQAAccuracyOracle != nil},
+		{"VQA, oracle boxes", "soft accuracy (val) on the detector's features at the true boxes; " + rp.OracleMode, fmtAcc(rp.VQAAccuracyOracle), "", "", rp.VQAAccuracyOracle != nil},
 		{"VQA, encoder in int8 (--int8)", "soft accuracy (val) through the inference pipeline; float32 there: " + fmtAcc(rp.VQAAccuracyPipeline),
 			fmtAcc(rp.VQAAccuracyInt8), "", b(rp.VQAMajorityBaseline), beats(rp.VQAAccuracyInt8, rp.VQAMajorityBaseline)},
 		{"Grounding (RefCOCO+ style)", "box accuracy @ IoU ≥ 0.5 (val)", fmtAcc(rp.GroundingAccuracy), fmtAcc(rp.GroundingFromScratch),
@@ -238,6 +238,7 @@ code{background:#f6f8fa;padding:1px 4px;border-radius:3px}
 </style></head><body>
 <h1>VL-BERT on a synthetic visual world</h1>
 <div class="sub">{{.R.Counts.TrainScenes}} training and {{.R.Counts.ValScenes}} held-out scenes ({{.R.World.ImageSize}}×{{.R.World.ImageSize}} px, {{.R.World.MinObjects}}–{{.R.World.MaxObjects}} coloured shapes each);
+a bottom-up-attention detector trained on their pixels finds the regions;
 a {{.R.Plan.Model.Layers}}-layer VL-BERT (hidden {{.R.Plan.Model.Hidden}}, {{.R.Plan.Model.Heads}} heads) pre-trained from scratch with masked language modelling on captions and a text-only corpus plus masked region classification,
 then fine-tuned. All numbers are on the held-out val scenes. Whole run: {{f1 .R.Seconds}} s wall, {{f1 .R.CPUSeconds}} s CPU on {{.R.Threads}} threads{{if .R.Quick}} (--quick){{end}}.</div>
 

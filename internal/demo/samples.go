@@ -75,7 +75,7 @@ func (r *runner) report(ctx context.Context) error {
 // true boxes (the same val questions).
 func (r *runner) oracle(ctx context.Context) error {
 	if _, ok := r.runs[PhaseVQAOracle]; ok {
-		r.rep.OracleMode = "VQA fine-tuned from the pre-trained weights on the detector's features at the true boxes (same steps and lr)"
+		r.rep.OracleMode = "fine-tuned on them from the pre-trained weights (same steps and lr as VQA)"
 		return nil
 	}
 	vqaRun, ok := r.runs[PhaseVQA]
@@ -95,7 +95,7 @@ func (r *runner) oracle(ctx context.Context) error {
 	if v, ok := val["SoftAcc"]; ok {
 		r.rep.VQAAccuracyOracle = ptr(v)
 	}
-	r.rep.OracleMode = "the VQA model trained on detected regions, evaluated on the detector's features at the true boxes"
+	r.rep.OracleMode = "the VQA model trained on detected regions, evaluated on them"
 	return nil
 }
 
