@@ -314,6 +314,7 @@ type DetectorSample struct {
 	SceneID    int
 	ImageURI   string
 	W, H       int
+	Scale      int // magnification in the report
 	Boxes      [][4]float32
 	Labels     []string // "attributes class score" of each box
 	LabelPos   []labelPos
@@ -347,7 +348,8 @@ func (r *runner) detectorSamples(n int) error {
 			ds.TrueBoxes = append(ds.TrueBoxes, o.Box)
 			ds.TrueLabels = append(ds.TrueLabels, o.Name())
 		}
-		ds.LabelPos = placeLabels(ds.Boxes, ds.Labels, s.Width, s.Height, cardScale)
+		ds.Scale = max(1, cardWidth/max(s.Width, 1))
+		ds.LabelPos = placeLabels(ds.Boxes, ds.Labels, s.Width, s.Height, ds.Scale)
 		r.rep.detSamples = append(r.rep.detSamples, ds)
 	}
 	return nil
@@ -377,8 +379,8 @@ func regionLabel(cls, attr []float32, classes, attrs []string) string {
 	return strings.TrimSpace(strings.Join(words, " ") + " " + name + fmt.Sprintf(" %.2f", cls[best]))
 }
 
-// cardScale is the report's magnification of the scene images.
-const cardScale = 3
+// cardWidth is about the width the report magnifies a scene to.
+const cardWidth = 288
 
 // labelPos is where a box's label goes in the magnified image.
 type labelPos struct {
@@ -404,6 +406,12 @@ func placeLabels(boxes [][4]float32, labels []string, w, h, scale int) []labelPo
 		}
 		if p.Y < line {
 			p.Y = float64(b[3]+1)*s + line
+		}
+		// Keep the text inside the image.
+		if p.Anchor == "end" {
+			p.X = max(p.X, width)
+		} else {
+			p.X = min(p.X, max(float64(w)*s-width, 0))
 		}
 		x1 := p.X
 		if p.Anchor == "end" {

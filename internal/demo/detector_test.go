@@ -47,3 +47,30 @@ func TestRegionLabel(t *testing.T) {
 		t.Errorf("label %q, want %q", got, want)
 	}
 }
+
+// TestPlaceLabels: labels of near-duplicate boxes do not overlap, and every
+// label starts and ends inside the magnified image.
+func TestPlaceLabels(t *testing.T) {
+	boxes := [][4]float32{{10, 20, 40, 50}, {11, 21, 41, 51}, {50, 0, 63, 12}, {12, 19, 39, 49}}
+	labels := []string{"large green square 0.93", "small green square 0.40", "red circle 0.9", "green large small diamond 0.21"}
+	const w, h, s = 64, 64, 4
+	pos := placeLabels(boxes, labels, w, h, s)
+	type span struct{ x1, x2, y float64 }
+	var spans []span
+	for i, p := range pos {
+		width := 6.2 * float64(len(labels[i]))
+		x1 := p.X
+		if p.Anchor == "end" {
+			x1 -= width
+		}
+		if x1 < -0.01 || x1+width > w*s+0.01 || p.Y < 0 || p.Y > h*s+12 {
+			t.Errorf("label %d at x %.1f..%.1f y %.1f: outside the %dx%d image", i, x1, x1+width, p.Y, w*s, h*s)
+		}
+		for j, q := range spans {
+			if x1 < q.x2 && q.x1 < x1+width && p.Y-q.y < 12 && q.y-p.Y < 12 {
+				t.Errorf("labels %d and %d overlap: %+v %+v", j, i, q, p)
+			}
+		}
+		spans = append(spans, span{x1, x1 + width, p.Y})
+	}
+}

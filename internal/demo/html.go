@@ -262,10 +262,10 @@ VCR-style text replaces an object reference by its detection's class name, as th
 {{if .DetSamples}}<p class="sub">Held-out scenes: <span style="color:#c2185b;font-weight:600">solid boxes</span> = the regions VL-BERT reads (labelled with the detector's class, attributes above 0.1 and class probability), <b>dashed</b> = the true objects.</p>
 <div class="cards">{{range .DetSamples}}{{$d := .}}
 <div class="card detcard">
-<svg width="{{mul .W 3}}" height="{{mul .H 3}}" viewBox="0 0 {{mul .W 3}} {{mul .H 3}}" xmlns="http://www.w3.org/2000/svg">
-<image href="{{url .ImageURI}}" x="0" y="0" width="{{mul .W 3}}" height="{{mul .H 3}}" style="image-rendering:pixelated"/>
-{{range .TrueBoxes}}<rect x="{{scale (index . 0) 3}}" y="{{scale (index . 1) 3}}" width="{{bw . 3}}" height="{{bh . 3}}" fill="none" stroke="#1f2328" stroke-width="1.5" stroke-dasharray="5 3"/>{{end}}
-{{range $i, $b := .Boxes}}<rect x="{{scale (index $b 0) 3}}" y="{{scale (index $b 1) 3}}" width="{{bw $b 3}}" height="{{bh $b 3}}" fill="none" stroke="#c2185b" stroke-width="2"/>
+<svg width="{{mul .W .Scale}}" height="{{mul .H .Scale}}" viewBox="0 0 {{mul .W .Scale}} {{mul .H .Scale}}" xmlns="http://www.w3.org/2000/svg">
+<image href="{{url .ImageURI}}" x="0" y="0" width="{{mul .W .Scale}}" height="{{mul .H .Scale}}" style="image-rendering:pixelated"/>
+{{range .TrueBoxes}}<rect x="{{scale (index . 0) $d.Scale}}" y="{{scale (index . 1) $d.Scale}}" width="{{bw . $d.Scale}}" height="{{bh . $d.Scale}}" fill="none" stroke="#1f2328" stroke-width="1.5" stroke-dasharray="5 3"/>{{end}}
+{{range $i, $b := .Boxes}}<rect x="{{scale (index $b 0) $d.Scale}}" y="{{scale (index $b 1) $d.Scale}}" width="{{bw $b $d.Scale}}" height="{{bh $b $d.Scale}}" fill="none" stroke="#c2185b" stroke-width="2"/>
 {{with index $d.LabelPos $i}}<text x="{{.X}}" y="{{.Y}}" text-anchor="{{.Anchor}}" font-size="11" font-weight="600" fill="#c2185b" stroke="#fff" stroke-width="3" paint-order="stroke">{{index $d.Labels $i}}</text>{{end}}{{end}}
 </svg>
 <div class="k">scene {{.SceneID}}: {{len .Boxes}} regions; truth: {{range $i, $l := .TrueLabels}}{{if $i}}, {{end}}{{$l}}{{end}}</div>
