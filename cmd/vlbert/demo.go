@@ -17,7 +17,7 @@ type demoOptions struct {
 }
 
 func init() {
-	register(&command{name: "demo", summary: "generate a synthetic world, pre-train, fine-tune VQA, grounding and VCR, write report.html",
+	register(&command{name: "demo", summary: "generate a synthetic world, train a detector on it, pre-train, fine-tune VQA, grounding and VCR, write report.html",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			var o demoOptions
 			fs := newFlagSet("demo", stderr)
@@ -25,9 +25,10 @@ func init() {
 			fs.BoolVar(&o.quick, "quick", false, "small world and model: about a minute, weaker results")
 			fs.Usage = func() {
 				fmt.Fprintln(stderr, "usage: vlbert demo [--out DIR] [--quick]")
-				fmt.Fprintln(stderr, "\nGenerates the synthetic world (kept in DIR/data, reused when complete), pre-trains a small")
-				fmt.Fprintln(stderr, "VL-BERT (MLM + MVRC), fine-tunes VQA, grounding and VCR from it and from scratch, evaluates on")
-				fmt.Fprintln(stderr, "the held-out scenes and writes DIR/report.html, DIR/report.json and DIR/checkpoints/.")
+				fmt.Fprintln(stderr, "\nGenerates the synthetic world (kept in DIR/data, reused when complete), trains the bottom-up-attention")
+				fmt.Fprintln(stderr, "detector on its images and extracts every image's regions with it, pre-trains a small VL-BERT (MLM +")
+				fmt.Fprintln(stderr, "MVRC) on them, fine-tunes VQA, grounding and VCR from it and from scratch, evaluates on the held-out")
+				fmt.Fprintln(stderr, "scenes and writes DIR/report.html, DIR/report.json and DIR/checkpoints/.")
 				fmt.Fprintln(stderr)
 				fs.PrintDefaults()
 			}
