@@ -4,8 +4,9 @@
 // VCR), trains the bottom-up-attention detector on its images
 // (internal/detect/dettrain) and extracts every image's regions with it (the
 // library path of `vlbert detect`; VCR's given boxes and the oracle row's
-// true boxes through the same network), pre-trains a small VL-BERT (multitask MLM + MVRC on captions plus text-only MLM), fine-tunes
-// VQA, RefCOCO+-style grounding and VCR-style Q→A from the pre-trained
+// true boxes through the same network), pre-trains a small VL-BERT
+// (multitask MLM + MVRC on captions plus text-only MLM), fine-tunes VQA,
+// RefCOCO+-style grounding and VCR-style Q→A from the pre-trained
 // weights and from scratch (same steps and learning rate; the quick plan
 // trains only VQA from scratch), evaluates on the held-out val scenes, and
 // writes a self-contained report.html and report.json.
@@ -21,6 +22,7 @@
 //	              with the detector's feature files (rewritten every run) and oracle/ (VQA on true-box features)
 //	configs/      the resolved configs (vlbert eval --cfg DIR/configs/vqa.yaml --ckpt DIR/checkpoints/vqa.safetensors)
 //	runs/         the training output directories (logs, metrics.jsonl, TensorBoard events)
-//	checkpoints/  pretrain, vqa, ground, vcr (and *_scratch) .safetensors, vlbert's checkpoint format
+//	checkpoints/  pretrain, vqa, ground, vcr (and *_scratch, vqa_oracle) .safetensors, vlbert's checkpoint format;
+//	              detector.safetensors with objects_vocab.txt and attributes_vocab.txt (vlbert detect --weights)
 //	report.html, report.json
 package demo
