@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"sort"
@@ -189,6 +190,11 @@ func (r *runner) detectAll(ctx context.Context) error {
 		}
 		nets = append(nets, n)
 	}
+	scale, err := r.featureScale(nets[0], so, scenes)
+	if err != nil {
+		return err
+	}
+	r.rep.FeatureScale = ptr(scale)
 	defer parallel.SetThreads(parallel.SetThreads(1))
 	var (
 		mu   sync.Mutex
@@ -207,6 +213,10 @@ func (r *runner) detectAll(ctx context.Context) error {
 				}
 				s := scenes[i]
 				det, given, err := detectScene(nets[w], so, filepath.Join(r.data, synth.Layout.Images, fmt.Sprintf("%d.png", s.ID)), s)
+				if err == nil {
+					scaleFeatures(det.Features, scale)
+					scaleFeatures(given.Features, scale)
+				}
 				if err == nil {
 					err = output.WriteJSON(dirs["detected"], det.ID, det)
 				}
@@ -239,6 +249,48 @@ func (r *runner) detectAll(ctx context.Context) error {
 	fmt.Fprintf(r.log, "detect: %d images; val: %.2f boxes per image (%.2f objects), %.3f of the objects have a box at IoU >= 0.5\n",
 		len(scenes), *r.rep.DetectedBoxesPerImage, float64(st.objects)/float64(max(st.images, 1)), *r.rep.DetectedObjectRecall)
 	return nil
+}
+
+// calibrationImages is how many train images featureScale measures.
+const calibrationImages = 64
+
+// featureScale is the factor that brings the detected regions' mean pool5
+// L2 norm to Plan.Detector.FeatureNorm (see there why), measured on the
+// first train images; 1 when FeatureNorm is 0.
+func (r *runner) featureScale(net *detect.Network, so detect.SelectOptions, scenes []synth.Scene) (float64, error) {
+	target := r.plan.Detector.FeatureNorm
+	if target <= 0 {
+		return 1, nil
+	}
+	var sum float64
+	n := 0
+	for _, s := range scenes[:min(calibrationImages, len(scenes))] {
+		det, _, err := detectScene(net, so, filepath.Join(r.data, synth.Layout.Images, fmt.Sprintf("%d.png", s.ID)), s)
+		if err != nil {
+			return 0, err
+		}
+		d := len(det.Features) / max(det.NumBoxes, 1)
+		for k := 0; k < det.NumBoxes; k++ {
+			var sq float64
+			for _, v := range det.Features[k*d : (k+1)*d] {
+				sq += float64(v) * float64(v)
+			}
+			sum += math.Sqrt(sq)
+			n++
+		}
+	}
+	if n == 0 || sum == 0 {
+		return 0, fmt.Errorf("feature scale: no features with a norm in the first %d images", calibrationImages)
+	}
+	scale := target / (sum / float64(n))
+	fmt.Fprintf(r.log, "detect: pool5 mean norm %.2f over %d regions; features scaled x%.2f to norm %g\n", sum/float64(n), n, scale, target)
+	return scale, nil
+}
+
+func scaleFeatures(v []float32, k float64) {
+	for i := range v {
+		v[i] = float32(float64(v[i]) * k)
+	}
 }
 
 // detectScene detects one image's regions (generate_tsv's selection) and

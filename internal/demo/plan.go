@@ -56,6 +56,16 @@ type Detector struct {
 	// MinBoxes and MaxBoxes replace generate_tsv's 10 and 100 (made for
 	// COCO's crowded photos): the world's scenes hold 2-3 objects.
 	MinBoxes, MaxBoxes int
+	// FeatureNorm is the mean L2 norm the written pool5 features are scaled
+	// to (one factor for all images, measured on the first train images).
+	// VL-BERT's obj_downsample reads [2048-d box geometry ; features]
+	// (common/fast_rcnn.py FastRCNN): the geometry's sin/cos have norm 32,
+	// and the original's 2048-d bottom-up features are at least as large.
+	// This detector's 256-d pool5 comes out at norm ~8, a twentieth of the
+	// input's energy, and VL-BERT learns almost only from box positions:
+	// VQA from scratch on the same detected regions 0.52 as extracted, 0.60
+	// scaled x3, 0.64 x4 (6 epochs), 0.80 x8 (norm ~64). 0: as extracted.
+	FeatureNorm float64
 }
 
 // FullPlan is the default demo: sized to finish within ten minutes on two
@@ -91,7 +101,7 @@ func FullPlan() Plan {
 		VCR:        Phase{Epochs: 5, Batch: 32, LR: 5e-5, Warmup: 20},
 		Samples:    6,
 		AllScratch: true,
-		Detector:   Detector{MinBoxes: 2, MaxBoxes: 6},
+		Detector:   Detector{MinBoxes: 2, MaxBoxes: 6, FeatureNorm: 64},
 		// The oracle row runs the same fine-tuning on the true boxes' features
 		// (about one more VQA phase; the quick plan only evaluates on them).
 		OracleFineTune: true,
@@ -113,7 +123,7 @@ func QuickPlan() Plan {
 		Ground:   Phase{Epochs: 6, Batch: 32, LR: 5e-5, Warmup: 10},
 		VCR:      Phase{Epochs: 5, Batch: 32, LR: 5e-5, Warmup: 10},
 		Samples:  4,
-		Detector: Detector{MaxIter: 300, StepSize: 250, Warmup: 30, MinBoxes: 2, MaxBoxes: 6},
+		Detector: Detector{MaxIter: 300, StepSize: 250, Warmup: 30, MinBoxes: 2, MaxBoxes: 6, FeatureNorm: 64},
 	}
 }
 

@@ -57,6 +57,7 @@ type Report struct {
 	DetectorValObjects    int                `json:"detector_val_objects"`
 	DetectedBoxesPerImage *float64           `json:"detected_boxes_per_image"` // val, after generate_tsv's selection
 	DetectedObjectRecall  *float64           `json:"detected_object_recall"`   // val objects with a selected box at IoU >= 0.5
+	FeatureScale          *float64           `json:"feature_scale"`            // factor applied to the written pool5 features (Plan.Detector.FeatureNorm)
 	// VQAAccuracyOracle is VQA on the detector's features at the true boxes;
 	// OracleMode says how it was obtained.
 	VQAAccuracyOracle *float64 `json:"vqa_accuracy_oracle_boxes"`
