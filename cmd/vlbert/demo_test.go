@@ -88,7 +88,7 @@ func TestDemoQuick(t *testing.T) {
 		}
 		types[typ] = true
 	}
-	for _, typ := range []string{"color", "shape", "count", "exist", "relation"} {
+	for _, typ := range []string{"color", "shape", "count", "exist", "relation", "absent"} {
 		if !types[typ] {
 			t.Errorf("vqa_accuracy_by_type lacks %q: %v", typ, byType)
 		}

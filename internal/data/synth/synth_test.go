@@ -206,31 +206,42 @@ func TestQuestionsAreAnsweredCorrectly(t *testing.T) {
 				if q.Answer == "yes" {
 					yes++
 				}
-			case "relation": // is the <c> <s> left or right of the <c> <s> ?
+			case "relation": // is the <c> <s> on the left or the right ?
 				if q.Answer == "left" {
 					left++
 				}
-				find := func(c, sh string) Object {
-					for _, o := range s.Objects {
-						if Colors[o.Color] == c && Shapes[o.Shape] == sh {
-							return o
+				var a *Object
+				for i, o := range s.Objects {
+					if Colors[o.Color] == words[2] && Shapes[o.Shape] == words[3] {
+						if a != nil {
+							t.Fatalf("%q: two %s %s in scene %d", q.Text, words[2], words[3], s.ID)
 						}
+						a = &s.Objects[i]
 					}
-					t.Fatalf("%q: no %s %s in scene %d", q.Text, c, sh, s.ID)
-					return Object{}
 				}
-				a, b := find(words[2], words[3]), find(words[9], words[10])
-				// Opposite halves of the image, clear of the centre line.
+				if a == nil {
+					t.Fatalf("%q: no %s %s in scene %d", q.Text, words[2], words[3], s.ID)
+				}
+				// Clear of the centre line, on the side the answer names.
 				mid, m := float32(s.Width)/2, float32(s.Width)/16
-				aLeft, bLeft := a.CenterX() < mid-m, b.CenterX() < mid-m
-				aRight, bRight := a.CenterX() > mid+m, b.CenterX() > mid+m
-				if !(aLeft && bRight || aRight && bLeft) || (q.Answer == "left") != aLeft {
-					t.Fatalf("%q answered %s: centres %.1f and %.1f", q.Text, q.Answer, a.CenterX(), b.CenterX())
+				if aLeft, aRight := a.CenterX() < mid-m, a.CenterX() > mid+m; !(aLeft || aRight) || (q.Answer == "left") != aLeft {
+					t.Fatalf("%q answered %s: centre %.1f of width %d", q.Text, q.Answer, a.CenterX(), s.Width)
+				}
+			case "absent": // what color is the <s> ? / what shape is the <c> object ?
+				if q.Answer != NoneAnswer {
+					t.Fatalf("%q answered %s, want %s", q.Text, q.Answer, NoneAnswer)
+				}
+				n := countWhere(s.Objects, func(p Object) bool { return Shapes[p.Shape] == words[4] })
+				if words[1] == "shape" {
+					n = countWhere(s.Objects, func(p Object) bool { return Colors[p.Color] == words[4] })
+				}
+				if n != 0 {
+					t.Fatalf("%q: scene %d has %d of them", q.Text, s.ID, n)
 				}
 			}
 		}
 	}
-	for _, typ := range []string{"color", "shape", "count", "exist", "relation"} {
+	for _, typ := range []string{"color", "shape", "count", "exist", "relation", "absent"} {
 		if types[typ] < 50 {
 			t.Errorf("only %d %s questions", types[typ], typ)
 		}
