@@ -409,26 +409,28 @@ func TestCaptionsAreTrue(t *testing.T) {
 						t.Fatalf("scene %d: %q", s.ID, text)
 					}
 				}
-			case strings.Contains(text, " of ") || strings.Contains(text, "above") || strings.Contains(text, "below"):
+			case strings.Contains(text, " on the ") || strings.Contains(text, "above") || strings.Contains(text, "below"):
 				kinds["relation"]++
-				if words[3] != "left" && words[3] != "right" {
+				if len(words) != 11 || words[2] != "on" {
 					break
 				}
-				// <size> <colour> <shape> left|right of <size> <colour> <shape>:
-				// only objects on opposite halves of the image (names may repeat:
-				// some matching pair must fit).
+				// <colour> <shape> on the left|right and <colour> <shape> on the
+				// right|left: objects on opposite halves of the image, each on its
+				// side (names may repeat: some matching pair must fit).
 				mid, m := float32(s.Width)/2, float32(s.Width)/16
-				ok := false
+				side := func(o Object, w string) bool {
+					return w == "left" && o.CenterX() < mid-m || w == "right" && o.CenterX() > mid+m
+				}
+				ok := words[4] != words[10]
+				found := false
 				for _, a := range s.Objects {
 					for _, b := range s.Objects {
-						if a.Name() != strings.Join(words[:3], " ") || b.Name() != strings.Join(words[5:8], " ") {
-							continue
+						if Colors[a.Color] == words[0] && Shapes[a.Shape] == words[1] && Colors[b.Color] == words[6] && Shapes[b.Shape] == words[7] {
+							found = found || side(a, words[4]) && side(b, words[10])
 						}
-						l := a.CenterX() < mid-m && b.CenterX() > mid+m
-						r := a.CenterX() > mid+m && b.CenterX() < mid-m
-						ok = ok || (words[3] == "left" && l) || (words[3] == "right" && r)
 					}
 				}
+				ok = ok && found
 				if !ok {
 					t.Fatalf("scene %d: %q", s.ID, text)
 				}
