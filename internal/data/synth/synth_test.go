@@ -334,22 +334,73 @@ func TestRefsPickleDecodes(t *testing.T) {
 func TestVCRChoicesHoldOneTruth(t *testing.T) {
 	w, _ := Generate(smallConfig())
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, s := range w.Train {
+	kinds := map[string]int{}
+	for k := range 4 * len(w.Train) {
+		s := w.Train[k%len(w.Train)]
 		item := VCRQuestion(rng, s)
-		idx := item.Question[3].([]int)[0]
+		var idx int
+		switch {
+		case item.Question[0] == "what": // what color is [o] ?
+			idx = item.Question[3].([]int)[0]
+		case item.Question[0] == "where": // where is [o] ?
+			idx = item.Question[2].([]int)[0]
+		default:
+			t.Fatalf("question %v", item.Question)
+		}
 		o := s.Objects[idx]
-		truth := item.Answers[item.AnswerLabel]
-		last := truth[len(truth)-1].(string)
-		if last != Colors[o.Color] && last != Shapes[o.Shape] {
-			t.Fatalf("answer %v does not describe %s", truth, o.Name())
+		text := func(a []any) string { // the words, without the object references
+			var ws []string
+			for _, x := range a {
+				if w, ok := x.(string); ok {
+					ws = append(ws, w)
+				}
+			}
+			return strings.Join(ws, " ")
+		}
+		truth := text(item.Answers[item.AnswerLabel])
+		kinds[item.Question[0].(string)]++
+		if item.Question[0] == "what" {
+			if truth != "is "+Colors[o.Color] {
+				t.Fatalf("answer %q does not describe %s", truth, o.Name())
+			}
+		} else {
+			// The quarter its centre is in, clear of the centre lines.
+			cx, cy := o.CenterX(), (o.Box[1]+o.Box[3])/2
+			mid, m := float32(s.Width)/2, float32(s.Width)/16
+			want := "is at the "
+			switch {
+			case cy < mid-m:
+				want += "top"
+			case cy > mid+m:
+				want += "bottom"
+			default:
+				t.Fatalf("scene %d: position question about an object at y %.1f", s.ID, cy)
+			}
+			switch {
+			case cx < mid-m:
+				want += " left"
+			case cx > mid+m:
+				want += " right"
+			default:
+				t.Fatalf("scene %d: position question about an object at x %.1f", s.ID, cx)
+			}
+			if truth != want {
+				t.Fatalf("scene %d: answer %q, want %q (centre %.1f, %.1f)", s.ID, truth, want, cx, cy)
+			}
 		}
 		seen := map[string]bool{}
 		for _, a := range item.Answers {
-			seen[a[len(a)-1].(string)] = true
+			seen[text(a)] = true
 		}
 		if len(seen) != 4 {
 			t.Fatalf("answers not distinct: %v", item.Answers)
 		}
+		if r := item.Rationales[item.RationaleLabel]; !strings.Contains(text(r)+" ", strings.TrimPrefix(strings.TrimPrefix(truth, "is at the "), "is ")+" ") {
+			t.Fatalf("rationale %v does not restate %q", r, truth)
+		}
+	}
+	if kinds["what"] < 10 || kinds["where"] < 10 {
+		t.Errorf("question kinds %v", kinds)
 	}
 }
 
