@@ -267,6 +267,14 @@ func question(rng *rand.Rand, s Scene) (Question, bool) {
 		}
 		return Question{fmt.Sprintf("is the %s %s on the left or the right ?", Colors[a.Color], Shapes[a.Shape]), side, "relation"}, true
 	default:
+		// A third as often as the others: where "none" answers most
+		// "what color is the circle ?" questions, the model settles on it
+		// for all of them (colour and absent questions alone, from scratch:
+		// colour 0.15, absent 0.92 after 10 epochs; with a third of the
+		// absent questions, 0.92 and 0.79 in fewer steps).
+		if rng.IntN(3) != 0 {
+			return Question{}, false
+		}
 		return absentQuestion(rng, s), true
 	}
 }
