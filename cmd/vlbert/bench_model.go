@@ -38,6 +38,7 @@ type benchModelOptions struct {
 	Batch      int
 	TextLen    int // text tokens per sample: [CLS] question [SEP] [MASK] [SEP]
 	Regions    int // boxes per sample, box 0 the whole image
+	FeatDim    int // region feature width, NETWORK.IMAGE_FEAT_DIM (0: 2048)
 	Train      bool
 	AllRows    bool // inference: the last layer for every row, not just the [MASK] rows
 	Int8       bool // inference: the encoder's Linear layers in int8 (model.QuantizeInt8)
@@ -66,7 +67,8 @@ type benchModelResult struct {
 	Batch       int       `json:"batch"`
 	TextLen     int       `json:"text_len"`
 	Regions     int       `json:"regions"`
-	SeqLen      int       `json:"seq_len"` // concatenated length L = text + regions + [END]
+	FeatDim     int       `json:"feat_dim"` // region feature width (IMAGE_FEAT_DIM)
+	SeqLen      int       `json:"seq_len"`  // concatenated length L = text + regions + [END]
 	Steps       int       `json:"steps"`
 	Warmup      int       `json:"warmup"`
 	FlopsStep   float64   `json:"flops_per_step"` // matmul FLOPs (see modelFlops)
@@ -89,6 +91,7 @@ func benchModelCommand(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.IntVar(&opts.Batch, "batch", 8, "samples per step")
 	fs.IntVar(&opts.TextLen, "text-len", 64, "text tokens per sample ([CLS] question [SEP] [MASK] [SEP]), at least 5")
 	fs.IntVar(&opts.Regions, "regions", 36, "regions (boxes) per sample, at least 1")
+	fs.IntVar(&opts.FeatDim, "feat-dim", model.DefaultFeatureDim, "region feature width (NETWORK.IMAGE_FEAT_DIM): 2048 for bottom-up features, 256 for the synthetic detector")
 	fs.BoolVar(&opts.Train, "train", false, "time forward + backward + gradient clipping + AdamW step instead of inference")
 	fs.BoolVar(&opts.AllRows, "all-rows", false, "inference: run the last layer for every row, as the original does (default: the [MASK] rows only, what predict and serve do)")
 	int8Flag(fs, &opts.Int8)
@@ -125,12 +128,12 @@ func benchModelConfig(size string) (model.Config, error) {
 // modelFlops counts the matrix-multiply FLOPs (2 per multiply-add) of one VQA step of
 // B samples with Lt text tokens and Lo regions each, L = Lt+Lo+1, N = B·L, R = B·Lo:
 //
-//	forward  = 2·R·4096·H                        obj_downsample (geometry ⊕ feature → H)
+//	forward  = 2·R·(2048+F)·H                    obj_downsample (geometry ⊕ F-d feature → H)
 //	         + layers·(8·N·H² + 4·N·H·I           Q, K, V, output dense; FFN up and down
 //	                   + 4·B·L²·H)                QKᵀ and P·V over all heads
 //	         + 2·B·H² [+ 2·B·H² pooler]           head transform dense
 //	         + 2·B·H·A                            answer classifier
-//	backward = 2·forward − 2·R·4096·H             input and weight gradients of every product,
+//	backward = 2·forward − 2·R·(2048+F)·H         input and weight gradients of every product,
 //	                                              except obj_downsample's input (features need no grad)
 //
 // An answers-only inference (allRows false, what predict and serve run) does the last
@@ -144,7 +147,7 @@ func modelFlops(c *model.Config, B, Lt, Lo int, train, allRows bool) float64 {
 	H, I, A := float64(c.HiddenSize), float64(c.IntermediateSize), float64(c.AnswerVocabSize)
 	b, L := float64(B), float64(Lt+Lo+1)
 	N, R := b*L, b*float64(Lo)
-	objDS := 2 * R * float64(model.GeomDim+model.FeatureDim) * H
+	objDS := 2 * R * float64(model.GeomDim+c.FeatureDim()) * H
 	layer := 8*N*H*H + 4*N*H*I + 4*b*L*L*H
 	head := 2*b*H*H + 2*b*H*A
 	if c.WithPooler {
@@ -175,7 +178,7 @@ func benchVQABatch(c *model.Config, B, textLen, regions int) *model.VQABatch {
 	for i := range q {
 		q[i] = int32(lowID + rng.IntN(c.VocabSize-lowID))
 	}
-	const stride = 4 + model.FeatureDim
+	stride := c.BoxStride()
 	bx := model.Boxes{B: B, NB: regions, Data: make([]float32, B*regions*stride), ImInfo: make([]float32, B*4), InfoW: 4}
 	for b := 0; b < B; b++ {
 		w, h := float32(400+rng.IntN(200)), float32(300+rng.IntN(200))
@@ -213,6 +216,7 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 	if err != nil {
 		return err
 	}
+	cfg.FeatDim = opts.FeatDim
 	switch {
 	case opts.Batch < 1:
 		return usagef("--batch must be at least 1 (got %d)", opts.Batch)
@@ -220,6 +224,8 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 		return usagef("--text-len must be at least 5 ([CLS] q [SEP] [MASK] [SEP]; got %d)", opts.TextLen)
 	case opts.Regions < 1:
 		return usagef("--regions must be at least 1 (got %d)", opts.Regions)
+	case opts.FeatDim < 0:
+		return usagef("--feat-dim must be positive (got %d)", opts.FeatDim)
 	case opts.TextLen+opts.Regions+1 > cfg.MaxPositionEmbeddings:
 		return usagef("--text-len + --regions + 1 = %d exceeds max_position_embeddings %d", opts.TextLen+opts.Regions+1, cfg.MaxPositionEmbeddings)
 	case opts.Threads < 0:
@@ -343,7 +349,7 @@ func runBenchModel(ctx context.Context, opts benchModelOptions, stdout io.Writer
 		SeqPerS: float64(opts.Batch) / (med / 1e3), GFLOPS: flops / (med / 1e3) / 1e9, MsPerStep: med,
 		MinMs: sorted[0], MaxMs: sorted[len(sorted)-1], PeakRSSMB: peakRSSMB(), CPUMsStep: cpuMs / float64(opts.Steps),
 		Threads: threads, Train: opts.Train, AllRows: opts.AllRows && !opts.Train, Int8: opts.Int8, Size: opts.Size, Batch: opts.Batch, TextLen: opts.TextLen,
-		Regions: opts.Regions, SeqLen: m.SeqLen(), Steps: opts.Steps, Warmup: opts.Warmup,
+		Regions: opts.Regions, FeatDim: cfg.FeatureDim(), SeqLen: m.SeqLen(), Steps: opts.Steps, Warmup: opts.Warmup,
 		FlopsStep: flops, Params: m.Params.Count(),
 		AllocsStep:  float64(ms1.Mallocs-ms0.Mallocs) / n,
 		AllocMBStep: float64(ms1.TotalAlloc-ms0.TotalAlloc) / n / (1 << 20),

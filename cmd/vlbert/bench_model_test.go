@@ -50,6 +50,23 @@ func TestBenchModelJSON(t *testing.T) {
 	}
 }
 
+// TestBenchModelFeatDim times a model of 256-d region features (--feat-dim,
+// NETWORK.IMAGE_FEAT_DIM): it trains and reports the width.
+func TestBenchModelFeatDim(t *testing.T) {
+	var out bytes.Buffer
+	opts := benchModelOptions{Size: "small", Batch: 2, TextLen: 6, Regions: 3, FeatDim: 256, Train: true, Threads: 1, Steps: 1, JSON: true}
+	if err := runBenchModel(context.Background(), opts, &out); err != nil {
+		t.Fatal(err)
+	}
+	var res benchModelResult
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err)
+	}
+	if res.FeatDim != 256 || !(res.Loss > 0) {
+		t.Errorf("feat_dim %d, loss %g", res.FeatDim, res.Loss)
+	}
+}
+
 func TestBenchModelInt8Train(t *testing.T) {
 	opts := benchModelOptions{Size: "small", Batch: 1, TextLen: 6, Regions: 2, Train: true, Int8: true, Threads: 1, Steps: 1, JSON: true}
 	err := runBenchModel(context.Background(), opts, new(bytes.Buffer))

@@ -5,15 +5,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data"
 	"github.com/vlbert/vlbert/internal/data/cc"
 	"github.com/vlbert/vlbert/internal/data/corpus"
 	"github.com/vlbert/vlbert/internal/data/refcoco"
+	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/data/vcr"
 	"github.com/vlbert/vlbert/internal/data/vqa"
 	"github.com/vlbert/vlbert/internal/data/zipfs"
+	"github.com/vlbert/vlbert/internal/demo"
 	"github.com/vlbert/vlbert/internal/train"
 )
 
@@ -27,10 +31,13 @@ type dataCheckOptions struct {
 }
 
 func init() {
-	register(&command{name: "data", summary: "check a config's datasets before a run: vlbert data check --cfg CFG.yaml",
+	register(&command{name: "data", summary: "check a config's datasets before a run (vlbert data check --cfg CFG.yaml); write the demo's world (vlbert data world)",
 		run: func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			if len(args) > 0 && args[0] == "world" {
+				return dataWorldCommand(args[1:], stdout, stderr)
+			}
 			if len(args) == 0 || args[0] != "check" {
-				return usagef("usage: vlbert data check --cfg CFG.yaml [--mode train|val|test] [--n N]")
+				return usagef("usage: vlbert data check --cfg CFG.yaml [--mode train|val|test] [--n N]\n       vlbert data world [--out DIR] [--quick]")
 			}
 			var opts dataCheckOptions
 			fs := newFlagSet("data check", stderr)
@@ -105,6 +112,57 @@ func runDataCheck(ctx context.Context, opts dataCheckOptions, out io.Writer) err
 		return fmt.Errorf("data check: %s (listed above)", plural(c.Problems, "problem"))
 	}
 	fmt.Fprintf(out, "ok (%s)\n", plural(c.Warnings, "warning"))
+	return nil
+}
+
+// dataWorldCommand is `vlbert data world`: it writes the demo's synthetic
+// world (images, captions, corpus, VQA, RefCOCO+, VCR and the detector's
+// training set) without running the demo. The region features are the
+// detector's to write: `vlbert train --cfg configs/synth/detector.yaml`,
+// then `vlbert detect`, or `vlbert demo`, which does both.
+func dataWorldCommand(args []string, stdout, stderr io.Writer) error {
+	fs := newFlagSet("data world", stderr)
+	out := fs.String("out", filepath.Join("demo-out", "data"), "output directory")
+	quick := fs.Bool("quick", false, "the quick demo's smaller world")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: vlbert data world [--out DIR] [--quick]")
+		fmt.Fprintln(stderr, "\nWrites the demo's synthetic world to DIR (default demo-out/data), the detector's training set in")
+		fmt.Fprintln(stderr, "DIR/detection (configs/synth/detector.yaml reads it). Region features are not written: a detector")
+		fmt.Fprintln(stderr, "extracts them (vlbert demo trains one and runs it).")
+		fmt.Fprintln(stderr)
+		fs.PrintDefaults()
+	}
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef("data world: unexpected argument %q", fs.Arg(0))
+	}
+	cfg := demo.FullPlan().World
+	if *quick {
+		cfg = demo.QuickPlan().World
+	}
+	if synth.IsComplete(*out, cfg) {
+		fmt.Fprintf(stdout, "%s already holds this world\n", *out)
+		return nil
+	}
+	// Only a world (of another config) is replaced: DIR may be anything.
+	if entries, err := os.ReadDir(*out); err == nil && len(entries) > 0 {
+		if !synth.IsWorld(*out) {
+			return fmt.Errorf("data world: %s exists and holds no finished world; remove it or pick another --out", *out)
+		}
+		if err := os.RemoveAll(*out); err != nil {
+			return fmt.Errorf("data world: %w", err)
+		}
+	}
+	w, err := synth.Generate(cfg)
+	if err != nil {
+		return err
+	}
+	if err := synth.Write(w, *out); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "wrote %d train + %d val scenes to %s (detector training set: %s)\n", cfg.TrainScenes, cfg.ValScenes, *out, filepath.Join(*out, synth.Layout.Detection))
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/data/refcoco"
 	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/synth/synthtest"
 )
 
 func copyTo(t *testing.T, src, dst string) {
@@ -40,7 +41,7 @@ func checkWorld(t *testing.T) (string, *synth.World) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := synth.Write(w, dir); err != nil {
+	if err := synthtest.Write(w, dir); err != nil {
 		t.Fatal(err)
 	}
 	return dir, w

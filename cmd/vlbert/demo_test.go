@@ -28,12 +28,12 @@ func TestDemoQuick(t *testing.T) {
 		t.Fatalf("demo exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout.String(), stderr.String())
 	}
 	log := stdout.String()
-	for _, want := range []string{"[1/7] data", "[2/7] pretrain", "[6/7] vcr", "[7/7] report done", "VQA accuracy"} {
+	for _, want := range []string{"[1/9] data", "[2/9] detector", "[3/9] detect", "[4/9] pretrain", "[8/9] vcr", "[9/9] report done", "VQA accuracy"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("progress output lacks %q", want)
 		}
 	}
-	for _, f := range []string{"report.html", "report.json", "data/COMPLETE", "checkpoints/pretrain.safetensors",
+	for _, f := range []string{"report.html", "report.json", "data/COMPLETE", "checkpoints/detector.safetensors", "checkpoints/objects_vocab.txt", "checkpoints/pretrain.safetensors",
 		"checkpoints/vqa.safetensors", "checkpoints/vqa_scratch.safetensors", "checkpoints/ground.safetensors",
 		"checkpoints/vcr.safetensors", "configs/vqa.yaml"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
@@ -66,6 +66,15 @@ func TestDemoQuick(t *testing.T) {
 	// Int8 answers score like float32 ones through the same pipeline.
 	if a, b := num("vqa_accuracy_int8"), num("vqa_accuracy_pipeline"); math.Abs(a-b) > 0.05 {
 		t.Errorf("vqa_accuracy_int8 = %.3f, float32 through the same pipeline %.3f", a, b)
+	}
+	// The detector's held-out numbers, and VQA on its features at the true boxes.
+	for _, k := range []string{"detector_map50", "detector_recall50", "vqa_accuracy_oracle_boxes"} {
+		if v := num(k); !(v > 0 && v <= 1) {
+			t.Errorf("%s = %v", k, v)
+		}
+	}
+	if ap, _ := rep["detector_ap50_per_class"].(map[string]any); len(ap) != len(synth.Shapes) {
+		t.Errorf("detector_ap50_per_class = %v, want one AP per shape", rep["detector_ap50_per_class"])
 	}
 	if v := num("mlm_accuracy"); !(v > 0) {
 		t.Errorf("mlm_accuracy = %v", v)
@@ -104,7 +113,7 @@ func TestDemoQuick(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"<svg", "data:image/png;base64,", "Attention"} {
+	for _, want := range []string{"<svg", "data:image/png;base64,", "Attention", "Detector: regions from pixels", "mAP@0.5"} {
 		if !bytes.Contains(html, []byte(want)) {
 			t.Errorf("report.html lacks %q", want)
 		}

@@ -19,7 +19,6 @@ import (
 	"github.com/vlbert/vlbert/internal/dist"
 	"github.com/vlbert/vlbert/internal/infer"
 	"github.com/vlbert/vlbert/internal/logging"
-	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/visual"
 )
@@ -46,7 +45,7 @@ const (
 )
 
 const detectDoc = `Runs the bottom-up-attention Faster R-CNN detector on photos and writes their
-regions: boxes, 2048-d pool5 features, class and attribute probabilities.
+regions: boxes, pool5 features (2048-d for the released weights), class and attribute probabilities.
 
 --images takes image files (JPEG, PNG) and directories (their .jpg/.jpeg/.png
 files, not recursing); it may be repeated, and further paths may follow the flags.
@@ -344,7 +343,7 @@ func detectOne(net *detect.Network, so detect.SelectOptions, path, out string, t
 		return err
 	}
 	stem, id := output.ImageName(path)
-	rec := Record(res, sel)
+	rec := output.FromSelection(res, sel)
 	rec.ID, rec.Name = id, stem
 	if tsv != nil {
 		err = tsv.Write(rec)
@@ -357,21 +356,13 @@ func detectOne(net *detect.Network, so detect.SelectOptions, path, out string, t
 	return nil
 }
 
-// Record gathers a selection's rows into the writers' record.
-func Record(res *detect.Result, sel *detect.Selection) *output.Image {
-	h := res.Head
-	F, NC, NA := len(h.Pool5)/max(h.R, 1), len(h.ClsProb)/max(h.R, 1), len(h.AttrProb)/max(h.R, 1)
-	n := len(sel.Index)
-	rec := &output.Image{Width: res.Image.OrigW, Height: res.Image.OrigH, NumBoxes: n,
-		Boxes: make([]float32, 0, 4*n), Features: make([]float32, 0, F*n),
-		Classes: make([]float32, 0, NC*n), Attrs: make([]float32, 0, NA*n)}
-	for i, k := range sel.Index {
-		rec.Boxes = append(rec.Boxes, sel.Boxes[i][:]...)
-		rec.Features = append(rec.Features, h.Pool5[k*F:(k+1)*F]...)
-		rec.Classes = append(rec.Classes, h.ClsProb[k*NC:(k+1)*NC]...)
-		rec.Attrs = append(rec.Attrs, h.AttrProb[k*NA:(k+1)*NA]...)
+// detectorFits reports a detector whose pool5 width is not the VL-BERT
+// checkpoint's NETWORK.IMAGE_FEAT_DIM.
+func detectorFits(n *detect.Network, featDim int) error {
+	if n.FeatureDim() != featDim {
+		return fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d (the checkpoint's NETWORK.IMAGE_FEAT_DIM; train with NETWORK.IMAGE_FEAT_DIM=%d for this detector)", n.FeatureDim(), featDim, n.FeatureDim())
 	}
-	return rec
+	return nil
 }
 
 // loadDetector reads detector weights (any release importer.Load knows).
@@ -391,12 +382,12 @@ func loadDetector(path string) (*detect.Network, error) {
 // visualize --image --detector). The regions are labelled with the Visual
 // Genome class and attribute names when the vocabularies lie beside the
 // weights; otherwise with class numbers, and a note says so.
-func detectRegions(weightsPath string, img *visual.RGBImage, maxRegions int, stderr io.Writer) (*infer.Regions, error) {
+func detectRegions(weightsPath string, img *visual.RGBImage, maxRegions, featDim int, stderr io.Writer) (*infer.Regions, error) {
 	n, err := loadDetector(weightsPath)
 	if err != nil {
 		return nil, err
 	}
-	r, err := regionsOf(n, img, maxRegions)
+	r, err := regionsOf(n, img, maxRegions, featDim)
 	if err != nil {
 		return nil, err
 	}
@@ -445,10 +436,11 @@ func regionLabels(classes, attrs [][]float32, objects, attrVocab *importer.Vocab
 
 // regionsOf runs the detector with generate_tsv's selection (at most
 // maxRegions boxes) and returns the regions the VL-BERT pipeline takes: the
-// boxes in the photo's pixels and their pool5_flat features.
-func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*labelledRegions, error) {
-	if n.FeatureDim() != model.FeatureDim {
-		return nil, fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d", n.FeatureDim(), model.FeatureDim)
+// boxes in the photo's pixels and their pool5_flat features, which must be
+// featDim wide (the VL-BERT checkpoint's NETWORK.IMAGE_FEAT_DIM).
+func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions, featDim int) (*labelledRegions, error) {
+	if err := detectorFits(n, featDim); err != nil {
+		return nil, err
 	}
 	res, err := n.Detect(img)
 	if err != nil {
@@ -461,7 +453,7 @@ func regionsOf(n *detect.Network, img *visual.RGBImage, maxRegions int) (*labell
 	if err != nil {
 		return nil, err
 	}
-	rec := Record(res, sel)
+	rec := output.FromSelection(res, sel)
 	out := &labelledRegions{Regions: &infer.Regions{ImageW: img.W, ImageH: img.H, Boxes: rec.Boxes, Features: rec.Features, Image: img}}
 	NC, NA := n.Cfg.NumClasses, n.Cfg.NumAttributes
 	for i := range sel.Index {

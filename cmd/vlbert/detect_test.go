@@ -17,6 +17,7 @@ import (
 	"github.com/vlbert/vlbert/internal/detect"
 	"github.com/vlbert/vlbert/internal/detect/importer"
 	"github.com/vlbert/vlbert/internal/detect/output"
+	"github.com/vlbert/vlbert/internal/infer/infertest"
 )
 
 // detectTestConfig is a reduced-width detector (the names and layout of the
@@ -338,5 +339,29 @@ func TestVisualizeDetectorLabels(t *testing.T) {
 	got := regionLabels([][]float32{{0.5, 0.1, 0.4}}, [][]float32{{0.1, 0.05, 0.85}}, nil, nil)
 	if len(got) != 1 || got[0] != "#2 #2" {
 		t.Fatalf("numeric labels %q, want [\"#2 #2\"]", got)
+	}
+}
+
+// TestVQAImageNarrowDetector: a detector of 64-d pool5 features drives a
+// VL-BERT checkpoint trained with NETWORK.IMAGE_FEAT_DIM=64 from the photo
+// alone ("from pixels" with a small detector).
+func TestVQAImageNarrowDetector(t *testing.T) {
+	small, _ := detectFixture(t)
+	ckpt, err := infertest.WriteVQAFeatDim(t.TempDir(), 5, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	photo := filepath.Join("..", "..", "internal", "detect", "testdata", "chelsea_240x160.png")
+	var out bytes.Buffer
+	o := vqaOptions{inferFlags: inferFlags{ckpt: ckpt, image: photo, detector: small, maxRegions: 10, maxTokens: 64},
+		question: "what color is the square?", topK: 3}
+	if err := o.check("vqa", true); err != nil {
+		t.Fatal(err)
+	}
+	if err := runVQA(context.Background(), o, &out); err != nil {
+		t.Fatal(err)
+	}
+	if s := out.String(); !strings.Contains(s, "rank  score") {
+		t.Fatalf("output:\n%s", s)
 	}
 }

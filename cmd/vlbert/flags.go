@@ -55,7 +55,7 @@ func (f *inferFlags) registerInput(fs *flag.FlagSet) {
 	fs.Int64Var(&f.imageID, "image-id", -1, "image_id to take from a --features .tsv file (default: its only record)")
 	fs.StringVar(&f.image, "image", "", "JPEG or PNG image (features computed with the ResNet-101 visual path; slow on few cores)")
 	fs.StringVar(&f.boxes, "boxes", "", "boxes for --image: JSON [[x1,y1,x2,y2],...] inline or in a file, or \"x1,y1,x2,y2;...\"")
-	fs.StringVar(&f.detector, "detector", "", "detector weights (as vlbert detect --weights): --image needs no --boxes, its regions and 2048-d features come from the bottom-up-attention detector (generate_tsv's selection, at most --max-regions boxes)")
+	fs.StringVar(&f.detector, "detector", "", "detector weights (as vlbert detect --weights): --image needs no --boxes, its regions and pool5 features (as wide as the checkpoint's NETWORK.IMAGE_FEAT_DIM) come from the bottom-up-attention detector (generate_tsv's selection, at most --max-regions boxes)")
 }
 
 func (f *inferFlags) check(cmd string, needInput bool) error {
@@ -99,7 +99,7 @@ func (f *inferFlags) regions(ctx context.Context, p *infer.Pipeline) (*infer.Reg
 		}
 	}
 	if f.detector != "" {
-		return detectRegions(f.detector, img, f.maxRegions, os.Stderr)
+		return detectRegions(f.detector, img, f.maxRegions, p.FeatureDim(), os.Stderr)
 	}
 	if f.features == "" {
 		boxes, err := parseBoxFlag(f.boxes)
@@ -110,7 +110,7 @@ func (f *inferFlags) regions(ctx context.Context, p *infer.Pipeline) (*infer.Reg
 	}
 	var r *infer.Regions
 	if strings.EqualFold(filepath.Ext(f.features), ".tsv") {
-		recs, err := features.LoadTSV(f.features, features.Options{Features: true, MaxBoxes: f.maxRegions})
+		recs, err := features.LoadTSV(f.features, features.Options{Features: true, MaxBoxes: f.maxRegions}.WithFeatureDim())
 		if err != nil {
 			return nil, err
 		}
@@ -122,6 +122,9 @@ func (f *inferFlags) regions(ctx context.Context, p *infer.Pipeline) (*infer.Reg
 		}
 		if !ok {
 			return nil, fmt.Errorf("%s: no record with image_id %d (%d records; pick one with --image-id)", f.features, f.imageID, len(recs))
+		}
+		if err := features.CheckFeatureDim(f.features, rec, p.FeatureDim()); err != nil {
+			return nil, err
 		}
 		if r, err = infer.RegionsFromRecord(rec); err != nil {
 			return nil, fmt.Errorf("%s: %w", f.features, err)

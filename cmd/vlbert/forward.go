@@ -146,13 +146,14 @@ func (r batchReader) want(name string, a *npy.Array, dim, size int) error {
 	return nil
 }
 
-func (r batchReader) boxes() (model.Boxes, error) {
+// boxes reads "boxes" [B, R, 4+F] (F the model's NETWORK.IMAGE_FEAT_DIM) and "im_info".
+func (r batchReader) boxes(featDim int) (model.Boxes, error) {
 	bx, err := r.get("boxes", true, 3)
 	if err != nil {
 		return model.Boxes{}, err
 	}
-	if err := r.want("boxes", bx, 2, 4+model.FeatureDim); err != nil {
-		return model.Boxes{}, err
+	if err := r.want("boxes", bx, 2, 4+featDim); err != nil {
+		return model.Boxes{}, fmt.Errorf("%w (4 coordinates and the config's NETWORK.IMAGE_FEAT_DIM %d)", err, featDim)
 	}
 	info, err := r.get("im_info", true, 2)
 	if err != nil {
@@ -180,7 +181,7 @@ func toI32(a *npy.Array) []int32 {
 
 func forwardVQA(m *model.VQA, in map[string]*npy.Array, out map[string]*npy.Array, backward bool, src string) error {
 	r := batchReader{src, in}
-	bx, err := r.boxes()
+	bx, err := r.boxes(m.FeatureDim())
 	if err != nil {
 		return err
 	}
@@ -224,7 +225,7 @@ func forwardVQA(m *model.VQA, in map[string]*npy.Array, out map[string]*npy.Arra
 
 func forwardRefCOCO(m *model.RefCOCO, in map[string]*npy.Array, out map[string]*npy.Array, backward bool, src string) error {
 	r := batchReader{src, in}
-	bx, err := r.boxes()
+	bx, err := r.boxes(m.FeatureDim())
 	if err != nil {
 		return err
 	}
@@ -265,7 +266,7 @@ func forwardRefCOCO(m *model.RefCOCO, in map[string]*npy.Array, out map[string]*
 
 func forwardPretrain(m *model.Pretrain, multi bool, in map[string]*npy.Array, out map[string]*npy.Array, backward bool, src string) error {
 	r := batchReader{src, in}
-	bx, err := r.boxes()
+	bx, err := r.boxes(m.FeatureDim())
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/vlbert/vlbert/internal/infer"
-	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/parallel"
 	"github.com/vlbert/vlbert/internal/serve"
 	"github.com/vlbert/vlbert/internal/visual"
@@ -111,8 +110,8 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 		if err != nil {
 			return err
 		}
-		if n.FeatureDim() != model.FeatureDim {
-			return fmt.Errorf("--detector: the detector's features are %d-d, VL-BERT takes %d", n.FeatureDim(), model.FeatureDim)
+		if err := detectorFits(n, p.FeatureDim()); err != nil {
+			return err
 		}
 		var mu sync.Mutex // one network, one image at a time
 		cfg.Detector = func(ctx context.Context, img *visual.RGBImage) (*infer.Regions, error) {
@@ -121,7 +120,7 @@ func runServe(ctx context.Context, o serveOptions, stdout, stderr io.Writer, rea
 			if err := ctx.Err(); err != nil {
 				return nil, err
 			}
-			r, err := regionsOf(n, img, o.maxRegions)
+			r, err := regionsOf(n, img, o.maxRegions, p.FeatureDim())
 			if err != nil {
 				return nil, err
 			}

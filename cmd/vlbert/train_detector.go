@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"sort"
 
-	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/detect/dettrain"
 	"github.com/vlbert/vlbert/internal/logging"
 )
@@ -28,8 +27,8 @@ func runTrainDetector(ctx context.Context, o trainOptions, stdout io.Writer) err
 	if o.modelDir != "" {
 		cfg.OutputPath = filepath.Join(o.modelDir, cfg.OutputPath)
 	}
-	if err := ensureSynthDetection(cfg, stdout); err != nil {
-		return err
+	if _, err := os.Stat(cfg.Dataset.TrainAnnotations); errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("train: %s does not exist; the synthetic world's detection set is written by `vlbert data world --out DIR` (DIR/detection) or `vlbert demo` (demo-out/data/detection)", cfg.Dataset.TrainAnnotations)
 	}
 	terminal := false
 	if f, ok := stdout.(*os.File); ok {
@@ -64,21 +63,4 @@ func runTrainDetector(ctx context.Context, o trainOptions, stdout io.Writer) err
 		fmt.Fprintf(stdout, "stopped at iteration %d; continue with: vlbert train --cfg %s --resume\n", res.Iter, o.cfg)
 	}
 	return nil
-}
-
-// ensureSynthDetection writes the synthetic world's detection set when the
-// config asks for it (DATASET.SYNTH_WORLD) and it is not there yet.
-func ensureSynthDetection(cfg *dettrain.Config, stdout io.Writer) error {
-	if !cfg.Dataset.SynthWorld {
-		return nil
-	}
-	if _, err := os.Stat(cfg.Dataset.TrainAnnotations); err == nil {
-		return nil
-	}
-	w, err := synth.Generate(synth.DefaultConfig())
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "writing the synthetic world's detection set (%d train, %d val images) to %s\n", len(w.Train), len(w.Val), cfg.Dataset.ImageRoot)
-	return synth.WriteDetection(w, cfg.Dataset.ImageRoot)
 }

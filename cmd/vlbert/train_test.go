@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/synth/synthtest"
 )
 
 // tinyTrainSets shrink configs/synth/vqa.yaml to a model that trains one
@@ -28,7 +29,7 @@ func writeTinyWorld(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := synth.Write(w, dir); err != nil {
+	if err := synthtest.Write(w, dir); err != nil {
 		t.Fatal(err)
 	}
 	return dir

@@ -19,6 +19,15 @@
 // inside checkpoints and read again by Parse, or by the original code.
 // Command-line overrides use Set("TRAIN.LR=1e-4").
 //
+// A few keys are vlbert extensions the original does not have; their field
+// carries a `vlbert:"ext,<default>"` tag (NETWORK.IMAGE_FEAT_DIM, the region
+// feature width, boxes[:, :, 4:], default 2048: the original fixes the
+// bottom-up ResNet-101 pool5 width in common/fast_rcnn.py, FastRCNN.obj_downsample
+// and object_mask_visual_embedding; other detectors give 256 or 1024). Every
+// task accepts them, and Marshal writes one
+// only when it differs from its default, so a config that uses none still loads
+// in the original's update_config.
+//
 // The package is not concerned with what the values mean: model, data and
 // trainer packages interpret them.
 package config
@@ -165,6 +174,7 @@ type Network struct {
 	ImageFrozenBackboneStages    []int     `yaml:"IMAGE_FROZEN_BACKBONE_STAGES"`
 	ImageFrozenBN                bool      `yaml:"IMAGE_FROZEN_BN"`
 	ImageFinalDim                int       `yaml:"IMAGE_FINAL_DIM"`
+	ImageFeatDim                 int       `yaml:"IMAGE_FEAT_DIM" vlbert:"ext,2048"` // region feature width; see the package doc
 	ImageSemantic                bool      `yaml:"IMAGE_SEMANTIC"`
 	QAOneSent                    bool      `yaml:"QA_ONE_SENT" task:"vcr"`
 	OutputConv5                  bool      `yaml:"OUTPUT_CONV5"`

@@ -446,3 +446,43 @@ func TestValidate(t *testing.T) {
 		t.Errorf("decreasing LR_STEP: %v", err)
 	}
 }
+
+// TestImageFeatDim checks the vlbert extension key NETWORK.IMAGE_FEAT_DIM: every
+// task has it (default 2048), Marshal leaves it out at its default (the original's
+// update_config rejects unknown keys) and writes it otherwise, and Validate
+// rejects a width <= 0.
+func TestImageFeatDim(t *testing.T) {
+	for _, task := range Tasks {
+		c, err := Defaults(task)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Network.ImageFeatDim != 2048 {
+			t.Errorf("%s: default IMAGE_FEAT_DIM %d, want 2048", task, c.Network.ImageFeatDim)
+		}
+		data, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(data), "IMAGE_FEAT_DIM") {
+			t.Errorf("%s: Marshal writes IMAGE_FEAT_DIM at its default", task)
+		}
+		if err := c.Set("NETWORK.IMAGE_FEAT_DIM=256"); err != nil {
+			t.Fatal(err)
+		}
+		if data, err = c.Marshal(); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(data), "IMAGE_FEAT_DIM: 256") {
+			t.Errorf("%s: Marshal leaves out IMAGE_FEAT_DIM 256", task)
+		}
+		back, err := Parse(data, "featdim", task)
+		if err != nil || back.Network.ImageFeatDim != 256 {
+			t.Errorf("%s: round trip gives %v, %v", task, back, err)
+		}
+		c.Network.ImageFeatDim = 0
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "NETWORK.IMAGE_FEAT_DIM") {
+			t.Errorf("%s: IMAGE_FEAT_DIM 0: %v", task, err)
+		}
+	}
+}

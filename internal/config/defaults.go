@@ -86,6 +86,7 @@ func commonDefaults() *Config {
 			ImageFrozenBackboneStages:    []int{1, 2},
 			ImageFrozenBN:                true,
 			ImageFinalDim:                512,
+			ImageFeatDim:                 2048,
 			BertModelName:                "bert-base-uncased",
 			BertFrozen:                   true,
 			BertAlignQuestion:            true,

@@ -91,7 +91,7 @@ func encodeStruct(v reflect.Value, task Task) *yaml.Node {
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		key := yamlKey(f)
-		if key == "" || !fieldInTask(f, task) {
+		if key == "" || !fieldInTask(f, task) || isDefaultExtension(f, v.Field(i)) {
 			continue
 		}
 		var val *yaml.Node
@@ -111,6 +111,18 @@ func encodeStruct(v reflect.Value, task Task) *yaml.Node {
 		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: key}, val)
 	}
 	return n
+}
+
+// isDefaultExtension reports whether f is a vlbert extension key (tag
+// vlbert:"ext,<default>") that holds its default, which Marshal leaves out so
+// that the original can read the file.
+func isDefaultExtension(f reflect.StructField, v reflect.Value) bool {
+	tag, ok := f.Tag.Lookup("vlbert")
+	if !ok {
+		return false
+	}
+	def, ok := strings.CutPrefix(tag, "ext,")
+	return ok && fmt.Sprint(v.Interface()) == def
 }
 
 func encodeValue(v reflect.Value, task Task) *yaml.Node {

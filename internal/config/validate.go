@@ -65,6 +65,9 @@ func (c *Config) Validate() error {
 			bad("NETWORK.VLBERT."+f.key, "%d, want > 0", f.n)
 		}
 	}
+	if c.Network.ImageFeatDim <= 0 {
+		bad("NETWORK.IMAGE_FEAT_DIM", "%d, want the region feature width (> 0; 2048 for the original's bottom-up features)", c.Network.ImageFeatDim)
+	}
 	if v.HiddenAct != "gelu" && v.HiddenAct != "relu" && v.HiddenAct != "swish" {
 		bad("NETWORK.VLBERT.hidden_act", "%q, want gelu, relu or swish", v.HiddenAct)
 	}

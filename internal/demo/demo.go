@@ -29,6 +29,8 @@ type Options struct {
 // Phase names, in order; report.json's phase_seconds uses them.
 const (
 	PhaseData          = "data"
+	PhaseDetector      = "detector"
+	PhaseDetect        = "detect"
 	PhasePretrain      = "pretrain"
 	PhaseVQA           = "vqa"
 	PhaseVQAScratch    = "vqa_scratch"
@@ -36,6 +38,7 @@ const (
 	PhaseGroundScratch = "ground_scratch"
 	PhaseVCR           = "vcr"
 	PhaseVCRScratch    = "vcr_scratch"
+	PhaseVQAOracle     = "vqa_oracle"
 	PhaseReport        = "report"
 )
 
@@ -46,6 +49,7 @@ type runner struct {
 	log   io.Writer
 	out   string
 	data  string
+	world *synth.World
 	rep   *Report
 	start time.Time
 	cpu0  float64
@@ -100,8 +104,24 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 	if plan.AllScratch {
 		jobs = append(jobs, plan.vcrJob(out, r.data, ""))
 	}
-	r.steps = len(jobs) + 3
-	if err := r.phase(PhaseData, "generate the synthetic world", r.world); err != nil {
+	if plan.OracleFineTune {
+		oracle := plan.vqaJob(out, filepath.Join(r.data, oracleDir), preCkpt)
+		oracle.name = PhaseVQAOracle
+		jobs = append(jobs, oracle)
+	}
+	r.steps = len(jobs) + 5
+	if err := r.phase(PhaseData, "generate the synthetic world", r.writeWorld); err != nil {
+		return nil, err
+	}
+	if err := r.phase(PhaseDetector, "train the bottom-up-attention detector on the world's images", func() error { return r.trainDetector(ctx) }); err != nil {
+		return nil, err
+	}
+	if err := r.phase(PhaseDetect, "detect regions in every image; features at VCR's given boxes", func() error {
+		if err := r.detectAll(ctx); err != nil {
+			return err
+		}
+		return r.baselines()
+	}); err != nil {
 		return nil, err
 	}
 	if err := r.phase(PhasePretrain, "pre-train VL-BERT (MLM + MVRC on captions, MLM on text-only corpus)", func() error {
@@ -117,6 +137,7 @@ func Run(ctx context.Context, opts Options) (*Report, error) {
 		PhaseVQA: "fine-tune VQA from the pre-trained weights", PhaseVQAScratch: "train VQA from scratch (same steps and lr)",
 		PhaseGround: "fine-tune grounding (RefCOCO+ style) from the pre-trained weights", PhaseGroundScratch: "train grounding from scratch (same steps and lr)",
 		PhaseVCR: "fine-tune VCR-style Q→A (4 choices) from the pre-trained weights", PhaseVCRScratch: "train VCR-style Q→A from scratch (same steps and lr)",
+		PhaseVQAOracle: "fine-tune VQA on the detector's features at the true boxes (oracle row)",
 	}
 	for _, j := range jobs {
 		j := j
@@ -160,36 +181,40 @@ func (r *runner) phase(name, what string, fn func() error) error {
 	return nil
 }
 
-// world writes the synthetic world unless DIR/data already holds it.
-func (r *runner) world() error {
+// writeWorld writes the synthetic world unless DIR/data already holds it.
+func (r *runner) writeWorld() error {
 	cfg := r.plan.World
 	r.rep.World = cfg
+	w, err := synth.Generate(cfg) // a pure function of cfg: the scenes of a reused world too
+	if err != nil {
+		return err
+	}
+	r.world = w
 	if synth.IsComplete(r.data, cfg) {
 		fmt.Fprintf(r.log, "%s is complete for this config: reusing it\n", r.data)
-	} else {
-		w, err := synth.Generate(cfg)
-		if err != nil {
-			return err
-		}
-		if err := os.RemoveAll(r.data); err != nil {
-			return err
-		}
-		fmt.Fprintf(r.log, "writing %d train + %d val scenes (%dx%d) to %s\n", cfg.TrainScenes, cfg.ValScenes, cfg.ImageSize, cfg.ImageSize, r.data)
-		if err := synth.Write(w, r.data); err != nil {
-			return err
-		}
+		return nil
 	}
+	if err := os.RemoveAll(r.data); err != nil {
+		return err
+	}
+	fmt.Fprintf(r.log, "writing %d train + %d val scenes (%dx%d) to %s\n", cfg.TrainScenes, cfg.ValScenes, cfg.ImageSize, cfg.ImageSize, r.data)
+	return synth.Write(w, r.data)
+}
+
+// baselines records the val chance levels; grounding's depends on the
+// detected boxes.
+func (r *runner) baselines() error {
 	b, err := computeBaselines(r.data)
 	if err != nil {
 		return err
 	}
 	r.rep.Counts = b.counts
-	r.rep.Counts.TrainScenes, r.rep.Counts.ValScenes = cfg.TrainScenes, cfg.ValScenes
+	r.rep.Counts.TrainScenes, r.rep.Counts.ValScenes = r.plan.World.TrainScenes, r.plan.World.ValScenes
 	r.rep.VQAMajorityBaseline = b.vqaMajority
 	r.rep.VQAMajorityAnswer = b.vqaMajorityAnswer
 	r.rep.GroundingRandomBaseline = b.groundRandom
 	r.rep.VCRRandomBaseline = 0.25
-	r.rep.MVRCRandomBaseline = 1 / float64(synth.NumClasses-1)
+	r.rep.MVRCRandomBaseline = 1 / float64(detectorClasses()-1)
 	fmt.Fprintf(r.log, "val baselines: VQA majority answer %q %.3f, grounding random box %.3f\n", b.vqaMajorityAnswer, b.vqaMajority, b.groundRandom)
 	return nil
 }

@@ -17,9 +17,12 @@ import (
 // writeHTML writes the self-contained report page: nothing is fetched, images
 // are data URIs and plots inline SVG.
 func writeHTML(path string, rp *Report) error {
-	page := htmlPage{R: rp, Samples: rp.samples, Att: rp.attention, Dir: filepath.Dir(path), Features: filepath.ToSlash(synth.Layout.Features)}
+	page := htmlPage{R: rp, Samples: rp.samples, Att: rp.attention, Dir: filepath.Dir(path), Features: filepath.ToSlash(synth.Layout.Features),
+		DetSamples: rp.detSamples}
 	page.Metrics = metricRows(rp)
+	page.Detector = detectorRows(rp)
 	page.Curves = []template.HTML{
+		curveSVG("Detector loss (RPN + Fast R-CNN + attributes)", rp, []string{PhaseDetector}),
 		curveSVG("Pre-training loss (MLM + MVRC)", rp, []string{PhasePretrain}),
 		curveSVG("VQA loss: pre-trained vs from scratch", rp, []string{PhaseVQA, PhaseVQAScratch}),
 		curveSVG("Grounding loss: pre-trained vs from scratch", rp, []string{PhaseGround, PhaseGroundScratch}),
@@ -29,8 +32,8 @@ func writeHTML(path string, rp *Report) error {
 	for n := range rp.PhaseSeconds {
 		names = append(names, n)
 	}
-	order := map[string]int{PhaseData: 0, PhasePretrain: 1, PhaseVQA: 2, PhaseVQAScratch: 3, PhaseGround: 4, PhaseGroundScratch: 5,
-		PhaseVCR: 6, PhaseVCRScratch: 7, PhaseReport: 8}
+	order := map[string]int{PhaseData: 0, PhaseDetector: 1, PhaseDetect: 2, PhasePretrain: 3, PhaseVQA: 4, PhaseVQAScratch: 5, PhaseGround: 6, PhaseGroundScratch: 7,
+		PhaseVCR: 8, PhaseVCRScratch: 9, PhaseVQAOracle: 10, PhaseReport: 11}
 	sort.Slice(names, func(i, j int) bool { return order[names[i]] < order[names[j]] })
 	for _, n := range names {
 		page.Phases = append(page.Phases, phaseRow{n, rp.PhaseSeconds[n]})
@@ -43,6 +46,8 @@ func writeHTML(path string, rp *Report) error {
 
 type htmlPage struct {
 	R          *Report
+	Detector   []detectorRow
+	DetSamples []DetectorSample
 	Metrics    []metricRow
 	Curves     []template.HTML
 	Samples    []Sample
@@ -71,12 +76,42 @@ func fmtAcc(v *float64) string {
 	return fmt.Sprintf("%.1f%%", 100**v)
 }
 
+// detectorRow is one line of the detector table: a class's AP, or a total.
+type detectorRow struct {
+	Name, Value string
+	Total       bool
+}
+
+func detectorRows(rp *Report) []detectorRow {
+	if rp.DetectorMAP50 == nil {
+		return nil
+	}
+	rows := []detectorRow{}
+	for _, c := range synth.Shapes {
+		if ap, ok := rp.DetectorAP50[c]; ok {
+			rows = append(rows, detectorRow{"AP@0.5 " + c, fmt.Sprintf("%.3f", ap), false})
+		}
+	}
+	f := func(v *float64) string {
+		if v == nil {
+			return "—"
+		}
+		return fmt.Sprintf("%.3f", *v)
+	}
+	rows = append(rows, detectorRow{"mAP@0.5", f(rp.DetectorMAP50), true}, detectorRow{"recall@0.5", f(rp.DetectorRecall50), true},
+		detectorRow{"attributes exactly right (matched detections)", f(rp.DetectorAttrExact), false},
+		detectorRow{"boxes per image kept for VL-BERT (generate_tsv)", f(rp.DetectedBoxesPerImage), false},
+		detectorRow{"objects with a kept box at IoU ≥ 0.5", f(rp.DetectedObjectRecall), false})
+	return rows
+}
+
 func metricRows(rp *Report) []metricRow {
 	beats := func(v *float64, base float64) bool { return v != nil && *v > base }
 	b := func(v float64) string { return fmt.Sprintf("%.1f%%", 100*v) }
 	return []metricRow{
 		{"VQA", "soft accuracy (val)", fmtAcc(rp.VQAAccuracy), fmtAcc(rp.VQAAccuracyFromScratch),
 			b(rp.VQAMajorityBaseline) + " (always “" + rp.VQAMajorityAnswer + "”)", beats(rp.VQAAccuracy, rp.VQAMajorityBaseline)},
+		{"VQA, oracle boxes", "soft accuracy (val), the detector's features at the true boxes: " + rp.OracleMode, fmtAcc(rp.VQAAccuracyOracle), "", "", rp.VQAAccuracyOracle != nil},
 		{"VQA, encoder in int8 (--int8)", "soft accuracy (val) through the inference pipeline; float32 there: " + fmtAcc(rp.VQAAccuracyPipeline),
 			fmtAcc(rp.VQAAccuracyInt8), "", b(rp.VQAMajorityBaseline), beats(rp.VQAAccuracyInt8, rp.VQAMajorityBaseline)},
 		{"Grounding (RefCOCO+ style)", "box accuracy @ IoU ≥ 0.5 (val)", fmtAcc(rp.GroundingAccuracy), fmtAcc(rp.GroundingFromScratch),
@@ -144,7 +179,7 @@ func curveSVG(title string, rp *Report, runs []string) template.HTML {
 			fmt.Fprintf(&d, "%s%.1f %.1f ", op, x(p.Step), y(p.Loss))
 		}
 		fmt.Fprintf(&b, `<path d="%s" fill="none" stroke="%s" stroke-width="1.8"/>`, d.String(), colors[i%len(colors)])
-		label := map[string]string{PhasePretrain: "pre-training", PhaseVQA: "from pre-trained", PhaseGround: "from pre-trained",
+		label := map[string]string{PhaseDetector: "detector", PhasePretrain: "pre-training", PhaseVQA: "from pre-trained", PhaseGround: "from pre-trained",
 			PhaseVQAScratch: "from scratch", PhaseGroundScratch: "from scratch", PhaseVCR: "from pre-trained", PhaseVCRScratch: "from scratch"}[runs[i]]
 		fmt.Fprintf(&b, `<line x1="%g" x2="%g" y1="%d" y2="%d" stroke="%s" stroke-width="3"/><text x="%g" y="%d" class="tick">%s</text>`,
 			W-padR-130, W-padR-112, 42+16*i, 42+16*i, colors[i%len(colors)], W-padR-106, 46+16*i, label)
@@ -217,6 +252,24 @@ then fine-tuned. All numbers are on the held-out val scenes. Whole run: {{f1 .R.
 <p class="sub">Val set: {{.R.Counts.ValQuestions}} VQA questions, {{.R.Counts.ValReferences}} referring expressions, {{.R.Counts.ValVCR}} VCR-style questions.
 VCR-style text replaces an object reference by its detection's class name, as the original does; in this world that name is the shape, so its shape questions can be read off the text, its colour questions cannot.
 {{range .R.Missing}}<br>Not in this run: {{.}}{{end}}</p>
+
+{{if .Detector}}<h2>Detector: regions from pixels</h2>
+<p class="sub">The bottom-up-attention Faster R-CNN (shrunk ResNet C4, trained from scratch on the {{.R.Counts.TrainScenes}} training images: <code>configs/detector.yaml</code>) finds the regions; VL-BERT reads their pool5 features, boxes and class probabilities (pre-training's MVRC targets). VCR's boxes come with its data set: their features are taken with the same network at those boxes. Held-out scenes, VOC-style AP at IoU 0.5 over {{.R.DetectorValObjects}} objects.</p>
+<table><tr><th>detector (val)</th><th>value</th></tr>
+{{range .Detector}}<tr><td>{{if .Total}}<b>{{.Name}}</b>{{else}}{{.Name}}{{end}}</td><td class="num">{{if .Total}}<b>{{.Value}}</b>{{else}}{{.Value}}{{end}}</td></tr>
+{{end}}</table>
+{{if .DetSamples}}<p class="sub">Held-out scenes: <span style="color:#c2185b;font-weight:600">solid boxes</span> = the regions VL-BERT reads (labelled with the detector's class, attributes above 0.1 and class probability), <b>dashed</b> = the true objects.</p>
+<div class="cards">{{range .DetSamples}}{{$d := .}}
+<div class="card detcard">
+<svg width="{{mul .W 3}}" height="{{mul .H 3}}" viewBox="0 0 {{mul .W 3}} {{mul .H 3}}" xmlns="http://www.w3.org/2000/svg">
+<image href="{{url .ImageURI}}" x="0" y="0" width="{{mul .W 3}}" height="{{mul .H 3}}" style="image-rendering:pixelated"/>
+{{range .TrueBoxes}}<rect x="{{scale (index . 0) 3}}" y="{{scale (index . 1) 3}}" width="{{bw . 3}}" height="{{bh . 3}}" fill="none" stroke="#1f2328" stroke-width="1.5" stroke-dasharray="5 3"/>{{end}}
+{{range $i, $b := .Boxes}}<rect x="{{scale (index $b 0) 3}}" y="{{scale (index $b 1) 3}}" width="{{bw $b 3}}" height="{{bh $b 3}}" fill="none" stroke="#c2185b" stroke-width="2"/>
+{{with index $d.LabelPos $i}}<text x="{{.X}}" y="{{.Y}}" text-anchor="{{.Anchor}}" font-size="11" font-weight="600" fill="#c2185b" stroke="#fff" stroke-width="3" paint-order="stroke">{{index $d.Labels $i}}</text>{{end}}{{end}}
+</svg>
+<div class="k">scene {{.SceneID}}: {{len .Boxes}} regions; truth: {{range $i, $l := .TrueLabels}}{{if $i}}, {{end}}{{$l}}{{end}}</div>
+</div>{{end}}</div>{{end}}
+{{end}}
 
 <h2>Training curves</h2>
 <div class="plots">{{range .Curves}}{{.}}{{end}}</div>

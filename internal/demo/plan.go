@@ -40,6 +40,22 @@ type Plan struct {
 	Pretrain, VQA, Ground, VCR Phase
 	Samples                    int  // val scenes shown in the report
 	AllScratch                 bool // also grounding and VCR from scratch (VQA from scratch always runs)
+
+	Detector Detector
+	// OracleFineTune fine-tunes VQA a second time on the detector's features
+	// at the true boxes for the oracle row; otherwise the VQA model trained
+	// on detected regions is evaluated on them.
+	OracleFineTune bool
+}
+
+// Detector is the detector phase's budget (overrides of configs/detector.yaml)
+// and the detect phase's box selection.
+type Detector struct {
+	MaxIter, StepSize, Warmup int // SOLVER.MAX_ITER, STEPSIZE, WARMUP; MaxIter 0: the config's
+	Scale                     int // TRAIN and TEST SCALES and MAX_SIZE; 0: the config's
+	// MinBoxes and MaxBoxes replace generate_tsv's 10 and 100 (made for
+	// COCO's crowded photos): the world's scenes hold 2-3 objects.
+	MinBoxes, MaxBoxes int
 }
 
 // FullPlan is the default demo: sized to finish within ten minutes on two
@@ -75,6 +91,10 @@ func FullPlan() Plan {
 		VCR:        Phase{Epochs: 5, Batch: 32, LR: 5e-5, Warmup: 20},
 		Samples:    6,
 		AllScratch: true,
+		Detector:   Detector{MinBoxes: 2, MaxBoxes: 6},
+		// The oracle row runs the same fine-tuning on the true boxes' features
+		// (about one more VQA phase; the quick plan only evaluates on them).
+		OracleFineTune: true,
 	}
 }
 
@@ -93,6 +113,7 @@ func QuickPlan() Plan {
 		Ground:   Phase{Epochs: 6, Batch: 32, LR: 5e-5, Warmup: 10},
 		VCR:      Phase{Epochs: 5, Batch: 32, LR: 5e-5, Warmup: 10},
 		Samples:  4,
+		Detector: Detector{MaxIter: 400, StepSize: 330, Warmup: 40, MinBoxes: 4, MaxBoxes: 8},
 	}
 }
 
@@ -113,6 +134,8 @@ func (p Plan) modelSets(out string) []string {
 		"CHECKPOINT_FREQUENT=1000",
 		fmt.Sprintf("NETWORK.VLBERT.hidden_size=%d", m.Hidden), fmt.Sprintf("NETWORK.VLBERT.visual_size=%d", m.Hidden),
 		fmt.Sprintf("NETWORK.IMAGE_FINAL_DIM=%d", m.Hidden),
+		// The regions are the trained detector's pool5 features.
+		fmt.Sprintf("NETWORK.IMAGE_FEAT_DIM=%d", p.detectorFeatureDim()),
 		fmt.Sprintf("NETWORK.VLBERT.num_hidden_layers=%d", m.Layers), fmt.Sprintf("NETWORK.VLBERT.num_attention_heads=%d", m.Heads),
 		fmt.Sprintf("NETWORK.VLBERT.intermediate_size=%d", m.Intermediate),
 		"TRAIN.AUTO_RESUME=false", "TRAIN.FLIP_PROB=0",
@@ -141,7 +164,8 @@ func (p Plan) pretrainJob(out, data string) job {
 		"DATASET.0.DATASET_PATH="+data, "DATASET.1.TRAIN_ANNOTATION_FILE="+corpus,
 		"DATASET.1.VAL_ANNOTATION_FILE="+corpus, "DATASET.1.TEST_ANNOTATION_FILE="+corpus,
 		fmt.Sprintf("DATASET.1.SEQ_LEN=%d", p.TextLen), fmt.Sprintf("DATASET.1.MIN_SEQ_LEN=%d", p.TextLen),
-		fmt.Sprintf("NETWORK.VLBERT.visual_region_classes=%d", synth.NumClasses),
+		// MVRC's targets are the detector's class probabilities.
+		fmt.Sprintf("NETWORK.VLBERT.visual_region_classes=%d", detectorClasses()),
 		fmt.Sprintf("TRAIN.END_EPOCH=%d", p.Pretrain.Epochs), fmt.Sprintf("TRAIN.LR=%g", p.Pretrain.LR),
 		fmt.Sprintf("TRAIN.WARMUP_STEPS=%d", p.Pretrain.Warmup),
 		fmt.Sprintf("TRAIN.BATCH_IMAGES=[%d, %d]", p.Pretrain.Batch, p.TextRows),

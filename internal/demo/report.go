@@ -9,10 +9,12 @@ import (
 	"path/filepath"
 	"sort"
 
+	"github.com/vlbert/vlbert/internal/data/features"
 	"github.com/vlbert/vlbert/internal/data/refcoco"
 	"github.com/vlbert/vlbert/internal/data/synth"
 	"github.com/vlbert/vlbert/internal/data/vcr"
 	"github.com/vlbert/vlbert/internal/data/vqa"
+	"github.com/vlbert/vlbert/internal/data/zipfs"
 	"github.com/vlbert/vlbert/internal/logging"
 )
 
@@ -49,8 +51,22 @@ type Report struct {
 	Runs                    map[string]RunInfo `json:"runs"` // per training phase: val metrics, checkpoint, config
 	Missing                 []string           `json:"missing,omitempty"`
 
-	samples   []Sample
-	attention *attentionView
+	// The detector (held-out scenes, IoU 0.5, VOC-style AP) and its regions.
+	DetectorMAP50         *float64           `json:"detector_map50"`
+	DetectorRecall50      *float64           `json:"detector_recall50"`
+	DetectorAP50          map[string]float64 `json:"detector_ap50_per_class"`
+	DetectorAttrExact     *float64           `json:"detector_attr_exact"` // matched detections whose top attributes are the object's
+	DetectorValObjects    int                `json:"detector_val_objects"`
+	DetectedBoxesPerImage *float64           `json:"detected_boxes_per_image"` // val, after generate_tsv's selection
+	DetectedObjectRecall  *float64           `json:"detected_object_recall"`   // val objects with a selected box at IoU >= 0.5
+	// VQAAccuracyOracle is VQA on the detector's features at the true boxes;
+	// OracleMode says how it was obtained.
+	VQAAccuracyOracle *float64 `json:"vqa_accuracy_oracle_boxes"`
+	OracleMode        string   `json:"oracle_mode"`
+
+	samples    []Sample
+	detSamples []DetectorSample
+	attention  *attentionView
 }
 
 // Counts are the sizes of the val data the metrics are computed on.
@@ -117,6 +133,8 @@ func (rp *Report) record(name string, rr *runResult) {
 		}
 	case PhaseVCRScratch:
 		rp.VCRFromScratch = get("Acc")
+	case PhaseVQAOracle:
+		rp.VQAAccuracyOracle = get("SoftAcc")
 	}
 }
 
@@ -166,7 +184,7 @@ type baselines struct {
 
 // computeBaselines reads the val data: VQA accuracy of always answering the
 // most frequent val answer, and the expected grounding accuracy of picking
-// one of the image's candidate boxes at random (IoU ≥ 0.5 counts).
+// one of the image's detected boxes at random (IoU ≥ 0.5 counts).
 func computeBaselines(data string) (*baselines, error) {
 	b := &baselines{}
 	entries, err := valQuestions(data)
@@ -206,6 +224,9 @@ func computeBaselines(data string) (*baselines, error) {
 		return nil, err
 	}
 	n := 0
+	fs := zipfs.New()
+	defer fs.Close()
+	boxesOf := map[int64][][4]float64{}
 	for _, ref := range refs {
 		if ref.Split != "val" {
 			continue
@@ -214,16 +235,27 @@ func computeBaselines(data string) (*baselines, error) {
 		if !ok {
 			return nil, fmt.Errorf("refcoco: ref %d: annotation %d missing", ref.RefID, ref.AnnID)
 		}
-		// The world's detections are its objects: the candidate boxes.
-		cands := inst.ImageAnnotations(ref.ImageID)
+		// The candidates are the image's detected boxes (its feature file).
+		cands, ok := boxesOf[ref.ImageID]
+		if !ok {
+			rec, err := features.LoadJSON(fs, synth.FeatureFile(data, ref.ImageID), features.Options{})
+			if err != nil {
+				return nil, err
+			}
+			for k := 0; k < rec.NumBoxes; k++ {
+				b := rec.Boxes[4*k : 4*k+4]
+				cands = append(cands, [4]float64{float64(b[0]), float64(b[1]), float64(b[2]), float64(b[3])})
+			}
+			boxesOf[ref.ImageID] = cands
+		}
 		hit := 0
 		for _, c := range cands {
-			if refcoco.EvalIoU(xyxy(c.BBox), xyxy(gt.BBox)) >= 0.5 {
+			if refcoco.EvalIoU(c, xyxy(gt.BBox)) >= 0.5 {
 				hit++
 			}
 		}
 		for range ref.Sentences {
-			b.groundRandom += float64(hit) / float64(len(cands))
+			b.groundRandom += float64(hit) / float64(max(len(cands), 1))
 			n++
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/vlbert/vlbert/internal/data/vqa"
 	"github.com/vlbert/vlbert/internal/infer"
 	"github.com/vlbert/vlbert/internal/report"
+	"github.com/vlbert/vlbert/internal/train"
 )
 
 // Sample is one val scene shown in the report with the models' answers.
@@ -51,7 +52,13 @@ func (r *runner) report(ctx context.Context) error {
 	if err := r.samples(ctx); err != nil {
 		return err
 	}
+	if err := r.detectorSamples(r.plan.Samples); err != nil {
+		return err
+	}
 	if err := r.vqaByType(ctx); err != nil {
+		return err
+	}
+	if err := r.oracle(ctx); err != nil {
 		return err
 	}
 	// The page states the run's time; the report phase itself is short.
@@ -61,6 +68,35 @@ func (r *runner) report(ctx context.Context) error {
 		return err
 	}
 	return writeHTML(filepath.Join(r.out, "report.html"), r.rep)
+}
+
+// oracle fills the oracle row when it was not fine-tuned: the VQA model
+// trained on detected regions, evaluated on the detector's features at the
+// true boxes (the same val questions).
+func (r *runner) oracle(ctx context.Context) error {
+	if _, ok := r.runs[PhaseVQAOracle]; ok {
+		r.rep.OracleMode = "VQA fine-tuned from the pre-trained weights on the detector's features at the true boxes (same steps and lr)"
+		return nil
+	}
+	vqaRun, ok := r.runs[PhaseVQA]
+	if !ok {
+		return nil
+	}
+	j := r.plan.vqaJob(r.out, filepath.Join(r.data, oracleDir), "")
+	j.name = PhaseVQAOracle + "_eval"
+	cfg, _, err := j.config(r.out)
+	if err != nil {
+		return err
+	}
+	val, _, err := train.Evaluate(ctx, cfg, vqaRun.ckpt, "val", train.InferenceOptions{})
+	if err != nil {
+		return fmt.Errorf("oracle row: %w", err)
+	}
+	if v, ok := val["SoftAcc"]; ok {
+		r.rep.VQAAccuracyOracle = ptr(v)
+	}
+	r.rep.OracleMode = "the VQA model trained on detected regions, evaluated on the detector's features at the true boxes"
+	return nil
 }
 
 // samples runs the saved VQA and grounding checkpoints through the inference

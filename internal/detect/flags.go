@@ -71,6 +71,12 @@ func LoadResult(r *importer.Result) (*Network, error) {
 		}
 		n.PreNMSTopN, n.PostNMSTopN, n.RPNNMSThresh, n.RPNMinSize = p.PreNMSTopK, p.PostNMSTopK, float32(p.NMSThresh), p.MinSize
 	}
+	if f.TestScale < 0 || f.TestMaxSize < 0 || (f.TestScale > 0) != (f.TestMaxSize > 0) {
+		return nil, fmt.Errorf("detect: %s: invalid test size %d (max %d)", r.Path, f.TestScale, f.TestMaxSize)
+	}
+	if f.TestScale > 0 {
+		n.TestScale, n.TestMaxSize = f.TestScale, f.TestMaxSize
+	}
 	return n, nil
 }
 

@@ -42,6 +42,10 @@ type Network struct {
 	attrSW       []float32 // attr_score [NumAttributes, AttrHidden]
 	attrSB       []float32
 
+	// Test image size (TEST.SCALES[0], TEST.MAX_SIZE): 600 and 1000 for the
+	// released networks; a trained network's own (importer.Flags).
+	TestScale, TestMaxSize int
+
 	// Proposal settings (lib/fast_rcnn/config.py, __C.TEST).
 	PreNMSTopN, PostNMSTopN int
 	RPNNMSThresh            float32
@@ -70,7 +74,7 @@ func Load(cfg importer.Config, w importer.Weights, source string) (*Network, err
 	if err := cfg.Validate(source, w); err != nil {
 		return nil, err
 	}
-	n := &Network{Cfg: cfg, PreNMSTopN: 6000, PostNMSTopN: 300, RPNNMSThresh: 0.7, RPNMinSize: 16, HeadChunk: 16, Behaviour: CaffeBehaviour()}
+	n := &Network{Cfg: cfg, TestScale: 600, TestMaxSize: 1000, PreNMSTopN: 6000, PostNMSTopN: 300, RPNNMSThresh: 0.7, RPNMinSize: 16, HeadChunk: 16, Behaviour: CaffeBehaviour()}
 	n.conv1 = foldConv(cfg, w, cfg.Stem())
 	for s := range 4 {
 		for _, bs := range cfg.Stage(s) {

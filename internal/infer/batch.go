@@ -116,7 +116,7 @@ func (p *Pipeline) runVQABatch(m model.Module, jobs []*vqaJob) {
 		}
 		m.Base().Inference = true
 		vqa := m.(*model.VQA)
-		out, err := vqa.Forward(collateVQA(jobs))
+		out, err := vqa.Forward(collateVQA(jobs, p.Model.BoxStride()))
 		if err == nil {
 			for b, j := range jobs {
 				j.logits = append([]float32(nil), out.Logits[b*A:(b+1)*A]...)
@@ -137,12 +137,12 @@ func (p *Pipeline) runVQABatch(m model.Module, jobs []*vqaJob) {
 
 // collateVQA pads single-request batches into one, as the dataset's collate
 // does: questions 0-padded to the longest, boxes padded with -2 rows to the most.
-func collateVQA(jobs []*vqaJob) *model.VQABatch {
+// Box rows are stride (4+IMAGE_FEAT_DIM) wide.
+func collateVQA(jobs []*vqaJob, stride int) *model.VQABatch {
 	B, LQ, NB, infoW := len(jobs), 0, 0, jobs[0].bx.InfoW
 	for _, j := range jobs {
 		LQ, NB = max(LQ, len(j.ids)), max(NB, j.bx.NB)
 	}
-	const stride = 4 + model.FeatureDim
 	bt := &model.VQABatch{LQ: LQ, Question: make([]int32, B*LQ),
 		Boxes: model.Boxes{B: B, NB: NB, InfoW: infoW, Data: make([]float32, B*NB*stride), ImInfo: make([]float32, B*infoW)}}
 	for b, j := range jobs {

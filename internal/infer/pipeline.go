@@ -127,8 +127,8 @@ func (p *Pipeline) withModel(ctx context.Context, fn func(m model.Module) error)
 // visual.CanonicalKey accepts them); image inputs need it. After QuantizeInt8
 // (--int8) its convolutions run in int8 too (visual.Network.QuantizeInt8).
 func (p *Pipeline) SetVisual(vc visual.Config, sd map[string]visual.Tensor) error {
-	if vc.FeatureDim() != model.FeatureDim {
-		return fmt.Errorf("infer: visual network gives %d-d features, the model wants %d", vc.FeatureDim(), model.FeatureDim)
+	if vc.FeatureDim() != p.FeatureDim() {
+		return fmt.Errorf("infer: visual network gives %d-d features, the model wants %d (NETWORK.IMAGE_FEAT_DIM)", vc.FeatureDim(), p.FeatureDim())
 	}
 	n := visual.NewNetwork(vc)
 	missing, err := n.LoadStateDict(sd)

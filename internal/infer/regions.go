@@ -16,8 +16,8 @@ import (
 type Regions struct {
 	ImageW, ImageH int
 	Boxes          []float32 // [N*4] x1, y1, x2, y2
-	Features       []float32 // [N*2048]
-	// ImageBoxFeature is the whole-image feature [2048]; nil means the mean of
+	Features       []float32 // [N*F], F the model's NETWORK.IMAGE_FEAT_DIM (2048 by default)
+	// ImageBoxFeature is the whole-image feature [F]; nil means the mean of
 	// Features, as the datasets do for files without image_box_feature.
 	ImageBoxFeature []float32
 	// Image is the decoded image when the regions came from one (for drawing).
@@ -31,34 +31,39 @@ type Regions struct {
 func (r *Regions) N() int { return len(r.Boxes) / 4 }
 
 // RegionsFromRecord takes a decoded bottom-up-attention record (features.ParseJSON
-// or the TSV readers with Features set).
+// or the TSV readers with Features set). The pipeline checks the feature width
+// against its model's when the regions are used; callers that know the source's
+// name check it earlier with features.CheckFeatureDim.
 func RegionsFromRecord(rec *features.Record) (*Regions, error) {
 	if rec.Features == nil {
 		return nil, inputErrorf("the feature record has no features")
-	}
-	if rec.FeatureDim != model.FeatureDim {
-		return nil, inputErrorf("features are %d-d, the model wants %d", rec.FeatureDim, model.FeatureDim)
 	}
 	return &Regions{ImageW: rec.ImageW, ImageH: rec.ImageH, Boxes: rec.Boxes, Features: rec.Features,
 		ImageBoxFeature: rec.ImageBoxFeature}, nil
 }
 
-// ParseFeatures decodes one bottom-up per-image JSON record (2048-d features)
-// within the region limit.
+// ParseFeatures decodes one bottom-up per-image JSON record within the region
+// limit; its features must have the model's width (FeatureDim).
 func (p *Pipeline) ParseFeatures(name string, js []byte) (*Regions, error) {
-	rec, err := features.ParseJSON(name, js, features.Options{Features: true, MaxBoxes: p.Limits.MaxRegions})
+	rec, err := features.ParseJSON(name, js, features.Options{Features: true, MaxBoxes: p.Limits.MaxRegions}.WithFeatureDim())
 	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInput, err)
+	}
+	if err := features.CheckFeatureDim(name, rec, p.FeatureDim()); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrInput, err)
 	}
 	return RegionsFromRecord(rec)
 }
+
+// FeatureDim is the region feature width the model reads (NETWORK.IMAGE_FEAT_DIM).
+func (p *Pipeline) FeatureDim() int { return p.Model.FeatureDim() }
 
 // check validates regions against the limits and the model.
 func (p *Pipeline) check(r *Regions) error {
 	if r == nil {
 		return inputErrorf("no regions")
 	}
-	n := r.N()
+	n, F := r.N(), p.FeatureDim()
 	switch {
 	case r.ImageW <= 0 || r.ImageH <= 0:
 		return inputErrorf("image size %dx%d, want positive", r.ImageW, r.ImageH)
@@ -68,10 +73,10 @@ func (p *Pipeline) check(r *Regions) error {
 		return inputErrorf("no boxes")
 	case n > p.Limits.MaxRegions:
 		return inputErrorf("%d regions, over the limit of %d", n, p.Limits.MaxRegions)
-	case len(r.Features) != n*model.FeatureDim:
-		return inputErrorf("%d feature values for %d boxes, want %d (2048 each)", len(r.Features), n, n*model.FeatureDim)
-	case r.ImageBoxFeature != nil && len(r.ImageBoxFeature) != model.FeatureDim:
-		return inputErrorf("image box feature has %d values, want %d", len(r.ImageBoxFeature), model.FeatureDim)
+	case len(r.Features) != n*F:
+		return inputErrorf("%d feature values for %d boxes, want %d (%d each: the model's NETWORK.IMAGE_FEAT_DIM)", len(r.Features), n, n*F, F)
+	case r.ImageBoxFeature != nil && len(r.ImageBoxFeature) != F:
+		return inputErrorf("image box feature has %d values, want %d (NETWORK.IMAGE_FEAT_DIM)", len(r.ImageBoxFeature), F)
 	}
 	for i, v := range r.Boxes {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
@@ -80,7 +85,7 @@ func (p *Pipeline) check(r *Regions) error {
 	}
 	for i, v := range r.Features {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return inputErrorf("feature %d of box %d is not finite", i%model.FeatureDim, i/model.FeatureDim)
+			return inputErrorf("feature %d of box %d is not finite", i%F, i/F)
 		}
 	}
 	return nil
@@ -100,19 +105,20 @@ func (p *Pipeline) modelBoxes(r *Regions) model.Boxes {
 		first = 1
 	}
 	nb := n + first
-	const stride = 4 + model.FeatureDim
+	F := p.FeatureDim()
+	stride := 4 + F
 	rows := make([]float32, nb*stride)
 	for i := 0; i < n; i++ {
 		row := rows[(first+i)*stride:]
 		copy(row[:4], r.Boxes[4*i:4*i+4])
-		copy(row[4:stride], r.Features[i*model.FeatureDim:(i+1)*model.FeatureDim])
+		copy(row[4:stride], r.Features[i*F:(i+1)*F])
 	}
 	if first == 1 {
 		copy(rows[:4], []float32{0, 0, float32(r.ImageW - 1), float32(r.ImageH - 1)})
 		if r.ImageBoxFeature != nil {
 			copy(rows[4:stride], r.ImageBoxFeature)
 		} else {
-			data.MeanFeature(rows[4:stride], rows[stride:], n, stride, 4, model.FeatureDim)
+			data.MeanFeature(rows[4:stride], rows[stride:], n, stride, 4, F)
 		}
 	}
 	tr := data.BoxTransform{}
@@ -123,7 +129,7 @@ func (p *Pipeline) modelBoxes(r *Regions) model.Boxes {
 	return model.Boxes{B: 1, NB: nb, Data: rows, ImInfo: info[:], InfoW: 4}
 }
 
-// RegionsFromImage computes the 2048-d features of boxes [N*4] (original-image
+// RegionsFromImage computes the features (FeatureDim wide) of boxes [N*4] (original-image
 // pixels) and of the whole image with the visual network. It is slow on a few
 // cores (ResNet-101 on a 600x1000 image) and runs one request at a time.
 func (p *Pipeline) RegionsFromImage(ctx context.Context, img *visual.RGBImage, boxes []float32) (*Regions, error) {
@@ -169,7 +175,7 @@ func (p *Pipeline) RegionsFromImage(ctx context.Context, img *visual.RGBImage, b
 	}
 	rois := visual.RoIs([]*visual.Prepared{prep})
 	feats := p.vis.Forward(prep.Image, 1, prep.H, prep.W, rois, n+1, nil)
-	D := model.FeatureDim
+	D := p.FeatureDim() // SetVisual checked the network's width against it
 	r := &Regions{ImageW: img.W, ImageH: img.H, Boxes: append([]float32(nil), boxes...), Image: img,
 		ImageBoxFeature: append([]float32(nil), feats[:D]...), Features: append([]float32(nil), feats[D:(n+1)*D]...)}
 	return r, nil

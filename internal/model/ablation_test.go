@@ -221,7 +221,7 @@ func TestRoIRegulariser(t *testing.T) {
 	randomizeParams(m, 29)
 	m.Train, m.Seed, m.Step = true, 1, 1
 	bt := vcrBatch(rand.New(rand.NewPCG(7, 7)))
-	bt.Boxes.FeatGrad = make([]float32, bt.Boxes.B*bt.Boxes.NB*FeatureDim)
+	bt.Boxes.FeatGrad = make([]float32, bt.Boxes.B*bt.Boxes.NB*DefaultFeatureDim)
 	loss := func() float64 {
 		o, err := m.Forward(bt)
 		if err != nil {
@@ -241,7 +241,7 @@ func TestRoIRegulariser(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	checked := 0
 	for k := 0; k < 30; k++ {
-		b, j, f := rng.IntN(bt.Boxes.B), rng.IntN(bt.Boxes.NB), rng.IntN(FeatureDim)
+		b, j, f := rng.IntN(bt.Boxes.B), rng.IntN(bt.Boxes.NB), rng.IntN(DefaultFeatureDim)
 		i := (b*bt.Boxes.NB+j)*boxStride + 4 + f
 		if bt.Boxes.Data[(b*bt.Boxes.NB+j)*boxStride+3] < -0.5 {
 			continue
@@ -254,7 +254,7 @@ func TestRoIRegulariser(t *testing.T) {
 		lm := loss()
 		bt.Boxes.Data[i] = orig
 		fd := (lp - lm) / (2 * eps)
-		gi := g[(b*bt.Boxes.NB+j)*FeatureDim+f]
+		gi := g[(b*bt.Boxes.NB+j)*DefaultFeatureDim+f]
 		if math.Abs(fd-float64(gi)) > 2e-3+3e-2*math.Abs(fd) {
 			t.Errorf("feature [%d,%d,%d]: analytic %g, central difference %g", b, j, f, gi, fd)
 		}

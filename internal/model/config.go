@@ -90,6 +90,11 @@ type Config struct {
 	PositionShift int
 
 	// NETWORK
+	// FeatDim is IMAGE_FEAT_DIM (a vlbert extension): the width of a region
+	// feature, boxes[:, :, 4:]. The original fixes 2048 (common/fast_rcnn.py,
+	// FastRCNN.obj_downsample and object_mask_visual_embedding); a smaller
+	// detector's pool5 is narrower. 0 means DefaultFeatureDim.
+	FeatDim int
 	// E2E is IMAGE_FEAT_PRECOMPUTED=false: RoI features come from the CNN (package
 	// visual) instead of the bottom-up files; MaskRawPixels is MASK_RAW_PIXELS. Together
 	// they decide whether masked RoIs use object_mask_visual_embedding.
@@ -137,8 +142,20 @@ type Config struct {
 	CNNLossWeight float32 // CNN_LOSS_WEIGHT
 }
 
-// FeatureDim is the width of a precomputed bottom-up RoI feature (boxes[:, :, 4:]).
-const FeatureDim = 2048
+// DefaultFeatureDim is the original's region feature width (bottom-up pool5_flat,
+// ResNet-101 res5), the default of IMAGE_FEAT_DIM.
+const DefaultFeatureDim = 2048
+
+// FeatureDim is the width of a region feature, boxes[:, :, 4:] (IMAGE_FEAT_DIM).
+func (c *Config) FeatureDim() int {
+	if c.FeatDim == 0 {
+		return DefaultFeatureDim
+	}
+	return c.FeatDim
+}
+
+// BoxStride is the width of one row of Boxes.Data: x1,y1,x2,y2 and the feature.
+func (c *Config) BoxStride() int { return 4 + c.FeatureDim() }
 
 // GeomDim is the width of the box geometry (sin/cos) embedding.
 const GeomDim = 2048
@@ -152,7 +169,7 @@ func BaseConfig(task Task) Config {
 		Task: task, HiddenSize: 768, VisualSize: 768, NumHiddenLayers: 12, NumAttentionHeads: 12,
 		IntermediateSize: 3072, VocabSize: 30522, MaxPositionEmbeddings: 512, TypeVocabSize: 3,
 		HiddenDropout: 0.1, AttentionDropout: 0.1, InitializerRange: 0.02, VisualLN: true,
-		RegionClasses: 1601, ImageFinalDim: 768, ClassifierType: "mlm", ClassifierDrop: 0.1,
+		RegionClasses: 1601, ImageFinalDim: 768, FeatDim: DefaultFeatureDim, ClassifierType: "mlm", ClassifierDrop: 0.1,
 		ClassifierHid:   1024,
 		AnswerVocabSize: 3129,
 	}
@@ -175,6 +192,9 @@ func (c *Config) Validate() error {
 		if p.v <= 0 {
 			return fmt.Errorf("model: config %s = %d, want > 0", p.name, p.v)
 		}
+	}
+	if c.FeatDim < 0 {
+		return fmt.Errorf("model: config IMAGE_FEAT_DIM = %d, want > 0 (0 means %d)", c.FeatDim, DefaultFeatureDim)
 	}
 	if c.HiddenSize%c.NumAttentionHeads != 0 {
 		return fmt.Errorf("model: hidden_size %d is not a multiple of num_attention_heads %d", c.HiddenSize, c.NumAttentionHeads)
@@ -237,9 +257,9 @@ func (c *Config) hasVisualExtractor() bool { return !c.Blind }
 // IMAGE_SEMANTIC, the class embedding.
 func (c *Config) objDownsampleIn() int {
 	if c.ImageSemantic {
-		return GeomDim + FeatureDim + SemanticDim
+		return GeomDim + c.FeatureDim() + SemanticDim
 	}
-	return GeomDim + FeatureDim
+	return GeomDim + c.FeatureDim()
 }
 
 // SemanticDim is the width of FastRCNN's object_embed (IMAGE_SEMANTIC).

@@ -27,7 +27,7 @@ func NewE2E(cfg Config, before, after []ExternalParam, aliases []Alias) (Module,
 		return nil, err
 	}
 	own := buildParams(&cfg)
-	var b paramBuilder
+	b := paramBuilder{featDim: own.featDim}
 	addAll := func(ps []ExternalParam) error {
 		for _, e := range ps {
 			if len(e.Shape) == 0 {

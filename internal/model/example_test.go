@@ -20,7 +20,7 @@ func Example() {
 
 	// Two images with a whole-image box and one object each (features all zero but
 	// one), questions of two and one wordpieces, soft answer targets.
-	const stride = 4 + model.FeatureDim
+	const stride = 4 + model.DefaultFeatureDim
 	boxes := make([]float32, 2*2*stride)
 	for b := 0; b < 2; b++ {
 		copy(boxes[(2*b)*stride:], []float32{0, 0, 99, 79})

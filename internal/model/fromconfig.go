@@ -13,9 +13,9 @@ import (
 // including the e2e visual path (IMAGE_FEAT_PRECOMPUTED=false).
 func FromConfig(c *config.Config) (Config, error) { return fromConfig(c, false) }
 
-// FromConfigE2E is FromConfig for e2e configs too: the caller computes the 2048-d RoI
-// features with the ResNet (package visual), passes them in Boxes.Data, loads the CNN
-// keys itself and back-propagates Boxes.FeatGrad.
+// FromConfigE2E is FromConfig for e2e configs too: the caller computes the RoI
+// features (IMAGE_FEAT_DIM wide) with the ResNet (package visual), passes them in
+// Boxes.Data, loads the CNN keys itself and back-propagates Boxes.FeatGrad.
 func FromConfigE2E(c *config.Config) (Config, error) { return fromConfig(c, true) }
 
 func fromConfig(c *config.Config, e2e bool) (Config, error) {
@@ -62,6 +62,7 @@ func fromConfig(c *config.Config, e2e bool) (Config, error) {
 		WithPooler:            v.WithPooler,
 		RegionClasses:         v.VisualRegionClasses,
 		ImageFinalDim:         n.ImageFinalDim,
+		FeatDim:               n.ImageFeatDim,
 		E2E:                   !n.ImageFeatPrecomputed,
 		MaskRawPixels:         n.MaskRawPixels,
 		ClassifierType:        n.ClassifierType,

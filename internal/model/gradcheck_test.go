@@ -144,7 +144,7 @@ func TestGradCheckPretrain(t *testing.T) {
 // central differences on box features.
 func TestFeatureGrad(t *testing.T) {
 	m, bt := tinyVQA(t)
-	bt.Boxes.FeatGrad = make([]float32, bt.Boxes.B*bt.Boxes.NB*FeatureDim)
+	bt.Boxes.FeatGrad = make([]float32, bt.Boxes.B*bt.Boxes.NB*DefaultFeatureDim)
 	loss := func() float64 {
 		o, err := m.Forward(bt)
 		if err != nil {
@@ -158,9 +158,9 @@ func TestFeatureGrad(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	nonzero := 0
 	for k := 0; k < 40; k++ {
-		b, j, f := rng.IntN(bt.Boxes.B), rng.IntN(bt.Boxes.NB), rng.IntN(FeatureDim)
+		b, j, f := rng.IntN(bt.Boxes.B), rng.IntN(bt.Boxes.NB), rng.IntN(DefaultFeatureDim)
 		i := (b*bt.Boxes.NB+j)*boxStride + 4 + f
-		gi := g[(b*bt.Boxes.NB+j)*FeatureDim+f]
+		gi := g[(b*bt.Boxes.NB+j)*DefaultFeatureDim+f]
 		orig := bt.Boxes.Data[i]
 		if orig == -2 { // padding row: no gradient
 			if gi != 0 {

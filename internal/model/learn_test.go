@@ -16,9 +16,14 @@ func TestVQALearns(t *testing.T) {
 }
 
 func testVQALearns(t *testing.T, classifier string) {
+	testVQALearnsDim(t, classifier, DefaultFeatureDim)
+}
+
+// testVQALearnsDim is testVQALearns with F-d region features (IMAGE_FEAT_DIM).
+func testVQALearnsDim(t *testing.T, classifier string, F int) {
 	cfg := tinyConfig(TaskVQA)
 	cfg.HiddenSize, cfg.VisualSize, cfg.ImageFinalDim, cfg.IntermediateSize = 16, 16, 16, 32
-	cfg.ClassifierType, cfg.ClassifierHid = classifier, 24
+	cfg.ClassifierType, cfg.ClassifierHid, cfg.FeatDim = classifier, 24, F
 	m, err := NewVQA(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -27,7 +32,7 @@ func testVQALearns(t *testing.T, classifier string) {
 	m.Train, m.Seed = true, 5
 	rng := rand.New(rand.NewPCG(3, 3))
 	const B = 8
-	bt := &VQABatch{Boxes: randomBoxes(rng, []int{3, 2, 4, 3, 2, 4, 3, 3}, 4), LQ: 4,
+	bt := &VQABatch{Boxes: randomBoxesDim(rng, []int{3, 2, 4, 3, 2, 4, 3, 3}, 4, F), LQ: 4,
 		Question: make([]int32, B*4), Label: make([]float32, B*cfg.AnswerVocabSize)}
 	for b := 0; b < B; b++ {
 		q := bt.Question[b*4 : b*4+4]

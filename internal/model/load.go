@@ -49,7 +49,7 @@ func (p *Params) LoadStateDict(sd map[string]StateTensor, source string, strict 
 			continue
 		}
 		if !slices.Equal(t.Shape, q.Shape) {
-			return rep, fmt.Errorf("model: %s: key %q has shape %v, the model wants %v", source, raw, t.Shape, q.Shape)
+			return rep, fmt.Errorf("model: %s: key %q has shape %v, the model wants %v%s", source, raw, t.Shape, q.Shape, p.featDimHint(q.Name, t.Shape, q.Shape))
 		}
 		if len(t.F32) != q.Size {
 			return rep, fmt.Errorf("model: %s: key %q is not a float tensor of %d values (got %d)", source, raw, q.Size, len(t.F32))
@@ -80,6 +80,29 @@ func (p *Params) LoadStateDict(sd map[string]StateTensor, source string, strict 
 		return rep, fmt.Errorf("model: %s does not match the model: %s", source, strings.Join(msg, "; "))
 	}
 	return rep, nil
+}
+
+// featDimHint explains a shape mismatch of a parameter whose shape follows the
+// region feature width: the width the checkpoint implies, and the config key
+// (NETWORK.IMAGE_FEAT_DIM) that sets it. Empty for other mismatches.
+func (p *Params) featDimHint(name string, got, want []int) string {
+	if len(got) != 2 || len(want) != 2 || got[0] != want[0] {
+		return ""
+	}
+	var ckpt int
+	switch name {
+	case "image_feature_extractor.obj_downsample.1.weight":
+		// Input = geometry + feature (+ semantic): only the feature part varies.
+		ckpt = p.featDim + got[1] - want[1]
+	case "object_mask_visual_embedding.weight", "image_feature_extractor.regularizing_predictor.weight":
+		ckpt = got[1]
+	default:
+		return ""
+	}
+	if ckpt <= 0 {
+		return fmt.Sprintf(" (the config's NETWORK.IMAGE_FEAT_DIM is %d)", p.featDim)
+	}
+	return fmt.Sprintf(": the checkpoint takes %d-d region features, the config's NETWORK.IMAGE_FEAT_DIM is %d (set NETWORK.IMAGE_FEAT_DIM=%d to load it)", ckpt, p.featDim, ckpt)
 }
 
 func quoteList(keys []string) string {

@@ -169,3 +169,7 @@ func checkLen(what string, got, want int) {
 // Model is the shared encoder under the name that code treating every task alike
 // has used (checkpoints, optimizers, inference replicas): a Module's Base().
 type Model = Encoder
+
+// FeatureDim is the width of a region feature the model reads, boxes[:, :, 4:]
+// (NETWORK.IMAGE_FEAT_DIM, 2048 in the original).
+func (m *Encoder) FeatureDim() int { return m.Cfg.FeatureDim() }

@@ -31,6 +31,10 @@ type Params struct {
 	List    []Param
 	Aliases []Alias
 	index   map[string]int
+	// featDim is the region feature width the table was built for
+	// (IMAGE_FEAT_DIM), which names the fix when a checkpoint disagrees.
+	featDim int
+	size    int // floats in each arena
 }
 
 type initKind int
@@ -48,6 +52,7 @@ const (
 type paramBuilder struct {
 	list    []Param
 	aliases []Alias
+	featDim int
 }
 
 func (b *paramBuilder) add(name string, init initKind, shape ...int) {
@@ -64,8 +69,17 @@ func (b *paramBuilder) layerNorm(prefix string, n int, gamma initKind) {
 	b.add(prefix+".bias", initZero, n)
 }
 
+// build lays the parameters out (layout) and allocates the arenas.
 func (b *paramBuilder) build() *Params {
-	p := &Params{List: b.list, Aliases: b.aliases, index: make(map[string]int, len(b.list))}
+	p := b.layout()
+	p.Data = make([]float32, p.size)
+	p.Grad = make([]float32, p.size)
+	return p
+}
+
+// layout computes every parameter's offset and size; the arenas stay nil.
+func (b *paramBuilder) layout() *Params {
+	p := &Params{List: b.list, Aliases: b.aliases, index: make(map[string]int, len(b.list)), featDim: b.featDim}
 	off := 0
 	for i := range p.List {
 		n := 1
@@ -79,16 +93,19 @@ func (b *paramBuilder) build() *Params {
 		}
 		p.index[p.List[i].Name] = i
 	}
-	p.Data = make([]float32, off)
-	p.Grad = make([]float32, off)
+	p.size = off
 	return p
 }
 
-// buildParams lays out every parameter the configured module owns, in the original
+// buildParams lays out every parameter the configured module owns (paramTable)
+// and allocates the arenas.
+func buildParams(c *Config) *Params { return paramTable(c).build() }
+
+// paramTable lists every parameter the configured module owns, in the original
 // module's registration order: FastRCNN's obj_downsample, the object embedding, the
 // module's own pre-encoder parameters, VisualLinguisticBert, then its heads.
-func buildParams(c *Config) *Params {
-	var b paramBuilder
+func paramTable(c *Config) *paramBuilder {
+	b := paramBuilder{featDim: c.FeatureDim()}
 	H := c.HiddenSize
 	spec := c.spec()
 	if c.hasVisualExtractor() {
@@ -96,7 +113,7 @@ func buildParams(c *Config) *Params {
 			b.add("image_feature_extractor.object_embed.weight", initStdNormal, VCRObjectClasses, SemanticDim)
 		}
 		if c.CNNRegLossRoI {
-			b.linear("image_feature_extractor.regularizing_predictor", VCRObjectClasses, FeatureDim)
+			b.linear("image_feature_extractor.regularizing_predictor", VCRObjectClasses, c.FeatureDim())
 		}
 		b.linear("image_feature_extractor.obj_downsample.1", c.ImageFinalDim, c.objDownsampleIn())
 		switch c.objWordMode() {
@@ -152,7 +169,7 @@ func buildParams(c *Config) *Params {
 		}
 	}
 	spec.post(&b, c)
-	return b.build()
+	return &b
 }
 
 // Lookup returns the parameter named name (an alias resolves to its target).

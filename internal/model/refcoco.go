@@ -102,7 +102,7 @@ func (m *RefCOCO) Forward(bt *RefCOCOBatch) (*RefCOCOOutput, error) {
 				best = j
 			}
 		}
-		box := bt.Boxes.Data[(b*NB+best)*boxStride:]
+		box := bt.Boxes.Data[(b*NB+best)*m.Cfg.BoxStride():]
 		sx, sy := float32(1), float32(1)
 		if iw >= 4 {
 			sx, sy = bt.Boxes.ImInfo[b*iw+2], bt.Boxes.ImInfo[b*iw+3]

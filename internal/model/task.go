@@ -224,7 +224,7 @@ func validatePretrain(c *Config) error {
 // multitask module with MASK_RAW_PIXELS=false (otherwise the dataset masks pixels).
 func pretrainPre(b *paramBuilder, c *Config, multitask bool) {
 	if !c.E2E || multitask && !c.MaskRawPixels {
-		b.add("object_mask_visual_embedding.weight", initZero, 1, FeatureDim)
+		b.add("object_mask_visual_embedding.weight", initZero, 1, c.FeatureDim())
 	}
 	if c.WithMVRCLoss {
 		b.add("object_mask_word_embedding.weight", initNormal, 1, c.HiddenSize)
@@ -265,6 +265,17 @@ func New(cfg Config) (Module, error) {
 		return nil, err
 	}
 	return cfg.spec().bind(newEncoder(cfg, buildParams(&cfg))), nil
+}
+
+// Layout is New without the arenas: the parameter table New would lay out for
+// cfg (names in registration order, shapes, frozen flags), after the same
+// validation, with Data and Grad nil. It checks a full-size configuration
+// (BERT-large: 2.7 GB of parameters and gradients) without allocating it.
+func Layout(cfg Config) (*Params, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return paramTable(&cfg).layout(), nil
 }
 
 // newAs is New for a caller that knows the task's type.

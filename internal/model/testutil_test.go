@@ -41,10 +41,20 @@ func randomizeParams(mod Module, seed uint64) {
 	}
 }
 
+// boxStride is a box row's width at the default feature width, which most
+// fixtures use.
+const boxStride = 4 + DefaultFeatureDim
+
 // randomBoxes builds a padded box batch: counts[b] valid boxes (box 0 the whole image),
 // padding rows -2, features N(0,1) (sparse non-negative like bottom-up features).
 func randomBoxes(rng *rand.Rand, counts []int, nb int) Boxes {
+	return randomBoxesDim(rng, counts, nb, DefaultFeatureDim)
+}
+
+// randomBoxesDim is randomBoxes with F-d features (IMAGE_FEAT_DIM).
+func randomBoxesDim(rng *rand.Rand, counts []int, nb, F int) Boxes {
 	B := len(counts)
+	boxStride := 4 + F
 	bx := Boxes{B: B, NB: nb, Data: make([]float32, B*nb*boxStride), ImInfo: make([]float32, B*4), InfoW: 4}
 	for b := 0; b < B; b++ {
 		w, h := float32(300+rng.IntN(300)), float32(200+rng.IntN(300))

@@ -388,18 +388,18 @@ func (m *VCR) objectLinguisticBackward(dling []float32, lo int) {
 }
 
 // roiRegForward is FastRCNN's CNN regulariser of e2e mode (ENABLE_CNN_REG_LOSS
-// without CNN_LOSS_TOP): regularizing_predictor, Linear(2048→81), on the RoI
+// without CNN_LOSS_TOP): regularizing_predictor, Linear(F→81) (F = IMAGE_FEAT_DIM, 2048 in the original), on the RoI
 // feature of every valid box (post_roialign, before obj_downsample's dropout),
 // cross-entropy against the box's class, mean over the boxes (common/fast_rcnn.py,
 // forward). The loss goes to Output.CNNLoss.
 func (m *VCR) roiRegForward(bt *VCRBatch) error {
 	s, v := &m.st, &m.vis
 	R, NB := v.rows, bt.Boxes.NB
-	in := m.Cfg.objDownsampleIn()
-	s.regIn = m.acts.alloc(R * FeatureDim)
+	in, F := m.Cfg.objDownsampleIn(), m.Cfg.FeatureDim()
+	s.regIn = m.acts.alloc(R * F)
 	s.regLab = m.ints.alloc(R)
 	for r := 0; r < R; r++ {
-		copy(s.regIn[r*FeatureDim:(r+1)*FeatureDim], v.x[r*in+GeomDim:r*in+GeomDim+FeatureDim])
+		copy(s.regIn[r*F:(r+1)*F], v.x[r*in+GeomDim:r*in+GeomDim+F])
 		cl := bt.Classes[int(v.rowB[r])*NB+int(v.rowBox[r])]
 		if cl < 0 || cl >= VCRObjectClasses {
 			return errorf("class %d of box %d in sample %d is outside [0,%d)", cl, v.rowBox[r], v.rowB[r], VCRObjectClasses)
@@ -419,20 +419,20 @@ func (m *VCR) roiRegForward(bt *VCRBatch) error {
 // obj_downsample path's share there).
 func (m *VCR) roiRegBackward(dloss float32) {
 	s, v := &m.st, &m.vis
-	R := v.rows
+	R, F := v.rows, m.Cfg.FeatureDim()
 	dl := m.grads.alloc(R * VCRObjectClasses)
 	kernels.CrossEntropyBackward(dl, s.regProbs, s.regLab, R, VCRObjectClasses, dloss)
 	var dx []float32
 	if s.featGrad != nil {
-		dx = m.grads.alloc(R * FeatureDim)
+		dx = m.grads.alloc(R * F)
 	}
 	m.reg.Backward(dx, dl, s.regIn, R)
 	if dx == nil {
 		return
 	}
 	for r := 0; r < R; r++ {
-		dst := s.featGrad[(int(v.rowB[r])*v.nb+int(v.rowBox[r]))*FeatureDim:]
-		for i, g := range dx[r*FeatureDim : (r+1)*FeatureDim] {
+		dst := s.featGrad[(int(v.rowB[r])*v.nb+int(v.rowBox[r]))*F:]
+		for i, g := range dx[r*F : (r+1)*F] {
 			dst[i] += g
 		}
 	}

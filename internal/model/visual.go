@@ -10,10 +10,10 @@ import (
 // Boxes is a padded batch of precomputed-feature boxes, as the datasets collate it.
 type Boxes struct {
 	B, NB  int
-	Data   []float32 // [B*NB*(4+FeatureDim)]: x1,y1,x2,y2 (resized-image pixels) + feature; padding rows -2
+	Data   []float32 // [B*NB*(4+F)], F = Config.FeatureDim(): x1,y1,x2,y2 (resized-image pixels) + feature; padding rows -2
 	ImInfo []float32 // [B*InfoW]: width, height (resized image), scale_x, scale_y, ...
 	InfoW  int       // columns of ImInfo (4, or 5 with the dataset index)
-	// FeatGrad, when not nil ([B*NB*FeatureDim]), receives the gradient of the loss
+	// FeatGrad, when not nil ([B*NB*F]), receives the gradient of the loss
 	// with respect to every box feature that entered obj_downsample (overwritten;
 	// zero for padding and masked boxes). The e2e path feeds RoI-head features through
 	// Data and back-propagates this into the CNN.
@@ -23,16 +23,14 @@ type Boxes struct {
 	VCRMask bool
 }
 
-// valid reports whether box j of sample b is a real box.
-func (bx *Boxes) valid(b, j int) bool {
-	row := (b*bx.NB + j) * boxStride
+// valid reports whether box j of sample b is a real box; stride is 4+F.
+func (bx *Boxes) valid(b, j, stride int) bool {
+	row := (b*bx.NB + j) * stride
 	if bx.VCRMask {
 		return bx.Data[row+3] > -0.5
 	}
 	return bx.Data[row] > -1.5
 }
-
-const boxStride = 4 + FeatureDim
 
 // visualActs is what the FastRCNN precomputed path saves for backward.
 type visualActs struct {
@@ -44,7 +42,7 @@ type visualActs struct {
 	rowBox   []int32 // [R] box index j in the padded input
 	nb       int
 	featGrad []float32
-	x, xDrop []float32 // [R*4096] [geometry ; feature], after dropout
+	x, xDrop []float32 // [R*(2048+F)] [geometry ; feature (; class embedding)], after dropout
 	y, z     []float32 // [R*D] linear, relu
 	objReps  []float32 // [B*lo*D] packed per sample, zero padding
 	boxMask  []bool    // [B*lo] boxes[:, :lo, 0] > -1.5
@@ -91,6 +89,7 @@ func GeometryEmbedding(out []float32, x1, y1, x2, y2, w, h float32) {
 // embedding, obj_downsample. It returns the packed object representations [B*lo*D].
 func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskEmb []float32) error {
 	B, NB, D := bx.B, bx.NB, m.Cfg.ImageFinalDim
+	F, boxStride := m.Cfg.FeatureDim(), m.Cfg.BoxStride()
 	checkLen("boxes", len(bx.Data), B*NB*boxStride)
 	if bx.InfoW < 2 {
 		panic("model: im_info needs at least width and height")
@@ -100,7 +99,7 @@ func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskE
 	for b := 0; b < B; b++ {
 		n := 0
 		for j := 0; j < NB; j++ {
-			if bx.valid(b, j) {
+			if bx.valid(b, j, boxStride) {
 				n++
 			}
 		}
@@ -110,7 +109,7 @@ func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskE
 	// only when padding is not at the end) never reaches FastRCNN.
 	for b := 0; b < B; b++ {
 		for j := 0; j < lo; j++ {
-			if bx.valid(b, j) {
+			if bx.valid(b, j, boxStride) {
 				R++
 			}
 		}
@@ -127,12 +126,12 @@ func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskE
 	v.rowB, v.rowSlot, v.rowMask, v.rowBox = m.ints.alloc(R), m.ints.alloc(R), m.ints.alloc(R), m.ints.alloc(R)
 	v.nb, v.featGrad = NB, bx.FeatGrad
 	if bx.FeatGrad != nil {
-		checkLen("boxes feature gradient", len(bx.FeatGrad), B*NB*FeatureDim)
+		checkLen("boxes feature gradient", len(bx.FeatGrad), B*NB*F)
 	}
 	v.boxMask = v.boxMask[:0]
 	for b := 0; b < B; b++ {
 		for j := 0; j < lo; j++ {
-			v.boxMask = append(v.boxMask, bx.valid(b, j))
+			v.boxMask = append(v.boxMask, bx.valid(b, j, boxStride))
 		}
 	}
 	in := m.Cfg.objDownsampleIn()
@@ -148,7 +147,7 @@ func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskE
 		k := 0
 		for j := 0; j < lo; j++ {
 			box := bx.Data[(b*NB+j)*boxStride : (b*NB+j+1)*boxStride]
-			if !bx.valid(b, j) {
+			if !bx.valid(b, j, boxStride) {
 				continue
 			}
 			row := v.x[r*in : (r+1)*in]
@@ -165,7 +164,7 @@ func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskE
 					return fmt.Errorf("model: class %d of box %d in sample %d is outside [0,%d) (IMAGE_SEMANTIC)", cl, j, b, VCRObjectClasses)
 				}
 				v.rowClass[r] = cl
-				copy(row[GeomDim+FeatureDim:], m.objEmbed.w[int(cl)*SemanticDim:int(cl+1)*SemanticDim])
+				copy(row[GeomDim+F:], m.objEmbed.w[int(cl)*SemanticDim:int(cl+1)*SemanticDim])
 			}
 			v.rowB[r], v.rowSlot[r], v.rowBox[r] = int32(b), int32(k), int32(j)
 			r++
@@ -191,12 +190,12 @@ func (m *Encoder) visualForward(v *visualActs, bx *Boxes, mvrcOps []int32, maskE
 }
 
 // visualBackward takes d(objReps) [B*lo*D]; it accumulates obj_downsample gradients
-// and, when maskGrad is not nil, the gradient of the mask visual embedding [2048].
+// and, when maskGrad is not nil, the gradient of the mask visual embedding [F].
 func (m *Encoder) visualBackward(v *visualActs, dobj []float32, maskGrad []float32) {
 	if !m.Cfg.hasVisualExtractor() {
 		return // BLIND: the object features are constant zeros
 	}
-	D, R := m.Cfg.ImageFinalDim, v.rows
+	D, R, F := m.Cfg.ImageFinalDim, v.rows, m.Cfg.FeatureDim()
 	in := m.Cfg.objDownsampleIn()
 	dz := m.grads.alloc(R * D)
 	for r := 0; r < R; r++ {
@@ -229,22 +228,22 @@ func (m *Encoder) visualBackward(v *visualActs, dobj []float32, maskGrad []float
 	if m.Cfg.ImageSemantic {
 		for r := 0; r < R; r++ {
 			dst := m.objEmbed.g[int(v.rowClass[r])*SemanticDim : int(v.rowClass[r]+1)*SemanticDim]
-			src := dx[r*in+GeomDim+FeatureDim : (r+1)*in]
+			src := dx[r*in+GeomDim+F : (r+1)*in]
 			for i := range dst {
 				dst[i] += src[i]
 			}
 		}
 	}
 	for r := 0; r < R; r++ {
-		src := dx[r*in+GeomDim : r*in+GeomDim+FeatureDim]
+		src := dx[r*in+GeomDim : r*in+GeomDim+F]
 		switch {
 		case v.rowMask[r] == 1 && maskGrad != nil:
 			for i := range maskGrad {
 				maskGrad[i] += src[i]
 			}
 		case v.rowMask[r] != 1 && v.featGrad != nil:
-			dst := (int(v.rowB[r])*v.nb + int(v.rowBox[r])) * FeatureDim
-			copy(v.featGrad[dst:dst+FeatureDim], src)
+			dst := (int(v.rowB[r])*v.nb + int(v.rowBox[r])) * F
+			copy(v.featGrad[dst:dst+F], src)
 		}
 	}
 }
@@ -254,12 +253,13 @@ func (m *Encoder) visualBackward(v *visualActs, dobj []float32, maskGrad []float
 // representation is zero ([B*lo*IMAGE_FINAL_DIM]).
 func (m *Encoder) blindVisual(v *visualActs, bx *Boxes) error {
 	B, NB, D := bx.B, bx.NB, m.Cfg.ImageFinalDim
+	boxStride := m.Cfg.BoxStride()
 	checkLen("boxes", len(bx.Data), B*NB*boxStride)
 	lo := 0
 	for b := 0; b < B; b++ {
 		n := 0
 		for j := 0; j < NB; j++ {
-			if bx.valid(b, j) {
+			if bx.valid(b, j, boxStride) {
 				n++
 			}
 		}
@@ -272,7 +272,7 @@ func (m *Encoder) blindVisual(v *visualActs, bx *Boxes) error {
 	v.boxMask = v.boxMask[:0]
 	for b := 0; b < B; b++ {
 		for j := 0; j < lo; j++ {
-			v.boxMask = append(v.boxMask, bx.valid(b, j))
+			v.boxMask = append(v.boxMask, bx.valid(b, j, boxStride))
 		}
 	}
 	v.objReps = m.acts.alloc(B * lo * D)

@@ -57,7 +57,7 @@ func TestMeasureOnnxRuntime(t *testing.T) {
 	boxes, info := boxesFor(rng, s, -2)
 	q := tokens(rng, s.B, s.T, s.nText, false, spec.Vocab)
 	bt := &model.VQABatch{Boxes: model.Boxes{B: B, NB: s.R, Data: boxes, ImInfo: info, InfoW: 4}, LQ: s.T, Question: to32(q)}
-	feed := [][]ortTensor{{{Name: "boxes", Dims: []int{B, s.R, 4 + FeatureDim}, F32: boxes},
+	feed := [][]ortTensor{{{Name: "boxes", Dims: []int{B, s.R, 4 + DefaultFeatureDim}, F32: boxes},
 		{Name: "im_info", Dims: []int{B, 4}, F32: info}, {Name: "question", Dims: []int{B, s.T}, I64: q}}}
 
 	// Each returns (fastest, median) ms of reps runs.

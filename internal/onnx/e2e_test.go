@@ -89,7 +89,7 @@ func newE2ECase(rng *rand.Rand, B, R, H, W int, nBoxes []int, pad float32) *e2eC
 // modelBoxes puts the RoI features of the valid boxes after their coordinates, as
 // vlbert's e2e inference hands them to the model.
 func (c *e2eCase) modelBoxes(feats []float32, pad float32) model.Boxes {
-	const stride = 4 + FeatureDim
+	const stride = 4 + DefaultFeatureDim
 	data := make([]float32, c.B*c.R*stride)
 	k := 0
 	for b := 0; b < c.B; b++ {
@@ -102,7 +102,7 @@ func (c *e2eCase) modelBoxes(feats []float32, pad float32) model.Boxes {
 				continue
 			}
 			copy(row, c.coords[(b*c.R+j)*4:(b*c.R+j+1)*4])
-			copy(row[4:], feats[k*FeatureDim:(k+1)*FeatureDim])
+			copy(row[4:], feats[k*DefaultFeatureDim:(k+1)*DefaultFeatureDim])
 			k++
 		}
 	}

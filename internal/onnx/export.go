@@ -27,7 +27,7 @@ type Spec struct {
 	MaxPositions int // max_position_embeddings
 	TypeVocab    int // type_vocab_size
 	Pooler       bool
-	FeatureDim   int // width of a region feature (2048)
+	FeatureDim   int // width of a region feature, NETWORK.IMAGE_FEAT_DIM (2048 in the original)
 	// E2E, when set, puts the visual network in the graph (the e2e configs,
 	// IMAGE_FEAT_PRECOMPUTED false): the inputs are images and boxes instead of
 	// boxes with precomputed features.
@@ -63,7 +63,7 @@ func (s *Spec) Validate() error {
 			return fmt.Errorf("onnx: invalid visual network %+v", *v)
 		}
 		if 32*v.Width != s.FeatureDim {
-			return fmt.Errorf("onnx: the visual network's %d-d features do not fit obj_downsample's %d", 32*v.Width, s.FeatureDim)
+			return fmt.Errorf("onnx: the visual network's %d-d features do not fit obj_downsample's %d (NETWORK.IMAGE_FEAT_DIM)", 32*v.Width, s.FeatureDim)
 		}
 	}
 	if s.TypeVocab < 3 {

@@ -100,6 +100,13 @@ func TestSpecFromConfig(t *testing.T) {
 	if _, err := load(t, "NETWORK.IMAGE_FEAT_PRECOMPUTED=false", "NETWORK.IMAGE_NUM_LAYERS=50"); err == nil || !strings.Contains(err.Error(), "IMAGE_NUM_LAYERS=50") {
 		t.Errorf("ResNet-50: %v", err)
 	}
+	if s, err := load(t, "NETWORK.IMAGE_FEAT_DIM=256"); err != nil || s.FeatureDim != 256 {
+		t.Errorf("IMAGE_FEAT_DIM 256: feature dim %d, %v", s.FeatureDim, err)
+	}
+	// The e2e graph's ResNet-101 RoI head gives 2048-d features.
+	if _, err := load(t, "NETWORK.IMAGE_FEAT_PRECOMPUTED=false", "NETWORK.IMAGE_FEAT_DIM=256"); err == nil || !strings.Contains(err.Error(), "IMAGE_FEAT_DIM") {
+		t.Errorf("e2e with IMAGE_FEAT_DIM 256: %v", err)
+	}
 	for _, bad := range []struct{ set, want string }{
 		{"NETWORK.VLBERT.object_word_embed_mode=1", "object_word_embed_mode=1"},
 		{"NETWORK.CLASSIFIER_TYPE=2fc", "CLASSIFIER_TYPE"},

@@ -48,7 +48,7 @@ func TestInt8Parity(t *testing.T) {
 			t.Fatal(err)
 		}
 		want8 = append(want8, append([]float32(nil), out.Logits...))
-		runs = append(runs, []ortTensor{{Name: "boxes", Dims: []int{s.B, s.R, 4 + FeatureDim}, F32: boxes},
+		runs = append(runs, []ortTensor{{Name: "boxes", Dims: []int{s.B, s.R, 4 + DefaultFeatureDim}, F32: boxes},
 			{Name: "im_info", Dims: []int{s.B, 4}, F32: info}, {Name: "question", Dims: []int{s.B, s.T}, I64: q}})
 	}
 	res := runORT(t, path, runs, 1)

@@ -26,7 +26,7 @@ func smallConfig(task model.Task) (model.Config, Spec) {
 func specOf(c model.Config) Spec {
 	spec := Spec{Hidden: c.HiddenSize, Layers: c.NumHiddenLayers, Heads: c.NumAttentionHeads,
 		Intermediate: c.IntermediateSize, Vocab: c.VocabSize, MaxPositions: c.MaxPositionEmbeddings,
-		TypeVocab: c.TypeVocabSize, Pooler: c.WithPooler, FeatureDim: model.FeatureDim, Version: "test"}
+		TypeVocab: c.TypeVocabSize, Pooler: c.WithPooler, FeatureDim: c.FeatureDim(), Version: "test"}
 	switch c.Task {
 	case model.TaskVQA:
 		spec.Task, spec.AnswerVocab = TaskVQA, c.AnswerVocabSize
@@ -89,7 +89,12 @@ var parityShapes = []shape{
 // boxesFor makes [B,R,4+F] boxes: box 0 the whole image, others random inside it,
 // random features; padding rows are all pad (-2 for VQA/RefCOCO, -1 for VCR).
 func boxesFor(rng *rand.Rand, s shape, pad float32) (boxes, imInfo []float32) {
-	const stride = 4 + FeatureDim
+	return boxesForDim(rng, s, pad, DefaultFeatureDim)
+}
+
+// boxesForDim is boxesFor with F-d features (NETWORK.IMAGE_FEAT_DIM).
+func boxesForDim(rng *rand.Rand, s shape, pad float32, F int) (boxes, imInfo []float32) {
+	stride := 4 + F
 	boxes = make([]float32, s.B*s.R*stride)
 	imInfo = make([]float32, s.B*4)
 	for b := 0; b < s.B; b++ {
@@ -141,7 +146,18 @@ func to32(v []int64) []int32 {
 const tolAbs, tolRel = 2e-4, 1e-4
 
 func TestVQAParity(t *testing.T) {
-	c, spec := smallConfig(model.TaskVQA)
+	testVQAParity(t, model.DefaultFeatureDim)
+}
+
+// TestVQAParityFeatDim exports a model of 24-d region features
+// (NETWORK.IMAGE_FEAT_DIM): boxes is [B,R,4+24] and the graph passes the
+// checker and matches the Go forward.
+func TestVQAParityFeatDim(t *testing.T) { testVQAParity(t, 24) }
+
+func testVQAParity(t *testing.T, F int) {
+	c, _ := smallConfig(model.TaskVQA)
+	c.FeatDim = F
+	spec := specOf(c)
 	m, err := model.NewVQA(c)
 	if err != nil {
 		t.Fatal(err)
@@ -153,14 +169,14 @@ func TestVQAParity(t *testing.T) {
 	var runs [][]ortTensor
 	var want [][]float32
 	for _, s := range parityShapes {
-		boxes, info := boxesFor(rng, s, -2)
+		boxes, info := boxesForDim(rng, s, -2, F)
 		q := tokens(rng, s.B, s.T, s.nText, s.holeText, spec.Vocab)
 		out, err := m.Forward(&model.VQABatch{Boxes: model.Boxes{B: s.B, NB: s.R, Data: boxes, ImInfo: info, InfoW: 4}, LQ: s.T, Question: to32(q)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		want = append(want, append([]float32(nil), out.Logits...))
-		runs = append(runs, []ortTensor{{Name: "boxes", Dims: []int{s.B, s.R, 4 + FeatureDim}, F32: boxes},
+		runs = append(runs, []ortTensor{{Name: "boxes", Dims: []int{s.B, s.R, 4 + F}, F32: boxes},
 			{Name: "im_info", Dims: []int{s.B, 4}, F32: info}, {Name: "question", Dims: []int{s.B, s.T}, I64: q}})
 	}
 	res := runORT(t, path, runs, 1)
@@ -193,7 +209,7 @@ func TestRefCOCOParity(t *testing.T) {
 		}
 		wantLogits = append(wantLogits, append([]float32(nil), out.Logits...))
 		wantBoxes = append(wantBoxes, append([]float32(nil), out.PredBoxes...))
-		runs = append(runs, []ortTensor{{Name: "boxes", Dims: []int{s.B, s.R, 4 + FeatureDim}, F32: boxes},
+		runs = append(runs, []ortTensor{{Name: "boxes", Dims: []int{s.B, s.R, 4 + DefaultFeatureDim}, F32: boxes},
 			{Name: "im_info", Dims: []int{s.B, 4}, F32: info}, {Name: "expression", Dims: []int{s.B, s.T}, I64: e}})
 	}
 	res := runORT(t, path, runs, 1)
@@ -246,7 +262,7 @@ func TestVCRParity(t *testing.T) {
 		}
 		want = append(want, append([]float32(nil), out.Logits...))
 		qPairs, aPairs := pairs(q, qTags), pairs(a, aTags)
-		runs = append(runs, []ortTensor{{Name: "boxes", Dims: []int{s.B, s.R, 4 + FeatureDim}, F32: boxes},
+		runs = append(runs, []ortTensor{{Name: "boxes", Dims: []int{s.B, s.R, 4 + DefaultFeatureDim}, F32: boxes},
 			{Name: "im_info", Dims: []int{s.B, 4}, F32: info},
 			{Name: "question", Dims: []int{s.B, s.T, 2}, I64: qPairs},
 			{Name: "answer_choices", Dims: []int{s.B, vcrChoices, la, 2}, I64: aPairs}})

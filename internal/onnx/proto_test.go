@@ -74,7 +74,7 @@ func TestExportRoundTrip(t *testing.T) {
 	if strings.Join(names, ",") != "boxes,im_info,question" {
 		t.Errorf("inputs %v", names)
 	}
-	if d := got.Graph.Inputs[0].Shape; len(d) != 3 || d[0].Param != "batch" || d[1].Param != "boxes" || d[2].Value != 4+FeatureDim {
+	if d := got.Graph.Inputs[0].Shape; len(d) != 3 || d[0].Param != "batch" || d[1].Param != "boxes" || d[2].Value != 4+DefaultFeatureDim {
 		t.Errorf("boxes shape %+v", d)
 	}
 	if o := got.Graph.Outputs; len(o) != 1 || o[0].Name != "label_logits" || o[0].Shape[1].Value != 64 {

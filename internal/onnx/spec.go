@@ -9,9 +9,10 @@ import (
 	"github.com/vlbert/vlbert/internal/weights"
 )
 
-// FeatureDim is the width of a bottom-up region feature (boxes[:, :, 4:]), which
-// the checkpoint's obj_downsample also fixes (its input is 2048 + FeatureDim).
-const FeatureDim = 2048
+// DefaultFeatureDim is the original's region feature width (boxes[:, :, 4:]),
+// the default of NETWORK.IMAGE_FEAT_DIM; the checkpoint's obj_downsample fixes the
+// width (its input is 2048 geometry + the feature).
+const DefaultFeatureDim = 2048
 
 // SpecFromConfig reads the network an experiment config describes. It rejects
 // the settings whose forward the exported graph does not reproduce. An e2e config
@@ -22,7 +23,10 @@ func SpecFromConfig(c *config.Config) (Spec, error) {
 	n, v := &c.Network, &c.Network.VLBERT
 	s := Spec{Hidden: v.HiddenSize, Layers: v.NumHiddenLayers, Heads: v.NumAttentionHeads,
 		Intermediate: v.IntermediateSize, Vocab: v.VocabSize, MaxPositions: v.MaxPositionEmbeddings,
-		TypeVocab: v.TypeVocabSize, Pooler: v.WithPooler, FeatureDim: FeatureDim}
+		TypeVocab: v.TypeVocabSize, Pooler: v.WithPooler, FeatureDim: n.ImageFeatDim}
+	if s.FeatureDim == 0 {
+		s.FeatureDim = DefaultFeatureDim
+	}
 	switch {
 	case c.Module != "ResNetVLBERT":
 		return s, fmt.Errorf("onnx: MODULE %q is not exportable (the VQA, RefCOCO+ and VCR modules are ResNetVLBERT)", c.Module)

@@ -12,7 +12,6 @@ import (
 
 	"github.com/vlbert/vlbert/internal/data/features"
 	"github.com/vlbert/vlbert/internal/infer"
-	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
 )
 
@@ -134,13 +133,14 @@ func (l Limits) withDefaults() Limits {
 // decodeRegions checks and decodes the image part of a request. canUseImage
 // says whether the checkpoint has the visual network: without it an image is
 // refused before it is decoded.
-func decodeRegions(in *RegionsInput, lim Limits, canUseImage bool) (*regionSpec, error) {
-	return decodeRegionsDetect(in, lim, canUseImage, false)
+func decodeRegions(in *RegionsInput, lim Limits, canUseImage bool, featDim int) (*regionSpec, error) {
+	return decodeRegionsDetect(in, lim, canUseImage, false, featDim)
 }
 
 // decodeRegionsDetect is decodeRegions for a server that may also detect the
 // regions of an image sent without boxes (canDetect: Config.Detector is set).
-func decodeRegionsDetect(in *RegionsInput, lim Limits, canUseImage, canDetect bool) (*regionSpec, error) {
+// A features record must be featDim wide, the model's NETWORK.IMAGE_FEAT_DIM.
+func decodeRegionsDetect(in *RegionsInput, lim Limits, canUseImage, canDetect bool, featDim int) (*regionSpec, error) {
 	hasFeat := in.Features != nil
 	hasImage := in.Image != ""
 	switch {
@@ -155,12 +155,12 @@ func decodeRegionsDetect(in *RegionsInput, lim Limits, canUseImage, canDetect bo
 		if len(in.Boxes) > 0 {
 			return nil, badRequest("\"boxes\" goes with \"image\"; a features record has its own boxes")
 		}
-		rec, err := in.Features.Record(features.Options{Features: true, MaxBoxes: lim.MaxRegions})
+		rec, err := in.Features.Record(features.Options{Features: true, MaxBoxes: lim.MaxRegions}.WithFeatureDim())
 		if err != nil {
 			return nil, badRequest("features: %s", err)
 		}
-		if rec.FeatureDim != model.FeatureDim {
-			return nil, badRequest("features: %d-d features, the model wants %d", rec.FeatureDim, model.FeatureDim)
+		if rec.FeatureDim != featDim {
+			return nil, badRequest("features: %d-d region features, want num_boxes·%d floats (the model's NETWORK.IMAGE_FEAT_DIM is %d)", rec.FeatureDim, featDim, featDim)
 		}
 		if rec.NumBoxes == 0 {
 			return nil, badRequest("features: num_boxes is 0")

@@ -271,7 +271,7 @@ type regionSource func(ctx context.Context) (*infer.Regions, error)
 // prepareRegions validates and decodes the image part of a request. An image
 // is decoded only when the checkpoint can use it.
 func (s *Server) prepareRegions(in *RegionsInput) (regionSource, error) {
-	spec, err := decodeRegionsDetect(in, s.cfg.Limits, s.p.HasVisual(), s.cfg.Detector != nil)
+	spec, err := decodeRegionsDetect(in, s.cfg.Limits, s.p.HasVisual(), s.cfg.Detector != nil, s.p.FeatureDim())
 	if err != nil {
 		return nil, err
 	}

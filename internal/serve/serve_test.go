@@ -201,6 +201,7 @@ func TestBadRequests(t *testing.T) {
 		{"too many regions", "/v1/vqa", mustJSON(map[string]any{"question": "what?", "features": json.RawMessage(infertest.RandomRecord(1, 6, 50, 50, 2048))}), 400, "num_boxes 6"},
 		{"too many boxes with image", "/v1/vqa", mustJSON(map[string]any{"question": "what?", "image": pngOf(10, 10), "boxes": [][]float64{{0, 0, 1, 1}, {0, 0, 1, 1}, {0, 0, 1, 1}, {0, 0, 1, 1}, {0, 0, 1, 1}, {0, 0, 1, 1}}}), 400, "over the limit of 5"},
 		{"wrong feature size", "/v1/vqa", mustJSON(map[string]any{"question": "what?", "features": json.RawMessage(infertest.RandomRecord(1, 2, 50, 50, 1000))}), 400, "num_boxes·2048"},
+		{"feature width", "/v1/vqa", mustJSON(map[string]any{"question": "what?", "features": json.RawMessage(infertest.RandomRecord(1, 2, 50, 50, 256))}), 400, "256-d region features, want num_boxes·2048 floats (the model's NETWORK.IMAGE_FEAT_DIM is 2048)"},
 		{"missing question", "/v1/vqa", mustJSON(map[string]any{"features": feat}), 400, `missing "question"`},
 		{"too many tokens", "/v1/vqa", mustJSON(map[string]any{"question": "a b c d e f g h i j", "features": feat}), 400, "over the limit of 8"},
 		{"no regions", "/v1/vqa", `{"question": "what?"}`, 400, `missing "features"`},
@@ -396,7 +397,7 @@ func FuzzDecodeVQA(f *testing.F) {
 		var req VQARequest
 		err := decodeJSON(body, &req)
 		if err == nil {
-			_, err = decodeRegions(&req.RegionsInput, lim, true)
+			_, err = decodeRegions(&req.RegionsInput, lim, true, 2048)
 		}
 		if err == nil {
 			return

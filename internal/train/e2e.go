@@ -18,8 +18,9 @@ import (
 // and preprocess the images (resize, the flip the boxes got, BGR minus means;
 // pretraining also zeroes the pixels of masked regions), and every forward
 // runs the ResNet C4 backbone and the res5 RoI head of package visual on the
-// padded batch, writes one 2048-d feature per valid box into the feature
-// columns of model.Boxes, and lets the model run as on precomputed features.
+// padded batch, writes one feature per valid box (IMAGE_FEAT_DIM wide, 2048
+// for ResNet-101) into the feature columns of model.Boxes, and lets the model
+// run as on precomputed features.
 // Backward takes the model's gradient with respect to those features
 // (Boxes.FeatGrad) back through the head and the trainable backbone stages.
 //
@@ -53,6 +54,15 @@ var visualConfigHook func(*visual.Config)
 
 // isE2E reports whether cfg runs the CNN on images.
 func isE2E(cfg *config.Config) bool { return !cfg.Network.ImageFeatPrecomputed }
+
+// boxStride is the width of a model box row, 4 coordinates and the region
+// feature: 4 + NETWORK.IMAGE_FEAT_DIM (0 read as the original's 2048).
+func boxStride(cfg *config.Config) int {
+	if f := cfg.Network.ImageFeatDim; f > 0 {
+		return 4 + f
+	}
+	return 4 + model.DefaultFeatureDim
+}
 
 // visualConfig maps the NETWORK keys of an e2e config to the network, and
 // rejects the settings package visual does not implement.
@@ -101,8 +111,8 @@ func visualConfig(cfg *config.Config) (visual.Config, error) {
 	if visualConfigHook != nil {
 		visualConfigHook(&vc)
 	}
-	if vc.FeatureDim() != model.FeatureDim {
-		return visual.Config{}, fmt.Errorf("train: the RoI head gives %d-d features, the model takes %d", vc.FeatureDim(), model.FeatureDim)
+	if want := boxStride(cfg) - 4; vc.FeatureDim() != want {
+		return visual.Config{}, fmt.Errorf("train: the RoI head gives %d-d features, the model takes %d (NETWORK.IMAGE_FEAT_DIM; set it to %d for this network)", vc.FeatureDim(), want, vc.FeatureDim())
 	}
 	return vc, nil
 }
@@ -240,14 +250,14 @@ type e2eCNN struct {
 	slots    []int     // b·NB+j of each RoI
 	masks    []float32 // [R, maskHW]
 	featGrad []float32 // Boxes.FeatGrad of the last forward
-	dfeats   []float32 // [R, FeatureDim]
+	dfeats   []float32 // [R, F], F the RoI head's width (== IMAGE_FEAT_DIM)
 	ran      bool      // a forward ran since the last backward
 }
 
 // boxValid is the model's validity test of box j of sample b (VCR pads
-// with -1 and tests y2, the others pad with -2 and test x1).
-func boxValid(bx *model.Boxes, b, j int) bool {
-	row := (b*bx.NB + j) * (4 + model.FeatureDim)
+// with -1 and tests y2, the others pad with -2 and test x1); stride is 4+F.
+func boxValid(bx *model.Boxes, b, j, stride int) bool {
+	row := (b*bx.NB + j) * stride
 	if bx.VCRMask {
 		return bx.Data[row+3] > -0.5
 	}
@@ -259,7 +269,8 @@ func boxValid(bx *model.Boxes, b, j int) bool {
 // model's backward fills.
 func (c *e2eCNN) forward(in *e2eInput, bx *model.Boxes) error {
 	B, NB := bx.B, bx.NB
-	const stride = 4 + model.FeatureDim
+	K := c.net.Cfg.FeatureDim()
+	stride := 4 + K
 	if len(in.images) != B {
 		return fmt.Errorf("train: e2e batch has %d images for %d samples", len(in.images), B)
 	}
@@ -271,7 +282,7 @@ func (c *e2eCNN) forward(in *e2eInput, bx *model.Boxes) error {
 	c.rois, c.slots, c.masks = c.rois[:0], c.slots[:0], c.masks[:0]
 	for b := 0; b < B; b++ {
 		for j := 0; j < NB; j++ {
-			if !boxValid(bx, b, j) {
+			if !boxValid(bx, b, j, stride) {
 				continue
 			}
 			row := bx.Data[(b*NB+j)*stride:]
@@ -297,7 +308,6 @@ func (c *e2eCNN) forward(in *e2eInput, bx *model.Boxes) error {
 		masks = c.masks
 	}
 	feats := c.net.Forward(c.batch, B, H, W, c.rois, R, masks)
-	K := model.FeatureDim
 	for r, s := range c.slots {
 		copy(bx.Data[s*stride+4:(s+1)*stride], feats[r*K:(r+1)*K])
 	}
@@ -327,7 +337,7 @@ func (c *e2eCNN) backward() {
 		panic("train: e2e backward without a forward")
 	}
 	c.ran = false
-	K := model.FeatureDim
+	K := c.net.Cfg.FeatureDim()
 	R := len(c.slots)
 	if cap(c.dfeats) < R*K {
 		c.dfeats = make([]float32, R*K)

@@ -392,7 +392,7 @@ func TestE2EFlipConsistent(t *testing.T) {
 		return e
 	}
 	plain, flipped := ref("0"), ref("1")
-	const stride = 4 + model.FeatureDim
+	const stride = 4 + model.DefaultFeatureDim
 	W, H := plain.img.W, plain.img.H
 	for r := 0; r < plain.n; r++ {
 		a, b := plain.boxes[r*stride:r*stride+4], flipped.boxes[r*stride:r*stride+4]
@@ -532,18 +532,7 @@ func TestE2EImagePretrained(t *testing.T) {
 	src := visual.NewNetwork(vc)
 	src.InitRandom(42)
 	write := func(path string, skip string) {
-		ts := map[string]*weights.Tensor{}
-		for _, p := range src.Params.Params {
-			k := strings.TrimPrefix(p.Name, "backbone.")
-			if rest, ok := strings.CutPrefix(p.Name, "roi_head_feature_extractor."); ok {
-				k = "layer4." + rest
-			}
-			if k != skip {
-				ts[k] = weights.NewF32(p.Data, p.Shape...)
-			}
-		}
-		ts["fc.weight"] = weights.NewF32(make([]float32, 6), 2, 3) // ignored
-		if err := weights.WriteSafetensors(path, ts, nil); err != nil {
+		if err := writeRawResNet(path, src, skip); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -564,6 +553,24 @@ func TestE2EImagePretrained(t *testing.T) {
 	if _, err := buildModel(cfg, task, io.Discard); err == nil || !strings.Contains(err.Error(), "roi_head_feature_extractor.0.conv2.weight") {
 		t.Errorf("a checkpoint without layer4.0.conv2.weight: %v", err)
 	}
+}
+
+// writeRawResNet writes src as the raw torchvision ResNet state_dict that
+// NETWORK.IMAGE_PRETRAINED names (conv1, bn1, layer1..3 from the backbone,
+// layer4 from the RoI head, an ignored fc), leaving out the key skip.
+func writeRawResNet(path string, src *visual.Network, skip string) error {
+	ts := map[string]*weights.Tensor{}
+	for _, p := range src.Params.Params {
+		k := strings.TrimPrefix(p.Name, "backbone.")
+		if rest, ok := strings.CutPrefix(p.Name, "roi_head_feature_extractor."); ok {
+			k = "layer4." + rest
+		}
+		if k != skip {
+			ts[k] = weights.NewF32(p.Data, p.Shape...)
+		}
+	}
+	ts["fc.weight"] = weights.NewF32(make([]float32, 6), 2, 3) // ignored
+	return weights.WriteSafetensors(path, ts, nil)
 }
 
 // realRefCOCO lays the tiny world out as the original's data/coco for

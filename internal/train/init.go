@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/vlbert/vlbert/internal/config"
@@ -15,8 +16,9 @@ import (
 )
 
 // buildModel creates the network of cfg with weights drawn from RNG_SEED,
-// then the NETWORK.PARTIAL_PRETRAIN checkpoint (non-strict, with
-// PARTIAL_PRETRAIN_PREFIX_CHANGES; unmatched keys are reported) and the
+// then the BERT checkpoint of NETWORK.BERT_PRETRAINED or BERT_MODEL_NAME
+// (languagePretrained), the NETWORK.PARTIAL_PRETRAIN checkpoint (non-strict,
+// with PARTIAL_PRETRAIN_PREFIX_CHANGES; unmatched keys are reported) and the
 // task's own initialisation (VQA CLASSIFIER_PRETRAINED).
 func buildModel(cfg *config.Config, task Task, log io.Writer) (model.Module, error) {
 	m, err := newModel(cfg, task)
@@ -28,6 +30,21 @@ func buildModel(cfg *config.Config, task Task, log io.Writer) (model.Module, err
 		if err := initCNN(cfg, e.cnn.net, log); err != nil {
 			return nil, err
 		}
+	}
+	if path := languagePretrained(cfg); path != "" {
+		sd, err := weights.ReadModelWeights(path)
+		if err != nil {
+			return nil, fmt.Errorf("train: BERT weights: %w", err)
+		}
+		imp, err := weights.ImportBERT(sd)
+		if err != nil {
+			return nil, fmt.Errorf("train: %s: %w", path, err)
+		}
+		rep, err := m.Base().LoadBERT(imp, path)
+		if err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(log, "BERT weights from %s: %d tensors loaded\n", path, len(rep.Loaded))
 	}
 	if path := cfg.Network.PartialPretrain; path != "" {
 		rep, err := LoadPartial(m.Base(), path, cfg.Network.PartialPretrainPrefixChanges)
@@ -48,6 +65,25 @@ func buildModel(cfg *config.Config, task Task, log io.Writer) (model.Module, err
 		}
 	}
 	return m, nil
+}
+
+// languagePretrained is the BERT checkpoint every original module loads into
+// VisualLinguisticBert when it is built (load_language_pretrained_model, e.g.
+// vqa/modules/resnet_vlbert_for_vqa.py ResNetVLBERT.__init__):
+// '{BERT_PRETRAINED}-{BERT_PRETRAINED_EPOCH:04d}.model' when BERT_PRETRAINED
+// is set, else BERT_MODEL_NAME/pytorch_model.bin when that file exists, else
+// none (the original prints "no pretrained language model found, training
+// from scratch").
+func languagePretrained(cfg *config.Config) string {
+	n := &cfg.Network
+	if n.BertPretrained != "" {
+		return fmt.Sprintf("%s-%04d.model", n.BertPretrained, n.BertPretrainedEpoch)
+	}
+	path := filepath.Join(n.BertModelName, "pytorch_model.bin")
+	if st, err := os.Stat(path); err == nil && st.Mode().IsRegular() {
+		return path
+	}
+	return ""
 }
 
 // newModel builds the model of cfg with zero weights; for an e2e config the

@@ -175,7 +175,7 @@ func (t *pretrainTask) Load(ctx context.Context, split string, batches [][]int, 
 		}
 		pb := newPretrainBatch(b, aux)
 		if images != nil {
-			pb.widenBoxes()
+			pb.widenBoxes(boxStride(t.cfg))
 			pb.images = images
 		}
 		return pb, nil
@@ -219,9 +219,8 @@ func (t *pretrainTask) e2eImages(exs []*data.PretrainExample, masked [][]float32
 }
 
 // widenBoxes gives the e2e batch's box rows (4 coordinates) the feature
-// columns the CNN fills.
-func (b *pretrainBatch) widenBoxes() {
-	const stride = 4 + model.FeatureDim
+// columns the CNN fills (stride 4+IMAGE_FEAT_DIM).
+func (b *pretrainBatch) widenBoxes(stride int) {
 	d := b.d
 	rows := d.B * d.R
 	out := make([]float32, rows*stride)

@@ -194,8 +194,11 @@ func (t *refcocoTask) example(split string, i int, rng *rand.Rand) (*refExample,
 	}
 	// Precomputed features: the file's detections are the candidates.
 	path := refcoco.FromConfig(t.cfg).Features(s.ImageID)
-	rec, err := features.LoadJSON(t.rd, path, features.Options{Features: true})
+	rec, err := features.LoadJSON(t.rd, path, features.Options{Features: true}.WithFeatureDim())
 	if err != nil {
+		return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
+	}
+	if err := features.CheckFeatureDim(path, rec, boxStride(t.cfg)-4); err != nil {
 		return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
 	}
 	stride := 4 + rec.FeatureDim
@@ -223,7 +226,7 @@ func (t *refcocoTask) realExample(split string, s *refcoco.Sample, rng *rand.Ran
 	if err != nil {
 		return nil, fmt.Errorf("refcoco: ref %d: %w", s.RefID, err)
 	}
-	const stride = 4 + model.FeatureDim
+	stride := boxStride(t.cfg)
 	n := len(cands) / 4
 	if n == 0 {
 		return nil, fmt.Errorf("refcoco: ref %d: image %d has no candidate boxes", s.RefID, s.ImageID)

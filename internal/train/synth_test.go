@@ -12,6 +12,7 @@ import (
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data/features"
 	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/synth/synthtest"
 )
 
 // worldDir holds the tiny synthetic world every training test reads; TestMain
@@ -57,7 +58,7 @@ func writeWorld(dir string) error {
 	if err != nil {
 		return err
 	}
-	return synth.Write(w, dir)
+	return synthtest.Write(w, dir)
 }
 
 // tinyConfig loads configs/synth/<name>.yaml for the world in dir, shrunk to

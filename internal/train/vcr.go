@@ -59,7 +59,7 @@ type vcrSet struct {
 // vcrExample is one built question with its box rows.
 type vcrExample struct {
 	s       *vcr.Sample
-	boxes   []float32 // [n*(4+FeatureDim)], resized-image pixels
+	boxes   []float32 // [n*(4+IMAGE_FEAT_DIM)], resized-image pixels
 	classes []int32   // [n]
 	n       int
 	imInfo  [4]float32
@@ -204,7 +204,7 @@ func (t *vcrTask) Load(ctx context.Context, split string, batches [][]int, epoch
 	s := t.sets[split]
 	return data.LoadBatches(ctx, batches, epoch, first, uint64(t.cfg.RNGSeed), workers(t.cfg), 2*workers(t.cfg),
 		func(i int, rng *rand.Rand) (*vcrExample, error) { return t.example(s, i, rng) },
-		func(exs []*vcrExample) (Batch, error) { return collateVCR(exs, !s.test) })
+		func(exs []*vcrExample) (Batch, error) { return collateVCR(exs, !s.test, boxStride(t.cfg)) })
 }
 
 // example builds annotation i of s: text and classes from the annotation and
@@ -235,19 +235,22 @@ func (t *vcrTask) example(s *vcrSet, i int, rng *rand.Rand) (*vcrExample, error)
 	}
 	img := filepath.Base(filepath.FromSlash(a.ImgFn))
 	featPath := filepath.Join(s.featDir, strings.TrimSuffix(img, filepath.Ext(img))+".json")
-	rec, err := features.LoadJSON(t.rd, featPath, features.VQAOptions())
+	rec, err := features.LoadJSON(t.rd, featPath, features.VQAOptions().WithFeatureDim())
 	if err != nil {
 		return nil, fmt.Errorf("train: vcr annot_id %s: %w", a.AnnotID, err)
 	}
-	if rec.NumBoxes != allObjects || rec.FeatureDim != model.FeatureDim {
-		return nil, fmt.Errorf("train: vcr annot_id %s: %s has %d boxes of %d features, want %d boxes (one per object, in the metadata order) of %d",
-			a.AnnotID, featPath, rec.NumBoxes, rec.FeatureDim, allObjects, model.FeatureDim)
+	stride := boxStride(t.cfg)
+	if err := features.CheckFeatureDim(featPath, rec, stride-4); err != nil {
+		return nil, fmt.Errorf("train: vcr annot_id %s: %w", a.AnnotID, err)
+	}
+	if rec.NumBoxes != allObjects {
+		return nil, fmt.Errorf("train: vcr annot_id %s: %s has %d boxes, want %d (one per object, in the metadata order)",
+			a.AnnotID, featPath, rec.NumBoxes, allObjects)
 	}
 	smp, err := s.b.Build(a, meta, rec.ImageW, rec.ImageH)
 	if err != nil {
 		return nil, err
 	}
-	const stride = 4 + model.FeatureDim
 	n := smp.NumBoxes
 	first := n - len(a.Objects) // 1 with the whole-image box
 	e := &vcrExample{s: smp, n: n, boxes: make([]float32, n*stride), classes: make([]int32, n)}
@@ -294,7 +297,7 @@ func (t *vcrTask) e2eExample(s *vcrSet, a *vcr.Annotation, meta *vcr.Metadata, r
 	if err != nil {
 		return nil, err
 	}
-	const stride = 4 + model.FeatureDim
+	stride := boxStride(t.cfg)
 	n := smp.NumBoxes
 	e := &vcrExample{s: smp, n: n, boxes: make([]float32, n*stride), classes: make([]int32, n), masks: smp.Masks}
 	for r := 0; r < n; r++ {
@@ -313,12 +316,12 @@ func (t *vcrTask) e2eExample(s *vcrSet, a *vcr.Annotation, meta *vcr.Metadata, r
 }
 
 // collateVCR pads a batch: boxes with -1 (VCR's validity test is
-// boxes[:, :, 3] > -0.5), wordpieces with 0, tags with -1.
-func collateVCR(exs []*vcrExample, labelled bool) (*vcrBatch, error) {
+// boxes[:, :, 3] > -0.5), wordpieces with 0, tags with -1. Box rows are
+// stride (4+IMAGE_FEAT_DIM) wide.
+func collateVCR(exs []*vcrExample, labelled bool, stride int) (*vcrBatch, error) {
 	if len(exs) == 0 {
 		return nil, fmt.Errorf("train: empty vcr batch")
 	}
-	const stride = 4 + model.FeatureDim
 	B, NB, LQ, LA, NQ := len(exs), 0, 0, 0, len(exs[0].s.Queries)
 	for _, e := range exs {
 		if len(e.s.Queries) != NQ || len(e.s.Choices) != model.VCRChoices {

@@ -132,16 +132,16 @@ func (t *vqaTask) Load(ctx context.Context, split string, batches [][]int, epoch
 			}
 			vb := newVQABatch(b)
 			if t.e2e {
-				vb.toE2E(exs)
+				vb.toE2E(exs, boxStride(t.cfg))
 			}
 			return vb, nil
 		})
 }
 
-// toE2E widens the batch's [B, R, 4] boxes to the model's [B, R, 4+2048] rows,
-// whose feature columns the CNN fills, and attaches the images.
-func (b *vqaBatch) toE2E(exs []*vqaExample) {
-	const stride = 4 + model.FeatureDim
+// toE2E widens the batch's [B, R, 4] boxes to the model's [B, R, stride]
+// rows (stride 4+IMAGE_FEAT_DIM), whose feature columns the CNN fills, and
+// attaches the images.
+func (b *vqaBatch) toE2E(exs []*vqaExample, stride int) {
 	d := b.d
 	wide := make([]float32, d.B*d.R*stride)
 	for r := 0; r < d.B*d.R; r++ {

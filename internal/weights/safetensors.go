@@ -319,13 +319,18 @@ func EncodeSafetensors(w io.Writer, tensors map[string]*Tensor, metadata map[str
 // writeData writes the data section: each tensor of keys in its dtype.
 func writeData(bw *bufio.Writer, tensors map[string]*Tensor, keys, dtypes []string) {
 	var b [8]byte
+	var chunk [4096]byte // float32s are encoded a chunk at a time: 4-byte writes cost a call each
 	for i, k := range keys {
 		t := tensors[k]
 		switch dt := dtypes[i]; dt {
 		case "F32":
-			for _, v := range t.F32 {
-				binary.LittleEndian.PutUint32(b[:], math.Float32bits(v))
-				bw.Write(b[:4])
+			for s := t.F32; len(s) > 0; {
+				n := min(len(s), len(chunk)/4)
+				for j, v := range s[:n] {
+					binary.LittleEndian.PutUint32(chunk[4*j:], math.Float32bits(v))
+				}
+				bw.Write(chunk[:4*n])
+				s = s[n:]
 			}
 		default:
 			es := dtypeSize(dt)

@@ -35,6 +35,7 @@ func FromConfig(cfg *config.Config, ds *config.Dataset, mode string, tok Tokeniz
 	}
 	d := New(records, ds.DatasetPath, fs, tok, cfg.Network.ImageFeatPrecomputed, ds.ZipMode)
 	d.AddImageBox = ds.AddImageAsABox
+	d.FeatureDim = cfg.Network.ImageFeatDim
 	d.SeqLen = ds.SeqLen
 	d.Transform = data.BoxTransform{MinSize: cfg.Scales[0], MaxSize: cfg.Scales[1], FlipProb: flip}
 	d.WithRelTask, d.WithMLM, d.WithMVRC = cfg.Network.WithRelLoss, cfg.Network.WithMLMLoss, cfg.Network.WithMVRCLoss

@@ -36,7 +36,8 @@ type Dataset struct {
 	// paths, which also deletes ".0".."3" (§7.2.17). On by default.
 	StripDigitSuffixes bool
 
-	Precomputed bool              // IMAGE_FEAT_PRECOMPUTED: boxes carry the 2048-d features
+	Precomputed bool              // IMAGE_FEAT_PRECOMPUTED: boxes carry the FeatureDim-d features
+	FeatureDim  int               // NETWORK.IMAGE_FEAT_DIM: every record's feature width (0: 2048)
 	AddImageBox bool              // ADD_IMAGE_AS_A_BOX (true in every config)
 	Transform   data.BoxTransform // resize and flip (FLIP_PROB 0.5 in pretraining)
 	SeqLen      int               // text+boxes cap, DATASET.SEQ_LEN = 64 (0: no truncation)
@@ -107,8 +108,11 @@ func (d *Dataset) ExampleMasked(i int, rng *rand.Rand) (ex *data.PretrainExample
 	// The class count comes from the file, as the original's
 	// reshape((num_boxes, -1)): synthetic worlds have 25 classes, not 1601;
 	// the trainer checks it against visual_region_classes.
-	rec, err := features.LoadJSON(d.FS, path, features.Options{Features: d.Precomputed, Classes: true, NumClasses: -1})
+	rec, err := features.LoadJSON(d.FS, path, features.Options{Features: d.Precomputed, Classes: true, NumClasses: -1}.WithFeatureDim())
 	if err != nil {
+		return nil, nil, fmt.Errorf("cc: record %d: %w", i, err)
+	}
+	if err := features.CheckFeatureDim(path, rec, d.FeatureDim); err != nil {
 		return nil, nil, fmt.Errorf("cc: record %d: %w", i, err)
 	}
 	if rec.NumBoxes == 0 {

@@ -65,6 +65,31 @@ func VQAOptions() Options { return Options{Features: true} }
 // Conceptual Captions dataset.
 func CCOptions(precomputed bool) Options { return Options{Features: precomputed, Classes: true} }
 
+// CheckFeatureDim reports a record whose region features are not want-d wide
+// (the model's NETWORK.IMAGE_FEAT_DIM), naming the file, both widths and the
+// key that changes the model's. want 0 means DefaultFeatureDim. A record
+// without features passes.
+func CheckFeatureDim(path string, rec *Record, want int) error {
+	if want == 0 {
+		want = DefaultFeatureDim
+	}
+	if rec.Features == nil || rec.FeatureDim == want {
+		return nil
+	}
+	return fmt.Errorf("%s: region features are %d-d, the model takes %d-d (NETWORK.IMAGE_FEAT_DIM = %d; set it to %d to read these features)",
+		path, rec.FeatureDim, want, want, rec.FeatureDim)
+}
+
+// WithFeatureDim returns o reading features of any width (-1, as the original's
+// reshape(num_boxes, -1)) when it asks for the default, so that the caller's
+// CheckFeatureDim can name the width the file has.
+func (o Options) WithFeatureDim() Options {
+	if o.Features && o.FeatureDim == 0 {
+		o.FeatureDim = -1
+	}
+	return o
+}
+
 func (o Options) dims() (feat, cls, attr, maxBoxes int) {
 	pick := func(v, d int) int {
 		if v == 0 {

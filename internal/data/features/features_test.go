@@ -243,3 +243,37 @@ func FuzzReadTSV(f *testing.F) {
 		})
 	})
 }
+
+// TestCheckFeatureDim checks the record-width test the datasets run against
+// the model's NETWORK.IMAGE_FEAT_DIM after reading with WithFeatureDim.
+func TestCheckFeatureDim(t *testing.T) {
+	m := map[string]any{"image_id": 5, "image_w": 10.0, "image_h": 20, "num_boxes": 2,
+		"boxes":    encodeFloats([]float32{0, 0, 1, 1, 2, 2, 3, 3}),
+		"features": encodeFloats([]float32{1, 2, 3, 4, 5, 6})}
+	data := must(json.Marshal(m))
+	r, err := ParseJSON("x.json", data, Options{Features: true}.WithFeatureDim())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckFeatureDim("x.json", r, 3); err != nil {
+		t.Errorf("matching width: %v", err)
+	}
+	for _, want := range []int{0, 256} {
+		err := CheckFeatureDim("x.json", r, want)
+		if err == nil {
+			t.Fatalf("want %d: no error for 3-d features", want)
+		}
+		for _, s := range []string{"x.json", "3-d", "NETWORK.IMAGE_FEAT_DIM"} {
+			if !strings.Contains(err.Error(), s) {
+				t.Errorf("want %d: error %q does not name %s", want, err, s)
+			}
+		}
+	}
+	if o := (Options{Features: true, FeatureDim: 128}).WithFeatureDim(); o.FeatureDim != 128 {
+		t.Errorf("WithFeatureDim changed an explicit width to %d", o.FeatureDim)
+	}
+	r.Features = nil
+	if err := CheckFeatureDim("x.json", r, 256); err != nil {
+		t.Errorf("record without features: %v", err)
+	}
+}

@@ -205,8 +205,12 @@ func candidates(fs *zipfs.FS, cfg *config.Config, s *Sample, src BoxSource, coco
 	ds := cfg.Dataset()
 	nprop := -1
 	if cfg.Network.ImageFeatPrecomputed {
-		rec, err := features.LoadJSON(fs, FromConfig(cfg).Features(s.ImageID), features.Options{Features: true})
+		path := FromConfig(cfg).Features(s.ImageID)
+		rec, err := features.LoadJSON(fs, path, features.Options{Features: true}.WithFeatureDim())
 		if err != nil {
+			return nil, 0, err
+		}
+		if err := features.CheckFeatureDim(path, rec, cfg.Network.ImageFeatDim); err != nil {
 			return nil, 0, err
 		}
 		var boxes []float32

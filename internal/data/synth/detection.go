@@ -1,7 +1,9 @@
 package synth
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"image/png"
 	"io"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/atomicfile"
 	"github.com/vlbert/vlbert/internal/data/coco"
+	"github.com/vlbert/vlbert/internal/parallel"
 )
 
 // Detection labels of the world, for training a detector: object classes are
@@ -52,8 +55,9 @@ func Detection(split string, scenes []Scene) *coco.Dataset {
 	return d
 }
 
-// WriteDetection writes the world's detection data set under dir (images
-// and instances_train.json / instances_val.json), each file atomically.
+// WriteDetection writes the world's detection data set under dir: the images
+// on all cores, then instances_train.json / instances_val.json atomically
+// (an instances file names only images written before it).
 func WriteDetection(w *World, dir string) error {
 	for _, sp := range []struct {
 		name   string
@@ -62,12 +66,22 @@ func WriteDetection(w *World, dir string) error {
 		if err := os.MkdirAll(filepath.Join(dir, "images", sp.name), 0o755); err != nil {
 			return fmt.Errorf("synth: detection: %w", err)
 		}
-		for _, s := range sp.scenes {
-			img := Render(s)
-			path := filepath.Join(dir, "images", sp.name, fmt.Sprintf("%d.png", s.ID))
-			if err := atomicfile.WriteFile(path, func(f io.Writer) error { return png.Encode(f, img) }); err != nil {
-				return fmt.Errorf("synth: detection: %w", err)
+		errs := make([]error, len(sp.scenes))
+		parallel.For(len(sp.scenes), 8, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				s := sp.scenes[i]
+				var b bytes.Buffer
+				err := png.Encode(&b, Render(s))
+				if err == nil {
+					err = os.WriteFile(filepath.Join(dir, "images", sp.name, fmt.Sprintf("%d.png", s.ID)), b.Bytes(), 0o644)
+				}
+				if err != nil {
+					errs[i] = fmt.Errorf("synth: detection: scene %d: %w", s.ID, err)
+				}
 			}
+		})
+		if err := errors.Join(errs...); err != nil {
+			return err
 		}
 		d := Detection(sp.name, sp.scenes)
 		path := filepath.Join(dir, "instances_"+sp.name+".json")

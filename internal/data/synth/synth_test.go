@@ -125,61 +125,6 @@ func TestRenderKeepsObjectsVisible(t *testing.T) {
 	}
 }
 
-// The region features must carry colour and shape: a nearest-class-mean classifier
-// fitted on training scenes recognises held-out objects.
-func TestFeaturesSeparateClasses(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.TrainScenes, cfg.ValScenes = 150, 40
-	w, _ := Generate(cfg)
-	means := make([][]float64, NumClasses)
-	counts := make([]int, NumClasses)
-	for _, s := range w.Train {
-		img := Render(s)
-		for _, o := range s.Objects {
-			f := RegionFeature(img, o.Box)
-			if means[o.Class()] == nil {
-				means[o.Class()] = make([]float64, FeatureDim)
-			}
-			for i, v := range f {
-				means[o.Class()][i] += float64(v)
-			}
-			counts[o.Class()]++
-		}
-	}
-	for c := range means {
-		for i := range means[c] {
-			means[c][i] /= float64(counts[c])
-		}
-	}
-	right, total := 0, 0
-	for _, s := range w.Val {
-		img := Render(s)
-		for _, o := range s.Objects {
-			f := RegionFeature(img, o.Box)
-			best, bestD := -1, 0.0
-			for c, m := range means {
-				if m == nil {
-					continue
-				}
-				d := 0.0
-				for i, v := range f {
-					d += (float64(v) - m[i]) * (float64(v) - m[i])
-				}
-				if best < 0 || d < bestD {
-					best, bestD = c, d
-				}
-			}
-			if best == o.Class() {
-				right++
-			}
-			total++
-		}
-	}
-	if acc := float64(right) / float64(total); acc < 0.8 {
-		t.Fatalf("nearest-mean accuracy on held-out regions %.2f < 0.8", acc)
-	}
-}
-
 func TestQuestionsAreAnsweredCorrectly(t *testing.T) {
 	w, _ := Generate(DefaultConfig())
 	rng := rand.New(rand.NewPCG(3, 4))

@@ -2,12 +2,14 @@
 // visual world of coloured shapes on a plain background.
 //
 // A Scene holds 2-5 objects, each with a shape, a colour, a size and a tight box.
-// From scenes the package derives everything the real pipelines read: rendered
-// images, region features (a fixed random-feature projection of each box's pixels, so
-// the features really come from the images), detector class scores, captions, a
-// text-only corpus, VQA questions with ten answers, referring expressions, and
-// four-choice VCR-style questions with rationales. Write stores them in the original
-// on-disk formats, so `vlbert demo` runs through the same readers as real data.
+// From scenes the package derives everything the real pipelines read except the
+// region features: rendered images, detection labels (classes, attributes, boxes)
+// to train a detector on, captions, a text-only corpus, VQA questions with ten
+// answers, referring expressions, and four-choice VCR-style questions with
+// rationales and given boxes. Write stores them in the original on-disk formats,
+// so `vlbert demo` runs through the same readers as real data; the region
+// features come from a detector trained on the world's images, as bottom-up
+// features come from Faster R-CNN (internal/demo; tests use synthtest's fixtures).
 //
 // Everything is a pure function of the seed: the same seed gives the same bytes.
 package synth

@@ -2,14 +2,11 @@ package synth
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"image/png"
 	"io"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -21,14 +18,24 @@ import (
 
 // Layout names the files Write creates, relative to its directory. VQA follows
 // the original data/coco layout (vqa/data/datasets/vqa.py): image sets
-// train2014 and val2014, COCO image sizes in annotations/, features where BOXES
-// "10-100ada" puts them; the other data sets read the same feature files.
+// train2014 and val2014, COCO image sizes in annotations/; the region
+// features go where BOXES "10-100ada" puts them (Features), and the other
+// data sets read the same feature files. Write leaves the feature
+// directories to the detector that fills them (`vlbert demo`'s detect phase,
+// `vlbert detect`); Detection is the detector's training set.
 var Layout = struct {
-	Images, Features, CCTrain, CCVal, Corpus, VQA, Answers, COCOAnnotations, RefCOCO, VCR, VCRCategories, Complete string
+	Images, Features, VCRFeatures, Detection, CCTrain, CCVal, Corpus, VQA, Answers, COCOAnnotations, RefCOCO, VCR, VCRCategories, Complete string
 }{
 	Images: "images", // {id}.png
-	// {id}.json, bottom-up-attention per-image features
-	Features:        "vgbua_res101_precomputed/trainval2014_resnet101_faster_rcnn_genome",
+	// {id}.json, bottom-up-attention per-image features (vlbert-json:
+	// internal/detect/output), written by a detector
+	Features: "vgbua_res101_precomputed/trainval2014_resnet101_faster_rcnn_genome",
+	// {id}.json, features at the VCR data set's given boxes (its metadata
+	// boxes, in order), inside the VCR directory (internal/data/vcr.FeatureDir)
+	VCRFeatures: "vcr/vgbua_res101_precomputed/trainval2014_resnet101_faster_rcnn_genome",
+	// images/{train,val}/{id}.png, instances_{train,val}.json: COCO-style
+	// instances with Visual Genome style attributes (WriteDetection)
+	Detection:       "detection",
 	CCTrain:         "train_frcnn.json", // Conceptual Captions JSON lines
 	CCVal:           "val_frcnn.json",
 	Corpus:          "corpus.doc", // text-only corpus, one sample a line
@@ -63,10 +70,12 @@ const (
 )
 
 // Write renders the world and stores every data set under dir in the original
-// on-disk formats. The COMPLETE marker is written last, so a crash mid-way is never
-// mistaken for a finished data set.
+// on-disk formats, and the detector's training set (WriteDetection) in
+// Layout.Detection; the region features are a detector's to write. The
+// COMPLETE marker is written last, so a crash mid-way is never mistaken for a
+// finished data set.
 func Write(w *World, dir string) error {
-	for _, sub := range []string{Layout.Images, Layout.Features, Layout.VQA, Layout.COCOAnnotations, Layout.RefCOCO, filepath.Join(Layout.VCR, "vcr1images", "synth")} {
+	for _, sub := range []string{Layout.Images, Layout.VQA, Layout.COCOAnnotations, Layout.RefCOCO, filepath.Join(Layout.VCR, "vcr1images", "synth")} {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return fmt.Errorf("synth: %w", err)
 		}
@@ -105,13 +114,17 @@ func Write(w *World, dir string) error {
 	if err := writeRefCOCO(rng, dir, w); err != nil {
 		return err
 	}
+	if err := WriteDetection(w, filepath.Join(dir, Layout.Detection)); err != nil {
+		return err
+	}
 	return writeJSON(filepath.Join(dir, Layout.Complete), completeMarker{layoutVersion, w.Config})
 }
 
 // layoutVersion numbers Layout: a world written in an older layout (version 1,
-// features in frcnn/ and VQA image sets "train"/"val") is not complete, so
-// the demo writes it again.
-const layoutVersion = 2
+// features in frcnn/ and VQA image sets "train"/"val"; version 2, features
+// made by the generator and no detection set) is not complete, so the demo
+// writes it again.
+const layoutVersion = 3
 
 // completeMarker is the COMPLETE file's content.
 type completeMarker struct {
@@ -130,24 +143,23 @@ func IsComplete(dir string, cfg Config) bool {
 	return json.Unmarshal(b, &got) == nil && got.Layout == layoutVersion && got.Config == cfg
 }
 
-// writeScenes writes every scene's files on all cores. Each scene draws its detector
-// noise from its own generator, so the bytes do not depend on the schedule.
+// writeScenes writes every scene's files on all cores.
 func writeScenes(dir string, w *World) error {
 	scenes := append(append([]Scene{}, w.Train...), w.Val...)
 	errs := make([]error, len(scenes))
 	parallel.For(len(scenes), 8, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			rng := rand.New(rand.NewPCG(w.Config.Seed, uint64(scenes[i].ID)))
-			errs[i] = writeScene(rng, dir, scenes[i])
+			errs[i] = writeScene(dir, scenes[i])
 		}
 	})
 	return errors.Join(errs...)
 }
 
-// writeScene writes the image, the per-image feature JSON and the VCR copy of both.
-// Per-scene files are written without fsync: the COMPLETE marker, written last and
-// atomically, is what makes the data set count.
-func writeScene(rng *rand.Rand, dir string, s Scene) error {
+// writeScene writes the image, its VCR copy and the VCR metadata (the given
+// boxes, segmentations and names). Per-scene files are written without fsync:
+// the COMPLETE marker, written last and atomically, is what makes the data
+// set count.
+func writeScene(dir string, s Scene) error {
 	img := Render(s)
 	name := fmt.Sprint(s.ID)
 	var encoded bytes.Buffer
@@ -159,15 +171,8 @@ func writeScene(rng *rand.Rand, dir string, s Scene) error {
 			return fmt.Errorf("synth: %w", err)
 		}
 	}
-	n := len(s.Objects)
-	boxes := make([]float32, 0, 4*n)
-	feats := make([]float32, 0, FeatureDim*n)
-	classes := make([]float32, 0, NumClasses*n)
 	meta := vcrMetadata{Width: s.Width, Height: s.Height}
 	for _, o := range s.Objects {
-		boxes = append(boxes, o.Box[:]...)
-		feats = append(feats, RegionFeature(img, o.Box)...)
-		classes = append(classes, ClassScores(rng, o)...)
 		meta.Boxes = append(meta.Boxes, []float32{o.Box[0], o.Box[1], o.Box[2], o.Box[3], 1})
 		meta.Names = append(meta.Names, Shapes[o.Shape])
 		poly := Polygon(o)
@@ -176,11 +181,6 @@ func writeScene(rng *rand.Rand, dir string, s Scene) error {
 			pts[i] = []float32{p[0], p[1]}
 		}
 		meta.Segms = append(meta.Segms, [][][]float32{pts})
-	}
-	feat := bottomUp{ImageID: s.ID, ImageW: s.Width, ImageH: s.Height, NumBoxes: n,
-		Boxes: b64(boxes), Features: b64(feats), Classes: b64(classes)}
-	if err := writePlainJSON(filepath.Join(dir, Layout.Features, name+".json"), feat); err != nil {
-		return err
 	}
 	return writePlainJSON(filepath.Join(dir, Layout.VCR, "vcr1images", "synth", name+".json"), meta)
 }
@@ -196,31 +196,12 @@ func writePlainJSON(path string, v any) error {
 	return nil
 }
 
-// bottomUp is one image's record in the bottom-up-attention per-image JSON format.
-type bottomUp struct {
-	ImageID  int    `json:"image_id"`
-	ImageW   int    `json:"image_w"`
-	ImageH   int    `json:"image_h"`
-	NumBoxes int    `json:"num_boxes"`
-	Boxes    string `json:"boxes"`
-	Features string `json:"features"`
-	Classes  string `json:"classes"`
-}
-
 type vcrMetadata struct {
 	Boxes  [][]float32     `json:"boxes"`
 	Segms  [][][][]float32 `json:"segms"`
 	Names  []string        `json:"names"`
 	Width  int             `json:"width"`
 	Height int             `json:"height"`
-}
-
-func b64(v []float32) string {
-	raw := make([]byte, 4*len(v))
-	for i, x := range v {
-		binary.LittleEndian.PutUint32(raw[4*i:], math.Float32bits(x))
-	}
-	return base64.StdEncoding.EncodeToString(raw)
 }
 
 func writeCaptions(rng *rand.Rand, dir, split string, scenes []Scene) error {
@@ -461,7 +442,8 @@ func IsWorld(dir string) bool {
 	return err == nil
 }
 
-// FeatureFile is the per-image bottom-up feature file of image imageID in world dir.
+// FeatureFile is the per-image bottom-up feature file of image imageID in world dir
+// (once a detector has written it).
 func FeatureFile(dir string, imageID int64) string {
 	return filepath.Join(dir, Layout.Features, fmt.Sprintf("%d.json", imageID))
 }

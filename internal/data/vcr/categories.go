@@ -103,11 +103,18 @@ func indexCategories(cats []string) (map[string]int, error) {
 
 // FeatureDir is where precomputed per-image features of the VCR data in
 // datasetPath are read from (a vlbert extension: the original computes VCR's
-// region features end to end): the bottom-up-attention directory of the COCO
-// data root next to it, ../vgbua_res101_precomputed/trainval2014_resnet101_faster_rcnn_genome,
-// one {image}.json per image whose boxes are the metadata boxes in order.
+// region features end to end), one {image}.json per image whose boxes are
+// the metadata boxes in order: the VCR directory's own
+// vgbua_res101_precomputed/trainval2014_resnet101_faster_rcnn_genome when it
+// exists (features at VCR's given boxes beside other data sets' detections,
+// as `vlbert demo` writes them), else that directory of the COCO data root
+// next to it.
 func FeatureDir(datasetPath string) string {
-	return filepath.Join(filepath.Dir(filepath.Clean(datasetPath)), "vgbua_res101_precomputed", "trainval2014_resnet101_faster_rcnn_genome")
+	rel := filepath.Join("vgbua_res101_precomputed", "trainval2014_resnet101_faster_rcnn_genome")
+	if st, err := os.Stat(filepath.Join(datasetPath, rel)); err == nil && st.IsDir() {
+		return filepath.Join(datasetPath, rel)
+	}
+	return filepath.Join(filepath.Dir(filepath.Clean(datasetPath)), rel)
 }
 
 // DataCategories is the object class list of the VCR data in dir: its

@@ -45,6 +45,7 @@ func FromConfig(cfg *config.Config, mode string, tok Tokenizer, fs features.Read
 			return p
 		},
 		Precomputed: cfg.Network.ImageFeatPrecomputed,
+		FeatureDim:  cfg.Network.ImageFeatDim,
 		AddImageBox: ds.AddImageAsABox,
 		Transform:   data.BoxTransform{MinSize: cfg.Scales[0], MaxSize: cfg.Scales[1], FlipProb: flip},
 		TestMode:    testMode,

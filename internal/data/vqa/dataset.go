@@ -29,7 +29,8 @@ type Dataset struct {
 	BoxFile   func(e *Entry) string
 	ImageFile func(e *Entry) string // may be nil in precomputed mode
 
-	Precomputed bool              // IMAGE_FEAT_PRECOMPUTED: append the 2048-d features to the boxes
+	Precomputed bool              // IMAGE_FEAT_PRECOMPUTED: append the FeatureDim-d features to the boxes
+	FeatureDim  int               // NETWORK.IMAGE_FEAT_DIM: every record's feature width (0: Features.FeatureDim, else 2048)
 	AddImageBox bool              // ADD_IMAGE_AS_A_BOX (true in every config)
 	Transform   data.BoxTransform // resize 600/1000 and flip (0.5 train, 0 val/test)
 	TestMode    bool              // no answers, no labels
@@ -52,8 +53,15 @@ func (d *Dataset) Example(i int, rng *rand.Rand) (*data.VQAExample, error) {
 		opt = features.Options{Features: d.Precomputed}
 	}
 	boxPath := d.BoxFile(e)
-	rec, err := features.LoadJSON(d.FS, boxPath, opt)
+	rec, err := features.LoadJSON(d.FS, boxPath, opt.WithFeatureDim())
 	if err != nil {
+		return nil, fmt.Errorf("vqa: question %d: %w", e.QuestionID, err)
+	}
+	want := d.FeatureDim
+	if want == 0 && opt.FeatureDim > 0 {
+		want = opt.FeatureDim // the width the caller's Features options ask for
+	}
+	if err := features.CheckFeatureDim(boxPath, rec, want); err != nil {
 		return nil, fmt.Errorf("vqa: question %d: %w", e.QuestionID, err)
 	}
 	w0, h0 := e.Width, e.Height

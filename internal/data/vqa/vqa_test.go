@@ -346,3 +346,24 @@ func FuzzAnswers(f *testing.F) {
 		}
 	})
 }
+
+// TestDatasetFeatureDimMismatch reads the 2048-d fixture for a model configured
+// with 256-d features (NETWORK.IMAGE_FEAT_DIM): the error names the file, the
+// record's width and the key.
+func TestDatasetFeatureDimMismatch(t *testing.T) {
+	d := testDataset(t, tokenizer.Default(true), 0)
+	d.FeatureDim = 256
+	_, err := d.Example(1, rand.New(rand.NewPCG(1, 1)))
+	if err == nil {
+		t.Fatal("2048-d record accepted for a 256-d model")
+	}
+	for _, s := range []string{"42.json", "2048-d", "256", "NETWORK.IMAGE_FEAT_DIM"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not name %s", err, s)
+		}
+	}
+	d.FeatureDim = 2048
+	if _, err := d.Example(1, rand.New(rand.NewPCG(1, 1))); err != nil {
+		t.Error(err)
+	}
+}

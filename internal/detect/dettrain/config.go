@@ -39,10 +39,6 @@ type Dataset struct {
 	TrainAnnotations string `yaml:"TRAIN_ANNOTATIONS"`
 	ValAnnotations   string `yaml:"VAL_ANNOTATIONS"`
 	ImageRoot        string `yaml:"IMAGE_ROOT"`
-	// SynthWorld: when TRAIN_ANNOTATIONS does not exist, `vlbert train`
-	// first writes the synthetic world's detection set (internal/data/synth,
-	// the demo's world) into IMAGE_ROOT.
-	SynthWorld bool `yaml:"SYNTH_WORLD"`
 }
 
 // Network is importer.Config's sizes (NumClasses and NumAttributes come
@@ -146,6 +142,12 @@ func LoadConfig(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("detector config: %w", err)
 	}
+	return ParseConfig(b, path)
+}
+
+// ParseConfig reads a detector config's YAML over DefaultConfig (path names
+// it in errors).
+func ParseConfig(b []byte, path string) (*Config, error) {
 	c := DefaultConfig()
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -193,6 +195,15 @@ func (c *Config) Check() error {
 		}
 	}
 	return nil
+}
+
+// Marshal is the config as YAML (every key, resolved).
+func (c *Config) Marshal() ([]byte, error) {
+	b, err := yaml.Marshal(c)
+	if err != nil {
+		return nil, fmt.Errorf("detector config: %w", err)
+	}
+	return b, nil
 }
 
 // OutputDir is where a run writes: OUTPUT_PATH/<config name>.

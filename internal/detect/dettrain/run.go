@@ -200,7 +200,7 @@ func Run(ctx context.Context, cfg *Config, cfgPath string, o Options) (*Result, 
 	}
 	final := Unnormalize(net.Weights(), netCfg.NumClasses, cfg.Train.BboxNormalizeMeans, cfg.Train.BboxNormalizeStds)
 	res.Final = filepath.Join(out, cfg.ModelPrefix+"-final.safetensors")
-	if err := importer.WriteVlbert(res.Final, &importer.Result{Format: importer.FormatVlbert, Weights: final, Config: netCfg, Flags: importer.CaffeFlags()}); err != nil {
+	if err := importer.WriteVlbert(res.Final, &importer.Result{Format: importer.FormatVlbert, Weights: final, Config: netCfg, Flags: cfg.ExportFlags()}); err != nil {
 		return nil, err
 	}
 	if err := writeVocab(filepath.Join(out, "objects_vocab.txt"), train.ClassNames[1:]); err != nil {
@@ -237,6 +237,17 @@ func Run(ctx context.Context, cfg *Config, cfgPath string, o Options) (*Result, 
 	}
 	res.Seconds = time.Since(start).Seconds()
 	return res, nil
+}
+
+// ExportFlags are the exported detector's flags: the Caffe network's, with
+// the TEST image size and proposal settings of this config, so that
+// `vlbert detect` runs it as Evaluate does.
+func (c *Config) ExportFlags() importer.Flags {
+	f := importer.CaffeFlags()
+	t := c.Test
+	f.TestScale, f.TestMaxSize = t.Scales[0], t.MaxSize
+	f.Proposals = &importer.ProposalParams{PreNMSTopK: t.RPNPreNMSTopN, PostNMSTopK: t.RPNPostNMSTopN, NMSThresh: t.RPNNMSThresh, MinSize: t.RPNMinSize}
+	return f
 }
 
 // NetConfig is the importer.Config of the network config with the data's

@@ -161,8 +161,13 @@ func TestToyDetectorLearns(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if r, err := importer.ReadVlbert(res.Final); err != nil || r.Config.NumClasses != 3 {
-		t.Errorf("exported detector: %v", err)
+	r, err := importer.ReadVlbert(res.Final)
+	if err != nil || r.Config.NumClasses != 3 {
+		t.Fatalf("exported detector: %v", err)
+	}
+	// `vlbert detect` runs it at the config's test size and proposals.
+	if f := r.Flags; f.TestScale != cfg.Test.Scales[0] || f.TestMaxSize != cfg.Test.MaxSize || f.Proposals == nil || f.Proposals.PostNMSTopK != cfg.Test.RPNPostNMSTopN {
+		t.Errorf("exported flags %+v, want the TEST settings %+v", f, cfg.Test)
 	}
 }
 

@@ -57,13 +57,21 @@ type Flags struct {
 	// Proposals overrides the proposal settings of py-faster-rcnn's TEST
 	// config when non-nil (values from the release's own config).
 	Proposals *ProposalParams
+	// TestScale and TestMaxSize are the test image size (TEST.SCALES[0],
+	// TEST.MAX_SIZE) of a network trained at its own scale (vlbert's
+	// detector training); 0: the released networks' 600 and 1000.
+	TestScale   int `json:",omitempty"`
+	TestMaxSize int `json:",omitempty"`
 }
 
 // ProposalParams are RPN proposal settings read from a release's config.
 type ProposalParams struct {
 	PreNMSTopK, PostNMSTopK int
 	NMSThresh               float64
-	MinSize                 float64 // in pixels of the network input
+	// MinSize is in pixels of the network input for detectron2 box coding;
+	// with Caffe's it is RPN_MIN_SIZE, scaled by im_scale as
+	// proposal_layer.py does.
+	MinSize float64
 }
 
 // CaffeMeans are the pixel means of lib/fast_rcnn/config.py (BGR).
@@ -114,6 +122,9 @@ func (r *Result) Summary() string {
 	}
 	if p := f.Proposals; p != nil {
 		fmt.Fprintf(&b, ", proposals %d -> NMS %.2g -> %d, min size %g", p.PreNMSTopK, p.NMSThresh, p.PostNMSTopK, p.MinSize)
+	}
+	if f.TestScale > 0 {
+		fmt.Fprintf(&b, ", test scale %d (max %d)", f.TestScale, f.TestMaxSize)
 	}
 	b.WriteString("\n")
 	for _, n := range r.Notes {

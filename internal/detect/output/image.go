@@ -3,6 +3,8 @@ package output
 import (
 	"fmt"
 	"math"
+
+	"github.com/vlbert/vlbert/internal/detect"
 )
 
 // Image is one image's detections as the writers take them.
@@ -56,4 +58,24 @@ func (im *Image) check() error {
 		}
 	}
 	return nil
+}
+
+// FromSelection gathers a selection's rows of a detector result into a
+// record: the selected boxes, their pool5_flat features, class and attribute
+// probabilities (generate_tsv's fields), image size from the photo. ID and
+// Name are left to the caller.
+func FromSelection(res *detect.Result, sel *detect.Selection) *Image {
+	h := res.Head
+	F, NC, NA := len(h.Pool5)/max(h.R, 1), len(h.ClsProb)/max(h.R, 1), len(h.AttrProb)/max(h.R, 1)
+	n := len(sel.Index)
+	rec := &Image{Width: res.Image.OrigW, Height: res.Image.OrigH, NumBoxes: n,
+		Boxes: make([]float32, 0, 4*n), Features: make([]float32, 0, F*n),
+		Classes: make([]float32, 0, NC*n), Attrs: make([]float32, 0, NA*n)}
+	for i, k := range sel.Index {
+		rec.Boxes = append(rec.Boxes, sel.Boxes[i][:]...)
+		rec.Features = append(rec.Features, h.Pool5[k*F:(k+1)*F]...)
+		rec.Classes = append(rec.Classes, h.ClsProb[k*NC:(k+1)*NC]...)
+		rec.Attrs = append(rec.Attrs, h.AttrProb[k*NA:(k+1)*NA]...)
+	}
+	return rec
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/config"
 	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/synth/synthtest"
 	"github.com/vlbert/vlbert/internal/infer"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
@@ -70,6 +71,14 @@ func Answers() []string { return synth.AnswerVocab() }
 // in the metadata) to dir/vqa.safetensors and returns its path.
 func WriteVQA(dir string, seed uint64) (string, error) {
 	return write(dir, "vqa.safetensors", Config(config.TaskVQA, len(Answers())), Answers(), seed)
+}
+
+// WriteVQAFeatDim is WriteVQA for a model of dim-d region features
+// (NETWORK.IMAGE_FEAT_DIM) to dir/vqa<dim>.safetensors.
+func WriteVQAFeatDim(dir string, seed uint64, dim int) (string, error) {
+	c := Config(config.TaskVQA, len(Answers()))
+	c.Network.ImageFeatDim = dim
+	return write(dir, fmt.Sprintf("vqa%d.safetensors", dim), c, Answers(), seed)
 }
 
 // WritePretrain writes a random pretraining checkpoint to dir/pretrain.safetensors.
@@ -138,7 +147,7 @@ func NewScene(i int) (*Scene, error) {
 	for _, o := range s.Objects {
 		out.Boxes = append(out.Boxes, o.Box)
 		boxes = append(boxes, o.Box[:]...)
-		out.Features = append(out.Features, synth.RegionFeature(img, o.Box)...)
+		out.Features = append(out.Features, synthtest.Feature(o, s.Width, 2048)...)
 	}
 	out.JSON = RecordJSON(s.ID, s.Width, s.Height, boxes, out.Features, 2048)
 	return out, nil
