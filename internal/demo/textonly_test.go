@@ -8,6 +8,7 @@ import (
 
 	"github.com/vlbert/vlbert/internal/data/features"
 	"github.com/vlbert/vlbert/internal/data/synth"
+	"github.com/vlbert/vlbert/internal/data/synth/synthtest"
 	"github.com/vlbert/vlbert/internal/data/vcr"
 )
 
@@ -22,10 +23,18 @@ func TestBlankVCR(t *testing.T) {
 		t.Fatal(err)
 	}
 	data := filepath.Join(t.TempDir(), "data")
-	if err := synth.Write(w, data); err != nil {
+	if err := synthtest.Write(w, data); err != nil {
 		t.Fatal(err)
 	}
+	// The VCR features in the VCR directory's own feature directory, as the
+	// demo's detect phase writes them (features at VCR's given boxes).
 	src := filepath.Join(data, synth.Layout.VCR)
+	if err := os.Rename(filepath.Join(data, "vgbua_res101_precomputed"), filepath.Join(src, "vgbua_res101_precomputed")); err != nil {
+		t.Fatal(err)
+	}
+	if vcr.FeatureDir(src) != filepath.Join(src, synth.Layout.Features) {
+		t.Fatalf("VCR features read from %s", vcr.FeatureDir(src))
+	}
 	dst, err := blankVCR(src, "val.jsonl", "vcr1images")
 	if err != nil {
 		t.Fatal(err)
