@@ -159,7 +159,7 @@ func TestDataCheckVQAWorld(t *testing.T) {
 		t.Fatalf("%v\n%s", err, out)
 	}
 	nq := len(w.Val) * synth.QuestionsPerScene
-	wantLines(t, out, fmt.Sprintf("vqa val: %d questions, 19 answers in the vocabulary; checking %d", nq, nq),
+	wantLines(t, out, fmt.Sprintf("vqa val: %d questions, 20 answers in the vocabulary; checking %d", nq, nq),
 		fmt.Sprintf("vqa val: %d images; detected boxes per image: min 2", len(w.Val)),
 		"vocabulary: 100.00% of", fmt.Sprintf("%d of %d questions (100.0%%) have their multiple-choice answer", nq, nq),
 		fmt.Sprintf("built %d of %d examples, 0 failed", nq, nq), "ok (0 warnings)")

@@ -84,6 +84,10 @@ func TestDemoQuick(t *testing.T) {
 	if v := num("mvrc_accuracy"); v < 0 || v > 1 {
 		t.Errorf("mvrc_accuracy = %v", v)
 	}
+	// The VCR model with its regions blanked (text alone) is evaluated.
+	if v := num("vcr_accuracy_text_only"); v < 0 || v > 1 {
+		t.Errorf("vcr_accuracy_text_only = %v", v)
+	}
 	// Per-question-type accuracy of both VQA models, every type the world asks.
 	byType, _ := rep["vqa_accuracy_by_type"].([]any)
 	types := map[string]bool{}
@@ -97,7 +101,7 @@ func TestDemoQuick(t *testing.T) {
 		}
 		types[typ] = true
 	}
-	for _, typ := range []string{"color", "shape", "count", "exist", "relation"} {
+	for _, typ := range []string{"color", "shape", "count", "exist", "relation", "absent"} {
 		if !types[typ] {
 			t.Errorf("vqa_accuracy_by_type lacks %q: %v", typ, byType)
 		}

@@ -25,7 +25,8 @@ type TypeAccuracy struct {
 // vqaByType answers every val question with the pre-trained and the
 // from-scratch VQA checkpoints (the inference pipeline of `vlbert vqa`) and
 // averages the VQA accuracy per question type: the headline number hides
-// which skills (colour, shape, count, existence, relation) were learned.
+// which skills (colour, shape, count, existence, left/right, saying "none"
+// about an object the scene lacks) were learned.
 func (r *runner) vqaByType(ctx context.Context) error {
 	entries, err := valQuestions(r.data)
 	if err != nil {
@@ -121,7 +122,7 @@ func (r *runner) vqaByType(ctx context.Context) error {
 	for _, row := range rows {
 		r.rep.VQAByType = append(r.rep.VQAByType, *row)
 	}
-	order := map[string]int{"color": 0, "shape": 1, "count": 2, "exist": 3, "relation": 4}
+	order := map[string]int{"color": 0, "shape": 1, "count": 2, "exist": 3, "relation": 4, "absent": 5}
 	sort.Slice(r.rep.VQAByType, func(i, j int) bool {
 		a, b := r.rep.VQAByType[i].Type, r.rep.VQAByType[j].Type
 		if order[a] != order[b] {

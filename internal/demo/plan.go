@@ -76,9 +76,15 @@ type Detector struct {
 //     hidden 128 at no less accuracy per sample; VCR and grounding solve the
 //     world at this size.
 //   - VQA is the slow task (counts and relations take many updates): 10
-//     epochs, most of the budget. From scratch it ends at 0.85 (0.90
-//     pre-trained; relation questions stay at chance either way, even
-//     asked only about objects on opposite halves of the image).
+//     epochs, most of the budget. Each skill alone is learned in a few
+//     hundred steps (on the detector's regions from scratch: side of the
+//     image 0.85, colour 0.89 in 10 epochs of one type); the mix of six
+//     types first settles on the answer priors of each question form and
+//     leaves them late, or not within the budget (hand-made features: 0.83
+//     to 0.94 from scratch, relation 0.49 or 0.99 depending on the run).
+//     After training, 47-57 of obj_downsample's 64 ReLU units are dead on
+//     every region (none at initialisation), at LR 5e-5 or 2e-5 alike; the few
+//     left carry colour, shape and position together.
 //   - Pre-training length decides whether it helps VQA: after 2 epochs the
 //     masked words are predicted from language priors alone (caption MLM
 //     0.39) and fine-tuned VQA ends at 0.74, below scratch; after 4 epochs

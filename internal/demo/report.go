@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math"
@@ -33,9 +34,10 @@ type Report struct {
 	VCRAccuracy             *float64           `json:"vcr_accuracy"`
 	VCRFromScratch          *float64           `json:"vcr_accuracy_from_scratch"`
 	VCRRandomBaseline       float64            `json:"vcr_random_baseline"`
-	MLMAccuracy             *float64           `json:"mlm_accuracy"`      // caption rows (MLMAccWVC)
-	MLMAccuracyTextOnly     *float64           `json:"mlm_accuracy_text"` // text-only corpus rows (MLMAccAUX)
-	MVRCAccuracy            *float64           `json:"mvrc_accuracy"`     // masked region class
+	VCRAccuracyTextOnly     *float64           `json:"vcr_accuracy_text_only"` // pre-trained VCR model, every region blanked (vcrTextOnly)
+	MLMAccuracy             *float64           `json:"mlm_accuracy"`           // caption rows (MLMAccWVC)
+	MLMAccuracyTextOnly     *float64           `json:"mlm_accuracy_text"`      // text-only corpus rows (MLMAccAUX)
+	MVRCAccuracy            *float64           `json:"mvrc_accuracy"`          // masked region class
 	MVRCRandomBaseline      float64            `json:"mvrc_random_baseline"`
 	VQAByType               []TypeAccuracy     `json:"vqa_accuracy_by_type"` // per question type, both VQA models
 	Seconds                 float64            `json:"seconds"`              // wall time of the whole demo
@@ -125,6 +127,11 @@ func (rp *Report) record(name string, rr *runResult) {
 		rp.GroundingFromScratch = get("RefAcc")
 	case PhaseVCR:
 		rp.VCRAccuracy = get("Acc")
+		if acc, err := vcrTextOnly(context.Background(), rr.cfgPath, rr.ckpt); err != nil {
+			rp.Missing = append(rp.Missing, fmt.Sprintf("VCR with blanked regions: %v", err))
+		} else {
+			rp.VCRAccuracyTextOnly = ptr(acc)
+		}
 	case PhaseVCRScratch:
 		rp.VCRFromScratch = get("Acc")
 	case PhaseVQAOracle:
@@ -163,6 +170,7 @@ func (rp *Report) summary(w io.Writer) {
 	line("grounding accuracy (from scratch)", rp.GroundingFromScratch, "")
 	line("VCR accuracy (pre-trained)", rp.VCRAccuracy, fmt.Sprintf("(random %.2f)", rp.VCRRandomBaseline))
 	line("VCR accuracy (from scratch)", rp.VCRFromScratch, "")
+	line("VCR accuracy (regions blanked)", rp.VCRAccuracyTextOnly, "(text alone)")
 	line("MLM accuracy (captions)", rp.MLMAccuracy, "")
 	line("MVRC accuracy", rp.MVRCAccuracy, "")
 }

@@ -151,31 +151,42 @@ func TestQuestionsAreAnsweredCorrectly(t *testing.T) {
 				if q.Answer == "yes" {
 					yes++
 				}
-			case "relation": // is the <c> <s> left or right of the <c> <s> ?
+			case "relation": // is the <c> <s> on the left or the right ?
 				if q.Answer == "left" {
 					left++
 				}
-				find := func(c, sh string) Object {
-					for _, o := range s.Objects {
-						if Colors[o.Color] == c && Shapes[o.Shape] == sh {
-							return o
+				var a *Object
+				for i, o := range s.Objects {
+					if Colors[o.Color] == words[2] && Shapes[o.Shape] == words[3] {
+						if a != nil {
+							t.Fatalf("%q: two %s %s in scene %d", q.Text, words[2], words[3], s.ID)
 						}
+						a = &s.Objects[i]
 					}
-					t.Fatalf("%q: no %s %s in scene %d", q.Text, c, sh, s.ID)
-					return Object{}
 				}
-				a, b := find(words[2], words[3]), find(words[9], words[10])
-				// Opposite halves of the image, clear of the centre line.
+				if a == nil {
+					t.Fatalf("%q: no %s %s in scene %d", q.Text, words[2], words[3], s.ID)
+				}
+				// Clear of the centre line, on the side the answer names.
 				mid, m := float32(s.Width)/2, float32(s.Width)/16
-				aLeft, bLeft := a.CenterX() < mid-m, b.CenterX() < mid-m
-				aRight, bRight := a.CenterX() > mid+m, b.CenterX() > mid+m
-				if !(aLeft && bRight || aRight && bLeft) || (q.Answer == "left") != aLeft {
-					t.Fatalf("%q answered %s: centres %.1f and %.1f", q.Text, q.Answer, a.CenterX(), b.CenterX())
+				if aLeft, aRight := a.CenterX() < mid-m, a.CenterX() > mid+m; !(aLeft || aRight) || (q.Answer == "left") != aLeft {
+					t.Fatalf("%q answered %s: centre %.1f of width %d", q.Text, q.Answer, a.CenterX(), s.Width)
+				}
+			case "absent": // what color is the <s> ? / what shape is the <c> object ?
+				if q.Answer != NoneAnswer {
+					t.Fatalf("%q answered %s, want %s", q.Text, q.Answer, NoneAnswer)
+				}
+				n := countWhere(s.Objects, func(p Object) bool { return Shapes[p.Shape] == words[4] })
+				if words[1] == "shape" {
+					n = countWhere(s.Objects, func(p Object) bool { return Colors[p.Color] == words[4] })
+				}
+				if n != 0 {
+					t.Fatalf("%q: scene %d has %d of them", q.Text, s.ID, n)
 				}
 			}
 		}
 	}
-	for _, typ := range []string{"color", "shape", "count", "exist", "relation"} {
+	for _, typ := range []string{"color", "shape", "count", "exist", "relation", "absent"} {
 		if types[typ] < 50 {
 			t.Errorf("only %d %s questions", types[typ], typ)
 		}
@@ -268,22 +279,73 @@ func TestRefsPickleDecodes(t *testing.T) {
 func TestVCRChoicesHoldOneTruth(t *testing.T) {
 	w, _ := Generate(smallConfig())
 	rng := rand.New(rand.NewPCG(7, 8))
-	for _, s := range w.Train {
+	kinds := map[string]int{}
+	for k := range 4 * len(w.Train) {
+		s := w.Train[k%len(w.Train)]
 		item := VCRQuestion(rng, s)
-		idx := item.Question[3].([]int)[0]
+		var idx int
+		switch {
+		case item.Question[0] == "what": // what color is [o] ?
+			idx = item.Question[3].([]int)[0]
+		case item.Question[0] == "where": // where is [o] ?
+			idx = item.Question[2].([]int)[0]
+		default:
+			t.Fatalf("question %v", item.Question)
+		}
 		o := s.Objects[idx]
-		truth := item.Answers[item.AnswerLabel]
-		last := truth[len(truth)-1].(string)
-		if last != Colors[o.Color] && last != Shapes[o.Shape] {
-			t.Fatalf("answer %v does not describe %s", truth, o.Name())
+		text := func(a []any) string { // the words, without the object references
+			var ws []string
+			for _, x := range a {
+				if w, ok := x.(string); ok {
+					ws = append(ws, w)
+				}
+			}
+			return strings.Join(ws, " ")
+		}
+		truth := text(item.Answers[item.AnswerLabel])
+		kinds[item.Question[0].(string)]++
+		if item.Question[0] == "what" {
+			if truth != "is "+Colors[o.Color] {
+				t.Fatalf("answer %q does not describe %s", truth, o.Name())
+			}
+		} else {
+			// The quarter its centre is in, clear of the centre lines.
+			cx, cy := o.CenterX(), (o.Box[1]+o.Box[3])/2
+			mid, m := float32(s.Width)/2, float32(s.Width)/16
+			want := "is at the "
+			switch {
+			case cy < mid-m:
+				want += "top"
+			case cy > mid+m:
+				want += "bottom"
+			default:
+				t.Fatalf("scene %d: position question about an object at y %.1f", s.ID, cy)
+			}
+			switch {
+			case cx < mid-m:
+				want += " left"
+			case cx > mid+m:
+				want += " right"
+			default:
+				t.Fatalf("scene %d: position question about an object at x %.1f", s.ID, cx)
+			}
+			if truth != want {
+				t.Fatalf("scene %d: answer %q, want %q (centre %.1f, %.1f)", s.ID, truth, want, cx, cy)
+			}
 		}
 		seen := map[string]bool{}
 		for _, a := range item.Answers {
-			seen[a[len(a)-1].(string)] = true
+			seen[text(a)] = true
 		}
 		if len(seen) != 4 {
 			t.Fatalf("answers not distinct: %v", item.Answers)
 		}
+		if r := item.Rationales[item.RationaleLabel]; !strings.Contains(text(r)+" ", strings.TrimPrefix(strings.TrimPrefix(truth, "is at the "), "is ")+" ") {
+			t.Fatalf("rationale %v does not restate %q", r, truth)
+		}
+	}
+	if kinds["what"] < 10 || kinds["where"] < 10 {
+		t.Errorf("question kinds %v", kinds)
 	}
 }
 
@@ -343,26 +405,28 @@ func TestCaptionsAreTrue(t *testing.T) {
 						t.Fatalf("scene %d: %q", s.ID, text)
 					}
 				}
-			case strings.Contains(text, " of ") || strings.Contains(text, "above") || strings.Contains(text, "below"):
+			case strings.Contains(text, " on the ") || strings.Contains(text, "above") || strings.Contains(text, "below"):
 				kinds["relation"]++
-				if words[3] != "left" && words[3] != "right" {
+				if len(words) != 11 || words[2] != "on" {
 					break
 				}
-				// <size> <colour> <shape> left|right of <size> <colour> <shape>:
-				// only objects on opposite halves of the image (names may repeat:
-				// some matching pair must fit).
+				// <colour> <shape> on the left|right and <colour> <shape> on the
+				// right|left: objects on opposite halves of the image, each on its
+				// side (names may repeat: some matching pair must fit).
 				mid, m := float32(s.Width)/2, float32(s.Width)/16
-				ok := false
+				side := func(o Object, w string) bool {
+					return w == "left" && o.CenterX() < mid-m || w == "right" && o.CenterX() > mid+m
+				}
+				ok := words[4] != words[10]
+				found := false
 				for _, a := range s.Objects {
 					for _, b := range s.Objects {
-						if a.Name() != strings.Join(words[:3], " ") || b.Name() != strings.Join(words[5:8], " ") {
-							continue
+						if Colors[a.Color] == words[0] && Shapes[a.Shape] == words[1] && Colors[b.Color] == words[6] && Shapes[b.Shape] == words[7] {
+							found = found || side(a, words[4]) && side(b, words[10])
 						}
-						l := a.CenterX() < mid-m && b.CenterX() > mid+m
-						r := a.CenterX() > mid+m && b.CenterX() < mid-m
-						ok = ok || (words[3] == "left" && l) || (words[3] == "right" && r)
 					}
 				}
+				ok = ok && found
 				if !ok {
 					t.Fatalf("scene %d: %q", s.ID, text)
 				}

@@ -76,7 +76,8 @@ func abs32(x float32) float32 {
 // which is what pre-training is meant to teach. Five kinds:
 //
 //	small red circle and large blue square        (the objects)
-//	small red circle left of large blue square    (a relation)
+//	red circle on the left and blue square on the right (sides)
+//	small red circle above large blue square      (a relation)
 //	the circle is red / the red one is a circle   (an attribute of a unique object)
 //	2 circles and 0 triangles                     (counts, digits as VQA answers)
 //	there is a red circle / there is no green square (existence)
@@ -96,11 +97,25 @@ func Caption(rng *rand.Rand, s Scene) []string {
 		}
 		text = "there is " + article + " " + Colors[c] + " " + Shapes[sh]
 	case k == 1 && len(objs) >= 2 && clearPair(rng, s) != nil:
-		// Only pairs whose relation is plain (see clearRelation): left/right
-		// for the same pairs the VQA relation questions ask about. (The pair
+		// Only pairs whose relation is plain (see clearRelation). (The pair
 		// is drawn again; the second draw is the one used.)
 		ij := clearPair(rng, s)
-		text = objs[ij[0]].Name() + " " + clearRelation(s, objs[ij[0]], objs[ij[1]]) + " " + objs[ij[1]].Name()
+		a, b := objs[ij[0]], objs[ij[1]]
+		switch rel := clearRelation(s, a, b); rel {
+		case "left of", "right of":
+			// Each object with its own side, as the relation questions ask:
+			// a masked "left" in "a left of b" flips with the order of the
+			// names, which a small model does not learn to track (see
+			// question).
+			sa, sb := "left", "right"
+			if rel == "right of" {
+				sa, sb = sb, sa
+			}
+			// (Without sizes: captions stay within 12 words.)
+			text = Colors[a.Color] + " " + Shapes[a.Shape] + " on the " + sa + " and " + Colors[b.Color] + " " + Shapes[b.Shape] + " on the " + sb
+		default:
+			text = a.Name() + " " + rel + " " + b.Name()
+		}
 	case k == 2:
 		o := objs[rng.IntN(len(objs))]
 		switch {
@@ -178,11 +193,13 @@ type Question struct {
 func AnswerVocab() []string {
 	v := append([]string{}, Colors...)
 	v = append(v, Shapes...)
-	v = append(v, "yes", "no", "left", "right", "0", "1", "2", "3", "4", "5", "<unk>")
+	v = append(v, "yes", "no", "left", "right", NoneAnswer, "0", "1", "2", "3", "4", "5", "<unk>")
 	return v
 }
 
-// Questions asks n questions about s, of mixed types with balanced yes/no answers.
+// Questions asks n questions about s, of mixed types with balanced yes/no answers:
+// color, shape, count, exist, relation (which side of the image an object is
+// on) and absent (the colour or shape of an object the scene lacks: "none").
 func Questions(rng *rand.Rand, s Scene, n int) []Question {
 	// Distinct questions first; a scene too small for n of them repeats some.
 	var qs []Question
@@ -204,7 +221,7 @@ func Questions(rng *rand.Rand, s Scene, n int) []Question {
 func question(rng *rand.Rand, s Scene) (Question, bool) {
 	objs := s.Objects
 	o := objs[rng.IntN(len(objs))]
-	switch rng.IntN(5) {
+	switch rng.IntN(6) {
 	case 0: // colour of a uniquely shaped object
 		if countWhere(objs, func(p Object) bool { return p.Shape == o.Shape }) != 1 {
 			return Question{}, false
@@ -226,35 +243,72 @@ func question(rng *rand.Rand, s Scene) (Question, bool) {
 		}
 		exists := countWhere(objs, func(p Object) bool { return p.Color == c && p.Shape == sh }) > 0
 		return Question{"is there a " + Colors[c] + " " + Shapes[sh] + " ?", yesNo(exists), "exist"}, true
-	default: // relation between two uniquely described objects
-		// Only objects on opposite halves of the image: the answer then
-		// follows from either object's own position (with two nearby centres
-		// the model stayed at chance). Any such pair of the scene may be
-		// asked about, so relation questions stay common.
-		var pairs [][2]int
-		for i, a := range objs {
-			for j, b := range objs {
-				sa, sb := sideOf(s, a), sideOf(s, b)
-				if i != j && sa != 0 && sb != 0 && sa != sb && uniqueColorShape(objs, a) && uniqueColorShape(objs, b) {
-					pairs = append(pairs, [2]int{i, j})
-				}
+	case 4: // relation: which side of the image a uniquely described object is on
+		// One object, not "is A left or right of B": that answer flips when
+		// the two names swap places while the image and the set of named
+		// objects stay the same, so a reader that finds both named regions
+		// and their sides but not which name is the subject is at chance.
+		// The demo model was (0.50 on a relation-only fine-tune, train
+		// accuracy too), while this form reached 0.99 in the same steps.
+		// Objects within a margin of the centre line are not asked about.
+		var cands []Object
+		for _, p := range objs {
+			if sideOf(s, p) != 0 && uniqueColorShape(objs, p) {
+				cands = append(cands, p)
 			}
 		}
-		if len(pairs) == 0 {
+		if len(cands) == 0 {
 			return Question{}, false
 		}
-		ij := pairs[rng.IntN(len(pairs))]
-		a, b := objs[ij[0]], objs[ij[1]]
-		// Answered by a word the captions also use ("red circle left of blue
-		// square"), so pre-training's masked relation words carry over.
+		a := cands[rng.IntN(len(cands))]
 		side := "right"
 		if sideOf(s, a) < 0 {
 			side = "left"
 		}
-		return Question{fmt.Sprintf("is the %s %s left or right of the %s %s ?", Colors[a.Color], Shapes[a.Shape], Colors[b.Color], Shapes[b.Shape]),
-			side, "relation"}, true
+		return Question{fmt.Sprintf("is the %s %s on the left or the right ?", Colors[a.Color], Shapes[a.Shape]), side, "relation"}, true
+	default:
+		// A third as often as the others: where "none" answers most
+		// "what color is the circle ?" questions, the model settles on it
+		// for all of them (colour and absent questions alone, from scratch:
+		// colour 0.15, absent 0.92 after 10 epochs; with a third of the
+		// absent questions, 0.92 and 0.79 in fewer steps).
+		if rng.IntN(3) != 0 {
+			return Question{}, false
+		}
+		return absentQuestion(rng, s), true
 	}
 }
+
+// absentQuestion asks the colour of a shape, or the shape of a colour, that
+// the scene does not have, in the words of the colour and shape questions;
+// the answer is NoneAnswer. With at most three objects of four shapes some
+// shape is always missing.
+func absentQuestion(rng *rand.Rand, s Scene) Question {
+	var shapes, colors []int
+	for sh := range Shapes {
+		if countWhere(s.Objects, func(p Object) bool { return p.Shape == sh }) == 0 {
+			shapes = append(shapes, sh)
+		}
+	}
+	for c := range Colors {
+		if countWhere(s.Objects, func(p Object) bool { return p.Color == c }) == 0 {
+			colors = append(colors, c)
+		}
+	}
+	switch {
+	case len(colors) > 0 && (len(shapes) == 0 || rng.IntN(2) == 0):
+		return Question{"what shape is the " + Colors[colors[rng.IntN(len(colors))]] + " object ?", NoneAnswer, "absent"}
+	case len(shapes) > 0:
+		return Question{"what color is the " + Shapes[shapes[rng.IntN(len(shapes))]] + " ?", NoneAnswer, "absent"}
+	}
+	// Every shape and colour present (more than four objects): a count instead.
+	sh := rng.IntN(len(Shapes))
+	n := countWhere(s.Objects, func(p Object) bool { return p.Shape == sh })
+	return Question{"how many " + plural[Shapes[sh]] + " are there ?", fmt.Sprint(n), "count"}
+}
+
+// NoneAnswer answers a question about an object the scene does not have.
+const NoneAnswer = "none"
 
 func yesNo(b bool) string {
 	if b {

@@ -3,6 +3,7 @@ package synth
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 )
 
 // VCRCategories is the object class list of the world's VCR data: the background,
@@ -21,22 +22,59 @@ type VCRItem struct {
 	RationaleLabel int
 }
 
-// VCRQuestion asks about one object of s by reference: its colour or its shape. The
-// three wrong answers use other colours (shapes); the rationales restate the evidence.
+// Quadrants are the answers of the VCR-style position questions.
+var Quadrants = []string{"top left", "top right", "bottom left", "bottom right"}
+
+// quadrantOf is o's quarter of the image (an index into Quadrants), or -1 when
+// its centre is within an eighth-wide band around either centre line.
+func quadrantOf(s Scene, o Object) int {
+	v := (o.Box[1] + o.Box[3]) / 2
+	mid, m := float32(s.Height)/2, float32(s.Height)/16
+	q := 0
+	switch {
+	case v > mid+m:
+		q = 2
+	case v >= mid-m:
+		return -1
+	}
+	switch sideOf(s, o) {
+	case 1:
+		return q + 1
+	case 0:
+		return -1
+	}
+	return q
+}
+
+// VCRQuestion asks about one object of s by reference: its colour, or which
+// quarter of the image it is in. Both need the image: VCR text names a
+// referenced object by its detection class, here its shape, so shape questions
+// would be read off the text (they were, at 1.000 with or without regions).
+// The three wrong answers are the other colours (quarters); the rationales
+// restate the evidence.
 func VCRQuestion(rng *rand.Rand, s Scene) VCRItem {
+	// Position questions only about objects clear of the centre lines.
+	var placed []int
+	for i, o := range s.Objects {
+		if quadrantOf(s, o) >= 0 {
+			placed = append(placed, i)
+		}
+	}
+	askColor := len(placed) == 0 || rng.IntN(2) == 0
 	idx := rng.IntN(len(s.Objects))
+	if !askColor {
+		idx = placed[rng.IntN(len(placed))]
+	}
 	o := s.Objects[idx]
 	ref := []int{idx}
 	var item VCRItem
-	askColor := rng.IntN(2) == 0
-	var truth int
-	var options []string
+	quad := quadrantOf(s, o)
+	truth, options := o.Color, Colors
 	if askColor {
 		item.Question = []any{"what", "color", "is", ref, "?"}
-		truth, options = o.Color, Colors
 	} else {
-		item.Question = []any{"what", "shape", "is", ref, "?"}
-		truth, options = o.Shape, Shapes
+		item.Question = []any{"where", "is", ref, "?"}
+		truth, options = quad, Quadrants
 	}
 	choices := pickChoices(rng, truth, len(options))
 	for k, c := range choices {
@@ -46,7 +84,7 @@ func VCRQuestion(rng *rand.Rand, s Scene) VCRItem {
 		if askColor {
 			item.Answers[k] = []any{ref, "is", options[c]}
 		} else {
-			item.Answers[k] = []any{ref, "is", "a", options[c]}
+			item.Answers[k] = append([]any{ref, "is", "at", "the"}, words(options[c])...)
 		}
 	}
 	// Rationales: one true statement about the object, three false ones.
@@ -58,10 +96,18 @@ func VCRQuestion(rng *rand.Rand, s Scene) VCRItem {
 		if askColor {
 			item.Rationales[k] = []any{"the", "paint", "on", ref, "looks", options[c]}
 		} else {
-			item.Rationales[k] = []any{ref, "has", "the", "outline", "of", "a", options[c]}
+			item.Rationales[k] = append(append([]any{ref, "sits", "in", "the"}, words(options[c])...), "quarter", "of", "the", "picture")
 		}
 	}
 	return item
+}
+
+func words(s string) []any {
+	var out []any
+	for _, w := range strings.Fields(s) {
+		out = append(out, w)
+	}
+	return out
 }
 
 // pickChoices returns four distinct option indices in random order, one of them truth.
