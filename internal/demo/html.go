@@ -21,10 +21,14 @@ func writeHTML(path string, rp *Report) error {
 		DetSamples: rp.detSamples}
 	page.Metrics = metricRows(rp)
 	page.Detector = detectorRows(rp)
+	vqaTitle := "VQA loss: pre-trained vs from scratch"
+	if _, ok := rp.PhaseSeconds[PhaseVQAOracle]; ok {
+		vqaTitle += " (and on the oracle boxes)"
+	}
 	page.Curves = []template.HTML{
 		curveSVG("Detector loss (RPN + Fast R-CNN + attributes)", rp, []string{PhaseDetector}),
 		curveSVG("Pre-training loss (MLM + MVRC)", rp, []string{PhasePretrain}),
-		curveSVG("VQA loss: pre-trained vs from scratch (and on the oracle boxes)", rp, []string{PhaseVQA, PhaseVQAScratch, PhaseVQAOracle}),
+		curveSVG(vqaTitle, rp, []string{PhaseVQA, PhaseVQAScratch, PhaseVQAOracle}),
 		curveSVG("Grounding loss: pre-trained vs from scratch", rp, []string{PhaseGround, PhaseGroundScratch}),
 		curveSVG("VCR-style Q→A loss: pre-trained vs from scratch", rp, []string{PhaseVCR, PhaseVCRScratch}),
 	}
