@@ -249,7 +249,7 @@ func TestDataCheckVCR(t *testing.T) {
 	annPath := filepath.Join(dir, synth.Layout.VCR, "val.jsonl")
 	wantLines(t, out, "vcr val: "+annPath+": 6 questions on 6 lines (0 unreadable); checking 6",
 		"vcr val: built 6 of 6 questions on 3 images", "vcr val: boxes per question (image box included): min 3",
-		"vcr val: wordpieces: question min 5, ", // "what color is <name> ?"
+		"vcr val: wordpieces: question min 4, ", // "where is <name> ?"
 		"vcr val: truncated to 64 wordpieces: Q2A 0 of 6 questions, QA2R 0 of 6 questions",
 		"vcr val: vocabulary: 100.00% of", "ok (0 warnings)")
 	// Test mode: no labels needed, QA2R is not truncated.
