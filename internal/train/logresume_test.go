@@ -18,15 +18,7 @@ import (
 // failing on a duplicated record.
 func metricsLog(t *testing.T, outDir string) (map[string]map[string]float64, []string) {
 	t.Helper()
-	f, err := os.Open(filepath.Join(outDir, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := logging.ReadMetrics(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readMetricsLog(t, outDir)
 	out := map[string]map[string]float64{}
 	var order []string
 	for _, r := range recs {

@@ -32,8 +32,8 @@ func run(t *testing.T, ctx context.Context, cfg *config.Config, opts Options) *R
 	return res
 }
 
-// trainLosses reads the Train-Loss of every batch from metrics.jsonl.
-func trainLosses(t *testing.T, outDir string) []float64 {
+// readMetricsLog reads every record of outDir/metrics.jsonl.
+func readMetricsLog(t *testing.T, outDir string) []logging.Record {
 	t.Helper()
 	f, err := os.Open(filepath.Join(outDir, "metrics.jsonl"))
 	if err != nil {
@@ -44,6 +44,13 @@ func trainLosses(t *testing.T, outDir string) []float64 {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return recs
+}
+
+// trainLosses reads the Train-Loss of every batch from metrics.jsonl.
+func trainLosses(t *testing.T, outDir string) []float64 {
+	t.Helper()
+	recs := readMetricsLog(t, outDir)
 	var out []float64
 	for _, r := range recs {
 		if v, ok := r.Metrics["Train-Loss"]; ok {
@@ -55,15 +62,7 @@ func trainLosses(t *testing.T, outDir string) []float64 {
 
 // valRecordsAt counts the metrics.jsonl validation records at step.
 func valRecordsAt(t *testing.T, outDir string, step int64) int {
-	f, err := os.Open(filepath.Join(outDir, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := logging.ReadMetrics(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readMetricsLog(t, outDir)
 	n := 0
 	for _, r := range recs {
 		for k := range r.Metrics {

@@ -15,7 +15,6 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/vlbert/vlbert/internal/config"
-	"github.com/vlbert/vlbert/internal/logging"
 	"github.com/vlbert/vlbert/internal/model"
 	"github.com/vlbert/vlbert/internal/visual"
 	"github.com/vlbert/vlbert/internal/weights"
@@ -588,15 +587,7 @@ func finiteMetric(name string, v float64, all map[string]float64, prefix string)
 // valMetricsAt returns the Val-* metrics metrics.jsonl records at step.
 func valMetricsAt(t *testing.T, outDir string, step int64) map[string]float64 {
 	t.Helper()
-	f, err := os.Open(filepath.Join(outDir, "metrics.jsonl"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	recs, err := logging.ReadMetrics(f)
-	if err != nil {
-		t.Fatal(err)
-	}
+	recs := readMetricsLog(t, outDir)
 	out := map[string]float64{}
 	for _, r := range recs {
 		for k, v := range r.Metrics {
