@@ -12,8 +12,8 @@ package refcoco
 
 import (
 	"fmt"
+	"github.com/vlbert/vlbert/internal/data"
 	"io"
-	"math/big"
 	"os"
 
 	"github.com/nlpodyssey/gopickle/types"
@@ -134,20 +134,8 @@ func intField(m map[string]any, key string) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("missing key %q", key)
 	}
-	switch x := v.(type) {
-	case int:
-		return int64(x), nil
-	case int64:
-		return x, nil
-	case *big.Int:
-		if x.IsInt64() {
-			return x.Int64(), nil
-		}
-	case bool: // protocol 0 writes 0/1 as I00/I01, which decode as booleans
-		if x {
-			return 1, nil
-		}
-		return 0, nil
+	if n, ok := data.PickleInt(v); ok {
+		return n, nil
 	}
 	return 0, fmt.Errorf("key %q is %T, want an int", key, v)
 }

@@ -4,8 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/vlbert/vlbert/internal/data"
 	"math"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
@@ -145,19 +145,8 @@ func dictInt(d *types.Dict, key string) (int64, error) {
 	if !ok {
 		return 0, fmt.Errorf("no %q", key)
 	}
-	switch x := v.(type) {
-	case int:
-		return int64(x), nil
-	case int64:
-		return x, nil
-	case *big.Int:
-		if x.IsInt64() {
-			return x.Int64(), nil
-		}
-	case float64:
-		if x == math.Trunc(x) && math.Abs(x) < 1<<53 {
-			return int64(x), nil
-		}
+	if n, ok := data.PickleInt(v); ok {
+		return n, nil
 	}
 	return 0, fmt.Errorf("%q is %v (%T), want an integer", key, v, v)
 }
